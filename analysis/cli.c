@@ -1,0 +1,243 @@
+/*
+ * cli.c — the option parser and error conventions shared by every
+ * subcommand (see cli.h). Not a general getopt: only long options, the -o
+ * and -h aliases, and positionals.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static char cmdline_[8192];
+
+void cli_set_command_line(int argc, char **argv)
+{
+    size_t n = 0;
+    cmdline_[0] = '\0';
+    for (int i = 0; i < argc && n + 2 < sizeof cmdline_; i++) {
+        int w = snprintf(cmdline_ + n, sizeof cmdline_ - n, "%s%s", i ? " " : "", argv[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+        if (n >= sizeof cmdline_)
+            n = sizeof cmdline_ - 1;
+    }
+}
+
+const char *cli_command_line(void) { return cmdline_; }
+
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lorascope %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (code == CLI_USAGE)
+        fprintf(stderr, "Try 'lorascope %s --help'.\n", cmd);
+    return code;
+}
+
+int cli_lib_error(const char *cmd, const lsc_error *err)
+{
+    fprintf(stderr, "lorascope %s: %s\n", cmd, err->msg[0] ? err->msg : lsc_strerror(err->code));
+    return CLI_FAIL;
+}
+
+void cli_warn(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lorascope %s: warning: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static cli_opt *find_opt(cli_opt *opts, const char *name, size_t len)
+{
+    for (cli_opt *o = opts; o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts,
+              const char **pos, int max_pos, int *n_pos)
+{
+    *n_pos = 0;
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0' && !(a[1] >= '0' && a[1] <= '9')) {
+            const char *name;
+            size_t len;
+            const char *eq = NULL;
+            if (a[1] == '-') {
+                name = a + 2;
+                eq = strchr(name, '=');
+                len = eq ? (size_t)(eq - name) : strlen(name);
+            } else if (strcmp(a, "-o") == 0) {
+                name = "output"; len = 6;
+            } else if (strcmp(a, "-h") == 0) {
+                name = "help"; len = 4;
+            } else {
+                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+            }
+            cli_opt *o = find_opt(opts, name, len);
+            if (!o)
+                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+            if (o->has_arg) {
+                if (eq) {
+                    o->value = eq + 1;
+                } else {
+                    if (i + 1 >= argc)
+                        return cli_error(cmd, CLI_USAGE, "option '--%s' needs a value", o->name);
+                    o->value = argv[++i];
+                }
+            } else {
+                if (eq)
+                    return cli_error(cmd, CLI_USAGE, "option '--%s' takes no value", o->name);
+                o->value = "1";
+            }
+            continue;
+        }
+        if (*n_pos >= max_pos)
+            return cli_error(cmd, CLI_USAGE, "unexpected argument '%s'", a);
+        pos[(*n_pos)++] = a;
+    }
+    return CLI_OK;
+}
+
+const char *cli_get(const cli_opt *opts, const char *name)
+{
+    for (const cli_opt *o = opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o->value;
+    return NULL;
+}
+
+int cli_flag(const cli_opt *opts, const char *name)
+{
+    return cli_get(opts, name) != NULL;
+}
+
+long cli_long(const cli_opt *opts, const char *name, long def, int *bad)
+{
+    const char *v = cli_get(opts, name);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "lorascope: option '--%s' needs an integer, got '%s'\n", name, v);
+        *bad = 1;
+        return def;
+    }
+    return x;
+}
+
+double cli_double(const cli_opt *opts, const char *name, double def, int *bad)
+{
+    const char *v = cli_get(opts, name);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "lorascope: option '--%s' needs a number, got '%s'\n", name, v);
+        *bad = 1;
+        return def;
+    }
+    return x;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cli_peak_rss_mb(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    if (!fp)
+        return 0.0;
+    char line[256];
+    double mb = 0.0;
+    while (fgets(line, sizeof line, fp)) {
+        long kb;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) {
+            mb = (double)kb / 1024.0;
+            break;
+        }
+    }
+    fclose(fp);
+    return mb;
+}
+
+static int dir_has(const char *dir, const char *file)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return access(p, R_OK) == 0;
+}
+
+const char *cli_plots_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("LSC_PLOTS");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        const char *rel[] = {"/../plots", "/../../plots", "/../../../plots", "/../share/lorascope/plots"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(dir, sizeof dir, "%s%s", exe, rel[i]);
+            if (dir_has(dir, "spectrum.gp"))
+                return dir;
+        }
+    }
+    return "plots";
+}
+
+int cli_gnuplot(const char *cmd, const char *script, const char *vars)
+{
+    char c[16384];
+    snprintf(c, sizeof c, "gnuplot -e \"%s\" '%s/%s' 2>&1", vars, cli_plots_dir(), script);
+    FILE *p = popen(c, "r");
+    if (!p) {
+        cli_warn(cmd, "cannot run gnuplot for %s", script);
+        return 1;
+    }
+    char line[512];
+    int printed = 0;
+    while (fgets(line, sizeof line, p))
+        if (printed++ < 5)
+            fprintf(stderr, "gnuplot: %s", line);
+    int rc = pclose(p);
+    if (rc != 0) {
+        cli_warn(cmd, "gnuplot failed on %s/%s", cli_plots_dir(), script);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * cli.h — what the lorascope subcommands share: a small long-option parser,
+ * the one-line error/usage conventions and the command table entries.
+ * Exit codes: 0 ok, 1 failure, 2 usage error. Errors are one line on stderr
+ * that names the file and the problem.
+ */
+#ifndef LSC_CLI_H
+#define LSC_CLI_H
+
+#include "lsc.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* An option spec: name without dashes; has_arg 0 (flag) or 1. */
+typedef struct cli_opt {
+    const char *name;
+    int         has_arg;
+    const char *value;   /* set by cli_parse: the argument, or "1" for a flag */
+} cli_opt;
+
+/* Parses argv[1..] (argv[0] is the subcommand) against opts (terminated by a
+ * NULL name). Positional arguments are collected into pos (at most max_pos).
+ * "--name=value" and "--name value" both work; "-o" is an alias of
+ * "--output" and "-h" of "--help". Prints a usage error and returns
+ * CLI_USAGE on unknown options or too many positionals. */
+int cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts,
+              const char **pos, int max_pos, int *n_pos);
+const char *cli_get(const cli_opt *opts, const char *name);
+int    cli_flag(const cli_opt *opts, const char *name);
+/* Numeric option with a default; on a malformed number prints a usage error
+ * and sets *bad. */
+long   cli_long(const cli_opt *opts, const char *name, long def, int *bad);
+double cli_double(const cli_opt *opts, const char *name, double def, int *bad);
+
+/* "lorascope CMD: message" on stderr; returns code. */
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Reports a library error (err->msg already names the file). */
+int cli_lib_error(const char *cmd, const lsc_error *err);
+/* Prints a warning line "lorascope CMD: warning: ..." on stderr. */
+void cli_warn(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* The whole command line, space-joined, for provenance attributes. */
+const char *cli_command_line(void);
+void cli_set_command_line(int argc, char **argv);
+
+/* Monotonic seconds, for wall times. */
+double cli_now(void);
+/* Peak resident set size of this process in MiB (from /proc/self/status). */
+double cli_peak_rss_mb(void);
+
+/* Directory holding the gnuplot scripts (plots/): $LSC_PLOTS, else
+ * <exe>/../../plots, else <exe>/../share/lorascope/plots. */
+const char *cli_plots_dir(void);
+/* Runs gnuplot on plots/<script> with the given -e variable assignments;
+ * returns 0 on success. Prints a warning and returns 1 when gnuplot fails. */
+int cli_gnuplot(const char *cmd, const char *script, const char *vars);
+
+/* Subcommands: int cmd_X(int argc, char **argv), argv[0] = "X". */
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * peft.c — Hugging Face PEFT LoRA adapter directories: adapter_config.json +
+ * adapter_model.safetensors with keys base_model.model.<module>.lora_A.weight
+ * (r, in) and .lora_B.weight (out, r).
+ *
+ * Reads the fields that define dW = s·B·A (r, lora_alpha, use_rslora,
+ * rank_pattern, alpha_pattern, fan_in_fan_out, target_modules,
+ * base_model_name_or_path) and tolerates and ignores every other field,
+ * nulls included. Tensors that are not lora_A/lora_B are listed as ignored.
+ * Not a PEFT re-implementation: DoRA magnitudes, AdaLoRA's lora_E and
+ * embedding LoRA are not interpreted.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+
+#include "lsc_internal.h"
+
+static const char KEY_PREFIX[] = "base_model.model.";
+static const char SUFFIX_A[] = ".lora_A.weight";
+static const char SUFFIX_B[] = ".lora_B.weight";
+
+static void free_strv(char **v, int n)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < n; i++)
+        LSC_FREE(v[i]);
+    LSC_FREE(v);
+}
+
+void lsc_adapter_free(lsc_adapter *ad)
+{
+    if (!ad)
+        return;
+    LSC_FREE(ad->path);
+    LSC_FREE(ad->base_model);
+    LSC_FREE(ad->init_lora_weights);
+    free_strv(ad->target_modules, ad->n_targets);
+    LSC_FREE(ad->target_regex);
+    free_strv(ad->rank_pattern_keys, ad->n_rank_pattern);
+    LSC_FREE(ad->rank_pattern_vals);
+    free_strv(ad->alpha_pattern_keys, ad->n_alpha_pattern);
+    LSC_FREE(ad->alpha_pattern_vals);
+    if (ad->modules) {
+        for (int i = 0; i < ad->n_modules; i++) {
+            LSC_FREE(ad->modules[i].name);
+            LSC_FREE(ad->modules[i].A);
+            LSC_FREE(ad->modules[i].B);
+        }
+        LSC_FREE(ad->modules);
+    }
+    free_strv(ad->ignored, ad->n_ignored);
+    memset(ad, 0, sizeof *ad);
+}
+
+// ---- patterns and scaling ----
+
+/* PEFT: re.match(rf"(.*\.)?({key})$", name). POSIX ERE is close to Python's
+ * syntax for the patterns people write (names, alternation, dots); where a
+ * key does not compile as ERE it is compared as a literal suffix. */
+static int pattern_matches(const char *key, const char *name)
+{
+    char pat[1024];
+    if (snprintf(pat, sizeof pat, "^(.*\\.)?(%s)$", key) < (int)sizeof pat) {
+        regex_t re;
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) == 0) {
+            int m = regexec(&re, name, 0, NULL, 0) == 0;
+            regfree(&re);
+            return m;
+        }
+    }
+    size_t nk = strlen(key), nn = strlen(name);
+    if (nk > nn)
+        return 0;
+    return strcmp(name + nn - nk, key) == 0 && (nk == nn || name[nn - nk - 1] == '.');
+}
+
+void lsc_adapter_module_params(const lsc_adapter *ad, const char *name, int *r, double *alpha)
+{
+    *r = ad->r;
+    *alpha = ad->lora_alpha;
+    for (int i = 0; i < ad->n_rank_pattern; i++)
+        if (pattern_matches(ad->rank_pattern_keys[i], name)) {
+            *r = ad->rank_pattern_vals[i];
+            break;
+        }
+    for (int i = 0; i < ad->n_alpha_pattern; i++)
+        if (pattern_matches(ad->alpha_pattern_keys[i], name)) {
+            *alpha = ad->alpha_pattern_vals[i];
+            break;
+        }
+}
+
+double lsc_adapter_scaling(const lsc_adapter *ad, int r, double alpha)
+{
+    if (r <= 0)
+        return 0.0;
+    return ad->use_rslora ? alpha / sqrt((double)r) : alpha / (double)r;
+}
+
+int lsc_adapter_find(const lsc_adapter *ad, const char *name)
+{
+    for (int i = 0; i < ad->n_modules; i++)
+        if (strcmp(ad->modules[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+// ---- config ----
+
+static int json_bool(const cJSON *j)
+{
+    return cJSON_IsTrue(j) ? 1 : 0;
+}
+
+static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
+{
+    char *text = NULL;
+    cJSON *root = NULL;
+    int rc = lsc_read_file_(cfg_path, &text, NULL, err);
+    if (rc != LSC_OK)
+        return rc;
+    root = cJSON_Parse(text);
+    if (!root || !cJSON_IsObject(root)) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: not a valid JSON object", cfg_path);
+        goto done;
+    }
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    if (!cJSON_IsString(j)) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: missing \"peft_type\"", cfg_path);
+        goto done;
+    }
+    if (strcmp(j->valuestring, "LORA") != 0) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: peft_type is \"%s\"; only LORA adapters are supported", cfg_path, j->valuestring);
+        goto done;
+    }
+    j = cJSON_GetObjectItemCaseSensitive(root, "r");
+    ad->r = 8; /* PEFT's default */
+    if (j && !cJSON_IsNull(j)) {
+        if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 1 ||
+            j->valuedouble > 1e7) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: \"r\" must be a positive integer",
+                               cfg_path);
+            goto done;
+        }
+        ad->r = (int)j->valuedouble;
+    }
+    j = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
+    ad->lora_alpha = 8.0;
+    if (j && !cJSON_IsNull(j)) {
+        if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble)) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: \"lora_alpha\" must be a number",
+                               cfg_path);
+            goto done;
+        }
+        ad->lora_alpha = j->valuedouble;
+    }
+    j = cJSON_GetObjectItemCaseSensitive(root, "lora_dropout");
+    ad->lora_dropout = cJSON_IsNumber(j) ? j->valuedouble : 0.0;
+    ad->use_rslora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_rslora"));
+    ad->fan_in_fan_out = json_bool(cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out"));
+    j = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
+    if (cJSON_IsString(j) && !(ad->base_model = lsc_strdup_(j->valuestring)))
+        goto oom;
+    j = cJSON_GetObjectItemCaseSensitive(root, "init_lora_weights");
+    if (cJSON_IsString(j))
+        ad->init_lora_weights = lsc_strdup_(j->valuestring);
+    else if (cJSON_IsBool(j))
+        ad->init_lora_weights = lsc_strdup_(cJSON_IsTrue(j) ? "true" : "false");
+    if (j && !cJSON_IsNull(j) && !ad->init_lora_weights)
+        goto oom;
+    j = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
+    if (cJSON_IsString(j)) {
+        if (!(ad->target_regex = lsc_strdup_(j->valuestring)))
+            goto oom;
+    } else if (cJSON_IsArray(j)) {
+        int n = cJSON_GetArraySize(j);
+        ad->target_modules = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+        if (!ad->target_modules)
+            goto oom;
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (!cJSON_IsString(c)) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                   "%s: \"target_modules\" must hold strings", cfg_path);
+                goto done;
+            }
+            if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(c->valuestring)))
+                goto oom;
+        }
+    } else if (j && !cJSON_IsNull(j)) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: \"target_modules\" must be a list or a string", cfg_path);
+        goto done;
+    }
+    j = cJSON_GetObjectItemCaseSensitive(root, "rank_pattern");
+    if (cJSON_IsObject(j)) {
+        int n = cJSON_GetArraySize(j);
+        ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+        ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
+        if (!ad->rank_pattern_keys || !ad->rank_pattern_vals)
+            goto oom;
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (!cJSON_IsNumber(c) || c->valuedouble < 1 || c->valuedouble != floor(c->valuedouble)) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                   "%s: rank_pattern[\"%s\"] must be a positive integer", cfg_path, c->string);
+                goto done;
+            }
+            ad->rank_pattern_vals[ad->n_rank_pattern] = (int)c->valuedouble;
+            if (!(ad->rank_pattern_keys[ad->n_rank_pattern++] = lsc_strdup_(c->string)))
+                goto oom;
+        }
+    }
+    j = cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern");
+    if (cJSON_IsObject(j)) {
+        int n = cJSON_GetArraySize(j);
+        ad->alpha_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+        ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
+        if (!ad->alpha_pattern_keys || !ad->alpha_pattern_vals)
+            goto oom;
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (!cJSON_IsNumber(c)) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                   "%s: alpha_pattern[\"%s\"] must be a number", cfg_path, c->string);
+                goto done;
+            }
+            ad->alpha_pattern_vals[ad->n_alpha_pattern] = c->valuedouble;
+            if (!(ad->alpha_pattern_keys[ad->n_alpha_pattern++] = lsc_strdup_(c->string)))
+                goto oom;
+        }
+    }
+    rc = LSC_OK;
+    goto done;
+oom:
+    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", cfg_path);
+done:
+    cJSON_Delete(root);
+    LSC_FREE(text);
+    return rc;
+}
+
+// ---- tensors ----
+
+/* Natural order: digit runs compare as numbers, so h.2 < h.10. */
+static int natural_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            unsigned long long x = strtoull(a, (char **)&a, 10);
+            unsigned long long y = strtoull(b, (char **)&b, 10);
+            if (x != y)
+                return x < y ? -1 : 1;
+            continue;
+        }
+        if (*a != *b)
+            return (unsigned char)*a - (unsigned char)*b;
+        a++;
+        b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+static int cmp_module(const void *a, const void *b)
+{
+    return natural_cmp(((const lsc_adapter_module *)a)->name, ((const lsc_adapter_module *)b)->name);
+}
+
+/* Module name of a lora key, or 0 when the key is not lora_A/lora_B. */
+static int split_key(const char *key, char *mod, size_t cap, int *is_b)
+{
+    size_t n = strlen(key);
+    size_t ns = sizeof SUFFIX_A - 1;
+    if (n <= ns)
+        return 0;
+    if (strcmp(key + n - ns, SUFFIX_A) == 0)
+        *is_b = 0;
+    else if (strcmp(key + n - ns, SUFFIX_B) == 0)
+        *is_b = 1;
+    else
+        return 0;
+    const char *s = key;
+    size_t np = sizeof KEY_PREFIX - 1;
+    if (strncmp(s, KEY_PREFIX, np) == 0)
+        s += np;
+    size_t len = (size_t)(key + n - ns - s);
+    if (len == 0 || len >= cap)
+        return 0;
+    memcpy(mod, s, len);
+    mod[len] = '\0';
+    return 1;
+}
+
+static int count_nonfinite(const float *x, size_t n)
+{
+    int c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += !isfinite(x[i]);
+    return c;
+}
+
+int lsc_adapter_load(lsc_adapter *ad, const char *dir, lsc_error *err)
+{
+    memset(ad, 0, sizeof *ad);
+    lsc_st_file st;
+    memset(&st, 0, sizeof st);
+    char cfg[4096], wts[4096];
+    int rc;
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        LSC_FAIL(err, LSC_EIO, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        LSC_FAIL(err, LSC_EARG, "%s: not an adapter directory (expected adapter_config.json inside)", dir);
+    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", dir);
+    snprintf(wts, sizeof wts, "%s/adapter_model.safetensors", dir);
+    if (stat(cfg, &sb) != 0)
+        LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_config.json in this directory", dir);
+    if (stat(wts, &sb) != 0) {
+        char alt[4200];
+        snprintf(alt, sizeof alt, "%s/adapter_model.bin", dir);
+        if (stat(alt, &sb) == 0)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: only adapter_model.bin (pickle) found; convert it to safetensors", dir);
+        LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_model.safetensors in this directory", dir);
+    }
+    if (!(ad->path = lsc_strdup_(dir)))
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
+    if ((rc = parse_config(ad, cfg, err)) != LSC_OK)
+        goto fail;
+    if ((rc = lsc_st_open(&st, wts, err)) != LSC_OK)
+        goto fail;
+
+    /* pass 1: collect module names */
+    ad->modules = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *ad->modules);
+    ad->ignored = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof(char *));
+    const lsc_st_tensor **ta = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *ta);
+    const lsc_st_tensor **tb = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *tb);
+    if (!ad->modules || !ad->ignored || !ta || !tb) {
+        LSC_FREE(ta);
+        LSC_FREE(tb);
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+        goto fail;
+    }
+    for (int i = 0; i < st.n_tensors; i++) {
+        const lsc_st_tensor *t = &st.tensors[i];
+        char mod[1024];
+        int is_b;
+        if (!split_key(t->name, mod, sizeof mod, &is_b)) {
+            if (!(ad->ignored[ad->n_ignored++] = lsc_strdup_(t->name)))
+                goto oom;
+            continue;
+        }
+        int m = lsc_adapter_find(ad, mod);
+        if (m < 0) {
+            m = ad->n_modules++;
+            if (!(ad->modules[m].name = lsc_strdup_(mod)))
+                goto oom;
+        }
+        if ((is_b ? tb : ta)[m]) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' has two lora_%c tensors",
+                               wts, mod, is_b ? 'B' : 'A');
+            goto fail_t;
+        }
+        (is_b ? tb : ta)[m] = t;
+    }
+    if (ad->n_modules == 0) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no lora_A/lora_B tensors", wts);
+        goto fail_t;
+    }
+    /* pass 2: shapes, ranks, values */
+    for (int m = 0; m < ad->n_modules; m++) {
+        lsc_adapter_module *md = &ad->modules[m];
+        const lsc_st_tensor *A = ta[m], *B = tb[m];
+        if (!A || !B) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' has lora_%c but no lora_%c",
+                               wts, md->name, A ? 'A' : 'B', A ? 'B' : 'A');
+            goto fail_t;
+        }
+        if (A->ndim != 2 || B->ndim != 2) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                               "%s: module '%s': lora_A and lora_B must be 2-D", wts, md->name);
+            goto fail_t;
+        }
+        if (A->shape[0] != B->shape[1] || A->shape[0] < 1 || A->shape[1] < 1 || B->shape[0] < 1) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                               "%s: module '%s': lora_A [%lld, %lld] and lora_B [%lld, %lld] disagree on r", wts,
+                               md->name, (long long)A->shape[0], (long long)A->shape[1], (long long)B->shape[0],
+                               (long long)B->shape[1]);
+            goto fail_t;
+        }
+        if (A->shape[0] > 1000000 || A->shape[1] > 100000000 || B->shape[0] > 100000000) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__, "%s: module '%s': implausible shape", wts,
+                               md->name);
+            goto fail_t;
+        }
+        int r_cfg;
+        lsc_adapter_module_params(ad, md->name, &r_cfg, &md->alpha);
+        md->r = (int)A->shape[0];
+        if (md->r != r_cfg) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                               "%s: module '%s' has rank %d in its tensors but r = %d in adapter_config.json", wts,
+                               md->name, md->r, r_cfg);
+            goto fail_t;
+        }
+        md->in_features = (int)A->shape[1];
+        md->out_features = (int)B->shape[0];
+        md->scaling = lsc_adapter_scaling(ad, md->r, md->alpha);
+        snprintf(md->dtype, sizeof md->dtype, "%s", lsc_dtype_name(A->dtype));
+        md->A = LSC_MALLOC(A->numel * sizeof(float));
+        md->B = LSC_MALLOC(B->numel * sizeof(float));
+        if (!md->A || !md->B)
+            goto oom;
+        if ((rc = lsc_st_read_f32(&st, A, md->A, err)) != LSC_OK ||
+            (rc = lsc_st_read_f32(&st, B, md->B, err)) != LSC_OK)
+            goto fail_t;
+        md->n_nonfinite = count_nonfinite(md->A, A->numel) + count_nonfinite(md->B, B->numel);
+    }
+    LSC_FREE(ta);
+    LSC_FREE(tb);
+    qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
+    lsc_st_close(&st);
+    return LSC_OK;
+oom:
+    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+fail_t:
+    LSC_FREE(ta);
+    LSC_FREE(tb);
+fail:
+    lsc_st_close(&st);
+    lsc_adapter_free(ad);
+    return rc;
+}
+
+// ---- writer ----
+
+/* Shortest decimal that reads back to the same double, as Python's repr
+ * prints it (so "0.05", "16", "0.0" look like PEFT's json.dumps). */
+static void fmt_double(char *buf, size_t cap, double v, int as_int_if_integral)
+{
+    if (as_int_if_integral && v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, cap, "%lld", (long long)v);
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, cap, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn"))
+        strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+static void put_json_str(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(fp, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(fp, "\\u%04x", *p);
+        else
+            fputc(*p, fp);
+    }
+    fputc('"', fp);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* adapter_config.json as PEFT writes it: json.dumps(indent=2, sort_keys=True). */
+static char *config_json(const lsc_adapter *ad, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&buf, &n);
+    if (!fp)
+        return NULL;
+    char num[64];
+    fputs("{\n  \"alpha_pattern\": {", fp);
+    for (int i = 0; i < ad->n_alpha_pattern; i++) {
+        fputs(i ? ",\n    " : "\n    ", fp);
+        put_json_str(fp, ad->alpha_pattern_keys[i]);
+        fmt_double(num, sizeof num, ad->alpha_pattern_vals[i], 1);
+        fprintf(fp, ": %s", num);
+    }
+    fputs(ad->n_alpha_pattern ? "\n  },\n" : "},\n", fp);
+    fputs("  \"auto_mapping\": null,\n  \"base_model_name_or_path\": ", fp);
+    if (ad->base_model)
+        put_json_str(fp, ad->base_model);
+    else
+        fputs("null", fp);
+    fputs(",\n  \"bias\": \"none\",\n", fp);
+    fprintf(fp, "  \"fan_in_fan_out\": %s,\n", ad->fan_in_fan_out ? "true" : "false");
+    fputs("  \"inference_mode\": true,\n  \"init_lora_weights\": ", fp);
+    if (ad->init_lora_weights && strcmp(ad->init_lora_weights, "true") != 0 &&
+        strcmp(ad->init_lora_weights, "false") != 0)
+        put_json_str(fp, ad->init_lora_weights);
+    else
+        fputs(ad->init_lora_weights && strcmp(ad->init_lora_weights, "false") == 0 ? "false" : "true", fp);
+    fputs(",\n  \"layers_pattern\": null,\n  \"layers_to_transform\": null,\n", fp);
+    fmt_double(num, sizeof num, ad->lora_alpha, 1);
+    fprintf(fp, "  \"lora_alpha\": %s,\n", num);
+    fmt_double(num, sizeof num, ad->lora_dropout, 0);
+    fprintf(fp, "  \"lora_dropout\": %s,\n", num);
+    fputs("  \"modules_to_save\": null,\n  \"peft_type\": \"LORA\",\n", fp);
+    fprintf(fp, "  \"r\": %d,\n  \"rank_pattern\": {", ad->r);
+    for (int i = 0; i < ad->n_rank_pattern; i++) {
+        fputs(i ? ",\n    " : "\n    ", fp);
+        put_json_str(fp, ad->rank_pattern_keys[i]);
+        fprintf(fp, ": %d", ad->rank_pattern_vals[i]);
+    }
+    fputs(ad->n_rank_pattern ? "\n  },\n" : "},\n", fp);
+    fputs("  \"revision\": null,\n  \"target_modules\": ", fp);
+    if (ad->target_regex) {
+        put_json_str(fp, ad->target_regex);
+    } else if (ad->n_targets == 0) {
+        fputs("null", fp);
+    } else {
+        char **sorted = LSC_MALLOC((size_t)ad->n_targets * sizeof *sorted);
+        if (!sorted) {
+            fclose(fp);
+            free(buf);
+            return NULL;
+        }
+        memcpy(sorted, ad->target_modules, (size_t)ad->n_targets * sizeof *sorted);
+        qsort(sorted, (size_t)ad->n_targets, sizeof *sorted, cmp_cstr);
+        fputs("[", fp);
+        for (int i = 0; i < ad->n_targets; i++) {
+            fputs(i ? ",\n    " : "\n    ", fp);
+            put_json_str(fp, sorted[i]);
+        }
+        fputs("\n  ]", fp);
+        LSC_FREE(sorted);
+    }
+    fputs(",\n  \"task_type\": \"CAUSAL_LM\",\n  \"use_dora\": false,\n", fp);
+    fprintf(fp, "  \"use_rslora\": %s\n}", ad->use_rslora ? "true" : "false");
+    if (fclose(fp) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
+{
+    char path[4096];
+    int rc;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        LSC_FAIL(err, LSC_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    for (int m = 0; m < ad->n_modules; m++) {
+        const lsc_adapter_module *md = &ad->modules[m];
+        if (md->r < 1 || md->in_features < 1 || md->out_features < 1 || !md->A || !md->B)
+            LSC_FAIL(err, LSC_EARG, "%s: module '%s' has no data or a bad shape", dir, md->name);
+    }
+    size_t nt = 2 * (size_t)ad->n_modules;
+    lsc_st_entry *e = LSC_CALLOC(nt + 1, sizeof *e);
+    char **names = LSC_CALLOC(nt + 1, sizeof *names);
+    if (!e || !names) {
+        LSC_FREE(e);
+        LSC_FREE(names);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
+    }
+    rc = LSC_OK;
+    for (int m = 0; m < ad->n_modules && rc == LSC_OK; m++) {
+        const lsc_adapter_module *md = &ad->modules[m];
+        for (int b = 0; b < 2; b++) {
+            size_t i = 2 * (size_t)m + (size_t)b;
+            size_t len = sizeof KEY_PREFIX + strlen(md->name) + sizeof SUFFIX_A;
+            names[i] = LSC_MALLOC(len);
+            if (!names[i]) {
+                rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", dir);
+                break;
+            }
+            snprintf(names[i], len, "%s%s%s", KEY_PREFIX, md->name, b ? SUFFIX_B : SUFFIX_A);
+            e[i].name = names[i];
+            e[i].dtype = LSC_DT_F32;
+            e[i].ndim = 2;
+            e[i].shape[0] = b ? md->out_features : md->r;
+            e[i].shape[1] = b ? md->r : md->in_features;
+            e[i].data = b ? md->B : md->A;
+        }
+    }
+    if (rc == LSC_OK) {
+        static const char *const mk[] = {"format"};
+        static const char *const mv[] = {"pt"};
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        rc = lsc_st_write(path, e, (int)nt, mk, mv, 1, err);
+    }
+    for (size_t i = 0; i < nt; i++)
+        LSC_FREE(names[i]);
+    LSC_FREE(names);
+    LSC_FREE(e);
+    if (rc != LSC_OK)
+        return rc;
+    size_t len = 0;
+    char *json = config_json(ad, &len);
+    if (!json)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory writing adapter_config.json", dir);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    rc = lsc_write_file_atomic_(path, json, len, err);
+    free(json);
+    return rc;
+}

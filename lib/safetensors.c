@@ -1,0 +1,629 @@
+/*
+ * safetensors.c — reader and writer for the safetensors format
+ * (8-byte little-endian header length N, N bytes of JSON, the data area).
+ *
+ * The reader maps the file read-only and validates everything before any
+ * tensor is touched: header length bounded and inside the file, a JSON
+ * object, known dtypes, shapes whose byte size cannot overflow, byte ranges
+ * equal to numel·sizeof(dtype), inside the data area, no overlaps, no holes
+ * (the reference implementation rejects both). It is not a general JSON
+ * tool; __metadata__ must map strings to strings.
+ *
+ * The writer follows the reference writer: tensors sorted by descending
+ * dtype alignment then name, header padded with spaces to a multiple of 8,
+ * written to a temporary name and renamed into place.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "lsc_internal.h"
+
+#define ST_MAX_HEADER 100000000ull
+
+// ---- dtypes ----
+
+static const struct {
+    const char *name;
+    size_t      size;
+} dtypes[LSC_DT_COUNT] = {
+    [LSC_DT_BOOL] = {"BOOL", 1}, [LSC_DT_U8] = {"U8", 1},   [LSC_DT_I8] = {"I8", 1},
+    [LSC_DT_I16] = {"I16", 2},   [LSC_DT_U16] = {"U16", 2}, [LSC_DT_F16] = {"F16", 2},
+    [LSC_DT_BF16] = {"BF16", 2}, [LSC_DT_I32] = {"I32", 4}, [LSC_DT_U32] = {"U32", 4},
+    [LSC_DT_F32] = {"F32", 4},   [LSC_DT_F64] = {"F64", 8}, [LSC_DT_I64] = {"I64", 8},
+    [LSC_DT_U64] = {"U64", 8},
+};
+
+const char *lsc_dtype_name(lsc_dtype dt)
+{
+    return (unsigned)dt < LSC_DT_COUNT ? dtypes[dt].name : "?";
+}
+
+size_t lsc_dtype_size(lsc_dtype dt)
+{
+    return (unsigned)dt < LSC_DT_COUNT ? dtypes[dt].size : 0;
+}
+
+static int dtype_from_name(const char *s)
+{
+    for (int i = 0; i < LSC_DT_COUNT; i++)
+        if (strcmp(dtypes[i].name, s) == 0)
+            return i;
+    return -1;
+}
+
+// ---- half precision ----
+
+float lsc_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while ((man & 0x400) == 0);
+            man &= 0x3ff;
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | man << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | man << 13;
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+float lsc_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+uint16_t lsc_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t exp = (x >> 23) & 0xff;
+    uint32_t man = x & 0x7fffff;
+    if (exp == 0xff)
+        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        if (e < -10)
+            return sign;
+        man |= 0x800000;
+        int shift = 14 - e;
+        uint32_t half = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = (uint32_t)e << 10 | man >> 13;
+    uint32_t rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
+        half++; /* may carry into the exponent: still correct (rounds to inf) */
+    return (uint16_t)(sign | half);
+}
+
+// ---- reader ----
+
+static void st_free_fields(lsc_st_file *f)
+{
+    if (f->tensors) {
+        for (int i = 0; i < f->n_tensors; i++)
+            LSC_FREE(f->tensors[i].name);
+        LSC_FREE(f->tensors);
+    }
+    for (int i = 0; i < f->n_meta; i++) {
+        LSC_FREE(f->meta_keys[i]);
+        LSC_FREE(f->meta_vals[i]);
+    }
+    LSC_FREE(f->meta_keys);
+    LSC_FREE(f->meta_vals);
+    if (f->map && f->size > 0)
+        munmap((void *)f->map, f->size);
+    LSC_FREE(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+void lsc_st_close(lsc_st_file *f)
+{
+    if (f)
+        st_free_fields(f);
+}
+
+static int cmp_begin(const void *a, const void *b)
+{
+    const lsc_st_tensor *x = a, *y = b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* A JSON number that is a non-negative integer below 2^53. */
+static int json_uint(const cJSON *j, uint64_t *out)
+{
+    if (!cJSON_IsNumber(j))
+        return 0;
+    double v = j->valuedouble;
+    if (!(v >= 0.0) || v > 9007199254740992.0 || v != floor(v))
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static int parse_tensor(lsc_st_tensor *t, const cJSON *obj, size_t data_size,
+                        const char *path, lsc_error *err)
+{
+    const char *name = t->name;
+    if (!cJSON_IsObject(obj))
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': header entry is not an object", path, name);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(obj, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(obj, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(obj, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': needs dtype, shape and data_offsets", path, name);
+    int d = dtype_from_name(dt->valuestring);
+    if (d < 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': unknown dtype '%s'", path, name, dt->valuestring);
+    t->dtype = (lsc_dtype)d;
+    int nd = cJSON_GetArraySize(shape);
+    if (nd > LSC_ST_MAXDIM)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': %d dimensions (at most %d)", path, name, nd, LSC_ST_MAXDIM);
+    t->ndim = nd;
+    size_t numel = 1;
+    for (int i = 0; i < nd; i++) {
+        uint64_t v;
+        if (!json_uint(cJSON_GetArrayItem(shape, i), &v))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, i);
+        t->shape[i] = (int64_t)v;
+        if (v != 0 && numel > SIZE_MAX / v)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': shape overflows size_t", path, name);
+        numel *= (size_t)v;
+    }
+    t->numel = numel;
+    size_t es = dtypes[d].size;
+    if (numel > SIZE_MAX / es)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': byte size overflows size_t", path, name);
+    uint64_t b, e;
+    if (cJSON_GetArraySize(offs) != 2 || !json_uint(cJSON_GetArrayItem(offs, 0), &b) ||
+        !json_uint(cJSON_GetArrayItem(offs, 1), &e))
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets must be two non-negative integers", path, name);
+    if (e < b)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets end %llu before begin %llu", path, name,
+                 (unsigned long long)e, (unsigned long long)b);
+    if (e > data_size)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data area (%zu bytes)",
+                 path, name, (unsigned long long)b, (unsigned long long)e, data_size);
+    if (e - b != numel * es)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': %llu bytes for shape of %zu %s elements (%zu bytes)", path,
+                 name, (unsigned long long)(e - b), numel, dtypes[d].name, numel * es);
+    t->begin = (size_t)b;
+    t->end = (size_t)e;
+    return LSC_OK;
+}
+
+int lsc_st_open(lsc_st_file *f, const char *path, lsc_error *err)
+{
+    memset(f, 0, sizeof *f);
+    cJSON *root = NULL;
+    int rc;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        LSC_FAIL(err, LSC_EIO, "%s: not a regular file", path);
+    }
+    f->path = lsc_strdup_(path);
+    if (!f->path) {
+        close(fd);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    }
+    f->size = (size_t)st.st_size;
+    if (f->size < 8) {
+        close(fd);
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, f->size);
+        goto fail;
+    }
+    void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        f->size = 0;
+        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot map: %s", path, strerror(errno));
+        goto fail;
+    }
+    f->map = m;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | f->map[i];
+    if (hlen > ST_MAX_HEADER || hlen > f->size - 8) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: header length %llu exceeds the file (%zu bytes)%s", path,
+                           (unsigned long long)hlen, f->size, hlen > ST_MAX_HEADER ? " or the 100 MB limit" : "");
+        goto fail;
+    }
+    if (hlen < 2 || f->map[8] != '{') {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not a JSON object", path);
+        goto fail;
+    }
+    f->data = f->map + 8 + hlen;
+    f->data_size = f->size - 8 - (size_t)hlen;
+    root = cJSON_ParseWithLength((const char *)f->map + 8, (size_t)hlen);
+    if (!root || !cJSON_IsObject(root)) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not valid JSON", path);
+        goto fail;
+    }
+    int n = 0;
+    for (cJSON *c = root->child; c; c = c->next)
+        n++;
+    f->tensors = LSC_CALLOC((size_t)n + 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto fail;
+    }
+    for (cJSON *c = root->child; c; c = c->next) {
+        if (!c->string) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header entry without a name", path);
+            goto fail;
+        }
+        if (strcmp(c->string, "__metadata__") == 0) {
+            if (f->meta_keys) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: duplicate __metadata__", path);
+                goto fail;
+            }
+            if (!cJSON_IsObject(c)) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: __metadata__ is not an object", path);
+                goto fail;
+            }
+            int nm = cJSON_GetArraySize(c);
+            f->meta_keys = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
+            f->meta_vals = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
+            if (!f->meta_keys || !f->meta_vals) {
+                rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+                goto fail;
+            }
+            for (cJSON *kv = c->child; kv; kv = kv->next) {
+                if (!cJSON_IsString(kv)) {
+                    rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                       "%s: __metadata__ value of '%s' is not a string", path, kv->string);
+                    goto fail;
+                }
+                f->meta_keys[f->n_meta] = lsc_strdup_(kv->string);
+                f->meta_vals[f->n_meta] = lsc_strdup_(kv->valuestring);
+                f->n_meta++;
+                if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1]) {
+                    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+                    goto fail;
+                }
+            }
+            continue;
+        }
+        lsc_st_tensor *t = &f->tensors[f->n_tensors];
+        t->name = lsc_strdup_(c->string);
+        if (!t->name) {
+            rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+            goto fail;
+        }
+        f->n_tensors++;
+        rc = parse_tensor(t, c, f->data_size, path, err);
+        if (rc != LSC_OK)
+            goto fail;
+    }
+    /* duplicates: cJSON keeps both entries of a repeated key */
+    for (int i = 0; i < f->n_tensors; i++)
+        for (int j = i + 1; j < f->n_tensors && f->n_tensors <= 4096; j++)
+            if (strcmp(f->tensors[i].name, f->tensors[j].name) == 0) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: duplicate tensor '%s'", path,
+                                   f->tensors[i].name);
+                goto fail;
+            }
+    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    size_t pos = 0;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const lsc_st_tensor *t = &f->tensors[i];
+        if (t->begin < pos) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s: tensor '%s' overlaps the previous tensor '%s'", path, t->name,
+                               f->tensors[i - 1].name);
+            goto fail;
+        }
+        if (t->begin > pos) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s: hole of %zu bytes before tensor '%s' in the data area", path,
+                               t->begin - pos, t->name);
+            goto fail;
+        }
+        pos = t->end;
+    }
+    if (pos != f->data_size) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: %zu bytes after the last tensor (data area %zu bytes, tensors end at %zu)", path,
+                           f->data_size - pos, f->data_size, pos);
+        goto fail;
+    }
+    cJSON_Delete(root);
+    return LSC_OK;
+fail:
+    cJSON_Delete(root);
+    st_free_fields(f);
+    return rc;
+}
+
+const lsc_st_tensor *lsc_st_find(const lsc_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0)
+            return &f->tensors[i];
+    return NULL;
+}
+
+const char *lsc_st_meta(const lsc_st_file *f, const char *key)
+{
+    for (int i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], key) == 0)
+            return f->meta_vals[i];
+    return NULL;
+}
+
+const void *lsc_st_bytes(const lsc_st_file *f, const lsc_st_tensor *t)
+{
+    return f->data + t->begin;
+}
+
+/* Element i of a tensor as double; the data area may be unaligned. */
+static double st_elem(const uint8_t *p, lsc_dtype dt, size_t i)
+{
+    switch (dt) {
+    case LSC_DT_F32: {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        return v;
+    }
+    case LSC_DT_F64: {
+        double v;
+        memcpy(&v, p + 8 * i, 8);
+        return v;
+    }
+    case LSC_DT_F16:
+        return lsc_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    case LSC_DT_BF16:
+        return lsc_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    default:
+        LSC_ABORT("st_elem: dtype %d", (int)dt);
+    }
+}
+
+static int st_check_float(const lsc_st_file *f, const lsc_st_tensor *t, lsc_error *err)
+{
+    if (t->dtype != LSC_DT_F32 && t->dtype != LSC_DT_F64 && t->dtype != LSC_DT_F16 && t->dtype != LSC_DT_BF16)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16, BF16 or F64", f->path,
+                 t->name, lsc_dtype_name(t->dtype));
+    return LSC_OK;
+}
+
+int lsc_st_read_f32(const lsc_st_file *f, const lsc_st_tensor *t, float *out, lsc_error *err)
+{
+    int rc = st_check_float(f, t, err);
+    if (rc != LSC_OK)
+        return rc;
+    const uint8_t *p = f->data + t->begin;
+    if (t->dtype == LSC_DT_F32) {
+        memcpy(out, p, t->numel * 4);
+        return LSC_OK;
+    }
+    for (size_t i = 0; i < t->numel; i++)
+        out[i] = (float)st_elem(p, t->dtype, i);
+    return LSC_OK;
+}
+
+int lsc_st_read_f64(const lsc_st_file *f, const lsc_st_tensor *t, double *out, lsc_error *err)
+{
+    int rc = st_check_float(f, t, err);
+    if (rc != LSC_OK)
+        return rc;
+    const uint8_t *p = f->data + t->begin;
+    for (size_t i = 0; i < t->numel; i++)
+        out[i] = st_elem(p, t->dtype, i);
+    return LSC_OK;
+}
+
+// ---- writer ----
+
+typedef struct strbuf {
+    char  *p;
+    size_t n, cap;
+    int    oom;
+} strbuf;
+
+static void sb_put(strbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *q = LSC_REALLOC(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_str(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_json_string(strbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            sb_put(b, esc, 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            sb_put(b, esc, 6);
+        } else {
+            sb_put(b, (const char *)p, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const lsc_st_entry *x = *(const lsc_st_entry *const *)a, *y = *(const lsc_st_entry *const *)b;
+    size_t ax = lsc_dtype_size(x->dtype), ay = lsc_dtype_size(y->dtype);
+    if (ax != ay)
+        return ax > ay ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static size_t entry_bytes(const lsc_st_entry *e)
+{
+    size_t n = 1;
+    for (int d = 0; d < e->ndim; d++)
+        n *= (size_t)e->shape[d];
+    return n * lsc_dtype_size(e->dtype);
+}
+
+int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
+                 const char *const *meta_keys, const char *const *meta_vals,
+                 int n_meta, lsc_error *err)
+{
+    int rc = LSC_OK;
+    strbuf hb = {0};
+    FILE *fp = NULL;
+    char tmp[4096];
+    const lsc_st_entry **order = LSC_MALLOC(((size_t)n + 1) * sizeof *order);
+    if (!order)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) {
+        const lsc_st_entry *e = &entries[i];
+        if ((unsigned)e->dtype >= LSC_DT_COUNT || e->ndim < 0 || e->ndim > LSC_ST_MAXDIM) {
+            LSC_FREE(order);
+            LSC_FAIL(err, LSC_EARG, "%s: tensor '%s': bad dtype or rank", path, e->name);
+        }
+        for (int d = 0; d < e->ndim; d++)
+            if (e->shape[d] < 0) {
+                LSC_FREE(order);
+                LSC_FAIL(err, LSC_EARG, "%s: tensor '%s': negative dimension", path, e->name);
+            }
+        order[i] = e;
+    }
+    qsort(order, (size_t)n, sizeof *order, cmp_entry);
+    for (int i = 1; i < n; i++)
+        if (strcmp(order[i]->name, order[i - 1]->name) == 0 && order[i]->dtype == order[i - 1]->dtype) {
+            LSC_FREE(order);
+            LSC_FAIL(err, LSC_EARG, "%s: duplicate tensor '%s'", path, order[i]->name);
+        }
+
+    sb_str(&hb, "{");
+    if (n_meta > 0) {
+        sb_str(&hb, "\"__metadata__\":{");
+        for (int i = 0; i < n_meta; i++) {
+            if (i)
+                sb_str(&hb, ",");
+            sb_json_string(&hb, meta_keys[i]);
+            sb_str(&hb, ":");
+            sb_json_string(&hb, meta_vals[i]);
+        }
+        sb_str(&hb, "}");
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const lsc_st_entry *e = order[i];
+        char num[64];
+        if (i || n_meta > 0)
+            sb_str(&hb, ",");
+        sb_json_string(&hb, e->name);
+        sb_str(&hb, ":{\"dtype\":\"");
+        sb_str(&hb, lsc_dtype_name(e->dtype));
+        sb_str(&hb, "\",\"shape\":[");
+        for (int d = 0; d < e->ndim; d++) {
+            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e->shape[d]);
+            sb_str(&hb, num);
+        }
+        size_t nb = entry_bytes(e);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
+        sb_str(&hb, num);
+        off += nb;
+    }
+    sb_str(&hb, "}");
+    while (!hb.oom && hb.n % 8 != 0)
+        sb_str(&hb, " ");
+    if (hb.oom) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto done;
+    }
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        rc = lsc_error_set(err, LSC_EARG, __FILE__, __LINE__, "%s: path too long", path);
+        goto done;
+    }
+    fp = fopen(tmp, "wb");
+    if (!fp) {
+        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
+    }
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (uint8_t)((uint64_t)hb.n >> (8 * i));
+    int bad = fwrite(len8, 1, 8, fp) != 8 || fwrite(hb.p, 1, hb.n, fp) != hb.n;
+    for (int i = 0; i < n && !bad; i++) {
+        size_t nb = entry_bytes(order[i]);
+        if (nb > 0 && fwrite(order[i]->data, 1, nb, fp) != nb)
+            bad = 1;
+    }
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        bad = 1;
+    if (fclose(fp) != 0)
+        bad = 1;
+    fp = NULL;
+    if (bad) {
+        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot rename into place: %s", path,
+                           strerror(errno));
+        unlink(tmp);
+    }
+done:
+    LSC_FREE(hb.p);
+    LSC_FREE(order);
+    return rc;
+}
