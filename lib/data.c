@@ -1,0 +1,779 @@
+/*
+ * data.c — what the trainer reads: a byte-level text corpus (tokens are
+ * bytes, V = 256) with a random-window batch source and deterministic
+ * evaluation windows; a word<TAB>label task (the WordNet noun supersenses)
+ * with its prompt format, a packed fine-tuning batch source, exact-match
+ * scoring and the majority-class / suffix-table baselines; and random
+ * tokens for throughput benchmarks.
+ *
+ * What it is not: a downloader or a tokenizer. data/fetch.sh makes the
+ * files (data/SOURCES.md says how); this file only reads them.
+ *
+ * Shapes: B rows, T positions; inputs/targets/mask are (B, T) row-major.
+ * Every batch function takes all of its randomness from the caller's rng
+ * (one state word, saved in the trainer's checkpoints), so a seed fixes
+ * the batches. Nothing here allocates per batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsc_internal.h"
+
+#define LSC_TASK_MAX_FIELD 1024   /* bytes in a word or a label */
+#define LSC_TASK_MAX_SUFFIX 7
+
+// ---- corpus ----
+
+void lsc_corpus_free(lsc_corpus *c)
+{
+    if (!c)
+        return;
+    LSC_FREE(c->path);
+    LSC_FREE(c->bytes);
+    c->path = NULL;
+    c->bytes = NULL;
+    c->n = 0;
+}
+
+int lsc_corpus_load(lsc_corpus *c, const char *path, lsc_error *err)
+{
+    memset(c, 0, sizeof *c);
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = lsc_read_file_(path, &buf, &n, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (n < 2) {
+        LSC_FREE(buf);
+        LSC_FAIL(err, LSC_EFORMAT, "%s: corpus has %zu bytes; need at least 2", path, n);
+    }
+    c->path = lsc_strdup_(path);
+    if (!c->path) {
+        LSC_FREE(buf);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    }
+    c->bytes = (uint8_t *)buf;
+    c->n = n;
+    return LSC_OK;
+}
+
+int lsc_corpus_from_bytes(lsc_corpus *c, const void *bytes, size_t n,
+                          const char *name, lsc_error *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!name)
+        name = "(memory)";
+    if (!bytes || n < 2)
+        LSC_FAIL(err, LSC_EARG, "%s: corpus has %zu bytes; need at least 2", name, n);
+    c->bytes = LSC_MALLOC(n);
+    c->path = lsc_strdup_(name);
+    if (!c->bytes || !c->path) {
+        lsc_corpus_free(c);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory for %zu bytes", name, n);
+    }
+    memcpy(c->bytes, bytes, n);
+    c->n = n;
+    return LSC_OK;
+}
+
+/* First occurrence of pat[plen] in p[n] at or after from, or n. */
+static size_t find_bytes(const uint8_t *p, size_t n, size_t from, const char *pat, size_t plen)
+{
+    for (size_t i = from; i + plen <= n; i++)
+        if (memcmp(p + i, pat, plen) == 0)
+            return i;
+    return n;
+}
+
+/* 1 when p[n] has a byte that Python's bytes.strip() would keep. */
+static int has_text(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (p[i]) {
+        case ' ': case '\t': case '\n': case '\r': case '\v': case '\f':
+            break;
+        default:
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int lsc_corpus_split(const lsc_corpus *c, int valid_percent, lsc_corpus *train,
+                     lsc_corpus *valid, lsc_error *err)
+{
+    memset(train, 0, sizeof *train);
+    memset(valid, 0, sizeof *valid);
+    if (valid_percent < 1 || valid_percent > 99)
+        LSC_FAIL(err, LSC_EARG, "%s: validation percentage %d outside 1..99", c->path, valid_percent);
+    /* same arithmetic as split_text() in data/corpus_text.py */
+    size_t cut = (size_t)((unsigned long long)c->n * (unsigned)(100 - valid_percent) / 100u);
+    size_t from = cut > 0 ? cut - 1 : 0;
+    size_t tr_end, va_begin;
+    size_t i = find_bytes(c->bytes, c->n, from, "\n\n", 2);
+    if (i < c->n) {
+        tr_end = i + 1;
+        va_begin = i + 2;
+    } else {
+        size_t j = find_bytes(c->bytes, c->n, from, "\n", 1);
+        if (j >= c->n || j + 1 >= c->n)
+            LSC_FAIL(err, LSC_EARG, "%s: cannot split: no line boundary after byte %zu", c->path, cut);
+        tr_end = j + 1;
+        va_begin = j + 1;
+    }
+    if (!has_text(c->bytes, tr_end) || !has_text(c->bytes + va_begin, c->n - va_begin) ||
+        tr_end < 2 || c->n - va_begin < 2)
+        LSC_FAIL(err, LSC_EARG, "%s: cannot split: a part would be empty", c->path);
+    char name[4096];
+    snprintf(name, sizeof name, "%s[train]", c->path ? c->path : "");
+    int rc = lsc_corpus_from_bytes(train, c->bytes, tr_end, name, err);
+    if (rc != LSC_OK)
+        return rc;
+    snprintf(name, sizeof name, "%s[valid]", c->path ? c->path : "");
+    rc = lsc_corpus_from_bytes(valid, c->bytes + va_begin, c->n - va_begin, name, err);
+    if (rc != LSC_OK) {
+        lsc_corpus_free(train);
+        return rc;
+    }
+    return LSC_OK;
+}
+
+static int check_batch_args(const void *ctx, int B, int T, const int *inputs,
+                            const int *targets, const float *mask,
+                            const uint64_t *rng, const char *who, lsc_error *err)
+{
+    if (!ctx || !inputs || !targets || !mask || !rng)
+        LSC_FAIL(err, LSC_EARG, "%s: NULL argument", who);
+    if (B < 1 || T < 1)
+        LSC_FAIL(err, LSC_EARG, "%s: batch shape B=%d T=%d must be positive", who, B, T);
+    return LSC_OK;
+}
+
+int lsc_corpus_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                     float *mask, uint64_t *rng, lsc_error *err)
+{
+    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "corpus batch", err);
+    if (rc != LSC_OK)
+        return rc;
+    const lsc_corpus *c = ctx;
+    if (c->n < (size_t)T + 1)
+        LSC_FAIL(err, LSC_EARG, "%s: corpus has %zu bytes, fewer than one window of T+1 = %d",
+                 c->path ? c->path : "corpus", c->n, T + 1);
+    uint64_t span = (uint64_t)(c->n - (size_t)T);   /* start offsets 0 .. n-T-1 */
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)(lsc_rng_u64(rng) % span);
+        const uint8_t *w = c->bytes + o;
+        int   *in = inputs + (size_t)b * T;         // (T)
+        int   *tg = targets + (size_t)b * T;        // (T)
+        float *m  = mask + (size_t)b * T;           // (T)
+        for (int t = 0; t < T; t++) {
+            in[t] = w[t];
+            tg[t] = w[t + 1];
+            m[t] = 1.0f;
+        }
+    }
+    return LSC_OK;
+}
+
+size_t lsc_corpus_n_windows(const lsc_corpus *c, int T)
+{
+    if (!c || c->n < 2 || T < 1)
+        return 0;
+    return (c->n - 1 + (size_t)T - 1) / (size_t)T;
+}
+
+void lsc_corpus_window(const lsc_corpus *c, size_t i, int T, int *inputs,
+                       int *targets, float *mask)
+{
+    LSC_ASSERT(c && T >= 1 && i < lsc_corpus_n_windows(c, T));
+    size_t o = i * (size_t)T;
+    for (int t = 0; t < T; t++) {
+        size_t p = o + (size_t)t;
+        if (p + 1 < c->n) {
+            inputs[t] = c->bytes[p];
+            targets[t] = c->bytes[p + 1];
+            mask[t] = 1.0f;
+        } else {
+            inputs[t] = 0;
+            targets[t] = 0;
+            mask[t] = 0.0f;
+        }
+    }
+}
+
+double lsc_corpus_unigram_xent(const lsc_corpus *train, const lsc_corpus *eval)
+{
+    double count[LSC_BYTE_VOCAB];
+    for (int v = 0; v < LSC_BYTE_VOCAB; v++)
+        count[v] = 1.0;                               /* add-one smoothing */
+    for (size_t i = 0; i < train->n; i++)
+        count[train->bytes[i]] += 1.0;
+    double total = (double)train->n + LSC_BYTE_VOCAB;
+    double logp[LSC_BYTE_VOCAB];
+    for (int v = 0; v < LSC_BYTE_VOCAB; v++)
+        logp[v] = log(count[v] / total);
+    if (eval->n < 2)
+        return 0.0;
+    double sum = 0.0;
+    for (size_t i = 1; i < eval->n; i++)
+        sum -= logp[eval->bytes[i]];
+    return sum / (double)(eval->n - 1);
+}
+
+// ---- synthetic tokens ----
+
+int lsc_synthetic_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                        float *mask, uint64_t *rng, lsc_error *err)
+{
+    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "synthetic batch", err);
+    if (rc != LSC_OK)
+        return rc;
+    const lsc_synthetic *s = ctx;
+    if (s->V < 1)
+        LSC_FAIL(err, LSC_EARG, "synthetic batch: vocabulary size %d must be >= 1", s->V);
+    uint32_t V = (uint32_t)s->V;
+    for (int b = 0; b < B; b++) {
+        int   *in = inputs + (size_t)b * T;         // (T)
+        int   *tg = targets + (size_t)b * T;        // (T)
+        float *m  = mask + (size_t)b * T;           // (T)
+        int prev = (int)(lsc_rng_u32(rng) % V);
+        for (int t = 0; t < T; t++) {
+            int next = (int)(lsc_rng_u32(rng) % V);
+            in[t] = prev;
+            tg[t] = next;
+            m[t] = 1.0f;
+            prev = next;
+        }
+    }
+    return LSC_OK;
+}
+
+// ---- task: construction ----
+
+void lsc_task_free(lsc_task *t)
+{
+    if (!t)
+        return;
+    if (t->words)
+        for (int i = 0; i < t->n; i++)
+            LSC_FREE(t->words[i]);
+    if (t->label_names)
+        for (int k = 0; k < t->n_labels; k++)
+            LSC_FREE(t->label_names[k]);
+    if (t->completions_)
+        for (int k = 0; k < t->n_labels; k++)
+            LSC_FREE(t->completions_[k]);
+    LSC_FREE(t->path);
+    LSC_FREE(t->words);
+    LSC_FREE(t->labels);
+    LSC_FREE(t->label_names);
+    LSC_FREE(t->completions_);
+    memset(t, 0, sizeof *t);
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fills an empty *t (memset 0) from n items: words[i] (wlen[i] bytes, not
+ * necessarily NUL-terminated) and labels[i] indexing names[n_labels]
+ * (sorted). Everything is copied. */
+static int task_build(lsc_task *t, const char *path, int n, const char *const *words,
+                      const int *wlen, const int *labels, int n_labels,
+                      const char *const *names, lsc_error *err)
+{
+    t->path = lsc_strdup_(path);
+    t->words = LSC_CALLOC(n > 0 ? (size_t)n : 1, sizeof *t->words);
+    t->labels = LSC_MALLOC((n > 0 ? (size_t)n : 1) * sizeof *t->labels);
+    t->label_names = LSC_CALLOC((size_t)n_labels, sizeof *t->label_names);
+    t->completions_ = LSC_CALLOC((size_t)n_labels, sizeof *t->completions_);
+    if (!t->path || !t->words || !t->labels || !t->label_names || !t->completions_)
+        goto nomem;
+    t->n_labels = n_labels;
+    for (int k = 0; k < n_labels; k++) {
+        size_t len = strlen(names[k]);
+        t->label_names[k] = lsc_strdup_(names[k]);
+        t->completions_[k] = LSC_MALLOC(len + 2);
+        if (!t->label_names[k] || !t->completions_[k])
+            goto nomem;
+        memcpy(t->completions_[k], names[k], len);
+        t->completions_[k][len] = '\n';
+        t->completions_[k][len + 1] = '\0';
+        if ((int)len > t->max_label)
+            t->max_label = (int)len;
+    }
+    t->n = n;
+    for (int i = 0; i < n; i++) {
+        t->words[i] = LSC_MALLOC((size_t)wlen[i] + 1);
+        if (!t->words[i])
+            goto nomem;
+        memcpy(t->words[i], words[i], (size_t)wlen[i]);
+        t->words[i][wlen[i]] = '\0';
+        t->labels[i] = labels[i];
+        LSC_ASSERT(labels[i] >= 0 && labels[i] < n_labels);
+        int ex = wlen[i] + 1 + (int)strlen(names[labels[i]]) + 1;
+        if (wlen[i] > t->max_word)
+            t->max_word = wlen[i];
+        if (ex > t->max_example)
+            t->max_example = ex;
+    }
+    return LSC_OK;
+nomem:
+    lsc_task_free(t);
+    LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+}
+
+int lsc_task_label_index(const lsc_task *t, const char *name, size_t len)
+{
+    int lo = 0, hi = t->n_labels - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const char *s = t->label_names[mid];
+        int c = strncmp(s, name, len);
+        if (c == 0)
+            c = s[len] == '\0' ? 0 : 1;    /* s longer than name sorts after */
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Index of the first word that repeats (as item pairs via an index sort). */
+typedef struct word_ref {
+    const char *w;
+    int         len;
+    int         line;
+} word_ref;
+
+static int cmp_word_ref(const void *a, const void *b)
+{
+    const word_ref *x = a, *y = b;
+    int n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->w, y->w, (size_t)n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->line < y->line ? -1 : (x->line > y->line);
+}
+
+int lsc_task_load(lsc_task *t, const char *path, const lsc_task *labels_from,
+                  lsc_error *err)
+{
+    memset(t, 0, sizeof *t);
+    char *buf = NULL;
+    size_t size = 0;
+    const char **words = NULL, **lab = NULL, **names = NULL;
+    int *wlen = NULL, *llen = NULL, *labels = NULL, *lines = NULL;
+    word_ref *refs = NULL;
+    int n_names = 0;
+    int rc = lsc_read_file_(path, &buf, &size, err);
+    if (rc != LSC_OK)
+        return rc;
+
+    /* count lines to size the arrays */
+    size_t cap = 1;
+    for (size_t i = 0; i < size; i++)
+        cap += buf[i] == '\n';
+    if (cap > (size_t)1 << 30) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: too many lines", path);
+        goto fail;
+    }
+    words = LSC_MALLOC(cap * sizeof *words);
+    lab = LSC_MALLOC(cap * sizeof *lab);
+    wlen = LSC_MALLOC(cap * sizeof *wlen);
+    llen = LSC_MALLOC(cap * sizeof *llen);
+    labels = LSC_MALLOC(cap * sizeof *labels);
+    lines = LSC_MALLOC(cap * sizeof *lines);
+    if (!words || !lab || !wlen || !llen || !labels || !lines) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto fail;
+    }
+
+    /* parse and validate every line */
+    int n = 0, line = 0;
+    size_t p = 0;
+    while (p < size) {
+        line++;
+        size_t e = p;
+        while (e < size && buf[e] != '\n')
+            e++;
+        const char *s = buf + p;
+        size_t len = e - p;
+        const char *tab = memchr(s, '\t', len);
+        if (len == 0) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: empty line (expected word<TAB>label)", path, line);
+            goto fail;
+        }
+        if (!tab) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: no TAB (expected word<TAB>label)", path, line);
+            goto fail;
+        }
+        if (memchr(tab + 1, '\t', len - (size_t)(tab - s) - 1)) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: more than one TAB (expected word<TAB>label)", path, line);
+            goto fail;
+        }
+        for (size_t k = 0; k < len; k++) {
+            unsigned char ch = (unsigned char)s[k];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                   "%s:%d: control byte 0x%02x%s", path, line, ch,
+                                   ch == '\r' ? " (CRLF line endings? use LF)" : "");
+                goto fail;
+            }
+        }
+        size_t wl = (size_t)(tab - s), ll = len - wl - 1;
+        if (wl == 0 || ll == 0) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: empty %s", path, line, wl == 0 ? "word" : "label");
+            goto fail;
+        }
+        if (wl > LSC_TASK_MAX_FIELD || ll > LSC_TASK_MAX_FIELD) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: %s longer than %d bytes", path, line,
+                               wl > LSC_TASK_MAX_FIELD ? "word" : "label", LSC_TASK_MAX_FIELD);
+            goto fail;
+        }
+        words[n] = s;
+        wlen[n] = (int)wl;
+        lab[n] = tab + 1;
+        llen[n] = (int)ll;
+        lines[n] = line;
+        n++;
+        p = e + 1;
+    }
+    if (n <= 0) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no items (empty file)", path);
+        goto fail;
+    }
+
+    /* unique words */
+    refs = LSC_MALLOC((size_t)n * sizeof *refs);
+    if (!refs) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        refs[i] = (word_ref){ words[i], wlen[i], lines[i] };
+    qsort(refs, (size_t)n, sizeof *refs, cmp_word_ref);
+    for (int i = 1; i < n; i++)
+        if (refs[i].len == refs[i - 1].len && memcmp(refs[i].w, refs[i - 1].w, (size_t)refs[i].len) == 0) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s:%d: duplicate word '%.*s' (first on line %d)", path,
+                               refs[i].line, refs[i].len > 64 ? 64 : refs[i].len, refs[i].w,
+                               refs[i - 1].line);
+            goto fail;
+        }
+
+    /* the label set: NUL-terminate labels in place (the TAB/LF after them
+     * is no longer needed), then either collect or look up */
+    for (int i = 0; i < n; i++)
+        ((char *)lab[i])[llen[i]] = '\0';     /* buf has size+1 bytes: safe at EOF */
+    if (labels_from) {
+        for (int i = 0; i < n; i++) {
+            labels[i] = lsc_task_label_index(labels_from, lab[i], (size_t)llen[i]);
+            if (labels[i] < 0) {
+                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                                   "%s:%d: label '%.64s' is not one of the %d labels of %s",
+                                   path, lines[i], lab[i], labels_from->n_labels,
+                                   labels_from->path ? labels_from->path : "the label set");
+                goto fail;
+            }
+        }
+        rc = task_build(t, path, n, words, wlen, labels, labels_from->n_labels,
+                        (const char *const *)labels_from->label_names, err);
+        goto done;
+    }
+    names = LSC_MALLOC((size_t)n * sizeof *names);
+    if (!names) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto fail;
+    }
+    memcpy(names, lab, (size_t)n * sizeof *names);
+    qsort(names, (size_t)n, sizeof *names, cmp_str_ptr);
+    for (int i = 0; i < n; i++)
+        if (n_names == 0 || strcmp(names[n_names - 1], names[i]) != 0)
+            names[n_names++] = names[i];
+    {
+        lsc_task tmp = { .n_labels = n_names, .label_names = (char **)names };
+        for (int i = 0; i < n; i++)
+            labels[i] = lsc_task_label_index(&tmp, lab[i], (size_t)llen[i]);
+    }
+    rc = task_build(t, path, n, words, wlen, labels, n_names, names, err);
+done:
+fail:
+    LSC_FREE(names);
+    LSC_FREE(refs);
+    LSC_FREE(words);
+    LSC_FREE(lab);
+    LSC_FREE(wlen);
+    LSC_FREE(llen);
+    LSC_FREE(labels);
+    LSC_FREE(lines);
+    LSC_FREE(buf);
+    if (rc != LSC_OK)
+        lsc_task_free(t);
+    return rc;
+}
+
+uint32_t lsc_fnv1a32(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint32_t h = 0x811c9dc5u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x01000193u;
+    }
+    return h;
+}
+
+int lsc_task_word_is_valid(const char *word)
+{
+    return lsc_fnv1a32(word, strlen(word)) % 10u == 0;
+}
+
+int lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *valid, lsc_error *err)
+{
+    memset(train, 0, sizeof *train);
+    memset(valid, 0, sizeof *valid);
+    int rc = LSC_OK;
+    size_t cap = t->n > 0 ? (size_t)t->n : 1;
+    const char **w[2] = { LSC_MALLOC(cap * sizeof(char *)), LSC_MALLOC(cap * sizeof(char *)) };
+    int *len[2] = { LSC_MALLOC(cap * sizeof(int)), LSC_MALLOC(cap * sizeof(int)) };
+    int *lab[2] = { LSC_MALLOC(cap * sizeof(int)), LSC_MALLOC(cap * sizeof(int)) };
+    int cnt[2] = { 0, 0 };
+    char name[4096];
+    if (!w[0] || !w[1] || !len[0] || !len[1] || !lab[0] || !lab[1]) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", t->path);
+        goto fail;
+    }
+    for (int i = 0; i < t->n; i++) {
+        int s = lsc_task_word_is_valid(t->words[i]);
+        w[s][cnt[s]] = t->words[i];
+        len[s][cnt[s]] = (int)strlen(t->words[i]);
+        lab[s][cnt[s]] = t->labels[i];
+        cnt[s]++;
+    }
+    snprintf(name, sizeof name, "%s[train]", t->path ? t->path : "");
+    rc = task_build(train, name, cnt[0], w[0], len[0], lab[0], t->n_labels,
+                    (const char *const *)t->label_names, err);
+    if (rc != LSC_OK)
+        goto fail;
+    snprintf(name, sizeof name, "%s[valid]", t->path ? t->path : "");
+    rc = task_build(valid, name, cnt[1], w[1], len[1], lab[1], t->n_labels,
+                    (const char *const *)t->label_names, err);
+    if (rc != LSC_OK)
+        lsc_task_free(train);
+fail:
+    for (int s = 0; s < 2; s++) {
+        LSC_FREE(w[s]);
+        LSC_FREE(len[s]);
+        LSC_FREE(lab[s]);
+    }
+    return rc;
+}
+
+// ---- task: prompts, batches, scoring ----
+
+int lsc_task_prompt(const lsc_task *t, int i, int *tokens, int cap)
+{
+    LSC_ASSERT(t && i >= 0 && i < t->n);
+    const uint8_t *w = (const uint8_t *)t->words[i];
+    int n = (int)strlen(t->words[i]);
+    if (cap < n + 1)
+        return LSC_EARG;
+    for (int k = 0; k < n; k++)
+        tokens[k] = w[k];
+    tokens[n] = '\t';
+    return n + 1;
+}
+
+const char *lsc_task_completion(const lsc_task *t, int i)
+{
+    LSC_ASSERT(t && i >= 0 && i < t->n);
+    return t->completions_[t->labels[i]];
+}
+
+int lsc_task_parse(const lsc_task *t, const char *text, size_t n)
+{
+    const char *nl = memchr(text, '\n', n);
+    size_t len = nl ? (size_t)(nl - text) : n;
+    if (memchr(text, '\0', len))
+        return -1;
+    return lsc_task_label_index(t, text, len);
+}
+
+int lsc_task_score(const lsc_task *t, int i, const char *text, size_t n)
+{
+    LSC_ASSERT(t && i >= 0 && i < t->n);
+    return lsc_task_parse(t, text, n) == t->labels[i];
+}
+
+/* Writes byte j of a (T+1)-byte row into the shifted inputs/targets/mask. */
+static inline void row_put(int *in, int *tg, float *m, int T, int j, int byte, float w)
+{
+    if (j < T)
+        in[j] = byte;
+    if (j > 0) {
+        tg[j - 1] = byte;
+        m[j - 1] = w;
+    }
+}
+
+int lsc_task_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                   float *mask, uint64_t *rng, lsc_error *err)
+{
+    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "task batch", err);
+    if (rc != LSC_OK)
+        return rc;
+    const lsc_task *t = ctx;
+    if (t->n < 1)
+        LSC_FAIL(err, LSC_EARG, "%s: task has no items", t->path ? t->path : "task");
+    if (t->max_example > T + 1)
+        LSC_FAIL(err, LSC_EARG, "%s: context T=%d too short for the longest item (%d bytes with TAB and LF)",
+                 t->path ? t->path : "task", T, t->max_example);
+    for (int b = 0; b < B; b++) {
+        int   *in = inputs + (size_t)b * T;         // (T)
+        int   *tg = targets + (size_t)b * T;        // (T)
+        float *m  = mask + (size_t)b * T;           // (T)
+        int j = 0;                                  /* bytes of the T+1 row placed */
+        for (;;) {
+            int i = (int)(lsc_rng_u32(rng) % (uint32_t)t->n);
+            const uint8_t *w = (const uint8_t *)t->words[i];
+            const uint8_t *l = (const uint8_t *)t->label_names[t->labels[i]];
+            int wl = (int)strlen((const char *)w), ll = (int)strlen((const char *)l);
+            if (j + wl + ll + 2 > T + 1)
+                break;
+            for (int k = 0; k < wl; k++)
+                row_put(in, tg, m, T, j++, w[k], 0.0f);
+            row_put(in, tg, m, T, j++, '\t', 0.0f);
+            for (int k = 0; k < ll; k++)
+                row_put(in, tg, m, T, j++, l[k], 1.0f);
+            row_put(in, tg, m, T, j++, '\n', 1.0f);
+        }
+        while (j < T + 1)
+            row_put(in, tg, m, T, j++, '\n', 0.0f);
+    }
+    return LSC_OK;
+}
+
+// ---- task: baselines ----
+
+typedef struct suffix_item {
+    uint64_t key;
+    int      label;
+} suffix_item;
+
+/* The last min(k, len) bytes of word packed with their count: distinct
+ * suffixes (including whole words shorter than k) get distinct keys. */
+static uint64_t suffix_key(const char *word, int k)
+{
+    size_t n = strlen(word);
+    size_t m = n < (size_t)k ? n : (size_t)k;
+    uint64_t key = (uint64_t)m << 56;
+    for (size_t i = 0; i < m; i++)
+        key |= (uint64_t)(uint8_t)word[n - m + i] << (8 * (m - 1 - i));
+    return key;
+}
+
+static int cmp_suffix_item(const void *a, const void *b)
+{
+    const suffix_item *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->label > y->label) - (x->label < y->label);
+}
+
+static int argmax_lowest(const int *count, int n)
+{
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (count[k] > count[best])
+            best = k;
+    return best;
+}
+
+int lsc_task_baselines(const lsc_task *train, const lsc_task *eval,
+                       int suffix_len, lsc_baselines *out, lsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (suffix_len < 1 || suffix_len > LSC_TASK_MAX_SUFFIX)
+        LSC_FAIL(err, LSC_EARG, "baselines: suffix length %d outside 1..%d", suffix_len,
+                 LSC_TASK_MAX_SUFFIX);
+    if (train->n < 1 || eval->n < 1)
+        LSC_FAIL(err, LSC_EARG, "baselines: %s has no items", train->n < 1 ? train->path : eval->path);
+    int same = train->n_labels == eval->n_labels;
+    for (int k = 0; same && k < train->n_labels; k++)
+        same = strcmp(train->label_names[k], eval->label_names[k]) == 0;
+    if (!same)
+        LSC_FAIL(err, LSC_EARG, "baselines: %s and %s have different label sets "
+                 "(load the evaluation task with labels_from = the training task)",
+                 train->path, eval->path);
+
+    int L = train->n_labels;
+    int *count = LSC_CALLOC((size_t)L, sizeof *count);
+    suffix_item *items = LSC_MALLOC((size_t)train->n * sizeof *items);
+    suffix_item *table = LSC_MALLOC((size_t)train->n * sizeof *table);
+    int rc = LSC_OK;
+    if (!count || !items || !table) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "baselines: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < train->n; i++)
+        count[train->labels[i]]++;
+    int major = argmax_lowest(count, L);
+
+    /* suffix table: sort (key, label), one majority label per key */
+    for (int i = 0; i < train->n; i++)
+        items[i] = (suffix_item){ suffix_key(train->words[i], suffix_len), train->labels[i] };
+    qsort(items, (size_t)train->n, sizeof *items, cmp_suffix_item);
+    int n_table = 0;
+    for (int i = 0; i < train->n;) {
+        int j = i;
+        memset(count, 0, (size_t)L * sizeof *count);
+        while (j < train->n && items[j].key == items[i].key)
+            count[items[j++].label]++;
+        table[n_table++] = (suffix_item){ items[i].key, argmax_lowest(count, L) };
+        i = j;
+    }
+
+    int hit_major = 0, hit_suffix = 0, seen = 0;
+    for (int i = 0; i < eval->n; i++) {
+        suffix_item probe = { suffix_key(eval->words[i], suffix_len), -1 };
+        int lo = 0, hi = n_table - 1, pred = major;
+        while (lo <= hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (table[mid].key == probe.key) {
+                pred = table[mid].label;
+                seen++;
+                break;
+            }
+            if (table[mid].key < probe.key)
+                lo = mid + 1;
+            else
+                hi = mid - 1;
+        }
+        hit_suffix += pred == eval->labels[i];
+        hit_major += major == eval->labels[i];
+    }
+    out->n_eval = eval->n;
+    out->majority_label = major;
+    out->majority = (double)hit_major / eval->n;
+    out->suffix_len = suffix_len;
+    out->suffix = (double)hit_suffix / eval->n;
+    out->suffix_seen = (double)seen / eval->n;
+fail:
+    LSC_FREE(count);
+    LSC_FREE(items);
+    LSC_FREE(table);
+    return rc;
+}
