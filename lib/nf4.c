@@ -1,0 +1,970 @@
+/*
+ * nf4.c — QLoRA's 4-bit NormalFloat (NF4) quantisation of frozen base
+ * weights with double-quantised block scales, in the exact numeric format
+ * and safetensors layout of bitsandbytes (lora-facts §5), plus the tiled
+ * dequantise-and-multiply kernels that let a frozen linear layer run on an
+ * NF4 weight without ever materialising the fp32 matrix.
+ *
+ * Not here: FP4, 8-bit weights, stochastic rounding, GPU kernels, tensors of
+ * rank other than 2, and anything that trains (the trainer calls
+ * lsc_nf4_matmul_* inside its frozen layers).
+ *
+ * Shapes: W (d, k) row-major, flattened to n = d·k; block b holds the flat
+ * elements [b·bs, min((b+1)·bs, n)), n_blocks = ceil(n / bs); nested block
+ * j holds absmax values [j·256, min((j+1)·256, n_blocks)), n_nested =
+ * ceil(n_blocks / 256); inp/x (N, k), out/y (N, d), N = B·T.
+ *
+ * The arithmetic, step by step (float32 unless said otherwise). This text
+ * is the specification tests/test_nf4_oracle.py implements independently.
+ *  NF4    absmax_b = max |w| over the block. If absmax_b == 0 every index
+ *         of the block is 7 (code 0.0): bitsandbytes computes 0·(1/0) = NaN
+ *         there and the index it stores is backend-specific, but every
+ *         backend dequantises it to 0. Otherwise s = w · r with r =
+ *         float32(1 / absmax_b) (the reciprocal first, as bitsandbytes'
+ *         kernels do; if r overflows, for a subnormal absmax, s = w /
+ *         absmax_b), clamped to [-1, 1]. The index is the number of
+ *         midpoints m_j with s > m_j, m_j = float32((double(code_j) +
+ *         double(code_j+1)) / 2), j = 0..14: a value exactly on a midpoint
+ *         takes the LOWER code, as bitsandbytes' CUDA decision tree (x > m)
+ *         and its CPU table loop (out[x > table[i]] = i) do.
+ *  pack   byte i/2 holds element i in its high nibble when i is even, in
+ *         its low nibble when i is odd; an odd n leaves the last low nibble 0.
+ *  DQ     offset = float32(Σ_b double(absmax_b) / n_blocks) (the mean);
+ *         x_b = absmax_b − offset; per nested block a2_j = max |x_b|; if
+ *         a2_j == 0 every index is 127 (map value 0.0), else s = x_b ·
+ *         float32(1 / a2_j) clamped to [-1, 1] and the index is
+ *         argmin_i |s − map_i| over the 256 map values (float32 distances,
+ *         the lowest index on a tie), as bitsandbytes' default backend
+ *         (torch.argmin of the absolute differences).
+ *  deq    absmax'_b = map[q_b] · a2_j + offset (two float32 roundings; plain
+ *         absmax_b without DQ); w' = code[idx] · absmax'_b.
+ *  map    bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7,
+ *         total_bits=8): non_sign_bits = 7, additional_items = 2^(7−7) − 1
+ *         = 0, so the map is, for i = 0..6, the 2^i means of consecutive
+ *         points of torch.linspace(0.1, 1, 2^i + 1) (float32) times
+ *         10^(i−6), with both signs, plus 0 and 1, sorted: 2·127 + 2 = 256
+ *         values. float32 steps as torch's CPU linspace: step = (1f −
+ *         0.1f) / (2^i); point j = 0.1f + step·j for j < (2^i+1)/2 (integer
+ *         division), else 1f − step·(2^i − j); mean = (p_j + p_j+1) / 2;
+ *         value = float32(10^(i−6)) · mean. torch's vectorised linspace
+ *         path may round a few points by one ulp differently; the map
+ *         travels with the file (nested_quant_map) and dequantisation always
+ *         uses the stored map, so files stay interchangeable either way.
+ *
+ * Build note: the results are bit-exact only without FMA contraction (the
+ * project's -std=c11 implies -ffp-contract=off in GCC).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <cblas.h>
+
+#include "lsc_internal.h"
+
+// ---- tables ----
+
+const float lsc_nf4_code[16] = {
+    -1.0f,
+    -0.6961928009986877f,
+    -0.5250730514526367f,
+    -0.39491748809814453f,
+    -0.28444138169288635f,
+    -0.18477343022823334f,
+    -0.09105003625154495f,
+    0.0f,
+    0.07958029955625534f,
+    0.16093020141124725f,
+    0.24611230194568634f,
+    0.33791524171829224f,
+    0.44070982933044434f,
+    0.5626170039176941f,
+    0.7229568362236023f,
+    1.0f,
+};
+
+#define NF4_ZERO_INDEX 7
+#define DQ_ZERO_INDEX  127
+#define QS_SUFFIX      ".quant_state.bitsandbytes__nf4"
+#define QS_ANY         ".quant_state.bitsandbytes__"
+
+static void nf4_midpoints(float mid[15])
+{
+    for (int j = 0; j < 15; j++)
+        mid[j] = (float)(((double)lsc_nf4_code[j] + (double)lsc_nf4_code[j + 1]) / 2.0);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+void lsc_nf4_dynamic_map(float map[256])
+{
+    /* 10^(i-6) as the nearest doubles, then float32 (torch casts the Python
+     * scalar to the tensor's dtype before multiplying). */
+    static const double pow10[7] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+    int n = 0;
+    for (int i = 0; i < 7; i++) {
+        const int   steps = (1 << i) + 1;              /* fraction_items (signed) */
+        const int   half  = steps / 2;
+        const float start = 0.1f, end = 1.0f;
+        const float step  = (end - start) / (float)(steps - 1);
+        const float scale = (float)pow10[i];
+        float p[65];
+        for (int j = 0; j < steps; j++)
+            p[j] = j < half ? start + step * (float)j : end - step * (float)(steps - j - 1);
+        for (int j = 0; j + 1 < steps; j++) {
+            float mean = (p[j] + p[j + 1]) / 2.0f;
+            float v    = scale * mean;
+            map[n++] = v;
+            map[n++] = -v;
+        }
+    }
+    map[n++] = 0.0f;
+    map[n++] = 1.0f;
+    LSC_ASSERT(n == 256);
+    qsort(map, 256, sizeof *map, cmp_float);
+}
+
+// ---- quantisation ----
+
+static int blocksize_ok(int bs)
+{
+    return bs >= LSC_NF4_BLOCKSIZE_MIN && bs <= LSC_NF4_BLOCKSIZE_MAX && (bs & (bs - 1)) == 0;
+}
+
+void lsc_nf4_free(lsc_nf4 *q)
+{
+    if (!q)
+        return;
+    LSC_FREE(q->packed);
+    LSC_FREE(q->absmax);
+    LSC_FREE(q->qabsmax);
+    LSC_FREE(q->nested_absmax);
+    memset(q, 0, sizeof *q);
+}
+
+/* Nearest map index by argmin of float32 distances, lowest index on ties. */
+static uint8_t dq_nearest(const float map[256], float s)
+{
+    int best = 0;
+    float bd = fabsf(s - map[0]);
+    for (int i = 1; i < 256; i++) {
+        float di = fabsf(s - map[i]);
+        if (di < bd) {
+            bd = di;
+            best = i;
+        }
+    }
+    return (uint8_t)best;
+}
+
+/* Double-quantises absmax (n_blocks) into q (nested fields). */
+static void double_quantize(lsc_nf4 *q, const float *absmax)
+{
+    const size_t nb = q->n_blocks, nbs = (size_t)q->nested_blocksize;
+    double sum = 0.0;
+    for (size_t b = 0; b < nb; b++)
+        sum += (double)absmax[b];
+    q->offset = (float)(sum / (double)nb);
+    for (size_t j = 0; j < q->n_nested; j++) {
+        size_t b0 = j * nbs, b1 = b0 + nbs < nb ? b0 + nbs : nb;
+        float a2 = 0.0f;
+        for (size_t b = b0; b < b1; b++) {
+            float x = absmax[b] - q->offset;
+            a2 = fmaxf(a2, fabsf(x));
+        }
+        q->nested_absmax[j] = a2;
+        if (a2 == 0.0f) {
+            memset(q->qabsmax + b0, DQ_ZERO_INDEX, b1 - b0);
+            continue;
+        }
+        float r = 1.0f / a2;
+        int use_div = !isfinite(r);
+        for (size_t b = b0; b < b1; b++) {
+            float x = absmax[b] - q->offset;
+            float s = use_div ? x / a2 : x * r;
+            s = s > 1.0f ? 1.0f : s < -1.0f ? -1.0f : s;
+            q->qabsmax[b] = dq_nearest(q->nested_code, s);
+        }
+    }
+}
+
+int lsc_nf4_quantize(lsc_nf4 *q, const float *W, size_t d, size_t k,
+                     int blocksize, int double_quant, lsc_error *err)
+{
+    memset(q, 0, sizeof *q);
+    if (!blocksize_ok(blocksize))
+        LSC_FAIL(err, LSC_EARG, "nf4: blocksize %d is not a power of two in %d..%d", blocksize,
+                 LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX);
+    if (d == 0 || k == 0)
+        LSC_FAIL(err, LSC_ESHAPE, "nf4: cannot quantise an empty weight (%zu, %zu)", d, k);
+    if (d > SIZE_MAX / k)
+        LSC_FAIL(err, LSC_ESHAPE, "nf4: weight (%zu, %zu) is too large", d, k);
+    const size_t n = d * k;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(W[i]))
+            LSC_FAIL(err, LSC_ENAN, "nf4: weight (%zu, %zu) has a non-finite value %g at [%zu, %zu]", d, k,
+                     (double)W[i], i / k, i % k);
+
+    int rc;
+    float *absmax = NULL;
+    q->d = d;
+    q->k = k;
+    q->n = n;
+    q->blocksize = blocksize;
+    q->n_blocks = (n + (size_t)blocksize - 1) / (size_t)blocksize;
+    memcpy(q->code, lsc_nf4_code, sizeof q->code);
+    snprintf(q->dtype, sizeof q->dtype, "float32");
+    q->packed = LSC_CALLOC((n + 1) / 2, 1);
+    absmax = LSC_MALLOC(q->n_blocks * sizeof *absmax);
+    if (!q->packed || !absmax)
+        goto oom;
+
+    float mid[15];
+    nf4_midpoints(mid);
+    for (size_t b = 0; b < q->n_blocks; b++) {
+        size_t i0 = b * (size_t)blocksize, i1 = i0 + (size_t)blocksize < n ? i0 + (size_t)blocksize : n;
+        float a = 0.0f;
+        for (size_t i = i0; i < i1; i++)
+            a = fmaxf(a, fabsf(W[i]));
+        absmax[b] = a;
+        float r = a > 0.0f ? 1.0f / a : 0.0f;
+        int use_div = a > 0.0f && !isfinite(r);
+        for (size_t i = i0; i < i1; i++) {
+            unsigned idx = NF4_ZERO_INDEX;
+            if (a > 0.0f) {
+                float s = use_div ? W[i] / a : W[i] * r;
+                s = s > 1.0f ? 1.0f : s < -1.0f ? -1.0f : s;
+                idx = 0;
+                for (int j = 0; j < 15; j++)
+                    idx += s > mid[j];
+            }
+            q->packed[i >> 1] |= (uint8_t)((i & 1) ? idx : idx << 4);
+        }
+    }
+
+    if (double_quant) {
+        q->nested = 1;
+        q->nested_blocksize = LSC_NF4_NESTED_BLOCKSIZE;
+        q->n_nested = (q->n_blocks + LSC_NF4_NESTED_BLOCKSIZE - 1) / LSC_NF4_NESTED_BLOCKSIZE;
+        q->qabsmax = LSC_MALLOC(q->n_blocks);
+        q->nested_absmax = LSC_MALLOC(q->n_nested * sizeof *q->nested_absmax);
+        if (!q->qabsmax || !q->nested_absmax)
+            goto oom;
+        lsc_nf4_dynamic_map(q->nested_code);
+        double_quantize(q, absmax);
+        LSC_FREE(absmax);
+    } else {
+        q->absmax = absmax;
+    }
+    return LSC_OK;
+oom:
+    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "nf4: out of memory quantising a (%zu, %zu) weight",
+                       d, k);
+    LSC_FREE(absmax);
+    lsc_nf4_free(q);
+    return rc;
+}
+
+// ---- dequantisation ----
+
+float lsc_nf4_block_absmax(const lsc_nf4 *q, size_t b)
+{
+    LSC_ASSERT(b < q->n_blocks);
+    if (!q->nested)
+        return q->absmax[b];
+    float t = q->nested_code[q->qabsmax[b]] * q->nested_absmax[b / (size_t)q->nested_blocksize];
+    return t + q->offset;
+}
+
+void lsc_nf4_dequant_range(const lsc_nf4 *q, size_t i0, size_t count, float *out)
+{
+    LSC_ASSERT(i0 <= q->n && count <= q->n - i0);
+    const size_t bs = (size_t)q->blocksize, end = i0 + count;
+    size_t i = i0;
+    while (i < end) {
+        size_t b = i / bs, bend = (b + 1) * bs < end ? (b + 1) * bs : end;
+        float a = lsc_nf4_block_absmax(q, b), t[16];
+        for (int j = 0; j < 16; j++)
+            t[j] = q->code[j] * a;
+        if (i & 1) {   /* odd start: low nibble of the current byte */
+            out[i - i0] = t[q->packed[i >> 1] & 15u];
+            i++;
+        }
+        for (; i + 1 < bend; i += 2) {
+            uint8_t byte = q->packed[i >> 1];
+            out[i - i0]     = t[byte >> 4];
+            out[i - i0 + 1] = t[byte & 15u];
+        }
+        if (i < bend) {   /* one element left: high nibble */
+            out[i - i0] = t[q->packed[i >> 1] >> 4];
+            i++;
+        }
+    }
+}
+
+void lsc_nf4_dequant_rows(const lsc_nf4 *q, size_t row0, size_t nrows, float *out)
+{
+    LSC_ASSERT(row0 <= q->d && nrows <= q->d - row0);
+    lsc_nf4_dequant_range(q, row0 * q->k, nrows * q->k, out);
+}
+
+// ---- frozen linear layers on NF4 weights ----
+
+size_t lsc_nf4_tile_floats(size_t d, size_t k)
+{
+    /* sgemm loses speed on thin tiles: at least 256 rows or 1 MiB (measured
+     * on (768, 3072) with N = 512: 21-row tiles 1.8x the dense time, 256
+     * rows 1.1-1.25x, the dequantisation itself ~5%) */
+    size_t rows = k ? (262144 + k - 1) / k : 1;
+    if (rows < 256)
+        rows = 256;
+    if (rows > d)
+        rows = d ? d : 1;
+    return rows * k;
+}
+
+void lsc_nf4_matmul_forward(float *out, const float *inp, const lsc_nf4 *q,
+                            const float *bias, float *tile, size_t tile_floats,
+                            size_t N)
+{
+    const size_t d = q->d, k = q->k;
+    LSC_ASSERT(tile_floats >= k);
+    LSC_ASSERT(N <= 0x7fffffff && d <= 0x7fffffff && k <= 0x7fffffff);
+    if (N == 0)
+        return;
+    size_t rows = tile_floats / k < d ? tile_floats / k : d;
+    for (size_t r0 = 0; r0 < d; r0 += rows) {
+        size_t nr = rows < d - r0 ? rows : d - r0;
+        lsc_nf4_dequant_rows(q, r0, nr, tile);   // (nr, k)
+        if (bias)
+            for (size_t t = 0; t < N; t++)
+                memcpy(out + t * d + r0, bias + r0, nr * sizeof *out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)nr, (int)k, 1.0f, inp, (int)k, tile,
+                    (int)k, bias ? 1.0f : 0.0f, out + r0, (int)d);
+    }
+}
+
+void lsc_nf4_matmul_backward_input(float *dinp, const float *dout, const lsc_nf4 *q,
+                                   float *tile, size_t tile_floats, size_t N)
+{
+    const size_t d = q->d, k = q->k;
+    LSC_ASSERT(tile_floats >= k);
+    LSC_ASSERT(N <= 0x7fffffff && d <= 0x7fffffff && k <= 0x7fffffff);
+    if (N == 0)
+        return;
+    size_t rows = tile_floats / k < d ? tile_floats / k : d;
+    for (size_t r0 = 0; r0 < d; r0 += rows) {
+        size_t nr = rows < d - r0 ? rows : d - r0;
+        lsc_nf4_dequant_rows(q, r0, nr, tile);   // (nr, k)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)k, (int)nr, 1.0f, dout + r0, (int)d,
+                    tile, (int)k, 1.0f, dinp, (int)k);
+    }
+}
+
+// ---- storage cost ----
+
+double lsc_nf4_bits_nominal(int blocksize, int double_quant)
+{
+    if (blocksize <= 0)
+        return 0.0;
+    if (!double_quant)
+        return 32.0 / blocksize;
+    return 8.0 / blocksize + 32.0 / ((double)blocksize * LSC_NF4_NESTED_BLOCKSIZE);
+}
+
+static size_t constant_bytes(const lsc_nf4 *q)
+{
+    return q->nested ? q->n_blocks + 4 * q->n_nested + 4 : 4 * q->n_blocks;
+}
+
+void lsc_nf4_bits(const lsc_nf4 *q, double *constants, double *total)
+{
+    double n = (double)q->n, c = 8.0 * (double)constant_bytes(q) / n;
+    if (constants)
+        *constants = c;
+    if (total)
+        *total = c + 8.0 * (double)((q->n + 1) / 2) / n;
+}
+
+// ---- targets ----
+
+int lsc_nf4_is_target(const char *name, int ndim, const char *targets)
+{
+    static const char suffix[] = ".weight";
+    const size_t ls = sizeof suffix - 1;
+    size_t len = strlen(name);
+    if (ndim != 2 || len <= ls || strcmp(name + len - ls, suffix) != 0)
+        return 0;
+    size_t mlen = len - ls;   /* module = name[0, mlen) */
+    size_t start = mlen;
+    while (start > 0 && name[start - 1] != '.')
+        start--;
+    const char *last = name + start;
+    size_t llen = mlen - start;
+    const char *t = targets ? targets : LSC_NF4_DEFAULT_TARGETS;
+    while (*t) {
+        while (*t == ',' || *t == ' ')
+            t++;
+        const char *e = t;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        size_t tl = (size_t)(e - t);
+        if (tl > 0) {
+            if (tl == llen && strncmp(last, t, tl) == 0)
+                return 1;
+            if (tl + 5 == llen && strncmp(last, t, tl) == 0 && strncmp(last + tl, "_proj", 5) == 0)
+                return 1;
+        }
+        t = e;
+    }
+    return 0;
+}
+
+// ---- bitsandbytes safetensors layout ----
+
+/* A double in Python's repr() spelling (json.dumps uses float.__repr__):
+ * the shortest digits that round-trip, fixed notation for 1e-4 <= |v| <
+ * 1e16 with at least one decimal, otherwise d.ddde±XX. */
+static void py_float_repr(double v, char *out, size_t cap)
+{
+    char tmp[64];
+    int p;
+    if (v == 0.0) {
+        snprintf(out, cap, "%s", signbit(v) ? "-0.0" : "0.0");
+        return;
+    }
+    for (p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    /* tmp = [-]d[.ddd]e±XX */
+    char digits[32];
+    int nd = 0, neg = tmp[0] == '-';
+    const char *c = tmp + neg;
+    for (; *c && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    int ex = atoi(c + 1);
+    char buf[64];
+    size_t o = 0;
+    if (neg)
+        buf[o++] = '-';
+    if (ex >= -4 && ex < 16) {
+        if (ex >= 0) {
+            for (int i = 0; i <= ex; i++)
+                buf[o++] = i < nd ? digits[i] : '0';
+            buf[o++] = '.';
+            if (ex + 1 < nd)
+                for (int i = ex + 1; i < nd; i++)
+                    buf[o++] = digits[i];
+            else
+                buf[o++] = '0';
+        } else {
+            buf[o++] = '0';
+            buf[o++] = '.';
+            for (int i = 0; i < -ex - 1; i++)
+                buf[o++] = '0';
+            for (int i = 0; i < nd; i++)
+                buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+    } else {
+        buf[o++] = digits[0];
+        if (nd > 1) {
+            buf[o++] = '.';
+            for (int i = 1; i < nd; i++)
+                buf[o++] = digits[i];
+        }
+        snprintf(buf + o, sizeof buf - o, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
+    }
+    snprintf(out, cap, "%s", buf);
+}
+
+static void set_entry(lsc_st_entry *e, const char *name, lsc_dtype dt, size_t len, int two_d, const void *data)
+{
+    e->name = name;
+    e->dtype = dt;
+    e->ndim = two_d ? 2 : 1;
+    e->shape[0] = (int64_t)len;
+    e->shape[1] = 1;
+    e->data = data;
+}
+
+int lsc_nf4_st_entries(lsc_nf4_st *st, const lsc_nf4 *q, const char *name, lsc_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if (strlen(name) + sizeof QS_SUFFIX >= LSC_NF4_NAME_MAX)
+        LSC_FAIL(err, LSC_EARG, "nf4: tensor name '%.64s...' is too long", name);
+    static const char *const suffix[6] = {"", ".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
+                                          QS_SUFFIX};
+    for (int i = 0; i < 6; i++)
+        snprintf(st->names[i], LSC_NF4_NAME_MAX, "%s%s", name, suffix[i]);
+
+    int w = snprintf(st->json, sizeof st->json,
+                     "{\"quant_type\": \"nf4\", \"blocksize\": %d, \"dtype\": \"%s\", \"shape\": [%zu, %zu]",
+                     q->blocksize, q->dtype, q->d, q->k);
+    if (q->nested) {
+        char off[64];
+        py_float_repr((double)q->offset, off, sizeof off);
+        w += snprintf(st->json + w, sizeof st->json - (size_t)w,
+                      ", \"nested_blocksize\": %d, \"nested_dtype\": \"float32\", \"nested_offset\": %s",
+                      q->nested_blocksize, off);
+    }
+    w += snprintf(st->json + w, sizeof st->json - (size_t)w, "}");
+    LSC_ASSERT(w > 0 && (size_t)w < sizeof st->json);
+
+    int n = 0;
+    set_entry(&st->entries[n++], st->names[0], LSC_DT_U8, (q->n + 1) / 2, 1, q->packed);
+    if (q->nested)
+        set_entry(&st->entries[n++], st->names[1], LSC_DT_U8, q->n_blocks, 0, q->qabsmax);
+    else
+        set_entry(&st->entries[n++], st->names[1], LSC_DT_F32, q->n_blocks, 0, q->absmax);
+    set_entry(&st->entries[n++], st->names[2], LSC_DT_F32, 16, 0, q->code);
+    if (q->nested) {
+        set_entry(&st->entries[n++], st->names[3], LSC_DT_F32, q->n_nested, 0, q->nested_absmax);
+        set_entry(&st->entries[n++], st->names[4], LSC_DT_F32, 256, 0, q->nested_code);
+    }
+    set_entry(&st->entries[n++], st->names[5], LSC_DT_U8, (size_t)w, 0, st->json);
+    st->n = n;
+    return LSC_OK;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t ls = strlen(s), lf = strlen(suf);
+    return ls >= lf && strcmp(s + ls - lf, suf) == 0;
+}
+
+/* 1 if f holds "<base[0,len)>" + QS_SUFFIX. */
+static int has_quant_state(const lsc_st_file *f, const char *base, size_t len)
+{
+    char buf[LSC_NF4_NAME_MAX + 64];
+    if (len + sizeof QS_SUFFIX > sizeof buf)
+        return 0;
+    memcpy(buf, base, len);
+    memcpy(buf + len, QS_SUFFIX, sizeof QS_SUFFIX);
+    return lsc_st_find(f, buf) != NULL;
+}
+
+int lsc_nf4_st_role(const lsc_st_file *f, const char *name)
+{
+    static const char *const state[5] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
+                                         QS_SUFFIX};
+    if (has_quant_state(f, name, strlen(name)))
+        return LSC_NF4_ROLE_WEIGHT;
+    for (int i = 0; i < 5; i++)
+        if (has_suffix(name, state[i]) && has_quant_state(f, name, strlen(name) - strlen(state[i])))
+            return LSC_NF4_ROLE_STATE;
+    return LSC_NF4_ROLE_PLAIN;
+}
+
+/* Non-negative integer JSON number (exactly integral, <= max), else -1. */
+static long long json_int(const cJSON *j, long long max)
+{
+    if (!cJSON_IsNumber(j))
+        return -1;
+    double v = j->valuedouble;
+    if (!(v >= 0.0) || v > (double)max || v != floor(v))
+        return -1;
+    return (long long)v;
+}
+
+/* Finds "<name><suffix>" in f (NULL if missing). */
+static const lsc_st_tensor *find_part(const lsc_st_file *f, const char *name, const char *suffix)
+{
+    char buf[LSC_NF4_NAME_MAX + 64];
+    if (snprintf(buf, sizeof buf, "%s%s", name, suffix) >= (int)sizeof buf)
+        return NULL;
+    return lsc_st_find(f, buf);
+}
+
+int lsc_nf4_st_load(lsc_nf4 *q, const lsc_st_file *f, const char *name, lsc_error *err)
+{
+    memset(q, 0, sizeof *q);
+    int rc = LSC_OK;
+    cJSON *root = NULL;
+    char *text = NULL;
+    const char *path = f->path ? f->path : "(safetensors)";
+#define LOAD_FAIL(code, ...)                                                  \
+    do {                                                                      \
+        rc = lsc_error_set(err, (code), __FILE__, __LINE__, __VA_ARGS__);     \
+        goto fail;                                                            \
+    } while (0)
+
+    const lsc_st_tensor *tp = lsc_st_find(f, name), *tq = find_part(f, name, QS_SUFFIX);
+    const lsc_st_tensor *ta = find_part(f, name, ".absmax"), *tm = find_part(f, name, ".quant_map");
+    if (!tq)
+        LOAD_FAIL(LSC_ENOTFOUND, "%s: '%s' is not an NF4 weight (no '%s%s' tensor)", path, name, name, QS_SUFFIX);
+    if (!tp)
+        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': packed data tensor '%s' missing", path, name, name);
+    if (!ta)
+        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': tensor '%s.absmax' missing", path, name, name);
+    if (!tm)
+        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': tensor '%s.quant_map' missing", path, name, name);
+
+    /* quant_state JSON */
+    if (tq->dtype != LSC_DT_U8)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state must be U8, not %s", path, name,
+                  lsc_dtype_name(tq->dtype));
+    text = LSC_MALLOC(tq->numel + 1);
+    if (!text)
+        LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
+    memcpy(text, lsc_st_bytes(f, tq), tq->numel);
+    text[tq->numel] = '\0';
+    root = cJSON_ParseWithLength(text, tq->numel);
+    if (!cJSON_IsObject(root))
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state is not a JSON object", path, name);
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(root, "quant_type");
+    const cJSON *jb = cJSON_GetObjectItemCaseSensitive(root, "blocksize");
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(root, "dtype");
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "shape");
+    const cJSON *jnb = cJSON_GetObjectItemCaseSensitive(root, "nested_blocksize");
+    const cJSON *jnd = cJSON_GetObjectItemCaseSensitive(root, "nested_dtype");
+    const cJSON *jno = cJSON_GetObjectItemCaseSensitive(root, "nested_offset");
+    if (!cJSON_IsString(jt) || strcmp(jt->valuestring, "nf4") != 0)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state quant_type must be \"nf4\"%s", path, name,
+                  cJSON_IsString(jt) && strcmp(jt->valuestring, "fp4") == 0 ? " (fp4 is not supported)" : "");
+    long long bs = json_int(jb, 1 << 24);
+    if (bs < 1)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state blocksize must be a positive integer", path, name);
+    if (!cJSON_IsString(jd) || (strcmp(jd->valuestring, "float32") != 0 && strcmp(jd->valuestring, "float16") != 0 &&
+                                strcmp(jd->valuestring, "bfloat16") != 0))
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state dtype must be float32, float16 or bfloat16", path,
+                  name);
+    if (!cJSON_IsArray(js) || cJSON_GetArraySize(js) != 2)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state shape must be [d, k] (2-D weights only)", path,
+                  name);
+    long long sd = json_int(cJSON_GetArrayItem(js, 0), 1LL << 40), sk = json_int(cJSON_GetArrayItem(js, 1), 1LL << 40);
+    if (sd < 1 || sk < 1 || (double)sd * (double)sk > 9.0e15)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state shape entries must be positive integers", path,
+                  name);
+    int nested = jnb != NULL || jnd != NULL || jno != NULL;
+    long long nbs = 0;
+    if (nested) {
+        nbs = json_int(jnb, 1 << 24);
+        if (nbs < 1)
+            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_blocksize must be a positive integer",
+                      path, name);
+        if (!cJSON_IsString(jnd) || strcmp(jnd->valuestring, "float32") != 0)
+            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_dtype must be \"float32\"", path, name);
+        if (!cJSON_IsNumber(jno) || !isfinite(jno->valuedouble))
+            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_offset must be a finite number", path,
+                      name);
+    }
+
+    q->d = (size_t)sd;
+    q->k = (size_t)sk;
+    q->n = q->d * q->k;
+    q->blocksize = (int)bs;
+    q->n_blocks = (q->n + (size_t)bs - 1) / (size_t)bs;
+    snprintf(q->dtype, sizeof q->dtype, "%s", jd->valuestring);
+
+    /* packed data */
+    if (tp->dtype != LSC_DT_U8)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': packed data must be U8, not %s", path, name,
+                  lsc_dtype_name(tp->dtype));
+    if (tp->numel != (q->n + 1) / 2 || (tp->ndim == 2 && tp->shape[1] != 1) || tp->ndim < 1 || tp->ndim > 2)
+        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': packed data has %zu bytes, expected [%zu, 1] for shape [%zu, %zu]",
+                  path, name, tp->numel, (q->n + 1) / 2, q->d, q->k);
+    /* code table */
+    if (tm->dtype != LSC_DT_F32 || tm->numel != 16)
+        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': quant_map must be F32[16]", path, name);
+    /* absmax */
+    if (nested ? ta->dtype != LSC_DT_U8 : ta->dtype != LSC_DT_F32)
+        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': absmax must be %s (%s), not %s", path, name,
+                  nested ? "U8" : "F32", nested ? "double-quantised" : "not double-quantised",
+                  lsc_dtype_name(ta->dtype));
+    if (ta->numel != q->n_blocks)
+        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': absmax has %zu values, expected %zu (shape [%zu, %zu], "
+                  "blocksize %d)", path, name, ta->numel, q->n_blocks, q->d, q->k, q->blocksize);
+
+    q->packed = LSC_MALLOC(tp->numel);
+    if (!q->packed)
+        LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
+    memcpy(q->packed, lsc_st_bytes(f, tp), tp->numel);
+    if ((rc = lsc_st_read_f32(f, tm, q->code, err)) != LSC_OK)
+        goto fail;
+    for (int i = 0; i < 16; i++)
+        if (!isfinite(q->code[i]))
+            LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': quant_map has a non-finite value", path, name);
+
+    if (!nested) {
+        q->absmax = LSC_MALLOC(q->n_blocks * sizeof *q->absmax);
+        if (!q->absmax)
+            LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
+        if ((rc = lsc_st_read_f32(f, ta, q->absmax, err)) != LSC_OK)
+            goto fail;
+        for (size_t b = 0; b < q->n_blocks; b++)
+            if (!isfinite(q->absmax[b]))
+                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': absmax[%zu] is not finite", path, name, b);
+    } else {
+        const lsc_st_tensor *tna = find_part(f, name, ".nested_absmax");
+        const lsc_st_tensor *tnm = find_part(f, name, ".nested_quant_map");
+        if (!tna || !tnm)
+            LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': quant_state is nested but tensor '%s.%s' is missing",
+                      path, name, name, !tna ? "nested_absmax" : "nested_quant_map");
+        q->nested = 1;
+        q->nested_blocksize = (int)nbs;
+        q->n_nested = (q->n_blocks + (size_t)nbs - 1) / (size_t)nbs;
+        q->offset = (float)jno->valuedouble;
+        if (tna->dtype != LSC_DT_F32 || tna->numel != q->n_nested)
+            LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': nested_absmax must be F32[%zu], found %s[%zu]", path, name,
+                      q->n_nested, lsc_dtype_name(tna->dtype), tna->numel);
+        if (tnm->dtype != LSC_DT_F32 || tnm->numel != 256)
+            LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': nested_quant_map must be F32[256]", path, name);
+        q->qabsmax = LSC_MALLOC(q->n_blocks);
+        q->nested_absmax = LSC_MALLOC(q->n_nested * sizeof *q->nested_absmax);
+        if (!q->qabsmax || !q->nested_absmax)
+            LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
+        memcpy(q->qabsmax, lsc_st_bytes(f, ta), q->n_blocks);
+        if ((rc = lsc_st_read_f32(f, tna, q->nested_absmax, err)) != LSC_OK ||
+            (rc = lsc_st_read_f32(f, tnm, q->nested_code, err)) != LSC_OK)
+            goto fail;
+        for (size_t j = 0; j < q->n_nested; j++)
+            if (!isfinite(q->nested_absmax[j]))
+                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': nested_absmax[%zu] is not finite", path, name, j);
+        for (int i = 0; i < 256; i++)
+            if (!isfinite(q->nested_code[i]))
+                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': nested_quant_map has a non-finite value", path, name);
+    }
+    cJSON_Delete(root);
+    LSC_FREE(text);
+    return LSC_OK;
+fail:
+#undef LOAD_FAIL
+    cJSON_Delete(root);
+    LSC_FREE(text);
+    lsc_nf4_free(q);
+    return rc;
+}
+
+// ---- whole files ----
+
+static const char *bnb_dtype(lsc_dtype dt)
+{
+    return dt == LSC_DT_F16 ? "float16" : dt == LSC_DT_BF16 ? "bfloat16" : "float32";
+}
+
+static int is_float_dtype(lsc_dtype dt)
+{
+    return dt == LSC_DT_F32 || dt == LSC_DT_F16 || dt == LSC_DT_BF16 || dt == LSC_DT_F64;
+}
+
+static void stats_add_bits(lsc_nf4_stats *s, const lsc_nf4 *q)
+{
+    s->n_quantized++;
+    s->n_params += q->n;
+    s->bytes_packed += (q->n + 1) / 2;
+    s->bytes_constants += constant_bytes(q);
+}
+
+static void stats_finish(lsc_nf4_stats *s)
+{
+    if (s->n_params > 0) {
+        s->bits_constants = 8.0 * (double)s->bytes_constants / (double)s->n_params;
+        s->bits_total = 8.0 * (double)(s->bytes_packed + s->bytes_constants) / (double)s->n_params;
+    }
+}
+
+int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *opts,
+                          lsc_nf4_stats *stats, lsc_error *err)
+{
+    int rc = LSC_OK;
+    lsc_st_file f;
+    lsc_nf4 *qs = NULL;
+    lsc_nf4_st *sts = NULL;
+    lsc_st_entry *entries = NULL;
+    float *W = NULL, *tile = NULL;
+    int nq = 0, ne = 0, nt = 0;
+    lsc_nf4_stats s;
+    double err2 = 0.0, w2 = 0.0;
+    memset(&s, 0, sizeof s);
+    const int bs = opts && opts->blocksize ? opts->blocksize : LSC_NF4_BLOCKSIZE_DEFAULT;
+    const int dq = opts ? opts->double_quant : 1;
+    const char *targets = opts && opts->targets ? opts->targets : LSC_NF4_DEFAULT_TARGETS;
+
+    if (!blocksize_ok(bs))
+        LSC_FAIL(err, LSC_EARG, "%s: blocksize %d is not a power of two in %d..%d", in, bs, LSC_NF4_BLOCKSIZE_MIN,
+                 LSC_NF4_BLOCKSIZE_MAX);
+    {
+        const char *t = targets;
+        int ok = 0;
+        for (; *t; t++)
+            ok |= *t != ',' && *t != ' ';
+        if (!ok)
+            LSC_FAIL(err, LSC_EARG, "%s: empty list of target modules", in);
+    }
+    if ((rc = lsc_st_open(&f, in, err)) != LSC_OK)
+        return rc;
+#define QF_FAIL(code, ...)                                                    \
+    do {                                                                      \
+        rc = lsc_error_set(err, (code), __FILE__, __LINE__, __VA_ARGS__);     \
+        goto fail;                                                            \
+    } while (0)
+
+    size_t max_numel = 0;
+    for (int i = 0; i < f.n_tensors; i++) {
+        const lsc_st_tensor *t = &f.tensors[i];
+        if (strstr(t->name, QS_ANY))
+            QF_FAIL(LSC_EFORMAT, "%s: already holds quantised weights ('%s'); dequantize it first", in, t->name);
+        if (lsc_nf4_is_target(t->name, t->ndim, targets) && is_float_dtype(t->dtype) && t->numel > 0) {
+            nt++;
+            if (t->numel > max_numel)
+                max_numel = t->numel;
+        }
+    }
+    if (nt == 0)
+        QF_FAIL(LSC_ENOTFOUND, "%s: no 2-D float '<module>.weight' tensor matches the targets '%s'", in, targets);
+
+    qs = LSC_CALLOC((size_t)nt, sizeof *qs);
+    sts = LSC_CALLOC((size_t)nt, sizeof *sts);
+    entries = LSC_CALLOC((size_t)f.n_tensors + 6 * (size_t)nt, sizeof *entries);
+    W = LSC_MALLOC(max_numel * sizeof *W);
+    tile = LSC_MALLOC(65536 * sizeof *tile);
+    if (!qs || !sts || !entries || !W || !tile)
+        QF_FAIL(LSC_ENOMEM, "%s: out of memory", in);
+
+    for (int i = 0; i < f.n_tensors; i++) {
+        const lsc_st_tensor *t = &f.tensors[i];
+        if (!(lsc_nf4_is_target(t->name, t->ndim, targets) && is_float_dtype(t->dtype) && t->numel > 0)) {
+            lsc_st_entry *e = &entries[ne++];
+            e->name = t->name;
+            e->dtype = t->dtype;
+            e->ndim = t->ndim;
+            memcpy(e->shape, t->shape, sizeof e->shape);
+            e->data = lsc_st_bytes(&f, t);
+            s.n_kept++;
+            continue;
+        }
+        lsc_error inner;
+        if ((rc = lsc_st_read_f32(&f, t, W, err)) != LSC_OK)
+            goto fail;
+        rc = lsc_nf4_quantize(&qs[nq], W, (size_t)t->shape[0], (size_t)t->shape[1], bs, dq, &inner);
+        if (rc != LSC_OK)
+            QF_FAIL(rc, "%s: tensor '%s': %s", in, t->name, inner.msg);
+        snprintf(qs[nq].dtype, sizeof qs[nq].dtype, "%s", bnb_dtype(t->dtype));
+        for (size_t i0 = 0; i0 < t->numel; i0 += 65536) {
+            size_t cnt = t->numel - i0 < 65536 ? t->numel - i0 : 65536;
+            lsc_nf4_dequant_range(&qs[nq], i0, cnt, tile);
+            for (size_t j = 0; j < cnt; j++) {
+                double e = (double)W[i0 + j] - (double)tile[j];
+                err2 += e * e;
+                w2 += (double)W[i0 + j] * (double)W[i0 + j];
+                if (fabs(e) > s.max_abs_err)
+                    s.max_abs_err = fabs(e);
+            }
+        }
+        stats_add_bits(&s, &qs[nq]);
+        if ((rc = lsc_nf4_st_entries(&sts[nq], &qs[nq], t->name, err)) != LSC_OK)
+            goto fail;
+        for (int j = 0; j < sts[nq].n; j++)
+            entries[ne++] = sts[nq].entries[j];
+        nq++;
+    }
+    LSC_FREE(W);
+    W = NULL;
+    rc = lsc_st_write(out, entries, ne, (const char *const *)f.meta_keys, (const char *const *)f.meta_vals,
+                      f.n_meta, err);
+    if (rc != LSC_OK)
+        goto fail;
+    s.bits_constants_nominal = lsc_nf4_bits_nominal(bs, dq);
+    s.rel_err = w2 > 0.0 ? sqrt(err2 / w2) : 0.0;
+    stats_finish(&s);
+    if (stats)
+        *stats = s;
+fail:
+#undef QF_FAIL
+    for (int i = 0; qs && i < nq; i++)
+        lsc_nf4_free(&qs[i]);
+    LSC_FREE(qs);
+    LSC_FREE(sts);
+    LSC_FREE(entries);
+    LSC_FREE(W);
+    LSC_FREE(tile);
+    lsc_st_close(&f);
+    return rc;
+}
+
+int lsc_nf4_dequantize_file(const char *in, const char *out, lsc_nf4_stats *stats, lsc_error *err)
+{
+    int rc = LSC_OK;
+    lsc_st_file f;
+    lsc_st_entry *entries = NULL;
+    float **bufs = NULL;
+    int ne = 0, nb = 0;
+    lsc_nf4_stats s;
+    memset(&s, 0, sizeof s);
+    if ((rc = lsc_st_open(&f, in, err)) != LSC_OK)
+        return rc;
+#define DF_FAIL(code, ...)                                                    \
+    do {                                                                      \
+        rc = lsc_error_set(err, (code), __FILE__, __LINE__, __VA_ARGS__);     \
+        goto fail;                                                            \
+    } while (0)
+
+    entries = LSC_CALLOC((size_t)f.n_tensors + 1, sizeof *entries);
+    bufs = LSC_CALLOC((size_t)f.n_tensors + 1, sizeof *bufs);
+    if (!entries || !bufs)
+        DF_FAIL(LSC_ENOMEM, "%s: out of memory", in);
+    for (int i = 0; i < f.n_tensors; i++) {
+        const lsc_st_tensor *t = &f.tensors[i];
+        const char *qs = strstr(t->name, QS_ANY);
+        if (qs && !has_suffix(t->name, QS_SUFFIX))
+            DF_FAIL(LSC_EFORMAT, "%s: tensor '%s': only nf4 quantisation is supported", in, t->name);
+        int role = lsc_nf4_st_role(&f, t->name);
+        if (role == LSC_NF4_ROLE_STATE)
+            continue;
+        lsc_st_entry *e = &entries[ne++];
+        e->name = t->name;
+        if (role == LSC_NF4_ROLE_PLAIN) {
+            e->dtype = t->dtype;
+            e->ndim = t->ndim;
+            memcpy(e->shape, t->shape, sizeof e->shape);
+            e->data = lsc_st_bytes(&f, t);
+            s.n_kept++;
+            continue;
+        }
+        lsc_nf4 q;
+        if ((rc = lsc_nf4_st_load(&q, &f, t->name, err)) != LSC_OK)
+            goto fail;
+        float *w = LSC_MALLOC(q.n * sizeof *w);
+        if (!w) {
+            lsc_nf4_free(&q);
+            DF_FAIL(LSC_ENOMEM, "%s: out of memory dequantising '%s'", in, t->name);
+        }
+        bufs[nb++] = w;
+        lsc_nf4_dequant_range(&q, 0, q.n, w);
+        e->dtype = LSC_DT_F32;
+        e->ndim = 2;
+        e->shape[0] = (int64_t)q.d;
+        e->shape[1] = (int64_t)q.k;
+        e->data = w;
+        stats_add_bits(&s, &q);
+        lsc_nf4_free(&q);
+    }
+    if (s.n_quantized == 0)
+        DF_FAIL(LSC_ENOTFOUND, "%s: no NF4 weights (no '*%s' tensor)", in, QS_SUFFIX);
+    rc = lsc_st_write(out, entries, ne, (const char *const *)f.meta_keys, (const char *const *)f.meta_vals,
+                      f.n_meta, err);
+    if (rc != LSC_OK)
+        goto fail;
+    stats_finish(&s);
+    if (stats)
+        *stats = s;
+fail:
+#undef DF_FAIL
+    for (int i = 0; bufs && i < nb; i++)
+        LSC_FREE(bufs[i]);
+    LSC_FREE(bufs);
+    LSC_FREE(entries);
+    lsc_st_close(&f);
+    return rc;
+}
