@@ -41,4 +41,151 @@ int lsc_write_file_atomic_(const char *path, const void *data, size_t n,
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err);
 
+// ---- kernels (layers.c): forward/backward pairs; float fast + double naive ----
+/* Backward kernels accumulate (+=); a NULL gradient pointer skips that
+ * gradient (a frozen weight gets no dW GEMM). Linear weights are (OC, C). */
+void lsc_encoder_forward_(float *out, const int *inp, const float *wte,
+                          const float *wpe, int B, int T, int C);
+void lsc_encoder_backward_(float *dwte, float *dwpe, const float *dout,
+                           const int *inp, int B, int T, int C);
+void lsc_layernorm_forward_(float *out, float *mean, float *rstd,
+                            const float *inp, const float *w, const float *b,
+                            int N, int C);
+void lsc_layernorm_backward_(float *dinp, float *dw, float *db,
+                             const float *dout, const float *inp,
+                             const float *w, const float *mean,
+                             const float *rstd, int N, int C);
+void lsc_matmul_forward_(float *out, const float *inp, const float *w,
+                         const float *bias, int N, int C, int OC);
+void lsc_matmul_backward_(float *dinp, float *dw, float *dbias,
+                          const float *dout, const float *inp, const float *w,
+                          int N, int C, int OC);
+void lsc_attention_forward_(float *out, float *att, const float *q,
+                            const float *k, const float *v, int B, int T,
+                            int C, int NH);
+void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
+                             const float *dout, const float *att,
+                             const float *q, const float *k, const float *v,
+                             int B, int T, int C, int NH);
+void lsc_gelu_forward_(float *out, const float *inp, size_t n);
+void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n);
+void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n);
+void lsc_residual_backward_(float *da, float *db, const float *dout, size_t n);
+void lsc_softmax_forward_(float *probs, const float *logits, int N, int V);
+void lsc_crossentropy_forward_(float *losses, const float *logits,
+                               const int *targets, int N, int V);
+void lsc_crossentropy_softmax_backward_(float *dlogits, const float *probs,
+                                        const int *targets, const float *dloss,
+                                        int N, int V);
+void lsc_lora_forward_(float *out, float *u, const float *inp, const float *A,
+                       const float *Bw, float scale, int N, int C, int r, int OC);
+/* du (N,r) scratch; dx (N,C) scratch used only with dmask (dropout scale per
+ * element, 0 or 1/(1-p)); dinp/dA/dB may be NULL. */
+void lsc_lora_backward_(float *dinp, float *dA, float *dB, float *du,
+                        float *dx, const float *dout, const float *inp,
+                        const float *u, const float *A, const float *Bw,
+                        const float *dmask, float scale, int N, int C, int r,
+                        int OC);
+
+void lsc_encoder_forward_naive_(double *out, const int *inp, const double *wte,
+                                const double *wpe, int B, int T, int C);
+void lsc_encoder_backward_naive_(double *dwte, double *dwpe, const double *dout,
+                                 const int *inp, int B, int T, int C);
+void lsc_layernorm_forward_naive_(double *out, double *mean, double *rstd,
+                                  const double *inp, const double *w,
+                                  const double *b, int N, int C);
+void lsc_layernorm_backward_naive_(double *dinp, double *dw, double *db,
+                                   const double *dout, const double *inp,
+                                   const double *w, const double *mean,
+                                   const double *rstd, int N, int C);
+void lsc_matmul_forward_naive_(double *out, const double *inp, const double *w,
+                               const double *bias, int N, int C, int OC);
+void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
+                                const double *dout, const double *inp,
+                                const double *w, int N, int C, int OC);
+void lsc_attention_forward_naive_(double *out, double *att, const double *q,
+                                  const double *k, const double *v, int B,
+                                  int T, int C, int NH);
+void lsc_attention_backward_naive_(double *dq, double *dk, double *dv,
+                                   double *datt, const double *dout,
+                                   const double *att, const double *q,
+                                   const double *k, const double *v, int B,
+                                   int T, int C, int NH);
+void lsc_gelu_forward_naive_(double *out, const double *inp, size_t n);
+void lsc_gelu_backward_naive_(double *dinp, const double *inp, const double *dout, size_t n);
+void lsc_residual_forward_naive_(double *out, const double *a, const double *b, size_t n);
+void lsc_residual_backward_naive_(double *da, double *db, const double *dout, size_t n);
+void lsc_softmax_forward_naive_(double *probs, const double *logits, int N, int V);
+void lsc_crossentropy_forward_naive_(double *losses, const double *logits,
+                                     const int *targets, int N, int V);
+void lsc_crossentropy_softmax_backward_naive_(double *dlogits, const double *probs,
+                                              const int *targets,
+                                              const double *dloss, int N, int V);
+void lsc_lora_forward_naive_(double *out, double *u, const double *inp,
+                             const double *A, const double *Bw, double scale,
+                             int N, int C, int r, int OC);
+void lsc_lora_backward_naive_(double *dinp, double *dA, double *dB,
+                              const double *dout, const double *inp,
+                              const double *u, const double *A,
+                              const double *Bw, const double *dmask,
+                              double scale, int N, int C, int r, int OC);
+
+// ---- GPT activations (model.c) ----
+/* One buffer sized for (B_alloc, T_alloc); per-layer arrays are indexed with
+ * the B, T of the current forward: layer l of ln1 is ln1 + l*B*T*C. */
+struct lsc_gpt_acts {
+    float  *memory;
+    size_t  num;
+    float *encoded;    // (B,T,C)
+    float *ln1;        // (L,B,T,C)
+    float *ln1_mean;   // (L,B,T)
+    float *ln1_rstd;   // (L,B,T)
+    float *q;          // (L,B,T,C)
+    float *k;          // (L,B,T,C)
+    float *v;          // (L,B,T,C)
+    float *att;        // (L,B,NH,T,T)
+    float *atty;       // (L,B,T,C)
+    float *attproj;    // (L,B,T,C)
+    float *residual2;  // (L,B,T,C)
+    float *ln2;        // (L,B,T,C)
+    float *ln2_mean;   // (L,B,T)
+    float *ln2_rstd;   // (L,B,T)
+    float *fch;        // (L,B,T,4C)
+    float *fch_gelu;   // (L,B,T,4C)
+    float *fcproj;     // (L,B,T,C)
+    float *residual3;  // (L,B,T,C)
+    float *lnf;        // (B,T,C)
+    float *lnf_mean;   // (B,T)
+    float *lnf_rstd;   // (B,T)
+    float *logits;     // (B,T,V)
+    float *probs;      // (B,T,V)
+    float *losses;     // (B,T)
+    float *dloss;      // (B,T) mask/sum(mask): each position's weight in the loss
+    /* backward scratch, one layer at a time */
+    float *dres;       // (B,T,C) gradient of the residual stream
+    float *dln;        // (B,T,C)
+    float *dq;         // (B,T,C)
+    float *dk;         // (B,T,C)
+    float *dv;         // (B,T,C)
+    float *datty;      // (B,T,C)
+    float *datt;       // (B,NH,T,T)
+    float *dfch;       // (B,T,4C)
+    float *dfch_gelu;  // (B,T,4C)
+    float *dlogits;    // (B,T,V)
+    int   *inputs;     // (B,T) copy of the last forward's inputs
+    int   *targets;    // (B,T) copy of its targets
+    int    has_targets;
+};
+
+// ---- LoRA hooks called by model.c (lora.c) ----
+/* Sizes lo's activation caches for (B, T) rows (no-op when big enough). */
+int  lsc_lora_alloc_acts_(lsc_lora *lo, int B, int T, lsc_error *err);
+/* Module i on N rows: out (N,OC) += scale·B·A·drop(inp); rng NULL = no
+ * dropout. Caches what backward needs. */
+void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp,
+                              int N, uint64_t *rng);
+/* dA, dB of module i accumulated into lo->grads; dinp (N,C) += input grad. */
+void lsc_lora_module_backward_(lsc_lora *lo, int i, float *dinp,
+                               const float *dout, const float *inp, int N);
+
 #endif /* LSC_INTERNAL_H */

@@ -544,11 +544,12 @@ int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
         order[i] = e;
     }
     qsort(order, (size_t)n, sizeof *order, cmp_entry);
-    for (int i = 1; i < n; i++)
-        if (strcmp(order[i]->name, order[i - 1]->name) == 0 && order[i]->dtype == order[i - 1]->dtype) {
-            LSC_FREE(order);
-            LSC_FAIL(err, LSC_EARG, "%s: duplicate tensor '%s'", path, order[i]->name);
-        }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(entries[i].name, entries[j].name) == 0) {
+                LSC_FREE(order);
+                LSC_FAIL(err, LSC_EARG, "%s: duplicate tensor '%s'", path, entries[i].name);
+            }
 
     sb_str(&hb, "{");
     if (n_meta > 0) {

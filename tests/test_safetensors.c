@@ -93,6 +93,10 @@ static void test_roundtrip(void)
     free(x);
     free(y);
     CHECK(access(tmp_path("rt.safetensors.tmp"), F_OK) != 0, "no temporary left behind");
+    lsc_st_entry dup[2] = {{"same", LSC_DT_F32, 1, {1}, a}, {"same", LSC_DT_U8, 1, {1}, c}};
+    CHECK(lsc_st_write(tmp_path("dup.safetensors"), dup, 2, NULL, NULL, 0, &err) == LSC_EARG &&
+              strstr(err.msg, "duplicate tensor 'same'") && access(tmp_path("dup.safetensors"), F_OK) != 0,
+          "writer refuses duplicate names and writes nothing (%s)", err.msg);
 }
 
 static void test_half(void)

@@ -1,0 +1,709 @@
+/*
+ * layers.c — the kernels of the GPT and of LoRA: one forward/backward pair
+ * per layer, written next to each other (llm.c's layout), in float, with
+ * GEMMs through cblas_sgemm.
+ *
+ * Beside each fast kernel sits a naive reference in DOUBLE precision
+ * (suffix _naive_): plain loops, no BLAS, no threads. They are the test
+ * oracle: tests check the naive pairs against central finite differences
+ * in double, then the fast float kernels against the naive ones.
+ *
+ * What it is not: it allocates nothing and knows no model structure
+ * (model.c sequences the calls, lora.c owns adapters).
+ *
+ * Conventions: arguments are outputs, inputs, weights, caches, dims.
+ * Backward kernels ACCUMULATE (+=) into every gradient they write; a NULL
+ * gradient pointer means "not wanted" (a frozen weight gets no dW GEMM).
+ * Linear weights are (OC, C) = (out, in), PyTorch's nn.Linear layout.
+ * Shapes: B batch, T time, C channels, OC output channels, NH heads,
+ * hs = C/NH head size, V vocabulary, N = B*T rows, r LoRA rank.
+ *
+ * Threads: only the GEMMs run in parallel, on OpenBLAS's threads. The
+ * element-wise kernels are deliberately serial: measured on the 2-core
+ * target, OpenMP regions between BLAS calls left OpenMP workers spinning
+ * against OpenBLAS's workers and made a training step 2-3x SLOWER than
+ * this (the loops here are memory-bound and small next to the GEMMs).
+ * Determinism: every reduction runs in a fixed order, so results are
+ * bit-identical for a given BLAS thread count.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "lsc_internal.h"
+
+#define GELU_SCALE 0.7978845608028654   /* sqrt(2/pi) */
+#define LN_EPS     1e-5
+
+// ---- encoder: token + position embeddings ----
+
+void lsc_encoder_forward_(float *out, const int *inp, const float *wte,
+                          const float *wpe, int B, int T, int C)
+{
+    // out (B,T,C), inp (B,T), wte (V,C), wpe (maxT,C)
+    for (int bt = 0; bt < B * T; bt++) {
+        int t = bt % T;
+        float *o = out + (size_t)bt * C;
+        const float *we = wte + (size_t)inp[bt] * C;
+        const float *wp = wpe + (size_t)t * C;
+        for (int i = 0; i < C; i++)
+            o[i] = we[i] + wp[i];
+    }
+}
+
+void lsc_encoder_backward_(float *dwte, float *dwpe, const float *dout,
+                           const int *inp, int B, int T, int C)
+{
+    // rows in bt order: a fixed summation order for repeated tokens
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *d = dout + (size_t)bt * C;
+        float *we = dwte ? dwte + (size_t)inp[bt] * C : NULL;
+        float *wp = dwpe ? dwpe + (size_t)(bt % T) * C : NULL;
+        for (int i = 0; i < C; i++) {
+            if (we)
+                we[i] += d[i];
+            if (wp)
+                wp[i] += d[i];
+        }
+    }
+}
+
+void lsc_encoder_forward_naive_(double *out, const int *inp, const double *wte,
+                                const double *wpe, int B, int T, int C)
+{
+    for (int bt = 0; bt < B * T; bt++)
+        for (int i = 0; i < C; i++)
+            out[(size_t)bt * C + i] = wte[(size_t)inp[bt] * C + i] + wpe[(size_t)(bt % T) * C + i];
+}
+
+void lsc_encoder_backward_naive_(double *dwte, double *dwpe, const double *dout,
+                                 const int *inp, int B, int T, int C)
+{
+    for (int bt = 0; bt < B * T; bt++)
+        for (int i = 0; i < C; i++) {
+            dwte[(size_t)inp[bt] * C + i] += dout[(size_t)bt * C + i];
+            dwpe[(size_t)(bt % T) * C + i] += dout[(size_t)bt * C + i];
+        }
+}
+
+// ---- layernorm ----
+
+void lsc_layernorm_forward_(float *out, float *mean, float *rstd,
+                            const float *inp, const float *w, const float *b,
+                            int N, int C)
+{
+    // out (N,C), mean/rstd (N) cached for backward; biased variance, eps 1e-5
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float m = 0.0f;
+        for (int i = 0; i < C; i++)
+            m += x[i];
+        m /= (float)C;
+        float v = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + (float)LN_EPS);
+        float *o = out + (size_t)n * C;
+        for (int i = 0; i < C; i++)
+            o[i] = (x[i] - m) * s * w[i] + b[i];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void lsc_layernorm_backward_(float *dinp, float *dw, float *db,
+                             const float *dout, const float *inp,
+                             const float *w, const float *mean,
+                             const float *rstd, int N, int C)
+{
+    if (dinp) {
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            const float *g = dout + (size_t)n * C;
+            float m = mean[n], s = rstd[n];
+            float gsum = 0.0f, gxsum = 0.0f;
+            for (int i = 0; i < C; i++) {
+                float gn = w[i] * g[i];
+                gsum += gn;
+                gxsum += gn * (x[i] - m) * s;
+            }
+            gsum /= (float)C;
+            gxsum /= (float)C;
+            float *di = dinp + (size_t)n * C;
+            for (int i = 0; i < C; i++) {
+                float xh = (x[i] - m) * s;
+                di[i] += (w[i] * g[i] - gsum - xh * gxsum) * s;
+            }
+        }
+    }
+    // dw, db summed row by row (contiguous, vectorisable, fixed order)
+    for (int n = 0; n < N && (dw || db); n++) {
+        const float *x = inp + (size_t)n * C;
+        const float *g = dout + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        if (dw)
+            for (int i = 0; i < C; i++)
+                dw[i] += g[i] * (x[i] - m) * s;
+        if (db)
+            for (int i = 0; i < C; i++)
+                db[i] += g[i];
+    }
+}
+
+void lsc_layernorm_forward_naive_(double *out, double *mean, double *rstd,
+                                  const double *inp, const double *w,
+                                  const double *b, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const double *x = inp + (size_t)n * C;
+        double m = 0.0, v = 0.0;
+        for (int i = 0; i < C; i++)
+            m += x[i];
+        m /= C;
+        for (int i = 0; i < C; i++)
+            v += (x[i] - m) * (x[i] - m);
+        v /= C;
+        double s = 1.0 / sqrt(v + LN_EPS);
+        for (int i = 0; i < C; i++)
+            out[(size_t)n * C + i] = (x[i] - m) * s * w[i] + b[i];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+void lsc_layernorm_backward_naive_(double *dinp, double *dw, double *db,
+                                   const double *dout, const double *inp,
+                                   const double *w, const double *mean,
+                                   const double *rstd, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const double *x = inp + (size_t)n * C;
+        const double *g = dout + (size_t)n * C;
+        double gsum = 0.0, gxsum = 0.0;
+        for (int i = 0; i < C; i++) {
+            double xh = (x[i] - mean[n]) * rstd[n];
+            gsum += w[i] * g[i];
+            gxsum += w[i] * g[i] * xh;
+            if (dw)
+                dw[i] += g[i] * xh;
+            if (db)
+                db[i] += g[i];
+        }
+        gsum /= C;
+        gxsum /= C;
+        if (dinp)
+            for (int i = 0; i < C; i++) {
+                double xh = (x[i] - mean[n]) * rstd[n];
+                dinp[(size_t)n * C + i] += (w[i] * g[i] - gsum - xh * gxsum) * rstd[n];
+            }
+    }
+}
+
+// ---- matmul: a linear layer, out = inp · W^T + bias ----
+
+void lsc_matmul_forward_(float *out, const float *inp, const float *w,
+                         const float *bias, int N, int C, int OC)
+{
+    // out (N,OC), inp (N,C), w (OC,C), bias (OC) or NULL
+    float beta = 0.0f;
+    if (bias) {
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C,
+                w, C, beta, out, OC);
+}
+
+void lsc_matmul_backward_(float *dinp, float *dw, float *dbias,
+                          const float *dout, const float *inp, const float *w,
+                          int N, int C, int OC)
+{
+    // dinp (N,C) += dout (N,OC) · w (OC,C)
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f,
+                    dout, OC, w, C, 1.0f, dinp, C);
+    // dw (OC,C) += dout^T · inp; skipped entirely for a frozen weight
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f,
+                    dout, OC, inp, C, 1.0f, dw, C);
+    // dbias (OC) += column sums of dout, row by row (contiguous)
+    if (dbias)
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * OC;
+            for (int o = 0; o < OC; o++)
+                dbias[o] += g[o];
+        }
+}
+
+void lsc_matmul_forward_naive_(double *out, const double *inp, const double *w,
+                               const double *bias, int N, int C, int OC)
+{
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int i = 0; i < C; i++)
+                s += inp[(size_t)n * C + i] * w[(size_t)o * C + i];
+            out[(size_t)n * OC + o] = s;
+        }
+}
+
+void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
+                                const double *dout, const double *inp,
+                                const double *w, int N, int C, int OC)
+{
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double g = dout[(size_t)n * OC + o];
+            for (int i = 0; i < C; i++) {
+                if (dinp)
+                    dinp[(size_t)n * C + i] += g * w[(size_t)o * C + i];
+                if (dw)
+                    dw[(size_t)o * C + i] += g * inp[(size_t)n * C + i];
+            }
+            if (dbias)
+                dbias[o] += g;
+        }
+}
+
+// ---- attention: causal multi-head, separate q, k, v ----
+
+/* Row t of a causal softmax over s[0..t] (scores already scaled), in place;
+ * entries after t are set to 0. */
+static void causal_softmax_row(float *s, int t, int T)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j <= t; j++)
+        if (s[j] > mx)
+            mx = s[j];
+    float sum = 0.0f;
+    for (int j = 0; j <= t; j++) {
+        s[j] = expf(s[j] - mx);
+        sum += s[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= t; j++)
+        s[j] *= inv;
+    for (int j = t + 1; j < T; j++)
+        s[j] = 0.0f;
+}
+
+void lsc_attention_forward_(float *out, float *att, const float *q,
+                            const float *k, const float *v, int B, int T,
+                            int C, int NH)
+{
+    // out (B,T,C); att (B,NH,T,T) softmax probabilities, cached for backward;
+    // q, k, v (B,T,C) with head h in channels [h*hs, (h+1)*hs).
+    // Three phases: S = scale·Q K^T per (b, h) by sgemm (the masked upper
+    // triangle is computed and discarded: simpler and, at these T, cheaper
+    // than tiling), the causal softmax of every row, then out = P V.
+    int hs = C / NH, BH = B * NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int bh = 0; bh < BH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q + off, C,
+                    k + off, C, 0.0f, att + (size_t)bh * T * T, T);
+    }
+    for (int row = 0; row < BH * T; row++)
+        causal_softmax_row(att + (size_t)row * T, row % T, T);
+    for (int bh = 0; bh < BH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f,
+                    att + (size_t)bh * T * T, T, v + off, C, 0.0f, out + off, C);
+    }
+}
+
+void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
+                             const float *dout, const float *att,
+                             const float *q, const float *k, const float *v,
+                             int B, int T, int C, int NH)
+{
+    // dq, dk, dv (B,T,C) accumulated; datt (B,NH,T,T) scratch (overwritten)
+    int hs = C / NH, BH = B * NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    // dP = dO V^T ; dV += P^T dO
+    for (int bh = 0; bh < BH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+        const float *P = att + (size_t)bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C,
+                    v + off, C, 0.0f, datt + (size_t)bh * T * T, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T,
+                    dout + off, C, 1.0f, dv + off, C);
+    }
+    // softmax backward: dS = P ⊙ (dP − Σ_j P dP), zero above the diagonal
+    for (int row = 0; row < BH * T; row++) {
+        int t = row % T;
+        const float *p = att + (size_t)row * T;
+        float *d = datt + (size_t)row * T;
+        float dot = 0.0f;
+        for (int j = 0; j <= t; j++)
+            dot += p[j] * d[j];
+        for (int j = 0; j <= t; j++)
+            d[j] = p[j] * (d[j] - dot);
+        for (int j = t + 1; j < T; j++)
+            d[j] = 0.0f;
+    }
+    // dQ += scale dS K ; dK += scale dS^T Q
+    for (int bh = 0; bh < BH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
+        const float *dS = datt + (size_t)bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T,
+                    k + off, C, 1.0f, dq + off, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T,
+                    q + off, C, 1.0f, dk + off, C);
+    }
+}
+
+void lsc_attention_forward_naive_(double *out, double *att, const double *q,
+                                  const double *k, const double *v, int B,
+                                  int T, int C, int NH)
+{
+    int hs = C / NH;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const double *qt = q + ((size_t)b * T + t) * C + (size_t)h * hs;
+                double *p = att + (((size_t)b * NH + h) * T + t) * T;
+                double mx = -INFINITY;
+                for (int j = 0; j <= t; j++) {
+                    const double *kj = k + ((size_t)b * T + j) * C + (size_t)h * hs;
+                    double s = 0.0;
+                    for (int i = 0; i < hs; i++)
+                        s += qt[i] * kj[i];
+                    p[j] = s * scale;
+                    if (p[j] > mx)
+                        mx = p[j];
+                }
+                double sum = 0.0;
+                for (int j = 0; j <= t; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
+                for (int j = 0; j < T; j++)
+                    p[j] = j <= t ? p[j] / sum : 0.0;
+                double *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int i = 0; i < hs; i++) {
+                    double s = 0.0;
+                    for (int j = 0; j <= t; j++)
+                        s += p[j] * v[((size_t)b * T + j) * C + (size_t)h * hs + i];
+                    o[i] = s;
+                }
+            }
+}
+
+void lsc_attention_backward_naive_(double *dq, double *dk, double *dv,
+                                   double *datt, const double *dout,
+                                   const double *att, const double *q,
+                                   const double *k, const double *v, int B,
+                                   int T, int C, int NH)
+{
+    int hs = C / NH;
+    double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const double *p = att + (((size_t)b * NH + h) * T + t) * T;
+                double *dp = datt + (((size_t)b * NH + h) * T + t) * T;
+                const double *go = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int j = 0; j < T; j++) {
+                    dp[j] = 0.0;
+                    if (j > t)
+                        continue;
+                    const double *vj = v + ((size_t)b * T + j) * C + (size_t)h * hs;
+                    double *dvj = dv + ((size_t)b * T + j) * C + (size_t)h * hs;
+                    for (int i = 0; i < hs; i++) {
+                        dp[j] += go[i] * vj[i];
+                        dvj[i] += p[j] * go[i];
+                    }
+                }
+                double dot = 0.0;
+                for (int j = 0; j <= t; j++)
+                    dot += p[j] * dp[j];
+                const double *qt = q + ((size_t)b * T + t) * C + (size_t)h * hs;
+                double *dqt = dq + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int j = 0; j <= t; j++) {
+                    double ds = p[j] * (dp[j] - dot) * scale;
+                    const double *kj = k + ((size_t)b * T + j) * C + (size_t)h * hs;
+                    double *dkj = dk + ((size_t)b * T + j) * C + (size_t)h * hs;
+                    for (int i = 0; i < hs; i++) {
+                        dqt[i] += ds * kj[i];
+                        dkj[i] += ds * qt[i];
+                    }
+                }
+            }
+}
+
+// ---- gelu (tanh approximation) ----
+
+/* tanh through one expf: 1 - 2/(1 + e^{2u}); absolute error ~1e-7, which
+ * is all GELU needs (it uses 1 + tanh), at a third of tanhf's cost.
+ * Saturates correctly: e^{2u} = inf gives 1, e^{2u} = 0 gives -1. */
+static inline float tanh_fast(float u)
+{
+    return 1.0f - 2.0f / (1.0f + expf(2.0f * u));
+}
+
+void lsc_gelu_forward_(float *out, const float *inp, size_t n)
+{
+    // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanh_fast(u));
+    }
+}
+
+void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanh_fast(u);
+        float sech2 = 1.0f - th * th;
+        float g = 0.5f * (1.0f + th) +
+                  0.5f * x * sech2 * (float)GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+void lsc_gelu_forward_naive_(double *out, const double *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = inp[i];
+        out[i] = 0.5 * x * (1.0 + tanh(GELU_SCALE * (x + 0.044715 * x * x * x)));
+    }
+}
+
+void lsc_gelu_backward_naive_(double *dinp, const double *inp, const double *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = inp[i];
+        double th = tanh(GELU_SCALE * (x + 0.044715 * x * x * x));
+        double g = 0.5 * (1.0 + th) +
+                   0.5 * x * (1.0 - th * th) * GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
+        dinp[i] += g * dout[i];
+    }
+}
+
+// ---- residual ----
+
+void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void lsc_residual_backward_(float *da, float *db, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
+
+void lsc_residual_forward_naive_(double *out, const double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void lsc_residual_backward_naive_(double *da, double *db, const double *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
+
+// ---- softmax + cross-entropy ----
+
+void lsc_softmax_forward_(float *probs, const float *logits, int N, int V)
+{
+    // probs (N,V) = softmax over the last axis
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float *p = probs + (size_t)n * V;
+        float mx = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (x[i] > mx)
+                mx = x[i];
+        float sum = 0.0f;
+        for (int i = 0; i < V; i++) {
+            p[i] = expf(x[i] - mx);
+            sum += p[i];
+        }
+        float inv = 1.0f / sum;
+        for (int i = 0; i < V; i++)
+            p[i] *= inv;
+    }
+}
+
+void lsc_crossentropy_forward_(float *losses, const float *logits,
+                               const int *targets, int N, int V)
+{
+    // losses (N) = logsumexp(logits) - logits[target], computed from the
+    // logits (not -log p) so that tiny probabilities keep their precision
+    for (int n = 0; n < N; n++) {
+        const float *x = logits + (size_t)n * V;
+        float mx = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (x[i] > mx)
+                mx = x[i];
+        double sum = 0.0;
+        for (int i = 0; i < V; i++)
+            sum += exp((double)(x[i] - mx));
+        losses[n] = (float)(log(sum) + (double)mx - (double)x[targets[n]]);
+    }
+}
+
+void lsc_crossentropy_softmax_backward_(float *dlogits, const float *probs,
+                                        const int *targets, const float *dloss,
+                                        int N, int V)
+{
+    // dlogits (N,V) += dloss[n] · (probs − onehot(target)); dloss (N) is the
+    // weight of each position in the mean loss (mask / sum(mask))
+    for (int n = 0; n < N; n++) {
+        float w = dloss[n];
+        if (w == 0.0f)
+            continue;
+        const float *p = probs + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        for (int i = 0; i < V; i++)
+            d[i] += w * (p[i] - (i == targets[n] ? 1.0f : 0.0f));
+    }
+}
+
+void lsc_softmax_forward_naive_(double *probs, const double *logits, int N, int V)
+{
+    for (int n = 0; n < N; n++) {
+        const double *x = logits + (size_t)n * V;
+        double mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < V; i++)
+            if (x[i] > mx)
+                mx = x[i];
+        for (int i = 0; i < V; i++)
+            sum += exp(x[i] - mx);
+        for (int i = 0; i < V; i++)
+            probs[(size_t)n * V + i] = exp(x[i] - mx) / sum;
+    }
+}
+
+void lsc_crossentropy_forward_naive_(double *losses, const double *logits,
+                                     const int *targets, int N, int V)
+{
+    for (int n = 0; n < N; n++) {
+        const double *x = logits + (size_t)n * V;
+        double mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < V; i++)
+            if (x[i] > mx)
+                mx = x[i];
+        for (int i = 0; i < V; i++)
+            sum += exp(x[i] - mx);
+        losses[n] = log(sum) + mx - x[targets[n]];
+    }
+}
+
+void lsc_crossentropy_softmax_backward_naive_(double *dlogits, const double *probs,
+                                              const int *targets,
+                                              const double *dloss, int N, int V)
+{
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < V; i++)
+            dlogits[(size_t)n * V + i] +=
+                dloss[n] * (probs[(size_t)n * V + i] - (i == targets[n] ? 1.0 : 0.0));
+}
+
+// ---- lora: out += scale · (inp · A^T) · B^T ----
+
+void lsc_lora_forward_(float *out, float *u, const float *inp, const float *A,
+                       const float *Bw, float scale, int N, int C, int r, int OC)
+{
+    // out (N,OC) accumulated; u (N,r) = inp · A^T cached for backward;
+    // inp (N,C) (already dropped out, if dropout is on); A (r,C); Bw (OC,r)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, C, 1.0f, inp, C,
+                A, C, 0.0f, u, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, r, scale, u, r,
+                Bw, r, 1.0f, out, OC);
+}
+
+void lsc_lora_backward_(float *dinp, float *dA, float *dB, float *du,
+                        float *dx, const float *dout, const float *inp,
+                        const float *u, const float *A, const float *Bw,
+                        const float *dmask, float scale, int N, int C, int r,
+                        int OC)
+{
+    // du (N,r) scratch = scale · dout · Bw
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, OC, scale, dout,
+                OC, Bw, r, 0.0f, du, r);
+    // dB (OC,r) += scale · dout^T · u
+    if (dB)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, r, N, scale, dout,
+                    OC, u, r, 1.0f, dB, r);
+    // dA (r,C) += du^T · inp
+    if (dA)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, C, N, 1.0f, du, r,
+                    inp, C, 1.0f, dA, C);
+    if (!dinp)
+        return;
+    if (!dmask) {
+        // dinp (N,C) += du · A
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, r, 1.0f, du, r,
+                    A, C, 1.0f, dinp, C);
+    } else {
+        // through dropout: dinp += dmask ⊙ (du · A), dx (N,C) scratch
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, r, 1.0f, du, r,
+                    A, C, 0.0f, dx, C);
+        size_t n = (size_t)N * C;
+        for (size_t i = 0; i < n; i++)
+            dinp[i] += dmask[i] * dx[i];
+    }
+}
+
+void lsc_lora_forward_naive_(double *out, double *u, const double *inp,
+                             const double *A, const double *Bw, double scale,
+                             int N, int C, int r, int OC)
+{
+    for (int n = 0; n < N; n++) {
+        for (int j = 0; j < r; j++) {
+            double s = 0.0;
+            for (int i = 0; i < C; i++)
+                s += inp[(size_t)n * C + i] * A[(size_t)j * C + i];
+            u[(size_t)n * r + j] = s;
+        }
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (int j = 0; j < r; j++)
+                s += u[(size_t)n * r + j] * Bw[(size_t)o * r + j];
+            out[(size_t)n * OC + o] += scale * s;
+        }
+    }
+}
+
+void lsc_lora_backward_naive_(double *dinp, double *dA, double *dB,
+                              const double *dout, const double *inp,
+                              const double *u, const double *A,
+                              const double *Bw, const double *dmask,
+                              double scale, int N, int C, int r, int OC)
+{
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < r; j++) {
+            double du = 0.0;
+            for (int o = 0; o < OC; o++) {
+                double g = scale * dout[(size_t)n * OC + o];
+                du += g * Bw[(size_t)o * r + j];
+                if (dB)
+                    dB[(size_t)o * r + j] += g * u[(size_t)n * r + j];
+            }
+            for (int i = 0; i < C; i++) {
+                if (dA)
+                    dA[(size_t)j * C + i] += du * inp[(size_t)n * C + i];
+                if (dinp)
+                    dinp[(size_t)n * C + i] +=
+                        du * A[(size_t)j * C + i] * (dmask ? dmask[(size_t)n * C + i] : 1.0);
+            }
+        }
+}

@@ -1,0 +1,594 @@
+/*
+ * lora.c — LoRA adapters for the GPT of model.c: which linear layers are
+ * adapted (targets by name and layer, a rank per target), the adapter's own
+ * contiguous parameter buffer with a gradient buffer of the same layout,
+ * initialisation (A Kaiming-uniform or Gaussian, B zero), the forward/backward
+ * hooks model.c calls after each adapted layer (dropout on the LoRA input
+ * only), merge/unmerge into W0, task switching, and conversion to and from
+ * the PEFT adapter layout of peft.c.
+ *
+ * What it is not: no optimiser (AdamW runs over lo->params/lo->grads),
+ * no file format of its own (PEFT's, through peft.c).
+ *
+ * Shapes: for a module adapting W0 (out, in): A (r, in), B (out, r),
+ * dW = scale·B·A with scale = alpha/r (or alpha/sqrt(r), rsLoRA).
+ * N = B*T rows of activations.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lsc_internal.h"
+
+// ---- names ----
+
+static const char *const target_names[LSC_LORA_NTARGETS] = {
+    "q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out",
+};
+static const char *const target_short[LSC_LORA_NTARGETS] = {"q", "k", "v", "o", NULL, NULL};
+
+const char *lsc_lora_target_name(int target)
+{
+    return target >= 0 && target < LSC_LORA_NTARGETS ? target_names[target] : "?";
+}
+
+int lsc_lora_target_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        if (strcmp(s, target_names[t]) == 0 || (target_short[t] && strcmp(s, target_short[t]) == 0))
+            return t;
+    return -1;
+}
+
+void lsc_lora_module_name(int layer, int target, char *buf, size_t n)
+{
+    snprintf(buf, n, "h.%d.%s.%s", layer, target <= LSC_LORA_O ? "attn" : "mlp",
+             lsc_lora_target_name(target));
+}
+
+int lsc_lora_module_parse(const char *name, int *layer, int *target)
+{
+    if (strncmp(name, "h.", 2) != 0)
+        return -1;
+    const char *s = name + 2;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long l = 0;
+    while (*s >= '0' && *s <= '9') {
+        l = l * 10 + (*s - '0');
+        if (l > 1000000)
+            return -1;
+        s++;
+    }
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        char buf[64];
+        lsc_lora_module_name((int)l, t, buf, sizeof buf);
+        if (strcmp(buf, name) == 0) {
+            *layer = (int)l;
+            *target = t;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+// ---- construction ----
+
+static void target_shape(const lsc_gpt_config *mc, int t, int *out, int *in)
+{
+    int C = mc->n_embd;
+    *out = t == LSC_LORA_FC_IN ? 4 * C : C;
+    *in = t == LSC_LORA_FC_OUT ? 4 * C : C;
+}
+
+void lsc_lora_free(lsc_lora *lo)
+{
+    if (!lo)
+        return;
+    LSC_FREE(lo->modules);
+    LSC_FREE(lo->module_of);
+    LSC_FREE(lo->params);
+    LSC_FREE(lo->grads);
+    LSC_FREE(lo->acts);
+    LSC_FREE(lo->act_off);
+    memset(lo, 0, sizeof *lo);
+}
+
+/* Allocates modules (layers[i], targets[i], ranks[i], alphas[i], sorted by
+ * layer then target), module_of, params and grads (zeroed), and the views. */
+static int lora_build(lsc_lora *lo, const lsc_gpt_config *mc, int n, const int *layers,
+                      const int *targets, const int *ranks, const double *alphas, int rslora,
+                      lsc_error *err)
+{
+    size_t nslots = (size_t)mc->n_layer * LSC_LORA_NTARGETS;
+    lo->model = *mc;
+    lo->modules = LSC_CALLOC((size_t)n, sizeof *lo->modules);
+    lo->module_of = LSC_MALLOC(nslots * sizeof *lo->module_of);
+    if (!lo->modules || !lo->module_of)
+        goto oom;
+    for (size_t s = 0; s < nslots; s++)
+        lo->module_of[s] = -1;
+    for (int i = 0; i < n; i++)
+        lo->module_of[(size_t)layers[i] * LSC_LORA_NTARGETS + (size_t)targets[i]] = i;
+    /* modules in (layer, target) order: the order of the forward pass */
+    int k = 0;
+    size_t off = 0;
+    for (size_t s = 0; s < nslots; s++) {
+        int i = lo->module_of[s];
+        if (i < 0)
+            continue;
+        lsc_lora_module *md = &lo->modules[k];
+        md->layer = layers[i];
+        md->target = targets[i];
+        md->r = ranks[i];
+        target_shape(mc, md->target, &md->out, &md->in);
+        md->alpha = alphas[i];
+        md->scale = (float)(rslora ? md->alpha / sqrt((double)md->r) : md->alpha / (double)md->r);
+        md->offset = off;
+        off += (size_t)md->r * (size_t)(md->in + md->out);
+        lo->module_of[s] = k++;
+    }
+    LSC_ASSERT(k == n);
+    lo->n_modules = n;
+    lo->num_parameters = off;
+    lo->params = LSC_CALLOC(off, sizeof(float));
+    lo->grads = LSC_CALLOC(off, sizeof(float));
+    if (!lo->params || !lo->grads)
+        goto oom;
+    for (int i = 0; i < n; i++) {
+        lsc_lora_module *md = &lo->modules[i];
+        md->A = lo->params + md->offset;
+        md->B = md->A + (size_t)md->r * md->in;
+        md->dA = lo->grads + md->offset;
+        md->dB = md->dA + (size_t)md->r * md->in;
+    }
+    return LSC_OK;
+oom:
+    lsc_lora_free(lo);
+    LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for the adapter");
+}
+
+int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_config *cfg,
+                  uint64_t *rng, lsc_error *err)
+{
+    memset(lo, 0, sizeof *lo);
+    int L = mcfg->n_layer;
+    if (!(cfg->alpha > 0.0) || !isfinite(cfg->alpha))
+        LSC_FAIL(err, LSC_EARG, "LoRA: alpha = %g must be positive", cfg->alpha);
+    if (!(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
+        LSC_FAIL(err, LSC_EARG, "LoRA: dropout = %g must be in [0, 1)", cfg->dropout);
+    if (cfg->init != LSC_LORA_INIT_KAIMING && cfg->init != LSC_LORA_INIT_GAUSSIAN)
+        LSC_FAIL(err, LSC_EARG, "LoRA: unknown init %d", cfg->init);
+    if (L < 64 && (cfg->layer_mask >> L) != 0)
+        LSC_FAIL(err, LSC_EARG, "LoRA: layer mask selects a layer >= n_layer = %d", L);
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        int out, in;
+        target_shape(mcfg, t, &out, &in);
+        int rmax = out < in ? out : in;
+        if (cfg->rank[t] < 0 || cfg->rank[t] > rmax)
+            LSC_FAIL(err, LSC_EARG, "LoRA: rank %d for %s must be in [1, min(in, out) = %d]",
+                     cfg->rank[t], target_names[t], rmax);
+    }
+    int layers[64 * LSC_LORA_NTARGETS], targets[64 * LSC_LORA_NTARGETS];
+    int ranks[64 * LSC_LORA_NTARGETS];
+    double alphas[64 * LSC_LORA_NTARGETS];
+    int n = 0;
+    for (int l = 0; l < L; l++) {
+        if (cfg->layer_mask && !((cfg->layer_mask >> l) & 1))
+            continue;
+        for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+            if (cfg->rank[t] > 0) {
+                layers[n] = l, targets[n] = t, ranks[n] = cfg->rank[t], alphas[n] = cfg->alpha;
+                n++;
+            }
+    }
+    if (n == 0)
+        LSC_FAIL(err, LSC_EARG, "LoRA: no module selected (every rank is 0 or no layer in the mask)");
+    int rc = lora_build(lo, mcfg, n, layers, targets, ranks, alphas, cfg->rslora, err);
+    if (rc != LSC_OK)
+        return rc;
+    lo->config = *cfg;
+    /* A from the caller's rng, module by module in forward order; B stays 0 */
+    for (int i = 0; i < lo->n_modules; i++) {
+        lsc_lora_module *md = &lo->modules[i];
+        size_t na = (size_t)md->r * md->in;
+        if (cfg->init == LSC_LORA_INIT_KAIMING) {
+            /* kaiming_uniform_(a=sqrt(5)) on (r, in): U(-1/sqrt(in), 1/sqrt(in)) */
+            double bound = 1.0 / sqrt((double)md->in);
+            for (size_t j = 0; j < na; j++)
+                md->A[j] = (float)((2.0 * lsc_rng_uniform_d(rng) - 1.0) * bound);
+        } else {
+            /* PEFT init_lora_weights="gaussian": N(0, (1/r)^2) */
+            double std = 1.0 / md->r;
+            for (size_t j = 0; j < na; j++)
+                md->A[j] = (float)(std * lsc_rng_normal(rng));
+        }
+    }
+    return LSC_OK;
+}
+
+lsc_lora_module *lsc_lora_find(const lsc_lora *lo, int layer, int target)
+{
+    if (layer < 0 || layer >= lo->model.n_layer || target < 0 || target >= LSC_LORA_NTARGETS)
+        return NULL;
+    int i = lo->module_of[layer * LSC_LORA_NTARGETS + target];
+    return i < 0 ? NULL : &lo->modules[i];
+}
+
+// ---- activations and the hooks model.c calls ----
+
+int lsc_lora_alloc_acts_(lsc_lora *lo, int B, int T, lsc_error *err)
+{
+    if (lo->acts && lo->B_alloc >= B && lo->T_alloc >= T)
+        return LSC_OK;
+    size_t N = (size_t)B * T, off = 0;
+    int drop = lo->config.dropout > 0.0;
+    size_t *ao = LSC_MALLOC((size_t)lo->n_modules * 3 * sizeof *ao);
+    if (!ao)
+        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations");
+    int rmax = 0, inmax = 0;
+    for (int i = 0; i < lo->n_modules; i++) {
+        const lsc_lora_module *md = &lo->modules[i];
+        ao[3 * i] = off;                      // u (N, r)
+        off += N * md->r;
+        ao[3 * i + 1] = off;                  // dropped input (N, in)
+        off += drop ? N * md->in : 0;
+        ao[3 * i + 2] = off;                  // dropout mask (N, in)
+        off += drop ? N * md->in : 0;
+        if (md->r > rmax)
+            rmax = md->r;
+        if (md->in > inmax)
+            inmax = md->in;
+    }
+    size_t scratch = off;
+    off += N * rmax + (drop ? N * inmax : 0);  // du, dx
+    float *acts = LSC_CALLOC(off, sizeof(float));
+    if (!acts) {
+        LSC_FREE(ao);
+        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations (%zu MB)",
+                 off * sizeof(float) >> 20);
+    }
+    LSC_FREE(lo->acts);
+    LSC_FREE(lo->act_off);
+    lo->acts = acts;
+    lo->act_off = ao;
+    lo->num_acts = off;
+    lo->scratch_off = scratch;
+    lo->B_alloc = B;
+    lo->T_alloc = T;
+    return LSC_OK;
+}
+
+void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp, int N,
+                              uint64_t *rng)
+{
+    const lsc_lora_module *md = &lo->modules[i];
+    LSC_ASSERT(lo->acts && (size_t)N <= (size_t)lo->B_alloc * lo->T_alloc);
+    float *u = lo->acts + lo->act_off[3 * i];
+    const float *x = inp;
+    if (rng && lo->config.dropout > 0.0) {
+        /* inverted dropout on the LoRA path only; the draws are serial so the
+         * masks do not depend on the thread count */
+        float *xd = lo->acts + lo->act_off[3 * i + 1];
+        float *mask = lo->acts + lo->act_off[3 * i + 2];
+        float p = (float)lo->config.dropout, keep = 1.0f / (1.0f - p);
+        size_t n = (size_t)N * md->in;
+        for (size_t j = 0; j < n; j++) {
+            mask[j] = lsc_rng_uniform(rng) < p ? 0.0f : keep;
+            xd[j] = inp[j] * mask[j];
+        }
+        x = xd;
+    }
+    lsc_lora_forward_(out, u, x, md->A, md->B, md->scale, N, md->in, md->r, md->out);
+}
+
+void lsc_lora_module_backward_(lsc_lora *lo, int i, float *dinp, const float *dout,
+                               const float *inp, int N)
+{
+    lsc_lora_module *md = &lo->modules[i];
+    const float *u = lo->acts + lo->act_off[3 * i];
+    float *du = lo->acts + lo->scratch_off;
+    const float *x = inp, *dmask = NULL;
+    float *dx = NULL;
+    if (lo->dropout_on) {
+        x = lo->acts + lo->act_off[3 * i + 1];
+        dmask = lo->acts + lo->act_off[3 * i + 2];
+        int rmax = 0;
+        for (int j = 0; j < lo->n_modules; j++)
+            if (lo->modules[j].r > rmax)
+                rmax = lo->modules[j].r;
+        dx = du + (size_t)lo->B_alloc * lo->T_alloc * rmax;
+    }
+    lsc_lora_backward_(dinp, md->dA, md->dB, du, dx, dout, x, u, md->A, md->B, dmask, md->scale, N,
+                       md->in, md->r, md->out);
+}
+
+// ---- merge, unmerge, switch ----
+
+static int check_fits(const lsc_gpt *m, const lsc_lora *lo, lsc_error *err)
+{
+    if (m->config.n_layer != lo->model.n_layer || m->config.n_embd != lo->model.n_embd)
+        LSC_FAIL(err, LSC_ESHAPE, "LoRA: adapter made for L=%d C=%d does not fit the model (L=%d C=%d)",
+                 lo->model.n_layer, lo->model.n_embd, m->config.n_layer, m->config.n_embd);
+    return LSC_OK;
+}
+
+/* W0 += sign·scale·B·A for every module. */
+static void add_delta(lsc_gpt *m, const lsc_lora *lo, float sign)
+{
+    for (int i = 0; i < lo->n_modules; i++) {
+        const lsc_lora_module *md = &lo->modules[i];
+        float *w, *b;
+        int out, in;
+        lsc_gpt_linear(m, md->layer, md->target, &w, &b, &out, &in);
+        // W (out, in) += s · B (out, r) · A (r, in)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, md->r, sign * md->scale,
+                    md->B, md->r, md->A, in, 1.0f, w, in);
+    }
+}
+
+int lsc_lora_merge(lsc_gpt *m, lsc_lora *lo, lsc_error *err)
+{
+    int rc = check_fits(m, lo, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (lo->merged)
+        LSC_FAIL(err, LSC_EARG, "LoRA: merge of an adapter that is already merged");
+    add_delta(m, lo, 1.0f);
+    lo->merged = 1;
+    return LSC_OK;
+}
+
+int lsc_lora_unmerge(lsc_gpt *m, lsc_lora *lo, lsc_error *err)
+{
+    int rc = check_fits(m, lo, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (!lo->merged)
+        LSC_FAIL(err, LSC_EARG, "LoRA: unmerge of an adapter that is not merged");
+    add_delta(m, lo, -1.0f);
+    lo->merged = 0;
+    return LSC_OK;
+}
+
+int lsc_lora_switch(lsc_gpt *m, lsc_lora *from, lsc_lora *to, lsc_error *err)
+{
+    int rc;
+    if (to && (rc = check_fits(m, to, err)) != LSC_OK)
+        return rc;
+    if (to && to->merged && to != from)
+        LSC_FAIL(err, LSC_EARG, "LoRA: switch to an adapter that is already merged");
+    if (from && from->merged && (rc = lsc_lora_unmerge(m, from, err)) != LSC_OK)
+        return rc;
+    if (to && (rc = lsc_lora_merge(m, to, err)) != LSC_OK)
+        return rc;
+    return lsc_gpt_set_lora(m, to, err);
+}
+
+// ---- PEFT conversion ----
+
+int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter *ad,
+                        lsc_error *err)
+{
+    memset(ad, 0, sizeof *ad);
+    int n = lo->n_modules;
+    char name[64];
+    /* config r and lora_alpha: the most common values (first on ties) */
+    int best_r = 0, best_rc = 0, best_ac = 0;
+    double best_a = 0.0;
+    for (int i = 0; i < n; i++) {
+        int cr = 0, ca = 0;
+        for (int j = 0; j < n; j++) {
+            cr += lo->modules[j].r == lo->modules[i].r;
+            ca += lo->modules[j].alpha == lo->modules[i].alpha;
+        }
+        if (cr > best_rc)
+            best_rc = cr, best_r = lo->modules[i].r;
+        if (ca > best_ac)
+            best_ac = ca, best_a = lo->modules[i].alpha;
+    }
+    ad->r = best_r;
+    ad->lora_alpha = best_a;
+    ad->lora_dropout = lo->config.dropout;
+    ad->use_rslora = lo->config.rslora;
+    ad->fan_in_fan_out = 0;
+    ad->base_model = base_model ? lsc_strdup_(base_model) : NULL;
+    ad->init_lora_weights = lsc_strdup_(lo->config.init == LSC_LORA_INIT_GAUSSIAN ? "gaussian" : "true");
+    ad->target_modules = LSC_CALLOC(LSC_LORA_NTARGETS, sizeof(char *));
+    /* at most one pattern per target, or one per module */
+    ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+    ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
+    ad->alpha_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+    ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
+    ad->modules = LSC_CALLOC((size_t)n + 1, sizeof *ad->modules);
+    if ((base_model && !ad->base_model) || !ad->init_lora_weights || !ad->target_modules ||
+        !ad->rank_pattern_keys || !ad->rank_pattern_vals || !ad->alpha_pattern_keys ||
+        !ad->alpha_pattern_vals || !ad->modules)
+        goto oom;
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        int count = 0, r_same = 1, a_same = 1, r0 = 0;
+        double a0 = 0.0;
+        for (int i = 0; i < n; i++) {
+            const lsc_lora_module *md = &lo->modules[i];
+            if (md->target != t)
+                continue;
+            if (count == 0)
+                r0 = md->r, a0 = md->alpha;
+            r_same &= md->r == r0;
+            a_same &= md->alpha == a0;
+            count++;
+        }
+        if (count == 0)
+            continue;
+        if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(target_names[t])))
+            goto oom;
+        /* rank_pattern/alpha_pattern: keyed by the short name when the
+         * whole target agrees, else by the full name of each module that
+         * differs from the config value */
+        if (r_same && r0 != best_r) {
+            int k = ad->n_rank_pattern++;
+            if (!(ad->rank_pattern_keys[k] = lsc_strdup_(target_names[t])))
+                goto oom;
+            ad->rank_pattern_vals[k] = r0;
+        }
+        if (a_same && a0 != best_a) {
+            int k = ad->n_alpha_pattern++;
+            if (!(ad->alpha_pattern_keys[k] = lsc_strdup_(target_names[t])))
+                goto oom;
+            ad->alpha_pattern_vals[k] = a0;
+        }
+        for (int i = 0; i < n; i++) {
+            const lsc_lora_module *md = &lo->modules[i];
+            if (md->target != t)
+                continue;
+            lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+            if (!r_same && md->r != best_r) {
+                int k = ad->n_rank_pattern++;
+                if (!(ad->rank_pattern_keys[k] = lsc_strdup_(name)))
+                    goto oom;
+                ad->rank_pattern_vals[k] = md->r;
+            }
+            if (!a_same && md->alpha != best_a) {
+                int k = ad->n_alpha_pattern++;
+                if (!(ad->alpha_pattern_keys[k] = lsc_strdup_(name)))
+                    goto oom;
+                ad->alpha_pattern_vals[k] = md->alpha;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const lsc_lora_module *md = &lo->modules[i];
+        lsc_adapter_module *am = &ad->modules[i];
+        ad->n_modules = i + 1;
+        lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+        am->name = lsc_strdup_(name);
+        am->r = md->r;
+        am->alpha = md->alpha;
+        am->scaling = md->scale;
+        am->in_features = md->in;
+        am->out_features = md->out;
+        am->A = LSC_MALLOC((size_t)md->r * md->in * sizeof(float));
+        am->B = LSC_MALLOC((size_t)md->out * md->r * sizeof(float));
+        if (!am->name || !am->A || !am->B)
+            goto oom;
+        memcpy(am->A, md->A, (size_t)md->r * md->in * sizeof(float));
+        memcpy(am->B, md->B, (size_t)md->out * md->r * sizeof(float));
+        size_t nn = (size_t)md->r * (md->in + md->out);
+        for (size_t j = 0; j < nn; j++)
+            am->n_nonfinite += !isfinite(md->A[j]);   /* A and B are contiguous */
+        snprintf(am->dtype, sizeof am->dtype, "F32");
+    }
+    return LSC_OK;
+oom:
+    lsc_adapter_free(ad);
+    LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory converting to a PEFT adapter");
+}
+
+int lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_adapter *ad,
+                          lsc_error *err)
+{
+    memset(lo, 0, sizeof *lo);
+    const char *where = ad->path ? ad->path : "adapter";
+    int n = ad->n_modules, L = mcfg->n_layer;
+    if (n < 1)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: the adapter has no LoRA modules", where);
+    if (n > L * LSC_LORA_NTARGETS)
+        LSC_FAIL(err, LSC_ESHAPE, "%s: %d modules but the model has only %d adaptable layers", where, n,
+                 L * LSC_LORA_NTARGETS);
+    int *layers = LSC_MALLOC(3 * (size_t)n * sizeof(int));
+    double *alphas = LSC_MALLOC((size_t)n * sizeof(double));
+    int *seen = LSC_CALLOC((size_t)L * LSC_LORA_NTARGETS, sizeof(int));
+    int rc = LSC_OK;
+    if (!layers || !alphas || !seen) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", where);
+        goto done;
+    }
+    int *targets = layers + n, *ranks = layers + 2 * n;
+    for (int i = 0; i < n; i++) {
+        const lsc_adapter_module *am = &ad->modules[i];
+        int l, t, out, in;
+        if (lsc_lora_module_parse(am->name, &l, &t) != 0) {
+            rc = lsc_error_set(err, LSC_ENOTFOUND, __FILE__, __LINE__,
+                               "%s: module '%s' is not a layer of this model (expected names like h.0.attn.q_proj)",
+                               where, am->name);
+            goto done;
+        }
+        if (l >= L) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                               "%s: module '%s' is beyond the model's %d layers", where, am->name, L);
+            goto done;
+        }
+        target_shape(mcfg, t, &out, &in);
+        if (am->in_features != in || am->out_features != out || am->r < 1) {
+            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                               "%s: module '%s' has A (%d, %d), B (%d, %d) but the model's weight is (%d, %d)",
+                               where, am->name, am->r, am->in_features, am->out_features, am->r, out, in);
+            goto done;
+        }
+        if (seen[l * LSC_LORA_NTARGETS + t]++) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' appears twice",
+                               where, am->name);
+            goto done;
+        }
+        if (am->n_nonfinite) {
+            rc = lsc_error_set(err, LSC_ENAN, __FILE__, __LINE__,
+                               "%s: module '%s' holds %d NaN/Inf values", where, am->name, am->n_nonfinite);
+            goto done;
+        }
+        layers[i] = l, targets[i] = t, ranks[i] = am->r, alphas[i] = am->alpha;
+    }
+    if ((rc = lora_build(lo, mcfg, n, layers, targets, ranks, alphas, ad->use_rslora, err)) != LSC_OK)
+        goto done;
+    for (int i = 0; i < n; i++) {
+        const lsc_adapter_module *am = &ad->modules[i];
+        lsc_lora_module *md = &lo->modules[lo->module_of[layers[i] * LSC_LORA_NTARGETS + targets[i]]];
+        memcpy(md->A, am->A, (size_t)am->r * am->in_features * sizeof(float));
+        memcpy(md->B, am->B, (size_t)am->out_features * am->r * sizeof(float));
+        if (am->scaling > 0.0)
+            md->scale = (float)am->scaling;
+    }
+    lsc_lora_config *c = &lo->config;
+    memset(c, 0, sizeof *c);
+    c->alpha = ad->lora_alpha;
+    c->dropout = ad->lora_dropout >= 0.0 && ad->lora_dropout < 1.0 ? ad->lora_dropout : 0.0;
+    c->rslora = ad->use_rslora;
+    c->init = ad->init_lora_weights && strcmp(ad->init_lora_weights, "gaussian") == 0
+                  ? LSC_LORA_INIT_GAUSSIAN : LSC_LORA_INIT_KAIMING;
+    for (int i = 0; i < lo->n_modules; i++) {
+        const lsc_lora_module *md = &lo->modules[i];
+        if (c->rank[md->target] == 0)
+            c->rank[md->target] = md->r;
+        c->layer_mask |= 1ull << md->layer;
+    }
+done:
+    LSC_FREE(layers);
+    LSC_FREE(alphas);
+    LSC_FREE(seen);
+    return rc;
+}
+
+int lsc_lora_save(const lsc_lora *lo, const char *base_model, const char *dir, lsc_error *err)
+{
+    lsc_adapter ad;
+    int rc = lsc_lora_to_adapter(lo, base_model, &ad, err);
+    if (rc != LSC_OK)
+        return rc;
+    rc = lsc_adapter_save(&ad, dir, err);
+    lsc_adapter_free(&ad);
+    return rc;
+}
+
+int lsc_lora_load(lsc_lora *lo, const lsc_gpt_config *mcfg, const char *dir, lsc_error *err)
+{
+    lsc_adapter ad;
+    memset(lo, 0, sizeof *lo);
+    int rc = lsc_adapter_load(&ad, dir, err);
+    if (rc != LSC_OK)
+        return rc;
+    rc = lsc_lora_from_adapter(lo, mcfg, &ad, err);
+    lsc_adapter_free(&ad);
+    return rc;
+}
