@@ -265,11 +265,14 @@ int    lsc_lowrank_svd_dense(int d, int k, int r, double s, const double *B,
                              double *work, size_t lwork, lsc_error *err);
 
 /* Top-kk singular triplets of a dense M (m, n): S (kk) descending, U (m, kk),
- * Vt (kk, n), U/Vt may be NULL. LSC_TOPK_DENSE: full SVD, truncated.
- * LSC_TOPK_AUTO: subspace iteration (block kk + max(10, kk), Rayleigh-Ritz,
- * converged when every residual ‖M·v_i − σ_i·u_i‖ <= 1e-12·σ_1), falling back
- * to the dense SVD when it would not pay off or does not converge; seed
- * fixes its random start. *info (may be NULL) says what was used. */
+ * Vt (kk, n), U/Vt may be NULL. LSC_TOPK_DENSE: direct LAPACK — dgesvdx
+ * for just the kk wanted triplets when kk <= mn/2 (else, or if it fails,
+ * the full dgesdd, truncated). LSC_TOPK_AUTO: subspace iteration (block
+ * kk + max(10, kk), Rayleigh-Ritz, converged when every residual
+ * ‖M·v_i − σ_i·u_i‖ <= 1e-12·σ_1) when a cost model predicts it beats the
+ * direct path, falling back to it as soon as the observed convergence rate
+ * says otherwise; seed fixes its random start. LSC_TOPK_ITERATIVE: try the
+ * iteration even for kk > 64. *info (may be NULL) says what was used. */
 typedef enum lsc_topk_method {
     LSC_TOPK_AUTO, LSC_TOPK_DENSE, LSC_TOPK_ITERATIVE
 } lsc_topk_method;
@@ -415,7 +418,9 @@ typedef int (*lsc_batch_fn)(void *ctx, int B, int T, int *inputs, int *targets,
  * table; grads_memory mirrors it exactly (same offsets) and exists only in
  * LSC_GPT_FULL mode. Activations are one buffer sized for (B, T) by an
  * explicit lsc_gpt_alloc_acts. Backward accumulates into the grads; call
- * lsc_gpt_zero_grad once per step.
+ * lsc_gpt_zero_grad once per step. Threads: the GEMMs run on OpenBLAS's
+ * threads, everything else is serial; results are bit-identical for the
+ * same OPENBLAS_NUM_THREADS.
  *
  *     lsc_gpt m; uint64_t rng; lsc_rng_seed(&rng, 1);
  *     lsc_gpt_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 64,
@@ -700,10 +705,12 @@ void        lsc_adamw_step(float *params, const float *grads, float *m, float *v
  * reproduce an uninterrupted run bit for bit.
  *
  *     lsc_train_config tc; lsc_train_config_default(&tc);
- *     tc.B = 8; tc.T = 64; tc.steps = 200; tc.opt.lr = 1e-3; tc.ckpt_path = "st";
- *     lsc_trainer tr;
- *     lsc_trainer_init(&tr, &model, &lora, &tc, lsc_fn, src, lsc_fn, val, &err);
- *     if (resume) lsc_trainer_resume(&tr, "st", &err);
+ *     tc.B = 8; tc.T = 64; tc.steps = 200; tc.opt.lr = 1e-3;
+ *     tc.ckpt_path = "out/train_state.safetensors";
+ *     lsc_trainer tr;    // corpora from lsc_corpus_load + lsc_corpus_split
+ *     lsc_trainer_init(&tr, &model, &lora, &tc, lsc_corpus_batch, &train,
+ *                      lsc_corpus_batch, &valid, &err);
+ *     if (resume) lsc_trainer_resume(&tr, tc.ckpt_path, &err);
  *     lsc_trainer_run(&tr, 0, progress, NULL, &err);   // to tc.steps
  *     lsc_lora_save(&lora, "base.safetensors", "out", &err);
  *     lsc_trainer_free(&tr);
@@ -811,13 +818,28 @@ int  lsc_decode(lsc_gpt *m, int n_rows, int *tokens, int width,
  * forward; LoRA skips the weight-gradient GEMMs of frozen weights. */
 double lsc_train_step_flops(const lsc_gpt_config *c, const lsc_lora *lora,
                             int B, int T, int full);
-/* Bytes the trainer's buffers need: weights, grads, moments, activations,
- * adapter, batches (the prediction compared with peak RSS). */
-size_t lsc_train_predicted_bytes(const lsc_trainer *tr);
+/* Bytes the trainer's buffers need (the prediction compared with peak RSS):
+ * weights (model + adapter), grads (model in full mode, adapter in LoRA
+ * mode), AdamW moments, activations (model + adapter caches), batches.
+ * parts may be NULL. */
+typedef struct lsc_train_memory {
+    size_t weights, grads, moments, activations, batches, total;
+} lsc_train_memory;
+size_t lsc_train_predicted_bytes(const lsc_trainer *tr, lsc_train_memory *parts);
 /* Model shape and training settings of a `pretrain --profile`: "tiny"
  * (seconds, the tests), "quick" (minutes, C=128), "paper" (C=256). Fills
  * both (defaults first); LSC_EARG for an unknown name. */
 int  lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config *tc);
+
+/* Evaluation of a word<TAB>label task (data.c's format) on its first
+ * `limit` items (<= 0: all): exact-match accuracy of greedy decoding from
+ * the prompt "word\t" until LF, and the mean cross-entropy per label byte
+ * of the teacher-forced items (nats). pred (n) or NULL receives each item's
+ * decoded label index (-1: none). Uses m's activations (allocated if too
+ * small for one item); m's active adapter applies. */
+typedef struct lsc_task lsc_task;
+int  lsc_task_eval(lsc_gpt *m, const lsc_task *t, int limit, double *accuracy,
+                   double *loss, int *pred, lsc_error *err);
 
 // ---- data: corpus and tasks (data.c) ----
 /* Byte-level data for the GPT: a token is a byte, V = 256, no tokenizer.

@@ -1,0 +1,486 @@
+/*
+ * amplify.c — `lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5`:
+ * Table 7 of the LoRA paper (§7.3) for every module whose frozen weight W
+ * is found in the base model: how strongly dW = s·B·A amplifies directions
+ * of W. With U, V the top-K singular vectors (K = r, or --rank K):
+ *
+ *   proj_delta  = ‖Uᵀ W V‖_F, U, V of dW (the paper's "ΔWq" column)
+ *   proj_base   = the same with W's own top-K (= sqrt(Σ_{i<=K} σ_i(W)²))
+ *   proj_random = the same with seeded uniformly random orthonormal U, V
+ *   amplification = ‖dW‖_F / proj_delta
+ *
+ * The base weight is looked up as "<module>.weight", then without a
+ * leading "transformer." / "model." (or with one added); with
+ * fan_in_fan_out (GPT-2's Conv1D) it is stored (in, out) and transposed.
+ * dW includes the scaling s.
+ *
+ * HDF5 layout, per module /modules/<module>/: datasets
+ * delta_singular_values (K), base_singular_values (K); attributes r, rank
+ * (K used), alpha, scaling, in_features, out_features, delta_fro, base_fro,
+ * proj_delta, proj_base, proj_random, proj_random_expected (K·‖W‖_F/√(dk)),
+ * amplification, base_tensor, base_transposed, degenerate (dW = 0: proj_delta
+ * and amplification NaN), n_nonfinite, topk_method, random_seed.
+ * Not a model loader: only the 2-D weights of adapted modules are read.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis_common.h"
+
+static const char *USAGE =
+    "usage: lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5 [--rank K]\n"
+    "                         [--plots DIR] [options]\n"
+    "\n"
+    "Table 7 of the LoRA paper for every module whose base weight W is found:\n"
+    "|U^T W V|_F with U, V the top-K singular vectors of dW = s*B*A, of W itself,\n"
+    "and of a seeded random matrix; |W|_F, |dW|_F and the amplification factor\n"
+    "|dW|_F / |U^T W V|_F. The base weight is '<module>.weight', tried with and\n"
+    "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
+    "says fan_in_fan_out (GPT-2 Conv1D).\n"
+    "\n"
+    "  --base FILE          base model weights (.safetensors; F32/F16/BF16)\n"
+    "  --rank K             use the top-K directions instead of r (K <= r)\n"
+    ANA_COMMON_HELP
+    "\n"
+    "example:\n"
+    "  lorascope amplify ../shared/fixtures/peft/gpt2-tigrinya-r8-cattn-cproj \\\n"
+    "      --base gpt2/model.safetensors -o amp.h5 --plots figs\n";
+
+typedef struct amp {
+    const lsc_adapter_module *m;
+    const lsc_st_tensor      *t;        /* base tensor, NULL: not found */
+    int    K, transposed, degenerate, base_nonfinite;
+    double delta_fro, base_fro, proj_delta, proj_base, proj_random, proj_random_expected;
+    double amplification;
+    double *sv_delta, *sv_base;        /* (K), (K) */
+    lsc_topk_method method;
+    uint64_t rseed;
+} amp;
+
+/* The base tensor of a module: "<name>.weight", then the name without a
+ * leading "transformer."/"model.", or with one added. tried: what was
+ * looked for (for the warning). */
+static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name, char *tried,
+                                      size_t ntried)
+{
+    char cand[4][1100];
+    int nc = 0;
+    snprintf(cand[nc++], sizeof cand[0], "%s.weight", name);
+    const char *pre[] = {"transformer.", "model."};
+    int stripped = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(pre[i]);
+        if (strncmp(name, pre[i], l) == 0) {
+            snprintf(cand[nc++], sizeof cand[0], "%s.weight", name + l);
+            stripped = 1;
+        }
+    }
+    if (!stripped)
+        for (int i = 0; i < 2; i++)
+            snprintf(cand[nc++], sizeof cand[0], "%s%s.weight", pre[i], name);
+    tried[0] = '\0';
+    for (int i = 0; i < nc; i++) {
+        const lsc_st_tensor *t = lsc_st_find(f, cand[i]);
+        if (t)
+            return t;
+        size_t l = strlen(tried);
+        snprintf(tried + l, ntried - l, "%s%s", i ? ", " : "", cand[i]);
+    }
+    return NULL;
+}
+
+static void fill_nan(size_t n, double *x)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
+}
+
+static int compute(const char *cmd, const char *path, const char *base_path,
+                   const lsc_st_file *bf, uint64_t seed, amp *a)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, r = m->r, K = a->K;
+    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r, Kz = (size_t)K;
+    lsc_error err = {0};
+    int rc = CLI_OK;
+    double *W = malloc(dz * kz * sizeof *W);
+    double *T = a->transposed ? malloc(dz * kz * sizeof *T) : NULL;
+    double *Bd = malloc(dz * rz * sizeof *Bd), *Ad = malloc(rz * kz * sizeof *Ad);
+    double *S = malloc(rz * sizeof *S), *U = malloc(dz * rz * sizeof *U);
+    double *Vt = malloc(rz * kz * sizeof *Vt);
+    double *Uw = malloc(dz * Kz * sizeof *Uw), *Vw = malloc(Kz * kz * sizeof *Vw);
+    double *Qk = malloc(kz * Kz * sizeof *Qk);
+    size_t l1 = lsc_lowrank_svd_work_size(d, k, r, 1);
+    size_t l2 = lsc_svd_topk_work_size(d, k, K, LSC_TOPK_AUTO);
+    size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, K);
+    size_t l4 = lsc_proj_fro_work_size(d, k, K);
+    size_t lw = l1;
+    if (l2 > lw) lw = l2;
+    if (l3 > lw) lw = l3;
+    if (l4 > lw) lw = l4;
+    double *w = malloc(lw * sizeof *w);
+    if (!W || (a->transposed && !T) || !Bd || !Ad || !S || !U || !Vt || !Uw || !Vw || !Qk || !w) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m->name);
+        goto done;
+    }
+    a->rseed = ana_module_seed(seed, m->name);
+    a->method = LSC_TOPK_DENSE;
+    /* W (d, k), transposed from (k, d) with fan_in_fan_out */
+    if (lsc_st_read_f64(bf, a->t, a->transposed ? T : W, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    if (a->transposed) {
+        /* (k, d) -> (d, k) in 32×32 tiles, so both sides stay in cache */
+        for (size_t i0 = 0; i0 < kz; i0 += 32)
+            for (size_t j0 = 0; j0 < dz; j0 += 32) {
+                size_t i1 = i0 + 32 < kz ? i0 + 32 : kz, j1 = j0 + 32 < dz ? j0 + 32 : dz;
+                for (size_t i = i0; i < i1; i++)
+                    for (size_t j = j0; j < j1; j++)
+                        W[j * kz + i] = T[i * dz + j];
+            }
+    }
+    a->base_fro = lsc_fro_norm(dz * kz, W);
+    a->proj_random_expected = (double)K * a->base_fro / sqrt((double)d * (double)k);
+    if (!isfinite(a->base_fro)) {
+        a->base_nonfinite = 1;
+        cli_warn(cmd, "%s: base tensor %s has NaN/Inf values; module %s written as NaN", base_path,
+                 a->t->name, m->name);
+    }
+    if (m->n_nonfinite > 0)
+        cli_warn(cmd, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; written as NaN", path,
+                 m->name, m->n_nonfinite);
+    if (m->n_nonfinite > 0 || a->base_nonfinite) {
+        a->delta_fro = a->proj_delta = a->proj_base = a->proj_random = a->amplification = NAN;
+        if (a->base_nonfinite)
+            a->base_fro = a->proj_random_expected = NAN;
+        fill_nan(Kz, a->sv_delta);
+        fill_nan(Kz, a->sv_base);
+        goto done;
+    }
+
+    /* dW = s·B·A through the low-rank path */
+    ana_to_double(dz * rz, m->B, Bd);
+    ana_to_double(rz * kz, m->A, Ad);
+    if (lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
+        goto liberr;
+    double ss = 0.0;
+    for (int i = 0; i < r; i++)
+        ss += S[i] * S[i];
+    a->delta_fro = sqrt(ss);
+    memcpy(a->sv_delta, S, Kz * sizeof *S);
+    double zero_tol = fabs(m->scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
+                      (double)(d > k ? d : k) * DBL_EPSILON;
+    a->degenerate = !(S[0] > zero_tol);
+    if (a->degenerate) {
+        a->proj_delta = a->amplification = NAN;
+        cli_warn(cmd, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
+                      "amplification written as NaN, marked degenerate", path, m->name);
+    } else {
+        a->proj_delta = lsc_proj_fro(d, k, W, K, U, r, Vt, k, w);
+        a->amplification = a->delta_fro / a->proj_delta;
+    }
+
+    /* W's own top-K */
+    lsc_topk_info info;
+    if (lsc_svd_topk(d, k, K, W, a->sv_base, Uw, Vw, LSC_TOPK_AUTO, a->rseed, w, lw, &info,
+                     &err) != LSC_OK)
+        goto liberr;
+    a->method = info.method;
+    a->proj_base = lsc_proj_fro(d, k, W, K, Uw, K, Vw, k, w);
+
+    /* seeded random orthonormal U (d, K) and V (k, K) */
+    uint64_t rng;
+    lsc_rng_seed(&rng, a->rseed);
+    if (lsc_random_orthonormal(d, K, &rng, Uw, w, lw, &err) != LSC_OK ||
+        lsc_random_orthonormal(k, K, &rng, Qk, w, lw, &err) != LSC_OK)
+        goto liberr;
+    for (size_t i = 0; i < kz; i++)
+        for (size_t j = 0; j < Kz; j++)
+            Vw[j * kz + i] = Qk[i * Kz + j];
+    a->proj_random = lsc_proj_fro(d, k, W, K, Uw, K, Vw, k, w);
+    goto done;
+liberr:
+    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", m->name, err.msg);
+done:
+    free(W); free(T); free(Bd); free(Ad); free(S); free(U); free(Vt);
+    free(Uw); free(Vw); free(Qk); free(w);
+    return rc;
+}
+
+static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
+{
+    const lsc_adapter_module *m = a->m;
+    char g[1200], ds[1300];
+    snprintf(g, sizeof g, "/modules/%s", m->name);
+    size_t dims[1] = {(size_t)a->K};
+    int rc;
+    snprintf(ds, sizeof ds, "%s/delta_singular_values", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 1, dims, a->sv_delta, err)) != LSC_OK)
+        return rc;
+    snprintf(ds, sizeof ds, "%s/base_singular_values", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 1, dims, a->sv_base, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "r", m->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "rank", a->K, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "delta_fro", a->delta_fro, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "base_fro", a->base_fro, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_delta", a->proj_delta, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_base", a->proj_base, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_random", a->proj_random, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_random_expected", a->proj_random_expected, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "amplification", a->amplification, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "base_tensor", a->t->name, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "base_transposed", a->transposed, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "degenerate", a->degenerate, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "n_nonfinite", m->n_nonfinite, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "topk_method",
+                              a->method == LSC_TOPK_ITERATIVE ? "iterative" : "dense", err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+static void put_num(FILE *fp, double v)
+{
+    if (isfinite(v) && v > 0.0)
+        fprintf(fp, " %.10g", v);
+    else
+        fprintf(fp, " NaN");
+}
+
+static int draw(const char *cmd, const char *dir, const char *path, const amp *amps, int na,
+                int hl)
+{
+    char tmp[4200];
+    FILE *fp = ana_data_open(cmd, dir, "amplify.dat", tmp, sizeof tmp);
+    if (!fp)
+        return CLI_FAIL;
+    fprintf(fp, "# lorascope amplify (%s): columns: n module proj_delta proj_base proj_random "
+                "amplification delta_fro base_fro rank\n", path);
+    for (int i = 0; i < na; i++) {
+        const amp *a = &amps[i];
+        char nm[600];
+        ana_title_safe(ana_short_name(a->m->name), nm, sizeof nm);
+        for (char *c = nm; *c; c++)
+            if (*c == ' ')
+                *c = '_';
+        fprintf(fp, "%d %s", i, nm);
+        put_num(fp, a->proj_delta);
+        put_num(fp, a->proj_base);
+        put_num(fp, a->proj_random);
+        put_num(fp, a->amplification);
+        put_num(fp, a->delta_fro);
+        put_num(fp, a->base_fro);
+        fprintf(fp, " %d\n", a->K);
+    }
+    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+        return CLI_FAIL;
+    char b[300], title[800], vars[8192];
+    ana_basename(path, b, sizeof b);
+    int K0 = amps[0].K, same = 1;
+    for (int i = 1; i < na; i++)
+        same &= amps[i].K == K0;
+    char ks[64];
+    if (same)
+        snprintf(ks, sizeof ks, "top-%d directions", K0);
+    else
+        snprintf(ks, sizeof ks, "top-K directions, K = r per module");
+    snprintf(title, sizeof title, "dW vs W (LoRA paper Table 7): %s, %s", b, ks);
+    snprintf(vars, sizeof vars, "datafile='%s/amplify.dat'; outbase='%s/amplify'; "
+                                "plottitle='%s'; nmod=%d; hl=%d",
+             dir, dir, title, na, hl);
+    return cli_gnuplot(cmd, "amplify.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+int cmd_amplify(int argc, char **argv)
+{
+    const char *cmd = "amplify";
+    double t0 = cli_now();
+    cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse(cmd, argc, argv, opts, pos, 2, &npos);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_flag(opts, "help")) {
+        fputs(USAGE, stdout);
+        return CLI_OK;
+    }
+    if (npos != 1)
+        return cli_error(cmd, CLI_USAGE, npos ? "expected one ADAPTER directory" : "missing ADAPTER");
+    const char *base_path = cli_get(opts, "base");
+    if (!base_path)
+        return cli_error(cmd, CLI_USAGE, "missing --base MODEL.safetensors");
+    int bad = 0;
+    long rank_opt = cli_long(opts, "rank", 0, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (cli_get(opts, "rank") && (rank_opt < 1 || rank_opt > 1000000))
+        return cli_error(cmd, CLI_USAGE, "--rank must be a positive integer, got %ld", rank_opt);
+    ana_opts o;
+    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
+        return rc;
+    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
+        return rc;
+    const char *path = pos[0];
+    lsc_adapter ad;
+    if ((rc = ana_load_adapter(cmd, path, &ad)) != CLI_OK)
+        return rc;
+    lsc_error err = {0};
+    lsc_st_file bf;
+    memset(&bf, 0, sizeof bf);
+    lsc_h5 *h = NULL;
+    amp *amps = NULL;
+    char (*skipped)[1400] = NULL;
+    int na = 0, n_missing = 0, n_degenerate = 0, n_clamped = 0;
+    if (lsc_st_open(&bf, base_path, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    amps = calloc((size_t)ad.n_modules, sizeof *amps);
+    if (!amps) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    /* match modules to base weights; problems are warnings when something
+     * remains to analyse, else one error line */
+    skipped = calloc((size_t)ad.n_modules, sizeof *skipped);
+    if (!skipped) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ad.n_modules; i++) {
+        const lsc_adapter_module *m = &ad.modules[i];
+        char tried[4500];
+        const lsc_st_tensor *t = find_base(&bf, m->name, tried, sizeof tried);
+        if (!t) {
+            snprintf(skipped[n_missing++], sizeof skipped[0], "no base weight for module %s (tried %s)",
+                     m->name, tried);
+            continue;
+        }
+        int64_t want0 = ad.fan_in_fan_out ? m->in_features : m->out_features;
+        int64_t want1 = ad.fan_in_fan_out ? m->out_features : m->in_features;
+        if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
+            char got[128] = "";
+            for (int dd = 0; dd < t->ndim && dd < 4; dd++) {
+                size_t l = strlen(got);
+                snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
+            }
+            snprintf(skipped[n_missing++], sizeof skipped[0],
+                     "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
+                     t->name, got, m->name, (long long)want0, (long long)want1,
+                     ad.fan_in_fan_out ? "true" : "false");
+            continue;
+        }
+        amp *a = &amps[na++];
+        a->m = m;
+        a->t = t;
+        a->transposed = ad.fan_in_fan_out;
+        int maxk = m->r;
+        int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
+        if (maxk > mn)
+            maxk = mn;
+        a->K = rank_opt > 0 ? (int)(rank_opt < maxk ? rank_opt : maxk) : maxk;
+        if (rank_opt > maxk)
+            n_clamped++;
+    }
+    if (na == 0) {
+        rc = cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
+                                      "(first: %s)", base_path, ad.n_modules, path, skipped[0]);
+        goto done;
+    }
+    for (int i = 0; i < n_missing; i++)
+        cli_warn(cmd, "%s: %s; skipped", base_path, skipped[i]);
+    if (n_clamped)
+        cli_warn(cmd, "--rank %ld exceeds r of %d modules; their own r is used there", rank_opt,
+                 n_clamped);
+    int hl = na / 2;
+    if (o.module) {
+        hl = -1;
+        for (int i = 0; i < na; i++)
+            if (strcmp(amps[i].m->name, o.module) == 0)
+                hl = i;
+        if (hl < 0) {
+            rc = cli_error(cmd, CLI_USAGE, "--module %s: not among the analysed modules", o.module);
+            goto done;
+        }
+    }
+    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("%s on %s: %d modules%s\n", path, base_path, na, n_missing ? " (some skipped)" : "");
+    printf("%-44s %3s %3s %9s %9s %10s %10s %11s %9s\n", "module", "r", "K", "|W|_F", "|dW|_F",
+           "proj_dW", "proj_W", "proj_random", "amplif.");
+    for (int i = 0; i < na; i++) {
+        amp *a = &amps[i];
+        a->sv_delta = calloc((size_t)a->K, sizeof(double));
+        a->sv_base = calloc((size_t)a->K, sizeof(double));
+        if (!a->sv_delta || !a->sv_base) {
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        if ((rc = compute(cmd, path, base_path, &bf, o.seed, a)) != CLI_OK)
+            goto done;
+        n_degenerate += a->degenerate;
+        if (write_module(h, a, &err) != LSC_OK) {
+            rc = cli_lib_error(cmd, &err);
+            goto done;
+        }
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
+               a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
+               a->amplification);
+    }
+    lsc_h5_input in[2] = {{"adapter", path}, {"base", base_path}};
+    lsc_h5_param ps[] = {
+        {"rank", LSC_H5_INT, NULL, rank_opt, 0},   /* 0: each module's r */
+        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
+        {"threads", LSC_H5_INT, NULL, o.threads, 0},
+        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
+        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
+        {"output", LSC_H5_STR, o.output, 0, 0},
+        {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
+        {"topk_method", LSC_H5_STR, "auto: subspace iteration to residual 1e-12*sigma_1, else dense SVD", 0, 0},
+        {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
+        {"n_modules", LSC_H5_INT, NULL, na, 0},
+        {"n_skipped", LSC_H5_INT, NULL, n_missing, 0},
+        {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
+    };
+    if (ana_write_provenance(h, t0, 2, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    rc = lsc_h5_commit(h, &err);
+    h = NULL;
+    if (rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("wrote %s\n", o.output);
+    if (o.plots) {
+        if ((rc = draw(cmd, o.plots, path, amps, na, hl)) != CLI_OK)
+            goto done;
+        printf("figures: %s/amplify.png %s/amplify.svg\n", o.plots, o.plots);
+    }
+    if (o.json)
+        ana_print_json(cmd, o.output, na, n_missing, t0);
+done:
+    lsc_h5_abort(h);
+    if (amps)
+        for (int i = 0; i < na; i++) {
+            free(amps[i].sv_delta);
+            free(amps[i].sv_base);
+        }
+    free(amps);
+    free(skipped);
+    lsc_st_close(&bf);
+    lsc_adapter_free(&ad);
+    return rc;
+}

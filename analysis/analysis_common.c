@@ -1,0 +1,301 @@
+/*
+ * analysis_common.c — shared plumbing of the analysis subcommands (see
+ * analysis_common.h). No numerics here: those live in lib/linalg.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "analysis_common.h"
+
+// ---- options ----
+
+int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
+{
+    int bad = 0;
+    memset(o, 0, sizeof *o);
+    o->output = cli_get(opts, "output");
+    o->plots = cli_get(opts, "plots");
+    o->module = cli_get(opts, "module");
+    o->json = cli_flag(opts, "json");
+    const char *s = cli_get(opts, "seed");
+    o->seed = 1234;
+    if (s) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-')
+            return cli_error(cmd, CLI_USAGE, "option '--seed' needs a non-negative integer, got '%s'", s);
+        o->seed = (uint64_t)v;
+    }
+    o->threads = cli_long(opts, "threads", 0, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (o->threads < 0 || o->threads > 1024)
+        return cli_error(cmd, CLI_USAGE, "option '--threads' must be between 1 and 1024, got %ld",
+                         o->threads);
+    if (!o->output || !o->output[0])
+        return cli_error(cmd, CLI_USAGE, "missing -o OUT.h5");
+    if (o->threads > 0)
+        openblas_set_num_threads((int)o->threads);
+    return CLI_OK;
+}
+
+// ---- adapters ----
+
+int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
+{
+    lsc_error err = {0};
+    memset(ad, 0, sizeof *ad);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_error(cmd, CLI_FAIL, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory (expected a directory "
+                                        "with adapter_config.json and adapter_model.safetensors)", path);
+    if (lsc_adapter_load(ad, path, &err) != LSC_OK) {
+        lsc_adapter_free(ad);
+        return cli_lib_error(cmd, &err);
+    }
+    if (ad->n_modules == 0) {
+        lsc_adapter_free(ad);
+        return cli_error(cmd, CLI_FAIL, "%s: no LoRA modules (no *.lora_A.weight / *.lora_B.weight tensors)",
+                         path);
+    }
+    return CLI_OK;
+}
+
+void ana_to_double(size_t n, const float *x, double *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (double)x[i];
+}
+
+int ana_all_zero(size_t n, const float *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f)
+            return 0;
+    return 1;
+}
+
+uint64_t ana_module_seed(uint64_t seed, const char *name)
+{
+    /* FNV-1a of the name, mixed with the seed */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    /* 63 bits, so that the int64 HDF5 attribute random_seed reads back as is */
+    return (seed ^ (h * 0x9E3779B97F4A7C15ull)) & 0x7FFFFFFFFFFFFFFFull;
+}
+
+// ---- provenance ----
+
+static int exe_dir(char *out, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return 0;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    snprintf(out, n, "%s", exe);
+    return 1;
+}
+
+static int shell_safe(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\'' || *s == '"' || *s == '\\' || *s == '$' || *s == '`' || *s == '\n')
+            return 0;
+    return 1;
+}
+
+const char *ana_git_commit(void)
+{
+    static char commit[128];
+    if (commit[0])
+        return commit;
+    snprintf(commit, sizeof commit, "unknown");
+    char dir[PATH_MAX], c[PATH_MAX + 128];
+    if (!exe_dir(dir, sizeof dir) || !shell_safe(dir))
+        return commit;
+    snprintf(c, sizeof c, "git -C '%s' rev-parse HEAD 2>/dev/null", dir);
+    FILE *p = popen(c, "r");
+    if (!p)
+        return commit;
+    char line[128] = {0};
+    int ok = fgets(line, sizeof line, p) != NULL;
+    int rc = pclose(p);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || rc != 0 || strlen(line) < 7)
+        return commit;
+    snprintf(c, sizeof c, "git -C '%s' diff --quiet HEAD -- 2>/dev/null", dir);
+    int dirty = system(c) != 0;
+    snprintf(commit, sizeof commit, "%s%s", line, dirty ? "+dirty" : "");
+    return commit;
+}
+
+int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
+                         int n_params, const lsc_h5_param *params, lsc_error *err)
+{
+    lsc_provenance p = {
+        .command = cli_command_line(),
+        .git_commit = ana_git_commit(),
+        .wall_time_s = cli_now() - t0,
+        .n_inputs = n_inputs,
+        .inputs = inputs,
+        .n_params = n_params,
+        .params = params,
+    };
+    return lsc_h5_write_provenance(h, &p, err);
+}
+
+// ---- plots ----
+
+int ana_prepare_plots(const char *cmd, const char *dir)
+{
+    if (!dir[0])
+        return cli_error(cmd, CLI_USAGE, "--plots needs a directory");
+    if (!shell_safe(dir))
+        return cli_error(cmd, CLI_USAGE, "--plots %s: quotes, '$', '`' and '\\' are not allowed in the "
+                                         "plot directory name", dir);
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return cli_error(cmd, CLI_USAGE, "--plots: path too long");
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return cli_error(cmd, CLI_FAIL, "%s: cannot create plot directory: %s", buf,
+                                 strerror(errno));
+            if (c == '\0')
+                break;
+            *p = c;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_error(cmd, CLI_FAIL, "%s: not a directory", dir);
+    return CLI_OK;
+}
+
+FILE *ana_data_open(const char *cmd, const char *dir, const char *name, char *tmp, size_t ntmp)
+{
+    snprintf(tmp, ntmp, "%s/%s.tmp.%ld", dir, name, (long)getpid());
+    FILE *fp = fopen(tmp, "w");
+    if (!fp)
+        cli_error(cmd, CLI_FAIL, "%s/%s: cannot create: %s", dir, name, strerror(errno));
+    return fp;
+}
+
+int ana_data_close(const char *cmd, FILE *fp, const char *tmp)
+{
+    char final[PATH_MAX];
+    snprintf(final, sizeof final, "%s", tmp);
+    char *t = strstr(final, ".tmp.");
+    char *last = NULL;
+    while (t) {   /* the last ".tmp." is ours */
+        last = t;
+        t = strstr(t + 1, ".tmp.");
+    }
+    if (last)
+        *last = '\0';
+    int bad = ferror(fp);
+    if (fclose(fp) != 0 || bad) {
+        unlink(tmp);
+        return cli_error(cmd, CLI_FAIL, "%s: write failed", final);
+    }
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cli_error(cmd, CLI_FAIL, "%s: cannot rename into place: %s", final, strerror(e));
+    }
+    return CLI_OK;
+}
+
+void ana_file_safe(const char *name, char *out, size_t n)
+{
+    size_t j = 0;
+    for (const char *p = name; *p && j + 1 < n; p++) {
+        char c = *p;
+        out[j++] = (c == '/' || c == '\'' || c == '"' || c == '\\' || c == '$' || c == '`' ||
+                    c == ' ' || c == ':')
+                       ? '_' : c;
+    }
+    out[j] = '\0';
+}
+
+void ana_title_safe(const char *s, char *out, size_t n)
+{
+    size_t j = 0;
+    for (const char *p = s; *p && j + 1 < n; p++) {
+        char c = *p;
+        /* '_' would start a subscript in gnuplot's enhanced text */
+        out[j++] = (c == '\'' || c == '"' || c == '\\' || c == '$' || c == '`' || c == '\n')
+                       ? ' ' : c;
+    }
+    out[j] = '\0';
+}
+
+void ana_basename(const char *path, char *out, size_t n)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    size_t l = strlen(buf);
+    while (l > 1 && buf[l - 1] == '/')
+        buf[--l] = '\0';
+    const char *b = strrchr(buf, '/');
+    ana_title_safe(b && b[1] ? b + 1 : buf, out, n);
+}
+
+const char *ana_short_name(const char *name)
+{
+    const char *pre[] = {"base_model.model.", "transformer.", "model."};
+    for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+        size_t l = strlen(pre[i]);
+        if (strncmp(name, pre[i], l) == 0 && name[l])
+            name += l;
+    }
+    return name;
+}
+
+// ---- JSON ----
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+void ana_print_json(const char *cmd, const char *output, int n_modules, int n_skipped,
+                    double t0)
+{
+    printf("{\"command\":");
+    json_str(cmd);
+    printf(",\"output\":");
+    json_str(output);
+    printf(",\"n_modules\":%d,\"n_skipped\":%d,\"wall_s\":%.6f,\"peak_rss_mb\":%.3f}\n",
+           n_modules, n_skipped, cli_now() - t0, cli_peak_rss_mb());
+    fflush(stdout);
+}

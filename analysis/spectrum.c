@@ -1,0 +1,292 @@
+/*
+ * spectrum.c — `lorascope spectrum ADAPTER -o OUT.h5`: the exact singular
+ * values of every module's update dW = s·B·A (through the r×r core, never
+ * the d×k matrix) and the summaries researchers quote for them.
+ *
+ * HDF5 layout, per module group /modules/<module>/:
+ *   singular_values  float64 (r), descending, of dW including the scaling s
+ *   attributes r, alpha, scaling, in_features, out_features, dtype,
+ *     delta_fro      ‖dW‖_F = sqrt(Σσ²)
+ *     stable_rank    ‖dW‖²_F / σ₁²                (NaN when dW = 0)
+ *     rank90         smallest k with Σ_{i<=k} σ² >= 0.9·Σσ² (0 when dW = 0,
+ *                    -1 when the module has NaN/Inf)
+ *     effective_rank exp(−Σ p log p), p = σ/Σσ     (NaN when dW = 0)
+ *     degenerate     1 when dW = 0, else 0
+ *     n_nonfinite    NaN/Inf values in A and B (then everything is NaN)
+ * Root attributes: provenance (see h5io.c). Not a plotting program: with
+ * --plots it writes spectrum.dat and runs plots/spectrum.gp.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis_common.h"
+
+static const char *USAGE =
+    "usage: lorascope spectrum ADAPTER -o OUT.h5 [--plots DIR] [options]\n"
+    "\n"
+    "Singular values of every LoRA module's dW = s·B·A of a PEFT adapter\n"
+    "directory, computed exactly from thin QRs of B and Aᵀ (the d×k matrix is\n"
+    "never formed), with ‖dW‖_F, stable rank, rank90 and effective rank.\n"
+    "Writes /modules/<module>/singular_values and attributes to OUT.h5.\n"
+    "\n"
+    "options:\n" ANA_COMMON_HELP
+    "\n"
+    "example:\n"
+    "  lorascope spectrum ../shared/fixtures/peft/gptneo125m-r8-qv -o spec.h5 --plots figs\n";
+
+typedef struct spec {
+    double *sv;            /* (r) */
+    double  delta_fro, stable_rank, effective_rank;
+    int     rank90, degenerate;
+} spec;
+
+static void summarise(int r, spec *s)
+{
+    double sum2 = 0.0, sum1 = 0.0;
+    for (int i = 0; i < r; i++) {
+        sum2 += s->sv[i] * s->sv[i];
+        sum1 += s->sv[i];
+    }
+    s->delta_fro = sqrt(sum2);
+    s->degenerate = !(s->sv[0] > 0.0);
+    if (s->degenerate) {
+        s->stable_rank = NAN;
+        s->effective_rank = NAN;
+        s->rank90 = 0;
+        return;
+    }
+    s->stable_rank = sum2 / (s->sv[0] * s->sv[0]);
+    double acc = 0.0;
+    s->rank90 = r;
+    for (int i = 0; i < r; i++) {
+        acc += s->sv[i] * s->sv[i];
+        if (acc >= 0.9 * sum2) {
+            s->rank90 = i + 1;
+            break;
+        }
+    }
+    double H = 0.0;
+    for (int i = 0; i < r; i++) {
+        double p = s->sv[i] / sum1;
+        if (p > 0.0)
+            H -= p * log(p);
+    }
+    s->effective_rank = exp(H);
+}
+
+/* Singular values of one module; NaN-filled when it has non-finite values. */
+static int module_spectrum(const char *cmd, const char *path, const lsc_adapter_module *m,
+                           spec *s)
+{
+    int d = m->out_features, k = m->in_features, r = m->r;
+    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
+    if (m->n_nonfinite > 0) {
+        for (int i = 0; i < r; i++)
+            s->sv[i] = NAN;
+        s->delta_fro = s->stable_rank = s->effective_rank = NAN;
+        s->rank90 = -1;
+        s->degenerate = 0;
+        cli_warn(cmd, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; its spectrum is "
+                      "written as NaN", path, m->name, m->n_nonfinite);
+        return CLI_OK;
+    }
+    size_t lw = lsc_lowrank_svd_work_size(d, k, r, 0);
+    double *B = malloc(dz * rz * sizeof *B), *A = malloc(rz * kz * sizeof *A);
+    double *w = malloc(lw * sizeof *w);
+    int rc = CLI_OK;
+    if (!A || !B || !w) {
+        rc = cli_error(cmd, CLI_FAIL, "%s: out of memory for module %s", path, m->name);
+        goto done;
+    }
+    ana_to_double(dz * rz, m->B, B);
+    ana_to_double(rz * kz, m->A, A);
+    lsc_error err = {0};
+    if (lsc_lowrank_svd(d, k, r, m->scaling, B, A, s->sv, NULL, NULL, w, lw, &err) != LSC_OK) {
+        rc = cli_error(cmd, CLI_FAIL, "%s: module %s: %s", path, m->name, err.msg);
+        goto done;
+    }
+    summarise(r, s);
+    if (s->degenerate)
+        cli_warn(cmd, "%s: module %s has dW = 0 (%s is all zero): singular values 0, marked degenerate",
+                 path, m->name, ana_all_zero(dz * rz, m->B) ? "lora_B" : "lora_A or lora_B");
+done:
+    free(A);
+    free(B);
+    free(w);
+    return rc;
+}
+
+static int write_module(lsc_h5 *h, const lsc_adapter_module *m, const spec *s, lsc_error *err)
+{
+    char g[1200], ds[1300];
+    snprintf(g, sizeof g, "/modules/%s", m->name);
+    snprintf(ds, sizeof ds, "%s/singular_values", g);
+    size_t dims[1] = {(size_t)m->r};
+    int rc;
+    if ((rc = lsc_h5_write_f64(h, ds, 1, dims, s->sv, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "r", m->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "dtype", m->dtype, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "delta_fro", s->delta_fro, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "stable_rank", s->stable_rank, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "rank90", s->rank90, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "effective_rank", s->effective_rank, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "degenerate", s->degenerate, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "n_nonfinite", m->n_nonfinite, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+static int draw(const char *cmd, const char *dir, const char *adapter, const lsc_adapter *ad,
+                spec *specs, int hl)
+{
+    char tmp[4200];
+    FILE *fp = ana_data_open(cmd, dir, "spectrum.dat", tmp, sizeof tmp);
+    if (!fp)
+        return CLI_FAIL;
+    fprintf(fp, "# lorascope spectrum: singular values of dW per module (%s)\n", adapter);
+    fprintf(fp, "# one block per module (gnuplot index = module number); columns: i sigma_i\n");
+    for (int mi = 0; mi < ad->n_modules; mi++) {
+        const lsc_adapter_module *m = &ad->modules[mi];
+        fprintf(fp, "%s# %d %s\n", mi ? "\n\n" : "", mi, m->name);
+        for (int i = 0; i < m->r; i++) {
+            double v = specs[mi].sv[i];
+            if (v > 0.0 && isfinite(v))
+                fprintf(fp, "%d %.17g\n", i + 1, v);
+            else
+                fprintf(fp, "%d NaN\n", i + 1);
+        }
+    }
+    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+        return CLI_FAIL;
+    char title[600], hlname[600], vars[8192], base[300];
+    ana_basename(adapter, base, sizeof base);
+    snprintf(title, sizeof title, "Singular values of dW = s·B·A per module (%s, %d modules)", base,
+             ad->n_modules);
+    ana_title_safe(ad->modules[hl].name, hlname, sizeof hlname);
+    int maxr = 1;
+    for (int mi = 0; mi < ad->n_modules; mi++)
+        if (ad->modules[mi].r > maxr)
+            maxr = ad->modules[mi].r;
+    snprintf(vars, sizeof vars,
+             "datafile='%s/spectrum.dat'; outbase='%s/spectrum'; plottitle='%s'; "
+             "nmod=%d; hl=%d; hlname='%s'; maxr=%d",
+             dir, dir, title, ad->n_modules, hl, hlname, maxr);
+    return cli_gnuplot(cmd, "spectrum.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+int cmd_spectrum(int argc, char **argv)
+{
+    const char *cmd = "spectrum";
+    double t0 = cli_now();
+    cli_opt opts[] = {ANA_COMMON_OPTS, {NULL, 0, NULL}};
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse(cmd, argc, argv, opts, pos, 2, &npos);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_flag(opts, "help")) {
+        fputs(USAGE, stdout);
+        return CLI_OK;
+    }
+    if (npos != 1)
+        return cli_error(cmd, CLI_USAGE, npos ? "expected one ADAPTER directory" : "missing ADAPTER");
+    ana_opts o;
+    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
+        return rc;
+    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
+        return rc;
+    const char *path = pos[0];
+    lsc_adapter ad;
+    if ((rc = ana_load_adapter(cmd, path, &ad)) != CLI_OK)
+        return rc;
+    int hl = ad.n_modules / 2;
+    if (o.module) {
+        hl = lsc_adapter_find(&ad, o.module);
+        if (hl < 0) {
+            lsc_adapter_free(&ad);
+            return cli_error(cmd, CLI_USAGE, "--module %s: no such module in %s", o.module, path);
+        }
+    }
+
+    lsc_error err = {0};
+    lsc_h5 *h = NULL;
+    spec *specs = calloc((size_t)ad.n_modules, sizeof *specs);
+    int n_degenerate = 0, n_nonfinite = 0;
+    if (!specs) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    for (int mi = 0; mi < ad.n_modules; mi++) {
+        specs[mi].sv = calloc((size_t)ad.modules[mi].r, sizeof(double));
+        if (!specs[mi].sv) {
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+            goto done;
+        }
+    }
+    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("%s: %d modules\n", path, ad.n_modules);
+    printf("%-48s %4s %12s %12s %11s %6s %9s\n", "module", "r", "sigma_1", "delta_fro",
+           "stable_rank", "rank90", "eff_rank");
+    for (int mi = 0; mi < ad.n_modules; mi++) {
+        const lsc_adapter_module *m = &ad.modules[mi];
+        if ((rc = module_spectrum(cmd, path, m, &specs[mi])) != CLI_OK)
+            goto done;
+        n_degenerate += specs[mi].degenerate;
+        n_nonfinite += m->n_nonfinite > 0;
+        if (write_module(h, m, &specs[mi], &err) != LSC_OK) {
+            rc = cli_lib_error(cmd, &err);
+            goto done;
+        }
+        printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f\n", m->name, m->r, specs[mi].sv[0],
+               specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
+               specs[mi].effective_rank);
+    }
+    lsc_h5_input in[1] = {{"adapter", path}};
+    lsc_h5_param ps[] = {
+        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
+        {"threads", LSC_H5_INT, NULL, o.threads, 0},
+        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
+        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
+        {"output", LSC_H5_STR, o.output, 0, 0},
+        {"rank90_fraction", LSC_H5_DOUBLE, NULL, 0, 0.9},
+        {"svd_method", LSC_H5_STR, "lowrank-qr", 0, 0},
+        {"n_modules", LSC_H5_INT, NULL, ad.n_modules, 0},
+        {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
+        {"n_nonfinite_modules", LSC_H5_INT, NULL, n_nonfinite, 0},
+    };
+    if (ana_write_provenance(h, t0, 1, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    rc = lsc_h5_commit(h, &err);   /* frees h, even on failure */
+    h = NULL;
+    if (rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("wrote %s\n", o.output);
+    if (o.plots) {
+        if ((rc = draw(cmd, o.plots, path, &ad, specs, hl)) != CLI_OK)
+            goto done;
+        printf("figures: %s/spectrum.png %s/spectrum.svg\n", o.plots, o.plots);
+    }
+    if (o.json)
+        ana_print_json(cmd, o.output, ad.n_modules, 0, t0);
+done:
+    lsc_h5_abort(h);
+    if (specs)
+        for (int mi = 0; mi < ad.n_modules; mi++)
+            free(specs[mi].sv);
+    free(specs);
+    lsc_adapter_free(&ad);
+    return rc;
+}

@@ -1,0 +1,553 @@
+/*
+ * subspace.c — `lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5`: the
+ * normalised subspace similarity of the LoRA paper (§7.2, Eq. 4, Figures
+ * 3–4) between the modules two adapters have in common:
+ *
+ *   φ(i, j) = ‖V1[:, :i]ᵀ V2[:, :j]‖²_F / min(i, j),  1 <= i <= r1, 1 <= j <= r2,
+ *
+ * on the right-singular vectors of A (--factor A, the paper's choice: the
+ * row space of A in R^k) or the left-singular vectors of B (--factor B: the
+ * column space of B in R^d), beside the same grid for two seeded uniformly
+ * random subspaces of the same dimensions (Figure 4, right), and the
+ * principal angles between the two spans.
+ *
+ * HDF5 layout, per compared module /modules/<module>/ (with --pair M1:M2
+ * and different names: /modules/<M1>:<M2>/):
+ *   phi                   float64 [r1, r2], phi[i-1][j-1] = φ(i, j)
+ *   phi_random            float64 [r1, r2], two random subspaces
+ *   principal_angles_deg  float64 [min(r1, r2)], ascending
+ *   attributes r1, r2, factor ("A"/"B"), dim (k for A, d for B), module1,
+ *     module2, degenerate (1: dW = 0 in one adapter, or a factor of lower
+ *     numerical rank than r — the undefined entries are NaN), numerical_rank1,
+ *     numerical_rank2, n_nonfinite (NaN/Inf inputs: everything NaN),
+ *     random_seed (the seed of phi_random).
+ * Modules whose compared dimension differs (a c_proj of 768 inputs against
+ * one of 3072) are skipped with a warning; if none remains, nothing is
+ * written and the exit status is 1. Not a statistics package: no
+ * significance tests, only the random baseline.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis_common.h"
+
+static const char *USAGE =
+    "usage: lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5 [--factor A|B] [--pair M1:M2]\n"
+    "                          [--plots DIR] [options]\n"
+    "\n"
+    "Normalised subspace similarity phi(i, j) = |V1[:, :i]^T V2[:, :j]|_F^2 / min(i, j)\n"
+    "(LoRA paper, Eq. 4) for every module present in both adapters, on the\n"
+    "right-singular vectors of A (--factor A, default, as in the paper) or the\n"
+    "left-singular vectors of B (--factor B); also phi for two seeded random\n"
+    "subspaces of the same dimensions and the principal angles.\n"
+    "\n"
+    "  --factor A|B         which factor's singular vectors to compare (default A)\n"
+    "  --pair M1:M2         compare module M1 of ADAPTER1 with M2 of ADAPTER2 only\n"
+    "                       (e.g. q_proj against v_proj of the same adapter)\n"
+    ANA_COMMON_HELP
+    "\n"
+    "examples:\n"
+    "  lorascope subspace ../shared/fixtures/peft/gptneo125m-r8-qv \\\n"
+    "      ../shared/fixtures/peft/gptneo125m-r8-qv -o s.h5 --plots figs\n"
+    "  lorascope subspace A8 A64 -o s.h5 --pair h.3.attn.q_proj:h.3.attn.q_proj --factor B\n";
+
+typedef struct pair {
+    const lsc_adapter_module *m1, *m2;
+    char   group[1100];  /* name under /modules */
+    int    p1, p2, dim;   /* min(r, dim) while computing; r1, r2 after */
+    double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
+    int    degenerate, rank1, rank2, n_nonfinite;
+    uint64_t rseed;
+} pair;
+
+/* Orthonormal rows spanning the chosen factor's singular subspace, ordered
+ * by singular value: Vt (p, dim), p = min(r, dim); *rank = numerical rank
+ * (numpy's matrix_rank rule: σ > σ₁·max(r, dim)·eps). */
+static int factor_basis(const lsc_adapter_module *m, char factor, double *Vt, int *rank,
+                        lsc_error *err)
+{
+    int r = m->r, dim = factor == 'A' ? m->in_features : m->out_features;
+    size_t rz = (size_t)r, dz = (size_t)dim;
+    int p = r < dim ? r : dim;
+    double *F = malloc(rz * dz * sizeof *F), *S = malloc((size_t)p * sizeof *S);
+    size_t lw = lsc_svd_work_size(r, dim, 1);
+    double *w = malloc(lw * sizeof *w);
+    int rc = LSC_OK;
+    if (!F || !S || !w) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
+        goto done;
+    }
+    if (factor == 'A') {
+        ana_to_double(rz * dz, m->A, F);               /* A (r, k) */
+    } else {
+        for (size_t i = 0; i < dz; i++)                /* Bᵀ (r, d) from B (d, r) */
+            for (size_t j = 0; j < rz; j++)
+                F[j * dz + i] = (double)m->B[i * rz + j];
+    }
+    rc = lsc_svd(r, dim, F, S, NULL, Vt, w, lw, err);
+    if (rc != LSC_OK)
+        goto done;
+    double tol = S[0] * (double)(r > dim ? r : dim) * DBL_EPSILON;
+    *rank = 0;
+    for (int i = 0; i < p; i++)
+        if (S[i] > tol)
+            (*rank)++;
+done:
+    free(F);
+    free(S);
+    free(w);
+    return rc;
+}
+
+/* σ₁(dW) through the low-rank path; dW counts as zero when σ₁ is below
+ * rounding of s·‖B‖·‖A‖. */
+static int delta_is_zero(const lsc_adapter_module *m, int *zero, lsc_error *err)
+{
+    int d = m->out_features, k = m->in_features, r = m->r;
+    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
+    double *B = malloc(dz * rz * sizeof *B), *A = malloc(rz * kz * sizeof *A);
+    double *S = malloc(rz * sizeof *S);
+    size_t lw = lsc_lowrank_svd_work_size(d, k, r, 0);
+    double *w = malloc(lw * sizeof *w);
+    int rc = LSC_OK;
+    if (!A || !B || !S || !w) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
+        goto done;
+    }
+    ana_to_double(dz * rz, m->B, B);
+    ana_to_double(rz * kz, m->A, A);
+    rc = lsc_lowrank_svd(d, k, r, m->scaling, B, A, S, NULL, NULL, w, lw, err);
+    if (rc != LSC_OK)
+        goto done;
+    double scale = fabs(m->scaling) * lsc_fro_norm(dz * rz, B) * lsc_fro_norm(rz * kz, A);
+    *zero = !(S[0] > scale * (double)(d > k ? d : k) * DBL_EPSILON);
+done:
+    free(A);
+    free(B);
+    free(S);
+    free(w);
+    return rc;
+}
+
+static void fill_nan(size_t n, double *x)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
+}
+
+/* rows (p, n) from a column basis Q (n, p) */
+static void cols_to_rows(int n, int p, const double *Q, double *Vt)
+{
+    for (size_t i = 0; i < (size_t)n; i++)
+        for (size_t j = 0; j < (size_t)p; j++)
+            Vt[j * (size_t)n + i] = Q[i * (size_t)p + j];
+}
+
+/* (p1, p2) grid stored densely in x → (n1, n2) layout, NaN-padded;
+ * x has room for n1·n2 values. Rows move back to front, so in place. */
+static void expand(int p1, int p2, int n1, int n2, double *x)
+{
+    for (int i = n1 - 1; i >= 0; i--)
+        for (int j = n2 - 1; j >= 0; j--)
+            x[(size_t)i * n2 + j] = (i < p1 && j < p2) ? x[(size_t)i * p2 + j] : NAN;
+}
+
+static int compute_pair(const char *cmd, const char *path1, const char *path2, char factor,
+                        uint64_t seed, pair *P)
+{
+    lsc_error err = {0};
+    const lsc_adapter_module *m1 = P->m1, *m2 = P->m2;
+    int n = P->dim, p1 = P->p1, p2 = P->p2, pm = p1 < p2 ? p1 : p2;
+    size_t nz = (size_t)n;
+    size_t g12 = (size_t)p1 * (size_t)p2;
+    double *V1 = malloc((size_t)p1 * nz * sizeof *V1), *V2 = malloc((size_t)p2 * nz * sizeof *V2);
+    double *G = malloc(g12 * sizeof *G);
+    size_t la = lsc_principal_angles_work_size(p1, p2);
+    size_t lr = lsc_random_orthonormal_work_size(n, p1 > p2 ? p1 : p2);
+    double *w = malloc((la > lr ? la : lr) * sizeof *w);
+    double *Q = malloc((size_t)(p1 > p2 ? p1 : p2) * nz * sizeof *Q);
+    int rc = CLI_OK;
+    if (!V1 || !V2 || !G || !w || !Q) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m1->name);
+        goto done;
+    }
+    P->n_nonfinite = m1->n_nonfinite + m2->n_nonfinite;
+    P->rseed = ana_module_seed(seed, P->group);
+
+    /* the random baseline is always defined */
+    uint64_t rng;
+    lsc_rng_seed(&rng, P->rseed);
+    if (lsc_random_orthonormal(n, p1, &rng, Q, w, lr, &err) != LSC_OK)
+        goto liberr;
+    cols_to_rows(n, p1, Q, V1);
+    if (lsc_random_orthonormal(n, p2, &rng, Q, w, lr, &err) != LSC_OK)
+        goto liberr;
+    cols_to_rows(n, p2, Q, V2);
+    lsc_subspace_gram(n, p1, V1, p2, V2, G);
+    lsc_phi_grid(p1, p2, G, P->phi_rand);
+
+    if (P->n_nonfinite > 0) {
+        fill_nan(g12, P->phi);
+        fill_nan((size_t)pm, P->angles);
+        P->rank1 = P->rank2 = -1;
+        cli_warn(cmd, "module %s: %d NaN/Inf values in lora_A/lora_B (%s%s%s); phi written as NaN",
+                 P->group, P->n_nonfinite, m1->n_nonfinite ? path1 : "",
+                 m1->n_nonfinite && m2->n_nonfinite ? ", " : "", m2->n_nonfinite ? path2 : "");
+        goto done;
+    }
+    int z1 = 0, z2 = 0;
+    if (delta_is_zero(m1, &z1, &err) != LSC_OK || delta_is_zero(m2, &z2, &err) != LSC_OK)
+        goto liberr;
+    if (factor_basis(m1, factor, V1, &P->rank1, &err) != LSC_OK ||
+        factor_basis(m2, factor, V2, &P->rank2, &err) != LSC_OK)
+        goto liberr;
+    if (z1 || z2) {
+        P->degenerate = 1;
+        fill_nan(g12, P->phi);
+        fill_nan((size_t)pm, P->angles);
+        cli_warn(cmd, "%s: module %s has dW = 0 (lora_B or lora_A all zero): phi written as NaN, "
+                      "marked degenerate", z1 ? path1 : path2, z1 ? m1->name : m2->name);
+        goto done;
+    }
+    lsc_subspace_gram(n, p1, V1, p2, V2, G);
+    lsc_phi_grid(p1, p2, G, P->phi);
+    if (lsc_principal_angles(p1, p2, G, P->angles, w, la, &err) != LSC_OK)
+        goto liberr;
+    if (P->rank1 < p1 || P->rank2 < p2) {
+        /* directions beyond the numerical rank are arbitrary */
+        P->degenerate = 1;
+        for (int i = 0; i < p1; i++)
+            for (int j = 0; j < p2; j++)
+                if (i >= P->rank1 || j >= P->rank2)
+                    P->phi[(size_t)i * p2 + j] = NAN;
+        int rk = P->rank1 < P->rank2 ? P->rank1 : P->rank2;
+        for (int i = rk; i < pm; i++)
+            P->angles[i] = NAN;
+        cli_warn(cmd, "module %s: lora_%c has numerical rank %d/%d (%s) and %d/%d (%s): phi beyond "
+                      "it written as NaN, marked degenerate", P->group, factor, P->rank1, p1, path1,
+                 P->rank2, p2, path2);
+    }
+    goto done;
+liberr:
+    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", P->group, err.msg);
+done:
+    if (rc == CLI_OK && (p1 < m1->r || p2 < m2->r)) {
+        /* r > dim: only dim directions exist; keep the documented [r1, r2]
+         * shape with NaN beyond them */
+        expand(p1, p2, m1->r, m2->r, P->phi);
+        expand(p1, p2, m1->r, m2->r, P->phi_rand);
+        int rm = m1->r < m2->r ? m1->r : m2->r;
+        for (int i = pm; i < rm; i++)
+            P->angles[i] = NAN;
+        P->p1 = m1->r;
+        P->p2 = m2->r;
+        P->degenerate = 1;
+        cli_warn(cmd, "module %s: r (%d, %d) exceeds the dimension %d of the compared space: "
+                      "phi beyond it written as NaN, marked degenerate", P->group, m1->r, m2->r, n);
+    }
+    free(V1);
+    free(V2);
+    free(G);
+    free(w);
+    free(Q);
+    return rc;
+}
+
+static int write_pair(lsc_h5 *h, char factor, const pair *P, lsc_error *err)
+{
+    char g[1200], ds[1300];
+    snprintf(g, sizeof g, "/modules/%s", P->group);
+    size_t d2[2] = {(size_t)P->p1, (size_t)P->p2};
+    size_t d1[1] = {(size_t)(P->p1 < P->p2 ? P->p1 : P->p2)};
+    char fs[2] = {factor, '\0'};
+    int rc;
+    snprintf(ds, sizeof ds, "%s/phi", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 2, d2, P->phi, err)) != LSC_OK)
+        return rc;
+    snprintf(ds, sizeof ds, "%s/phi_random", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 2, d2, P->phi_rand, err)) != LSC_OK)
+        return rc;
+    snprintf(ds, sizeof ds, "%s/principal_angles_deg", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 1, d1, P->angles, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "r1", P->m1->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "r2", P->m2->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "factor", fs, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "dim", P->dim, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "module1", P->m1->name, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "module2", P->m2->name, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "degenerate", P->degenerate, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "numerical_rank1", P->rank1, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "numerical_rank2", P->rank2, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "n_nonfinite", P->n_nonfinite, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)P->rseed, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+/* "j i value" triples, one row of i per block (gnuplot's image format). */
+static int write_grid(const char *cmd, const char *dir, const char *name, int p1, int p2,
+                      const double *x)
+{
+    char tmp[4200];
+    FILE *fp = ana_data_open(cmd, dir, name, tmp, sizeof tmp);
+    if (!fp)
+        return CLI_FAIL;
+    fprintf(fp, "# columns: j i phi(i,j)\n");
+    for (int i = 0; i < p1; i++) {
+        for (int j = 0; j < p2; j++) {
+            double v = x[(size_t)i * p2 + j];
+            if (isfinite(v))
+                fprintf(fp, "%d %d %.10g\n", j + 1, i + 1, v);
+            else
+                fprintf(fp, "%d %d NaN\n", j + 1, i + 1);
+        }
+        fputc('\n', fp);
+    }
+    return ana_data_close(cmd, fp, tmp);
+}
+
+static int draw(const char *cmd, const char *dir, const char *path1, const char *path2,
+                char factor, const pair *P)
+{
+    char safe[1100], f1[1200], f2[1200];
+    ana_file_safe(P->group, safe, sizeof safe);
+    snprintf(f1, sizeof f1, "phi_%s.dat", safe);
+    snprintf(f2, sizeof f2, "phi_random_%s.dat", safe);
+    if (write_grid(cmd, dir, f1, P->p1, P->p2, P->phi) != CLI_OK ||
+        write_grid(cmd, dir, f2, P->p1, P->p2, P->phi_rand) != CLI_OK)
+        return CLI_FAIL;
+    char b1[300], b2[300], n1[600], n2[600], title[700], sub[2400], vars[8192];
+    ana_basename(path1, b1, sizeof b1);
+    ana_basename(path2, b2, sizeof b2);
+    ana_title_safe(ana_short_name(P->m1->name), n1, sizeof n1);
+    ana_title_safe(ana_short_name(P->m2->name), n2, sizeof n2);
+    snprintf(title, sizeof title, "Subspace similarity φ(i, j) on the %s (--factor %c)",
+             factor == 'A' ? "right-singular vectors of lora_A" : "left-singular vectors of lora_B",
+             factor);
+    if (strcmp(n1, n2) == 0)
+        snprintf(sub, sizeof sub, "module %s:  %s  vs  %s", n1, b1, b2);
+    else
+        snprintf(sub, sizeof sub, "%s of %s  vs  %s of %s", n1, b1, n2, b2);
+    snprintf(vars, sizeof vars,
+             "phifile='%s/%s'; randfile='%s/%s'; outbase='%s/phi_%s'; title1='%s'; title2='%s'; "
+             "r1=%d; r2=%d; dim=%d; degenerate=%d; ylab='i (top-i directions, %s)'; "
+             "xlab='j (top-j directions, %s)'",
+             dir, f1, dir, f2, dir, safe, title, sub, P->p1, P->p2, P->dim, P->degenerate, b1, b2);
+    return cli_gnuplot(cmd, "phi.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+int cmd_subspace(int argc, char **argv)
+{
+    const char *cmd = "subspace";
+    double t0 = cli_now();
+    cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {NULL, 0, NULL}};
+    const char *pos[3];
+    int npos = 0;
+    int rc = cli_parse(cmd, argc, argv, opts, pos, 3, &npos);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_flag(opts, "help")) {
+        fputs(USAGE, stdout);
+        return CLI_OK;
+    }
+    if (npos != 2)
+        return cli_error(cmd, CLI_USAGE, "expected two adapter directories, got %d", npos);
+    const char *fopt = cli_get(opts, "factor");
+    char factor = 'A';
+    if (fopt) {
+        if ((fopt[0] == 'A' || fopt[0] == 'a' || fopt[0] == 'B' || fopt[0] == 'b') && !fopt[1])
+            factor = (char)(fopt[0] & ~0x20);
+        else
+            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
+    }
+    const char *pair_opt = cli_get(opts, "pair");
+    char pn1[1024] = "", pn2[1024] = "";
+    if (pair_opt) {
+        const char *colon = strchr(pair_opt, ':');
+        if (!colon || colon == pair_opt || !colon[1] || strchr(colon + 1, ':') ||
+            (size_t)(colon - pair_opt) >= sizeof pn1 || strlen(colon + 1) >= sizeof pn2)
+            return cli_error(cmd, CLI_USAGE, "--pair needs MODULE1:MODULE2, got '%s'", pair_opt);
+        memcpy(pn1, pair_opt, (size_t)(colon - pair_opt));
+        pn1[colon - pair_opt] = '\0';
+        snprintf(pn2, sizeof pn2, "%s", colon + 1);
+    }
+    ana_opts o;
+    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
+        return rc;
+    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
+        return rc;
+    const char *path1 = pos[0], *path2 = pos[1];
+    lsc_adapter ad1, ad2;
+    memset(&ad2, 0, sizeof ad2);
+    if ((rc = ana_load_adapter(cmd, path1, &ad1)) != CLI_OK)
+        return rc;
+    if ((rc = ana_load_adapter(cmd, path2, &ad2)) != CLI_OK) {
+        lsc_adapter_free(&ad1);
+        return rc;
+    }
+
+    lsc_error err = {0};
+    lsc_h5 *h = NULL;
+    pair *pairs = calloc((size_t)ad1.n_modules, sizeof *pairs);
+    char (*skipped)[1400] = calloc((size_t)ad1.n_modules, sizeof *skipped);
+    int np = 0, n_common = 0, n_skipped = 0, n_degenerate = 0;
+    if (!pairs || !skipped) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    /* the candidate pairs */
+    for (int i = 0; i < ad1.n_modules; i++) {
+        const lsc_adapter_module *m1 = &ad1.modules[i], *m2;
+        if (pair_opt) {
+            if (strcmp(m1->name, pn1) != 0)
+                continue;
+            int j = lsc_adapter_find(&ad2, pn2);
+            if (j < 0) {
+                rc = cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", pn2, path2);
+                goto done;
+            }
+            m2 = &ad2.modules[j];
+        } else {
+            int j = lsc_adapter_find(&ad2, m1->name);
+            if (j < 0)
+                continue;
+            m2 = &ad2.modules[j];
+        }
+        n_common++;
+        int dim1 = factor == 'A' ? m1->in_features : m1->out_features;
+        int dim2 = factor == 'A' ? m2->in_features : m2->out_features;
+        const char *what = factor == 'A' ? "in_features (columns of lora_A)" : "out_features (rows of lora_B)";
+        if (dim1 != dim2) {
+            if (pair_opt) {
+                rc = cli_error(cmd, CLI_FAIL,
+                               "cannot compare %s of %s with %s of %s: %s differ (%d vs %d), so their "
+                               "--factor %c subspaces live in different spaces",
+                               m1->name, path1, m2->name, path2, what, dim1, dim2, factor);
+                goto done;
+            }
+            snprintf(skipped[n_skipped++], sizeof skipped[0], "module %s: %s differ (%d in %s, %d in %s)",
+                     m1->name, what, dim1, path1, dim2, path2);
+            continue;
+        }
+        pair *P = &pairs[np++];
+        P->m1 = m1;
+        P->m2 = m2;
+        if (strcmp(m1->name, m2->name) == 0)
+            snprintf(P->group, sizeof P->group, "%s", m1->name);
+        else
+            snprintf(P->group, sizeof P->group, "%s:%s", m1->name, m2->name);
+        P->dim = dim1;
+        P->p1 = m1->r < dim1 ? m1->r : dim1;
+        P->p2 = m2->r < dim1 ? m2->r : dim1;
+    }
+    if (pair_opt && n_common == 0) {
+        rc = cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", pn1, path1);
+        goto done;
+    }
+    if (n_common == 0) {
+        rc = cli_error(cmd, CLI_FAIL, "%s and %s have no module in common (first modules: %s, %s); "
+                                      "use --pair M1:M2 to compare differently named modules",
+                       path1, path2, ad1.modules[0].name, ad2.modules[0].name);
+        goto done;
+    }
+    if (np == 0) {
+        rc = cli_error(cmd, CLI_FAIL, "%s vs %s: none of the %d common modules can be compared with "
+                                      "--factor %c (first: %s)", path1, path2, n_common, factor,
+                       skipped[0]);
+        goto done;
+    }
+    for (int i = 0; i < n_skipped; i++)
+        cli_warn(cmd, "%s; skipped", skipped[i]);
+    int hl = np / 2;
+    if (o.module) {
+        hl = -1;
+        for (int i = 0; i < np; i++)
+            if (strcmp(pairs[i].group, o.module) == 0 || strcmp(pairs[i].m1->name, o.module) == 0)
+                hl = i;
+        if (hl < 0) {
+            rc = cli_error(cmd, CLI_USAGE, "--module %s: not among the compared modules", o.module);
+            goto done;
+        }
+    }
+    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("%s vs %s, --factor %c: %d modules compared%s\n", path1, path2, factor, np,
+           n_skipped ? " (some skipped, see warnings)" : "");
+    printf("%-48s %4s %4s %6s %9s %9s %9s %11s\n", "module", "r1", "r2", "dim", "phi(1,1)",
+           "phi(r,r)", "rand(1,1)", "min_angle");
+    for (int i = 0; i < np; i++) {
+        pair *P = &pairs[i];
+        /* room for the [r1, r2] output (>= the computed [p1, p2]) */
+        size_t g12 = (size_t)P->m1->r * (size_t)P->m2->r;
+        P->phi = malloc(g12 * sizeof(double));
+        P->phi_rand = malloc(g12 * sizeof(double));
+        P->angles = malloc((size_t)(P->m1->r < P->m2->r ? P->m1->r : P->m2->r) * sizeof(double));
+        if (!P->phi || !P->phi_rand || !P->angles) {
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+            goto done;
+        }
+        if ((rc = compute_pair(cmd, path1, path2, factor, o.seed, P)) != CLI_OK)
+            goto done;
+        n_degenerate += P->degenerate;
+        if (write_pair(h, factor, P, &err) != LSC_OK) {
+            rc = cli_lib_error(cmd, &err);
+            goto done;
+        }
+        int pm = P->p1 < P->p2 ? P->p1 : P->p2;
+        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
+               P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
+    }
+    char fs[2] = {factor, '\0'};
+    lsc_h5_input in[2] = {{"adapter1", path1}, {"adapter2", path2}};
+    lsc_h5_param ps[] = {
+        {"factor", LSC_H5_STR, fs, 0, 0},
+        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
+        {"threads", LSC_H5_INT, NULL, o.threads, 0},
+        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
+        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
+        {"output", LSC_H5_STR, o.output, 0, 0},
+        {"pair", LSC_H5_STR, pair_opt ? pair_opt : "", 0, 0},
+        {"rank_tolerance", LSC_H5_STR, "sigma_1 * max(r, dim) * DBL_EPSILON", 0, 0},
+        {"n_modules", LSC_H5_INT, NULL, np, 0},
+        {"n_skipped", LSC_H5_INT, NULL, n_skipped, 0},
+        {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
+    };
+    if (ana_write_provenance(h, t0, 2, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    rc = lsc_h5_commit(h, &err);
+    h = NULL;
+    if (rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &err);
+        goto done;
+    }
+    printf("wrote %s\n", o.output);
+    if (o.plots) {
+        if ((rc = draw(cmd, o.plots, path1, path2, factor, &pairs[hl])) != CLI_OK)
+            goto done;
+        char safe[1100];
+        ana_file_safe(pairs[hl].group, safe, sizeof safe);
+        printf("figures: %s/phi_%s.png %s/phi_%s.svg\n", o.plots, safe, o.plots, safe);
+    }
+    if (o.json)
+        ana_print_json(cmd, o.output, np, n_skipped, t0);
+done:
+    lsc_h5_abort(h);
+    if (pairs)
+        for (int i = 0; i < np; i++) {
+            free(pairs[i].phi);
+            free(pairs[i].phi_rand);
+            free(pairs[i].angles);
+        }
+    free(pairs);
+    free(skipped);
+    lsc_adapter_free(&ad1);
+    lsc_adapter_free(&ad2);
+    return rc;
+}

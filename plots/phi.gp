@@ -1,0 +1,79 @@
+# phi.gp — the normalised subspace similarity φ(i, j) of one module as a
+# heat map laid out like Figure 3 of the LoRA paper: i (top-i directions
+# of the first adapter) on the vertical axis, row i = 1 at the top as in
+# the paper's matrix layout; j (top-j directions of the second adapter)
+# across; colour from 0 (no overlap) to 1 (same subspace). Beside it, the
+# same grid for two random subspaces of the same dimensions (the paper's
+# Figure 4, right), on the same colour scale.
+# Written by `lorascope subspace --plots DIR`; renders <outbase>.png
+# (pngcairo) and <outbase>.svg.
+#
+# Variables (gnuplot -e): phifile, randfile (rows "j i phi", one block per
+# i), outbase, title1, title2 (two title lines), r1, r2, dim, degenerate, xlab, ylab.
+
+if (!exists("phifile"))   phifile = 'phi.dat'
+if (!exists("randfile"))  randfile = 'phi_random.dat'
+if (!exists("outbase"))   outbase = 'phi'
+if (!exists("title1"))    title1 = 'Subspace similarity'
+if (!exists("title2"))    title2 = ''
+plottitle = title1."\n".title2
+if (!exists("r1"))        r1 = 8
+if (!exists("r2"))        r2 = 8
+if (!exists("dim"))       dim = 0
+if (!exists("degenerate")) degenerate = 0
+if (!exists("xlab"))      xlab = 'j'
+if (!exists("ylab"))      ylab = 'i'
+
+set encoding utf8
+# magma-like: dark = 0, light = 1
+set palette defined (0 '#000004', 0.2 '#3b0f70', 0.4 '#8c2981', 0.6 '#de4968', \
+                     0.8 '#fe9f6d', 1 '#fcfdbf')
+set cbrange [0:1]
+set cbtics 0.2
+set cblabel 'φ(i, j)'
+set xrange [0.5:r2 + 0.5]
+set yrange [r1 + 0.5:0.5]          # i = 1 at the top (matrix layout, as the paper)
+if (r2 <= 16) { set xtics 1 } else { set xtics 1, (r2 <= 64 ? 8 : 32) }
+if (r1 <= 16) { set ytics 1 } else { set ytics 1, (r1 <= 64 ? 8 : 32) }
+set tics out nomirror
+set xlabel xlab noenhanced
+set ylabel ylab noenhanced
+unset key
+
+# "with image" needs a grid of at least 2 x 2; boxes work for any size
+style_boxes = (r1 < 2 || r2 < 2)
+
+do for [term = 1:2] {
+    if (term == 1) {
+        set terminal pngcairo size 1400,660 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.png'
+    } else {
+        set terminal svg size 1400,660 dynamic enhanced font 'DejaVu Sans,11'
+        set output outbase.'.svg'
+    }
+    set multiplot layout 1,2 title plottitle noenhanced font ',13'
+    set title 'φ(i, j) of the two adapters' noenhanced
+    unset label
+    if (degenerate) {
+        set label 1 'NaN cells: dW = 0 or a rank-deficient factor (degenerate)' \
+            at graph 0.5, graph 0.5 center front textcolor rgb '#c00000' noenhanced
+    }
+    if (style_boxes) {
+        plot phifile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette
+    } else {
+        plot phifile using 1:2:3 with image
+    }
+    unset label
+    set title sprintf('two seeded random subspaces of dimension-%d space: E[φ] = max(i, j)/%d', dim, dim) noenhanced
+    set xlabel 'j' noenhanced
+    set ylabel 'i' noenhanced
+    if (style_boxes) {
+        plot randfile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette
+    } else {
+        plot randfile using 1:2:3 with image
+    }
+    set xlabel xlab noenhanced
+    set ylabel ylab noenhanced
+    unset multiplot
+    unset output
+}

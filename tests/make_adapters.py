@@ -1,0 +1,291 @@
+#!/usr/bin/python3
+"""make_adapters.py — synthetic PEFT LoRA adapters and base models for the
+analysis tests, written with numpy only (the safetensors bytes are put
+together here: 8-byte little-endian header length, JSON header, data; no
+torch, no safetensors package).
+
+Usage:
+  make_adapters.py suite DIR
+      the test fixtures: adapters a8, a4, f16, rslora, zeroB, nanA, badr,
+      noconfig, shape, onlyshape, r64 (r above the dimension), fanin and the bases base_a.safetensors (for a8/f16/
+      zeroB/...) and base_fanin.safetensors (BF16, GPT-2 Conv1D layout).
+  make_adapters.py gpt2-base OUT.safetensors [--layers 12] [--kind spiked|gauss]
+                   [--seed 0]
+      a random base with GPT-2 small's names and shapes for the modules the
+      GPT-2 fixture adapts: transformer.h.{l}.attn.c_attn.weight [768, 2304],
+      attn.c_proj.weight [768, 768], mlp.c_proj.weight [3072, 768] (Conv1D
+      layout: [in, out]) plus their biases. kind=gauss: N(0, 0.02²);
+      kind=spiked (default): that plus a decaying rank-32 component, so the
+      top singular directions stand out as in trained weights.
+
+Also imported by tests/test_analysis_oracle.py (write_safetensors,
+read_safetensors, write_adapter, sha256_path).
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+# ---- safetensors ----
+
+_DT = {"F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": (None, 2), "F64": ("<f8", 8)}
+
+
+def _to_bytes(arr, dtype):
+    a = np.ascontiguousarray(arr)
+    if dtype == "BF16":
+        f = a.astype("<f4")
+        u = f.view("<u4").astype(np.uint64)
+        # round to nearest even on the upper 16 bits
+        rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+        return rounded.astype("<u2").tobytes()
+    return a.astype(_DT[dtype][0]).tobytes()
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: list of (name, array, dtype) in any order; written sorted by
+    name (all our dtypes share an alignment class)."""
+    header = {}
+    blobs = []
+    off = 0
+    for name, arr, dtype in sorted(tensors, key=lambda t: t[0]):
+        b = _to_bytes(arr, dtype)
+        header[name] = {"dtype": dtype, "shape": list(np.shape(arr)),
+                        "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    hj = json.dumps(header, separators=(",", ":")).encode()
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    """{name: float64 array} for F32/F16/BF16/F64 tensors."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        raw = data[base + b:base + e]
+        dt = info["dtype"]
+        if dt == "BF16":
+            u = np.frombuffer(raw, dtype="<u2").astype("<u4") << 16
+            arr = u.view("<f4")
+        else:
+            arr = np.frombuffer(raw, dtype=_DT[dt][0])
+        out[name] = arr.astype(np.float64).reshape(info["shape"])
+    return out
+
+
+def sha256_path(path):
+    """lsc_sha256_path: a file's sha256, or for a directory the sha256 of
+    every regular file sorted by name, hashed as name + NUL + bytes."""
+    h = hashlib.sha256()
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            p = os.path.join(path, name)
+            if os.path.isfile(p):
+                h.update(name.encode() + b"\0")
+                with open(p, "rb") as f:
+                    h.update(f.read())
+    else:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+# ---- adapters ----
+
+def write_adapter(d, modules, r, alpha, dtype="F32", fan_in_fan_out=False,
+                  target_modules=None, use_rslora=False, rank_pattern=None,
+                  alpha_pattern=None, extra=None, config=True, config_r=None):
+    """modules: {name: (A (r_m, k), B (d, r_m))}."""
+    os.makedirs(d, exist_ok=True)
+    tensors = []
+    for name, (A, B) in modules.items():
+        tensors.append(("base_model.model.%s.lora_A.weight" % name, A, dtype))
+        tensors.append(("base_model.model.%s.lora_B.weight" % name, B, dtype))
+    for name, arr in (extra or {}).items():
+        tensors.append((name, arr, dtype))
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors, {"format": "pt"})
+    if not config:
+        return
+    cfg = {
+        "alpha_pattern": alpha_pattern or {},
+        "auto_mapping": None,
+        "base_model_name_or_path": "synthetic",
+        "bias": "none",
+        "fan_in_fan_out": fan_in_fan_out,
+        "inference_mode": True,
+        "init_lora_weights": True,
+        "layers_pattern": None,
+        "lora_alpha": alpha,
+        "lora_dropout": 0.0,
+        "modules_to_save": None,
+        "peft_type": "LORA",
+        "r": config_r if config_r is not None else r,
+        "rank_pattern": rank_pattern or {},
+        "revision": None,
+        "target_modules": target_modules or sorted({n.split(".")[-1] for n in modules}),
+        "task_type": "CAUSAL_LM",
+        "use_dora": False,
+        "use_rslora": use_rslora,
+    }
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+
+
+def lora_pair(rng, d, k, r, scale_b=0.05):
+    """A like PEFT's Kaiming-uniform init, B as if trained a little."""
+    A = rng.uniform(-1.0, 1.0, size=(r, k)) / np.sqrt(k)
+    B = rng.normal(0.0, scale_b, size=(d, r))
+    return A.astype(np.float32), B.astype(np.float32)
+
+
+C = 48  # channels of the synthetic model
+
+
+def synth_modules(seed, r, layers=2, r_v=None, fc_k=4 * C):
+    rng = np.random.default_rng(seed)
+    mods = {}
+    for l in range(layers):
+        mods["h.%d.attn.q_proj" % l] = lora_pair(rng, C, C, r)
+        mods["h.%d.attn.v_proj" % l] = lora_pair(rng, C, C, r_v or r)
+    mods["h.0.mlp.fc_in"] = lora_pair(rng, fc_k, C, r)
+    mods["h.0.mlp.fc_out"] = lora_pair(rng, C, fc_k, r)
+    return mods
+
+
+def synth_base(seed, names_shapes, prefix="transformer."):
+    rng = np.random.default_rng(seed)
+    t = []
+    for name, (d, k) in names_shapes.items():
+        W = rng.normal(0.0, 0.02, size=(d, k))
+        # a few strong directions, as in trained weights
+        for i in range(4):
+            u = rng.normal(size=d)
+            v = rng.normal(size=k)
+            W += (0.5 * 0.6 ** i) * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
+        t.append((prefix + name + ".weight", W.astype(np.float32), "F32"))
+        t.append((prefix + name + ".bias", np.zeros(d, np.float32), "F32"))
+    return t
+
+
+def suite(out):
+    os.makedirs(out, exist_ok=True)
+    j = os.path.join
+    a8 = synth_modules(1, 8)
+    write_adapter(j(out, "a8"), a8, 8, 16)
+    write_adapter(j(out, "a4"), synth_modules(2, 4), 4, 8)
+    write_adapter(j(out, "f16"), synth_modules(3, 8), 8, 16, dtype="F16")
+    # rsLoRA with rank_pattern/alpha_pattern: v_proj has r = 4, alpha 6
+    write_adapter(j(out, "rslora"), synth_modules(4, 8, r_v=4), 8, 16, use_rslora=True,
+                  rank_pattern={"v_proj": 4}, alpha_pattern={"v_proj": 6})
+    z = dict(synth_modules(5, 8))
+    A, B = z["h.1.attn.v_proj"]
+    z["h.1.attn.v_proj"] = (A, np.zeros_like(B))
+    write_adapter(j(out, "zeroB"), z, 8, 16)
+    nn = dict(synth_modules(6, 8))
+    A, B = nn["h.0.attn.q_proj"]
+    A = A.copy()
+    A[2, 3] = np.nan
+    nn["h.0.attn.q_proj"] = (A, B)
+    write_adapter(j(out, "nanA"), nn, 8, 16)
+    write_adapter(j(out, "badr"), synth_modules(7, 8), 8, 16, config_r=4)
+    write_adapter(j(out, "noconfig"), synth_modules(8, 8), 8, 16, config=False)
+    # r = 64 > 48 = the dimension of most of its modules' spaces
+    write_adapter(j(out, "r64"), synth_modules(14, 64, layers=1), 64, 64)
+    # same names as a8, but fc_in reads 64 inputs and fc_out writes 64 outputs
+    sh = dict(synth_modules(9, 8))
+    rng = np.random.default_rng(10)
+    sh["h.0.mlp.fc_in"] = lora_pair(rng, 4 * C, 64, 8)
+    sh["h.0.mlp.fc_out"] = lora_pair(rng, 64, 4 * C, 8)
+    write_adapter(j(out, "shape"), sh, 8, 16)
+    # only shape-mismatched modules in common with a8's fc_in
+    write_adapter(j(out, "onlyshape"), {"h.0.mlp.fc_in": sh["h.0.mlp.fc_in"]}, 8, 16)
+    # GPT-2 style: fan_in_fan_out, module names with "transformer.", fused c_attn
+    rng = np.random.default_rng(11)
+    fm = {}
+    for l in range(2):
+        fm["transformer.h.%d.attn.c_attn" % l] = lora_pair(rng, 3 * C, C, 8)
+        fm["transformer.h.%d.attn.c_proj" % l] = lora_pair(rng, C, C, 8)
+        fm["transformer.h.%d.mlp.c_proj" % l] = lora_pair(rng, C, 4 * C, 8)
+    write_adapter(j(out, "fanin"), fm, 8, 32, fan_in_fan_out=True,
+                  target_modules=["c_attn", "c_proj"],
+                  extra={"base_model.model.score.weight": np.ones((2, C), np.float32)})
+    # bases: base_a has "transformer." in front of the adapter's names
+    shapes = {}
+    for name, (A, B) in a8.items():
+        shapes[name] = (B.shape[0], A.shape[1])
+    write_safetensors(j(out, "base_a.safetensors"), synth_base(12, shapes),
+                      {"format": "pt"})
+    # base_fanin: Conv1D layout [in, out], names without "transformer.", BF16
+    rng = np.random.default_rng(13)
+    t = []
+    for name, (A, B) in fm.items():
+        d, k = B.shape[0], A.shape[1]
+        W = rng.normal(0.0, 0.02, size=(d, k))
+        u, v = rng.normal(size=d), rng.normal(size=k)
+        W += 0.3 * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
+        short = name[len("transformer."):]
+        t.append((short + ".weight", W.T.astype(np.float32), "BF16"))
+    write_safetensors(j(out, "base_fanin.safetensors"), t, {"format": "pt"})
+
+
+def gpt2_base(path, layers=12, kind="spiked", seed=0):
+    """Streams a random GPT-2 small base (only the adapted weights)."""
+    C2 = 768
+    shapes = {"attn.c_attn": (C2, 3 * C2), "attn.c_proj": (C2, C2), "mlp.c_proj": (4 * C2, C2)}
+    rng = np.random.default_rng(seed)
+    tensors = []
+    for l in range(layers):
+        for name, (k, d) in shapes.items():   # Conv1D: weight [in, out]
+            W = rng.normal(0.0, 0.02, size=(k, d)).astype(np.float32)
+            if kind == "spiked":
+                q = 32
+                U, _ = np.linalg.qr(rng.normal(size=(k, q)))
+                V, _ = np.linalg.qr(rng.normal(size=(d, q)))
+                s = 12.0 * 0.85 ** np.arange(q)
+                W += ((U * s) @ V.T).astype(np.float32)
+            tensors.append(("transformer.h.%d.%s.weight" % (l, name), W, "F32"))
+            tensors.append(("transformer.h.%d.%s.bias" % (l, name), np.zeros(d, np.float32), "F32"))
+    write_safetensors(path, tensors, {"format": "pt", "note": "random GPT-2-shaped base (%s)" % kind})
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "suite":
+        suite(argv[2])
+        return 0
+    if len(argv) >= 3 and argv[1] == "gpt2-base":
+        opts = {"--layers": "12", "--kind": "spiked", "--seed": "0"}
+        i = 3
+        while i < len(argv):
+            if argv[i] not in opts or i + 1 >= len(argv):
+                print("make_adapters.py: bad option %s" % argv[i], file=sys.stderr)
+                return 2
+            opts[argv[i]] = argv[i + 1]
+            i += 2
+        gpt2_base(argv[2], int(opts["--layers"]), opts["--kind"], int(opts["--seed"]))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
