@@ -9,6 +9,7 @@
 #include "cli.h"
 
 int cmd_inspect(int argc, char **argv);
+int cmd_quanterr(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -46,6 +47,7 @@ static const struct {
     {"eval",     cmd_eval,     "validation loss, perplexity, supersense accuracy vs baselines"},
     {"merge",    cmd_merge,    "merge an adapter into its base (W0 + s·B·A), or --unmerge"},
     {"generate", cmd_generate, "sample text from a base model with an optional adapter"},
+    {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5"},
     /* COMMANDS-END (one line per subcommand above this marker) */
 };
 

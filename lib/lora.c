@@ -5,7 +5,8 @@
  * initialisation (A Kaiming-uniform or Gaussian, B zero), the forward/backward
  * hooks model.c calls after each adapted layer (dropout on the LoRA input
  * only), merge/unmerge into W0, task switching, and conversion to and from
- * the PEFT adapter layout of peft.c.
+ * the PEFT adapter layout of peft.c. On an NF4 (QLoRA) base the hooks are
+ * the same; merge/unmerge first turn the base into fp32 deq(W).
  *
  * What it is not: no optimiser (AdamW runs over lo->params/lo->grads),
  * no file format of its own (PEFT's, through peft.c).
@@ -337,6 +338,9 @@ int lsc_lora_merge(lsc_gpt *m, lsc_lora *lo, lsc_error *err)
         return rc;
     if (lo->merged)
         LSC_FAIL(err, LSC_EARG, "LoRA: merge of an adapter that is already merged");
+    /* QLoRA: a 4-bit W cannot hold W + s·B·A; merge into deq(W) in fp32 */
+    if ((rc = lsc_gpt_dequantize(m, err)) != LSC_OK)
+        return rc;
     add_delta(m, lo, 1.0f);
     lo->merged = 1;
     return LSC_OK;
@@ -349,6 +353,8 @@ int lsc_lora_unmerge(lsc_gpt *m, lsc_lora *lo, lsc_error *err)
         return rc;
     if (!lo->merged)
         LSC_FAIL(err, LSC_EARG, "LoRA: unmerge of an adapter that is not merged");
+    if ((rc = lsc_gpt_dequantize(m, err)) != LSC_OK)
+        return rc;
     add_delta(m, lo, -1.0f);
     lo->merged = 0;
     return LSC_OK;

@@ -481,6 +481,7 @@ typedef struct lsc_gpt_tensor {
     int    ndim;       /* 1 or 2 */
     int    shape[2];
     int    is_matrix;  /* 2-D weight (weight decay usually applies) */
+    int    nf4;        /* 1: held 4-bit (NF4 mode); offset unused, see lsc_gpt_nf4 */
 } lsc_gpt_tensor;
 
 enum lsc_gpt_mode {
@@ -490,6 +491,8 @@ enum lsc_gpt_mode {
 
 typedef struct lsc_gpt_acts lsc_gpt_acts;  /* internal (lsc_internal.h) */
 typedef struct lsc_lora lsc_lora;
+struct lsc_nf4;        /* nf4.c section below */
+struct lsc_nf4_opts;
 
 typedef struct lsc_gpt {
     lsc_gpt_config  config;
@@ -509,6 +512,17 @@ typedef struct lsc_gpt {
     float           mean_loss;      /* of the last forward with targets, else -1 */
     float           mask_sum;       /* sum of the mask in the last forward */
     lsc_lora       *lora;           /* active adapter (borrowed) or NULL */
+    /* NF4 mode (QLoRA; lsc_gpt_quantize, lsc_gpt_init_nf4, lsc_gpt_load of an
+     * NF4 file): the frozen weights of every target whose bit is set in
+     * quant_targets are held 4-bit in nf4 and are NOT in params_memory (their
+     * views are NULL, param_sizes 0, table entries nf4 = 1); num_parameters
+     * counts only the fp32 buffer. Forward and the input-gradient pass
+     * dequantise them tile by tile into nf4_tile (lsc_nf4_matmul_*). */
+    int             quant_targets;  /* bit t = enum lsc_lora_target t is NF4; 0 = fp32 model */
+    struct lsc_nf4 *nf4;            /* (L, LSC_LORA_NTARGETS) owned when quant_targets != 0 */
+    size_t          num_quantized;  /* elements held in NF4 */
+    float          *nf4_tile;       /* (nf4_tile_floats) owned dequantisation tile */
+    size_t          nf4_tile_floats;
 } lsc_gpt;
 
 /* Allocates params_memory (zeroed) and the views/tables for cfg; mode is
@@ -517,14 +531,17 @@ typedef struct lsc_gpt {
 int  lsc_gpt_init(lsc_gpt *m, const lsc_gpt_config *cfg, lsc_error *err);
 void lsc_gpt_free(lsc_gpt *m);
 /* GPT-2 init from the caller's rng: Linear weights and embeddings N(0, 0.02),
- * o_proj and fc_out weights N(0, 0.02/sqrt(2L)), biases 0, LN weight 1 bias 0. */
+ * o_proj and fc_out weights N(0, 0.02/sqrt(2L)), biases 0, LN weight 1 bias 0.
+ * fp32 models only (an NF4 model: lsc_gpt_init_nf4). */
 void lsc_gpt_init_weights(lsc_gpt *m, uint64_t *rng);
 /* Saves as safetensors (F32; config in __metadata__: n_layer, n_head, n_embd,
  * n_ctx, vocab_size, lsc_format "lorascope-gpt", lsc_format_version "1"),
- * atomically (temporary + rename). */
+ * atomically (temporary + rename). An NF4 model writes its quantised weights in
+ * bitsandbytes' layout (lsc_nf4_st_entries), as `lorascope quantize` does. */
 int  lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err);
 /* lsc_gpt_init from the file's config + reads every tensor (F32/F16/BF16),
- * checking names and shapes. On failure *m is freed. */
+ * checking names and shapes. On failure *m is freed. A file holding NF4
+ * weights (bitsandbytes' layout) loads in NF4 mode: see lsc_gpt_load_nf4. */
 int  lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err);
 /* LSC_GPT_FULL allocates grads_memory (zeroed); LSC_GPT_FROZEN frees it. */
 int  lsc_gpt_set_trainable(lsc_gpt *m, int mode, lsc_error *err);
@@ -561,6 +578,48 @@ void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w,
 /* Makes lo the active adapter (borrowed; NULL = base only). lo must have been
  * made for m's config. Allocates lo's activation buffers for m's (B, T). */
 int  lsc_gpt_set_lora(lsc_gpt *m, lsc_lora *lo, lsc_error *err);
+
+/* QLoRA: NF4 base weights (model.c; the format is nf4.c's). opts (see
+ * lsc_nf4_opts; NULL = blocksize 64, double quant, every linear target)
+ * names the targets as LoRA does (q, k, v, o, fc_in, fc_out or q_proj, ...);
+ * a target is quantised in every layer. Embeddings, LayerNorms and biases
+ * stay fp32. In NF4 mode the model is frozen: LSC_GPT_FULL is refused.
+ *
+ * Converts the fp32 weights of the opts targets to NF4 and RELEASES their
+ * fp32 storage (params_memory is reallocated without them; views into it
+ * move). Targets already NF4 are left as they are. Errors (model
+ * unchanged): LSC_EARG for a bad blocksize/target, a model in full mode or
+ * with a merged adapter; LSC_ENOMEM. */
+int  lsc_gpt_quantize(lsc_gpt *m, const struct lsc_nf4_opts *opts, lsc_error *err);
+/* lsc_gpt_init + lsc_gpt_init_weights + lsc_gpt_quantize in one, without
+ * ever holding the fp32 matrices: each is drawn (same rng sequence as
+ * lsc_gpt_init_weights, so the result is bit-identical) into a one-matrix
+ * scratch and quantised. Free with lsc_gpt_free (also after failure). */
+int  lsc_gpt_init_nf4(lsc_gpt *m, const lsc_gpt_config *cfg, const struct lsc_nf4_opts *opts,
+                      uint64_t *rng, lsc_error *err);
+/* lsc_gpt_load, quantising the opts targets tensor by tensor as they are
+ * read (the fp32 model is never in memory; the file's pages are released
+ * after each tensor). Weights the file already holds in NF4 are kept as
+ * stored, whatever opts say. Note: lsc_gpt_load itself recognises an NF4
+ * file (bitsandbytes layout, lsc_nf4_st_role) and keeps every target that
+ * is NF4 in all layers 4-bit; a target NF4 in only some layers is
+ * dequantised to fp32 on load. */
+int  lsc_gpt_load_nf4(lsc_gpt *m, const char *path, const struct lsc_nf4_opts *opts,
+                      lsc_error *err);
+/* Back to an fp32 model holding deq(W) (materialises the matrices; frees
+ * the NF4 data and the tile). No-op on an fp32 model. lsc_lora_merge calls
+ * it, so a merge on an NF4 base gives W = deq(W_nf4) + s·B·A. */
+int  lsc_gpt_dequantize(lsc_gpt *m, lsc_error *err);
+/* The NF4 weight of (layer, target), or NULL when that weight is fp32
+ * (then lsc_gpt_linear gives its pointer; for an NF4 one *w is NULL). */
+const struct lsc_nf4 *lsc_gpt_nf4(const lsc_gpt *m, int layer, int target);
+/* Bytes the base weights occupy as held: the fp32 buffer, the NF4 data
+ * (packed 4-bit + absmax, or 8-bit absmax + nested scales + offset) and the
+ * dequantisation tile; returns their sum. parts may be NULL. */
+typedef struct lsc_gpt_bytes {
+    size_t fp32, nf4, tile;
+} lsc_gpt_bytes;
+size_t lsc_gpt_weight_bytes(const lsc_gpt *m, lsc_gpt_bytes *parts);
 
 /* LoRA targets: the adaptable linear layers of a block. */
 enum lsc_lora_target {
@@ -631,6 +690,8 @@ void lsc_lora_free(lsc_lora *lo);
 lsc_lora_module *lsc_lora_find(const lsc_lora *lo, int layer, int target);
 /* W0 += s·B·A for every module (lo->merged = 1); forward then skips the LoRA
  * path for lo. Unmerge: W0 -= s·B·A (restores W0 up to float rounding).
+ * On an NF4 model both first turn it into an fp32 model holding deq(W)
+ * (lsc_gpt_dequantize): W = deq(W_nf4) ± s·B·A.
  * Errors: already merged / not merged, config mismatch. */
 int  lsc_lora_merge(lsc_gpt *m, lsc_lora *lo, lsc_error *err);
 int  lsc_lora_unmerge(lsc_gpt *m, lsc_lora *lo, lsc_error *err);

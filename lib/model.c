@@ -14,10 +14,19 @@
  * Frozen mode (LSC_GPT_FROZEN) allocates no base gradients; backward then
  * passes NULL for every weight gradient, so the kernels compute only input
  * gradients, and it stops below the lowest layer that holds an adapter.
+ *
+ * NF4 mode (QLoRA, issue 6): the linear weights of the quantised targets
+ * live as lsc_nf4 (nf4.c) in m->nf4[(l, t)] and the size table gives their
+ * kinds 0 floats, so params_memory never holds them; linear_forward and
+ * linear_backward call lsc_nf4_matmul_forward / _backward_input, which
+ * dequantise a tile of rows at a time into m->nf4_tile. Such a model is
+ * always frozen (no weight gradients exist for 4-bit weights).
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lsc_internal.h"
 
@@ -39,8 +48,20 @@ int lsc_gpt_config_check(const lsc_gpt_config *cfg, lsc_error *err)
     return LSC_OK;
 }
 
-/* The size table, in the order of the fields of lsc_gpt_params. */
-static void fill_param_sizes(size_t *sz, const lsc_gpt_config *cfg)
+/* View index (kind) of each LoRA target's weight, and the reverse. */
+static const int target_kind[LSC_LORA_NTARGETS] = {4, 6, 8, 10, 14, 16};
+
+static int kind_target(int kind)
+{
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        if (target_kind[t] == kind)
+            return t;
+    return -1;
+}
+
+/* The size table, in the order of the fields of lsc_gpt_params; the kinds
+ * of the targets in qmask (NF4) get 0 floats. */
+static void fill_param_sizes(size_t *sz, const lsc_gpt_config *cfg, int qmask)
 {
     size_t V = (size_t)cfg->vocab, C = (size_t)cfg->n_embd, L = (size_t)cfg->n_layer;
     size_t T = (size_t)cfg->n_ctx;
@@ -66,9 +87,12 @@ static void fill_param_sizes(size_t *sz, const lsc_gpt_config *cfg)
     sz[i++] = C;             // lnfw
     sz[i++] = C;             // lnfb
     LSC_ASSERT(i == LSC_GPT_NKINDS);
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        if ((qmask >> t) & 1)
+            sz[target_kind[t]] = 0;
 }
 
-/* Points the views at consecutive slices of mem. */
+/* Points the views at consecutive slices of mem (NULL for empty kinds). */
 static void point_params(lsc_gpt_params *p, float *mem, const size_t *sz)
 {
     float **ptrs[LSC_GPT_NKINDS] = {
@@ -77,7 +101,7 @@ static void point_params(lsc_gpt_params *p, float *mem, const size_t *sz)
         &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb,
     };
     for (int i = 0; i < LSC_GPT_NKINDS; i++) {
-        *ptrs[i] = mem;
+        *ptrs[i] = sz[i] ? mem : NULL;
         mem += sz[i];
     }
 }
@@ -121,8 +145,10 @@ static void fill_tensors(lsc_gpt *m)
             int rows = layer_tensors[j].rows4 ? 4 * c->n_embd : c->n_embd;
             int cols = layer_tensors[j].cols * c->n_embd;
             snprintf(t->name, sizeof t->name, "h.%d.%s", l, layer_tensors[j].suffix);
-            size_t per = m->param_sizes[layer_tensors[j].kind] / (size_t)c->n_layer;
-            t->offset = off[layer_tensors[j].kind] + (size_t)l * per;
+            size_t per = (size_t)rows * (size_t)(cols ? cols : 1);
+            int tg = kind_target(layer_tensors[j].kind);
+            t->nf4 = tg >= 0 && ((m->quant_targets >> tg) & 1);
+            t->offset = t->nf4 ? 0 : off[layer_tensors[j].kind] + (size_t)l * per;
             t->ndim = cols ? 2 : 1;
             t->shape[0] = rows;
             t->shape[1] = cols ? cols : 0;
@@ -142,20 +168,67 @@ static void fill_tensors(lsc_gpt *m)
 
 // ---- construction ----
 
-int lsc_gpt_init(lsc_gpt *m, const lsc_gpt_config *cfg, lsc_error *err)
+/* Shape (out, in) of target t's weight. */
+static void target_dims(const lsc_gpt_config *c, int t, size_t *out, size_t *in)
+{
+    size_t C = (size_t)c->n_embd;
+    *out = t == LSC_LORA_FC_IN ? 4 * C : C;
+    *in = t == LSC_LORA_FC_OUT ? 4 * C : C;
+}
+
+/* Dequantisation tile for the targets in qmask: the largest
+ * lsc_nf4_tile_floats of their shapes (0 for none). */
+static size_t tile_floats_for(const lsc_gpt_config *c, int qmask)
+{
+    size_t best = 0;
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        if ((qmask >> t) & 1) {
+            size_t d, k;
+            target_dims(c, t, &d, &k);
+            size_t f = lsc_nf4_tile_floats(d, k);
+            if (f > best)
+                best = f;
+        }
+    return best;
+}
+
+static size_t quantized_count(const lsc_gpt_config *c, int qmask)
+{
+    size_t n = 0;
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        if ((qmask >> t) & 1) {
+            size_t d, k;
+            target_dims(c, t, &d, &k);
+            n += (size_t)c->n_layer * d * k;
+        }
+    return n;
+}
+
+/* lsc_gpt_init with the targets of qmask held in NF4: the buffer leaves
+ * them out and m->nf4 (zeroed slots) and the tile are allocated. */
+static int gpt_init_(lsc_gpt *m, const lsc_gpt_config *cfg, int qmask, lsc_error *err)
 {
     memset(m, 0, sizeof *m);
     int rc = lsc_gpt_config_check(cfg, err);
     if (rc != LSC_OK)
         return rc;
     m->config = *cfg;
-    fill_param_sizes(m->param_sizes, cfg);
+    m->quant_targets = qmask;
+    fill_param_sizes(m->param_sizes, cfg, qmask);
     for (int i = 0; i < LSC_GPT_NKINDS; i++)
         m->num_parameters += m->param_sizes[i];
     m->params_memory = LSC_CALLOC(m->num_parameters, sizeof(float));
     m->n_tensors = 4 + 16 * cfg->n_layer;
     m->tensors = LSC_CALLOC((size_t)m->n_tensors, sizeof *m->tensors);
-    if (!m->params_memory || !m->tensors) {
+    int oom = !m->params_memory || !m->tensors;
+    if (qmask) {
+        m->num_quantized = quantized_count(cfg, qmask);
+        m->nf4 = LSC_CALLOC((size_t)cfg->n_layer * LSC_LORA_NTARGETS, sizeof *m->nf4);
+        m->nf4_tile_floats = tile_floats_for(cfg, qmask);
+        m->nf4_tile = LSC_MALLOC(m->nf4_tile_floats * sizeof(float));
+        oom |= !m->nf4 || !m->nf4_tile;
+    }
+    if (oom) {
         lsc_gpt_free(m);
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", m->num_parameters);
     }
@@ -166,6 +239,23 @@ int lsc_gpt_init(lsc_gpt *m, const lsc_gpt_config *cfg, lsc_error *err)
     return LSC_OK;
 }
 
+int lsc_gpt_init(lsc_gpt *m, const lsc_gpt_config *cfg, lsc_error *err)
+{
+    return gpt_init_(m, cfg, 0, err);
+}
+
+static void free_nf4(lsc_gpt *m)
+{
+    if (m->nf4)
+        for (size_t i = 0; i < (size_t)m->config.n_layer * LSC_LORA_NTARGETS; i++)
+            lsc_nf4_free(&m->nf4[i]);
+    LSC_FREE(m->nf4);
+    LSC_FREE(m->nf4_tile);
+    m->nf4 = NULL;
+    m->nf4_tile = NULL;
+    m->nf4_tile_floats = 0;
+}
+
 void lsc_gpt_free(lsc_gpt *m)
 {
     if (!m)
@@ -173,6 +263,7 @@ void lsc_gpt_free(lsc_gpt *m)
     LSC_FREE(m->params_memory);
     LSC_FREE(m->grads_memory);
     LSC_FREE(m->tensors);
+    free_nf4(m);
     if (m->acts) {
         LSC_FREE(m->acts->memory);
         LSC_FREE(m->acts->inputs);
@@ -182,26 +273,29 @@ void lsc_gpt_free(lsc_gpt *m)
     memset(m, 0, sizeof *m);
 }
 
+/* The GPT-2 init of one tensor into p (numel floats). */
+static void draw_tensor(const lsc_gpt *m, const lsc_gpt_tensor *t, float *p, uint64_t *rng)
+{
+    double std = 0.02, std_res = 0.02 / sqrt(2.0 * m->config.n_layer);
+    const char *nm = t->name;
+    size_t len = strlen(nm);
+    if (t->is_matrix) {
+        int res = strstr(nm, "o_proj.weight") != NULL || strstr(nm, "fc_out.weight") != NULL;
+        double s = res ? std_res : std;
+        for (size_t j = 0; j < t->numel; j++)
+            p[j] = (float)(s * lsc_rng_normal(rng));
+    } else {
+        float v = (len > 7 && strcmp(nm + len - 7, ".weight") == 0) ? 1.0f : 0.0f;
+        for (size_t j = 0; j < t->numel; j++)
+            p[j] = v;
+    }
+}
+
 void lsc_gpt_init_weights(lsc_gpt *m, uint64_t *rng)
 {
-    const lsc_gpt_config *c = &m->config;
-    double std = 0.02, std_res = 0.02 / sqrt(2.0 * c->n_layer);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const lsc_gpt_tensor *t = &m->tensors[i];
-        float *p = m->params_memory + t->offset;
-        const char *nm = t->name;
-        size_t len = strlen(nm);
-        if (t->is_matrix) {
-            int res = strstr(nm, "o_proj.weight") != NULL || strstr(nm, "fc_out.weight") != NULL;
-            double s = res ? std_res : std;
-            for (size_t j = 0; j < t->numel; j++)
-                p[j] = (float)(s * lsc_rng_normal(rng));
-        } else {
-            float v = (len > 7 && strcmp(nm + len - 7, ".weight") == 0) ? 1.0f : 0.0f;
-            for (size_t j = 0; j < t->numel; j++)
-                p[j] = v;
-        }
-    }
+    LSC_ASSERT(!m->quant_targets);   /* NF4 models: lsc_gpt_init_nf4 */
+    for (int i = 0; i < m->n_tensors; i++)
+        draw_tensor(m, &m->tensors[i], m->params_memory + m->tensors[i].offset, rng);
 }
 
 int lsc_gpt_set_trainable(lsc_gpt *m, int mode, lsc_error *err)
@@ -211,6 +305,10 @@ int lsc_gpt_set_trainable(lsc_gpt *m, int mode, lsc_error *err)
         m->grads_memory = NULL;
         memset(&m->grads, 0, sizeof m->grads);
     } else if (mode == LSC_GPT_FULL) {
+        if (m->quant_targets)
+            LSC_FAIL(err, LSC_EARG,
+                     "model: full fine-tuning needs fp32 weights, but %zu weights are held in NF4 "
+                     "(QLoRA trains adapters only; lsc_gpt_dequantize first)", m->num_quantized);
         if (!m->grads_memory) {
             m->grads_memory = LSC_CALLOC(m->num_parameters, sizeof(float));
             if (!m->grads_memory)
@@ -238,6 +336,19 @@ void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w, float **
     const lsc_gpt_params *p = &m->params;
     size_t C = (size_t)m->config.n_embd, l = (size_t)layer;
     LSC_ASSERT(layer >= 0 && layer < m->config.n_layer);
+    if (target >= 0 && target < LSC_LORA_NTARGETS && ((m->quant_targets >> target) & 1)) {
+        /* held in NF4: only the bias is a float view */
+        size_t d, k;
+        target_dims(&m->config, target, &d, &k);
+        const float *bias = target == LSC_LORA_Q ? p->qb : target == LSC_LORA_K ? p->kb
+                          : target == LSC_LORA_V ? p->vb : target == LSC_LORA_O ? p->ob
+                          : target == LSC_LORA_FC_IN ? p->fcb : p->fcprojb;
+        *w = NULL;
+        *b = (float *)bias + l * d;
+        *out = (int)d;
+        *in = (int)k;
+        return;
+    }
     switch (target) {
     case LSC_LORA_Q: *w = p->qw + l * C * C, *b = p->qb + l * C, *out = (int)C, *in = (int)C; break;
     case LSC_LORA_K: *w = p->kw + l * C * C, *b = p->kb + l * C, *out = (int)C, *in = (int)C; break;
@@ -253,21 +364,277 @@ void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w, float **
     }
 }
 
+// ---- NF4 mode (QLoRA) ----
+
+/* Slot of (layer, target) in m->nf4. */
+static size_t nf4_slot(int layer, int target)
+{
+    return (size_t)layer * LSC_LORA_NTARGETS + (size_t)target;
+}
+
+/* Slot of table entry i, which must be a per-layer linear weight. */
+static size_t tensor_slot(int i)
+{
+    int l = (i - 2) / 16, j = (i - 2) % 16;
+    int t = kind_target(layer_tensors[j].kind);
+    LSC_ASSERT(i >= 2 && t >= 0);
+    return nf4_slot(l, t);
+}
+
+/* Target mask, blocksize and double-quant flag of opts (NULL: every linear
+ * target, 64, double quant — QLoRA's setting). */
+static int parse_nf4_opts(const lsc_nf4_opts *opts, int *mask, int *bs, int *dq, lsc_error *err)
+{
+    const char *s = opts && opts->targets ? opts->targets : LSC_NF4_DEFAULT_TARGETS;
+    *bs = opts && opts->blocksize ? opts->blocksize : LSC_NF4_BLOCKSIZE_DEFAULT;
+    *dq = opts ? (opts->double_quant != 0) : 1;
+    *mask = 0;
+    if (*bs < LSC_NF4_BLOCKSIZE_MIN || *bs > LSC_NF4_BLOCKSIZE_MAX || (*bs & (*bs - 1)) != 0)
+        LSC_FAIL(err, LSC_EARG, "model: NF4 blocksize %d is not a power of two in %d..%d", *bs,
+                 LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX);
+    while (*s) {
+        while (*s == ',' || *s == ' ')
+            s++;
+        size_t n = 0;
+        while (s[n] && s[n] != ',' && s[n] != ' ')
+            n++;
+        if (n == 0)
+            break;
+        char item[32];
+        int t = -1;
+        if (n < sizeof item) {
+            memcpy(item, s, n);
+            item[n] = '\0';
+            t = lsc_lora_target_parse(item);
+        }
+        if (t < 0)
+            LSC_FAIL(err, LSC_EARG, "model: NF4 target '%.*s' is not a linear layer of the model "
+                     "(q, k, v, o, fc_in, fc_out)", (int)(n < 64 ? n : 64), s);
+        *mask |= 1 << t;
+        s += n;
+    }
+    if (!*mask)
+        LSC_FAIL(err, LSC_EARG, "model: empty list of NF4 targets");
+    return LSC_OK;
+}
+
+/* Reallocates params_memory for the NF4 targets qmask: the fp32 kinds that
+ * stay are copied, new fp32 kinds are zero (the caller fills them), the
+ * views, table, counts and tile follow. m->nf4 is not touched. On failure
+ * the model is unchanged. */
+static int rebuild_(lsc_gpt *m, int qmask, lsc_error *err)
+{
+    LSC_ASSERT(!m->grads_memory);
+    size_t sz[LSC_GPT_NKINDS], n = 0;
+    fill_param_sizes(sz, &m->config, qmask);
+    for (int i = 0; i < LSC_GPT_NKINDS; i++)
+        n += sz[i];
+    size_t tf = tile_floats_for(&m->config, qmask);
+    float *mem = LSC_CALLOC(n, sizeof(float));
+    float *tile = tf ? LSC_MALLOC(tf * sizeof(float)) : NULL;
+    if (!mem || (tf && !tile)) {
+        LSC_FREE(mem);
+        LSC_FREE(tile);
+        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", n);
+    }
+    size_t o_old = 0, o_new = 0;
+    for (int i = 0; i < LSC_GPT_NKINDS; i++) {
+        if (m->param_sizes[i] && sz[i]) {
+            LSC_ASSERT(m->param_sizes[i] == sz[i]);
+            memcpy(mem + o_new, m->params_memory + o_old, sz[i] * sizeof(float));
+        }
+        o_old += m->param_sizes[i];
+        o_new += sz[i];
+    }
+    LSC_FREE(m->params_memory);
+    LSC_FREE(m->nf4_tile);
+    m->params_memory = mem;
+    memcpy(m->param_sizes, sz, sizeof sz);
+    m->num_parameters = n;
+    point_params(&m->params, mem, sz);
+    m->quant_targets = qmask;
+    m->num_quantized = quantized_count(&m->config, qmask);
+    m->nf4_tile = tile;
+    m->nf4_tile_floats = tf;
+    fill_tensors(m);
+    return LSC_OK;
+}
+
+int lsc_gpt_quantize(lsc_gpt *m, const lsc_nf4_opts *opts, lsc_error *err)
+{
+    int mask, bs, dq, rc;
+    if ((rc = parse_nf4_opts(opts, &mask, &bs, &dq, err)) != LSC_OK)
+        return rc;
+    if (m->grads_memory)
+        LSC_FAIL(err, LSC_EARG, "model: cannot quantise a model in full fine-tuning mode "
+                                "(set it LSC_GPT_FROZEN first)");
+    if (m->lora && m->lora->merged)
+        LSC_FAIL(err, LSC_EARG, "model: the active adapter is merged into the weights; "
+                                "unmerge it before quantising");
+    int add = mask & ~m->quant_targets, L = m->config.n_layer;
+    if (!add)
+        return LSC_OK;
+    int own = m->nf4 == NULL;
+    if (own && !(m->nf4 = LSC_CALLOC((size_t)L * LSC_LORA_NTARGETS, sizeof *m->nf4)))
+        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for the NF4 weights");
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        for (int l = 0; (add >> t) & 1 && l < L; l++) {
+            float *w, *b;
+            int out, in;
+            lsc_gpt_linear(m, l, t, &w, &b, &out, &in);
+            lsc_error inner;
+            rc = lsc_nf4_quantize(&m->nf4[nf4_slot(l, t)], w, (size_t)out, (size_t)in, bs, dq, &inner);
+            if (rc != LSC_OK) {
+                char name[64];
+                lsc_lora_module_name(l, t, name, sizeof name);
+                rc = lsc_error_set(err, rc, __FILE__, __LINE__, "model: %s.weight: %s", name, inner.msg);
+                goto undo;
+            }
+        }
+    if ((rc = rebuild_(m, m->quant_targets | add, err)) != LSC_OK)
+        goto undo;
+    return LSC_OK;
+undo:
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        for (int l = 0; (add >> t) & 1 && l < L; l++)
+            lsc_nf4_free(&m->nf4[nf4_slot(l, t)]);
+    if (own) {
+        LSC_FREE(m->nf4);
+        m->nf4 = NULL;
+    }
+    return rc;
+}
+
+/* Largest numel of the table's NF4 tensors (the scratch a loader needs). */
+static size_t max_nf4_numel(const lsc_gpt *m)
+{
+    size_t mx = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].nf4 && m->tensors[i].numel > mx)
+            mx = m->tensors[i].numel;
+    return mx;
+}
+
+int lsc_gpt_init_nf4(lsc_gpt *m, const lsc_gpt_config *cfg, const lsc_nf4_opts *opts,
+                     uint64_t *rng, lsc_error *err)
+{
+    int mask, bs, dq, rc;
+    memset(m, 0, sizeof *m);
+    if ((rc = parse_nf4_opts(opts, &mask, &bs, &dq, err)) != LSC_OK)
+        return rc;
+    if ((rc = gpt_init_(m, cfg, mask, err)) != LSC_OK)
+        return rc;
+    /* the table's order is lsc_gpt_init_weights' draw order */
+    float *scratch = LSC_MALLOC(max_nf4_numel(m) * sizeof(float));
+    if (!scratch) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "model: out of memory for a weight");
+        goto fail;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lsc_gpt_tensor *t = &m->tensors[i];
+        if (!t->nf4) {
+            draw_tensor(m, t, m->params_memory + t->offset, rng);
+            continue;
+        }
+        draw_tensor(m, t, scratch, rng);
+        lsc_error inner;
+        rc = lsc_nf4_quantize(&m->nf4[tensor_slot(i)], scratch, (size_t)t->shape[0], (size_t)t->shape[1],
+                              bs, dq, &inner);
+        if (rc != LSC_OK) {
+            rc = lsc_error_set(err, rc, __FILE__, __LINE__, "model: %s: %s", t->name, inner.msg);
+            goto fail;
+        }
+    }
+    LSC_FREE(scratch);
+    return LSC_OK;
+fail:
+    LSC_FREE(scratch);
+    lsc_gpt_free(m);
+    return rc;
+}
+
+int lsc_gpt_dequantize(lsc_gpt *m, lsc_error *err)
+{
+    int old = m->quant_targets, rc;
+    if (!old)
+        return LSC_OK;
+    lsc_nf4 *q = m->nf4;
+    m->nf4 = NULL;   /* the 4-bit data outlives the rebuild */
+    if ((rc = rebuild_(m, 0, err)) != LSC_OK) {
+        m->nf4 = q;
+        return rc;
+    }
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        for (int l = 0; (old >> t) & 1 && l < m->config.n_layer; l++) {
+            float *w, *b;
+            int out, in;
+            lsc_gpt_linear(m, l, t, &w, &b, &out, &in);
+            lsc_nf4 *qq = &q[nf4_slot(l, t)];
+            lsc_nf4_dequant_rows(qq, 0, qq->d, w);
+        }
+    for (size_t i = 0; i < (size_t)m->config.n_layer * LSC_LORA_NTARGETS; i++)
+        lsc_nf4_free(&q[i]);
+    LSC_FREE(q);
+    return LSC_OK;
+}
+
+const lsc_nf4 *lsc_gpt_nf4(const lsc_gpt *m, int layer, int target)
+{
+    if (!m->quant_targets || target < 0 || target >= LSC_LORA_NTARGETS ||
+        !((m->quant_targets >> target) & 1) || layer < 0 || layer >= m->config.n_layer)
+        return NULL;
+    return &m->nf4[nf4_slot(layer, target)];
+}
+
+size_t lsc_gpt_weight_bytes(const lsc_gpt *m, lsc_gpt_bytes *parts)
+{
+    lsc_gpt_bytes p = {m->num_parameters * sizeof(float), 0, m->nf4_tile_floats * sizeof(float)};
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        for (int l = 0; (m->quant_targets >> t) & 1 && l < m->config.n_layer; l++) {
+            const lsc_nf4 *q = &m->nf4[nf4_slot(l, t)];
+            p.nf4 += (q->n + 1) / 2;
+            p.nf4 += q->nested ? q->n_blocks + q->n_nested * sizeof(float) + sizeof(float)
+                               : q->n_blocks * sizeof(float);
+        }
+    if (parts)
+        *parts = p;
+    return p.fp32 + p.nf4 + p.tile;
+}
+
 // ---- safetensors ----
 
 int lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err)
 {
-    lsc_st_entry *e = LSC_CALLOC((size_t)m->n_tensors, sizeof *e);
-    if (!e)
+    /* NF4 weights go out in bitsandbytes' layout (up to 6 tensors each) */
+    int rc = LSC_OK;
+    size_t n_nf4 = 0, nt = m->n_tensors > 0 ? (size_t)m->n_tensors : 0;
+    for (size_t i = 0; i < nt; i++)
+        n_nf4 += m->tensors[i].nf4 != 0;
+    lsc_st_entry *e = LSC_CALLOC(nt + 6 * n_nf4, sizeof *e);
+    lsc_nf4_st *sts = n_nf4 ? LSC_CALLOC(n_nf4, sizeof *sts) : NULL;
+    if (!e || (n_nf4 && !sts)) {
+        LSC_FREE(e);
+        LSC_FREE(sts);
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    }
+    int ne = 0, nq = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const lsc_gpt_tensor *t = &m->tensors[i];
-        e[i].name = t->name;
-        e[i].dtype = LSC_DT_F32;
-        e[i].ndim = t->ndim;
-        e[i].shape[0] = t->shape[0];
-        e[i].shape[1] = t->shape[1];
-        e[i].data = m->params_memory + t->offset;
+        if (t->nf4) {
+            lsc_nf4_st *st = &sts[nq++];
+            if ((rc = lsc_nf4_st_entries(st, &m->nf4[tensor_slot(i)], t->name, err)) != LSC_OK)
+                goto done;
+            for (int j = 0; j < st->n; j++)
+                e[ne++] = st->entries[j];
+            continue;
+        }
+        e[ne].name = t->name;
+        e[ne].dtype = LSC_DT_F32;
+        e[ne].ndim = t->ndim;
+        e[ne].shape[0] = t->shape[0];
+        e[ne].shape[1] = t->shape[1];
+        e[ne].data = m->params_memory + t->offset;
+        ne++;
     }
     char v[5][16];
     snprintf(v[0], sizeof v[0], "%d", m->config.n_layer);
@@ -278,8 +645,10 @@ int lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err)
     const char *keys[] = {"format", "lsc_format", "lsc_format_version", "n_layer", "n_head",
                           "n_embd", "n_ctx", "vocab_size"};
     const char *vals[] = {"pt", "lorascope-gpt", "1", v[0], v[1], v[2], v[3], v[4]};
-    int rc = lsc_st_write(path, e, m->n_tensors, keys, vals, 8, err);
+    rc = lsc_st_write(path, e, ne, keys, vals, 8, err);
+done:
     LSC_FREE(e);
+    LSC_FREE(sts);
     return rc;
 }
 
@@ -297,12 +666,31 @@ static int meta_int(const lsc_st_file *f, const char *key, int *out, lsc_error *
     return LSC_OK;
 }
 
-int lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err)
+/* Gives the pages of a read-only mapping back to the kernel (they are
+ * re-read from the file if touched again), so a loader that quantises
+ * tensor by tensor does not end up with the whole fp32 file resident. */
+static void drop_pages(const void *p, size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || n == 0)
+        return;
+    uintptr_t a = (uintptr_t)p, b = a + n, pg = (uintptr_t)ps;
+    a = (a + pg - 1) / pg * pg;   /* whole pages inside the range only */
+    b = b / pg * pg;
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* lsc_gpt_load (opts NULL) and lsc_gpt_load_nf4. */
+static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc_error *err)
 {
     lsc_st_file f;
     lsc_gpt_config cfg;
-    int rc;
+    float *scratch = NULL;
+    int rc, mask = 0, bs = 0, dq = 0;
     memset(m, 0, sizeof *m);
+    if (opts && (rc = parse_nf4_opts(opts, &mask, &bs, &dq, err)) != LSC_OK)
+        return rc;
     if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
         return rc;
     const char *ver = lsc_st_meta(&f, "lsc_format_version");
@@ -323,8 +711,24 @@ int lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err)
         rc = lsc_error_set(err, rc, __FILE__, __LINE__, "%s: %s", path, msg);
         goto fail;
     }
-    if ((rc = lsc_gpt_init(m, &cfg, err)) != LSC_OK)
+    /* a target stays NF4 when the file holds it 4-bit in every layer (or
+     * opts ask for it); NF4 weights of other tensors are dequantised */
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        int all = 1;
+        for (int l = 0; l < cfg.n_layer && all; l++) {
+            char name[64];
+            lsc_lora_module_name(l, t, name, sizeof name);
+            strcat(name, ".weight");
+            all = lsc_nf4_st_role(&f, name) == LSC_NF4_ROLE_WEIGHT;
+        }
+        mask |= all << t;
+    }
+    if ((rc = gpt_init_(m, &cfg, mask, err)) != LSC_OK)
         goto fail;
+    if (mask && !(scratch = LSC_MALLOC(max_nf4_numel(m) * sizeof(float)))) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
+        goto fail;
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         const lsc_gpt_tensor *t = &m->tensors[i];
         const lsc_st_tensor *st = lsc_st_find(&f, t->name);
@@ -333,16 +737,49 @@ int lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err)
                                "%s: tensor '%s' is missing", path, t->name);
             goto fail;
         }
-        int ok = st->ndim == t->ndim && st->shape[0] == t->shape[0] &&
-                 (t->ndim == 1 || st->shape[1] == t->shape[1]);
-        if (!ok) {
-            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
-                               "%s: tensor '%s' has the wrong shape for the config in its metadata",
-                               path, t->name);
-            goto fail;
+        if (lsc_nf4_st_role(&f, t->name) == LSC_NF4_ROLE_WEIGHT) {
+            lsc_nf4 q;
+            if ((rc = lsc_nf4_st_load(&q, &f, t->name, err)) != LSC_OK)
+                goto fail;
+            if (t->ndim != 2 || q.d != (size_t)t->shape[0] || q.k != (size_t)t->shape[1]) {
+                rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                                   "%s: NF4 tensor '%s' has shape (%zu, %zu), the config in the metadata "
+                                   "needs (%d, %d)", path, t->name, q.d, q.k, t->shape[0],
+                                   t->ndim == 2 ? t->shape[1] : 1);
+                lsc_nf4_free(&q);
+                goto fail;
+            }
+            if (t->nf4) {
+                m->nf4[tensor_slot(i)] = q;   /* ownership moves */
+            } else {
+                lsc_nf4_dequant_range(&q, 0, q.n, m->params_memory + t->offset);
+                lsc_nf4_free(&q);
+            }
+        } else {
+            int ok = st->ndim == t->ndim && st->shape[0] == t->shape[0] &&
+                     (t->ndim == 1 || st->shape[1] == t->shape[1]);
+            if (!ok) {
+                rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
+                                   "%s: tensor '%s' has the wrong shape for the config in its metadata",
+                                   path, t->name);
+                goto fail;
+            }
+            float *dst = t->nf4 ? scratch : m->params_memory + t->offset;
+            if ((rc = lsc_st_read_f32(&f, st, dst, err)) != LSC_OK)
+                goto fail;
+            if (t->nf4) {
+                lsc_error inner;
+                rc = lsc_nf4_quantize(&m->nf4[tensor_slot(i)], scratch, (size_t)t->shape[0],
+                                      (size_t)t->shape[1], bs, dq, &inner);
+                if (rc != LSC_OK) {
+                    rc = lsc_error_set(err, rc, __FILE__, __LINE__, "%s: tensor '%s': %s", path, t->name,
+                                       inner.msg);
+                    goto fail;
+                }
+            }
         }
-        if ((rc = lsc_st_read_f32(&f, st, m->params_memory + t->offset, err)) != LSC_OK)
-            goto fail;
+        if (m->quant_targets)
+            drop_pages(lsc_st_bytes(&f, st), st->end - st->begin);
     }
     for (size_t j = 0; j < m->num_parameters; j++)
         if (!isfinite(m->params_memory[j])) {
@@ -350,12 +787,25 @@ int lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err)
                                "%s: the model holds NaN or Inf weights", path);
             goto fail;
         }
+    LSC_FREE(scratch);
     lsc_st_close(&f);
     return LSC_OK;
 fail:
+    LSC_FREE(scratch);
     lsc_st_close(&f);
     lsc_gpt_free(m);
     return rc;
+}
+
+int lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err)
+{
+    return gpt_load_(m, path, NULL, err);
+}
+
+int lsc_gpt_load_nf4(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc_error *err)
+{
+    lsc_nf4_opts def = {0, 1, NULL};
+    return gpt_load_(m, path, opts ? opts : &def, err);
 }
 
 // ---- activations ----
@@ -464,7 +914,11 @@ static void linear_forward(lsc_gpt *m, int l, int target, float *out, const floa
     float *w, *b;
     int OC, IC;
     lsc_gpt_linear(m, l, target, &w, &b, &OC, &IC);
-    lsc_matmul_forward_(out, inp, w, b, N, IC, OC);
+    const lsc_nf4 *q = lsc_gpt_nf4(m, l, target);
+    if (q)   /* QLoRA: deq(W) a tile of rows at a time, never the whole matrix */
+        lsc_nf4_matmul_forward(out, inp, q, b, m->nf4_tile, m->nf4_tile_floats, (size_t)N);
+    else
+        lsc_matmul_forward_(out, inp, w, b, N, IC, OC);
     int mi = lora_module(m, l, target);
     if (mi >= 0)
         lsc_lora_module_forward_(m->lora, mi, out, inp, N, rng);
@@ -571,13 +1025,21 @@ static void linear_backward(lsc_gpt *m, int l, int target, float *dinp, const fl
     float *w, *b;
     int OC, IC;
     lsc_gpt_linear(m, l, target, &w, &b, &OC, &IC);
-    float *dw = NULL, *db = NULL;
-    if (m->grads_memory) {
-        size_t off_w = (size_t)(w - m->params_memory), off_b = (size_t)(b - m->params_memory);
-        dw = m->grads_memory + off_w;
-        db = m->grads_memory + off_b;
+    const lsc_nf4 *q = lsc_gpt_nf4(m, l, target);
+    if (q) {
+        /* an NF4 weight is frozen: only the input gradient, through deq(W) */
+        LSC_ASSERT(!m->grads_memory);
+        if (dinp)
+            lsc_nf4_matmul_backward_input(dinp, dout, q, m->nf4_tile, m->nf4_tile_floats, (size_t)N);
+    } else {
+        float *dw = NULL, *db = NULL;
+        if (m->grads_memory) {
+            size_t off_w = (size_t)(w - m->params_memory), off_b = (size_t)(b - m->params_memory);
+            dw = m->grads_memory + off_w;
+            db = m->grads_memory + off_b;
+        }
+        lsc_matmul_backward_(dinp, dw, db, dout, inp, w, N, IC, OC);
     }
-    lsc_matmul_backward_(dinp, dw, db, dout, inp, w, N, IC, OC);
     int mi = lora_module(m, l, target);
     if (mi >= 0)
         lsc_lora_module_backward_(m->lora, mi, dinp, dout, inp, N);

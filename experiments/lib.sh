@@ -1,0 +1,308 @@
+# lib.sh — the shell every experiments/*.sh script sources: profile loading, the cached base
+# model, cached training runs, study manifests and progress lines.
+#
+# What it is not: science. The study scripts say WHAT is trained and analysed; this file only
+# says HOW a run is cached and where its files go. POSIX sh (dash), no bashisms.
+#
+# Layout it maintains (all git-ignored):
+#   data/cache/base-<sha16>.safetensors      the pretrained base, keyed by pretrain args + corpus sha
+#   data/results/$PROFILE/runs/<run-id>/      one training run: adapter/ (or model.safetensors),
+#        train_log.h5 (loss curves and the final validation metrics), run.json, config.txt,
+#        config.sha, command.txt, train.log
+#   data/results/$PROFILE/<study>.h5          one file per study (lorascope collect)
+#   data/results/$PROFILE/work/<study>/       the raw per-analysis HDF5 files a study merges
+#   plots/out/$PROFILE/                       figures (PNG + SVG)
+#
+# A run is redone only when its config (args + base + task checksum) changes; outputs are built
+# in runs/.tmp.<id>.<pid> and renamed into place when complete, so Ctrl-C loses at most the run
+# in progress. Environment: PROFILE (tiny|quick|paper), BUILD (build dir, default build),
+# LSC_BIN (the program; default $BUILD/lorascope), LSC_JOBS (parallel runs), LSC_T0 (start time),
+# LSC_RESULTS_ROOT / LSC_FIGS_ROOT / LSC_CACHE (default data/results, plots/out, data/cache).
+
+set -eu
+
+LSC_ROOT=${LSC_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$LSC_ROOT"
+PROFILE=${PROFILE:-quick}
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD=$LSC_ROOT/$BUILD ;; esac
+LSC=${LSC_BIN:-$BUILD/lorascope}
+export LSC_PLOTS=${LSC_PLOTS:-$LSC_ROOT/plots}
+
+if [ ! -f "experiments/profiles/$PROFILE.sh" ]; then
+    echo "experiments: unknown PROFILE '$PROFILE' (tiny, quick or paper)" >&2
+    exit 2
+fi
+. "experiments/profiles/$PROFILE.sh"
+JOBS=${LSC_JOBS:-$JOBS}
+
+# Where things go; the tests point these at a scratch directory to run from nothing.
+RESULTS=${LSC_RESULTS_ROOT:-data/results}/$PROFILE
+RUNS=$RESULTS/runs
+WORK=$RESULTS/work
+FIGS=${LSC_FIGS_ROOT:-plots/out}/$PROFILE
+CACHE=${LSC_CACHE:-data/cache}
+mkdir -p "$RUNS" "$WORK" "$FIGS" "$CACHE"
+
+: "${LSC_T0:=$(date +%s)}"
+export LSC_T0
+
+# ---- small helpers ----
+
+lsc_now() { date +%s.%N | cut -c1-14; }
+lsc_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+lsc_elapsed() {
+    s=$(( $(date +%s) - LSC_T0 ))
+    printf '%d:%02d' $((s / 60)) $((s % 60))
+}
+lsc_log() { printf '[%s %s] %s\n' "$PROFILE" "$(lsc_elapsed)" "$*" >&2; }
+lsc_die() { printf 'experiments: %s\n' "$*" >&2; exit 1; }
+lsc_sha() { sha256sum | cut -c1-16; }                 # stdin -> 16 hex digits
+lsc_sha_paths() {                                     # files or directories -> 16 hex digits
+    for p in "$@"; do
+        if [ -d "$p" ]; then find "$p" -type f | LC_ALL=C sort | xargs sha256sum
+        else sha256sum "$p"; fi
+    done | awk '{ print $1 }' | lsc_sha
+}
+lsc_git_commit() {
+    c=$(git -C "$LSC_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+    if [ "$c" != unknown ] && [ -n "$(git -C "$LSC_ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        c="$c+dirty"
+    fi
+    printf '%s' "$c"
+}
+# CPU seconds (user + system) of this shell's finished children, from the output of the POSIX
+# `times` builtin saved in a file (it must run in the shell itself, not in a $(...) subshell).
+lsc_times_cpu() {
+    awk 'NR == 2 { n = split($0, f, " "); t = 0
+        for (i = 1; i <= n; i++) { v = f[i]; m = 0
+            if (v ~ /m/) { m = substr(v, 1, index(v, "m") - 1); v = substr(v, index(v, "m") + 1) }
+            sub(/s$/, "", v); t += m * 60 + v }
+        printf "%.1f", t }' "$1"
+}
+lsc_threads() { echo "${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 1)}"; }
+
+# run id from targets, rank and seed: "q,k,v,o" r=2 seed 1 -> lora-qkvo-r2-s1
+lsc_run_id() { printf 'lora-%s-r%s-s%s' "$(echo "$1" | tr -d ,)" "$2" "$3"; }
+
+# value of --NAME in an argument list: lsc_arg rank --targets q --rank 8 -> 8
+lsc_arg() {
+    want=--$1; shift
+    while [ $# -gt 0 ]; do
+        if [ "$1" = "$want" ] && [ $# -ge 2 ]; then printf '%s' "$2"; return 0; fi
+        shift
+    done
+    printf ''
+}
+
+# ---- the base model (cached by config) ----
+
+# Sets BASE (the safetensors path) and BASE_SHA; pretrains it once per config. An interrupted
+# pretraining leaves its checkpoint, and the next call continues it (--resume).
+lsc_base() {
+    [ -n "${BASE:-}" ] && return 0
+    for f in $CORPUS $TASK; do
+        [ -e "$f" ] || lsc_die "$f is missing (run data/fetch.sh or make data)"
+    done
+    corpus_sha=$(lsc_sha_paths $CORPUS)
+    BASE_SHA=$(printf 'pretrain %s %s corpus=%s\n' "$PRETRAIN_ARGS" "$CORPUS_ARGS" "$corpus_sha" | lsc_sha)
+    BASE=$CACHE/base-$BASE_SHA.safetensors
+    if [ ! -f "$BASE" ]; then
+        resume=
+        [ -f "$CACHE/base-$BASE_SHA.train_state.safetensors" ] && resume=--resume
+        lsc_log "pretraining the base model ($PRETRAIN_ARGS) -> $BASE ${resume:+(resuming)}"
+        t0=$(lsc_now)
+        times >"$CACHE/.times0.$$"
+        # shellcheck disable=SC2086
+        if ! "$LSC" pretrain $PRETRAIN_ARGS $CORPUS_ARGS --threads "${LSC_BASE_THREADS:-$BASE_THREADS}" $resume \
+                -o "$BASE" >"$CACHE/base-$BASE_SHA.log" 2>&1; then
+            tail -n 5 "$CACHE/base-$BASE_SHA.log" >&2
+            lsc_die "pretraining failed (log: $CACHE/base-$BASE_SHA.log)"
+        fi
+        times >"$CACHE/.times1.$$"
+        printf 'pretrain %s %s\ncorpus %s sha %s\nwall_seconds %s\ncpu_seconds %s\n' "$PRETRAIN_ARGS" \
+            "$CORPUS_ARGS" "$CORPUS" "$corpus_sha" "$(lsc_secs "$t0" "$(lsc_now)")" \
+            "$(lsc_secs "$(lsc_times_cpu "$CACHE/.times0.$$")" "$(lsc_times_cpu "$CACHE/.times1.$$")")" \
+            >"$CACHE/base-$BASE_SHA.txt"
+        rm -f "$CACHE/.times0.$$" "$CACHE/.times1.$$"
+        rm -f "$CACHE/base-$BASE_SHA.train_state.safetensors"
+        lsc_log "base model ready ($(lsc_secs "$t0" "$(lsc_now)") s): $(grep -o 'validation loss [0-9.]* nats/byte' "$CACHE/base-$BASE_SHA.log" | tail -n 1)"
+    fi
+    TASK_SHA=$(lsc_sha_paths $TASK)
+    export BASE BASE_SHA TASK_SHA
+}
+
+# ---- runs (cached by config) ----
+
+# lsc_run ID ARGS...  — a LoRA run: `train --targets .. --rank .. --seed ..` (which evaluates
+#                       the result on the validation items at the end).
+# lsc_full ID ARGS... — a full fine-tuning run (train --full).
+# Both set RUN_DIR. In plan mode (LSC_PLAN=FILE) they only record the run.
+lsc_run()  { lsc_run_kind lora "$@"; }
+lsc_full() { lsc_run_kind full "$@"; }
+
+lsc_run_kind() {
+    kind=$1; id=$2; shift 2
+    RUN_DIR=$RUNS/$id
+    if [ -n "${LSC_PLAN:-}" ]; then
+        printf '%s\t%s\t%s\n' "$kind" "$id" "$*" >>"$LSC_PLAN"
+        return 0
+    fi
+    lsc_base
+    if [ "$kind" = full ]; then common=$FULL_ARGS; else common=$TRAIN_ARGS; fi
+    cfg="kind=$kind base=$BASE_SHA task=$TASK_SHA args=$* $common"
+    hash=$(printf '%s\n' "$cfg" | lsc_sha)
+    if [ -f "$RUN_DIR/config.sha" ] && [ "$(cat "$RUN_DIR/config.sha")" = "$hash" ] \
+            && [ -f "$RUN_DIR/run.json" ]; then
+        RUN_CACHED=1
+        return 0
+    fi
+    RUN_CACHED=0
+    r_targets=$(lsc_arg targets "$@")
+    r_rank=$(lsc_arg rank "$@")
+    r_seed=$(lsc_arg seed "$@")
+    tmp=$RUNS/.tmp.$id.$$
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    LSC_TMP_RUN=$tmp
+    t0=$(lsc_now)
+    times >"$tmp/.times0"
+    threads=${LSC_RUN_THREADS:-$(lsc_threads)}
+    if [ "$kind" = full ]; then set -- --full "$@"; fi
+    # shellcheck disable=SC2086
+    set -- --base "$BASE" --task supersense $TASK_ARGS "$@" $common --threads "$threads" -o "$tmp/out"
+    printf '%s train' "$LSC" >"$tmp/command.txt"
+    printf ' %s' "$@" >>"$tmp/command.txt"
+    echo >>"$tmp/command.txt"
+    if ! "$LSC" train "$@" >"$tmp/train.log" 2>&1; then
+        tail -n 5 "$tmp/train.log" >&2
+        lsc_die "run $id: training failed (log: $tmp/train.log)"
+    fi
+    # the run directory keeps the PEFT adapter (or the model) apart from the log, so that the
+    # adapter's checksum covers only what PEFT reads; the resume checkpoint is not kept
+    mv "$tmp/out/train_log.h5" "$tmp/train_log.h5"
+    rm -f "$tmp/out/train_state.safetensors"
+    if [ "$kind" = full ]; then
+        mv "$tmp/out/model.safetensors" "$tmp/model.safetensors"
+        rm -rf "$tmp/out"
+        set -- --base "$tmp/model.safetensors"
+    else
+        mv "$tmp/out" "$tmp/adapter"
+        set -- --base "$BASE" --adapter "$tmp/adapter"
+    fi
+    # the metrics (exact-match accuracy by greedy decoding and the label loss on the validation
+    # items, beside the majority and suffix baselines) are the ones `train` computes at the end
+    # and keeps in train_log.h5; `lorascope collect` reads them from there
+    t2=$(lsc_now)
+    times >"$tmp/.times1"
+    printf '%s\n' "$cfg" >"$tmp/config.txt"
+    # run.json: what lorascope collect reads besides eval.json
+    {
+        printf '{\n  "id": "%s",\n  "kind": "%s",\n' "$id" "$kind"
+        printf '  "targets": "%s",\n' "$r_targets"
+        printf '  "rank": %s,\n' "${r_rank:-0}"
+        printf '  "seed": %s,\n' "${r_seed:-0}"
+        printf '  "config": "%s",\n' "$(printf '%s' "$cfg" | sed 's/["\\]/\\&/g')"
+        printf '  "config_sha": "%s",\n  "base": "%s",\n  "task": "%s",\n' "$hash" "$BASE" "$TASK"
+        printf '  "threads": %s,\n' "$threads"
+        printf '  "train_seconds": %s,\n' "$(lsc_secs "$t0" "$t2")"
+        printf '  "cpu_seconds": %s\n}\n' "$(lsc_secs "$(lsc_times_cpu "$tmp/.times0")" "$(lsc_times_cpu "$tmp/.times1")")"
+    } >"$tmp/run.json"
+    echo "$hash" >"$tmp/config.sha"
+    rm -f "$tmp/.times0" "$tmp/.times1"
+    rm -rf "$RUN_DIR"
+    mv "$tmp" "$RUN_DIR"
+    LSC_TMP_RUN=
+    RUN_SECONDS=$(lsc_secs "$t0" "$t2")
+}
+
+# Removes the half-built run on Ctrl-C or kill.
+lsc_on_signal() {
+    if [ -n "${LSC_TMP_RUN:-}" ]; then rm -rf "$LSC_TMP_RUN"; fi
+    printf '\nexperiments: interrupted; finished runs are kept in %s\n' "$RUNS" >&2
+    exit 130
+}
+trap lsc_on_signal INT TERM
+
+# In plan mode a study stops after declaring its runs.
+lsc_plan_end() {
+    if [ -n "${LSC_PLAN:-}" ]; then exit 0; fi
+}
+
+# ---- studies ----
+
+# lsc_study_begin NAME — starts the manifest of study NAME ($MANIFEST) with its provenance.
+lsc_study_begin() {
+    STUDY=$1
+    STUDY_T0=$(lsc_now)
+    if [ -n "${LSC_PLAN:-}" ]; then MANIFEST=/dev/null; return 0; fi
+    MANIFEST=$WORK/$STUDY/manifest.tsv
+    mkdir -p "$WORK/$STUDY"
+    lsc_base
+    {
+        printf '# lorascope study manifest: kind<TAB>name<TAB>value (read by lorascope collect)\n'
+        printf 'attr\tstudy\t%s\n' "$STUDY"
+        printf 'attr\tprofile\t%s\n' "$PROFILE"
+        printf 'attr\tprofile_description\t%s\n' "$PROFILE_DESC"
+        printf 'attr\tgit_commit\t%s\n' "$(lsc_git_commit)"
+        printf 'attr\tstudy_script\texperiments/%s\n' "$(basename "$0")"
+        printf 'attr\tstudy_script_sha256\t%s\n' "$(sha256sum "$0" | cut -d' ' -f1)"
+        printf 'attr\tprofile_config\t%s\n' "$(grep -v '^#' "experiments/profiles/$PROFILE.sh" | grep . | tr '\n' ';')"
+        printf 'attr\tbase_model\t%s\n' "$BASE"
+        printf 'attr\tbase_config\t%s\n' "$PRETRAIN_ARGS"
+        printf 'attr\tcorpus\t%s\n' "$(echo $CORPUS)"
+        printf 'attr\ttask\t%s\n' "$(echo $TASK)"
+        printf 'attr\ttask_sha\t%s\n' "$TASK_SHA"
+        printf 'attr\tlora_train_args\t%s\n' "$TRAIN_ARGS"
+        printf 'attr\tthreads\t%s\n' "${LSC_RUN_THREADS:-$(lsc_threads)}"
+    } >"$MANIFEST"
+}
+
+# lsc_study_add KIND NAME VALUE — one manifest line (run, merge, phi, amp, spec, curve, ...).
+lsc_study_add() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$MANIFEST"; }
+
+# lsc_study_cell LABEL — adds the run in $RUN_DIR to cell LABEL.
+lsc_study_cell() { lsc_study_add run "$1" "$RUN_DIR"; }
+
+# Up to date when the study file exists and was made from the same manifest (runs, script,
+# profile) by the same program: then `make reproduce` only rebuilds the report.
+lsc_study_fresh() {
+    stamp=$( { grep -v '^attr	git_commit' "$MANIFEST"
+               for d in $(awk -F'\t' '$1 == "run" { print $3 }' "$MANIFEST"); do cat "$d/config.sha"; done
+               sha256sum "$LSC" | cut -d' ' -f1; } | lsc_sha)
+    STUDY_STAMP=$stamp
+    [ -f "$RESULTS/$STUDY.h5" ] && [ -f "$WORK/$STUDY/stamp" ] && [ "$(cat "$WORK/$STUDY/stamp")" = "$stamp" ]
+}
+
+# lsc_study_end [collect options] — writes $RESULTS/$STUDY.h5 from the manifest.
+lsc_study_end() {
+    lsc_study_add attr analysis_seconds "$(lsc_secs "$STUDY_T0" "$(lsc_now)")"
+    "$LSC" collect "$MANIFEST" -o "$RESULTS/$STUDY.h5" "$@" >"$WORK/$STUDY/collect.log" 2>&1 \
+        || { cat "$WORK/$STUDY/collect.log" >&2; lsc_die "$STUDY: collect failed"; }
+    echo "$STUDY_STAMP" >"$WORK/$STUDY/stamp"
+    lsc_log "$STUDY: wrote $RESULTS/$STUDY.h5 ($(lsc_secs "$STUDY_T0" "$(lsc_now)") s)"
+}
+
+# lsc_plot SCRIPT.gp NAME key=value... — renders plots/SCRIPT.gp into $FIGS/NAME.{png,svg}
+# (every script takes `outbase`; the other variables are the script's own, strings quoted).
+lsc_plot() {
+    script=$1; name=$2; shift 2
+    vars="outbase='$FIGS/$name'"
+    for kv in "$@"; do
+        v=${kv#*=}
+        case "$v" in
+            *[!0-9.]*|'') vars="$vars; ${kv%%=*}='$(printf '%s' "$v" | sed "s/'/''/g")'" ;;
+            *) vars="$vars; ${kv%%=*}=$v" ;;
+        esac
+    done
+    if ! gnuplot -e "$vars" "plots/$script" >"$WORK/gnuplot-$name.log" 2>&1 \
+            || [ ! -s "$FIGS/$name.png" ]; then
+        cat "$WORK/gnuplot-$name.log" >&2
+        lsc_die "gnuplot failed on plots/$script for $name"
+    fi
+}
+
+# lsc_summary STUDY METRIC — one /summary value of a study file (for figure labels).
+lsc_summary() {
+    "$LSC" regress --print "$RESULTS/$1.h5" --metric "$2" 2>/dev/null || echo 0
+}

@@ -1,0 +1,32 @@
+# tiny.sh — the whole pipeline in a few minutes on the committed fixtures (CI: tests/test_experiments.sh).
+# Sourced by experiments/lib.sh. Everything a study needs to know about sizes lives here.
+# The model (d=48) is too small for r=64, so the "high rank" of Figures 3-4, Table 6 and Table 7
+# is R_HIGH=16 here. It is a plumbing check: a 70k-parameter model on 29 validation items barely
+# learns the task, so its accuracies say nothing about the paper (use quick or paper for that).
+
+PROFILE_DESC="tiny: 2-layer d=48 base on data/fixtures/tiny.txt, the supersense_tiny fixture (29 validation items), 1 seed; a plumbing check, not science"
+
+# data (relative to the project root): the files (checksummed into the cache keys) and the
+# options that point pretrain/train/eval at them
+CORPUS=data/fixtures/tiny.txt
+CORPUS_ARGS="--data data/fixtures/tiny.txt"
+TASK=data/fixtures/supersense_tiny.tsv
+TASK_ARGS="--task-file data/fixtures/supersense_tiny.tsv"
+
+# base model (cached by a hash of these arguments and the corpus checksum)
+PRETRAIN_ARGS="--profile tiny --seed 1"   # L2 NH2 C48 ctx64, 200 steps
+
+# every LoRA run (the study adds --targets --rank --seed). alpha is constant in r, as in the paper.
+TRAIN_ARGS="--alpha 8 --steps 150 --batch 16 --lr 5e-3"
+# the full fine-tuning run of study_full.sh (adds --seed)
+FULL_ARGS="--steps 150 --batch 16 --lr 3e-3"
+
+SEEDS="1"            # seeds of every Table 5/6 cell
+SEED_PAIR="1 2"      # the two seeds of Figure 4
+RANKS="1 2 4 8 16"   # Table 6 ranks (the paper: 1 2 4 8 64)
+R_LOW=8              # Figure 3: phi(A_r=R_LOW, A_r=R_HIGH)
+R_HIGH=16
+AMP_RANKS="4 16"     # Table 7 ranks (the paper: 4 64)
+MID_LAYER=1          # the layer drawn in Figure 3 and listed in Table 7
+JOBS=2               # runs trained at once (each single-threaded)
+BASE_THREADS=1       # threads of the base pretraining

@@ -1,0 +1,124 @@
+#!/bin/sh
+# reproduce.sh — `make reproduce` (PROFILE=tiny|quick|paper): the LoRA paper's Section 7 studies end
+# to end, from the data to data/results/$PROFILE/report.html.
+#
+#   1. data: the committed fixtures (tiny) or data/fetch.sh when data/corpus is missing
+#   2. plan: every study script declares its runs (LSC_PLAN mode); shared runs are trained once
+#   3. the base model (cached in data/cache by a hash of its config)
+#   4. every run not already done with the same config, $JOBS at a time, with progress
+#   5. each study: analyses -> one HDF5 file per study, figures into plots/out/$PROFILE
+#   6. the regression check against experiments/baselines/$PROFILE.json (when there is one)
+#   7. lorascope report -> report.html + report.md
+# Run it again after a finished run and only the report is rebuilt. Exit status: 0, or 1 when a
+# step fails or a metric drifted out of the baseline's tolerance.
+#
+# Internal: `reproduce.sh --one KIND ID ARGS...` trains one planned run (used for parallel jobs).
+set -eu
+cd "$(dirname "$0")/.."
+export PROFILE=${PROFILE:-quick}
+export BUILD=${BUILD:-build}
+
+if [ "${1:-}" = --one ]; then
+    shift
+    . experiments/lib.sh
+    kind=$1; id=$2; shift 2
+    t0=$(lsc_now)
+    lsc_run_kind "$kind" "$id" "$@"
+    # progress: one line per finished run into the shared counter file
+    echo "$id" >>"$WORK/progress"
+    k=$(wc -l <"$WORK/progress")
+    if [ "$RUN_CACHED" = 1 ]; then what="cached"; else what="trained + evaluated in ${RUN_SECONDS} s"; fi
+    lsc_log "run $k/$LSC_NRUNS $id: $what"
+    exit 0
+fi
+
+. experiments/lib.sh
+STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full"
+
+[ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
+for c in train eval pretrain spectrum subspace amplify collect report regress deltaspec; do
+    "$LSC" "$c" --help >/dev/null 2>&1 || lsc_die "$LSC has no working '$c' subcommand yet"
+done
+
+# one reproduce per profile at a time
+exec 9>"$RESULTS/.lock"
+if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+    lsc_die "another reproduce of profile $PROFILE is running (lock $RESULTS/.lock)"
+fi
+rm -rf "$RUNS"/.tmp.*
+TIMING=$RESULTS/timing.tsv
+printf 'stage\tseconds\n' >"$TIMING.new"
+stage_t0=$(lsc_now)
+stage_done() {
+    printf '%s\t%s\n' "$1" "$(lsc_secs "$stage_t0" "$(lsc_now)")" >>"$TIMING.new"
+    stage_t0=$(lsc_now)
+}
+
+# ---- 1. data ----
+missing=
+for f in $CORPUS $TASK; do [ -e "$f" ] || missing="$missing $f"; done
+if [ -n "$missing" ]; then
+    case "$CORPUS" in
+        data/fixtures/*) lsc_die "fixture(s)$missing missing from the checkout" ;;
+        *) lsc_log "data missing ($missing ): running data/fetch.sh"
+           sh data/fetch.sh || lsc_die "data/fetch.sh failed" ;;
+    esac
+fi
+stage_done data
+
+# ---- 2. plan ----
+plan=$WORK/plan.tsv
+: >"$plan.all"
+for s in $STUDIES; do
+    LSC_PLAN=$plan.all sh "experiments/$s.sh" || lsc_die "planning $s failed"
+done
+# the same run id must mean the same run in every study
+awk -F'\t' '{ if (($2 in a) && a[$2] != $0) { print "experiments: run " $2 " declared twice with different arguments" > "/dev/stderr"; bad = 1 }
+             a[$2] = $0 } END { exit bad }' "$plan.all" || exit 1
+awk -F'\t' '!seen[$2]++' "$plan.all" >"$plan"
+LSC_NRUNS=$(wc -l <"$plan" | tr -d ' ')
+export LSC_NRUNS
+lsc_log "profile $PROFILE: $PROFILE_DESC"
+lsc_log "$LSC_NRUNS runs planned for $(echo "$STUDIES" | wc -w) studies; $JOBS at a time"
+
+# ---- 3. base model ----
+lsc_base
+stage_done base_model
+
+# ---- 4. runs ----
+: >"$WORK/progress"
+if [ "$JOBS" -gt 1 ]; then
+    export LSC_RUN_THREADS=${LSC_RUN_THREADS:-1}
+fi
+tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
+    || lsc_die "a training run failed (see the message above)"
+stage_done runs
+
+# ---- 5. studies ----
+for s in $STUDIES; do
+    sh "experiments/$s.sh" || lsc_die "$s failed"
+    stage_done "$s"
+done
+
+# ---- 6. regression check ----
+baseline=experiments/baselines/$PROFILE.json
+regress_rc=0
+if [ -f "$baseline" ]; then
+    lsc_log "regression check against $baseline"
+    "$LSC" regress --baseline "$baseline" --current "$RESULTS" --out "$RESULTS/regress.json" || regress_rc=$?
+    [ "$regress_rc" -le 1 ] || lsc_die "lorascope regress failed (exit $regress_rc)"
+else
+    rm -f "$RESULTS/regress.json"
+    lsc_log "no baseline for profile $PROFILE ($baseline): regression check skipped"
+fi
+stage_done regress
+
+# ---- 7. report ----
+mv "$TIMING.new" "$TIMING"
+"$LSC" report "$RESULTS" --figures "$FIGS" -o "$RESULTS/report.html" || lsc_die "lorascope report failed"
+printf 'report\t%s\n' "$(lsc_secs "$stage_t0" "$(lsc_now)")" >>"$TIMING"
+lsc_log "done in $(lsc_elapsed): $RESULTS/report.html (and report.md), figures in $FIGS"
+if [ "$regress_rc" -ne 0 ]; then
+    lsc_log "REGRESSION: metrics drifted out of tolerance (table above; $RESULTS/regress.json)"
+fi
+exit "$regress_rc"

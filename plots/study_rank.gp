@@ -1,0 +1,51 @@
+# study_rank.gp — the LoRA paper's Table 6 in our miniature: supersense accuracy (left) and
+# validation loss (right) against the LoRA rank r (log scale) for {Wq}, {Wq,Wv} and
+# {Wq,Wk,Wv,Wo}; error bars = spread over seeds; dashed lines: the majority-class and
+# 4-letter-suffix baselines.
+# Written by experiments/study_rank.sh from `lorascope collect --dat` (columns: cell targets rank
+# n_seeds trainable_params accuracy_mean accuracy_sd val_loss_mean val_loss_sd min max).
+# Renders <outbase>.png and <outbase>.svg.
+# Variables (gnuplot -e): data, outbase, title, maj, suf.
+
+if (!exists("data"))    data = 'cells.dat'
+if (!exists("outbase")) outbase = 'table6_rank'
+if (!exists("title"))   title = 'Table 6: accuracy against LoRA rank'
+if (!exists("maj"))     maj = NaN
+if (!exists("suf"))     suf = NaN
+
+set encoding utf8
+set logscale x 2
+set grid xtics ytics lc rgb '#dddddd'
+set tics out nomirror
+set border 3
+set xlabel 'LoRA rank r'
+set key bottom right opaque
+set offsets graph 0.05, graph 0.05, 0, 0
+sets = 'q q,v q,k,v,o'
+names = '{Wq} {Wq,Wv} {Wq,Wk,Wv,Wo}'
+colors = '#4878a8 #d1603d #2a7d2a'
+
+do for [term = 1:2] {
+    if (term == 1) {
+        set terminal pngcairo size 1300,560 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.png'
+    } else {
+        set terminal svg size 1300,560 dynamic enhanced font 'DejaVu Sans,11'
+        set output outbase.'.svg'
+    }
+    set multiplot layout 1,2 title title noenhanced font ',13'
+    set title 'exact-match accuracy (higher is better)'
+    set ylabel 'supersense exact-match accuracy (%)'
+    plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):($6*100):($7*100) \
+             with yerrorlines lw 2 pt 7 lc rgb word(colors, i) title word(names, i) noenhanced, \
+         maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
+         suf*100 with lines dt 4 lc rgb '#777777' title sprintf('4-letter suffix %.1f%%', suf*100)
+    set title 'validation loss on the label bytes (lower is better)'
+    set ylabel 'nats per label byte'
+    set key top right
+    plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):8:9 \
+             with yerrorlines lw 2 pt 7 lc rgb word(colors, i) title word(names, i) noenhanced
+    set key bottom right
+    unset multiplot
+    unset output
+}

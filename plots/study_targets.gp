@@ -1,0 +1,52 @@
+# study_targets.gp — the LoRA paper's Table 5 in our miniature: supersense accuracy (left) and
+# validation loss (right) for each choice of adapted weight types at the same trainable-parameter
+# budget (one bar per cell, error bar = spread over seeds), with the majority-class and suffix
+# baselines as dashed lines.
+# Written by experiments/study_targets.sh from `lorascope collect --dat` (columns: cell targets
+# rank n_seeds trainable_params accuracy_mean accuracy_sd val_loss_mean val_loss_sd min max).
+# Renders <outbase>.png (pngcairo) and <outbase>.svg.
+# Variables (gnuplot -e): data, outbase, title, maj, suf (baseline accuracies in 0..1).
+
+if (!exists("data"))    data = 'cells.dat'
+if (!exists("outbase")) outbase = 'table5_targets'
+if (!exists("title"))   title = 'Table 5: equal parameter budget across weight types'
+if (!exists("maj"))     maj = NaN
+if (!exists("suf"))     suf = NaN
+
+set encoding utf8
+set style data histograms
+set style fill solid 0.8 border rgb '#333333'
+set boxwidth 0.6
+set grid ytics lc rgb '#dddddd'
+set tics out nomirror
+set border 3
+set xlabel 'adapted weight types (rank)'
+set key top left opaque
+label(t, r) = t.' r='.r
+
+do for [term = 1:2] {
+    if (term == 1) {
+        set terminal pngcairo size 1300,560 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.png'
+    } else {
+        set terminal svg size 1300,560 dynamic enhanced font 'DejaVu Sans,11'
+        set output outbase.'.svg'
+    }
+    set multiplot layout 1,2 title title noenhanced font ',13'
+    set title 'exact-match accuracy (higher is better)'
+    set ylabel 'supersense exact-match accuracy (%)'
+    set yrange [0:*]
+    plot data using 0:($6*100):xtic(label(strcol(2), strcol(3))) with boxes lc rgb '#4878a8' title 'mean over seeds', \
+         ''   using 0:($6*100):($7*100) with yerrorbars lc rgb '#222222' pt 0 title 'spread (sd)', \
+         maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
+         suf*100 with lines dt 4 lc rgb '#2a7d2a' title sprintf('4-letter suffix %.1f%%', suf*100)
+    set title 'validation loss on the label bytes (lower is better)'
+    set ylabel 'nats per label byte'
+    set yrange [*:*]
+    set key top right
+    plot data using 0:8:xtic(label(strcol(2), strcol(3))) with boxes lc rgb '#d1603d' title 'mean over seeds', \
+         ''   using 0:8:9 with yerrorbars lc rgb '#222222' pt 0 title 'spread (sd)'
+    set key top left
+    unset multiplot
+    unset output
+}

@@ -1,0 +1,275 @@
+#!/bin/sh
+# test_experiments.sh — the tiny profile end to end, from nothing: pretrain the base on the
+# committed fixture, train every run of every study, analyse, collect, plot, regress against the
+# committed baseline (experiments/baselines/tiny.json) and write the report, all in a scratch
+# directory under $BUILD (so no cached run can hide a broken trainer). Then:
+#   - an independent recomputation of a study file's means from the runs' train_log.h5 (h5py),
+#     and `lorascope eval` of one adapter reproducing the accuracy and loss recorded for it
+#   - `lorascope regress` catches a metric perturbed beyond its tolerance (exit 1, DRIFT), a
+#     metric the results lack (MISSING) and a malformed baseline, and passes the intact one
+#   - a second reproduce.sh only rebuilds the report (every run cached)
+#   - a run deleted from the results is the only one retrained
+# The results stay in $BUILD/test-experiments for tests/test_report.sh. LSC_QUICK=1 (make check)
+# skips the pipeline. Takes about 3 minutes on 2 cores.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+BUILD=${LSC_BUILD:-build}
+LSC=${LSC_BIN:-$ROOT/$BUILD/lorascope}
+PY=/usr/bin/python3
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "PASS $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+verdict() { if [ $? = 0 ]; then ok "$1"; else bad "$1"; fi; }
+finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/lsc_test_experiments.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+
+# ---- 0. the experiment subcommands on bad input and on a constructed case (fast, always run) ----
+expect() {   # expect CODE PATTERN NAME -- command...: exit status and a stderr line
+    code=$1; pat=$2; name=$3; shift 4
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ $rc = "$code" ] && { [ -z "$pat" ] || grep -q -- "$pat" "$T/err"; } && [ $rc -lt 128 ]; then
+        ok "$name"
+    else
+        bad "$name (exit $rc, stderr: $(head -c 300 "$T/err"))"
+    fi
+}
+for c in collect regress report deltaspec; do
+    expect 0 "" "$c --help exits 0" -- "$LSC" $c --help
+    grep -q 'example' "$T/out"; verdict "$c --help shows an example"
+done
+expect 2 "need MANIFEST" "collect without arguments: usage error" -- "$LSC" collect
+expect 1 "$T/nothere.tsv: cannot open" "collect: missing manifest named" -- "$LSC" collect "$T/nothere.tsv" -o "$T/s.h5"
+printf 'run\tonly-two-fields\n' >"$T/m1.tsv"
+expect 1 "m1.tsv:1: expected kind<TAB>name<TAB>value" "collect: malformed manifest line named with its line number" -- "$LSC" collect "$T/m1.tsv" -o "$T/s.h5"
+printf 'attr\tstudy\tx\nbogus\ta\tb\n' >"$T/m2.tsv"
+expect 1 "m2.tsv:2: unknown line kind 'bogus'" "collect: unknown line kind" -- "$LSC" collect "$T/m2.tsv" -o "$T/s.h5"
+mkdir -p "$T/emptyrun"
+printf 'run\tcell\t%s\n' "$T/emptyrun" >"$T/m3.tsv"
+expect 1 "emptyrun/run.json: missing or not JSON" "collect: an unfinished run is refused" -- "$LSC" collect "$T/m3.tsv" -o "$T/s.h5"
+printf 'not hdf5' >"$T/junk.h5"
+printf 'merge\tA\t%s\n' "$T/junk.h5" >"$T/m4.tsv"
+expect 1 "junk.h5: not an HDF5 file" "collect: merging a file that is not HDF5" -- "$LSC" collect "$T/m4.tsv" -o "$T/s.h5"
+[ ! -e "$T/s.h5" ] && [ -z "$(ls "$T" | grep 'tmp')" ]; verdict "collect leaves no output or temporary file after a failure"
+expect 2 "missing --current" "regress without --current: usage error" -- "$LSC" regress --baseline x.json
+expect 1 "$T/none: cannot open" "regress: missing results directory" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/none"
+mkdir -p "$T/emptydir"
+expect 1 "no study files" "regress: a directory without study files" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/emptydir"
+printf '{"format": "lorascope-baseline", "format_version": 7, "metrics": {}}' >"$T/v7.json"
+expect 1 "format_version must be 1" "regress: unknown baseline version" -- "$LSC" regress --baseline "$T/v7.json" --current "$T/emptydir"
+printf '{ not json' >"$T/bad.json"
+expect 1 "bad.json: not valid JSON" "regress: a baseline that is not JSON" -- "$LSC" regress --baseline "$T/bad.json" --current "$T/emptydir"
+expect 1 "not an HDF5 file" "regress --print of a file that is not HDF5" -- "$LSC" regress --print "$T/junk.h5"
+expect 1 "$T/none: not a directory" "report: missing directory" -- "$LSC" report "$T/none"
+expect 1 "no study files" "report: a directory without study files" -- "$LSC" report "$T/emptydir"
+expect 2 "need --base" "deltaspec without arguments: usage error" -- "$LSC" deltaspec
+expect 2 "unknown target 'x'" "deltaspec: unknown target" -- "$LSC" deltaspec --base a --finetuned b -o c --targets q,x
+# a constructed case with a known answer: W_ft = W_0 + a rank-2 update; numpy is the oracle
+$PY - "$T" <<'EOF'
+import json, struct, sys
+import numpy as np
+T = sys.argv[1]
+def save(path, tensors):
+    hdr, off, blobs = {}, 0, []
+    for k, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        hdr[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b); blobs.append(b)
+    h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+rng = np.random.default_rng(3)
+W0 = {"h.0.attn.q_proj.weight": rng.normal(size=(16, 12)), "h.0.attn.v_proj.weight": rng.normal(size=(16, 12)),
+      "h.0.ln_1.weight": np.ones(12), "wte.weight": rng.normal(size=(20, 12))}
+D = rng.normal(size=(16, 2)) @ rng.normal(size=(2, 12))
+Wf = dict(W0); Wf["h.0.attn.q_proj.weight"] = W0["h.0.attn.q_proj.weight"] + D
+Wf["h.0.attn.v_proj.weight"] = W0["h.0.attn.v_proj.weight"] + 0.01 * rng.normal(size=(16, 12))
+save(T + "/w0.safetensors", W0); save(T + "/wft.safetensors", Wf)
+bad = dict(W0); bad["h.0.attn.q_proj.weight"] = rng.normal(size=(16, 13))
+save(T + "/wbad.safetensors", bad)
+EOF
+expect 0 "" "deltaspec on a constructed pair" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds.h5" --targets q,v
+$PY - "$T" <<'EOF'
+import sys, numpy as np, h5py, struct, json
+T = sys.argv[1]
+def load(p):
+    d = open(p, "rb").read(); n = struct.unpack("<Q", d[:8])[0]; h = json.loads(d[8:8 + n])
+    return {k: np.frombuffer(d[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"]).astype(np.float64)
+            for k, v in h.items()}
+a, b = load(T + "/w0.safetensors"), load(T + "/wft.safetensors")
+f = h5py.File(T + "/ds.h5", "r")
+assert sorted(f["modules"]) == ["h.0.attn.q_proj", "h.0.attn.v_proj"], list(f["modules"])
+for m in f["modules"]:
+    s = np.linalg.svd(b[m + ".weight"] - a[m + ".weight"], compute_uv=False)
+    g = f["modules"][m]
+    assert np.allclose(g["singular_values"][()], s, rtol=1e-6, atol=1e-9 * s[0]), m
+    e = s**2 / (s**2).sum(); k90 = int(np.searchsorted(np.cumsum(e), 0.9) + 1)
+    p = s / s.sum(); er = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
+    assert g.attrs["rank90"] == k90, (m, g.attrs["rank90"], k90)
+    assert abs(g.attrs["effective_rank"] - er) < 1e-6 * er
+    assert abs(g.attrs["stable_rank"] - (s**2).sum() / s[0]**2) < 1e-6
+    assert abs(g.attrs["delta_fro"] - np.sqrt((s**2).sum())) < 1e-6 * s[0]
+assert f["modules/h.0.attn.q_proj"].attrs["rank90"] <= 2      # a rank-2 update
+assert f["modules/h.0.attn.v_proj"].attrs["rank90"] > 5        # a dense random one
+assert f.attrs["format_version"] == 1 and "base_sha256" in f.attrs and "finetuned_sha256" in f.attrs
+EOF
+verdict "deltaspec matches numpy's SVD (singular values, rank90, effective and stable rank) and finds the rank-2 update"
+expect 1 "of another shape" "deltaspec: a weight whose shape differs is refused" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wbad.safetensors" -o "$T/ds2.h5"
+expect 1 "no weights of types fc_in" "deltaspec: no weight of the asked types" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds3.h5" --targets fc_in
+[ ! -e "$T/ds2.h5" ] && [ ! -e "$T/ds3.h5" ]; verdict "deltaspec writes nothing on failure"
+
+if [ -n "${LSC_QUICK:-}" ]; then
+    echo "SKIP the tiny pipeline: LSC_QUICK is set (make check skips the 3-minute tiny pipeline)"
+    finish
+fi
+
+OUT=$ROOT/$BUILD/test-experiments
+rm -rf "$OUT"
+mkdir -p "$OUT"
+export LSC_RESULTS_ROOT=$OUT/results LSC_FIGS_ROOT=$OUT/figures LSC_CACHE=$OUT/cache
+export LSC_BIN=$LSC PROFILE=tiny BUILD
+R=$OUT/results/tiny
+
+# ---- 1. the pipeline ----
+start=$(date +%s)
+sh experiments/reproduce.sh >"$OUT/reproduce.log" 2>&1; rc=$?
+secs=$(( $(date +%s) - start ))
+echo "tiny pipeline: exit $rc in ${secs}s (log $OUT/reproduce.log)"
+[ $rc = 0 ]; verdict "PROFILE=tiny experiments/reproduce.sh exits 0 (regression check within tolerance)"
+if [ $rc != 0 ]; then
+    tail -n 30 "$OUT/reproduce.log" | sed 's/^/    /'
+fi
+grep -q 'within tolerance' "$OUT/reproduce.log"; verdict "the regression check ran and passed"
+for s in table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full; do
+    [ -s "$R/$s.h5" ] && "$LSC" regress --print "$R/$s.h5" >/dev/null 2>&1
+    verdict "study file $s.h5 written with /summary metrics"
+done
+[ -s "$R/report.html" ] && [ -s "$R/report.md" ]; verdict "report.html and report.md written"
+n_png=$(ls "$OUT/figures/tiny/"*.png 2>/dev/null | wc -l)
+n_svg=$(ls "$OUT/figures/tiny/"*.svg 2>/dev/null | wc -l)
+[ "$n_png" -ge 11 ] && [ "$n_png" = "$n_svg" ]; verdict "figures rendered as PNG and SVG ($n_png + $n_svg)"
+grep -q 'run [0-9]*/[0-9]* ' "$OUT/reproduce.log"; verdict "progress lines name the run and the total"
+[ -z "$(ls -d "$R"/runs/.tmp.* 2>/dev/null)" ]; verdict "no temporary run directories left behind"
+if [ $rc != 0 ]; then finish; fi
+nruns=$(ls -d "$R"/runs/*/ | wc -l)
+echo "runs: $nruns; $secs s"
+
+# ---- 2. an independent check of collect: means over seeds from the runs' own train_log.h5 ----
+$PY - "$R" <<'EOF' >"$OUT/oracle.log" 2>&1
+import sys, json, os, math
+import h5py
+R = sys.argv[1]
+bad = 0
+for study in ("table5_targets", "table6_rank"):
+    f = h5py.File(os.path.join(R, study + ".h5"), "r")
+    assert f.attrs["format_version"] == 1 and "git_commit" in f.attrs and "seeds" in f.attrs
+    for cell, g in f["cells"].items():
+        accs = []
+        for rid in g.attrs["runs"].split(","):
+            d = f["runs"][rid].attrs["dir"]
+            accs.append(float(h5py.File(os.path.join(d, "train_log.h5"), "r").attrs["accuracy"]))
+        m = sum(accs) / len(accs)
+        if abs(m - g.attrs["accuracy_mean"]) > 1e-12 or abs(f["summary"].attrs[cell + ".accuracy"] - m) > 1e-12:
+            print("mismatch", study, cell, m, g.attrs["accuracy_mean"]); bad += 1
+        if list(g["accuracy"][()]) != accs:
+            print("per-seed accuracies differ", study, cell); bad += 1
+f = h5py.File(os.path.join(R, "fig3_subspace_ranks.h5"), "r")
+mods = list(f["A"]["modules"])
+assert len(mods) >= 2 and all("phi" in f["A"]["modules"][m] for m in mods), "all layers in the file"
+import numpy as np
+for key in ("A.q", "A.v", "B.q"):
+    fac, t = key.split(".")
+    mid = [m for m in mods if m.endswith("attn.%s_proj" % t)]
+    phi = f[fac]["modules"][mid[len(mid) // 2]]["phi"][()]
+    # the summary's phi_11 must be the grid's first element for SOME layer's module (the middle one)
+    if not any(abs(f[fac]["modules"][m]["phi"][0, 0] - f["summary"].attrs[key + ".phi_11"]) < 1e-12
+               for m in f[fac]["modules"] if m.endswith("attn.%s_proj" % t)):
+        print("phi_11 not found in any layer", key); bad += 1
+print("oracle mismatches:", bad)
+sys.exit(1 if bad else 0)
+EOF
+verdict "means over seeds and phi summaries agree with an independent h5py recomputation"
+
+# the metrics train kept agree with an independent `lorascope eval` of the same adapter
+run=$R/runs/lora-qv-r4-s1
+base=$(sed -n 's/.*"base": "\(.*\)".*/\1/p' "$run/run.json")
+"$LSC" eval --base "$base" --adapter "$run/adapter" --task supersense \
+    --task-file data/fixtures/supersense_tiny.tsv --threads 1 --json "$OUT/eval.json" >"$OUT/eval.log" 2>&1 &&
+$PY - "$OUT/eval.json" "$R/table5_targets.h5" <<'EOF'
+import json, sys, h5py
+e = json.load(open(sys.argv[1]))
+r = h5py.File(sys.argv[2], "r")["runs/lora-qv-r4-s1"].attrs
+assert abs(e["accuracy"] - r["accuracy"]) < 1e-12, (e["accuracy"], r["accuracy"])
+assert abs(e["val_loss"] - r["val_loss"]) < 1e-5 * max(1, abs(e["val_loss"])), (e["val_loss"], r["val_loss"])
+assert e["items"] == r["n_items"]
+EOF
+verdict "lorascope eval of a run's adapter reproduces the accuracy and loss in the study file"
+
+# ---- 3. regress: intact, perturbed, missing, malformed ----
+BASE=experiments/baselines/tiny.json
+"$LSC" regress --baseline "$BASE" --current "$R" >"$OUT/regress_ok.log" 2>&1; rc=$?
+[ $rc = 0 ]; verdict "regress against the committed baseline exits 0"
+# perturb one accuracy metric by 5 tolerances
+$PY - "$BASE" "$OUT/perturbed.json" >/dev/null <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+name = sorted(k for k in b["metrics"] if k.endswith(".accuracy"))[0]
+m = b["metrics"][name]
+tol = max(m["abs_tol"], m["rel_tol"] * abs(m["value"]))
+m["value"] = m["value"] + 5 * tol + 0.01
+open(sys.argv[2], "w").write(json.dumps(b, indent=1))
+print(name)
+EOF
+pname=$($PY -c "import json,sys; b=json.load(open('$BASE')); print(sorted(k for k in b['metrics'] if k.endswith('.accuracy'))[0])")
+"$LSC" regress --baseline "$OUT/perturbed.json" --current "$R" >"$OUT/regress_bad.log" 2>&1; rc=$?
+[ $rc = 1 ] && grep "^$pname " "$OUT/regress_bad.log" | grep -q DRIFT && grep -q REGRESSION "$OUT/regress_bad.log"
+verdict "a metric perturbed beyond its tolerance is caught (exit 1, DRIFT on $pname)"
+n_drift=$(grep -c ' DRIFT$' "$OUT/regress_bad.log")
+[ "$n_drift" = 1 ]; verdict "only the perturbed metric drifts ($n_drift)"
+# a tolerance just wide enough lets the same perturbation pass: the check is not trivially failing
+$PY - "$OUT/perturbed.json" "$OUT/widened.json" "$pname" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1])); m = b["metrics"][sys.argv[3]]
+m["abs_tol"] = 1.0
+open(sys.argv[2], "w").write(json.dumps(b))
+EOF
+"$LSC" regress --baseline "$OUT/widened.json" --current "$R" >/dev/null 2>&1; rc=$?
+[ $rc = 0 ]; verdict "the same value within a wider tolerance passes"
+$PY - "$BASE" "$OUT/missing.json" <<'EOF'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["metrics"]["table6_rank/q_r999.accuracy"] = {"value": 0.5, "abs_tol": 0.05, "rel_tol": 0}
+open(sys.argv[2], "w").write(json.dumps(b))
+EOF
+"$LSC" regress --baseline "$OUT/missing.json" --current "$R" >"$OUT/regress_missing.log" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q 'q_r999.accuracy.*MISSING' "$OUT/regress_missing.log"; verdict "a metric absent from the results fails as MISSING"
+printf '{"format": "something else", "metrics": {}}' >"$OUT/notbaseline.json"
+"$LSC" regress --baseline "$OUT/notbaseline.json" --current "$R" >/dev/null 2>"$OUT/err"; rc=$?
+[ $rc = 1 ] && grep -q 'not a lorascope baseline' "$OUT/err"; verdict "a file that is not a baseline is refused with a message"
+"$LSC" regress --current "$R" >/dev/null 2>&1; rc=$?
+[ $rc = 2 ]; verdict "regress without --baseline is a usage error (exit 2)"
+
+# ---- 4. a second reproduce only rebuilds the report ----
+h5sum=$(sha256sum "$R/table6_rank.h5" | cut -c1-64)
+start=$(date +%s)
+sh experiments/reproduce.sh >"$OUT/reproduce2.log" 2>&1; rc=$?
+secs2=$(( $(date +%s) - start ))
+ntrained=$(grep -c 'trained + evaluated' "$OUT/reproduce2.log")
+[ $rc = 0 ] && [ "$ntrained" = 0 ] && [ "$(sha256sum "$R/table6_rank.h5" | cut -c1-64)" = "$h5sum" ]
+verdict "a second reproduce retrains nothing and keeps the study files (${secs2}s)"
+grep -q 'up to date' "$OUT/reproduce2.log" && [ -s "$R/report.html" ]; verdict "the second reproduce rebuilt the report from up-to-date studies"
+
+# ---- 5. only a deleted run is redone ----
+victim=$(ls -d "$R"/runs/lora-q-r2-s1 2>/dev/null)
+if [ -n "$victim" ]; then
+    rm -rf "$victim"
+    sh experiments/reproduce.sh >"$OUT/reproduce3.log" 2>&1; rc=$?
+    ntrained=$(grep -c 'trained + evaluated' "$OUT/reproduce3.log")
+    [ $rc = 0 ] && [ "$ntrained" = 1 ] && grep -q 'lora-q-r2-s1: trained' "$OUT/reproduce3.log"
+    verdict "after deleting one run only that run is retrained ($ntrained)"
+else
+    bad "run lora-q-r2-s1 not found"
+fi
+
+finish
