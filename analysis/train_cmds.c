@@ -353,7 +353,7 @@ static const char *PRETRAIN_USAGE =
     "\n"
     "profiles (options given explicitly override them):\n"
     "  tiny   L2 NH2 C48  ctx64,  batch 8,  400 steps, lr 3e-3  seconds; data/fixtures/tiny.txt\n"
-    "  quick  L4 NH4 C128 ctx128, batch 16, 600 steps, lr 2e-3  a few minutes on 2 cores (default)\n"
+    "  quick  L4 NH4 C128 ctx128, batch 16, 1200 steps, lr 2e-3 a few minutes on 2 cores (default)\n"
     "  paper  L4 NH4 C256 ctx128, batch 16, 2000 steps, lr 1e-3 the base of the paper-style studies\n"
     "  all: warm-up 5%% of the steps, cosine decay to 10%% of lr, weight decay 0.1 on 2-D\n"
     "  weights, clipping at norm 1, validation every 10%% of the steps on 16 fixed batches.\n"
@@ -664,7 +664,7 @@ static const char *TRAIN_USAGE =
     "targets: q k v o fc_in fc_out (or q_proj ...); --rank R applies to each; --rank-pattern\n"
     "sets a rank per target (and adds it). Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
     "defaults: --targets q,v --rank 8 --alpha 16 --dropout 0 --init kaiming; 1000 steps,\n"
-    "batch 16, lr 1e-3 (LoRA) or 3e-4 (--full), warm-up 5%%, cosine to 10%%, clip 1,\n"
+    "batch 16, lr 1e-2 (LoRA) or 1e-3 (--full), warm-up 5%%, cosine to 10%%, clip 1,\n"
     "validation every 10%% of the steps on 16 fixed batches.\n"
     "tasks: lm = next-byte loss on data/corpus/pretrain_{train,valid}.txt (--data FILE splits\n"
     "FILE 90/10); supersense = WordNet noun -> lexicographer class on\n"
@@ -1108,7 +1108,7 @@ int cmd_train(int argc, char **argv)
     lsc_train_config_default(&tc);
     tc.steps = cli_long(opts, "steps", 1000, &bad);
     tc.B = (int)cli_long(opts, "batch", 16, &bad);
-    tc.opt.lr = cli_double(opts, "lr", full ? 3e-4 : 1e-3, &bad);
+    tc.opt.lr = cli_double(opts, "lr", full ? 1e-3 : 1e-2, &bad);
     tc.opt.warmup = cli_long(opts, "warmup", tc.steps / 20, &bad);
     parse_schedule(opts, &tc.opt.schedule, &bad);
     tc.opt.min_lr_frac = 0.1;

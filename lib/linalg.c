@@ -687,3 +687,407 @@ double lsc_fro_norm(size_t n, const double *x)
     }
     return scale * sqrt(ssq);
 }
+
+// ---- top-k singular VALUES of a float matrix (the weights as stored) ----
+/*
+ * Table 7's proj_base = ‖U_Kᵀ W V_K‖_F = sqrt(Σ_{i<K} σ_i(W)²) needs only the
+ * top-K singular values of W, and a GPT-2-sized base has dozens of W's:
+ * this path is the cost of `amplify`. Subspace iteration on WᵀW with a
+ * block of b = K + pad vectors (pad >= 8, b a multiple of 16):
+ *   float phase:  Z = Mᵀ(M·Q) in ONE pass over M (fused kernel below, SIMD,
+ *                 several row/column register blocks), Rayleigh-Ritz in
+ *                 double, until the Ritz residual is ~1e-6 of λ_1 (the
+ *                 subspace is then good to ~1e-6, float's noise floor);
+ *   double phase: the same product with M promoted to double (exact: M is
+ *                 float), Rayleigh-Ritz, and an a-posteriori bound per value
+ *                 from the eigen-residual ρ_i = ‖MᵀM x_i − λ_i x_i‖:
+ *                 |λ_i − λ| <= min(ρ_i, ρ_i²/δ_i) (δ_i the gap to the next
+ *                 Ritz values), accepted when it is <= tol relative for every
+ *                 σ_i = sqrt(λ_i), i < K; else one more double iteration.
+ * Failure to meet tol after a few double iterations, a rank-deficient top
+ * (σ_K < 1e-4·σ_1, where squaring would cost accuracy), or shapes where the
+ * block is not small next to min(m, n): the dense double path (lsc_svd_topk)
+ * on a double copy of M. So the result is always within tol.
+ */
+
+#define TKV_CHUNK 16            /* columns per kernel call */
+typedef float  tkv_v8f __attribute__((vector_size(32)));
+typedef double tkv_v4d __attribute__((vector_size(32)));
+
+/* Z (n, 16) += Mᵀ·(M·Q) for M (m, n) row-major float, Q (n, 16) float;
+ * one pass over M, four rows at a time (8 accumulators of 8 floats). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void tkv_fused_f32(int m, int n, const float *restrict M, const tkv_v8f *restrict Q,
+                          tkv_v8f *restrict Z)
+{
+    size_t nz = (size_t)n;
+    int i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const float *r0 = M + (size_t)i * nz, *r1 = r0 + nz, *r2 = r1 + nz, *r3 = r2 + nz;
+        tkv_v8f a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+        for (size_t j = 0; j < nz; j++) {
+            tkv_v8f q0 = Q[2 * j], q1 = Q[2 * j + 1];
+            a0 += r0[j] * q0; b0 += r0[j] * q1;
+            a1 += r1[j] * q0; b1 += r1[j] * q1;
+            a2 += r2[j] * q0; b2 += r2[j] * q1;
+            a3 += r3[j] * q0; b3 += r3[j] * q1;
+        }
+        for (size_t j = 0; j < nz; j++) {
+            Z[2 * j] += r0[j] * a0 + r1[j] * a1 + r2[j] * a2 + r3[j] * a3;
+            Z[2 * j + 1] += r0[j] * b0 + r1[j] * b1 + r2[j] * b2 + r3[j] * b3;
+        }
+    }
+    for (; i < m; i++) {
+        const float *r0 = M + (size_t)i * nz;
+        tkv_v8f a0 = {0}, b0 = {0};
+        for (size_t j = 0; j < nz; j++) {
+            a0 += r0[j] * Q[2 * j];
+            b0 += r0[j] * Q[2 * j + 1];
+        }
+        for (size_t j = 0; j < nz; j++) {
+            Z[2 * j] += r0[j] * a0;
+            Z[2 * j + 1] += r0[j] * b0;
+        }
+    }
+}
+
+/* The same in double: Z (n, 16) += Mᵀ·(M·Q), M float promoted exactly,
+ * Q (n, 16) double; two rows at a time (8 accumulators of 4 doubles). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void tkv_fused_f64(int m, int n, const float *restrict M, const tkv_v4d *restrict Q,
+                          tkv_v4d *restrict Z)
+{
+    size_t nz = (size_t)n;
+    int i = 0;
+    for (; i + 2 <= m; i += 2) {
+        const float *r0 = M + (size_t)i * nz, *r1 = r0 + nz;
+        tkv_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+        for (size_t j = 0; j < nz; j++) {
+            double x0 = r0[j], x1 = r1[j];
+            const tkv_v4d *q = Q + 4 * j;
+            a0 += x0 * q[0]; a1 += x0 * q[1]; a2 += x0 * q[2]; a3 += x0 * q[3];
+            c0 += x1 * q[0]; c1 += x1 * q[1]; c2 += x1 * q[2]; c3 += x1 * q[3];
+        }
+        for (size_t j = 0; j < nz; j++) {
+            double x0 = r0[j], x1 = r1[j];
+            tkv_v4d *z = Z + 4 * j;
+            z[0] += x0 * a0 + x1 * c0; z[1] += x0 * a1 + x1 * c1;
+            z[2] += x0 * a2 + x1 * c2; z[3] += x0 * a3 + x1 * c3;
+        }
+    }
+    for (; i < m; i++) {
+        const float *r0 = M + (size_t)i * nz;
+        tkv_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (size_t j = 0; j < nz; j++) {
+            double x0 = r0[j];
+            const tkv_v4d *q = Q + 4 * j;
+            a0 += x0 * q[0]; a1 += x0 * q[1]; a2 += x0 * q[2]; a3 += x0 * q[3];
+        }
+        for (size_t j = 0; j < nz; j++) {
+            double x0 = r0[j];
+            tkv_v4d *z = Z + 4 * j;
+            z[0] += x0 * a0; z[1] += x0 * a1; z[2] += x0 * a2; z[3] += x0 * a3;
+        }
+    }
+}
+
+/* Block size: K + max(8, K/2), rounded up to a multiple of 16. */
+static int tkv_block(int kk)
+{
+    int b = kk + maxi(8, kk / 2);
+    return (b + TKV_CHUNK - 1) / TKV_CHUNK * TKV_CHUNK;
+}
+
+/* Whether the iterative path applies; otherwise the dense fallback. */
+static int tkv_applies(int m, int n, int kk)
+{
+    int mn = mini(m, n);
+    return mn >= 128 && 3 * tkv_block(kk) <= mn;
+}
+
+static size_t tkv_syev_lwork(int b)
+{
+    double q = 0.0, dummy = 0.0;
+    size_t lw = (size_t)maxi(1, 3 * b);
+    if (LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'V', 'U', b, &dummy, maxi(1, b), &dummy, &q, -1) == 0)
+        lw = maxz(lw, lwork_of(q));
+    return lw;
+}
+
+/* doubles for the iterative part (the float buffers are counted in doubles) */
+static size_t tkv_iter_size(int m, int n, int kk)
+{
+    (void)m;
+    size_t nz = (size_t)n, bz = (size_t)tkv_block(kk);
+    size_t fl = (2 * nz * TKV_CHUNK + 8) / 2 + 8;      /* float Q, Z chunks (+ align) */
+    size_t s = 4 * nz * bz + 2 * nz * TKV_CHUNK + 8     /* Q, Z, X, R; chunks (+ align) */
+               + 2 * bz * bz + 2 * bz;                  /* H, S; lambda, tau */
+    size_t lw = maxz(qr_cols_lwork(n, (int)bz), tkv_syev_lwork((int)bz));
+    return s + fl + lw;
+}
+
+size_t lsc_svd_topk_values_work_size(int m, int n, int kk)
+{
+    if (m <= 0 || n <= 0 || kk <= 0)
+        return 1;
+    /* the dense fallback: a double copy of M + lsc_svd_topk's workspace */
+    size_t s = (size_t)m * (size_t)n + (size_t)kk +
+               lsc_svd_topk_work_size(m, n, kk, LSC_TOPK_AUTO);
+    if (tkv_applies(m, n, kk))
+        s = maxz(s, tkv_iter_size(m, n, kk));
+    return s;
+}
+
+/* Z (n, b) = Mᵀ·M·Q through the fused kernels, 16 columns at a time; Q, Z
+ * row-major double (n, b). f32: the float kernel (Q rounded to float). */
+static void tkv_apply(int m, int n, int b, const float *M, const double *Q, double *Z, int f32,
+                      double *chunk)
+{
+    size_t nz = (size_t)n;
+    /* 32-byte aligned chunk buffers inside the workspace */
+    uintptr_t p = ((uintptr_t)chunk + 31) & ~(uintptr_t)31;
+    for (int c0 = 0; c0 < b; c0 += TKV_CHUNK) {
+        if (f32) {
+            float *qf = (float *)p, *zf = qf + nz * TKV_CHUNK;
+            for (size_t j = 0; j < nz; j++)
+                for (int c = 0; c < TKV_CHUNK; c++) {
+                    qf[j * TKV_CHUNK + (size_t)c] = (float)Q[j * (size_t)b + (size_t)(c0 + c)];
+                    zf[j * TKV_CHUNK + (size_t)c] = 0.0f;
+                }
+            tkv_fused_f32(m, n, M, (const tkv_v8f *)(void *)qf, (tkv_v8f *)(void *)zf);
+            for (size_t j = 0; j < nz; j++)
+                for (int c = 0; c < TKV_CHUNK; c++)
+                    Z[j * (size_t)b + (size_t)(c0 + c)] = zf[j * TKV_CHUNK + (size_t)c];
+        } else {
+            double *qd = (double *)p, *zd = qd + nz * TKV_CHUNK;
+            for (size_t j = 0; j < nz; j++)
+                for (int c = 0; c < TKV_CHUNK; c++) {
+                    qd[j * TKV_CHUNK + (size_t)c] = Q[j * (size_t)b + (size_t)(c0 + c)];
+                    zd[j * TKV_CHUNK + (size_t)c] = 0.0;
+                }
+            tkv_fused_f64(m, n, M, (const tkv_v4d *)(void *)qd, (tkv_v4d *)(void *)zd);
+            for (size_t j = 0; j < nz; j++)
+                for (int c = 0; c < TKV_CHUNK; c++)
+                    Z[j * (size_t)b + (size_t)(c0 + c)] = zd[j * TKV_CHUNK + (size_t)c];
+        }
+    }
+}
+
+/* Rayleigh-Ritz of MᵀM on the orthonormal Q (n, b) given Z = MᵀM·Q:
+ * H = QᵀZ = S Λ Sᵀ; lam (b) descending, X = Q·S (Ritz vectors), and
+ * rho_i = ‖Z·s_i − λ_i x_i‖ for i < kk. */
+static void tkv_ritz(int n, int b, int kk, const double *Q, const double *Z, double *H,
+                     double *lam, double *X, double *R, double *rho, double *w, size_t lw)
+{
+    size_t bz = (size_t)b, nz = (size_t)n;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, b, b, n, 1.0, Q, b, Z, b, 0.0, H, b);
+    for (size_t i = 0; i < bz; i++)
+        for (size_t j = 0; j < i; j++) {
+            double s = 0.5 * (H[i * bz + j] + H[j * bz + i]);
+            H[i * bz + j] = H[j * bz + i] = s;
+        }
+    if (lw > (size_t)0x7fffffff)
+        lw = 0x7fffffff;
+    /* symmetric: row-major = column-major; eigenvectors in the columns of
+     * the column-major result = the rows of the row-major H; ascending */
+    lapack_int info = LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'V', 'U', b, H, b, lam, w,
+                                         (lapack_int)lw);
+    LSC_ASSERT(info == 0);
+    /* descending order: eigenvector i (ascending) is row i of H (row-major) */
+    for (size_t i = 0; i < bz / 2; i++) {
+        size_t j = bz - 1 - i;
+        double t = lam[i]; lam[i] = lam[j]; lam[j] = t;
+        for (size_t c = 0; c < bz; c++) {
+            t = H[i * bz + c]; H[i * bz + c] = H[j * bz + c]; H[j * bz + c] = t;
+        }
+    }
+    /* X = Q·Sᵀ-rows: X[:, i] = Q · H[i, :]ᵀ ;  R = Z·Hᵀ − X·diag(lam) */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b, b, 1.0, Q, b, H, b, 0.0, X, b);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b, b, 1.0, Z, b, H, b, 0.0, R, b);
+    for (int i = 0; i < kk; i++) {
+        double ss = 0.0;
+        for (size_t j = 0; j < nz; j++) {
+            double e = R[j * bz + (size_t)i] - lam[i] * X[j * bz + (size_t)i];
+            ss += e * e;
+        }
+        rho[i] = sqrt(ss);
+    }
+}
+
+/* the dense fallback on a double copy of M */
+static int tkv_dense(int m, int n, int kk, const float *M, double *S, uint64_t seed, double *work,
+                     size_t lwork, lsc_topk_info *info, lsc_error *err)
+{
+    size_t mn = (size_t)m * (size_t)n;
+    double *Md = work, *Sd = Md + mn, *w = Sd + (size_t)kk;
+    for (size_t i = 0; i < mn; i++)
+        Md[i] = M[i];
+    lsc_topk_info inf2;
+    int rc = lsc_svd_topk(m, n, kk, Md, Sd, NULL, NULL, LSC_TOPK_AUTO, seed, w,
+                          lwork - (size_t)(w - work), &inf2, err);
+    if (rc != LSC_OK)
+        return rc;
+    memcpy(S, Sd, (size_t)kk * sizeof *S);
+    if (info) {
+        info->method = inf2.method;
+        info->iterations += inf2.iterations;
+        info->residual = inf2.residual;
+    }
+    return LSC_OK;
+}
+
+int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double tol,
+                        uint64_t seed, double *work, size_t lwork, lsc_topk_info *info,
+                        lsc_error *err)
+{
+    if (info) {
+        info->method = LSC_TOPK_DENSE;
+        info->iterations = 0;
+        info->residual = 0.0;
+    }
+    if (m <= 0 || n <= 0 || kk <= 0)
+        return LSC_OK;
+    LSC_ASSERT(M && S && work);
+    LSC_ASSERT(lwork >= lsc_svd_topk_values_work_size(m, n, kk));
+    size_t mn = (size_t)m * (size_t)n;
+    for (size_t i = 0; i < mn; i++)
+        if (!isfinite(M[i]))
+            LSC_FAIL(err, LSC_ENAN, "linalg: top-%d singular values input (%d x %d) has NaN or Inf",
+                     kk, m, n);
+    if (kk > mini(m, n)) {   /* zero-pad beyond the rank, as lsc_svd_topk does */
+        int rc = tkv_dense(m, n, mini(m, n), M, S, seed, work, lwork, info, err);
+        for (int i = mini(m, n); i < kk; i++)
+            S[i] = 0.0;
+        return rc;
+    }
+    if (!(tol > 0.0))
+        tol = 1e-10;
+    if (!tkv_applies(m, n, kk))
+        return tkv_dense(m, n, kk, M, S, seed, work, lwork, info, err);
+
+    int b = tkv_block(kk);
+    size_t nz = (size_t)n, bz = (size_t)b;
+    double *Q = work, *Z = Q + nz * bz, *X = Z + nz * bz, *R = X + nz * bz;
+    double *H = R + nz * bz, *lam = H + bz * bz, *tau = lam + bz, *rho = tau + bz;
+    double *chunk = rho + bz;                          /* float/double chunks, aligned */
+    double *w = chunk + 2 * nz * TKV_CHUNK + 8;
+    size_t lw = lwork - (size_t)(w - work);
+
+    uint64_t rng;
+    lsc_rng_seed(&rng, seed);
+    for (size_t i = 0; i < nz * bz; i++)
+        Q[i] = lsc_rng_normal(&rng);
+    orthonormalize_cols(n, b, Q, tau, w, lw);
+
+    /* float phase */
+    const double tol_f = 1e-6;
+    double prev = INFINITY;
+    int it = 0, stall = 0;
+    for (it = 1; it <= 60; it++) {
+        tkv_apply(m, n, b, M, Q, Z, 1, chunk);
+        tkv_ritz(n, b, kk, Q, Z, H, lam, X, R, rho, w, lw);
+        double worst = 0.0;
+        for (int i = 0; i < kk; i++)
+            worst = fmax(worst, rho[i]);
+        double rel = lam[0] > 0.0 ? worst / lam[0] : 0.0;
+        if (info) {
+            info->iterations = it;
+            info->residual = rel;
+        }
+        if (rel <= tol_f || !(lam[0] > 0.0))
+            break;
+        stall = rel > 0.7 * prev ? stall + 1 : 0;   /* float noise floor or slow convergence */
+        if (stall >= 3)
+            break;
+        prev = rel;
+        memcpy(Q, Z, nz * bz * sizeof *Q);
+        orthonormalize_cols(n, b, Q, tau, w, lw);
+    }
+    if (!(lam[0] > 0.0)) {   /* M = 0 */
+        for (int i = 0; i < kk; i++)
+            S[i] = 0.0;
+        if (info)
+            info->method = LSC_TOPK_ITERATIVE;
+        return LSC_OK;
+    }
+    /* double phase: start from the float Ritz vectors */
+    memcpy(Q, X, nz * bz * sizeof *Q);
+    orthonormalize_cols(n, b, Q, tau, w, lw);
+    for (int dit = 1; dit <= 4; dit++) {
+        tkv_apply(m, n, b, M, Q, Z, 0, chunk);
+        tkv_ritz(n, b, kk, Q, Z, H, lam, X, R, rho, w, lw);
+        if (info)
+            info->iterations = it + dit;
+        if (!(lam[kk - 1] > 1e-8 * lam[0]))
+            break;   /* σ_K < 1e-4·σ_1: squaring costs accuracy, go dense */
+        double worst = 0.0;
+        for (int i = 0; i < kk; i++) {
+            double gap = INFINITY;
+            if (i > 0)
+                gap = fmin(gap, lam[i - 1] - lam[i]);
+            gap = fmin(gap, lam[i] - lam[i + 1]);   /* i + 1 < b: the block is padded */
+            double e = rho[i];
+            if (gap > 0.0)
+                e = fmin(e, rho[i] * rho[i] / gap);
+            /* σ = sqrt(λ): relative error of σ = half that of λ */
+            worst = fmax(worst, 0.5 * e / lam[i]);
+        }
+        if (info)
+            info->residual = worst;
+        if (worst <= tol) {
+            for (int i = 0; i < kk; i++)
+                S[i] = sqrt(lam[i]);
+            if (info)
+                info->method = LSC_TOPK_ITERATIVE;
+            return LSC_OK;
+        }
+        memcpy(Q, Z, nz * bz * sizeof *Q);
+        orthonormalize_cols(n, b, Q, tau, w, lw);
+    }
+    return tkv_dense(m, n, kk, M, S, seed, work, lwork, info, err);
+}
+
+// ---- Table 7 projection with a float W ----
+
+size_t lsc_proj_fro_f32_work_size(int d, int k, int K)
+{
+    (void)k;
+    if (d <= 0 || K <= 0)
+        return 1;
+    return (size_t)d * (size_t)K + (size_t)K * (size_t)K;
+}
+
+double lsc_proj_fro_f32(int d, int k, const float *W, int K, const double *U, int ldu,
+                        const double *Vt, int ldvt, double *work)
+{
+    if (d <= 0 || k <= 0 || K <= 0)
+        return 0.0;
+    size_t dz = (size_t)d, kz = (size_t)k, Kz = (size_t)K;
+    double *T = work;               /* (d, K) = W·V, W promoted to double */
+    double *P = T + dz * Kz;        /* (K, K) = Uᵀ·W·V */
+    for (size_t i = 0; i < dz; i++) {
+        const float *row = W + i * kz;
+        for (size_t c = 0; c < Kz; c++) {
+            const double *v = Vt + c * (size_t)ldvt;
+            double s0 = 0.0, s1 = 0.0;
+            size_t j = 0;
+            for (; j + 2 <= kz; j += 2) {
+                s0 += (double)row[j] * v[j];
+                s1 += (double)row[j + 1] * v[j + 1];
+            }
+            for (; j < kz; j++)
+                s0 += (double)row[j] * v[j];
+            T[i * Kz + c] = s0 + s1;
+        }
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, K, d, 1.0, U, ldu, T, K,
+                0.0, P, K);
+    double ss = 0.0;
+    for (size_t i = 0; i < Kz * Kz; i++)
+        ss += P[i] * P[i];
+    return sqrt(ss);
+}

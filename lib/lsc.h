@@ -315,6 +315,25 @@ double lsc_proj_fro(int d, int k, const double *W, int K, const double *U, int l
 /* Frobenius (2-) norm of n values, without overflow. NaN in, NaN out. */
 double lsc_fro_norm(size_t n, const double *x);
 
+/* Top-kk singular VALUES of a float M (m, n) — weights as stored, read
+ * exactly — each to relative accuracy tol (<= 0: 1e-10), no vectors: what
+ * Table 7's proj_base = sqrt(Σ_{i<kk} σ_i²) needs. Subspace iteration on
+ * MᵀM with a fused one-pass kernel in float, then Rayleigh-Ritz in double
+ * with an a-posteriori residual bound; the dense double path
+ * (lsc_svd_topk on a copy) when that bound is not met or the shape does not
+ * suit iteration. S (kk) descending (zero-padded beyond min(m, n)). work:
+ * lsc_svd_topk_values_work_size doubles (includes the dense fallback's
+ * m·n copy). *info (may be NULL): method, iterations, bound reached.
+ * LSC_ENAN for NaN/Inf input. */
+size_t lsc_svd_topk_values_work_size(int m, int n, int kk);
+int    lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double tol,
+                           uint64_t seed, double *work, size_t lwork, lsc_topk_info *info,
+                           lsc_error *err);
+/* lsc_proj_fro with a float W (d, k) promoted exactly to double. */
+size_t lsc_proj_fro_f32_work_size(int d, int k, int K);
+double lsc_proj_fro_f32(int d, int k, const float *W, int K, const double *U, int ldu,
+                        const double *Vt, int ldvt, double *work);
+
 // ---- HDF5 results (h5io.c) ----
 /* All HDF5 code lives in h5io.c. A result file is written under
  * "<path>.tmp.<pid>" and appears at <path> only through lsc_h5_commit (close,

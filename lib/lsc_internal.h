@@ -188,4 +188,11 @@ void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp,
 void lsc_lora_module_backward_(lsc_lora *lo, int i, float *dinp,
                                const float *dout, const float *inp, int N);
 
+// ---- sha256 block functions (sha256.c) ----
+/* nblocks 64-byte blocks into state h: the portable C rounds (the
+ * reference), and the CPU's SHA extensions when present (returns 1 if it
+ * ran, 0 when the CPU lacks them and nothing was done). */
+void lsc_sha256_blocks_portable_(uint32_t h[8], const uint8_t *p, size_t nblocks);
+int  lsc_sha256_blocks_accel_(uint32_t h[8], const uint8_t *p, size_t nblocks);
+
 #endif /* LSC_INTERNAL_H */

@@ -731,7 +731,7 @@ size_t lsc_train_predicted_bytes(const lsc_trainer *tr, lsc_train_memory *parts)
 /* The sizes behind `lorascope pretrain --profile`. Measured wall times on
  * the 2-core reference machine are stated in the CLI help and README.
  *   tiny:  L2 NH2 C48 ctx64,   B8  × 400 steps, lr 3e-3 (seconds; tests)
- *   quick: L4 NH4 C128 ctx128, B16 × 600 steps, lr 2e-3 (a few minutes)
+ *   quick: L4 NH4 C128 ctx128, B16 × 1200 steps, lr 2e-3 (a few minutes)
  *   paper: L4 NH4 C256 ctx128, B16 × 2000 steps, lr 1e-3 (d >= 256)
  * All: warm-up 5 % of the steps, cosine to 10 % of lr, weight decay 0.1 on
  * 2-D weights, clip 1.0, validation every 10 % of the steps. */
@@ -750,7 +750,7 @@ int lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config 
         *mc = (lsc_gpt_config){.n_layer = 4, .n_head = 4, .n_embd = 128, .n_ctx = 128, .vocab = 256};
         tc->B = 16;
         tc->T = 128;
-        tc->steps = 600;
+        tc->steps = 1200;
         tc->opt.lr = 2e-3;
     } else if (name && strcmp(name, "paper") == 0) {
         *mc = (lsc_gpt_config){.n_layer = 4, .n_head = 4, .n_embd = 256, .n_ctx = 128, .vocab = 256};
