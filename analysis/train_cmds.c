@@ -660,6 +660,10 @@ static const char *TRAIN_USAGE =
     "model.safetensors with --full, plus train_log.h5 (loss per step, validation\n"
     "loss at intervals, final metrics, config, wall time) and train_state.safetensors\n"
     "(the checkpoint --resume continues from, bit for bit).\n"
+    "train_log.h5 (h5py-readable): /train/{step,loss,lr,grad_norm,step_ms} per step,\n"
+    "/val/{step,loss} per validation; root attributes: every option, command, inputs with\n"
+    "sha256, wall_time_s, train_wall_s, final_val_loss, and for supersense accuracy,\n"
+    "label_loss, majority_baseline, suffix4_baseline.\n"
     "\n"
     "targets: q k v o fc_in fc_out (or q_proj ...); --rank R applies to each; --rank-pattern\n"
     "sets a rank per target (and adds it). Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
@@ -978,11 +982,12 @@ static int train_synthetic(const cli_opt *opts)
                "\"tokens_per_s\":%.6g,\"step_ms_median\":%.6g,\"step_ms_min\":%.6g,\"step_ms_max\":%.6g,"
                "\"flops_per_step\":%.6g,\"gflops\":%.6g,\"peak_rss_mb\":%.6g,\"predicted_mb\":%.6g,"
                "\"predicted_weights_mb\":%.6g,\"predicted_grads_mb\":%.6g,\"predicted_moments_mb\":%.6g,"
-               "\"predicted_activations_mb\":%.6g,\"loss_first\":%.6g,\"loss_last\":%.6g,\"wall_s\":%.6g}\n",
+               "\"predicted_activations_mb\":%.6g,\"loss_first\":%.6g,\"loss_last\":%.6g,\"wall_s\":%.6g,"
+               "\"n_params\":%zu,\"n_trainable\":%zu,\"mem_predicted_mb\":%.6g}\n",
                full ? "full" : "lora", mc.n_layer, mc.n_head, mc.n_embd, mc.n_ctx, B, mc.vocab, threads, N, K,
                tr.n, n_base, quant ? "nf4" : "none", quant ? qo.blocksize : 0, quant ? qo.double_quant : 0, wtot,
                wb.fp32, wb.nf4, wb.tile, n_base * sizeof(float), tps, med, mn, mx, flops, gflops, rss, pred_mb, w_mb, g_mb, o_mb, a_mb,
-               (double)tr.log_loss[0], (double)tr.log_loss[tr.step - 1], wall);
+               (double)tr.log_loss[0], (double)tr.log_loss[tr.step - 1], wall, n_base, tr.n, pred_mb);
     rc = CLI_OK;
     goto done;
 lib_fail:
@@ -1464,6 +1469,7 @@ int cmd_eval(int argc, char **argv); /* registered in main.c */
 int cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval";
+    double t_start = cli_now();
     cli_opt opts[] = {{"base", 1, NULL}, {"adapter", 1, NULL}, {"task", 1, NULL}, {"data", 1, NULL},
                       {"valid", 1, NULL}, {"task-file", 1, NULL}, {"task-valid", 1, NULL}, {"ctx", 1, NULL},
                       {"batch", 1, NULL}, {"windows", 1, NULL}, {"limit", 1, NULL}, {"threads", 1, NULL},
@@ -1599,6 +1605,10 @@ int cmd_eval(int argc, char **argv)
         cJSON_AddItemToArray(arr, r);
         if (a == nad - 1) {
             cJSON_AddStringToObject(js, "model", a < 0 ? "base" : ads[a]);
+            if (a >= 0)
+                cJSON_AddStringToObject(js, "adapter", ads[a]);
+            else
+                cJSON_AddNullToObject(js, "adapter");
             cJSON_AddNumberToObject(js, "val_loss", loss);
             cJSON_AddNumberToObject(js, "perplexity", exp(loss));
             if (is_ss)
@@ -1607,6 +1617,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (is_ss) {
         cJSON_AddNumberToObject(js, "items", n_items);
+        cJSON_AddNumberToObject(js, "n_items", n_items);
         cJSON_AddNumberToObject(js, "majority_accuracy", bl.majority);
         cJSON_AddNumberToObject(js, "suffix_accuracy", bl.suffix);
     } else {
@@ -1614,6 +1625,7 @@ int cmd_eval(int argc, char **argv)
         cJSON_AddNumberToObject(js, "windows", (double)windows);
     }
     cJSON_AddItemToObject(js, "results", arr);
+    cJSON_AddNumberToObject(js, "wall_seconds", cli_now() - t_start);
     if (json_path) {
         char *text = cJSON_PrintUnformatted(js);
         if (!text) {

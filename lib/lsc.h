@@ -97,7 +97,10 @@ void lsc_sha256_final(lsc_sha256 *s, char hex[65]);
 /* sha256 of a whole file as 64 hex digits + NUL. */
 int  lsc_sha256_file(const char *path, char hex[65], lsc_error *err);
 /* sha256 of every regular file in a directory, sorted by name, hashed as
- * "name\0" + file bytes: one digest for an adapter directory. */
+ * "name\0" + file bytes: one digest for an adapter directory. A directory
+ * holding adapter_config.json is hashed over its two PEFT files only
+ * (adapter_config.json, adapter_model.safetensors), so training logs and
+ * checkpoints beside them do not change the digest. */
 int  lsc_sha256_path(const char *path, char hex[65], lsc_error *err);
 
 // ---- safetensors (safetensors.c) ----
@@ -329,6 +332,9 @@ size_t lsc_svd_topk_values_work_size(int m, int n, int kk);
 int    lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double tol,
                            uint64_t seed, double *work, size_t lwork, lsc_topk_info *info,
                            lsc_error *err);
+/* Y (m, p) = M·X for a float M (m, n), promoted exactly, and double X
+ * (n, p), Y: double accumulation, one pass over M per 8 columns of X. */
+void   lsc_matmul_f32d(int m, int n, int p, const float *M, const double *X, double *Y);
 /* lsc_proj_fro with a float W (d, k) promoted exactly to double. */
 size_t lsc_proj_fro_f32_work_size(int d, int k, int K);
 double lsc_proj_fro_f32(int d, int k, const float *W, int K, const double *U, int ldu,
@@ -418,6 +424,11 @@ typedef struct lsc_provenance {
     const lsc_h5_param *params;
 } lsc_provenance;
 int lsc_h5_write_provenance(lsc_h5 *h, const lsc_provenance *p, lsc_error *err);
+/* The same with digests[i] (64 hex digits of lsc_sha256_path) computed by
+ * the caller for input i, e.g. on another thread while it worked; a NULL
+ * array or entry: computed here. */
+int lsc_h5_write_provenance_digests(lsc_h5 *h, const lsc_provenance *p,
+                                    const char *const *digests, lsc_error *err);
 
 // ---- batches (shared by data.c and train.c) ----
 /* Fills one batch: inputs/targets (B, T) token ids in [0, V), mask (B, T)

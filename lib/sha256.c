@@ -219,6 +219,9 @@ int lsc_sha256_path(const char *path, char hex[65], lsc_error *err)
         LSC_FAIL(err, LSC_EIO, "%s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return lsc_sha256_file(path, hex, err);
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/adapter_config.json", path);
+    int is_adapter = stat(probe, &st) == 0;
     DIR *d = opendir(path);
     if (!d)
         LSC_FAIL(err, LSC_EIO, "%s: cannot open directory: %s", path, strerror(errno));
@@ -228,6 +231,11 @@ int lsc_sha256_path(const char *path, char hex[65], lsc_error *err)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
+            continue;
+        /* an adapter directory is its two PEFT files: logs and checkpoints
+         * beside them (with wall times inside) must not change its digest */
+        if (is_adapter && strcmp(e->d_name, "adapter_config.json") != 0 &&
+            strcmp(e->d_name, "adapter_model.safetensors") != 0)
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;

@@ -710,7 +710,7 @@ size_t lsc_train_predicted_bytes(const lsc_trainer *tr, lsc_train_memory *parts)
     const lsc_gpt *m = tr->model;
     lsc_train_memory p = {0};
     size_t BT = (size_t)tr->cfg.B * (size_t)tr->cfg.T;
-    p.weights = m->num_parameters * sizeof(float);
+    p.weights = lsc_gpt_weight_bytes(m, NULL);   /* fp32 buffer, or NF4 data + tile */
     p.grads = (m->grads_memory ? m->num_parameters : 0) * sizeof(float);
     p.moments = 2 * tr->n * sizeof(float);
     p.activations = (m->acts ? m->acts->num : 0) * sizeof(float);
