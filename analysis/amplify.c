@@ -98,52 +98,101 @@ static void fill_nan(size_t n, double *x)
         x[i] = NAN;
 }
 
+/* ‖Aᵀ·B‖_F for A, B with n rows and K columns: A[i][a] at A[i·ai + a·aa]
+ * (so a transposed view is just other strides), B[i][b] at B[i·ldb + b]. */
+static double fro_atb(size_t n, size_t K, const double *A, size_t ai, size_t aa, const double *B,
+                      size_t ldb)
+{
+    double ss = 0.0;
+    for (size_t a = 0; a < K; a++)
+        for (size_t b = 0; b < K; b++) {
+            double p = 0.0;
+            for (size_t i = 0; i < n; i++)
+                p += A[i * ai + a * aa] * B[i * ldb + b];
+            ss += p * p;
+        }
+    return sqrt(ss);
+}
+
+/* proj_delta = ‖Uᵀ W V‖_F (U (d, ldu), first K columns; Vt (K.., k)) and
+ * proj_random = ‖Urᵀ W Qr‖_F (Ur (d, K), Qr (k, K)) in ONE pass over W,
+ * which is given as stored: (d, k), or (k, d) = Wᵀ when transposed (then
+ * the pass is Wᵀ·[U | Ur] and the norms ‖Vᵀ (WᵀU)‖, ‖Qrᵀ (WᵀUr)‖ — equal).
+ * X, T: max(d, k)·2K doubles each. */
+static void proj_pair(const float *Wf, int transposed, int d, int k, int K, const double *U,
+                      int ldu, const double *Vt, const double *Ur, const double *Qr, double *X,
+                      double *T, double *pd, double *pr)
+{
+    size_t dz = (size_t)d, kz = (size_t)k, Kz = (size_t)K, K2 = 2 * Kz;
+    if (!transposed) {
+        for (size_t j = 0; j < kz; j++)
+            for (size_t c = 0; c < Kz; c++) {
+                X[j * K2 + c] = Vt[c * kz + j];
+                X[j * K2 + Kz + c] = Qr[j * Kz + c];
+            }
+        lsc_matmul_f32d(d, k, 2 * K, Wf, X, T);                  /* T (d, 2K) = W·X */
+        *pd = fro_atb(dz, Kz, U, (size_t)ldu, 1, T, K2);          /* ‖Uᵀ W V‖ */
+        *pr = fro_atb(dz, Kz, Ur, Kz, 1, T + Kz, K2);
+    } else {
+        for (size_t i = 0; i < dz; i++)
+            for (size_t c = 0; c < Kz; c++) {
+                X[i * K2 + c] = U[i * (size_t)ldu + c];
+                X[i * K2 + Kz + c] = Ur[i * Kz + c];
+            }
+        lsc_matmul_f32d(k, d, 2 * K, Wf, X, T);                  /* T (k, 2K) = Wᵀ·X */
+        *pd = fro_atb(kz, Kz, Vt, 1, kz, T, K2);                  /* ‖Vᵀ Wᵀ U‖ */
+        *pr = fro_atb(kz, Kz, Qr, Kz, 1, T + Kz, K2);
+    }
+}
+
+/* One module's Table 7 row. W stays float, in the orientation it is stored
+ * in (the weights are float32 in the file, so nothing is lost; F16/BF16
+ * convert exactly): proj_delta and proj_random promote it to double on the
+ * fly, and W's own top-K enter only through their singular values
+ * (proj_base = sqrt(Σ_{i<K} σ_i(W)²), exact for W's top-K U, V), computed
+ * by lsc_svd_topk_values to 1e-10 relative. */
 static int compute(const char *cmd, const char *path, const char *base_path,
                    const lsc_st_file *bf, uint64_t seed, amp *a)
 {
     const lsc_adapter_module *m = a->m;
     int d = m->out_features, k = m->in_features, r = m->r, K = a->K;
+    int rows = a->transposed ? k : d, cols = a->transposed ? d : k;
     size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r, Kz = (size_t)K;
     lsc_error err = {0};
     int rc = CLI_OK;
-    double *W = malloc(dz * kz * sizeof *W);
-    double *T = a->transposed ? malloc(dz * kz * sizeof *T) : NULL;
+    float *Wf = malloc(dz * kz * sizeof *Wf);
     double *Bd = malloc(dz * rz * sizeof *Bd), *Ad = malloc(rz * kz * sizeof *Ad);
     double *S = malloc(rz * sizeof *S), *U = malloc(dz * rz * sizeof *U);
     double *Vt = malloc(rz * kz * sizeof *Vt);
-    double *Uw = malloc(dz * Kz * sizeof *Uw), *Vw = malloc(Kz * kz * sizeof *Vw);
-    double *Qk = malloc(kz * Kz * sizeof *Qk);
+    size_t mx = dz > kz ? dz : kz;
+    double *Uw = malloc(dz * Kz * sizeof *Uw), *Qk = malloc(kz * Kz * sizeof *Qk);
+    double *X = malloc(mx * 2 * Kz * sizeof *X), *T = malloc(mx * 2 * Kz * sizeof *T);
     size_t l1 = lsc_lowrank_svd_work_size(d, k, r, 1);
-    size_t l2 = lsc_svd_topk_work_size(d, k, K, LSC_TOPK_AUTO);
+    size_t l2 = lsc_svd_topk_values_work_size(rows, cols, K);
     size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, K);
-    size_t l4 = lsc_proj_fro_work_size(d, k, K);
     size_t lw = l1;
     if (l2 > lw) lw = l2;
     if (l3 > lw) lw = l3;
-    if (l4 > lw) lw = l4;
     double *w = malloc(lw * sizeof *w);
-    if (!W || (a->transposed && !T) || !Bd || !Ad || !S || !U || !Vt || !Uw || !Vw || !Qk || !w) {
+    if (!Wf || !Bd || !Ad || !S || !U || !Vt || !Uw || !Qk || !X || !T || !w) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m->name);
         goto done;
     }
     a->rseed = ana_module_seed(seed, m->name);
     a->method = LSC_TOPK_DENSE;
-    /* W (d, k), transposed from (k, d) with fan_in_fan_out */
-    if (lsc_st_read_f64(bf, a->t, a->transposed ? T : W, &err) != LSC_OK) {
+    if (lsc_st_read_f32(bf, a->t, Wf, &err) != LSC_OK) {
         rc = cli_lib_error(cmd, &err);
         goto done;
     }
-    if (a->transposed) {
-        /* (k, d) -> (d, k) in 32×32 tiles, so both sides stay in cache */
-        for (size_t i0 = 0; i0 < kz; i0 += 32)
-            for (size_t j0 = 0; j0 < dz; j0 += 32) {
-                size_t i1 = i0 + 32 < kz ? i0 + 32 : kz, j1 = j0 + 32 < dz ? j0 + 32 : dz;
-                for (size_t i = i0; i < i1; i++)
-                    for (size_t j = j0; j < j1; j++)
-                        W[j * kz + i] = T[i * dz + j];
-            }
-    }
-    a->base_fro = lsc_fro_norm(dz * kz, W);
+    double s4[4] = {0.0, 0.0, 0.0, 0.0};   /* four partial sums: independent adds */
+    size_t nw = dz * kz, i4 = 0;
+    for (; i4 + 4 <= nw; i4 += 4)
+        for (int c = 0; c < 4; c++)
+            s4[c] += (double)Wf[i4 + (size_t)c] * (double)Wf[i4 + (size_t)c];
+    for (; i4 < nw; i4++)
+        s4[0] += (double)Wf[i4] * (double)Wf[i4];
+    double ss = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    a->base_fro = sqrt(ss);
     a->proj_random_expected = (double)K * a->base_fro / sqrt((double)d * (double)k);
     if (!isfinite(a->base_fro)) {
         a->base_nonfinite = 1;
@@ -167,7 +216,7 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     ana_to_double(rz * kz, m->A, Ad);
     if (lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
         goto liberr;
-    double ss = 0.0;
+    ss = 0.0;
     for (int i = 0; i < r; i++)
         ss += S[i] * S[i];
     a->delta_fro = sqrt(ss);
@@ -175,39 +224,42 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     double zero_tol = fabs(m->scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
                       (double)(d > k ? d : k) * DBL_EPSILON;
     a->degenerate = !(S[0] > zero_tol);
-    if (a->degenerate) {
-        a->proj_delta = a->amplification = NAN;
+    if (a->degenerate)
         cli_warn(cmd, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
                       "amplification written as NaN, marked degenerate", path, m->name);
-    } else {
-        a->proj_delta = lsc_proj_fro(d, k, W, K, U, r, Vt, k, w);
-        a->amplification = a->delta_fro / a->proj_delta;
-    }
 
-    /* W's own top-K */
+    /* W's own top-K: its singular values are all proj_base needs */
     lsc_topk_info info;
-    if (lsc_svd_topk(d, k, K, W, a->sv_base, Uw, Vw, LSC_TOPK_AUTO, a->rseed, w, lw, &info,
-                     &err) != LSC_OK)
+    if (lsc_svd_topk_values(rows, cols, K, Wf, a->sv_base, 1e-10, a->rseed, w, lw, &info,
+                            &err) != LSC_OK)
         goto liberr;
     a->method = info.method;
-    a->proj_base = lsc_proj_fro(d, k, W, K, Uw, K, Vw, k, w);
+    ss = 0.0;
+    for (int i = 0; i < K; i++)
+        ss += a->sv_base[i] * a->sv_base[i];
+    a->proj_base = sqrt(ss);
 
-    /* seeded random orthonormal U (d, K) and V (k, K) */
+    /* seeded random orthonormal U (d, K) and V (k, K); then both projections */
     uint64_t rng;
     lsc_rng_seed(&rng, a->rseed);
     if (lsc_random_orthonormal(d, K, &rng, Uw, w, lw, &err) != LSC_OK ||
         lsc_random_orthonormal(k, K, &rng, Qk, w, lw, &err) != LSC_OK)
         goto liberr;
-    for (size_t i = 0; i < kz; i++)
-        for (size_t j = 0; j < Kz; j++)
-            Vw[j * kz + i] = Qk[i * Kz + j];
-    a->proj_random = lsc_proj_fro(d, k, W, K, Uw, K, Vw, k, w);
+    double pd, pr;
+    proj_pair(Wf, a->transposed, d, k, K, U, r, Vt, Uw, Qk, X, T, &pd, &pr);
+    a->proj_random = pr;
+    if (a->degenerate) {
+        a->proj_delta = a->amplification = NAN;
+    } else {
+        a->proj_delta = pd;
+        a->amplification = a->delta_fro / a->proj_delta;
+    }
     goto done;
 liberr:
     rc = cli_error(cmd, CLI_FAIL, "module %s: %s", m->name, err.msg);
 done:
-    free(W); free(T); free(Bd); free(Ad); free(S); free(U); free(Vt);
-    free(Uw); free(Vw); free(Qk); free(w);
+    free(Wf); free(Bd); free(Ad); free(S); free(U); free(Vt);
+    free(Uw); free(Qk); free(X); free(T); free(w);
     return rc;
 }
 
@@ -427,8 +479,42 @@ int cmd_amplify(int argc, char **argv)
             rc = cli_error(cmd, CLI_FAIL, "out of memory");
             goto done;
         }
-        if ((rc = compute(cmd, path, base_path, &bf, o.seed, a)) != CLI_OK)
-            goto done;
+    }
+    /* Independent tasks on our own threads: the sha256 of the (large) base
+     * for the provenance first, then the git commit, then one task per
+     * module. BLAS runs single-threaded inside them (its products here are
+     * small); the results do not depend on the thread count. */
+    int nth = ana_worker_threads(&o);
+    if (nth > 1)
+        ana_blas_threads(1);
+    int *mrc = calloc((size_t)na, sizeof *mrc);
+    if (!mrc) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    char base_hex[65] = "";
+    int sha_rc = LSC_OK;
+    lsc_error sha_err = {0};
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int t = 0; t < na + 2; t++) {
+        if (t == 0)
+            sha_rc = lsc_sha256_path(base_path, base_hex, &sha_err);
+        else if (t == 1)
+            (void)ana_git_commit();   /* cached for ana_write_provenance */
+        else
+            mrc[t - 2] = compute(cmd, path, base_path, &bf, o.seed, &amps[t - 2]);
+    }
+    for (int i = 0; i < na && rc == CLI_OK; i++)
+        rc = mrc[i];
+    free(mrc);
+    if (rc != CLI_OK)
+        goto done;
+    if (sha_rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &sha_err);
+        goto done;
+    }
+    for (int i = 0; i < na; i++) {
+        amp *a = &amps[i];
         n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
@@ -447,13 +533,17 @@ int cmd_amplify(int argc, char **argv)
         {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
         {"output", LSC_H5_STR, o.output, 0, 0},
         {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
-        {"topk_method", LSC_H5_STR, "auto: subspace iteration to residual 1e-12*sigma_1, else dense SVD", 0, 0},
+        {"topk_method", LSC_H5_STR, "W's top-K singular values: subspace iteration on W^T W (float, "
+                                    "then double Rayleigh-Ritz) to a residual bound of 1e-10 relative, "
+                                    "else dense SVD; proj_base = sqrt(sum sigma_i^2)", 0, 0},
         {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
         {"n_modules", LSC_H5_INT, NULL, na, 0},
         {"n_skipped", LSC_H5_INT, NULL, n_missing, 0},
         {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
     };
-    if (ana_write_provenance(h, t0, 2, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
+    const char *digests[2] = {NULL, base_hex};
+    if (ana_write_provenance_digests(h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]), ps,
+                                     &err) != LSC_OK) {
         rc = cli_lib_error(cmd, &err);
         goto done;
     }

@@ -149,6 +149,13 @@ const char *ana_git_commit(void)
 int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
                          int n_params, const lsc_h5_param *params, lsc_error *err)
 {
+    return ana_write_provenance_digests(h, t0, n_inputs, inputs, NULL, n_params, params, err);
+}
+
+int ana_write_provenance_digests(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
+                                 const char *const *digests, int n_params,
+                                 const lsc_h5_param *params, lsc_error *err)
+{
     lsc_provenance p = {
         .command = cli_command_line(),
         .git_commit = ana_git_commit(),
@@ -158,7 +165,20 @@ int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input 
         .n_params = n_params,
         .params = params,
     };
-    return lsc_h5_write_provenance(h, &p, err);
+    return lsc_h5_write_provenance_digests(h, &p, digests, err);
+}
+
+int ana_worker_threads(const ana_opts *o)
+{
+    if (o->threads > 0)
+        return (int)o->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 64 ? 64 : (int)n);
+}
+
+void ana_blas_threads(int n)
+{
+    openblas_set_num_threads(n < 1 ? 1 : n);
 }
 
 // ---- plots ----

@@ -69,6 +69,17 @@ const char *ana_git_commit(void);
 /* Writes the provenance root attributes with wall_time_s = now − t0. */
 int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
                          int n_params, const lsc_h5_param *params, lsc_error *err);
+/* The same with the inputs' sha256 digests computed by the caller (NULL
+ * entries are computed here). */
+int ana_write_provenance_digests(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
+                                 const char *const *digests, int n_params,
+                                 const lsc_h5_param *params, lsc_error *err);
+/* Threads for a subcommand's own parallel loops: --threads, else the
+ * online cores. */
+int  ana_worker_threads(const ana_opts *o);
+/* OpenBLAS's thread count (1 inside our own parallel loops: no
+ * oversubscription). */
+void ana_blas_threads(int n);
 
 /* mkdir -p DIR; refuses characters that cannot pass through gnuplot's -e
  * quoting. CLI_OK, CLI_USAGE or CLI_FAIL (message printed). */

@@ -16,6 +16,7 @@
  *   phi    KEY   PATH      summary of the phi grid at PATH (datasets phi, phi_random)
  *   amp    KEY   PATH      summary of the Table 7 attributes of the module group PATH
  *   spec   KEY   PATH      summary of the spectrum of the module group PATH
+ *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
  *
  * Layout written (format_version 1, see experiments/README-experiments.md):
@@ -48,7 +49,7 @@ static const char *USAGE =
     "layer (/<group>), and the headline metrics in /summary (read by report and regress).\n"
     "\n"
     "manifest lines (TAB-separated): attr NAME VALUE | run CELL RUN_DIR | merge GROUP FILE.h5 |\n"
-    "  phi KEY PATH | amp KEY PATH | spec KEY PATH | curve LABEL RUN_DIR\n"
+    "  phi KEY PATH | amp KEY PATH | spec KEY PATH | qerr KEY PATH | curve LABEL RUN_DIR\n"
     "\n"
     "  -o, --output STUDY.h5  the study file (temporary name, renamed when complete)\n"
     "  --dat FILE             per-cell table for gnuplot (key targets rank n acc sd loss sd)\n"
@@ -135,7 +136,8 @@ static int manifest_read(const char *path, manifest *m)
             ml->kind = s;
             ml->name = t1 + 1;
             ml->value = t2 + 1;
-            static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "curve"};
+            static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "qerr",
+                                          "curve"};
             int ok = 0;
             for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= strcmp(s, kinds[k]) == 0;
@@ -427,17 +429,38 @@ static const char *INT_ATTRS[] = {
     "r", "r1", "r2", "dim", "rank", "in_features", "out_features", "rank90", "degenerate",
     "n_nonfinite", "seed", "n_modules", "format_version", "layer", "n_sv", "K", "n_degenerate",
     "n_skipped", "numerical_rank1", "numerical_rank2", "random_seed", "threads",
-    "n_nonfinite_modules", "w0_rank90", "random_rank90", "transposed", NULL};
+    "n_nonfinite_modules", "w0_rank90", "random_rank90", "transposed",
+    /* quanterr (issue 6) */
+    "top", "blocksize", "double_quant", "base_transposed", "has_compare", "compare_r",
+    "compare_degenerate", "diff_degenerate", "n_compared", "store_error", "fan_in_fan_out", NULL};
 static const char *NUM_ATTRS[] = {
     "alpha", "scaling", "delta_fro", "stable_rank", "effective_rank", "base_fro",
     "proj_delta", "proj_base", "proj_random", "amplification", "wall_time_s", "w0_fro",
     "ft_fro", "rank90_frac", "w0_effective_rank", "random_effective_rank",
-    "w0_stable_rank", "random_stable_rank", "rank90_fraction", NULL};
+    "w0_stable_rank", "random_stable_rank", "rank90_fraction",
+    /* quanterr (issue 6): per module, then the means over modules of the root */
+    "bits_total", "bits_constants", "error_fro", "error_rel", "error_max_abs", "phi_right",
+    "phi_left", "phi_right_top1", "phi_left_top1", "phi_right_random", "phi_left_random",
+    "phi_right_expected", "phi_left_expected", "proj_error_delta", "proj_error_top",
+    "proj_error_random", "proj_error_random_expected", "cos_delta_error", "error_coef",
+    "cos_random_sd", "compensated_best", "compare_delta_fro", "phi_right_compare",
+    "phi_left_compare", "phi_right_compare_top1", "phi_left_compare_top1", "proj_error_compare",
+    "cos_compare_error", "compare_error_coef", "phi_right_adapters", "phi_left_adapters",
+    "diff_fro", "phi_right_diff", "phi_left_diff", "proj_error_diff", "cos_diff_error",
+    "diff_error_coef",
+    "mean_bits_total", "mean_compare_error_coef", "mean_compensated_best",
+    "mean_cos_compare_error", "mean_cos_delta_error", "mean_cos_diff_error", "mean_cos_random_sd",
+    "mean_diff_error_coef", "mean_error_coef", "mean_error_rel", "mean_phi_left",
+    "mean_phi_left_adapters", "mean_phi_left_compare", "mean_phi_left_diff",
+    "mean_phi_left_expected", "mean_phi_left_random", "mean_phi_right", "mean_phi_right_adapters",
+    "mean_phi_right_compare", "mean_phi_right_diff", "mean_phi_right_expected",
+    "mean_phi_right_random", "mean_proj_ratio", "mean_proj_ratio_compare", NULL};
 static const char *STR_ATTRS[] = {
     "factor", "command", "git_commit", "lorascope_version", "created_utc", "adapter",
     "adapter_sha256", "adapter1", "adapter1_sha256", "adapter2", "adapter2_sha256", "base",
     "base_sha256", "finetuned", "finetuned_sha256", "module", "warning", "module1", "module2",
-    "pair", "rank_tolerance", "svd_method", "dtype", "targets", "base_tensor", NULL};
+    "pair", "rank_tolerance", "svd_method", "dtype", "targets", "base_tensor", "compare",
+    "compare_sha256", "quantiser", "svd", "zero_tolerance", NULL};
 
 static void copy_attrs(wctx *w, const lsc_h5 *src, const char *spath, const char *dpath)
 {
@@ -631,6 +654,27 @@ done:
     free(phi);
     free(rnd);
     return rc;
+}
+
+/* The headline numbers of a `lorascope quanterr` output (root attributes, means over the
+ * adapted modules) merged at PATH. */
+static const char *QERR_ATTRS[] = {
+    "mean_error_rel", "mean_bits_total", "mean_phi_right", "mean_phi_right_compare",
+    "mean_phi_right_diff", "mean_phi_right_random", "mean_phi_right_expected", "mean_phi_left",
+    "mean_phi_left_compare", "mean_phi_left_diff", "mean_phi_left_random", "mean_cos_delta_error",
+    "mean_cos_compare_error", "mean_cos_diff_error", "mean_cos_random_sd", "mean_error_coef",
+    "mean_compare_error_coef", "mean_diff_error_coef", "mean_compensated_best", NULL};
+
+static int do_qerr(wctx *w, const char *key, const char *path)
+{
+    lsc_error e = {0};
+    for (const char *const *a = QERR_ATTRS; *a; a++) {
+        double v;
+        if (lsc_h5_read_attr_double(w->h, path, *a, &v, &e) != LSC_OK)
+            return cli_error("collect", CLI_FAIL, "qerr %s: %s", key, e.msg);
+        summary(w, key, *a + 5, v);   /* without "mean_" */
+    }
+    return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }
 
 static const char *AMP_ATTRS[] = {"r", "delta_fro", "base_fro", "proj_delta", "proj_base",
@@ -1043,6 +1087,8 @@ int cmd_collect(int argc, char **argv)
             rc = do_amp(&w, l->name, l->value, amp);
         else if (strcmp(l->kind, "spec") == 0)
             rc = do_spec(&w, l->name, l->value, spec_dir);
+        else if (strcmp(l->kind, "qerr") == 0)
+            rc = do_qerr(&w, l->name, l->value);
         else if (strcmp(l->kind, "curve") == 0 && cur)
             rc = do_curve(cur, n_curves++, l->name, l->value);
         if (rc != CLI_OK)

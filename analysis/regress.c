@@ -56,6 +56,7 @@ static const char *USAGE =
     "  phi (learned)  abs 0.10      random_phi  abs 1e-9 (seeded, independent of training)\n"
     "  norms/proj     rel 0.10      amplification rel 0.20\n"
     "  spectra ranks  rel 0.15, abs 1      exact (r1, r2, dim, n_sv, majority/suffix) abs 1e-9\n"
+    "  cosines and error coefficients (quanterr) abs 0.05;  NF4 bits per parameter exact\n"
     "\n"
     "example:\n"
     "  lorascope regress --baseline experiments/baselines/tiny.json --current data/results/tiny\n";
@@ -192,6 +193,10 @@ static tol_class classify(const char *name)
         has_suffix(a, ".n_sv") || has_suffix(a, ".r") || strcmp(a, "majority_accuracy") == 0 ||
         strcmp(a, "suffix_accuracy") == 0)
         return (tol_class){"exact", 1e-9, 0};
+    if (strstr(a, ".bits_total"))
+        return (tol_class){"exact", 1e-9, 0};
+    if (strstr(a, ".cos_") || strstr(a, "error_coef"))
+        return (tol_class){"cosine", 0.05, 0};
     if (strstr(a, "random_phi"))
         return (tol_class){"random_phi", 1e-9, 0};
     if (strstr(a, "proj_random"))
@@ -298,7 +303,8 @@ static const char *POLICY =
     "val_loss rel 0.03; learned phi abs 0.10; random_phi and exact quantities (ranks, dims, "
     "majority/suffix baselines) abs 1e-9 since they do not depend on training; Frobenius norms "
     "and projections rel 0.10; amplification rel 0.20 (a ratio of two such norms); effective "
-    "rank / rank90 / stable rank rel 0.15 or 1 rank.";
+    "rank / rank90 / stable rank rel 0.15 or 1 rank; quanterr cosines and error coefficients abs "
+    "0.05 (they scatter around 0 with sd 1/sqrt(dk)); NF4 bits per parameter exact.";
 
 static int write_baseline(const char *path, const char *dir, const char *var_dir)
 {

@@ -56,7 +56,7 @@ lsc_elapsed() {
     printf '%d:%02d' $((s / 60)) $((s % 60))
 }
 lsc_log() { printf '[%s %s] %s\n' "$PROFILE" "$(lsc_elapsed)" "$*" >&2; }
-lsc_die() { printf 'experiments: %s\n' "$*" >&2; exit 1; }
+lsc_die() { printf 'experiments: %s\n' "$*" >&2; exit "${LSC_DIE_CODE:-1}"; }
 lsc_sha() { sha256sum | cut -c1-16; }                 # stdin -> 16 hex digits
 lsc_sha_paths() {                                     # files or directories -> 16 hex digits
     for p in "$@"; do
@@ -82,8 +82,9 @@ lsc_times_cpu() {
 }
 lsc_threads() { echo "${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 1)}"; }
 
-# run id from targets, rank and seed: "q,k,v,o" r=2 seed 1 -> lora-qkvo-r2-s1
-lsc_run_id() { printf 'lora-%s-r%s-s%s' "$(echo "$1" | tr -d ,)" "$2" "$3"; }
+# run id from targets, rank, seed and an optional prefix: "q,k,v,o" r=2 seed 1 -> lora-qkvo-r2-s1
+# (prefix qlora -> qlora-qkvo-r2-s1)
+lsc_run_id() { printf '%s-%s-r%s-s%s' "${4:-lora}" "$(echo "$1" | tr -d ,)" "$2" "$3"; }
 
 # value of --NAME in an argument list: lsc_arg rank --targets q --rank 8 -> 8
 lsc_arg() {
@@ -126,6 +127,7 @@ lsc_base() {
             >"$CACHE/base-$BASE_SHA.txt"
         rm -f "$CACHE/.times0.$$" "$CACHE/.times1.$$"
         rm -f "$CACHE/base-$BASE_SHA.train_state.safetensors"
+        BASE_COMPUTED=1
         lsc_log "base model ready ($(lsc_secs "$t0" "$(lsc_now)") s): $(grep -o 'validation loss [0-9.]* nats/byte' "$CACHE/base-$BASE_SHA.log" | tail -n 1)"
     fi
     TASK_SHA=$(lsc_sha_paths $TASK)
@@ -217,10 +219,14 @@ lsc_run_kind() {
 }
 
 # Removes the half-built run on Ctrl-C or kill.
+# A stop file tells the other parallel runs (and xargs, through exit status 255) to stop too.
 lsc_on_signal() {
     if [ -n "${LSC_TMP_RUN:-}" ]; then rm -rf "$LSC_TMP_RUN"; fi
-    printf '\nexperiments: interrupted; finished runs are kept in %s\n' "$RUNS" >&2
-    exit 130
+    : >"$WORK/.interrupted" 2>/dev/null
+    if [ -z "${LSC_DIE_CODE:-}" ]; then
+        printf '\nexperiments: interrupted; finished runs are kept in %s\n' "$RUNS" >&2
+    fi
+    exit "${LSC_DIE_CODE:-130}"
 }
 trap lsc_on_signal INT TERM
 

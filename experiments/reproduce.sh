@@ -20,23 +20,26 @@ export BUILD=${BUILD:-build}
 
 if [ "${1:-}" = --one ]; then
     shift
+    # a failed run exits 255, which makes xargs stop starting new runs
+    LSC_DIE_CODE=255
     . experiments/lib.sh
     kind=$1; id=$2; shift 2
+    [ -e "$WORK/.interrupted" ] && exit 255   # Ctrl-C: start nothing new
     t0=$(lsc_now)
     lsc_run_kind "$kind" "$id" "$@"
     # progress: one line per finished run into the shared counter file
-    echo "$id" >>"$WORK/progress"
-    k=$(wc -l <"$WORK/progress")
     if [ "$RUN_CACHED" = 1 ]; then what="cached"; else what="trained + evaluated in ${RUN_SECONDS} s"; fi
+    echo "$id $RUN_CACHED" >>"$WORK/progress"
+    k=$(wc -l <"$WORK/progress")
     lsc_log "run $k/$LSC_NRUNS $id: $what"
     exit 0
 fi
 
 . experiments/lib.sh
-STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full"
+STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora"
 
 [ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
-for c in train eval pretrain spectrum subspace amplify collect report regress deltaspec; do
+for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec; do
     "$LSC" "$c" --help >/dev/null 2>&1 || lsc_die "$LSC has no working '$c' subcommand yet"
 done
 
@@ -45,7 +48,7 @@ exec 9>"$RESULTS/.lock"
 if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
     lsc_die "another reproduce of profile $PROFILE is running (lock $RESULTS/.lock)"
 fi
-rm -rf "$RUNS"/.tmp.*
+rm -rf "$RUNS"/.tmp.* "$WORK/.interrupted"
 TIMING=$RESULTS/timing.tsv
 printf 'stage\tseconds\n' >"$TIMING.new"
 stage_t0=$(lsc_now)
@@ -91,8 +94,9 @@ if [ "$JOBS" -gt 1 ]; then
     export LSC_RUN_THREADS=${LSC_RUN_THREADS:-1}
 fi
 tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
-    || lsc_die "a training run failed (see the message above)"
+    || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
 stage_done runs
+computed=$(( $(grep -c ' 0$' "$WORK/progress" || true) + ${BASE_COMPUTED:-0} ))
 
 # ---- 5. studies ----
 for s in $STUDIES; do
@@ -105,7 +109,7 @@ baseline=experiments/baselines/$PROFILE.json
 regress_rc=0
 if [ -f "$baseline" ]; then
     lsc_log "regression check against $baseline"
-    "$LSC" regress --baseline "$baseline" --current "$RESULTS" --out "$RESULTS/regress.json" || regress_rc=$?
+    "$LSC" regress --baseline "$baseline" --current "$RESULTS" --out "$RESULTS/regress.json" --quiet || regress_rc=$?
     [ "$regress_rc" -le 1 ] || lsc_die "lorascope regress failed (exit $regress_rc)"
 else
     rm -f "$RESULTS/regress.json"
@@ -114,7 +118,9 @@ fi
 stage_done regress
 
 # ---- 7. report ----
-mv "$TIMING.new" "$TIMING"
+# timing.tsv keeps the stages of the last invocation that computed something (a base or a run);
+# a report-only rebuild leaves it alone
+if [ "$computed" -gt 0 ] || [ ! -f "$TIMING" ]; then mv "$TIMING.new" "$TIMING"; else rm -f "$TIMING.new"; fi
 "$LSC" report "$RESULTS" --figures "$FIGS" -o "$RESULTS/report.html" || lsc_die "lorascope report failed"
 printf 'report\t%s\n' "$(lsc_secs "$stage_t0" "$(lsc_now)")" >>"$TIMING"
 lsc_log "done in $(lsc_elapsed): $RESULTS/report.html (and report.md), figures in $FIGS"

@@ -631,6 +631,12 @@ int lsc_h5_check_format(const lsc_h5 *h, lsc_error *err)
 
 int lsc_h5_write_provenance(lsc_h5 *h, const lsc_provenance *p, lsc_error *err)
 {
+    return lsc_h5_write_provenance_digests(h, p, NULL, err);
+}
+
+int lsc_h5_write_provenance_digests(lsc_h5 *h, const lsc_provenance *p,
+                                    const char *const *digests, lsc_error *err)
+{
     LSC_ASSERT(h && p);
     int rc;
     if ((rc = lsc_h5_attr_str(h, "/", "lorascope_version", LSC_VERSION, err)) != LSC_OK ||
@@ -650,7 +656,9 @@ int lsc_h5_write_provenance(lsc_h5 *h, const lsc_provenance *p, lsc_error *err)
     for (int i = 0; i < p->n_inputs; i++) {
         const lsc_h5_input *in = &p->inputs[i];
         char hex[65], key[256];
-        if ((rc = lsc_sha256_path(in->path, hex, err)) != LSC_OK)
+        if (digests && digests[i] && strlen(digests[i]) == 64)
+            memcpy(hex, digests[i], 65);
+        else if ((rc = lsc_sha256_path(in->path, hex, err)) != LSC_OK)
             return rc;
         snprintf(key, sizeof key, "%s_sha256", in->role);
         if ((rc = lsc_h5_attr_str(h, "/", in->role, in->path, err)) != LSC_OK ||

@@ -28,6 +28,7 @@
  */
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lsc_internal.h"
@@ -439,17 +440,50 @@ void lsc_attention_backward_naive_(double *dq, double *dk, double *dv,
 
 // ---- gelu (tanh approximation) ----
 
-/* tanh through one expf: 1 - 2/(1 + e^{2u}); absolute error ~1e-7, which
- * is all GELU needs (it uses 1 + tanh), at a third of tanhf's cost.
- * Saturates correctly: e^{2u} = inf gives 1, e^{2u} = 0 gives -1. */
-static inline float tanh_fast(float u)
+/* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
+ * that the GELU loops vectorise under the project's -O2: GCC does not
+ * if-convert a float ?: while -ftrapping-math is on, and a scalar loop with
+ * a libm call per element was 5-25 % of a training step (perf, shape L). */
+static inline float select_f(float a, float b, int take_b)
 {
-    return 1.0f - 2.0f / (1.0f + expf(2.0f * u));
+    uint32_t ab, bb, m = 0u - (uint32_t)take_b;
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    ab = (ab & ~m) | (bb & m);
+    float r;
+    memcpy(&r, &ab, sizeof r);
+    return r;
+}
+
+/* tanh without libm: Eigen's [13/6] rational minimax fit on [-c, c],
+ * c = 7.90531 (beyond it tanh rounds to ±1 in float), max abs error 4e-7
+ * over [-30, 30] — all GELU needs (it uses 1 + tanh) — at ~1 ns per element
+ * instead of ~4 (expf) or ~15 (tanhf). NaN in, NaN out; ±inf give ±1. */
+static inline float tanh_fast(float x)
+{
+    const float c = 7.90531110763549805f;
+    float xc = select_f(x, c, x > c);
+    xc = select_f(xc, -c, xc < -c);
+    float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return p / q;
 }
 
 void lsc_gelu_forward_(float *out, const float *inp, size_t n)
 {
     // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
@@ -459,6 +493,7 @@ void lsc_gelu_forward_(float *out, const float *inp, size_t n)
 
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n)
 {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);

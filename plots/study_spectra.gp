@@ -32,6 +32,7 @@ do for [term = 1:2] {
     }
     set multiplot layout 1,2 title title noenhanced font ',13'
     set logscale y
+    set format y '%g'
     set ylabel 'σ_i / σ_1'
     set title 'normalised spectrum' noenhanced
     plot f('full', 'q') using 1:3 with lines lw 2 lc rgb '#4878a8' title 'full FT, ΔWq', \
@@ -41,6 +42,7 @@ do for [term = 1:2] {
          f('lora_r8', 'q') using 1:3 with linespoints pt 5 ps 0.6 lc rgb '#2a7d2a' title 'LoRA r=8, ΔWq', \
          f('lora_r8', 'v') using 1:3 with linespoints pt 4 ps 0.6 dt 2 lc rgb '#2a7d2a' title 'LoRA r=8, ΔWv'
     unset logscale y
+    set format y '%g'
     set yrange [0:1.02]
     set ylabel 'cumulative energy Σ_{k≤i} σ_k^2 / Σ σ^2'
     set title 'cumulative energy (rank90: first i above 0.9)' noenhanced

@@ -95,11 +95,18 @@ def read_safetensors(path):
 
 def sha256_path(path):
     """lsc_sha256_path: a file's sha256, or for a directory the sha256 of
-    every regular file sorted by name, hashed as name + NUL + bytes."""
+    every regular file sorted by name, hashed as name + NUL + bytes; an
+    adapter directory (one holding adapter_config.json) over its two PEFT
+    files only."""
     h = hashlib.sha256()
     if os.path.isdir(path):
+        adapter = os.path.isfile(os.path.join(path, "adapter_config.json"))
         for name in sorted(os.listdir(path)):
             p = os.path.join(path, name)
+            if name.startswith("."):
+                continue
+            if adapter and name not in ("adapter_config.json", "adapter_model.safetensors"):
+                continue
             if os.path.isfile(p):
                 h.update(name.encode() + b"\0")
                 with open(p, "rb") as f:

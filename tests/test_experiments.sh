@@ -141,14 +141,14 @@ if [ $rc != 0 ]; then
     tail -n 30 "$OUT/reproduce.log" | sed 's/^/    /'
 fi
 grep -q 'within tolerance' "$OUT/reproduce.log"; verdict "the regression check ran and passed"
-for s in table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full; do
+for s in table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full qlora; do
     [ -s "$R/$s.h5" ] && "$LSC" regress --print "$R/$s.h5" >/dev/null 2>&1
     verdict "study file $s.h5 written with /summary metrics"
 done
 [ -s "$R/report.html" ] && [ -s "$R/report.md" ]; verdict "report.html and report.md written"
 n_png=$(ls "$OUT/figures/tiny/"*.png 2>/dev/null | wc -l)
 n_svg=$(ls "$OUT/figures/tiny/"*.svg 2>/dev/null | wc -l)
-[ "$n_png" -ge 11 ] && [ "$n_png" = "$n_svg" ]; verdict "figures rendered as PNG and SVG ($n_png + $n_svg)"
+[ "$n_png" -ge 13 ] && [ "$n_png" = "$n_svg" ]; verdict "figures rendered as PNG and SVG ($n_png + $n_svg)"
 grep -q 'run [0-9]*/[0-9]* ' "$OUT/reproduce.log"; verdict "progress lines name the run and the total"
 [ -z "$(ls -d "$R"/runs/.tmp.* 2>/dev/null)" ]; verdict "no temporary run directories left behind"
 if [ $rc != 0 ]; then finish; fi
@@ -260,7 +260,36 @@ ntrained=$(grep -c 'trained + evaluated' "$OUT/reproduce2.log")
 verdict "a second reproduce retrains nothing and keeps the study files (${secs2}s)"
 grep -q 'up to date' "$OUT/reproduce2.log" && [ -s "$R/report.html" ]; verdict "the second reproduce rebuilt the report from up-to-date studies"
 
-# ---- 5. only a deleted run is redone ----
+# ---- 5. Ctrl-C loses at most the runs in progress ----
+rm -rf "$R/runs/lora-q-r2-s1" "$R/runs/lora-q-r4-s1" "$R/runs/lora-qkvo-r8-s1"
+n_before=$(ls -d "$R"/runs/*/ | wc -l)
+$PY - "$ROOT" "$OUT/interrupt.log" <<'EOF' >"$OUT/interrupt.out" 2>&1
+import os, signal, subprocess, sys, time, glob
+root, log = sys.argv[1], sys.argv[2]
+def dfl():                      # a terminal's Ctrl-C: SIGINT (default action) to the process group
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+p = subprocess.Popen(["sh", "experiments/reproduce.sh"], cwd=root, start_new_session=True,
+                     preexec_fn=dfl, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+runs = os.path.join(os.environ["LSC_RESULTS_ROOT"], "tiny", "runs")
+t0 = time.time()
+while not glob.glob(os.path.join(runs, ".tmp.*")) and time.time() - t0 < 120 and p.poll() is None:
+    time.sleep(0.05)
+time.sleep(0.5)                 # in the middle of training
+os.killpg(p.pid, signal.SIGINT)
+print("exit", p.wait())
+time.sleep(1)
+EOF
+grep -q '^exit 130' "$OUT/interrupt.out" && grep -q 'interrupted; finished runs are kept' "$OUT/interrupt.log"
+verdict "Ctrl-C stops reproduce.sh (exit 130) with a message"
+[ -z "$(ls -d "$R"/runs/.tmp.* 2>/dev/null)" ]; verdict "Ctrl-C leaves no half-built run directory"
+n_after=$(ls -d "$R"/runs/*/ | wc -l)
+[ "$n_after" -ge "$n_before" ] && [ "$n_after" -lt $((n_before + 3)) ]; verdict "finished runs survive Ctrl-C ($n_before before, $n_after after)"
+sh experiments/reproduce.sh >"$OUT/reproduce4.log" 2>&1; rc=$?
+ntrained=$(grep -c 'trained + evaluated' "$OUT/reproduce4.log")
+[ $rc = 0 ] && [ "$ntrained" = $((n_before + 3 - n_after)) ]
+verdict "the next reproduce trains only what the interruption lost ($ntrained) and passes the regression check"
+
+# ---- 6. only a deleted run is redone ----
 victim=$(ls -d "$R"/runs/lora-q-r2-s1 2>/dev/null)
 if [ -n "$victim" ]; then
     rm -rf "$victim"

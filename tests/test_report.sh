@@ -62,7 +62,7 @@ chrome() {
 ! grep -Eq '(src|href)="(https?|file):' "$R/report.html"; verdict "no external references (http/file) in report.html"
 n_img=$(grep -o '<img ' "$R/report.html" | wc -l)
 n_data=$(grep -o 'src="data:image/png;base64,' "$R/report.html" | wc -l)
-[ "$n_img" -ge 11 ] && [ "$n_img" = "$n_data" ]; verdict "every figure embedded as a base64 PNG ($n_img images)"
+[ "$n_img" -ge 13 ] && [ "$n_img" = "$n_data" ]; verdict "every figure embedded as a base64 PNG ($n_img images)"
 ! grep -q 'class="missing"' "$R/report.html"; verdict "no figure marked missing"
 
 # ---- a screenshot, as a reader sees it ----
@@ -100,7 +100,7 @@ for s in '70.4' '73.7' '91.7' '21.67' '61.95' '0.32'; do
     ok "paper number $s beside our tables"
 done
 n_find=$(grep -o 'class="badge ' "$R/report.html" | wc -l)
-[ "$n_find" = 5 ]; verdict "five findings with computed verdicts ($n_find)"
+[ "$n_find" = 6 ]; verdict "six findings with computed verdicts ($n_find)"
 grep -q 'Criterion' "$R/report.html"; verdict "each finding states its criterion"
 grep -q 'Regression check' "$R/report.html" && grep -Eq 'PASS|REGRESSION' "$R/report.html"; verdict "the regression outcome is on the page"
 grep -q 'git commit' "$R/report.html" && grep -q 'Wall times' "$R/report.html"; verdict "git commit and wall times on the page"

@@ -26,3 +26,5 @@ AMP_RANKS="4 64"
 MID_LAYER=2
 JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=2       # threads of the base pretraining
+QLORA_TARGETS="q q,v q,k,v,o"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
+QLORA_RANKS="$RANKS"

@@ -30,3 +30,5 @@ AMP_RANKS="4 16"     # Table 7 ranks (the paper: 4 64)
 MID_LAYER=1          # the layer drawn in Figure 3 and listed in Table 7
 JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=1       # threads of the base pretraining
+QLORA_TARGETS="q,v"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
+QLORA_RANKS="1 8"
