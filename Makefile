@@ -53,6 +53,8 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBA     := $(BUILD)/liblorascope.a
 PROG     := $(BUILD)/lorascope
 
+.SECONDARY:
+
 .PHONY: all build test check asan bench reproduce regress deps ensure-deps data clean install debug
 
 all: ensure-deps
