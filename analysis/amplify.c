@@ -58,6 +58,7 @@ typedef struct amp {
     double *sv_delta, *sv_base;        /* (K), (K) */
     lsc_topk_method method;
     uint64_t rseed;
+    ana_msgs msgs;                     /* warnings/error of compute(), printed in order */
 } amp;
 
 /* The base tensor of a module: "<name>.weight", then the name without a
@@ -151,7 +152,7 @@ static void proj_pair(const float *Wf, int transposed, int d, int k, int K, cons
  * fly, and W's own top-K enter only through their singular values
  * (proj_base = sqrt(Σ_{i<K} σ_i(W)²), exact for W's top-K U, V), computed
  * by lsc_svd_topk_values to 1e-10 relative. */
-static int compute(const char *cmd, const char *path, const char *base_path,
+static int compute(const char *path, const char *base_path,
                    const lsc_st_file *bf, uint64_t seed, amp *a)
 {
     const lsc_adapter_module *m = a->m;
@@ -160,7 +161,17 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r, Kz = (size_t)K;
     lsc_error err = {0};
     int rc = CLI_OK;
-    float *Wf = malloc(dz * kz * sizeof *Wf);
+    /* F32 weights are used in place in the file's mapping (no copy, no
+     * fresh pages); other dtypes (and a misaligned tensor) are converted */
+    const float *Wf = NULL;
+    float *Wcopy = NULL;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const void *raw = lsc_st_bytes(bf, a->t);
+    if (a->t->dtype == LSC_DT_F32 && ((uintptr_t)raw % sizeof(float)) == 0)
+        Wf = (const float *)raw;
+#endif
+    if (!Wf)
+        Wf = Wcopy = malloc(dz * kz * sizeof *Wcopy);
     double *Bd = malloc(dz * rz * sizeof *Bd), *Ad = malloc(rz * kz * sizeof *Ad);
     double *S = malloc(rz * sizeof *S), *U = malloc(dz * rz * sizeof *U);
     double *Vt = malloc(rz * kz * sizeof *Vt);
@@ -175,13 +186,13 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     if (l3 > lw) lw = l3;
     double *w = malloc(lw * sizeof *w);
     if (!Wf || !Bd || !Ad || !S || !U || !Vt || !Uw || !Qk || !X || !T || !w) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m->name);
+        rc = ana_msg_error(&a->msgs, "out of memory for module %s", m->name);
         goto done;
     }
     a->rseed = ana_module_seed(seed, m->name);
     a->method = LSC_TOPK_DENSE;
-    if (lsc_st_read_f32(bf, a->t, Wf, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if (Wcopy && lsc_st_read_f32(bf, a->t, Wcopy, &err) != LSC_OK) {
+        rc = ana_msg_error(&a->msgs, "%s", err.msg[0] ? err.msg : lsc_strerror(err.code));
         goto done;
     }
     double s4[4] = {0.0, 0.0, 0.0, 0.0};   /* four partial sums: independent adds */
@@ -196,11 +207,11 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     a->proj_random_expected = (double)K * a->base_fro / sqrt((double)d * (double)k);
     if (!isfinite(a->base_fro)) {
         a->base_nonfinite = 1;
-        cli_warn(cmd, "%s: base tensor %s has NaN/Inf values; module %s written as NaN", base_path,
+        ana_msg_warn(&a->msgs, "%s: base tensor %s has NaN/Inf values; module %s written as NaN", base_path,
                  a->t->name, m->name);
     }
     if (m->n_nonfinite > 0)
-        cli_warn(cmd, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; written as NaN", path,
+        ana_msg_warn(&a->msgs, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; written as NaN", path,
                  m->name, m->n_nonfinite);
     if (m->n_nonfinite > 0 || a->base_nonfinite) {
         a->delta_fro = a->proj_delta = a->proj_base = a->proj_random = a->amplification = NAN;
@@ -225,7 +236,7 @@ static int compute(const char *cmd, const char *path, const char *base_path,
                       (double)(d > k ? d : k) * DBL_EPSILON;
     a->degenerate = !(S[0] > zero_tol);
     if (a->degenerate)
-        cli_warn(cmd, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
+        ana_msg_warn(&a->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
                       "amplification written as NaN, marked degenerate", path, m->name);
 
     /* W's own top-K: its singular values are all proj_base needs */
@@ -256,9 +267,9 @@ static int compute(const char *cmd, const char *path, const char *base_path,
     }
     goto done;
 liberr:
-    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", m->name, err.msg);
+    rc = ana_msg_error(&a->msgs, "module %s: %s", m->name, err.msg);
 done:
-    free(Wf); free(Bd); free(Ad); free(S); free(U); free(Vt);
+    free(Wcopy); free(Bd); free(Ad); free(S); free(U); free(Vt);
     free(Uw); free(Qk); free(X); free(T); free(w);
     return rc;
 }
@@ -413,8 +424,9 @@ int cmd_amplify(int argc, char **argv)
         char tried[4500];
         const lsc_st_tensor *t = find_base(&bf, m->name, tried, sizeof tried);
         if (!t) {
-            snprintf(skipped[n_missing++], sizeof skipped[0], "no base weight for module %s (tried %s)",
-                     m->name, tried);
+            if (snprintf(skipped[n_missing++], sizeof skipped[0], "no base weight for module %s (tried %s)",
+                         m->name, tried) >= (int)sizeof skipped[0])
+                skipped[n_missing - 1][sizeof skipped[0] - 1] = '\0'; /* a long list is cut, on purpose */
             continue;
         }
         int64_t want0 = ad.fan_in_fan_out ? m->in_features : m->out_features;
@@ -425,10 +437,11 @@ int cmd_amplify(int argc, char **argv)
                 size_t l = strlen(got);
                 snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
             }
-            snprintf(skipped[n_missing++], sizeof skipped[0],
-                     "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
-                     t->name, got, m->name, (long long)want0, (long long)want1,
-                     ad.fan_in_fan_out ? "true" : "false");
+            if (snprintf(skipped[n_missing++], sizeof skipped[0],
+                         "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
+                         t->name, got, m->name, (long long)want0, (long long)want1,
+                         ad.fan_in_fan_out ? "true" : "false") >= (int)sizeof skipped[0])
+                skipped[n_missing - 1][sizeof skipped[0] - 1] = '\0';
             continue;
         }
         amp *a = &amps[na++];
@@ -497,32 +510,45 @@ int cmd_amplify(int argc, char **argv)
     lsc_error sha_err = {0};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int t = 0; t < na + 2; t++) {
-        if (t == 0)
-            sha_rc = lsc_sha256_path(base_path, base_hex, &sha_err);
+        if (t == 0) {
+            /* the digest of the file is that of its bytes: hash the mapping
+             * the modules read from (one set of page faults, no copy) */
+            if (bf.map && bf.size > 0) {
+                lsc_sha256 sh;
+                lsc_sha256_init(&sh);
+                lsc_sha256_update(&sh, bf.map, bf.size);
+                lsc_sha256_final(&sh, base_hex);
+            } else {
+                sha_rc = lsc_sha256_path(base_path, base_hex, &sha_err);
+            }
+        }
         else if (t == 1)
             (void)ana_git_commit();   /* cached for ana_write_provenance */
         else
-            mrc[t - 2] = compute(cmd, path, base_path, &bf, o.seed, &amps[t - 2]);
-    }
-    for (int i = 0; i < na && rc == CLI_OK; i++)
-        rc = mrc[i];
-    free(mrc);
-    if (rc != CLI_OK)
-        goto done;
-    if (sha_rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &sha_err);
-        goto done;
+            mrc[t - 2] = compute(path, base_path, &bf, o.seed, &amps[t - 2]);
     }
     for (int i = 0; i < na; i++) {
         amp *a = &amps[i];
+        ana_msgs_flush(cmd, &a->msgs);   /* in module order, as a serial run */
+        if (mrc[i] != CLI_OK) {
+            rc = mrc[i];
+            free(mrc);
+            goto done;
+        }
         n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
+            free(mrc);
             goto done;
         }
         printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
                a->amplification);
+    }
+    free(mrc);
+    if (sha_rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &sha_err);
+        goto done;
     }
     lsc_h5_input in[2] = {{"adapter", path}, {"base", base_path}};
     lsc_h5_param ps[] = {

@@ -3,6 +3,7 @@
  * analysis_common.h). No numerics here: those live in lib/linalg.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +143,9 @@ const char *ana_git_commit(void)
         return commit;
     snprintf(c, sizeof c, "git -C '%s' diff --quiet HEAD -- 2>/dev/null", dir);
     int dirty = system(c) != 0;
-    snprintf(commit, sizeof commit, "%s%s", line, dirty ? "+dirty" : "");
+    line[64] = '\0'; /* a hash: 40 (or 64) hex digits, then "+dirty" */
+    if (snprintf(commit, sizeof commit, "%s%s", line, dirty ? "+dirty" : "") >= (int)sizeof commit)
+        commit[sizeof commit - 1] = '\0';
     return commit;
 }
 
@@ -166,6 +169,53 @@ int ana_write_provenance_digests(lsc_h5 *h, double t0, int n_inputs, const lsc_h
         .params = params,
     };
     return lsc_h5_write_provenance_digests(h, &p, digests, err);
+}
+
+static void msg_add(ana_msgs *m, char tag, const char *fmt, va_list ap)
+{
+    size_t cap = sizeof m->text;
+    if (m->len + 3 >= cap)
+        return;
+    m->text[m->len++] = tag;
+    int w = vsnprintf(m->text + m->len, cap - m->len - 1, fmt, ap);
+    if (w < 0)
+        w = 0;
+    m->len += (size_t)w < cap - m->len - 1 ? (size_t)w : cap - m->len - 2;
+    m->text[m->len++] = '\n';
+    m->text[m->len] = '\0';
+}
+
+void ana_msg_warn(ana_msgs *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    msg_add(m, 'W', fmt, ap);
+    va_end(ap);
+}
+
+int ana_msg_error(ana_msgs *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    msg_add(m, 'E', fmt, ap);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
+void ana_msgs_flush(const char *cmd, const ana_msgs *m)
+{
+    const char *p = m->text, *end = m->text + m->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        int n = (int)((nl ? nl : end) - p) - 1;
+        if (n >= 0) {
+            if (*p == 'E')
+                cli_error(cmd, CLI_FAIL, "%.*s", n, p + 1);
+            else
+                cli_warn(cmd, "%.*s", n, p + 1);
+        }
+        p = nl ? nl + 1 : end;
+    }
 }
 
 int ana_worker_threads(const ana_opts *o)

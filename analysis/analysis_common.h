@@ -26,7 +26,7 @@
     "  --plots DIR          also write gnuplot data and figures (PNG + SVG)\n"  \
     "  --module NAME        module to draw (default: a middle one)\n"           \
     "  --seed N             seed of every random draw (default 1234)\n"         \
-    "  --threads N          BLAS threads (default: OpenBLAS's choice)\n"        \
+    "  --threads N          threads (default: all cores): modules run in parallel\n" \
     "  --json               print one JSON object as the last line of stdout\n" \
     "                       (wall_s, peak_rss_mb, n_modules, ...)\n"            \
     "  -h, --help           this text\n"
@@ -74,6 +74,27 @@ int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input 
 int ana_write_provenance_digests(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
                                  const char *const *digests, int n_params,
                                  const lsc_h5_param *params, lsc_error *err);
+/* The messages of one work item computed on a worker thread: warnings and
+ * at most one error, kept as lines and printed by the main thread in item
+ * order (ana_msgs_flush), so that stderr is the same whatever the threads. */
+typedef struct ana_msgs {
+    char   text[3072];   /* lines "W<message>\n" or "E<message>\n" */
+    size_t len;
+} ana_msgs;
+void ana_msg_warn(ana_msgs *m, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Records an error line; returns CLI_FAIL. */
+int  ana_msg_error(ana_msgs *m, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Prints the lines through cli_warn / cli_error. */
+void ana_msgs_flush(const char *cmd, const ana_msgs *m);
+
 /* Threads for a subcommand's own parallel loops: --threads, else the
  * online cores. */
 int  ana_worker_threads(const ana_opts *o);

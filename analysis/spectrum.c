@@ -40,6 +40,7 @@ typedef struct spec {
     double *sv;            /* (r) */
     double  delta_fro, stable_rank, effective_rank;
     int     rank90, degenerate;
+    ana_msgs msgs;         /* warnings/error of module_spectrum, printed in order */
 } spec;
 
 static void summarise(int r, spec *s)
@@ -77,7 +78,7 @@ static void summarise(int r, spec *s)
 }
 
 /* Singular values of one module; NaN-filled when it has non-finite values. */
-static int module_spectrum(const char *cmd, const char *path, const lsc_adapter_module *m,
+static int module_spectrum(const char *path, const lsc_adapter_module *m,
                            spec *s)
 {
     int d = m->out_features, k = m->in_features, r = m->r;
@@ -88,7 +89,7 @@ static int module_spectrum(const char *cmd, const char *path, const lsc_adapter_
         s->delta_fro = s->stable_rank = s->effective_rank = NAN;
         s->rank90 = -1;
         s->degenerate = 0;
-        cli_warn(cmd, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; its spectrum is "
+        ana_msg_warn(&s->msgs, "%s: module %s has %d NaN/Inf values in lora_A/lora_B; its spectrum is "
                       "written as NaN", path, m->name, m->n_nonfinite);
         return CLI_OK;
     }
@@ -97,19 +98,19 @@ static int module_spectrum(const char *cmd, const char *path, const lsc_adapter_
     double *w = malloc(lw * sizeof *w);
     int rc = CLI_OK;
     if (!A || !B || !w) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: out of memory for module %s", path, m->name);
+        rc = ana_msg_error(&s->msgs, "%s: out of memory for module %s", path, m->name);
         goto done;
     }
     ana_to_double(dz * rz, m->B, B);
     ana_to_double(rz * kz, m->A, A);
     lsc_error err = {0};
     if (lsc_lowrank_svd(d, k, r, m->scaling, B, A, s->sv, NULL, NULL, w, lw, &err) != LSC_OK) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: module %s: %s", path, m->name, err.msg);
+        rc = ana_msg_error(&s->msgs, "%s: module %s: %s", path, m->name, err.msg);
         goto done;
     }
     summarise(r, s);
     if (s->degenerate)
-        cli_warn(cmd, "%s: module %s has dW = 0 (%s is all zero): singular values 0, marked degenerate",
+        ana_msg_warn(&s->msgs, "%s: module %s has dW = 0 (%s is all zero): singular values 0, marked degenerate",
                  path, m->name, ana_all_zero(dz * rz, m->B) ? "lora_B" : "lora_A or lora_B");
 done:
     free(A);
@@ -236,20 +237,42 @@ int cmd_spectrum(int argc, char **argv)
     printf("%s: %d modules\n", path, ad.n_modules);
     printf("%-48s %4s %12s %12s %11s %6s %9s\n", "module", "r", "sigma_1", "delta_fro",
            "stable_rank", "rank90", "eff_rank");
+    /* the modules and the git lookup as tasks on our own threads (BLAS
+     * single-threaded inside: r×r problems); messages printed in order */
+    int nth = ana_worker_threads(&o);
+    if (nth > 1)
+        ana_blas_threads(1);
+    int *mrc = calloc((size_t)ad.n_modules, sizeof *mrc);
+    if (!mrc) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int t = 0; t <= ad.n_modules; t++) {
+        if (t == ad.n_modules)
+            (void)ana_git_commit();   /* cached for ana_write_provenance */
+        else
+            mrc[t] = module_spectrum(path, &ad.modules[t], &specs[t]);
+    }
     for (int mi = 0; mi < ad.n_modules; mi++) {
         const lsc_adapter_module *m = &ad.modules[mi];
-        if ((rc = module_spectrum(cmd, path, m, &specs[mi])) != CLI_OK)
+        ana_msgs_flush(cmd, &specs[mi].msgs);
+        if ((rc = mrc[mi]) != CLI_OK) {
+            free(mrc);
             goto done;
+        }
         n_degenerate += specs[mi].degenerate;
         n_nonfinite += m->n_nonfinite > 0;
         if (write_module(h, m, &specs[mi], &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
+            free(mrc);
             goto done;
         }
         printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f\n", m->name, m->r, specs[mi].sv[0],
                specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
                specs[mi].effective_rank);
     }
+    free(mrc);
     lsc_h5_input in[1] = {{"adapter", path}};
     lsc_h5_param ps[] = {
         {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},

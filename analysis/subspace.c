@@ -61,6 +61,7 @@ typedef struct pair {
     double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
     int    degenerate, rank1, rank2, n_nonfinite;
     uint64_t rseed;
+    ana_msgs msgs;                     /* warnings/error of compute_pair, printed in order */
 } pair;
 
 /* Orthonormal rows spanning the chosen factor's singular subspace, ordered
@@ -155,7 +156,7 @@ static void expand(int p1, int p2, int n1, int n2, double *x)
             x[(size_t)i * n2 + j] = (i < p1 && j < p2) ? x[(size_t)i * p2 + j] : NAN;
 }
 
-static int compute_pair(const char *cmd, const char *path1, const char *path2, char factor,
+static int compute_pair(const char *path1, const char *path2, char factor,
                         uint64_t seed, pair *P)
 {
     lsc_error err = {0};
@@ -171,7 +172,7 @@ static int compute_pair(const char *cmd, const char *path1, const char *path2, c
     double *Q = malloc((size_t)(p1 > p2 ? p1 : p2) * nz * sizeof *Q);
     int rc = CLI_OK;
     if (!V1 || !V2 || !G || !w || !Q) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m1->name);
+        rc = ana_msg_error(&P->msgs, "out of memory for module %s", m1->name);
         goto done;
     }
     P->n_nonfinite = m1->n_nonfinite + m2->n_nonfinite;
@@ -193,7 +194,7 @@ static int compute_pair(const char *cmd, const char *path1, const char *path2, c
         fill_nan(g12, P->phi);
         fill_nan((size_t)pm, P->angles);
         P->rank1 = P->rank2 = -1;
-        cli_warn(cmd, "module %s: %d NaN/Inf values in lora_A/lora_B (%s%s%s); phi written as NaN",
+        ana_msg_warn(&P->msgs, "module %s: %d NaN/Inf values in lora_A/lora_B (%s%s%s); phi written as NaN",
                  P->group, P->n_nonfinite, m1->n_nonfinite ? path1 : "",
                  m1->n_nonfinite && m2->n_nonfinite ? ", " : "", m2->n_nonfinite ? path2 : "");
         goto done;
@@ -208,7 +209,7 @@ static int compute_pair(const char *cmd, const char *path1, const char *path2, c
         P->degenerate = 1;
         fill_nan(g12, P->phi);
         fill_nan((size_t)pm, P->angles);
-        cli_warn(cmd, "%s: module %s has dW = 0 (lora_B or lora_A all zero): phi written as NaN, "
+        ana_msg_warn(&P->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): phi written as NaN, "
                       "marked degenerate", z1 ? path1 : path2, z1 ? m1->name : m2->name);
         goto done;
     }
@@ -226,13 +227,13 @@ static int compute_pair(const char *cmd, const char *path1, const char *path2, c
         int rk = P->rank1 < P->rank2 ? P->rank1 : P->rank2;
         for (int i = rk; i < pm; i++)
             P->angles[i] = NAN;
-        cli_warn(cmd, "module %s: lora_%c has numerical rank %d/%d (%s) and %d/%d (%s): phi beyond "
+        ana_msg_warn(&P->msgs, "module %s: lora_%c has numerical rank %d/%d (%s) and %d/%d (%s): phi beyond "
                       "it written as NaN, marked degenerate", P->group, factor, P->rank1, p1, path1,
                  P->rank2, p2, path2);
     }
     goto done;
 liberr:
-    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", P->group, err.msg);
+    rc = ana_msg_error(&P->msgs, "module %s: %s", P->group, err.msg);
 done:
     if (rc == CLI_OK && (p1 < m1->r || p2 < m2->r)) {
         /* r > dim: only dim directions exist; keep the documented [r1, r2]
@@ -245,7 +246,7 @@ done:
         P->p1 = m1->r;
         P->p2 = m2->r;
         P->degenerate = 1;
-        cli_warn(cmd, "module %s: r (%d, %d) exceeds the dimension %d of the compared space: "
+        ana_msg_warn(&P->msgs, "module %s: r (%d, %d) exceeds the dimension %d of the compared space: "
                       "phi beyond it written as NaN, marked degenerate", P->group, m1->r, m2->r, n);
     }
     free(V1);
@@ -491,17 +492,44 @@ int cmd_subspace(int argc, char **argv)
             rc = cli_error(cmd, CLI_FAIL, "out of memory");
             goto done;
         }
-        if ((rc = compute_pair(cmd, path1, path2, factor, o.seed, P)) != CLI_OK)
+    }
+    /* the pairs and the git lookup as tasks on our own threads (BLAS
+     * single-threaded inside: its products here are tiny); messages are
+     * printed in module order afterwards, so the output is the same */
+    int nth = ana_worker_threads(&o);
+    if (nth > 1)
+        ana_blas_threads(1);
+    int *prc = calloc((size_t)np, sizeof *prc);
+    if (!prc) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int t = 0; t <= np; t++) {
+        if (t == np)
+            (void)ana_git_commit();   /* cached for ana_write_provenance */
+        else
+            prc[t] = compute_pair(path1, path2, factor, o.seed, &pairs[t]);
+    }
+    for (int i = 0; i < np; i++) {
+        pair *P = &pairs[i];
+        ana_msgs_flush(cmd, &P->msgs);
+        if (prc[i] != CLI_OK) {
+            rc = prc[i];
+            free(prc);
             goto done;
+        }
         n_degenerate += P->degenerate;
         if (write_pair(h, factor, P, &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
+            free(prc);
             goto done;
         }
         int pm = P->p1 < P->p2 ? P->p1 : P->p2;
         printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
                P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
     }
+    free(prc);
     char fs[2] = {factor, '\0'};
     lsc_h5_input in[2] = {{"adapter1", path1}, {"adapter2", path2}};
     lsc_h5_param ps[] = {

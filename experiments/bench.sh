@@ -66,19 +66,22 @@ now_ms() { date +%s%3N; }
 # Above ~0.2 cores another process competed for the cores and the figure is flagged.
 busy_cs() { awk '/^cpu / {print $2 + $4 + $7 + $8 + $9; exit}' /proc/stat 2>/dev/null || echo 0; }
 nice_cs() { awk '/^cpu / {print $3; exit}' /proc/stat 2>/dev/null || echo 0; }
-child_cs() { times | tail -n 1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%d", t * 100 }'; }
+# `times` must run in this shell, not in a $(...) subshell (whose children are not ours):
+# snap_cpu writes it to a file, cpu_cs reads the children's user + system time in centiseconds.
+snap_cpu() { times >"$RUNS/.times"; }
+cpu_cs() { tail -n 1 "$RUNS/.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%d", t * 100 + 0.5 }'; }
 
 # record KIND LABEL CMD... : runs CMD, keeps its output in runs/LABEL.log and appends
 # {"kind":KIND,"label":LABEL,"foreign_cores":..,"data":<last stdout line>} to the results.
 # A failing command stops the benchmark (its error output is printed).
 record() {
     kind=$1; label=$2; shift 2
-    b0=$(busy_cs); n0=$(nice_cs); c0=$(child_cs); w0=$(now_ms)
+    b0=$(busy_cs); n0=$(nice_cs); snap_cpu; c0=$(cpu_cs); w0=$(now_ms)
     if ! "$@" >"$RUNS/$label.log" 2>"$RUNS/$label.err"; then
         say "bench: '$*' failed:"; tail -n 5 "$RUNS/$label.err" >&2
         exit 1
     fi
-    b1=$(busy_cs); n1=$(nice_cs); c1=$(child_cs); w1=$(now_ms)
+    b1=$(busy_cs); n1=$(nice_cs); snap_cpu; c1=$(cpu_cs); w1=$(now_ms)
     foreign=$(awk -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
         'BEGIN { f = (b - c) * 10 / (w > 0 ? w : 1); if (f < 0) f = 0; printf "%.3f", f }')
     niced=$(awk -v n=$((n1 - n0)) -v w=$((w1 - w0)) 'BEGIN { printf "%.3f", n * 10 / (w > 0 ? w : 1) }')
@@ -210,19 +213,22 @@ else
             amplify) set -- amplify "$FIXTURE" --base "$BASE" ;;
         esac
         progress "end to end: lorascope $cmd on the GPT-2 fixture ($E2E_REPS runs after a warm-up)"
-        times=""
+        times=""; cpus=""
         i=0
         while [ $i -le $E2E_REPS ]; do
-            t0=$(now_ms)
+            snap_cpu; c0=$(cpu_cs); t0=$(now_ms)
             "$LSC" "$@" --threads "$TA" -o "$RUNS/e2e_$cmd.h5" --json >"$RUNS/e2e_$cmd.log" \
                 2>"$RUNS/e2e_$cmd.err" || { tail -n 5 "$RUNS/e2e_$cmd.err" >&2; die "lorascope $cmd failed"; }
-            t1=$(now_ms)
-            [ $i -gt 0 ] && times="$times${times:+,}$((t1 - t0))"
+            t1=$(now_ms); snap_cpu; c1=$(cpu_cs)
+            if [ $i -gt 0 ]; then
+                times="$times${times:+,}$((t1 - t0))"
+                cpus="$cpus${cpus:+,}$(( (c1 - c0) * 10 ))"
+            fi
             i=$((i + 1))
         done
         last=$(tail -n 1 "$RUNS/e2e_$cmd.log")
         case "$last" in "{"*) ;; *) last='{}' ;; esac
-        note e2e "{\"command\":\"$cmd\",\"wall_ms\":[$times],\"json\":$last}"
+        note e2e "{\"command\":\"$cmd\",\"wall_ms\":[$times],\"cpu_ms\":[$cpus],\"json\":$last}"
     done
 fi
 
@@ -309,8 +315,10 @@ e2e = {}
 for r in kind("e2e"):
     d = r["data"]
     w = d["wall_ms"]
+    cpu = d.get("cpu_ms") or [float("nan")]
     e2e[d["command"]] = {"wall_ms_median": statistics.median(w), "wall_ms_min": min(w),
-                         "wall_ms_max": max(w), "runs": len(w), "json": d["json"]}
+                         "wall_ms_max": max(w), "cpu_ms_median": statistics.median(cpu),
+                         "runs": len(w), "json": d["json"]}
 skipped = {k: kind(k)[0]["data"] for k in ("e2e_skipped", "qlora_skipped") if kind(k)}
 
 # ---- targets ----
@@ -367,8 +375,10 @@ if table7:
                        c["values_ms_median"], c["full_svd_ms_median"], c["values_method"]))
 if len(e2e) == 3:
     tot = sum(e2e[k]["wall_ms_median"] for k in e2e) / 1000.0
+    cpu = sum(e2e[k]["cpu_ms_median"] for k in e2e) / 1000.0
     target("spectrum+subspace+amplify, GPT-2 fixture (s)", round(tot, 3), "< 0.5", tot < 0.5,
-           ", ".join("%s %.0f ms" % (k, e2e[k]["wall_ms_median"]) for k in e2e))
+           ", ".join("%s %.0f ms" % (k, e2e[k]["wall_ms_median"]) for k in e2e) +
+           "; CPU time %.2f s" % cpu)
 
 out = {"format_version": 1, "machine": machine, "blas_core": core, "sgemm_limit": [
     dict(shape=k[0], threads=k[1], **v) for k, v in sorted(limit.items())],
@@ -462,9 +472,11 @@ if table7:
             c["proj_base_rel_diff"], c["topk_method"],
             max(c["topk_sigma_max_rel_diff"], c["topk_proj_base_rel_diff"])))
 if e2e:
-    P("end to end on the GPT-2 fixture (process wall time, median of %d after a warm-up): %s" % (
+    P("end to end on the GPT-2 fixture (process wall time, median of %d after a warm-up; CPU time "
+      "user+sys): %s" % (
         next(iter(e2e.values()))["runs"],
-        ", ".join("%s %.0f ms [%.0f, %.0f]" % (k, v["wall_ms_median"], v["wall_ms_min"], v["wall_ms_max"])
+        ", ".join("%s %.0f ms [%.0f, %.0f] (CPU %.0f ms)" % (
+            k, v["wall_ms_median"], v["wall_ms_min"], v["wall_ms_max"], v["cpu_ms_median"])
                   for k, v in e2e.items())))
 for k, v in skipped.items():
     P("skipped (%s): %s" % (k, v))
