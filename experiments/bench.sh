@@ -6,7 +6,7 @@
 #      (`lorascope bench sgemm`, 1 and 2 threads; on an AVX-512 CPU that OpenBLAS runs with
 #      AVX2 kernels, also the limit with the kernels OpenBLAS detects itself, for reference);
 #   2. training: `lorascope train --synthetic` for shapes S, M, L x {LoRA r=8 q,v; LoRA r=64 q,k,v,o;
-#      full} x {1, 2 threads}: median step time (min, max) over the timed steps after warm-up steps,
+#      full} x {1, 2 threads}, 3 interleaved runs each: median step time (min, max) of the timed steps,
 #      tokens/s, GFLOP/s by the train command's FLOP model, fraction of the SGEMM limit, peak RSS
 #      against the predicted memory; LoRA/full step-time ratios; QLoRA memory if --quant exists;
 #   3. analysis: `lorascope bench lowrank|phi|table7` and spectrum + subspace + amplify end to end on
@@ -130,33 +130,42 @@ if [ "$AVX512" = 1 ] && ! grep -q '"blas_core":"\(SkylakeX\|Cooperlake\|Sapphire
 fi
 
 # ---- 2. training ----
-# shape: name layers heads embd ctx batch warmup steps
+# shape: name layers heads embd ctx batch warmup steps. Each case runs TRAIN_RUNS times as separate
+# processes, the repetitions interleaved (rep 1 of every case of a shape, then rep 2, ...), so that a
+# burst of foreign load hits one repetition of several cases rather than every repetition of one:
+# the table gives the median over the runs' median step times, with the min and max step of all.
+TRAIN_RUNS=${BENCH_TRAIN_RUNS:-3}
 if [ "$QUICK" = 1 ]; then
     SHAPES="S:2:2:64:32:4:1:3"
+    TRAIN_RUNS=1
 else
-    SHAPES="S:4:4:256:128:8:2:10 M:6:6:384:256:8:1:6 L:12:12:768:128:4:1:6"
+    SHAPES="S:4:4:256:128:8:1:6 M:6:6:384:256:8:1:4 L:12:12:768:128:4:1:4"
 fi
 for sh in $SHAPES; do
     IFS=: read -r name L H C T B K N <<EOF
 $sh
 EOF
-    for t in $THREADS; do
-        for mode in r8qv r64qkvo full; do
-            case $mode in
-                r8qv) how="--rank 8 --targets q,v" ;;
-                r64qkvo) how="--rank 64 --targets q,k,v,o" ;;
-                full) how="--full" ;;
-            esac
-            progress "train --synthetic shape $name ($mode, $t thread(s))"
-            # shellcheck disable=SC2086
-            record train "train_${name}_${mode}_t$t" "$LSC" train --synthetic --layers "$L" \
-                --heads "$H" --embd "$C" --ctx "$T" --batch "$B" --vocab 256 --steps "$N" \
-                --warmup "$K" --threads "$t" --seed 1 $how --json
-            # shellcheck disable=SC2086
-            [ "$t" = "$FIRST_T" ] || continue
-            record model "model_${name}_${mode}" "$LSC" bench model --layers "$L" --heads "$H" \
-                --embd "$C" --ctx "$T" --batch "$B" --vocab 256 $how --json
+    rep=1
+    while [ $rep -le "$TRAIN_RUNS" ]; do
+        for t in $THREADS; do
+            for mode in r8qv r64qkvo full; do
+                case $mode in
+                    r8qv) how="--rank 8 --targets q,v" ;;
+                    r64qkvo) how="--rank 64 --targets q,k,v,o" ;;
+                    full) how="--full" ;;
+                esac
+                progress "train --synthetic shape $name ($mode, $t thread(s), run $rep of $TRAIN_RUNS)"
+                # shellcheck disable=SC2086
+                record train "train_${name}_${mode}_t${t}_r$rep" "$LSC" train --synthetic \
+                    --layers "$L" --heads "$H" --embd "$C" --ctx "$T" --batch "$B" --vocab 256 \
+                    --steps "$N" --warmup "$K" --threads "$t" --seed 1 $how --json
+                [ "$t" = "$FIRST_T" ] && [ $rep = 1 ] || continue
+                # shellcheck disable=SC2086
+                record model "model_${name}_${mode}" "$LSC" bench model --layers "$L" --heads "$H" \
+                    --embd "$C" --ctx "$T" --batch "$B" --vocab 256 $how --json
+            done
         done
+        rep=$((rep + 1))
     done
 done
 
@@ -267,27 +276,38 @@ for r in kind("sgemm") + kind("sgemm_native"):
 
 models = {r["label"][len("model_"):]: r["data"] for r in kind("model")}
 train = []
+groups = {}
 for r in kind("train"):
-    d = r["data"]
-    _, shape, mode, t = r["label"].split("_")
+    _, shape, mode, t, _rep = r["label"].split("_")
+    groups.setdefault((shape, mode, t), []).append(r)
+for (shape, mode, t), rs in groups.items():
+    ds = [r["data"] for r in rs]
+    d = ds[0]
+    med = statistics.median(x["step_ms_median"] for x in ds)
+    flops = d.get("flops_per_step")
+    tokens = d["tokens_per_s"] * d["step_ms_median"] * 1e-3      # tokens per step
+    gflops = flops / (med * 1e-3) / 1e9 if flops else statistics.median(x["gflops"] for x in ds)
     lim = limit.get((shape, d["threads"])) or limit.get(("quick", d["threads"]))
     lkey = "full" if mode == "full" else "frozen"
     m = models.get(shape + "_" + mode, {})
-    c = {"shape": shape, "mode": mode, "threads": d["threads"], "steps": d["steps"],
-         "warmup": d["warmup"],
-         "step_ms_median": d["step_ms_median"], "step_ms_min": d.get("step_ms_min"),
-         "step_ms_max": d.get("step_ms_max"), "tokens_per_s": d["tokens_per_s"],
-         "gflops": d["gflops"], "flops_per_step": d.get("flops_per_step"),
+    rss = max(x["peak_rss_mb"] for x in ds)
+    c = {"shape": shape, "mode": mode, "threads": d["threads"], "runs": len(ds),
+         "steps": d["steps"], "warmup": d["warmup"],
+         "step_ms_median": med, "step_ms_run_medians": [x["step_ms_median"] for x in ds],
+         "step_ms_min": min(x.get("step_ms_min", x["step_ms_median"]) for x in ds),
+         "step_ms_max": max(x.get("step_ms_max", x["step_ms_median"]) for x in ds),
+         "tokens_per_s": tokens / (med * 1e-3), "gflops": gflops, "flops_per_step": flops,
          "flops_per_step_bench_model": m.get("flops_per_step"),
          "sgemm_limit_gflops": lim[lkey] if lim else None,
-         "fraction_of_limit": d["gflops"] / lim[lkey] if lim else None,
-         "fraction_of_limit_range": [d["gflops"] / lim[lkey + "_max"], d["gflops"] / lim[lkey + "_min"]] if lim else None,
-         "peak_rss_mb": d["peak_rss_mb"], "predicted_mb": d.get("predicted_mb"),
+         "fraction_of_limit": gflops / lim[lkey] if lim else None,
+         "fraction_of_limit_range": [gflops / lim[lkey + "_max"], gflops / lim[lkey + "_min"]] if lim else None,
+         "peak_rss_mb": rss, "predicted_mb": d.get("predicted_mb"),
          "predicted_mb_bench_model": m.get("mem_predicted_mb"),
-         "rss_over_predicted": d["peak_rss_mb"] / d["predicted_mb"] if d.get("predicted_mb") else None,
+         "rss_over_predicted": rss / d["predicted_mb"] if d.get("predicted_mb") else None,
          "predicted_moments_mb": d.get("predicted_moments_mb"),
          "trainable_params": d.get("trainable_params"), "model_params": d.get("model_params"),
-         "foreign_cores": r["foreign_cores"], "niced_cores": r.get("niced_cores")}
+         "foreign_cores": max(r["foreign_cores"] for r in rs),
+         "niced_cores": max(r.get("niced_cores") or 0 for r in rs)}
     train.append(c)
 
 ratios = []
@@ -415,7 +435,8 @@ for (s, t), v in sorted(limit.items()):
                                     "%.1f [%.1f, %.1f]" % (v["frozen"], v["frozen_min"], v["frozen_max"]),
                                     "%.1f (%s)" % (a["full"], a["core"]) if a else "-"))
 P()
-P("training, lorascope train --synthetic (median step of the timed steps after warm-up)")
+P("training, lorascope train --synthetic: median over %d runs of each run's median step (timed "
+  "steps after warm-up); [min, max] over all steps" % (train[0]["runs"] if train else 0))
 P("  %-5s %-8s %3s %9s %19s %9s %8s %7s %9s %9s %6s" % (
     "shape", "mode", "thr", "step ms", "[min, max]", "tok/s", "GFLOP/s", "%limit", "RSS MiB",
     "pred MiB", "ratio"))
