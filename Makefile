@@ -64,7 +64,7 @@ build: $(LIBA) $(PROG) $(TEST_BIN)
 
 # A missing Debian package is installed (as root) before anything is built.
 ensure-deps:
-	$(Q)missing=""; for p in $(DEB_BUILD) $(if $(filter test asan check,$(MAKECMDGOALS)),$(DEB_TEST)); do \
+	$(Q)missing=""; for p in $(DEB_BUILD) $(if $(filter test asan check bench,$(MAKECMDGOALS)),$(DEB_TEST)); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -272,8 +272,56 @@ void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
 
 // ---- attention: causal multi-head, separate q, k, v ----
 
+/* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
+ * that the GELU loops vectorise under the project's -O2: GCC does not
+ * if-convert a float ?: while -ftrapping-math is on, and a scalar loop with
+ * a libm call per element was 5-25 % of a training step (perf, shape L). */
+static inline float select_f(float a, float b, int take_b)
+{
+    uint32_t ab, bb, m = 0u - (uint32_t)take_b;
+    memcpy(&ab, &a, sizeof ab);
+    memcpy(&bb, &b, sizeof bb);
+    ab = (ab & ~m) | (bb & m);
+    float r;
+    memcpy(&r, &ab, sizeof r);
+    return r;
+}
+
+/* exp(x) for x <= 0 (softmax arguments, x - max) without libm, branch-free
+ * so that the row loops vectorise: x = n·ln2 + r with n = round(x/ln2) (the
+ * 1.5·2^23 trick, no float->int conversion), ln2 split in two (Cody-Waite),
+ * e^r by its degree-7 Taylor polynomial on |r| <= ln2/2 (truncation 5e-9),
+ * 2^n added to the exponent bits. x is clamped to >= -87 (e^-87 = 1.6e-38,
+ * still normal): smaller values give that tiny value instead of 0, which a
+ * softmax cannot tell apart. Max relative error 1.0e-7 (tests compare the
+ * attention against the double naive kernel). NaN in, NaN out. */
+static inline float exp_neg_fast(float x)
+{
+    x = select_f(x, -87.0f, x < -87.0f);
+    const float magic = 12582912.0f;              /* 1.5·2^23 */
+    float t = x * 1.44269504088896341f + magic;   /* round(x/ln2) in the low bits */
+    float n = t - magic;
+    float r = x - n * 0.693359375f;               /* ln2 = 0.693359375 - 2.12194440e-4 */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t tb, pb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&pb, &p, sizeof pb);
+    pb += (tb - 0x4B400000u) << 23;               /* + n in the exponent */
+    memcpy(&p, &pb, sizeof p);
+    return p;
+}
+
 /* Row t of a causal softmax over s[0..t] (scores already scaled), in place;
- * entries after t are set to 0. */
+ * entries after t are set to 0. The sums run in vector lanes (a fixed order
+ * for a given build: deterministic, not the serial order). */
 static void causal_softmax_row(float *s, int t, int T)
 {
     float mx = -INFINITY;
@@ -281,11 +329,13 @@ static void causal_softmax_row(float *s, int t, int T)
         if (s[j] > mx)
             mx = s[j];
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= t; j++) {
-        s[j] = expf(s[j] - mx);
+        s[j] = exp_neg_fast(s[j] - mx);
         sum += s[j];
     }
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int j = 0; j <= t; j++)
         s[j] *= inv;
     for (int j = t + 1; j < T; j++)
@@ -340,8 +390,10 @@ void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
         const float *p = att + (size_t)row * T;
         float *d = datt + (size_t)row * T;
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j <= t; j++)
             dot += p[j] * d[j];
+#pragma omp simd
         for (int j = 0; j <= t; j++)
             d[j] = p[j] * (d[j] - dot);
         for (int j = t + 1; j < T; j++)
@@ -440,20 +492,6 @@ void lsc_attention_backward_naive_(double *dq, double *dk, double *dv,
 
 // ---- gelu (tanh approximation) ----
 
-/* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
- * that the GELU loops vectorise under the project's -O2: GCC does not
- * if-convert a float ?: while -ftrapping-math is on, and a scalar loop with
- * a libm call per element was 5-25 % of a training step (perf, shape L). */
-static inline float select_f(float a, float b, int take_b)
-{
-    uint32_t ab, bb, m = 0u - (uint32_t)take_b;
-    memcpy(&ab, &a, sizeof ab);
-    memcpy(&bb, &b, sizeof bb);
-    ab = (ab & ~m) | (bb & m);
-    float r;
-    memcpy(&r, &ab, sizeof r);
-    return r;
-}
 
 /* tanh without libm: Eigen's [13/6] rational minimax fit on [-c, c],
  * c = 7.90531 (beyond it tanh rounds to ±1 in float), max abs error 4e-7
@@ -480,6 +518,15 @@ static inline float tanh_fast(float x)
     return p / q;
 }
 
+/* The GELU loops are element-wise (no reduction), so wider vectors give
+ * the same bits: compiled for AVX-512 / AVX2 too and chosen at run time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define LSC_GELU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LSC_GELU_CLONES
+#endif
+
+LSC_GELU_CLONES
 void lsc_gelu_forward_(float *out, const float *inp, size_t n)
 {
     // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -491,6 +538,7 @@ void lsc_gelu_forward_(float *out, const float *inp, size_t n)
     }
 }
 
+LSC_GELU_CLONES
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n)
 {
 #pragma omp simd
