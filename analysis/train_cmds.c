@@ -397,6 +397,36 @@ static int data_sha(const data_src *d, char hex[65], lsc_error *err)
     return LSC_OK;
 }
 
+/* Resolves the train/validation paths of a data source into *src: a
+ * directory (use_dir) holds DIR/<train_name> and DIR/<valid_name>; a file is
+ * the training file, with vfile as its validation file when given (else
+ * src->valid stays empty and the caller splits). Prints the missing-data
+ * message and returns its exit code when a file is absent. */
+static int resolve_data_paths(const char *cmd, const char *path, int use_dir, int given, const char *vfile,
+                              const char *train_name, const char *valid_name, data_src *src)
+{
+    int rc;
+    if (use_dir) {
+        char b1[PATH_MAX + 64], b2[PATH_MAX + 64];
+        snprintf(b1, sizeof b1, "%s/%s", path, train_name);
+        snprintf(b2, sizeof b2, "%s/%s", path, valid_name);
+        if ((rc = need_data(cmd, b1, 1)) != CLI_OK || (rc = need_data(cmd, b2, 1)) != CLI_OK)
+            return rc;
+        snprintf(src->train, sizeof src->train, "%s", b1);
+        snprintf(src->valid, sizeof src->valid, "%s", b2);
+        return CLI_OK;
+    }
+    if ((rc = need_data(cmd, path, !given)) != CLI_OK)
+        return rc;
+    snprintf(src->train, sizeof src->train, "%s", path);
+    if (vfile) {
+        if ((rc = need_data(cmd, vfile, 0)) != CLI_OK)
+            return rc;
+        snprintf(src->valid, sizeof src->valid, "%s", vfile);
+    }
+    return CLI_OK;
+}
+
 /* LM corpora. --data FILE: FILE split 90/10 at a paragraph boundary (or
  * --valid FILE); --data DIR: DIR/pretrain_{train,valid}.txt. Default:
  * def_file split 90/10 when given, else data/corpus/pretrain_*.txt. */
@@ -404,7 +434,7 @@ static int load_lm_data(const char *cmd, const cli_opt *opts, const char *def_fi
                         lsc_corpus *valid, data_src *src)
 {
     lsc_error err = {0};
-    char b1[PATH_MAX + 64], b2[PATH_MAX + 64];
+    char b1[PATH_MAX + 64];
     const char *data = cli_get(opts, "data"), *vfile = cli_get(opts, "valid");
     int given = data != NULL, rc;
     memset(train, 0, sizeof *train);
@@ -413,26 +443,9 @@ static int load_lm_data(const char *cmd, const cli_opt *opts, const char *def_fi
     int default_dir = !data && !def_file;
     if (!data)
         data = data_path(def_file ? def_file : "data/corpus", b1, sizeof b1);
-    if (default_dir || is_dir(data)) {
-        char dir[PATH_MAX - 64];
-        snprintf(dir, sizeof dir, "%s", data);
-        data = dir;
-        snprintf(b1, sizeof b1, "%s/pretrain_train.txt", data);
-        snprintf(b2, sizeof b2, "%s/pretrain_valid.txt", data);
-        if ((rc = need_data(cmd, b1, 1)) != CLI_OK || (rc = need_data(cmd, b2, 1)) != CLI_OK)
-            return rc;
-        snprintf(src->train, sizeof src->train, "%s", b1);
-        snprintf(src->valid, sizeof src->valid, "%s", b2);
-    } else {
-        if ((rc = need_data(cmd, data, !given)) != CLI_OK)
-            return rc;
-        snprintf(src->train, sizeof src->train, "%s", data);
-        if (vfile) {
-            if ((rc = need_data(cmd, vfile, 0)) != CLI_OK)
-                return rc;
-            snprintf(src->valid, sizeof src->valid, "%s", vfile);
-        }
-    }
+    if ((rc = resolve_data_paths(cmd, data, default_dir || is_dir(data), given, vfile, "pretrain_train.txt",
+                                 "pretrain_valid.txt", src)) != CLI_OK)
+        return rc;
     if (src->valid[0]) {
         if (lsc_corpus_load(train, src->train, &err) != LSC_OK || lsc_corpus_load(valid, src->valid, &err) != LSC_OK) {
             lsc_corpus_free(train);
@@ -1005,7 +1018,7 @@ done:
 static int load_task_data(const char *cmd, const cli_opt *opts, lsc_task *train, lsc_task *valid, data_src *src)
 {
     lsc_error err = {0};
-    char b1[PATH_MAX + 64], b2[PATH_MAX + 64];
+    char b1[PATH_MAX + 64];
     const char *file = cli_get(opts, "task-file") ? cli_get(opts, "task-file") : cli_get(opts, "data");
     const char *vfile = cli_get(opts, "task-valid");
     int given = file != NULL, rc;
@@ -1014,26 +1027,9 @@ static int load_task_data(const char *cmd, const cli_opt *opts, lsc_task *train,
     memset(src, 0, sizeof *src);
     if (!file)
         file = data_path("data/tasks", b1, sizeof b1);
-    if (!given || is_dir(file)) {
-        char dir[PATH_MAX - 64];
-        snprintf(dir, sizeof dir, "%s", file);
-        file = dir;
-        snprintf(b1, sizeof b1, "%s/supersense_train.tsv", file);
-        snprintf(b2, sizeof b2, "%s/supersense_valid.tsv", file);
-        if ((rc = need_data(cmd, b1, 1)) != CLI_OK || (rc = need_data(cmd, b2, 1)) != CLI_OK)
-            return rc;
-        snprintf(src->train, sizeof src->train, "%s", b1);
-        snprintf(src->valid, sizeof src->valid, "%s", b2);
-    } else {
-        if ((rc = need_data(cmd, file, !given)) != CLI_OK)
-            return rc;
-        snprintf(src->train, sizeof src->train, "%s", file);
-        if (vfile) {
-            if ((rc = need_data(cmd, vfile, 0)) != CLI_OK)
-                return rc;
-            snprintf(src->valid, sizeof src->valid, "%s", vfile);
-        }
-    }
+    if ((rc = resolve_data_paths(cmd, file, !given || is_dir(file), given, vfile, "supersense_train.tsv",
+                                 "supersense_valid.tsv", src)) != CLI_OK)
+        return rc;
     if (src->valid[0]) {
         if (lsc_task_load(train, src->train, NULL, &err) != LSC_OK ||
             lsc_task_load(valid, src->valid, train, &err) != LSC_OK)
