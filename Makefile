@@ -97,34 +97,34 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBA)
 
 test: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)BUILD=$(BUILD) tests/run.sh
+	$(Q)BUILD=$(BUILD) sh tests/run.sh
 
 check: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)BUILD=$(BUILD) LSC_QUICK=1 tests/run.sh
+	$(Q)BUILD=$(BUILD) LSC_QUICK=1 sh tests/run.sh
 
 asan: ensure-deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build
-	$(Q)BUILD=build/asan LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+	$(Q)BUILD=build/asan LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
 
 debug:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/debug OPT="-O0 -g" build
 
 data:
-	$(Q)data/fetch.sh
+	$(Q)sh data/fetch.sh
 
 reproduce: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)PROFILE=$(PROFILE) BUILD=$(BUILD) experiments/reproduce.sh
+	$(Q)PROFILE=$(PROFILE) BUILD=$(BUILD) sh experiments/reproduce.sh
 
 regress: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)PROFILE=tiny BUILD=$(BUILD) experiments/reproduce.sh
+	$(Q)PROFILE=tiny BUILD=$(BUILD) sh experiments/reproduce.sh
 
 bench: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)BUILD=$(BUILD) experiments/bench.sh
+	$(Q)BUILD=$(BUILD) sh experiments/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lorascope/plots

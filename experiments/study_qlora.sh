@@ -5,18 +5,19 @@
 # and for each cell the quantisation-error analysis `lorascope quanterr`: with E = W − deq(Q(W)),
 # is the QLoRA update ΔW aligned with E (does the adapter learn to undo the quantisation error)
 # more than the fp32 update of the same seed, and more than a random subspace?
-# Cells: $QLORA_TARGETS × $QLORA_RANKS × $SEEDS (the paper profile: all of Table 6).
+# Cells: $QLORA_TARGETS × $QLORA_RANKS × $QLORA_SEEDS (default: $SEEDS).
 # Output: data/results/$PROFILE/qlora.h5 (/cells/<cell> and /cells/nf4_<cell>, /qerr_<cell>: the
 # quanterr outputs of the first seed, every layer; /summary), figures qlora_rank, qlora_quanterr.
 . "$(dirname "$0")/lib.sh"
 
-seed1=${SEEDS%% *}
+qseeds=${QLORA_SEEDS:-$SEEDS}
+seed1=${qseeds%% *}
 lsc_study_begin qlora
 pairs=
 for targets in $QLORA_TARGETS; do
     for r in $QLORA_RANKS; do
         key=$(echo "$targets" | tr -d ,)_r$r
-        for seed in $SEEDS; do
+        for seed in $qseeds; do
             lsc_run "$(lsc_run_id "$targets" "$r" "$seed")" --targets "$targets" --rank "$r" --seed "$seed"
             fp32=$RUN_DIR
             lsc_study_cell "$key"
