@@ -587,6 +587,23 @@ int  lsc_gpt_alloc_acts(lsc_gpt *m, int B, int T, lsc_error *err);
 int  lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets,
                      const float *mask, int B, int T, uint64_t *rng,
                      lsc_error *err);
+/* Key/value cache for decoding: keys and values of every layer for `rows`
+ * independent rows of up to T positions (T <= n_ctx). */
+typedef struct lsc_kv_cache {
+    int    rows, T, n_layer, C;
+    float *k, *v;     /* (L, rows, T, C) each, owned */
+} lsc_kv_cache;
+int  lsc_kv_cache_alloc(lsc_kv_cache *kv, const lsc_gpt *m, int rows, int T, lsc_error *err);
+void lsc_kv_cache_free(lsc_kv_cache *kv);   /* safe on a zeroed or freed cache */
+/* Incremental inference forward of one position for each of n rows: row b
+ * feeds token tokens[b] at position pos[b] of cache row slot[b], whose
+ * positions 0..pos[b]-1 must hold that sequence's earlier keys/values; its
+ * key/value are stored at pos[b]. The logits and probs of row b are then at
+ * b*V of lsc_gpt_logits/lsc_gpt_probs (the shape of the "last forward" is
+ * (n, 1)). Equals lsc_gpt_forward on the whole prefix up to float rounding;
+ * no dropout, no loss. n <= B_alloc*T_alloc of the activations. */
+int  lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const int *slot,
+                          const int *pos, int n, lsc_error *err);
 /* Backward of the last forward (which needs targets). Accumulates into
  * grads_memory (FULL mode) and into the active LoRA's grads (if any and not
  * merged). Frozen base: no weight-gradient GEMMs, only input gradients. */

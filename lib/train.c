@@ -604,21 +604,15 @@ static int sample_row(const float *logits, int V, double temperature, uint64_t *
     return best;
 }
 
-int lsc_decode(lsc_gpt *m, int n_rows, int *tokens, int width, const int *prompt_len,
-               int max_new, int stop_token, double temperature, uint64_t *rng, int *out_len,
-               lsc_error *err)
+/* Decoding by recomputing each row's window of its last <= Tw tokens at
+ * every step: the path for rows that outgrow the context (or the
+ * activations). */
+static int decode_window(lsc_gpt *m, int n_rows, int *tokens, int width, const int *prompt_len,
+                         int max_new, int stop_token, double temperature, uint64_t *rng, int *out_len,
+                         lsc_error *err)
 {
     const int V = m->config.vocab, n_ctx = m->config.n_ctx;
-    if (n_rows < 1 || width < 1 || max_new < 0)
-        LSC_FAIL(err, LSC_EARG, "decode: rows, width must be >= 1 and max_new >= 0");
-    if (!m->acts || m->B_alloc < 1 || m->T_alloc < 1)
-        LSC_FAIL(err, LSC_EARG, "decode: allocate the model's activations first (lsc_gpt_alloc_acts)");
     const int Bc = m->B_alloc, Tw = m->T_alloc < n_ctx ? m->T_alloc : n_ctx;
-    for (int i = 0; i < n_rows; i++) {
-        if (prompt_len[i] < 1 || prompt_len[i] > width)
-            LSC_FAIL(err, LSC_EARG, "decode: row %d has prompt length %d (width %d)", i, prompt_len[i], width);
-        out_len[i] = prompt_len[i];
-    }
     int *in = LSC_MALLOC((size_t)Bc * (size_t)Tw * sizeof(int));
     int *start = LSC_MALLOC((size_t)Bc * sizeof(int));
     char *active = LSC_MALLOC((size_t)Bc);
@@ -674,6 +668,90 @@ done:
     LSC_FREE(start);
     LSC_FREE(active);
     return rc;
+}
+
+/* Decoding with a key/value cache when every row fits in the context: each
+ * chunk of rows advances in lock step, one position per step, feeding the
+ * prompt (prefill) and then its own samples; a row leaves the step when it
+ * stops. */
+static int decode_cached(lsc_gpt *m, int n_rows, int *tokens, int width, const int *prompt_len,
+                         int max_new, int stop_token, double temperature, uint64_t *rng, int *out_len,
+                         lsc_error *err)
+{
+    const int V = m->config.vocab, Bc = m->B_alloc * m->T_alloc < 128 ? m->B_alloc * m->T_alloc : 128;
+    const int Tk = width - 1 > 1 ? width - 1 : 1;
+    lsc_kv_cache kv;
+    int rc = lsc_kv_cache_alloc(&kv, m, Bc, Tk, err);
+    if (rc != LSC_OK)
+        return rc;
+    int *tok = LSC_MALLOC((size_t)Bc * sizeof(int)), *slot = LSC_MALLOC((size_t)Bc * sizeof(int));
+    int *pos = LSC_MALLOC((size_t)Bc * sizeof(int));
+    char *active = LSC_MALLOC((size_t)Bc);
+    if (!tok || !slot || !pos || !active) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "decode: out of memory");
+        goto done;
+    }
+    for (int r0 = 0; r0 < n_rows; r0 += Bc) {
+        int nb = n_rows - r0 < Bc ? n_rows - r0 : Bc;
+        for (int b = 0; b < nb; b++)
+            active[b] = max_new > 0 && out_len[r0 + b] < width;
+        for (int t = 0;; t++) {
+            int n = 0;
+            for (int b = 0; b < nb; b++)
+                if (active[b] && t < out_len[r0 + b]) {
+                    tok[n] = tokens[(size_t)(r0 + b) * (size_t)width + (size_t)t];
+                    slot[n] = b;
+                    pos[n] = t;
+                    n++;
+                }
+            if (n == 0)
+                break;
+            if ((rc = lsc_gpt_forward_step(m, &kv, tok, slot, pos, n, err)) != LSC_OK)
+                goto done;
+            const float *logits = lsc_gpt_logits(m);
+            for (int j = 0; j < n; j++) {
+                int b = slot[j], len = out_len[r0 + b];
+                if (t != len - 1)
+                    continue;   /* still reading the prompt */
+                int *row = tokens + (size_t)(r0 + b) * (size_t)width;
+                int next = sample_row(logits + (size_t)j * (size_t)V, V, temperature, rng);
+                row[len] = next;
+                out_len[r0 + b] = len + 1;
+                if (next == stop_token || len + 1 >= width || len + 1 - prompt_len[r0 + b] >= max_new)
+                    active[b] = 0;
+            }
+        }
+    }
+done:
+    lsc_kv_cache_free(&kv);
+    LSC_FREE(tok);
+    LSC_FREE(slot);
+    LSC_FREE(pos);
+    LSC_FREE(active);
+    return rc;
+}
+
+int lsc_decode(lsc_gpt *m, int n_rows, int *tokens, int width, const int *prompt_len,
+               int max_new, int stop_token, double temperature, uint64_t *rng, int *out_len,
+               lsc_error *err)
+{
+    const int n_ctx = m->config.n_ctx;
+    if (n_rows < 1 || width < 1 || max_new < 0)
+        LSC_FAIL(err, LSC_EARG, "decode: rows, width must be >= 1 and max_new >= 0");
+    if (!m->acts || m->B_alloc < 1 || m->T_alloc < 1)
+        LSC_FAIL(err, LSC_EARG, "decode: allocate the model's activations first (lsc_gpt_alloc_acts)");
+    const int Tw = m->T_alloc < n_ctx ? m->T_alloc : n_ctx;
+    for (int i = 0; i < n_rows; i++) {
+        if (prompt_len[i] < 1 || prompt_len[i] > width)
+            LSC_FAIL(err, LSC_EARG, "decode: row %d has prompt length %d (width %d)", i, prompt_len[i], width);
+        out_len[i] = prompt_len[i];
+    }
+    /* the last token of a row is never fed back, so width - 1 positions */
+    if (width - 1 <= Tw)
+        return decode_cached(m, n_rows, tokens, width, prompt_len, max_new, stop_token, temperature,
+                             rng, out_len, err);
+    return decode_window(m, n_rows, tokens, width, prompt_len, max_new, stop_token, temperature, rng,
+                         out_len, err);
 }
 
 // ---- FLOP and memory model ----
@@ -778,6 +856,20 @@ int lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config 
  * cross-entropy per label byte of the teacher-forced item "word\tlabel\n"
  * (mask on the label bytes and the LF, as lsc_task_batch trains). Rows are
  * processed m->B_alloc at a time. */
+/* Items in order of length (prompt + completion), stable: similar lengths share
+ * a chunk, so decoding and scoring pad little. */
+typedef struct len_idx {
+    int len, idx;
+} len_idx;
+
+static int cmp_len_idx(const void *a, const void *b)
+{
+    const len_idx *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
 int lsc_task_eval(lsc_gpt *m, const lsc_task *t, int limit, double *accuracy, double *loss,
                   int *pred, lsc_error *err)
 {
@@ -803,44 +895,56 @@ int lsc_task_eval(lsc_gpt *m, const lsc_task *t, int limit, double *accuracy, do
     float *mk = LSC_MALLOC((size_t)Bc * (size_t)T * sizeof(float));
     char *text = LSC_MALLOC((size_t)width + 1);
     int *item = LSC_MALLOC((size_t)width * sizeof(int));
-    if (!tok || !plen || !olen || !in || !tg || !mk || !text || !item) {
+    len_idx *order = LSC_MALLOC((size_t)n * sizeof(len_idx));
+    if (!tok || !plen || !olen || !in || !tg || !mk || !text || !item || !order) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "task eval: out of memory");
         goto done;
     }
-    for (int i = 0; i < n; i++)
-        plen[i] = lsc_task_prompt(t, i, tok + (size_t)i * width, width);
+    for (int i = 0; i < n; i++) {
+        order[i].idx = i;
+        order[i].len = lsc_task_prompt(t, i, item, width) + (int)strlen(lsc_task_completion(t, i));
+    }
+    qsort(order, (size_t)n, sizeof *order, cmp_len_idx);
+    /* row r of the decoding holds item order[r].idx */
+    for (int r = 0; r < n; r++)
+        plen[r] = lsc_task_prompt(t, order[r].idx, tok + (size_t)r * width, width);
     if ((rc = lsc_decode(m, n, tok, width, plen, t->max_label + 1, '\n', 0.0, NULL, olen, err)) != LSC_OK)
         goto done;
     int correct = 0;
-    for (int i = 0; i < n; i++) {
-        int k = 0;
-        for (int j = plen[i]; j < olen[i]; j++)
-            text[k++] = (char)tok[(size_t)i * width + j];
+    for (int r = 0; r < n; r++) {
+        int i = order[r].idx, k = 0;
+        for (int j = plen[r]; j < olen[r]; j++)
+            text[k++] = (char)tok[(size_t)r * width + j];
         correct += lsc_task_score(t, i, text, (size_t)k);
         if (pred)
             pred[i] = lsc_task_parse(t, text, (size_t)k);
     }
     *accuracy = (double)correct / (double)n;
-    /* teacher-forced label loss */
+    /* teacher-forced label loss, each chunk as wide as its longest item */
     double sum = 0.0, wsum = 0.0;
     for (int i0 = 0; i0 < n; i0 += Bc) {
         int nb = n - i0 < Bc ? n - i0 : Bc;
+        int Tc = order[i0 + nb - 1].len - 1;
+        if (Tc > T)
+            Tc = T;
+        if (Tc < 1)
+            Tc = 1;
         for (int b = 0; b < nb; b++) {
-            int i = i0 + b, *row_in = in + (size_t)b * T, *row_tg = tg + (size_t)b * T;
-            float *row_mk = mk + (size_t)b * T;
+            int i = order[i0 + b].idx, *row_in = in + (size_t)b * Tc, *row_tg = tg + (size_t)b * Tc;
+            float *row_mk = mk + (size_t)b * Tc;
             int len = lsc_task_prompt(t, i, item, width);
             const char *comp = lsc_task_completion(t, i);
             int wl = len;   /* prompt length: word + TAB */
             for (const char *p = comp; *p && len < width; p++)
                 item[len++] = (unsigned char)*p;
-            for (int j = 0; j < T; j++) {
+            for (int j = 0; j < Tc; j++) {
                 int ok = j + 1 < len;
                 row_in[j] = ok ? item[j] : '\n';
                 row_tg[j] = ok ? item[j + 1] : '\n';
                 row_mk[j] = ok && j + 1 >= wl ? 1.0f : 0.0f;
             }
         }
-        if ((rc = lsc_gpt_forward(m, in, tg, mk, nb, T, NULL, err)) != LSC_OK)
+        if ((rc = lsc_gpt_forward(m, in, tg, mk, nb, Tc, NULL, err)) != LSC_OK)
             goto done;
         sum += (double)m->mean_loss * (double)m->mask_sum;
         wsum += (double)m->mask_sum;
@@ -856,5 +960,6 @@ done:
     LSC_FREE(mk);
     LSC_FREE(text);
     LSC_FREE(item);
+    LSC_FREE(order);
     return rc;
 }

@@ -548,6 +548,172 @@ static void test_decode(void)
     CHECK(lora / full > 0.6 && lora / full < 0.75, "flops: LoRA r=8 q,v step / full = %.3f (about 2/3)", lora / full);
 }
 
+// ---- decoding with the key/value cache ----
+
+/* Greedy decoding of one row by recomputing the whole prefix with
+ * lsc_gpt_forward at every step: the reference for the cached path. */
+static int decode_reference(lsc_gpt *m, int *row, int width, int plen, int max_new, int stop)
+{
+    lsc_error err = {0};
+    int len = plen, V = m->config.vocab;
+    while (len < width && len - plen < max_new) {
+        if (lsc_gpt_forward(m, row, NULL, NULL, 1, len, NULL, &err) != LSC_OK)
+            return -1;
+        const float *lg = lsc_gpt_logits(m) + (size_t)(len - 1) * V;
+        int best = 0;
+        for (int j = 1; j < V; j++)
+            if (lg[j] > lg[best])
+                best = j;
+        row[len++] = best;
+        if (best == stop)
+            break;
+    }
+    return len;
+}
+
+/* Step logits against the full forward, token by token, and greedy decoding
+ * of 150 rows of different prompt lengths against the reference; m may carry
+ * an adapter or NF4 weights. */
+static void check_cached_decode(lsc_gpt *m, const char *what)
+{
+    lsc_error err = {0};
+    const int V = m->config.vocab, n = 20;
+    int seq[20];
+    uint64_t rng;
+    lsc_rng_seed(&rng, 21);
+    for (int i = 0; i < n; i++)
+        seq[i] = (int)(lsc_rng_u32(&rng) % 256);
+    lsc_kv_cache kv;
+    int rc = lsc_gpt_alloc_acts(m, 4, 32, &err);
+    if (rc == LSC_OK)
+        rc = lsc_kv_cache_alloc(&kv, m, 3, 24, &err);
+    CHECK(rc == LSC_OK, "%s: activations and a 3 x 24 cache (%s)", what, err.msg);
+    if (rc != LSC_OK)
+        return;
+    float *step = malloc((size_t)n * V * sizeof(float));
+    int ok = step != NULL;
+    for (int t = 0; t < n && ok; t++) {
+        int slot = 2, pos = t;   /* any cache row works */
+        ok = lsc_gpt_forward_step(m, &kv, &seq[t], &slot, &pos, 1, &err) == LSC_OK;
+        if (ok)
+            memcpy(step + (size_t)t * V, lsc_gpt_logits(m), (size_t)V * sizeof(float));
+    }
+    double worst = 0.0, scale = 0.0;
+    if (ok && lsc_gpt_forward(m, seq, NULL, NULL, 1, n, NULL, &err) == LSC_OK) {
+        const float *full = lsc_gpt_logits(m);
+        for (size_t i = 0; i < (size_t)n * V; i++) {
+            double d = fabs((double)step[i] - (double)full[i]);
+            worst = d > worst ? d : worst;
+            scale = fabs((double)full[i]) > scale ? fabs((double)full[i]) : scale;
+        }
+    } else {
+        ok = 0;
+    }
+    CHECK(ok && worst <= 1e-5 * (1.0 + scale),
+          "%s: forward_step logits = full forward at all 20 positions (max diff %.2e, max |logit| %.2f)", what,
+          worst, scale);
+    free(step);
+    lsc_kv_cache_free(&kv);
+
+    /* 150 rows: two chunks of the 128 lanes the activations (4 x 32) give */
+    enum { R = 150, W = 24 };
+    int tok[R * W], ref[R * W], plen[R], len[R];
+    for (int i = 0; i < R * W; i++)
+        tok[i] = ref[i] = (int)(lsc_rng_u32(&rng) % 256);
+    for (int i = 0; i < R; i++)
+        plen[i] = 1 + (int)(lsc_rng_u32(&rng) % (W - 1));
+    rc = lsc_decode(m, R, tok, W, plen, 9, 10, 0.0, NULL, len, &err);
+    int same = rc == LSC_OK;
+    for (int i = 0; i < R && same; i++) {
+        int lr = decode_reference(m, ref + i * W, W, plen[i], 9, 10);
+        same = lr == len[i] && memcmp(ref + i * W, tok + i * W, (size_t)lr * sizeof(int)) == 0;
+    }
+    CHECK(same, "%s: cached greedy decoding of 150 rows (chunks of 128 lanes) = prefix recomputation (%s)", what,
+          rc == LSC_OK ? "" : err.msg);
+}
+
+static void test_decode_cache(void)
+{
+    lsc_error err = {0};
+    lsc_gpt m;
+    if (make_model(&m, 31) != 0)
+        return;
+    check_cached_decode(&m, "kv cache, base");
+
+    /* with an adapter whose B is not zero, so it changes the output */
+    lsc_lora lo;
+    lsc_lora_config lc;
+    lora_cfg(&lc, 4, 2, 0.1);
+    uint64_t rng;
+    lsc_rng_seed(&rng, 5);
+    int ok = lsc_lora_init(&lo, &m.config, &lc, &rng, &err) == LSC_OK;
+    if (ok) {
+        for (int i = 0; i < lo.n_modules; i++)
+            for (int j = 0; j < lo.modules[i].r * lo.modules[i].out; j++)
+                lo.modules[i].B[j] = (float)(0.5 * (2.0 * lsc_rng_uniform_d(&rng) - 1.0));
+        ok = lsc_gpt_set_lora(&m, &lo, &err) == LSC_OK;
+    }
+    CHECK(ok, "kv cache: adapter attached (%s)", err.msg);
+    if (ok)
+        check_cached_decode(&m, "kv cache, LoRA q r4 v r2");
+
+    /* rows longer than the activations take the sliding-window path; while
+     * they fit in its window it sees the same tokens */
+    int a[2 * 24], b[2 * 24], pl[2] = {2, 3}, la[2], lb[2];
+    for (int i = 0; i < 48; i++)
+        a[i] = b[i] = 40 + i;
+    int rc = lsc_decode(&m, 2, a, 24, pl, 6, -1, 0.0, NULL, la, &err);
+    lsc_gpt_free(&m);
+    make_model(&m, 31);
+    if (ok)
+        lsc_gpt_set_lora(&m, &lo, &err);
+    rc |= lsc_gpt_alloc_acts(&m, 2, 9, &err);
+    rc |= lsc_decode(&m, 2, b, 24, pl, 6, -1, 0.0, NULL, lb, &err);
+    CHECK(rc == LSC_OK && la[0] == 8 && lb[0] == 8 && la[1] == 9 && lb[1] == 9 && memcmp(a, b, sizeof a) == 0,
+          "kv cache: sliding-window path (T_alloc 9 < width) = cached path while the rows fit (%d %d)", lb[0],
+          lb[1]);
+
+    /* bad calls */
+    lsc_kv_cache kv;
+    CHECK(lsc_kv_cache_alloc(&kv, &m, 2, 33, &err) == LSC_EARG && strstr(err.msg, "n_ctx"),
+          "kv cache: more positions than n_ctx refused (%s)", err.msg);
+    CHECK(lsc_kv_cache_alloc(&kv, &m, 2, 8, &err) == LSC_OK, "kv cache: 2 x 8 allocated");
+    int t1 = 300, s0 = 0, p0 = 0, s9 = 9, p8 = 8;
+    CHECK(lsc_gpt_forward_step(&m, &kv, &t1, &s0, &p0, 1, &err) == LSC_EARG && strstr(err.msg, "token 300"),
+          "kv cache: a token outside the vocabulary refused (%s)", err.msg);
+    int t0 = 65;
+    CHECK(lsc_gpt_forward_step(&m, &kv, &t0, &s9, &p0, 1, &err) == LSC_EARG &&
+              lsc_gpt_forward_step(&m, &kv, &t0, &s0, &p8, 1, &err) == LSC_EARG,
+          "kv cache: a slot or position outside the cache refused (%s)", err.msg);
+    lsc_kv_cache other;
+    lsc_gpt m2;
+    lsc_gpt_config c2 = small_cfg;
+    c2.n_embd = 16;
+    int have2 = lsc_gpt_init(&m2, &c2, &err) == LSC_OK && lsc_kv_cache_alloc(&other, &m2, 2, 8, &err) == LSC_OK;
+    CHECK(have2 && lsc_gpt_forward_step(&m, &other, &t0, &s0, &p0, 1, &err) == LSC_EARG,
+          "kv cache: a cache of another model refused (%s)", err.msg);
+    if (have2) {
+        lsc_kv_cache_free(&other);
+        lsc_gpt_free(&m2);
+    }
+    lsc_kv_cache_free(&kv);
+    lsc_kv_cache_free(&kv);   /* safe twice */
+    lsc_gpt_free(&m);
+    if (ok)
+        lsc_lora_free(&lo);
+
+    /* NF4 base: the step goes through the tiled dequantising product */
+    lsc_nf4_opts qo = {64, 1, NULL};
+    err.msg[0] = '\0';
+    if (make_model(&m, 33) != 0)
+        return;
+    ok = lsc_gpt_quantize(&m, &qo, &err) == LSC_OK;
+    CHECK(ok, "kv cache: NF4 model (%s)", err.msg);
+    if (ok)
+        check_cached_decode(&m, "kv cache, NF4 base");
+    lsc_gpt_free(&m);
+}
+
 // ---- the tiny profile learns ----
 
 static void test_tiny_profile(void)
@@ -608,6 +774,7 @@ int main(void)
     test_nan_stop();
     test_errors();
     test_decode();
+    test_decode_cache();
     test_tiny_profile();
     lsc_corpus_free(&tiny);
     lsc_corpus_free(&tiny_train);
