@@ -4,7 +4,7 @@
 # is R_HIGH=16 here. It is a plumbing check: a 70k-parameter model on 29 validation items barely
 # learns the task, so its accuracies say nothing about the paper (use quick or paper for that).
 
-PROFILE_DESC="tiny: 2-layer d=48 base on data/fixtures/tiny.txt, the supersense_tiny fixture (29 validation items), 1 seed; a plumbing check, not science"
+PROFILE_DESC="tiny: 2-layer d=48 base on data/fixtures/tiny.txt, the supersense_tiny fixture (29 validation items), 2 seeds; a plumbing check, not science"
 
 # data (relative to the project root): the files (checksummed into the cache keys) and the
 # options that point pretrain/train/eval at them
@@ -21,7 +21,7 @@ TRAIN_ARGS="--alpha 8 --steps 150 --batch 16 --lr 5e-3"
 # the full fine-tuning run of study_full.sh (adds --seed)
 FULL_ARGS="--steps 150 --batch 16 --lr 3e-3"
 
-SEEDS="1"            # seeds of every Table 5/6 cell
+SEEDS="1 2"          # seeds of every Table 5/6 cell (two: the mean/spread path runs in CI)
 SEED_PAIR="1 2"      # the two seeds of Figure 4
 RANKS="1 2 4 8 16"   # Table 6 ranks (the paper: 1 2 4 8 64)
 R_LOW=8              # Figure 3: phi(A_r=R_LOW, A_r=R_HIGH)
