@@ -58,6 +58,7 @@ typedef struct amp {
     double *sv_delta, *sv_base;        /* (K), (K) */
     lsc_topk_method method;
     uint64_t rseed;
+    int    rc;                         /* of compute() */
     ana_msgs msgs;                     /* warnings/error of compute(), printed in order */
 } amp;
 
@@ -286,12 +287,8 @@ static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
         return rc;
     snprintf(ds, sizeof ds, "%s/base_singular_values", g);
     if ((rc = lsc_h5_write_f64(h, ds, 1, dims, a->sv_base, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "r", m->r, err)) != LSC_OK ||
+        (rc = ana_write_module_attrs(h, g, m, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "rank", a->K, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "delta_fro", a->delta_fro, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "base_fro", a->base_fro, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "proj_delta", a->proj_delta, err)) != LSC_OK ||
@@ -329,12 +326,7 @@ static int draw(const char *cmd, const char *dir, const char *path, const amp *a
                 "amplification delta_fro base_fro rank\n", path);
     for (int i = 0; i < na; i++) {
         const amp *a = &amps[i];
-        char nm[600];
-        ana_title_safe(ana_short_name(a->m->name), nm, sizeof nm);
-        for (char *c = nm; *c; c++)
-            if (*c == ' ')
-                *c = '_';
-        fprintf(fp, "%d %s", i, nm);
+        ana_data_row(fp, i, a->m->name);
         put_num(fp, a->proj_delta);
         put_num(fp, a->proj_base);
         put_num(fp, a->proj_random);
@@ -359,7 +351,43 @@ static int draw(const char *cmd, const char *dir, const char *path, const amp *a
     snprintf(vars, sizeof vars, "datafile='%s/amplify.dat'; outbase='%s/amplify'; "
                                 "plottitle='%s'; nmod=%d; hl=%d",
              dir, dir, title, na, hl);
-    return cli_gnuplot(cmd, "amplify.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+    return ana_draw_figure(cmd, dir, "amplify.gp", "amplify", vars);
+}
+
+/* Whether module i is the one --module names. */
+static int amp_is(const void *items, int i, const char *name)
+{
+    return strcmp(((const amp *)items)[i].m->name, name) == 0;
+}
+
+/* The tasks of ana_run_tasks: the sha256 of the base (task 0), then one
+ * per module. */
+typedef struct amplify_job {
+    const char        *path, *base_path;
+    const lsc_st_file *bf;
+    uint64_t           seed;
+    amp               *amps;       /* (na) */
+    char               base_hex[65];
+    int                sha_rc;
+    lsc_error          sha_err;
+} amplify_job;
+
+static void amplify_task(void *ctx, int t)
+{
+    amplify_job *j = ctx;
+    if (t > 0) {
+        amp *a = &j->amps[t - 1];
+        a->rc = compute(j->path, j->base_path, j->bf, j->seed, a);
+    } else if (j->bf->map && j->bf->size > 0) {
+        /* the digest of the file is that of its bytes: hash the mapping
+         * the modules read from (one set of page faults, no copy) */
+        lsc_sha256 sh;
+        lsc_sha256_init(&sh);
+        lsc_sha256_update(&sh, j->bf->map, j->bf->size);
+        lsc_sha256_final(&sh, j->base_hex);
+    } else {
+        j->sha_rc = lsc_sha256_path(j->base_path, j->base_hex, &j->sha_err);
+    }
 }
 
 int cmd_amplify(int argc, char **argv)
@@ -367,17 +395,11 @@ int cmd_amplify(int argc, char **argv)
     const char *cmd = "amplify";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {NULL, 0, NULL}};
-    const char *pos[2];
-    int npos = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 2, &npos);
-    if (rc != CLI_OK)
+    const char *path = NULL;
+    int help = 0;
+    int rc = ana_parse_adapter_args(cmd, USAGE, argc, argv, opts, &path, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
-    }
-    if (npos != 1)
-        return cli_error(cmd, CLI_USAGE, npos ? "expected one ADAPTER directory" : "missing ADAPTER");
     const char *base_path = cli_get(opts, "base");
     if (!base_path)
         return cli_error(cmd, CLI_USAGE, "missing --base MODEL.safetensors");
@@ -388,25 +410,17 @@ int cmd_amplify(int argc, char **argv)
     if (cli_get(opts, "rank") && (rank_opt < 1 || rank_opt > 1000000))
         return cli_error(cmd, CLI_USAGE, "--rank must be a positive integer, got %ld", rank_opt);
     ana_opts o;
-    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
-        return rc;
-    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
-        return rc;
-    const char *path = pos[0];
     lsc_adapter ad;
-    if ((rc = ana_load_adapter(cmd, path, &ad)) != CLI_OK)
+    if ((rc = ana_setup(cmd, opts, &o, path, &ad, NULL, NULL)) != CLI_OK)
         return rc;
     lsc_error err = {0};
     lsc_st_file bf;
-    memset(&bf, 0, sizeof bf);
     lsc_h5 *h = NULL;
     amp *amps = NULL;
     char (*skipped)[1400] = NULL;
     int na = 0, n_missing = 0, n_degenerate = 0, n_clamped = 0;
-    if (lsc_st_open(&bf, base_path, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_open_base(cmd, base_path, &bf)) != CLI_OK)
         goto done;
-    }
     amps = calloc((size_t)ad.n_modules, sizeof *amps);
     if (!amps) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
@@ -466,21 +480,11 @@ int cmd_amplify(int argc, char **argv)
     if (n_clamped)
         cli_warn(cmd, "--rank %ld exceeds r of %d modules; their own r is used there", rank_opt,
                  n_clamped);
-    int hl = na / 2;
-    if (o.module) {
-        hl = -1;
-        for (int i = 0; i < na; i++)
-            if (strcmp(amps[i].m->name, o.module) == 0)
-                hl = i;
-        if (hl < 0) {
-            rc = cli_error(cmd, CLI_USAGE, "--module %s: not among the analysed modules", o.module);
-            goto done;
-        }
-    }
-    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    int hl;
+    if ((rc = ana_pick_module(cmd, &o, na, "analysed", amp_is, amps, &hl)) != CLI_OK)
         goto done;
-    }
+    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
+        goto done;
     printf("%s on %s: %d modules%s\n", path, base_path, na, n_missing ? " (some skipped)" : "");
     printf("%-44s %3s %3s %9s %9s %10s %10s %11s %9s\n", "module", "r", "K", "|W|_F", "|dW|_F",
            "proj_dW", "proj_W", "proj_random", "amplif.");
@@ -494,70 +498,33 @@ int cmd_amplify(int argc, char **argv)
         }
     }
     /* Independent tasks on our own threads: the sha256 of the (large) base
-     * for the provenance first, then the git commit, then one task per
-     * module. BLAS runs single-threaded inside them (its products here are
+     * for the provenance first, then one task per module (and the git
+     * commit). BLAS runs single-threaded inside them (its products here are
      * small); the results do not depend on the thread count. */
-    int nth = ana_worker_threads(&o);
-    if (nth > 1)
-        ana_blas_threads(1);
-    int *mrc = calloc((size_t)na, sizeof *mrc);
-    if (!mrc) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-    char base_hex[65] = "";
-    int sha_rc = LSC_OK;
-    lsc_error sha_err = {0};
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int t = 0; t < na + 2; t++) {
-        if (t == 0) {
-            /* the digest of the file is that of its bytes: hash the mapping
-             * the modules read from (one set of page faults, no copy) */
-            if (bf.map && bf.size > 0) {
-                lsc_sha256 sh;
-                lsc_sha256_init(&sh);
-                lsc_sha256_update(&sh, bf.map, bf.size);
-                lsc_sha256_final(&sh, base_hex);
-            } else {
-                sha_rc = lsc_sha256_path(base_path, base_hex, &sha_err);
-            }
-        }
-        else if (t == 1)
-            (void)ana_git_commit();   /* cached for ana_write_provenance */
-        else
-            mrc[t - 2] = compute(path, base_path, &bf, o.seed, &amps[t - 2]);
-    }
+    amplify_job job = {path, base_path, &bf, o.seed, amps, "", LSC_OK, {0}};
+    ana_run_tasks(&o, na + 1, amplify_task, &job);
     for (int i = 0; i < na; i++) {
         amp *a = &amps[i];
         ana_msgs_flush(cmd, &a->msgs);   /* in module order, as a serial run */
-        if (mrc[i] != CLI_OK) {
-            rc = mrc[i];
-            free(mrc);
+        if ((rc = a->rc) != CLI_OK)
             goto done;
-        }
         n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
-            free(mrc);
             goto done;
         }
         printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
                a->amplification);
     }
-    free(mrc);
-    if (sha_rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &sha_err);
+    if (job.sha_rc != LSC_OK) {
+        rc = cli_lib_error(cmd, &job.sha_err);
         goto done;
     }
     lsc_h5_input in[2] = {{"adapter", path}, {"base", base_path}};
     lsc_h5_param ps[] = {
         {"rank", LSC_H5_INT, NULL, rank_opt, 0},   /* 0: each module's r */
-        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
-        {"threads", LSC_H5_INT, NULL, o.threads, 0},
-        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
-        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
-        {"output", LSC_H5_STR, o.output, 0, 0},
+        ANA_COMMON_PARAMS(o),
         {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
         {"topk_method", LSC_H5_STR, "W's top-K singular values: subspace iteration on W^T W (float, "
                                     "then double Rayleigh-Ritz) to a residual bound of 1e-10 relative, "
@@ -567,24 +534,12 @@ int cmd_amplify(int argc, char **argv)
         {"n_skipped", LSC_H5_INT, NULL, n_missing, 0},
         {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
     };
-    const char *digests[2] = {NULL, base_hex};
-    if (ana_write_provenance_digests(h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]), ps,
-                                     &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    const char *digests[2] = {NULL, job.base_hex};
+    if ((rc = ana_output_commit(cmd, &o, &h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]),
+                                ps)) != CLI_OK)
         goto done;
-    }
-    rc = lsc_h5_commit(h, &err);
-    h = NULL;
-    if (rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if (o.plots && (rc = draw(cmd, o.plots, path, amps, na, hl)) != CLI_OK)
         goto done;
-    }
-    printf("wrote %s\n", o.output);
-    if (o.plots) {
-        if ((rc = draw(cmd, o.plots, path, amps, na, hl)) != CLI_OK)
-            goto done;
-        printf("figures: %s/amplify.png %s/amplify.svg\n", o.plots, o.plots);
-    }
     if (o.json)
         ana_print_json(cmd, o.output, na, n_missing, t0);
 done:

@@ -16,6 +16,34 @@
 
 // ---- options ----
 
+int ana_parse_args(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
+                   const char **pos, int max_pos, int *n_pos, int *help)
+{
+    *help = 0;
+    int rc = cli_parse(cmd, argc, argv, opts, pos, max_pos, n_pos);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_flag(opts, "help")) {
+        fputs(usage, stdout);
+        *help = 1;
+    }
+    return CLI_OK;
+}
+
+int ana_parse_adapter_args(const char *cmd, const char *usage, int argc, char **argv,
+                           cli_opt *opts, const char **path, int *help)
+{
+    const char *pos[2];
+    int npos = 0;
+    int rc = ana_parse_args(cmd, usage, argc, argv, opts, pos, 2, &npos, help);
+    if (rc != CLI_OK || *help)
+        return rc;
+    if (npos != 1)
+        return cli_error(cmd, CLI_USAGE, npos ? "expected one ADAPTER directory" : "missing ADAPTER");
+    *path = pos[0];
+    return CLI_OK;
+}
+
 int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
 {
     int bad = 0;
@@ -44,6 +72,22 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
         return cli_error(cmd, CLI_USAGE, "missing -o OUT.h5");
     if (o->threads > 0)
         openblas_set_num_threads((int)o->threads);
+    return o->plots ? ana_prepare_plots(cmd, o->plots) : CLI_OK;
+}
+
+int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
+                    int (*is)(const void *items, int i, const char *name), const void *items,
+                    int *hl)
+{
+    *hl = n / 2;
+    if (!o->module)
+        return CLI_OK;
+    *hl = -1;
+    for (int i = 0; i < n; i++)
+        if (is(items, i, o->module))
+            *hl = i;
+    if (*hl < 0)
+        return cli_error(cmd, CLI_USAGE, "--module %s: not among the %s modules", o->module, what);
     return CLI_OK;
 }
 
@@ -67,6 +111,43 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
         lsc_adapter_free(ad);
         return cli_error(cmd, CLI_FAIL, "%s: no LoRA modules (no *.lora_A.weight / *.lora_B.weight tensors)",
                          path);
+    }
+    return CLI_OK;
+}
+
+int ana_open_base(const char *cmd, const char *path, lsc_st_file *bf)
+{
+    lsc_error err = {0};
+    memset(bf, 0, sizeof *bf);
+    if (lsc_st_open(bf, path, &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    return CLI_OK;
+}
+
+int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, lsc_error *err)
+{
+    int rc;
+    if ((rc = lsc_h5_attr_int(h, g, "r", m->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
+              lsc_adapter *ad, const char *path2, lsc_adapter *ad2)
+{
+    int rc;
+    if (ad2)
+        memset(ad2, 0, sizeof *ad2);
+    if ((rc = ana_common_opts(cmd, opts, o)) != CLI_OK ||
+        (rc = ana_load_adapter(cmd, path, ad)) != CLI_OK)
+        return rc;
+    if (path2 && (rc = ana_load_adapter(cmd, path2, ad2)) != CLI_OK) {
+        lsc_adapter_free(ad);
+        return rc;
     }
     return CLI_OK;
 }
@@ -171,6 +252,34 @@ int ana_write_provenance_digests(lsc_h5 *h, double t0, int n_inputs, const lsc_h
     return lsc_h5_write_provenance_digests(h, &p, digests, err);
 }
 
+// ---- the output file ----
+
+int ana_output_create(const char *cmd, const ana_opts *o, lsc_h5 **h)
+{
+    lsc_error err = {0};
+    if (lsc_h5_create(h, o->output, &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    return CLI_OK;
+}
+
+int ana_output_commit(const char *cmd, const ana_opts *o, lsc_h5 **h, double t0, int n_inputs,
+                      const lsc_h5_input *inputs, const char *const *digests, int n_params,
+                      const lsc_h5_param *params)
+{
+    lsc_error err = {0};
+    if (ana_write_provenance_digests(*h, t0, n_inputs, inputs, digests, n_params, params,
+                                     &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    int rc = lsc_h5_commit(*h, &err);   /* frees h, even on failure */
+    *h = NULL;
+    if (rc != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    printf("wrote %s\n", o->output);
+    return CLI_OK;
+}
+
+// ---- tasks on worker threads ----
+
 static void msg_add(ana_msgs *m, char tag, const char *fmt, va_list ap)
 {
     size_t cap = sizeof m->text;
@@ -215,6 +324,20 @@ void ana_msgs_flush(const char *cmd, const ana_msgs *m)
                 cli_warn(cmd, "%.*s", n, p + 1);
         }
         p = nl ? nl + 1 : end;
+    }
+}
+
+void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), void *ctx)
+{
+    int nth = ana_worker_threads(o);
+    if (nth > 1)
+        ana_blas_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (int t = 0; t <= n; t++) {
+        if (t == n)
+            (void)ana_git_commit();   /* cached for ana_write_provenance */
+        else
+            task(ctx, t);
     }
 }
 
@@ -295,6 +418,15 @@ int ana_data_close(const char *cmd, FILE *fp, const char *tmp)
     return CLI_OK;
 }
 
+int ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
+                    const char *vars)
+{
+    if (cli_gnuplot(cmd, script, vars) != 0)
+        return CLI_FAIL;
+    printf("figures: %s/%s.png %s/%s.svg\n", dir, outbase, dir, outbase);
+    return CLI_OK;
+}
+
 void ana_file_safe(const char *name, char *out, size_t n)
 {
     size_t j = 0;
@@ -339,6 +471,16 @@ const char *ana_short_name(const char *name)
             name += l;
     }
     return name;
+}
+
+void ana_data_row(FILE *fp, int i, const char *name)
+{
+    char label[600];
+    ana_title_safe(ana_short_name(name), label, sizeof label);
+    for (char *c = label; *c; c++)
+        if (*c == ' ')
+            *c = '_';
+    fprintf(fp, "%d %s", i, label);
 }
 
 // ---- JSON ----

@@ -1,10 +1,12 @@
 /*
- * analysis_common.h — what the spectrum, subspace and amplify subcommands
- * share: the common options (--seed, --threads, --json, --plots, --module),
- * adapter loading with one-line errors, per-module random seeds, the
- * provenance root attributes, plot-directory handling and the final JSON
- * line. Not library code: it prints (through cli.h) and is only linked
- * into the lorascope program.
+ * analysis_common.h — what the spectrum, subspace, amplify and quanterr
+ * subcommands share: argument parsing with --help, the common options
+ * (--seed, --threads, --json, --plots, --module), adapter loading with
+ * one-line errors, per-module random seeds, the per-module tasks on worker
+ * threads, the output file from creation to the provenance root attributes
+ * and commit, plot data files and figures, and the final JSON line. Not
+ * library code: it prints (through cli.h) and is only linked into the
+ * lorascope program.
  */
 #ifndef LSC_ANALYSIS_COMMON_H
 #define LSC_ANALYSIS_COMMON_H
@@ -31,6 +33,15 @@
     "                       (wall_s, peak_rss_mb, n_modules, ...)\n"            \
     "  -h, --help           this text\n"
 
+/* The provenance parameters of the common options; spread into an
+ * lsc_h5_param table (o: an ana_opts). */
+#define ANA_COMMON_PARAMS(o)                                                    \
+    {"seed", LSC_H5_INT, NULL, (long long)(o).seed, 0},                         \
+    {"threads", LSC_H5_INT, NULL, (o).threads, 0},                              \
+    {"plots", LSC_H5_STR, (o).plots ? (o).plots : "", 0, 0},                    \
+    {"module", LSC_H5_STR, (o).module ? (o).module : "", 0, 0},                 \
+    {"output", LSC_H5_STR, (o).output, 0, 0}
+
 /* The subcommands (also declared in main.c). */
 int cmd_spectrum(int argc, char **argv);
 int cmd_subspace(int argc, char **argv);
@@ -45,13 +56,43 @@ typedef struct ana_opts {
     int         json;
 } ana_opts;
 
-/* Reads the common options; applies --threads. CLI_OK or CLI_USAGE (the
+/* cli_parse, then --help: prints usage on stdout and sets *help (the
+ * caller returns CLI_OK). CLI_OK or CLI_USAGE (the message is printed). */
+int ana_parse_args(const char *cmd, const char *usage, int argc, char **argv, cli_opt *opts,
+                   const char **pos, int max_pos, int *n_pos, int *help);
+/* The same for a command whose one positional argument is ADAPTER (*path). */
+int ana_parse_adapter_args(const char *cmd, const char *usage, int argc, char **argv,
+                           cli_opt *opts, const char **path, int *help);
+
+/* Reads the common options; applies --threads; creates the --plots
+ * directory (ana_prepare_plots). CLI_OK, CLI_USAGE or CLI_FAIL (the
  * message is printed). Requires --output. */
 int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o);
+/* *hl = the --module item among n analysed ones (is(items, i, name):
+ * whether item i is the one named; the last match wins), else the middle
+ * one, n / 2. CLI_OK, or CLI_USAGE after printing "--module NAME: not among
+ * the WHAT modules". */
+int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
+                    int (*is)(const void *items, int i, const char *name), const void *items,
+                    int *hl);
 
 /* Loads an adapter directory; on failure prints one line and returns
  * CLI_FAIL (the adapter is left freed). */
 int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
+/* After a command's own option checks: the common options
+ * (ana_common_opts), then the adapter at path and, unless path2 is NULL,
+ * the one at path2 (*ad2, when given, is cleared first). On failure nothing
+ * is left allocated. CLI_OK, CLI_USAGE or CLI_FAIL (message printed). */
+int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
+              lsc_adapter *ad, const char *path2, lsc_adapter *ad2);
+
+/* Opens (maps) the base model's .safetensors; on failure prints one line
+ * and returns CLI_FAIL. *bf is cleared first: lsc_st_close is always safe. */
+int ana_open_base(const char *cmd, const char *path, lsc_st_file *bf);
+
+/* The adapter module's own attributes in its group g: r, alpha, scaling,
+ * in_features, out_features. */
+int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, lsc_error *err);
 
 /* float → double */
 void ana_to_double(size_t n, const float *x, double *y);
@@ -65,6 +106,26 @@ uint64_t ana_module_seed(uint64_t seed, const char *name);
 /* `git rev-parse HEAD` of the checkout the program was built in (with
  * "+dirty" when its tracked files differ), else "unknown". Static buffer. */
 const char *ana_git_commit(void);
+
+/* Runs task(ctx, i) for every i < n as tasks on ana_worker_threads(o)
+ * threads (BLAS single-threaded inside when there are several), with the
+ * git commit lookup of the provenance as one more task. A task keeps its
+ * result and messages in its own item (ana_msgs), so that the caller
+ * prints them in item order afterwards: the output does not depend on the
+ * thread count. */
+void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), void *ctx);
+
+/* Creates the output file (under a temporary name, lsc_h5_create).
+ * CLI_OK, or CLI_FAIL with the message printed. */
+int ana_output_create(const char *cmd, const ana_opts *o, lsc_h5 **h);
+/* Writes the provenance root attributes (digests as for
+ * ana_write_provenance_digests; NULL: all computed here), commits the file
+ * (*h is freed and set to NULL, even when the commit fails; on a failed
+ * provenance write it is left to the caller's lsc_h5_abort) and prints
+ * "wrote OUT". CLI_OK, or CLI_FAIL with the message printed. */
+int ana_output_commit(const char *cmd, const ana_opts *o, lsc_h5 **h, double t0, int n_inputs,
+                      const lsc_h5_input *inputs, const char *const *digests, int n_params,
+                      const lsc_h5_param *params);
 
 /* Writes the provenance root attributes with wall_time_s = now − t0. */
 int ana_write_provenance(lsc_h5 *h, double t0, int n_inputs, const lsc_h5_input *inputs,
@@ -109,6 +170,11 @@ int ana_prepare_plots(const char *cmd, const char *dir);
  * ana_data_close (renames) or ana_data_abort. */
 FILE *ana_data_open(const char *cmd, const char *dir, const char *name, char *tmp, size_t ntmp);
 int   ana_data_close(const char *cmd, FILE *fp, const char *tmp);
+/* Runs gnuplot on plots/SCRIPT with vars and prints "figures:
+ * DIR/OUTBASE.png DIR/OUTBASE.svg". CLI_OK, or CLI_FAIL (gnuplot's failure
+ * is a printed warning). */
+int   ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
+                      const char *vars);
 /* A module name made safe for a file name ('/' and quotes replaced). */
 void  ana_file_safe(const char *name, char *out, size_t n);
 /* Title-safe copy (no quotes, '$', backslash or backquote). */
@@ -117,6 +183,9 @@ void  ana_title_safe(const char *s, char *out, size_t n);
 void  ana_basename(const char *path, char *out, size_t n);
 /* The module name without a leading "transformer." / "model." (plot labels) */
 const char *ana_short_name(const char *name);
+/* Starts row i of a per-module gnuplot data file: "i label", the label
+ * the module's short name, title-safe, with blanks replaced by '_'. */
+void  ana_data_row(FILE *fp, int i, const char *name);
 
 /* The last stdout line with --json: {"command":..,"output":..,"n_modules":..,
  * "n_skipped":..,"wall_s":..,"peak_rss_mb":..}. */

@@ -66,8 +66,10 @@ typedef int (*work_fn)(void *ctx);
 #define MAX_REPS 64
 
 /* warm-up calls, then reps timed repetitions of `inner` calls each (the time
- * per call is reported). Returns non-zero if fn failed. */
-static int time_work(work_fn fn, void *ctx, int warm, int reps, int inner, stat3 *out)
+ * per call is reported). CLI_OK, or CLI_FAIL when fn failed, after printing
+ * err (where fn leaves its error; NULL for work that cannot fail). */
+static int time_work(work_fn fn, void *ctx, const lsc_error *err, int warm, int reps, int inner,
+                     stat3 *out)
 {
     double t[MAX_REPS];
     if (reps > MAX_REPS)
@@ -76,16 +78,18 @@ static int time_work(work_fn fn, void *ctx, int warm, int reps, int inner, stat3
         reps = 1;
     for (int i = 0; i < warm; i++)
         if (fn(ctx))
-            return 1;
+            goto fail;
     for (int rep = 0; rep < reps; rep++) {
         double t0 = cli_now();
         for (int i = 0; i < inner; i++)
             if (fn(ctx))
-                return 1;
+                goto fail;
         t[rep] = (cli_now() - t0) / inner;
     }
     *out = stat_of(t, reps);
-    return 0;
+    return CLI_OK;
+fail:
+    return err ? cli_lib_error("bench", err) : CLI_FAIL;
 }
 
 /* Calls per repetition so one repetition lasts about min_s seconds. */
@@ -168,14 +172,36 @@ static int json_print(cJSON *o)
     return 0;
 }
 
-/* One JSON object to stdout, or nothing when not asked; frees o. */
-static int json_finish(cJSON *o, const bench_opts *bo)
+/* The frame of every benchmark: its JSON object, the array of its cases
+ * and the RNG of its random inputs (seeded with --seed). */
+typedef struct bench_run {
+    double   t0;
+    uint64_t rng;
+    cJSON   *o, *arr;
+} bench_run;
+
+static void bench_begin(bench_run *b, const bench_opts *bo)
 {
-    int rc = 0;
-    if (bo->json)
-        rc = json_print(o);
-    cJSON_Delete(o);
-    return rc ? CLI_FAIL : CLI_OK;
+    b->t0 = cli_now();
+    lsc_rng_seed(&b->rng, (uint64_t)bo->seed);
+    b->o = cJSON_CreateObject();
+    b->arr = cJSON_CreateArray();
+}
+
+/* The cases under key (NULL: none), the common fields, then with --json
+ * the object as one line on stdout, unless the benchmark failed (rc, then
+ * returned as is). Frees the frame's JSON. */
+static int bench_end(bench_run *b, const char *bench, const char *key, const bench_opts *bo, int rc)
+{
+    if (key)
+        cJSON_AddItemToObject(b->o, key, b->arr);
+    else
+        cJSON_Delete(b->arr);
+    json_common(b->o, bench, bo, b->t0);
+    if (rc == CLI_OK && bo->json && json_print(b->o))
+        rc = CLI_FAIL;
+    cJSON_Delete(b->o);
+    return rc;
 }
 
 static double rel_diff(double a, double b)
@@ -276,7 +302,7 @@ static int sgemm_shape(const bench_shape *sh, const bench_opts *bo, cJSON *arr, 
             double flops = 2.0 * gm * gn * gk;
             int inner = calibrate(gemm_run, &g, bo->quick ? 0.005 : 0.05);
             stat3 s;
-            time_work(gemm_run, &g, 1, bo->reps, inner, &s);
+            time_work(gemm_run, &g, NULL, 1, bo->reps, inner, &s);
             double cnt = W[wi].count;
             fl_all += cnt * flops;
             t_all_med += cnt * s.med; t_all_min += cnt * s.min; t_all_max += cnt * s.max;
@@ -324,27 +350,19 @@ static int sgemm_shape(const bench_shape *sh, const bench_opts *bo, cJSON *arr, 
 
 static int bench_sgemm(const bench_opts *bo, const char *shape)
 {
-    double t0 = cli_now();
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)bo->seed);
-    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    bench_run run;
+    bench_begin(&run, bo);
     int rc = CLI_OK;
     printf("SGEMM through OpenBLAS (%s kernels), %d thread%s, median of %d after a warm-up\n\n",
            openblas_get_corename(), bo->threads, bo->threads == 1 ? "" : "s", bo->reps);
     if (bo->quick) {
-        rc = sgemm_shape(&QUICK_SHAPE, bo, arr, &rng);
+        rc = sgemm_shape(&QUICK_SHAPE, bo, run.arr, &run.rng);
     } else {
         for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0] && rc == CLI_OK; i++)
             if (!shape || strcmp(shape, "all") == 0 || strcmp(shape, SHAPES[i].name) == 0)
-                rc = sgemm_shape(&SHAPES[i], bo, arr, &rng);
+                rc = sgemm_shape(&SHAPES[i], bo, run.arr, &run.rng);
     }
-    cJSON_AddItemToObject(o, "shapes", arr);
-    json_common(o, "sgemm", bo, t0);
-    if (rc != CLI_OK) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return json_finish(o, bo);
+    return bench_end(&run, "sgemm", "shapes", bo, rc);
 }
 
 // ---- lowrank: spectrum of dW = s·B·A, low-rank path vs dense SVD ----
@@ -371,14 +389,12 @@ static int lowrank_run(void *p)
 
 static int bench_lowrank(const bench_opts *bo)
 {
-    double t0 = cli_now();
     static const int DS[] = {768, 1024, 4096}, QDS[] = {256};
     static const int RS[] = {8, 64};
     const int *ds = bo->quick ? QDS : DS;
     int nd = bo->quick ? 1 : 3;
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)bo->seed);
-    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    bench_run run;
+    bench_begin(&run, bo);
     int rc = CLI_OK;
     printf("Spectrum of dW = s*B*A (dxd, values only): low-rank path vs dense LAPACK SVD,\n"
            "%d thread%s, median of %d after a warm-up (dense at d >= 4096: 1 run, no warm-up)\n\n",
@@ -400,8 +416,8 @@ static int bench_lowrank(const bench_opts *bo)
                 goto next;
             }
             /* PEFT-like factors: A Kaiming-scale rows, B small */
-            fill_gauss_d(A, rz * kz, 1.0 / sqrt((double)k), &rng);
-            fill_gauss_d(B, dz * rz, 0.02, &rng);
+            fill_gauss_d(A, rz * kz, 1.0 / sqrt((double)k), &run.rng);
+            fill_gauss_d(B, dz * rz, 0.02, &run.rng);
             lowrank_ctx lo = {d, k, r, 0, 0, 16.0 / r, B, A, S1, U, Vt, w1, lw1, {0}};
             lowrank_ctx lv = lo;
             lv.want = 1;
@@ -409,12 +425,11 @@ static int bench_lowrank(const bench_opts *bo)
             stat3 slo, svec, sde;
             int big = d >= 4096;
             int inner = calibrate(lowrank_run, &lo, bo->quick ? 0.002 : 0.02);
-            if (time_work(lowrank_run, &lo, 1, bo->reps, inner, &slo) ||
-                time_work(lowrank_run, &lv, 1, bo->reps, inner, &svec) ||
-                time_work(lowrank_run, &de, big ? 0 : 1, big ? 1 : bo->reps, 1, &sde)) {
-                rc = cli_lib_error("bench", lo.err.code ? &lo.err : (lv.err.code ? &lv.err : &de.err));
+            if ((rc = time_work(lowrank_run, &lo, &lo.err, 1, bo->reps, inner, &slo)) != CLI_OK ||
+                (rc = time_work(lowrank_run, &lv, &lv.err, 1, bo->reps, inner, &svec)) != CLI_OK ||
+                (rc = time_work(lowrank_run, &de, &de.err, big ? 0 : 1, big ? 1 : bo->reps, 1,
+                                &sde)) != CLI_OK)
                 goto next;
-            }
             double maxrel = 0.0;
             for (int i = 0; i < r; i++)
                 maxrel = fmax(maxrel, rel_diff(S1[i], S2[i]));
@@ -434,19 +449,13 @@ static int bench_lowrank(const bench_opts *bo)
             cJSON_AddNumberToObject(e, "max_rel_diff", maxrel);
             cJSON_AddNumberToObject(e, "sigma_1", S2[0]);
             cJSON_AddNumberToObject(e, "sigma_r", S2[r - 1]);
-            cJSON_AddItemToArray(arr, e);
+            cJSON_AddItemToArray(run.arr, e);
 next:
             free(B); free(A); free(S1); free(S2); free(U); free(Vt); free(w1); free(w2);
         }
     }
     printf("\n  max_rel_diff = max_i |sigma_i(lowrank) - sigma_i(dense)| / sigma_i over the r values\n");
-    cJSON_AddItemToObject(o, "cases", arr);
-    json_common(o, "lowrank", bo, t0);
-    if (rc != CLI_OK) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return json_finish(o, bo);
+    return bench_end(&run, "lowrank", "cases", bo, rc);
 }
 
 // ---- phi: the subspace similarity grid, r1 = 8 vs r2 = 64 at d = 1024 ----
@@ -522,11 +531,10 @@ static int phi_run(void *p)
 
 static int bench_phi(const bench_opts *bo)
 {
-    double t0 = cli_now();
+    bench_run run;
+    bench_begin(&run, bo);
     int k = bo->quick ? 256 : 1024, r1 = 8, r2 = 64;
     size_t kz = (size_t)k, r1z = (size_t)r1, r2z = (size_t)r2;
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)bo->seed);
     size_t lwork = lsc_svd_work_size(r2, k, 1);
     size_t l2 = lsc_principal_angles_work_size(r1, r2);
     size_t l3 = lsc_random_orthonormal_work_size(k, r2);
@@ -544,7 +552,7 @@ static int bench_phi(const bench_opts *bo)
     c.Gr = malloc(r1z * r2z * sizeof(double)); c.phir = malloc(r1z * r2z * sizeof(double));
     c.work = malloc(lwork * sizeof(double));
     int rc = CLI_OK;
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = run.o;
     if (!A1 || !A2 || !c.S || !c.Vt1 || !c.Vt2 || !c.G || !c.phi || !c.deg || !c.Q1 || !c.Q2 ||
         !c.Qt1 || !c.Qt2 || !c.Gr || !c.phir || !c.work) {
         rc = cli_error("bench", CLI_FAIL, "phi: out of memory");
@@ -552,11 +560,11 @@ static int bench_phi(const bench_opts *bo)
     }
     /* A2 (64, k) random; A1 (8, k) = a mix of A2's first rows plus noise, so
      * the two row spaces overlap as adapters of one task at two ranks do */
-    fill_gauss_d(A2, r2z * kz, 1.0 / sqrt((double)k), &rng);
-    fill_gauss_d(A1, r1z * kz, 0.3 / sqrt((double)k), &rng);
+    fill_gauss_d(A2, r2z * kz, 1.0 / sqrt((double)k), &run.rng);
+    fill_gauss_d(A1, r1z * kz, 0.3 / sqrt((double)k), &run.rng);
     for (size_t i = 0; i < r1z; i++)
         for (size_t j = 0; j < r1z; j++) {
-            double m = lsc_rng_normal(&rng) / sqrt((double)r1);
+            double m = lsc_rng_normal(&run.rng) / sqrt((double)r1);
             for (size_t t = 0; t < kz; t++)
                 A1[i * kz + t] += m * A2[j * kz + t];
         }
@@ -581,11 +589,9 @@ static int bench_phi(const bench_opts *bo)
     for (int p = PHI_SVD; p <= PHI_NAIVE; p++) {
         c.part = p;
         int inner = calibrate(phi_run, &c, bo->quick ? 0.002 : 0.02);
-        if (time_work(phi_run, &c, 1, p == PHI_NAIVE && !bo->quick ? 3 : bo->reps, inner,
-                      &st[p])) {
-            rc = cli_lib_error("bench", &c.err);
+        if ((rc = time_work(phi_run, &c, &c.err, 1, p == PHI_NAIVE && !bo->quick ? 3 : bo->reps,
+                            inner, &st[p])) != CLI_OK)
             goto done;
-        }
         printf("  %-20s %12.4f %12.4f %12.4f\n", part_name[p], 1e3 * st[p].med, 1e3 * st[p].min,
                1e3 * st[p].max);
         json_stat_ms(parts, part_key[p], st[p]);
@@ -611,14 +617,9 @@ static int bench_phi(const bench_opts *bo)
     cJSON_AddNumberToObject(o, "random_phi_mean", rmean);
     cJSON_AddNumberToObject(o, "total_ms_median", 1e3 * st[PHI_ALL].med);
 done:
-    json_common(o, "phi", bo, t0);
     free(A1); free(A2); free(c.S); free(c.Vt1); free(c.Vt2); free(c.G); free(c.phi); free(c.deg);
     free(c.Q1); free(c.Q2); free(c.Qt1); free(c.Qt2); free(c.Gr); free(c.phir); free(c.work);
-    if (rc != CLI_OK) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return json_finish(o, bo);
+    return bench_end(&run, "phi", NULL, bo, rc);
 }
 
 // ---- table7: W's own top-r directions, top-k method vs full SVD ----
@@ -659,9 +660,13 @@ done:
     return rc;
 }
 
+/* W's top-r: the triplets (lsc_svd_topk with method) of the double W, or
+ * with Wf the singular values alone (lsc_svd_topk_values, what amplify uses:
+ * proj_base = sqrt(Σσ_i²)) of the float W */
 typedef struct topk_ctx {
     int d, r;
     const double *W;
+    const float  *Wf;   /* non-NULL: values only */
     double *S, *U, *Vt, *work;
     size_t lwork;
     lsc_topk_method method;
@@ -672,26 +677,11 @@ typedef struct topk_ctx {
 static int topk_run(void *p)
 {
     topk_ctx *c = p;
+    if (c->Wf)
+        return lsc_svd_topk_values(c->d, c->d, c->r, c->Wf, c->S, 1e-10, 7, c->work, c->lwork,
+                                   &c->info, &c->err) != LSC_OK;
     return lsc_svd_topk(c->d, c->d, c->r, c->W, c->S, c->U, c->Vt, c->method, 7, c->work,
                         c->lwork, &c->info, &c->err) != LSC_OK;
-}
-
-/* W's top-r singular values alone (what amplify uses: proj_base =
- * sqrt(Σσ_i²)) from the float W */
-typedef struct topv_ctx {
-    int d, r;
-    const float *W;
-    double *S, *work;
-    size_t lwork;
-    lsc_topk_info info;
-    lsc_error err;
-} topv_ctx;
-
-static int topv_run(void *p)
-{
-    topv_ctx *c = p;
-    return lsc_svd_topk_values(c->d, c->d, c->r, c->W, c->S, 1e-10, 7, c->work, c->lwork,
-                               &c->info, &c->err) != LSC_OK;
 }
 
 /* The rest of a Table 7 row for a given W's top-r: dW's low-rank SVD, the
@@ -778,39 +768,27 @@ static int table7_case(int d, int r, int gaussian, const bench_opts *bo, uint64_
     }
     fill_gauss_d(A, rz * dz, 1.0 / sqrt((double)d), rng);
     fill_gauss_d(B, dz * rz, 0.02, rng);
-    topv_ctx cv = {d, r, Wf, S3, workv, lwv, {0}, {0}};
-    topk_ctx ck = {d, r, W, S1, U1, Vt1, work, lw, LSC_TOPK_AUTO, {0}, {0}};
-    topk_ctx cd = {d, r, W, S2, U2, Vt2, work, lw, LSC_TOPK_DENSE, {0}, {0}};
+    topk_ctx cv = {d, r, NULL, Wf, S3, NULL, NULL, workv, lwv, LSC_TOPK_AUTO, {0}, {0}};
+    topk_ctx ck = {d, r, W, NULL, S1, U1, Vt1, work, lw, LSC_TOPK_AUTO, {0}, {0}};
+    topk_ctx cd = {d, r, W, NULL, S2, U2, Vt2, work, lw, LSC_TOPK_DENSE, {0}, {0}};
     int big = d >= 4096;
     int reps = big ? 1 : bo->reps;
     stat3 sv, sk, sd, sr1, sr2;
-    if (time_work(topv_run, &cv, 1, bo->reps, 1, &sv)) {
-        rc = cli_lib_error("bench", &cv.err);
+    if ((rc = time_work(topk_run, &cv, &cv.err, 1, bo->reps, 1, &sv)) != CLI_OK ||
+        (rc = time_work(topk_run, &ck, &ck.err, big ? 0 : 1, reps, 1, &sk)) != CLI_OK ||
+        (rc = time_work(topk_run, &cd, &cd.err, big ? 0 : 1, reps, 1, &sd)) != CLI_OK)
         goto done;
-    }
-    if (time_work(topk_run, &ck, big ? 0 : 1, reps, 1, &sk)) {
-        rc = cli_lib_error("bench", &ck.err);
-        goto done;
-    }
-    if (time_work(topk_run, &cd, big ? 0 : 1, reps, 1, &sd)) {
-        rc = cli_lib_error("bench", &cd.err);
-        goto done;
-    }
     /* the rest of the row (dW's SVD, proj_delta, proj_random), timed with the
      * triplet basis; proj_base once more with the full SVD's */
     t.d = d; t.r = r; t.s = 16.0 / r; t.W = W; t.B = B; t.A = A; t.lwork = lwt;
     t.Ub = U1; t.Vtb = Vt1;
     int inner = calibrate(t7_run, &t, 0.01);
-    if (time_work(t7_run, &t, 1, bo->reps, inner, &sr1)) {
-        rc = cli_lib_error("bench", &t.err);
+    if ((rc = time_work(t7_run, &t, &t.err, 1, bo->reps, inner, &sr1)) != CLI_OK)
         goto done;
-    }
     double pb1 = t.proj_base, pdel = t.proj_delta, prnd = t.proj_random;
     t.Ub = U2; t.Vtb = Vt2;
-    if (time_work(t7_run, &t, 0, 1, 1, &sr2)) {
-        rc = cli_lib_error("bench", &t.err);
+    if ((rc = time_work(t7_run, &t, &t.err, 0, 1, 1, &sr2)) != CLI_OK)
         goto done;
-    }
     double pb2 = t.proj_base, pbv = 0.0;
     for (int i = 0; i < r; i++)
         pbv += S3[i] * S3[i];
@@ -870,10 +848,8 @@ done:
 
 static int bench_table7(const bench_opts *bo, int with_gaussian)
 {
-    double t0 = cli_now();
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)bo->seed);
-    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    bench_run run;
+    bench_begin(&run, bo);
     int rc = CLI_OK;
     printf("Table 7 (LoRA paper) for a dxd W (float, as stored weights are): W's own top-r by\n"
            "(values) lsc_svd_topk_values, the singular values alone, what amplify uses\n"
@@ -886,21 +862,15 @@ static int bench_table7(const bench_opts *bo, int with_gaussian)
            "values_ms", "topk_ms", "full_ms", "speedup", "values_method", "it", "sigma_rel",
            "proj_rel", "topk_method", "it", "rel");
     if (bo->quick) {
-        rc = table7_case(256, 8, 0, bo, &rng, arr);
+        rc = table7_case(256, 8, 0, bo, &run.rng, run.arr);
     } else {
         static const struct { int d, r, g; } C[] = {
             {1024, 8, 0}, {1024, 64, 0}, {1024, 8, 1}, {4096, 8, 0}};
         for (size_t i = 0; i < sizeof C / sizeof C[0] && rc == CLI_OK; i++)
             if (!C[i].g || with_gaussian)
-                rc = table7_case(C[i].d, C[i].r, C[i].g, bo, &rng, arr);
+                rc = table7_case(C[i].d, C[i].r, C[i].g, bo, &run.rng, run.arr);
     }
-    cJSON_AddItemToObject(o, "cases", arr);
-    json_common(o, "table7", bo, t0);
-    if (rc != CLI_OK) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return json_finish(o, bo);
+    return bench_end(&run, "table7", "cases", bo, rc);
 }
 
 // ---- model: FLOP and memory model of one training step ----
@@ -1001,7 +971,6 @@ static void step_model_compute(int L, int NH, int C, int T, int B, int V, int fu
 
 static int bench_model(const bench_opts *bo, const cli_opt *opts)
 {
-    double t0 = cli_now();
     int bad = 0;
     long L = cli_long(opts, "layers", 4, &bad), NH = cli_long(opts, "heads", 4, &bad);
     long C = cli_long(opts, "embd", 256, &bad), T = cli_long(opts, "ctx", 128, &bad);
@@ -1020,6 +989,8 @@ static int bench_model(const bench_opts *bo, const cli_opt *opts)
     if (!full && parse_targets(targets ? targets : "q,v", &tmask))
         return cli_error("bench", CLI_USAGE, "model: bad --targets '%s' (q,k,v,o,fc_in,fc_out)",
                          targets);
+    bench_run run;
+    bench_begin(&run, bo);
     step_model m;
     step_model_compute((int)L, (int)NH, (int)C, (int)T, (int)B, (int)V, full, (int)R, tmask, &m);
     printf("step model: L=%ld NH=%ld C=%ld T=%ld B=%ld V=%ld, %s\n", L, NH, C, T, B, V,
@@ -1030,7 +1001,7 @@ static int bench_model(const bench_opts *bo, const cli_opt *opts)
     printf("  memory (MiB)       %.1f = params %.1f + grads %.1f + AdamW %.1f + LoRA %.1f + "
            "activations %.1f\n", m.mb_total, m.mb_params, m.mb_grads, m.mb_adam, m.mb_lora,
            m.mb_acts);
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = run.o;
     cJSON_AddNumberToObject(o, "flops_per_step", m.flops);
     cJSON_AddNumberToObject(o, "flops_forward", m.flops_fwd);
     cJSON_AddNumberToObject(o, "flops_linear", m.flops_linear);
@@ -1045,8 +1016,7 @@ static int bench_model(const bench_opts *bo, const cli_opt *opts)
     cJSON_AddNumberToObject(o, "mem_adamw_mb", m.mb_adam);
     cJSON_AddNumberToObject(o, "mem_lora_mb", m.mb_lora);
     cJSON_AddNumberToObject(o, "mem_acts_mb", m.mb_acts);
-    json_common(o, "model", bo, t0);
-    return json_finish(o, bo);
+    return bench_end(&run, "model", NULL, bo, CLI_OK);
 }
 
 // ---- the subcommand ----

@@ -459,13 +459,10 @@ static int write_module(lsc_h5 *h, const qe *a, int bs, int dq, lsc_error *err)
     DS2("phi_left_random", a->p, a->K, a->phi_left_rand);
     if (a->E)
         DS2("error", m->out_features, m->in_features, a->E);
-    AI("r", m->r);
+    if ((rc = ana_write_module_attrs(h, g, m, err)) != LSC_OK)
+        return rc;
     AI("rank", a->p);
     AI("top", a->K);
-    AD("alpha", m->alpha);
-    AD("scaling", m->scaling);
-    AI("in_features", m->in_features);
-    AI("out_features", m->out_features);
     AI("blocksize", bs);
     AI("double_quant", dq);
     AD("bits_total", a->bits_total);
@@ -554,12 +551,7 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
                 "error_rel rank\n", path);
     for (int i = 0; i < n; i++) {
         const qe *a = &qs[i];
-        char nm[600];
-        ana_title_safe(ana_short_name(a->m->name), nm, sizeof nm);
-        for (char *c = nm; *c; c++)
-            if (*c == ' ')
-                *c = '_';
-        fprintf(fp, "%d %s", i, nm);
+        ana_data_row(fp, i, a->m->name);
         double vals[] = {a->phi_r, a->c ? a->phi_rc : NAN, a->phi_r_rand, a->phi_l, a->c ? a->phi_lc : NAN,
                          a->phi_l_rand, a->phi_r_exp, a->phi_l_exp, a->cos_delta, a->c ? a->cos_cmp : NAN,
                          a->c ? a->cos_diff : NAN, a->c ? a->phi_rd : NAN, a->c ? a->phi_ld : NAN,
@@ -595,10 +587,16 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
              "datafile='%s/quanterr.dat'; specfile='%s/quanterr_spectrum.dat'; outbase='%s/quanterr'; "
              "plottitle='%s'; nmod=%d; hl=%d; hasc=%d; hlname='%s'",
              dir, dir, dir, title, n, hl, has_cmp, mod);
-    return cli_gnuplot(cmd, "quanterr.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+    return ana_draw_figure(cmd, dir, "quanterr.gp", "quanterr", vars);
 }
 
 // ---- the command ----
+
+/* Whether module i is the one --module names. */
+static int qe_is(const void *items, int i, const char *name)
+{
+    return strcmp(((const qe *)items)[i].m->name, name) == 0;
+}
 
 static double mean_of(const qe *qs, int n, size_t off)
 {
@@ -620,14 +618,10 @@ int cmd_quanterr(int argc, char **argv)
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"top", 1, NULL},
                       {"store-error", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[3];
-    int npos = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 3, &npos);
-    if (rc != CLI_OK)
+    int npos = 0, help = 0;
+    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
-    }
     if (npos != 2)
         return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
                          npos == 1 ? "" : "s");
@@ -644,30 +638,18 @@ int cmd_quanterr(int argc, char **argv)
     if (top < 1 || top > 1000000)
         return cli_error(cmd, CLI_USAGE, "--top must be a positive integer, got %ld", top);
     int dq = !cli_flag(opts, "no-double-quant"), store = cli_flag(opts, "store-error");
-    ana_opts o;
-    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
-        return rc;
-    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
-        return rc;
     const char *base_path = pos[0], *path = pos[1], *cmp_path = cli_get(opts, "compare");
+    ana_opts o;
     lsc_adapter ad, cad;
-    memset(&cad, 0, sizeof cad);
-    if ((rc = ana_load_adapter(cmd, path, &ad)) != CLI_OK)
+    if ((rc = ana_setup(cmd, opts, &o, path, &ad, cmp_path, &cad)) != CLI_OK)
         return rc;
-    if (cmp_path && (rc = ana_load_adapter(cmd, cmp_path, &cad)) != CLI_OK) {
-        lsc_adapter_free(&ad);
-        return rc;
-    }
     lsc_error err = {0};
     lsc_st_file bf;
-    memset(&bf, 0, sizeof bf);
     lsc_h5 *h = NULL;
     qe *qs = NULL;
     int na = 0, n_skip = 0, n_cmp = 0;
-    if (lsc_st_open(&bf, base_path, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_open_base(cmd, base_path, &bf)) != CLI_OK)
         goto done;
-    }
     qs = calloc((size_t)ad.n_modules, sizeof *qs);
     if (!qs) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
@@ -730,21 +712,11 @@ int cmd_quanterr(int argc, char **argv)
                        base_path, ad.n_modules, path);
         goto done;
     }
-    int hl = na / 2;
-    if (o.module) {
-        hl = -1;
-        for (int i = 0; i < na; i++)
-            if (strcmp(qs[i].m->name, o.module) == 0)
-                hl = i;
-        if (hl < 0) {
-            rc = cli_error(cmd, CLI_USAGE, "--module %s: not among the analysed modules", o.module);
-            goto done;
-        }
-    }
-    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    int hl;
+    if ((rc = ana_pick_module(cmd, &o, na, "analysed", qe_is, qs, &hl)) != CLI_OK)
         goto done;
-    }
+    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
+        goto done;
     printf("%s on %s: %d modules, NF4 blocksize %ld%s%s%s\n", path, base_path, na, bs,
            dq ? ", double quant" : "", cmp_path ? ", compared with " : "", cmp_path ? cmp_path : "");
     printf("%-28s %3s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s %9s\n", "module", "r", "|E|/|W|", "phiR",
@@ -821,11 +793,7 @@ int cmd_quanterr(int argc, char **argv)
         {"blocksize", LSC_H5_INT, NULL, bs, 0},
         {"double_quant", LSC_H5_INT, NULL, dq, 0},
         {"top", LSC_H5_INT, NULL, top, 0},
-        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
-        {"threads", LSC_H5_INT, NULL, o.threads, 0},
-        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
-        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
-        {"output", LSC_H5_STR, o.output, 0, 0},
+        ANA_COMMON_PARAMS(o),
         {"store_error", LSC_H5_INT, NULL, store, 0},
         {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
         {"quantiser", LSC_H5_STR, "lsc_nf4_quantize on the stored base tensor (bitsandbytes NF4)", 0, 0},
@@ -859,22 +827,11 @@ int cmd_quanterr(int argc, char **argv)
         {"mean_proj_ratio", LSC_H5_DOUBLE, NULL, 0, pr},
         {"mean_proj_ratio_compare", LSC_H5_DOUBLE, NULL, 0, prc},
     };
-    if (ana_write_provenance(h, t0, cmp_path ? 3 : 2, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_output_commit(cmd, &o, &h, t0, cmp_path ? 3 : 2, in, NULL,
+                                (int)(sizeof ps / sizeof ps[0]), ps)) != CLI_OK)
         goto done;
-    }
-    rc = lsc_h5_commit(h, &err);
-    h = NULL;
-    if (rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if (o.plots && (rc = draw(cmd, o.plots, path, qs, na, hl, cmp_path != NULL, (int)bs, dq)) != CLI_OK)
         goto done;
-    }
-    printf("wrote %s\n", o.output);
-    if (o.plots) {
-        if ((rc = draw(cmd, o.plots, path, qs, na, hl, cmp_path != NULL, (int)bs, dq)) != CLI_OK)
-            goto done;
-        printf("figures: %s/quanterr.png %s/quanterr.svg\n", o.plots, o.plots);
-    }
     if (o.json)
         ana_print_json(cmd, o.output, na, n_skip, t0);
     rc = CLI_OK;

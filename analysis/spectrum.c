@@ -40,6 +40,7 @@ typedef struct spec {
     double *sv;            /* (r) */
     double  delta_fro, stable_rank, effective_rank;
     int     rank90, degenerate;
+    int     rc;            /* of module_spectrum */
     ana_msgs msgs;         /* warnings/error of module_spectrum, printed in order */
 } spec;
 
@@ -127,11 +128,7 @@ static int write_module(lsc_h5 *h, const lsc_adapter_module *m, const spec *s, l
     size_t dims[1] = {(size_t)m->r};
     int rc;
     if ((rc = lsc_h5_write_f64(h, ds, 1, dims, s->sv, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "r", m->r, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK ||
+        (rc = ana_write_module_attrs(h, g, m, err)) != LSC_OK ||
         (rc = lsc_h5_attr_str(h, g, "dtype", m->dtype, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "delta_fro", s->delta_fro, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "stable_rank", s->stable_rank, err)) != LSC_OK ||
@@ -178,7 +175,20 @@ static int draw(const char *cmd, const char *dir, const char *adapter, const lsc
              "datafile='%s/spectrum.dat'; outbase='%s/spectrum'; plottitle='%s'; "
              "nmod=%d; hl=%d; hlname='%s'; maxr=%d",
              dir, dir, title, ad->n_modules, hl, hlname, maxr);
-    return cli_gnuplot(cmd, "spectrum.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+    return ana_draw_figure(cmd, dir, "spectrum.gp", "spectrum", vars);
+}
+
+/* One module on a worker thread (ana_run_tasks). */
+typedef struct spectrum_job {
+    const char        *path;
+    const lsc_adapter *ad;
+    spec              *specs;   /* (n_modules) */
+} spectrum_job;
+
+static void spectrum_task(void *ctx, int mi)
+{
+    spectrum_job *j = ctx;
+    j->specs[mi].rc = module_spectrum(j->path, &j->ad->modules[mi], &j->specs[mi]);
 }
 
 int cmd_spectrum(int argc, char **argv)
@@ -186,25 +196,14 @@ int cmd_spectrum(int argc, char **argv)
     const char *cmd = "spectrum";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {NULL, 0, NULL}};
-    const char *pos[2];
-    int npos = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 2, &npos);
-    if (rc != CLI_OK)
+    const char *path = NULL;
+    int help = 0;
+    int rc = ana_parse_adapter_args(cmd, USAGE, argc, argv, opts, &path, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
-    }
-    if (npos != 1)
-        return cli_error(cmd, CLI_USAGE, npos ? "expected one ADAPTER directory" : "missing ADAPTER");
     ana_opts o;
-    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
-        return rc;
-    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
-        return rc;
-    const char *path = pos[0];
     lsc_adapter ad;
-    if ((rc = ana_load_adapter(cmd, path, &ad)) != CLI_OK)
+    if ((rc = ana_setup(cmd, opts, &o, path, &ad, NULL, NULL)) != CLI_OK)
         return rc;
     int hl = ad.n_modules / 2;
     if (o.module) {
@@ -230,78 +229,44 @@ int cmd_spectrum(int argc, char **argv)
             goto done;
         }
     }
-    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
         goto done;
-    }
     printf("%s: %d modules\n", path, ad.n_modules);
     printf("%-48s %4s %12s %12s %11s %6s %9s\n", "module", "r", "sigma_1", "delta_fro",
            "stable_rank", "rank90", "eff_rank");
-    /* the modules and the git lookup as tasks on our own threads (BLAS
-     * single-threaded inside: r×r problems); messages printed in order */
-    int nth = ana_worker_threads(&o);
-    if (nth > 1)
-        ana_blas_threads(1);
-    int *mrc = calloc((size_t)ad.n_modules, sizeof *mrc);
-    if (!mrc) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int t = 0; t <= ad.n_modules; t++) {
-        if (t == ad.n_modules)
-            (void)ana_git_commit();   /* cached for ana_write_provenance */
-        else
-            mrc[t] = module_spectrum(path, &ad.modules[t], &specs[t]);
-    }
+    /* the modules as tasks on our own threads (BLAS single-threaded
+     * inside: r×r problems); messages printed in order */
+    spectrum_job job = {path, &ad, specs};
+    ana_run_tasks(&o, ad.n_modules, spectrum_task, &job);
     for (int mi = 0; mi < ad.n_modules; mi++) {
         const lsc_adapter_module *m = &ad.modules[mi];
         ana_msgs_flush(cmd, &specs[mi].msgs);
-        if ((rc = mrc[mi]) != CLI_OK) {
-            free(mrc);
+        if ((rc = specs[mi].rc) != CLI_OK)
             goto done;
-        }
         n_degenerate += specs[mi].degenerate;
         n_nonfinite += m->n_nonfinite > 0;
         if (write_module(h, m, &specs[mi], &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
-            free(mrc);
             goto done;
         }
         printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f\n", m->name, m->r, specs[mi].sv[0],
                specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
                specs[mi].effective_rank);
     }
-    free(mrc);
     lsc_h5_input in[1] = {{"adapter", path}};
     lsc_h5_param ps[] = {
-        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
-        {"threads", LSC_H5_INT, NULL, o.threads, 0},
-        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
-        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
-        {"output", LSC_H5_STR, o.output, 0, 0},
+        ANA_COMMON_PARAMS(o),
         {"rank90_fraction", LSC_H5_DOUBLE, NULL, 0, 0.9},
         {"svd_method", LSC_H5_STR, "lowrank-qr", 0, 0},
         {"n_modules", LSC_H5_INT, NULL, ad.n_modules, 0},
         {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
         {"n_nonfinite_modules", LSC_H5_INT, NULL, n_nonfinite, 0},
     };
-    if (ana_write_provenance(h, t0, 1, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_output_commit(cmd, &o, &h, t0, 1, in, NULL, (int)(sizeof ps / sizeof ps[0]),
+                                ps)) != CLI_OK)
         goto done;
-    }
-    rc = lsc_h5_commit(h, &err);   /* frees h, even on failure */
-    h = NULL;
-    if (rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if (o.plots && (rc = draw(cmd, o.plots, path, &ad, specs, hl)) != CLI_OK)
         goto done;
-    }
-    printf("wrote %s\n", o.output);
-    if (o.plots) {
-        if ((rc = draw(cmd, o.plots, path, &ad, specs, hl)) != CLI_OK)
-            goto done;
-        printf("figures: %s/spectrum.png %s/spectrum.svg\n", o.plots, o.plots);
-    }
     if (o.json)
         ana_print_json(cmd, o.output, ad.n_modules, 0, t0);
 done:

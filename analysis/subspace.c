@@ -61,6 +61,7 @@ typedef struct pair {
     double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
     int    degenerate, rank1, rank2, n_nonfinite;
     uint64_t rseed;
+    int    rc;                         /* of compute_pair */
     ana_msgs msgs;                     /* warnings/error of compute_pair, printed in order */
 } pair;
 
@@ -313,8 +314,9 @@ static int write_grid(const char *cmd, const char *dir, const char *name, int p1
 static int draw(const char *cmd, const char *dir, const char *path1, const char *path2,
                 char factor, const pair *P)
 {
-    char safe[1100], f1[1200], f2[1200];
+    char safe[1100], f1[1200], f2[1200], outbase[1200];
     ana_file_safe(P->group, safe, sizeof safe);
+    snprintf(outbase, sizeof outbase, "phi_%s", safe);
     snprintf(f1, sizeof f1, "phi_%s.dat", safe);
     snprintf(f2, sizeof f2, "phi_random_%s.dat", safe);
     if (write_grid(cmd, dir, f1, P->p1, P->p2, P->phi) != CLI_OK ||
@@ -333,11 +335,33 @@ static int draw(const char *cmd, const char *dir, const char *path1, const char 
     else
         snprintf(sub, sizeof sub, "%s of %s  vs  %s of %s", n1, b1, n2, b2);
     snprintf(vars, sizeof vars,
-             "phifile='%s/%s'; randfile='%s/%s'; outbase='%s/phi_%s'; title1='%s'; title2='%s'; "
+             "phifile='%s/%s'; randfile='%s/%s'; outbase='%s/%s'; title1='%s'; title2='%s'; "
              "r1=%d; r2=%d; dim=%d; degenerate=%d; ylab='i (top-i directions, %s)'; "
              "xlab='j (top-j directions, %s)'",
-             dir, f1, dir, f2, dir, safe, title, sub, P->p1, P->p2, P->dim, P->degenerate, b1, b2);
-    return cli_gnuplot(cmd, "phi.gp", vars) == 0 ? CLI_OK : CLI_FAIL;
+             dir, f1, dir, f2, dir, outbase, title, sub, P->p1, P->p2, P->dim, P->degenerate, b1,
+             b2);
+    return ana_draw_figure(cmd, dir, "phi.gp", outbase, vars);
+}
+
+/* Whether pair i is the one --module names: its group or its first module. */
+static int pair_is(const void *items, int i, const char *name)
+{
+    const pair *P = (const pair *)items + i;
+    return strcmp(P->group, name) == 0 || strcmp(P->m1->name, name) == 0;
+}
+
+/* One pair on a worker thread (ana_run_tasks). */
+typedef struct subspace_job {
+    const char *path1, *path2;
+    char        factor;
+    uint64_t    seed;
+    pair       *pairs;   /* (np) */
+} subspace_job;
+
+static void subspace_task(void *ctx, int i)
+{
+    subspace_job *j = ctx;
+    j->pairs[i].rc = compute_pair(j->path1, j->path2, j->factor, j->seed, &j->pairs[i]);
 }
 
 int cmd_subspace(int argc, char **argv)
@@ -346,14 +370,10 @@ int cmd_subspace(int argc, char **argv)
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {NULL, 0, NULL}};
     const char *pos[3];
-    int npos = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 3, &npos);
-    if (rc != CLI_OK)
+    int npos = 0, help = 0;
+    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
-    }
     if (npos != 2)
         return cli_error(cmd, CLI_USAGE, "expected two adapter directories, got %d", npos);
     const char *fopt = cli_get(opts, "factor");
@@ -375,20 +395,11 @@ int cmd_subspace(int argc, char **argv)
         pn1[colon - pair_opt] = '\0';
         snprintf(pn2, sizeof pn2, "%s", colon + 1);
     }
-    ana_opts o;
-    if ((rc = ana_common_opts(cmd, opts, &o)) != CLI_OK)
-        return rc;
-    if (o.plots && (rc = ana_prepare_plots(cmd, o.plots)) != CLI_OK)
-        return rc;
     const char *path1 = pos[0], *path2 = pos[1];
+    ana_opts o;
     lsc_adapter ad1, ad2;
-    memset(&ad2, 0, sizeof ad2);
-    if ((rc = ana_load_adapter(cmd, path1, &ad1)) != CLI_OK)
+    if ((rc = ana_setup(cmd, opts, &o, path1, &ad1, path2, &ad2)) != CLI_OK)
         return rc;
-    if ((rc = ana_load_adapter(cmd, path2, &ad2)) != CLI_OK) {
-        lsc_adapter_free(&ad1);
-        return rc;
-    }
 
     lsc_error err = {0};
     lsc_h5 *h = NULL;
@@ -462,21 +473,11 @@ int cmd_subspace(int argc, char **argv)
     }
     for (int i = 0; i < n_skipped; i++)
         cli_warn(cmd, "%s; skipped", skipped[i]);
-    int hl = np / 2;
-    if (o.module) {
-        hl = -1;
-        for (int i = 0; i < np; i++)
-            if (strcmp(pairs[i].group, o.module) == 0 || strcmp(pairs[i].m1->name, o.module) == 0)
-                hl = i;
-        if (hl < 0) {
-            rc = cli_error(cmd, CLI_USAGE, "--module %s: not among the compared modules", o.module);
-            goto done;
-        }
-    }
-    if (lsc_h5_create(&h, o.output, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    int hl;
+    if ((rc = ana_pick_module(cmd, &o, np, "compared", pair_is, pairs, &hl)) != CLI_OK)
         goto done;
-    }
+    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
+        goto done;
     printf("%s vs %s, --factor %c: %d modules compared%s\n", path1, path2, factor, np,
            n_skipped ? " (some skipped, see warnings)" : "");
     printf("%-48s %4s %4s %6s %9s %9s %9s %11s\n", "module", "r1", "r2", "dim", "phi(1,1)",
@@ -493,76 +494,41 @@ int cmd_subspace(int argc, char **argv)
             goto done;
         }
     }
-    /* the pairs and the git lookup as tasks on our own threads (BLAS
-     * single-threaded inside: its products here are tiny); messages are
-     * printed in module order afterwards, so the output is the same */
-    int nth = ana_worker_threads(&o);
-    if (nth > 1)
-        ana_blas_threads(1);
-    int *prc = calloc((size_t)np, sizeof *prc);
-    if (!prc) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int t = 0; t <= np; t++) {
-        if (t == np)
-            (void)ana_git_commit();   /* cached for ana_write_provenance */
-        else
-            prc[t] = compute_pair(path1, path2, factor, o.seed, &pairs[t]);
-    }
+    /* the pairs as tasks on our own threads (BLAS single-threaded inside:
+     * its products here are tiny); messages are printed in module order
+     * afterwards, so the output is the same */
+    subspace_job job = {path1, path2, factor, o.seed, pairs};
+    ana_run_tasks(&o, np, subspace_task, &job);
     for (int i = 0; i < np; i++) {
         pair *P = &pairs[i];
         ana_msgs_flush(cmd, &P->msgs);
-        if (prc[i] != CLI_OK) {
-            rc = prc[i];
-            free(prc);
+        if ((rc = P->rc) != CLI_OK)
             goto done;
-        }
         n_degenerate += P->degenerate;
         if (write_pair(h, factor, P, &err) != LSC_OK) {
             rc = cli_lib_error(cmd, &err);
-            free(prc);
             goto done;
         }
         int pm = P->p1 < P->p2 ? P->p1 : P->p2;
         printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
                P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
     }
-    free(prc);
     char fs[2] = {factor, '\0'};
     lsc_h5_input in[2] = {{"adapter1", path1}, {"adapter2", path2}};
     lsc_h5_param ps[] = {
         {"factor", LSC_H5_STR, fs, 0, 0},
-        {"seed", LSC_H5_INT, NULL, (long long)o.seed, 0},
-        {"threads", LSC_H5_INT, NULL, o.threads, 0},
-        {"plots", LSC_H5_STR, o.plots ? o.plots : "", 0, 0},
-        {"module", LSC_H5_STR, o.module ? o.module : "", 0, 0},
-        {"output", LSC_H5_STR, o.output, 0, 0},
+        ANA_COMMON_PARAMS(o),
         {"pair", LSC_H5_STR, pair_opt ? pair_opt : "", 0, 0},
         {"rank_tolerance", LSC_H5_STR, "sigma_1 * max(r, dim) * DBL_EPSILON", 0, 0},
         {"n_modules", LSC_H5_INT, NULL, np, 0},
         {"n_skipped", LSC_H5_INT, NULL, n_skipped, 0},
         {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
     };
-    if (ana_write_provenance(h, t0, 2, in, (int)(sizeof ps / sizeof ps[0]), ps, &err) != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if ((rc = ana_output_commit(cmd, &o, &h, t0, 2, in, NULL, (int)(sizeof ps / sizeof ps[0]),
+                                ps)) != CLI_OK)
         goto done;
-    }
-    rc = lsc_h5_commit(h, &err);
-    h = NULL;
-    if (rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &err);
+    if (o.plots && (rc = draw(cmd, o.plots, path1, path2, factor, &pairs[hl])) != CLI_OK)
         goto done;
-    }
-    printf("wrote %s\n", o.output);
-    if (o.plots) {
-        if ((rc = draw(cmd, o.plots, path1, path2, factor, &pairs[hl])) != CLI_OK)
-            goto done;
-        char safe[1100];
-        ana_file_safe(pairs[hl].group, safe, sizeof safe);
-        printf("figures: %s/phi_%s.png %s/phi_%s.svg\n", o.plots, safe, o.plots, safe);
-    }
     if (o.json)
         ana_print_json(cmd, o.output, np, n_skipped, t0);
 done:

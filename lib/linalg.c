@@ -373,6 +373,17 @@ static int topk_gesvdx(int m, int n, int kk, const double *M, double *S, double 
     return 1;
 }
 
+/* What both top-k entry points report before doing anything: the dense
+ * method, no iterations (info may be NULL). */
+static void topk_info_init(lsc_topk_info *info)
+{
+    if (info) {
+        info->method = LSC_TOPK_DENSE;
+        info->iterations = 0;
+        info->residual = 0.0;
+    }
+}
+
 static size_t topk_iter_size(int m, int n, int kk)
 {
     int b = topk_block(m, n, kk);
@@ -530,11 +541,7 @@ int lsc_svd_topk(int m, int n, int kk, const double *M, double *S, double *U, do
                  lsc_topk_method method, uint64_t seed, double *work, size_t lwork,
                  lsc_topk_info *info, lsc_error *err)
 {
-    if (info) {
-        info->method = LSC_TOPK_DENSE;
-        info->iterations = 0;
-        info->residual = 0.0;
-    }
+    topk_info_init(info);
     if (m <= 0 || n <= 0 || kk <= 0)
         return LSC_OK;
     LSC_ASSERT(M && S && work);
@@ -1048,6 +1055,47 @@ static void tkv_ritz(int n, int b, int kk, const double *Q, const double *Z, dou
     }
 }
 
+/* The iterative part's buffers, carved from the caller's work (as counted
+ * by tkv_iter_size; nothing is allocated): the block Q (n, b), Z = MᵀM·Q
+ * (n, b), Ritz vectors X and Z·S (n, b each), H (b, b), lam, tau, rho (b
+ * each), the kernels' aligned chunks, and LAPACK's scratch w (lw). */
+typedef struct tkv_ws {
+    double *Q, *Z, *X, *R, *H, *lam, *tau, *rho, *chunk, *w;
+    size_t  lw;
+} tkv_ws;
+
+static void tkv_ws_init(tkv_ws *ws, int n, int b, double *work, size_t lwork)
+{
+    size_t nz = (size_t)n, bz = (size_t)b;
+    ws->Q = work;
+    ws->Z = ws->Q + nz * bz;
+    ws->X = ws->Z + nz * bz;
+    ws->R = ws->X + nz * bz;
+    ws->H = ws->R + nz * bz;
+    ws->lam = ws->H + bz * bz;
+    ws->tau = ws->lam + bz;
+    ws->rho = ws->tau + bz;
+    ws->chunk = ws->rho + bz;                          /* float/double chunks, aligned */
+    ws->w = ws->chunk + 2 * nz * TKV_CHUNK + 8;
+    ws->lw = lwork - (size_t)(ws->w - work);
+}
+
+/* One step of the subspace iteration, the body of both phases: Z = MᵀM·Q
+ * (f32: the float kernel, else M promoted to double) and the Rayleigh-Ritz
+ * values lam and residuals rho of the orthonormal Q. */
+static void tkv_step(int m, int n, int b, int kk, const float *M, int f32, tkv_ws *ws)
+{
+    tkv_apply(m, n, b, M, ws->Q, ws->Z, f32, ws->chunk);
+    tkv_ritz(n, b, kk, ws->Q, ws->Z, ws->H, ws->lam, ws->X, ws->R, ws->rho, ws->w, ws->lw);
+}
+
+/* The next subspace: Q = orth(Z). */
+static void tkv_next(int n, int b, tkv_ws *ws)
+{
+    memcpy(ws->Q, ws->Z, (size_t)n * (size_t)b * sizeof *ws->Q);
+    tkv_orth(n, b, ws->Q, ws->H, ws->tau, ws->w, ws->lw);
+}
+
 /* the dense fallback: all singular values (no vectors) of a double copy */
 static int tkv_dense(int m, int n, int kk, const float *M, double *S, double *work, size_t lwork,
                      lsc_topk_info *info, lsc_error *err)
@@ -1070,11 +1118,7 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
                         uint64_t seed, double *work, size_t lwork, lsc_topk_info *info,
                         lsc_error *err)
 {
-    if (info) {
-        info->method = LSC_TOPK_DENSE;
-        info->iterations = 0;
-        info->residual = 0.0;
-    }
+    topk_info_init(info);
     if (m <= 0 || n <= 0 || kk <= 0)
         return LSC_OK;
     LSC_ASSERT(M && S && work);
@@ -1096,20 +1140,17 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
         return tkv_dense(m, n, kk, M, S, work, lwork, info, err);
 
     int b = tkv_block(kk);
-    size_t nz = (size_t)n, bz = (size_t)b;
-    double *Q = work, *Z = Q + nz * bz, *X = Z + nz * bz, *R = X + nz * bz;
-    double *H = R + nz * bz, *lam = H + bz * bz, *tau = lam + bz, *rho = tau + bz;
-    double *chunk = rho + bz;                          /* float/double chunks, aligned */
-    double *w = chunk + 2 * nz * TKV_CHUNK + 8;
-    size_t lw = lwork - (size_t)(w - work);
+    tkv_ws ws;
+    tkv_ws_init(&ws, n, b, work, lwork);
+    const double *lam = ws.lam, *rho = ws.rho;
 
     /* a seeded random start (uniform entries: any start with a component
      * in the top subspace converges; no transcendental calls) */
     uint64_t rng;
     lsc_rng_seed(&rng, seed);
-    for (size_t i = 0; i < nz * bz; i++)
-        Q[i] = lsc_rng_uniform_d(&rng) - 0.5;
-    tkv_orth(n, b, Q, H, tau, w, lw);
+    for (size_t i = 0; i < (size_t)n * (size_t)b; i++)
+        ws.Q[i] = lsc_rng_uniform_d(&rng) - 0.5;
+    tkv_orth(n, b, ws.Q, ws.H, ws.tau, ws.w, ws.lw);
 
     /* float phase. Cost model: an iteration is one fused pass, 4·m·n·b
      * flops at ~100+ GFLOP/s; the dense values-only SVD is ~4·m·n·p −
@@ -1125,8 +1166,7 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
     double prev = INFINITY, prev2 = INFINITY;
     int it = 0;
     for (it = 1; it <= (int)max_iter; it++) {
-        tkv_apply(m, n, b, M, Q, Z, 1, chunk);
-        tkv_ritz(n, b, kk, Q, Z, H, lam, X, R, rho, w, lw);
+        tkv_step(m, n, b, kk, M, 1, &ws);
         double worst = 0.0;
         for (int i = 0; i < kk; i++)
             worst = fmax(worst, rho[i]);
@@ -1147,8 +1187,7 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
         }
         prev2 = prev;
         prev = rel;
-        memcpy(Q, Z, nz * bz * sizeof *Q);
-        tkv_orth(n, b, Q, H, tau, w, lw);
+        tkv_next(n, b, &ws);
     }
     if (it > (int)max_iter)
         return tkv_dense(m, n, kk, M, S, work, lwork, info, err);
@@ -1162,11 +1201,9 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
     /* double phase: start one power step beyond the last float subspace
      * (Z = MᵀM·Q is at hand; its rounding, ~1e-7, bounds the angle, not the
      * values, which the double Rayleigh-Ritz computes exactly) */
-    memcpy(Q, Z, nz * bz * sizeof *Q);
-    tkv_orth(n, b, Q, H, tau, w, lw);
+    tkv_next(n, b, &ws);
     for (int dit = 1; dit <= 4; dit++) {
-        tkv_apply(m, n, b, M, Q, Z, 0, chunk);
-        tkv_ritz(n, b, kk, Q, Z, H, lam, X, R, rho, w, lw);
+        tkv_step(m, n, b, kk, M, 0, &ws);
         if (info)
             info->iterations = it + dit;
         if (!(lam[kk - 1] > 1e-8 * lam[0]))
@@ -1192,8 +1229,7 @@ int lsc_svd_topk_values(int m, int n, int kk, const float *M, double *S, double 
                 info->method = LSC_TOPK_ITERATIVE;
             return LSC_OK;
         }
-        memcpy(Q, Z, nz * bz * sizeof *Q);
-        tkv_orth(n, b, Q, H, tau, w, lw);
+        tkv_next(n, b, &ws);
     }
     return tkv_dense(m, n, kk, M, S, work, lwork, info, err);
 }
