@@ -95,6 +95,25 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $< $(LIBA) $(LDLIBS) $(SAN)
 
+# The failing-allocator build: lib/ compiled again with LSC_MALLOC & co.
+# routed to tests/failalloc.c (with $(SAN), so `make asan` checks its error
+# paths for leaks too); only test_oom links it.
+OOM_OBJ  := $(LIB_SRC:%.c=$(BUILD)/oom/%.o) $(BUILD)/oom/tests/failalloc.o
+OOM_LIBA := $(BUILD)/oom/liblorascope.a
+
+$(OOM_LIBA): $(OOM_OBJ)
+	@mkdir -p $(@D)
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/oom/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC   $< (failing allocator)"
+	$(Q)$(CC) $(CFLAGS) $(SAN) -Ilib -include tests/failalloc.h -c -o $@ $<
+
+$(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(OOM_LIBA)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $< $(OOM_LIBA) $(LDLIBS) $(SAN)
+
 test: ensure-deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)BUILD=$(BUILD) sh tests/run.sh
@@ -136,4 +155,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d)
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(OOM_OBJ:.o=.d)

@@ -249,8 +249,7 @@ int lsc_lora_alloc_acts_(lsc_lora *lo, int B, int T, lsc_error *err)
     float *acts = LSC_CALLOC(off, sizeof(float));
     if (!acts) {
         LSC_FREE(ao);
-        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations (%zu MB)",
-                 off * sizeof(float) >> 20);
+        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations (%zu floats)", off);
     }
     LSC_FREE(lo->acts);
     LSC_FREE(lo->act_off);

@@ -229,8 +229,9 @@ static int gpt_init_(lsc_gpt *m, const lsc_gpt_config *cfg, int qmask, lsc_error
         oom |= !m->nf4 || !m->nf4_tile;
     }
     if (oom) {
+        size_t n = m->num_parameters;   /* lsc_gpt_free zeroes *m */
         lsc_gpt_free(m);
-        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", m->num_parameters);
+        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", n);
     }
     point_params(&m->params, m->params_memory, m->param_sizes);
     fill_tensors(m);
@@ -855,8 +856,7 @@ int lsc_gpt_alloc_acts(lsc_gpt *m, int B, int T, lsc_error *err)
         LSC_FREE(a->inputs);
         LSC_FREE(a->targets);
         LSC_FREE(a);
-        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for activations (%zu MB)",
-                 total * sizeof(float) >> 20);
+        LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for activations (%zu floats)", total);
     }
     a->num = total;
     float *p = a->memory;
