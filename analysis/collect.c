@@ -19,7 +19,7 @@
  *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
  *
- * Layout written (format_version 1, see experiments/README-experiments.md):
+ * Layout written (format_version 1, see README.md, "Results layout"):
  *   /                    provenance (lorascope_version, format_version, command, git_commit,
  *                        wall_time_s, manifest + base checksums) and every attr line; seeds
  *   /runs/<id>           attrs kind targets rank seed accuracy val_loss ... adapter_sha256

@@ -184,7 +184,7 @@ static int has_suffix(const char *s, const char *suf)
 }
 
 /* The class of a metric by its name (the part after "<study>/"). The floors are justified in
- * experiments/baselines/tiny.json ("tolerance_policy") and README-experiments.md. */
+ * experiments/baselines/tiny.json ("tolerance_policy") and README.md ("Regression checks"). */
 static tol_class classify(const char *name)
 {
     const char *a = strchr(name, '/');

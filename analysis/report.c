@@ -1429,7 +1429,7 @@ static void sec_provenance(ctx *c)
     doc_table_end(d);
     doc_p(d, "Each file's root attributes hold the full configuration, the seeds, the input "
              "checksums and the command; per-run checksums are in /runs/<id>. Layout: "
-             "experiments/README-experiments.md.");
+             "README.md, section \"Results layout\".");
 }
 
 static const char *CSS =
