@@ -152,11 +152,15 @@ static void doc_h(doc *d, int level, const char *id, const char *title)
 /* A list item with a verdict badge. */
 static void doc_finding(doc *d, const char *verdict, const char *claim, const char *evidence)
 {
-    const char *cls = strcmp(verdict, "yes") == 0 ? "yes" : strcmp(verdict, "no") == 0 ? "no" : "partly";
-    const char *word = strcmp(verdict, "yes") == 0   ? "shown"
-                       : strcmp(verdict, "no") == 0  ? "not shown"
-                       : strcmp(verdict, "n/a") == 0 ? "not measured"
-                                                     : "partly shown";
+    const char *cls = strcmp(verdict, "yes") == 0     ? "yes"
+                      : strcmp(verdict, "no") == 0    ? "no"
+                      : strcmp(verdict, "noise") == 0 ? "noise"
+                                                      : "partly";
+    const char *word = strcmp(verdict, "yes") == 0     ? "shown"
+                       : strcmp(verdict, "no") == 0    ? "not shown"
+                       : strcmp(verdict, "n/a") == 0   ? "not measured"
+                       : strcmp(verdict, "noise") == 0 ? "inconclusive (within noise)"
+                                                       : "partly shown";
     fprintf(d->html, "<li><span class=\"badge %s\">%s</span> ", cls, word);
     html_text(d->html, claim);
     fputs("<br><span class=\"ev\">", d->html);
@@ -501,12 +505,13 @@ static void sec_table5(ctx *c)
                  100 * fmax(best_single, best_multi), 100 * maj);
     } else {
         double gap = best_multi - best_single;
-        const char *v = gap > 2 * se ? "yes" : gap > -2 * se ? "partly" : "no";
+        const char *v = gap > 2 * se ? "yes" : gap > -2 * se ? "noise" : "no";
         snprintf(c->f_verdict[4], 16, "%s", v);
         snprintf(c->f_evidence[4], sizeof c->f_evidence[4],
                  "Best multi-type cell %s: %.1f%%; best single type %s (r=8): %.1f%%; difference "
                  "%+.1f points, binomial standard error of one cell ≈ %.1f points (%ld items). "
-                 "Criterion: shown if the difference exceeds 2 SE, not shown if it is below −2 SE.",
+                 "Criterion: shown if the difference exceeds 2 SE, not shown if it is below −2 SE, "
+                 "inconclusive in between.",
                  bm, 100 * best_multi, bs, 100 * best_single, 100 * gap, 100 * se, ni);
     }
     doc_p(d, "Trivial baselines on the same validation set: majority class %.1f%%, 4-letter-suffix "
@@ -1446,7 +1451,7 @@ static const char *CSS =
     "figure.missing div{padding:2em;background:#fdd;border:1px dashed #c00}"
     ".badge{display:inline-block;padding:0 .5em;border-radius:.3em;color:#fff;font-weight:bold;"
     "font-size:.85em}.badge.yes{background:#2a7d2a}.badge.no{background:#b22}"
-    ".badge.partly{background:#c80}.ev{color:#555;font-size:.9em}"
+    ".badge.partly{background:#c80}.badge.noise{background:#777}.ev{color:#555;font-size:.9em}"
     "ul.findings li{margin-bottom:.8em}p.pass{color:#2a7d2a}p.fail{color:#b22}";
 
 // ---- the subcommand ----
