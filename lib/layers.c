@@ -322,7 +322,7 @@ static inline float exp_neg_fast(float x)
 /* Row t of a causal softmax over s[0..t] (scores already scaled), in place;
  * entries after t are set to 0. The sums run in vector lanes (a fixed order
  * for a given build: deterministic, not the serial order). */
-static void causal_softmax_row(float *s, int t, int T)
+void lsc_causal_softmax_row_(float *s, int t, int T)
 {
     float mx = -INFINITY;
     for (int j = 0; j <= t; j++)
@@ -359,7 +359,7 @@ void lsc_attention_forward_(float *out, float *att, const float *q,
                     k + off, C, 0.0f, att + (size_t)bh * T * T, T);
     }
     for (int row = 0; row < BH * T; row++)
-        causal_softmax_row(att + (size_t)row * T, row % T, T);
+        lsc_causal_softmax_row_(att + (size_t)row * T, row % T, T);
     for (int bh = 0; bh < BH; bh++) {
         size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f,

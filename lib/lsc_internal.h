@@ -63,6 +63,9 @@ void lsc_matmul_backward_(float *dinp, float *dw, float *dbias,
 void lsc_attention_forward_(float *out, float *att, const float *q,
                             const float *k, const float *v, int B, int T,
                             int C, int NH);
+/* In place: s[0..t] <- softmax(s[0..t]), s[t+1..T) <- 0 (one row of causal
+ * attention; also the decoding step's, so both use the same exp). */
+void lsc_causal_softmax_row_(float *s, int t, int T);
 void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
                              const float *dout, const float *att,
                              const float *q, const float *k, const float *v,

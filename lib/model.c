@@ -1052,29 +1052,21 @@ static void attention_step(float *out, const float *q, const float *kc, const fl
         const float *K = kc + (size_t)slot[b] * Tk * C, *Vv = vc + (size_t)slot[b] * Tk * C;
         for (int h = 0; h < NH; h++) {
             const float *qh = q + (size_t)b * C + (size_t)h * hs;
-            float mx = -INFINITY;
             for (int j = 0; j <= pos[b]; j++) {
                 const float *kj = K + (size_t)j * C + (size_t)h * hs;
                 float sdot = 0.0f;
                 for (int i = 0; i < hs; i++)
                     sdot += qh[i] * kj[i];
                 p[j] = sdot * scale;
-                if (p[j] > mx)
-                    mx = p[j];
             }
-            float sum = 0.0f;
-            for (int j = 0; j <= pos[b]; j++) {
-                p[j] = expf(p[j] - mx);
-                sum += p[j];
-            }
+            lsc_causal_softmax_row_(p, pos[b], pos[b] + 1);
             float *o = out + (size_t)b * C + (size_t)h * hs;
             for (int i = 0; i < hs; i++)
                 o[i] = 0.0f;
             for (int j = 0; j <= pos[b]; j++) {
                 const float *vj = Vv + (size_t)j * C + (size_t)h * hs;
-                float w = p[j] / sum;
                 for (int i = 0; i < hs; i++)
-                    o[i] += w * vj[i];
+                    o[i] += p[j] * vj[i];
             }
         }
     }
