@@ -57,6 +57,43 @@ static inline int test_summary(void)
     return test_failed_ ? 1 : 0;
 }
 
+/* The binary's scratch directory: test_tmpdir_make("train") creates
+ * /tmp/lsc_test_train.XXXXXX (0, or -1 after printing why), test_tmp(name)
+ * is a path inside it (8 may be live at once), test_tmpdir() the directory,
+ * and test_tmpdir_remove() deletes it with everything in it. */
+static inline char *test_tmpdir(void)
+{
+    static char dir[256];
+    return dir;
+}
+
+static inline int test_tmpdir_make(const char *name)
+{
+    snprintf(test_tmpdir(), 256, "/tmp/lsc_test_%s.XXXXXX", name);
+    if (!mkdtemp(test_tmpdir())) {
+        perror("mkdtemp");
+        return -1;
+    }
+    return 0;
+}
+
+static inline const char *test_tmp(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+static inline void test_tmpdir_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir());
+    if (system(cmd) != 0)
+        printf("note: could not remove %s\n", test_tmpdir());
+}
+
 /* Path of the shared fixtures (../shared/fixtures relative to the project
  * root, or $LSC_SHARED/fixtures), or NULL when absent. */
 static inline const char *test_fixtures_dir(void)

@@ -17,17 +17,6 @@
 #include "lsc_internal.h"
 #include "test.h"
 
-static char tmpdir[64];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static void fill_normal(float *x, size_t n, double sd, uint64_t seed)
 {
     uint64_t rng;
@@ -498,7 +487,7 @@ static void test_st_round_trip(void)
         e[n++] = s2.entries[i];
     e[n++] = (lsc_st_entry){"h.0.attn.q_proj.bias", LSC_DT_F32, 1, {3}, bias};
     const char *mk[1] = {"format"}, *mv[1] = {"pt"};
-    const char *path = tmp_path("rt.safetensors");
+    const char *path = test_tmp("rt.safetensors");
     CHECK(lsc_st_write(path, e, n, mk, mv, 1, &err) == LSC_OK, "write the bitsandbytes layout with lsc_st_write");
     lsc_st_file f;
     if (lsc_st_open(&f, path, &err) != LSC_OK) {
@@ -620,7 +609,7 @@ static int write_variant(const char *path, const lsc_nf4 *q, const char *json, i
 
 static int load_variant(const lsc_nf4 *q, const char *json, int drop, const int64_t *packed_shape, lsc_error *err)
 {
-    const char *path = tmp_path("bad.safetensors");
+    const char *path = test_tmp("bad.safetensors");
     if (write_variant(path, q, json, drop, packed_shape, err) != LSC_OK) {
         printf("  cannot write variant: %s\n", err->msg);
         return 999;
@@ -648,7 +637,7 @@ static void test_bad_files(void)
 #define BAD(expr, code, frag, what)                                                                           \
     do {                                                                                                     \
         rc = (expr);                                                                                         \
-        CHECK(rc == (code) && strstr(err.msg, frag) && strstr(err.msg, "m.weight") && strstr(err.msg, tmpdir), \
+        CHECK(rc == (code) && strstr(err.msg, frag) && strstr(err.msg, "m.weight") && strstr(err.msg, test_tmpdir()), \
               "%s: %s (%s)", what, lsc_strerror(code), err.msg);                                             \
     } while (0)
     BAD(load_variant(&q, "{not json", -1, NULL, &err), LSC_EFORMAT, "quant_state is not a JSON object",
@@ -715,9 +704,9 @@ static void test_files(void)
     };
     const char *mk[2] = {"n_layer", "n_embd"}, *mv[2] = {"1", "8"};
     char in[256], nf[256], back[256];
-    snprintf(in, sizeof in, "%s", tmp_path("model.safetensors"));
-    snprintf(nf, sizeof nf, "%s", tmp_path("model-nf4.safetensors"));
-    snprintf(back, sizeof back, "%s", tmp_path("model-deq.safetensors"));
+    snprintf(in, sizeof in, "%s", test_tmp("model.safetensors"));
+    snprintf(nf, sizeof nf, "%s", test_tmp("model-nf4.safetensors"));
+    snprintf(back, sizeof back, "%s", test_tmp("model-deq.safetensors"));
     lsc_error err;
     lsc_st_write(in, e, 5, mk, mv, 2, &err);
 
@@ -769,34 +758,31 @@ static void test_files(void)
     }
     lsc_nf4_free(&ref);
 
-    rc = lsc_nf4_quantize_file(nf, tmp_path("twice.safetensors"), &o, NULL, &err);
+    rc = lsc_nf4_quantize_file(nf, test_tmp("twice.safetensors"), &o, NULL, &err);
     CHECK(rc == LSC_EFORMAT && strstr(err.msg, "already holds quantised weights"),
           "quantising a quantised file: LSC_EFORMAT (%s)", err.msg);
-    rc = lsc_nf4_dequantize_file(in, tmp_path("x.safetensors"), NULL, &err);
+    rc = lsc_nf4_dequantize_file(in, test_tmp("x.safetensors"), NULL, &err);
     CHECK(rc == LSC_ENOTFOUND && strstr(err.msg, "no NF4 weights"), "dequantising a plain file: LSC_ENOTFOUND (%s)",
           err.msg);
     lsc_nf4_opts bad = {64, 1, "nomatch"};
-    rc = lsc_nf4_quantize_file(in, tmp_path("x.safetensors"), &bad, NULL, &err);
+    rc = lsc_nf4_quantize_file(in, test_tmp("x.safetensors"), &bad, NULL, &err);
     CHECK(rc == LSC_ENOTFOUND && strstr(err.msg, "nomatch"), "targets matching nothing: LSC_ENOTFOUND (%s)", err.msg);
     lsc_nf4_opts bad2 = {100, 1, NULL};
-    rc = lsc_nf4_quantize_file(in, tmp_path("x.safetensors"), &bad2, NULL, &err);
+    rc = lsc_nf4_quantize_file(in, test_tmp("x.safetensors"), &bad2, NULL, &err);
     CHECK(rc == LSC_EARG && strstr(err.msg, "blocksize 100"), "file blocksize 100: LSC_EARG (%s)", err.msg);
     lsc_nf4_opts only_q = {32, 0, "q"};
-    rc = lsc_nf4_quantize_file(in, tmp_path("q.safetensors"), &only_q, &s, &err);
+    rc = lsc_nf4_quantize_file(in, test_tmp("q.safetensors"), &only_q, &s, &err);
     CHECK(rc == LSC_OK && s.n_quantized == 1 && fabs(s.bits_constants - 1.0) < 1e-12,
           "targets 'q', blocksize 32, no DQ: 1 weight, 1.0 bits/param of constants");
-    rc = lsc_nf4_quantize_file(tmp_path("missing.safetensors"), tmp_path("x.safetensors"), &o, NULL, &err);
+    rc = lsc_nf4_quantize_file(test_tmp("missing.safetensors"), test_tmp("x.safetensors"), &o, NULL, &err);
     CHECK(rc == LSC_EIO && strstr(err.msg, "missing.safetensors"), "missing input: LSC_EIO naming the file");
-    CHECK(access(tmp_path("x.safetensors"), F_OK) != 0, "failed runs leave no output file");
+    CHECK(access(test_tmp("x.safetensors"), F_OK) != 0, "failed runs leave no output file");
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/lsc_test_nf4_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (test_tmpdir_make("nf4") != 0)
         return 1;
-    }
     test_code_table();
     test_dynamic_map();
     test_hand_example();
@@ -813,9 +799,6 @@ int main(void)
     test_bad_quantize_args();
     test_bad_files();
     test_files();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("  (could not remove %s)\n", tmpdir);
+    test_tmpdir_remove();
     return test_summary();
 }

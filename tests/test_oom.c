@@ -29,17 +29,6 @@
 #include "lsc.h"
 #include "test.h"
 
-static char dir_[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir_, name);
-    return buf[k];
-}
-
 // ---- the sweep ----
 
 typedef int (*oom_op)(lsc_error *err);
@@ -157,14 +146,14 @@ static int op_st_write(lsc_error *err)
                               .data = st_data};
     }
     const char *keys[] = {"format", "note"}, *vals[] = {"pt", "written by test_oom"};
-    return lsc_st_write(tmp("st.safetensors"), e, N, keys, vals, 2, err);
+    return lsc_st_write(test_tmp("st.safetensors"), e, N, keys, vals, 2, err);
 }
 
 static int op_st_read(lsc_error *err)
 {
     lsc_st_file f;
     float out[64];
-    int rc = lsc_st_open(&f, tmp("st.safetensors"), err);
+    int rc = lsc_st_open(&f, test_tmp("st.safetensors"), err);
     if (rc != LSC_OK)
         return rc;
     const lsc_st_tensor *t = lsc_st_find(&f, "h.07.some.rather.long.module.name.weight");
@@ -228,9 +217,9 @@ static int op_gpt_save_load(lsc_error *err)
     memset(&m2, 0, sizeof m2);
     int rc = model_make(&m, err);
     if (rc == LSC_OK)
-        rc = lsc_gpt_save(&m, tmp("model.safetensors"), err);
+        rc = lsc_gpt_save(&m, test_tmp("model.safetensors"), err);
     if (rc == LSC_OK)
-        rc = lsc_gpt_load(&m2, tmp("model.safetensors"), err);
+        rc = lsc_gpt_load(&m2, test_tmp("model.safetensors"), err);
     lsc_gpt_free(&m);
     lsc_gpt_free(&m2);
     return rc;
@@ -281,7 +270,7 @@ static int op_adapter_save(lsc_error *err)
     if (rc == LSC_OK)
         rc = lsc_lora_to_adapter(&lo, "test-base", &ad, err);
     if (rc == LSC_OK)
-        rc = lsc_adapter_save(&ad, tmp("adapter"), err);
+        rc = lsc_adapter_save(&ad, test_tmp("adapter"), err);
     lsc_adapter_free(&ad);
     lsc_lora_free(&lo);
     return rc;
@@ -303,9 +292,9 @@ static int op_lora_save_load(lsc_error *err)
     memset(&lo2, 0, sizeof lo2);
     int rc = lora_make(&lo, err);
     if (rc == LSC_OK)
-        rc = lsc_lora_save(&lo, "test-base", tmp("adapter2"), err);
+        rc = lsc_lora_save(&lo, "test-base", test_tmp("adapter2"), err);
     if (rc == LSC_OK)
-        rc = lsc_lora_load(&lo2, &small_cfg, tmp("adapter2"), err);
+        rc = lsc_lora_load(&lo2, &small_cfg, test_tmp("adapter2"), err);
     lsc_lora_free(&lo);
     lsc_lora_free(&lo2);
     return rc;
@@ -334,10 +323,10 @@ static void write_pattern_adapter(void)
     }
     snprintf(names[2 * NM], sizeof names[0], "base_model.model.h.0.attn.q_proj.lora_magnitude_vector");
     e[2 * NM] = (lsc_st_entry){.name = names[2 * NM], .dtype = LSC_DT_F32, .ndim = 1, .shape = {32}, .data = w};
-    mkdir(tmp("adapter3"), 0755);
+    mkdir(test_tmp("adapter3"), 0755);
     const char *const mk[] = {"format"}, *const mv[] = {"pt"};
-    int ok = lsc_st_write(tmp("adapter3/adapter_model.safetensors"), e, 2 * NM + 1, mk, mv, 1, &err) == LSC_OK;
-    FILE *fp = fopen(tmp("adapter3/adapter_config.json"), "w");
+    int ok = lsc_st_write(test_tmp("adapter3/adapter_model.safetensors"), e, 2 * NM + 1, mk, mv, 1, &err) == LSC_OK;
+    FILE *fp = fopen(test_tmp("adapter3/adapter_config.json"), "w");
     if (fp) {
         fputs("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"base_model_name_or_path\": \"test\",\n"
               " \"init_lora_weights\": \"gaussian\", \"target_modules\": \"h\\\\.[01]\\\\.attn\\\\.(q|k|v)_proj\",\n"
@@ -351,9 +340,9 @@ static void write_pattern_adapter(void)
 static int op_lora_patterns(lsc_error *err)
 {
     lsc_lora lo;
-    int rc = lsc_lora_load(&lo, &small_cfg, tmp("adapter3"), err);
+    int rc = lsc_lora_load(&lo, &small_cfg, test_tmp("adapter3"), err);
     if (rc == LSC_OK)
-        rc = lsc_lora_save(&lo, NULL, tmp("adapter4"), err);
+        rc = lsc_lora_save(&lo, NULL, test_tmp("adapter4"), err);
     lsc_lora_free(&lo);
     return rc;
 }
@@ -403,7 +392,7 @@ static int op_train(lsc_error *err)
         tc.steps = 3;
         tc.eval_every = 2;
         tc.eval_batches = 2;
-        tc.ckpt_path = tmp("ckpt.safetensors");
+        tc.ckpt_path = test_tmp("ckpt.safetensors");
         tc.config_json = "{\"test\":\"oom\"}";
         rc = lsc_trainer_init(&tr, &m, &lo, &tc, lsc_corpus_batch, &tr_c, lsc_corpus_batch, &va_c, err);
         if (rc == LSC_OK)
@@ -531,7 +520,7 @@ static int op_qlora_step(lsc_error *err)
     if (rc == LSC_OK)
         rc = lsc_gpt_backward(&m, err);
     if (rc == LSC_OK)
-        rc = lsc_gpt_save(&m, tmp("qmodel.safetensors"), err);
+        rc = lsc_gpt_save(&m, test_tmp("qmodel.safetensors"), err);
     lsc_gpt_free(&m);
     lsc_lora_free(&lo);
     return rc;
@@ -540,15 +529,15 @@ static int op_qlora_step(lsc_error *err)
 static int op_gpt_load_nf4(lsc_error *err)
 {
     lsc_gpt m;
-    int rc = lsc_gpt_load(&m, tmp("qmodel.safetensors"), err);   /* the file holds NF4 weights */
+    int rc = lsc_gpt_load(&m, test_tmp("qmodel.safetensors"), err);   /* the file holds NF4 weights */
     lsc_gpt_free(&m);
     if (rc == LSC_OK) {
-        rc = lsc_gpt_load(&m, tmp("qs.safetensors"), err);   /* some targets, without double quant */
+        rc = lsc_gpt_load(&m, test_tmp("qs.safetensors"), err);   /* some targets, without double quant */
         lsc_gpt_free(&m);
     }
     if (rc == LSC_OK) {
         lsc_nf4_opts o = {128, 0, "o,fc_out"};
-        rc = lsc_gpt_load_nf4(&m, tmp("model.safetensors"), &o, err);   /* quantised while read */
+        rc = lsc_gpt_load_nf4(&m, test_tmp("model.safetensors"), &o, err);   /* quantised while read */
         lsc_gpt_free(&m);
     }
     return rc;
@@ -557,12 +546,12 @@ static int op_gpt_load_nf4(lsc_error *err)
 static int op_nf4_files(lsc_error *err)
 {
     lsc_nf4_opts o = {64, 1, NULL};
-    int rc = lsc_nf4_quantize_file(tmp("model.safetensors"), tmp("q.safetensors"), &o, NULL, err);
+    int rc = lsc_nf4_quantize_file(test_tmp("model.safetensors"), test_tmp("q.safetensors"), &o, NULL, err);
     if (rc == LSC_OK)
-        rc = lsc_nf4_dequantize_file(tmp("q.safetensors"), tmp("dq.safetensors"), NULL, err);
+        rc = lsc_nf4_dequantize_file(test_tmp("q.safetensors"), test_tmp("dq.safetensors"), NULL, err);
     lsc_nf4_opts plain = {128, 0, "q,fc_in"};   /* fp32 absmax, two targets */
     if (rc == LSC_OK)
-        rc = lsc_nf4_quantize_file(tmp("model.safetensors"), tmp("qs.safetensors"), &plain, NULL, err);
+        rc = lsc_nf4_quantize_file(test_tmp("model.safetensors"), test_tmp("qs.safetensors"), &plain, NULL, err);
     return rc;
 }
 
@@ -611,10 +600,10 @@ static int op_h5_write(lsc_error *err)
     lsc_h5 *h;
     double x[6] = {1, 2, 3, 4, 5, 6};
     size_t dims[2] = {2, 3};
-    lsc_h5_input in[] = {{"adapter", tmp("adapter")}, {"model", tmp("model.safetensors")}};
+    lsc_h5_input in[] = {{"adapter", test_tmp("adapter")}, {"model", test_tmp("model.safetensors")}};
     lsc_h5_param par[] = {{"seed", LSC_H5_INT, NULL, 3, 0}, {"note", LSC_H5_STR, "oom", 0, 0}};
     lsc_provenance p = {"test_oom", NULL, 0.5, 2, in, 2, par};
-    int rc = lsc_h5_create(&h, tmp("r.h5"), err);
+    int rc = lsc_h5_create(&h, test_tmp("r.h5"), err);
     if (rc != LSC_OK)
         return rc;
     if ((rc = lsc_h5_write_provenance(h, &p, err)) != LSC_OK ||
@@ -652,7 +641,7 @@ static int op_h5_read(lsc_error *err)
     lsc_h5 *h;
     char **names = NULL, buf[64];
     int n = 0;
-    int rc = lsc_h5_open(&h, tmp("r.h5"), err);
+    int rc = lsc_h5_open(&h, test_tmp("r.h5"), err);
     if (rc != LSC_OK)
         return rc;
     if ((rc = lsc_h5_check_format(h, err)) == LSC_OK && (rc = lsc_h5_list(h, "/modules", &names, &n, err)) == LSC_OK)
@@ -666,17 +655,17 @@ static int op_h5_read(lsc_error *err)
 static int op_sha256_dir(lsc_error *err)
 {
     char hex[65];
-    return lsc_sha256_path(tmp("many"), hex, err);
+    return lsc_sha256_path(test_tmp("many"), hex, err);
 }
 
 /* A directory of more files than the first array of names holds. */
 static void make_many(void)
 {
-    mkdir(tmp("many"), 0755);
+    mkdir(test_tmp("many"), 0755);
     for (int i = 0; i < 40; i++) {
         char name[32];
         snprintf(name, sizeof name, "many/f%02d", i);
-        FILE *fp = fopen(tmp(name), "w");
+        FILE *fp = fopen(test_tmp(name), "w");
         if (fp) {
             fprintf(fp, "%d\n", i);
             fclose(fp);
@@ -728,8 +717,8 @@ static void test_linalg_allocates_nothing(void)
 int main(void)
 {
     verbose_ = getenv("LSC_OOM_VERBOSE") != NULL;
-    snprintf(dir_, sizeof dir_, "/tmp/lsc-test-oom-%ld", (long)getpid());
-    mkdir(dir_, 0755);
+    if (test_tmpdir_make("oom") != 0)
+        return 1;
     uint64_t rng;
     lsc_rng_seed(&rng, 1);
     for (size_t i = 0; i < sizeof st_data / sizeof st_data[0]; i++)
@@ -746,7 +735,7 @@ int main(void)
     sweep("kv cache + decode", op_kv_decode);
     sweep("lora merge + unmerge", op_lora_merge);
     sweep("lora to PEFT adapter + adapter save", op_adapter_save);
-    adapter_dir_ = tmp("adapter");
+    adapter_dir_ = test_tmp("adapter");
     sweep("PEFT adapter load (written here)", op_adapter_load);
     const char *fx = test_fixtures_dir();
     static char fixture[4096];
@@ -772,15 +761,12 @@ int main(void)
     sweep("nf4 quantize_file + dequantize_file", op_nf4_files);
     sweep("model load of NF4 files + load_nf4", op_gpt_load_nf4);
     sweep("h5 create + provenance + datasets + commit", op_h5_write);
-    add_fixed_string_attr(tmp("r.h5"));
+    add_fixed_string_attr(test_tmp("r.h5"));
     sweep("h5 open + check_format + list + attributes", op_h5_read);
     make_many();
     sweep("sha256 of a directory", op_sha256_dir);
     test_linalg_allocates_nothing();
 
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir_);
-    if (system(cmd) != 0)
-        return 1;
+    test_tmpdir_remove();
     return test_summary();
 }

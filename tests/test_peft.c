@@ -10,17 +10,6 @@
 #include "lsc_internal.h"
 #include "test.h"
 
-static char dir_[256];
-
-static const char *sub(const char *name)
-{
-    static char p[2][512];
-    static int k;
-    k ^= 1;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir_, name);
-    return p[k];
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *fp = fopen(path, "w");
@@ -83,8 +72,8 @@ static void test_basic(void)
 {
     lsc_adapter ad;
     lsc_error err = {0};
-    make_adapter(sub("a1"), CFG8, 4, 6, 5, LSC_DT_F32, 1);
-    CHECK(lsc_adapter_load(&ad, sub("a1"), &err) == LSC_OK, "load synthetic adapter (%s)", err.msg);
+    make_adapter(test_tmp("a1"), CFG8, 4, 6, 5, LSC_DT_F32, 1);
+    CHECK(lsc_adapter_load(&ad, test_tmp("a1"), &err) == LSC_OK, "load synthetic adapter (%s)", err.msg);
     CHECK(ad.n_modules == 1 && strcmp(ad.modules[0].name, "h.0.attn.q_proj") == 0, "module name stripped");
     CHECK(ad.modules[0].r == 4 && ad.modules[0].in_features == 5 && ad.modules[0].out_features == 6, "shapes");
     CHECK(ad.modules[0].scaling == 2.0, "scaling alpha/r = 2");
@@ -93,20 +82,20 @@ static void test_basic(void)
     CHECK(ad.modules[0].A[1] == -0.5f && ad.modules[0].B[0] == -1.0f, "values");
     CHECK(ad.n_targets == 1 && strcmp(ad.target_modules[0], "q_proj") == 0, "target_modules list");
     /* round trip: save, load, save again -> identical bytes */
-    CHECK(lsc_adapter_save(&ad, sub("rt1"), &err) == LSC_OK, "save (%s)", err.msg);
+    CHECK(lsc_adapter_save(&ad, test_tmp("rt1"), &err) == LSC_OK, "save (%s)", err.msg);
     lsc_adapter ad2;
-    CHECK(lsc_adapter_load(&ad2, sub("rt1"), &err) == LSC_OK, "load saved (%s)", err.msg);
-    CHECK(lsc_adapter_save(&ad2, sub("rt2"), &err) == LSC_OK, "save again");
-    CHECK(same_file(sub("rt1/adapter_model.safetensors"), sub("rt2/adapter_model.safetensors")) &&
-              same_file(sub("rt1/adapter_config.json"), sub("rt2/adapter_config.json")),
+    CHECK(lsc_adapter_load(&ad2, test_tmp("rt1"), &err) == LSC_OK, "load saved (%s)", err.msg);
+    CHECK(lsc_adapter_save(&ad2, test_tmp("rt2"), &err) == LSC_OK, "save again");
+    CHECK(same_file(test_tmp("rt1/adapter_model.safetensors"), test_tmp("rt2/adapter_model.safetensors")) &&
+              same_file(test_tmp("rt1/adapter_config.json"), test_tmp("rt2/adapter_config.json")),
           "byte-stable round trip");
     CHECK(ad2.modules[0].scaling == 2.0 && ad2.r == 4 && ad2.lora_alpha == 8.0, "config survives round trip");
     lsc_adapter_free(&ad2);
     lsc_adapter_free(&ad);
     lsc_adapter_free(&ad); /* double free safe */
 
-    make_adapter(sub("f16"), CFG8, 4, 6, 5, LSC_DT_F16, 0);
-    CHECK(lsc_adapter_load(&ad, sub("f16"), &err) == LSC_OK && strcmp(ad.modules[0].dtype, "F16") == 0 &&
+    make_adapter(test_tmp("f16"), CFG8, 4, 6, 5, LSC_DT_F16, 0);
+    CHECK(lsc_adapter_load(&ad, test_tmp("f16"), &err) == LSC_OK && strcmp(ad.modules[0].dtype, "F16") == 0 &&
               ad.modules[0].A[1] == -0.5f,
           "F16 tensors read exactly (%s)", err.msg);
     lsc_adapter_free(&ad);
@@ -116,16 +105,16 @@ static void test_scaling(void)
 {
     lsc_adapter ad;
     lsc_error err = {0};
-    make_adapter(sub("rs"), "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"use_rslora\":true}", 4, 3, 3,
+    make_adapter(test_tmp("rs"), "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"use_rslora\":true}", 4, 3, 3,
                  LSC_DT_F32, 0);
-    CHECK(lsc_adapter_load(&ad, sub("rs"), &err) == LSC_OK && fabs(ad.modules[0].scaling - 4.0) < 1e-15,
+    CHECK(lsc_adapter_load(&ad, test_tmp("rs"), &err) == LSC_OK && fabs(ad.modules[0].scaling - 4.0) < 1e-15,
           "rsLoRA scaling alpha/sqrt(r) = 4 (%s)", err.msg);
     lsc_adapter_free(&ad);
-    make_adapter(sub("pat"),
+    make_adapter(test_tmp("pat"),
                  "{\"peft_type\":\"LORA\",\"r\":8,\"lora_alpha\":16,\"rank_pattern\":{\"q_proj\":2},"
                  "\"alpha_pattern\":{\"attn.q_proj\":3}}",
                  2, 3, 3, LSC_DT_F32, 0);
-    CHECK(lsc_adapter_load(&ad, sub("pat"), &err) == LSC_OK && ad.modules[0].r == 2 &&
+    CHECK(lsc_adapter_load(&ad, test_tmp("pat"), &err) == LSC_OK && ad.modules[0].r == 2 &&
               ad.modules[0].alpha == 3.0 && ad.modules[0].scaling == 1.5,
           "rank_pattern and alpha_pattern override per module (%s)", err.msg);
     int r;
@@ -149,40 +138,40 @@ static void expect_fail(const char *name, const char *d, int code, const char *n
 
 static void test_bad(void)
 {
-    expect_fail("missing path", sub("nope"), LSC_EIO, "nope");
-    mkdir(sub("empty"), 0755);
-    expect_fail("no adapter_config.json", sub("empty"), LSC_ENOTFOUND, "no adapter_config.json");
-    write_text(sub("plainfile"), "x");
-    expect_fail("a file, not a directory", sub("plainfile"), LSC_EARG, "not an adapter directory");
-    make_adapter(sub("rmis"), "{\"peft_type\":\"LORA\",\"r\":16,\"lora_alpha\":8}", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("r disagrees with tensors", sub("rmis"), LSC_ESHAPE, "r = 16 in adapter_config.json");
-    make_adapter(sub("badjson"), "{\"peft_type\": \"LORA\", \"r\": ", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("invalid JSON", sub("badjson"), LSC_EFORMAT, "not a valid JSON object");
-    make_adapter(sub("ia3"), "{\"peft_type\":\"IA3\"}", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("not LoRA", sub("ia3"), LSC_EFORMAT, "only LORA");
-    make_adapter(sub("nopt"), "{\"r\":4}", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("no peft_type", sub("nopt"), LSC_EFORMAT, "peft_type");
-    make_adapter(sub("rneg"), "{\"peft_type\":\"LORA\",\"r\":-1}", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("negative r", sub("rneg"), LSC_EFORMAT, "positive integer");
-    mkdir(sub("nost"), 0755);
-    write_text(sub("nost/adapter_config.json"), CFG8);
-    expect_fail("no safetensors", sub("nost"), LSC_ENOTFOUND, "no adapter_model.safetensors");
+    expect_fail("missing path", test_tmp("nope"), LSC_EIO, "nope");
+    mkdir(test_tmp("empty"), 0755);
+    expect_fail("no adapter_config.json", test_tmp("empty"), LSC_ENOTFOUND, "no adapter_config.json");
+    write_text(test_tmp("plainfile"), "x");
+    expect_fail("a file, not a directory", test_tmp("plainfile"), LSC_EARG, "not an adapter directory");
+    make_adapter(test_tmp("rmis"), "{\"peft_type\":\"LORA\",\"r\":16,\"lora_alpha\":8}", 4, 3, 3, LSC_DT_F32, 0);
+    expect_fail("r disagrees with tensors", test_tmp("rmis"), LSC_ESHAPE, "r = 16 in adapter_config.json");
+    make_adapter(test_tmp("badjson"), "{\"peft_type\": \"LORA\", \"r\": ", 4, 3, 3, LSC_DT_F32, 0);
+    expect_fail("invalid JSON", test_tmp("badjson"), LSC_EFORMAT, "not a valid JSON object");
+    make_adapter(test_tmp("ia3"), "{\"peft_type\":\"IA3\"}", 4, 3, 3, LSC_DT_F32, 0);
+    expect_fail("not LoRA", test_tmp("ia3"), LSC_EFORMAT, "only LORA");
+    make_adapter(test_tmp("nopt"), "{\"r\":4}", 4, 3, 3, LSC_DT_F32, 0);
+    expect_fail("no peft_type", test_tmp("nopt"), LSC_EFORMAT, "peft_type");
+    make_adapter(test_tmp("rneg"), "{\"peft_type\":\"LORA\",\"r\":-1}", 4, 3, 3, LSC_DT_F32, 0);
+    expect_fail("negative r", test_tmp("rneg"), LSC_EFORMAT, "positive integer");
+    mkdir(test_tmp("nost"), 0755);
+    write_text(test_tmp("nost/adapter_config.json"), CFG8);
+    expect_fail("no safetensors", test_tmp("nost"), LSC_ENOTFOUND, "no adapter_model.safetensors");
     /* only lora_A */
-    mkdir(sub("halfmod"), 0755);
-    write_text(sub("halfmod/adapter_config.json"), CFG8);
+    mkdir(test_tmp("halfmod"), 0755);
+    write_text(test_tmp("halfmod/adapter_config.json"), CFG8);
     float a[8] = {0};
     lsc_st_entry e = {"base_model.model.x.lora_A.weight", LSC_DT_F32, 2, {4, 2}, a};
     lsc_error err;
-    lsc_st_write(sub("halfmod/adapter_model.safetensors"), &e, 1, NULL, NULL, 0, &err);
-    expect_fail("lora_A without lora_B", sub("halfmod"), LSC_EFORMAT, "has lora_A but no lora_B");
+    lsc_st_write(test_tmp("halfmod/adapter_model.safetensors"), &e, 1, NULL, NULL, 0, &err);
+    expect_fail("lora_A without lora_B", test_tmp("halfmod"), LSC_EFORMAT, "has lora_A but no lora_B");
     /* A and B disagree on r */
-    mkdir(sub("rshape"), 0755);
-    write_text(sub("rshape/adapter_config.json"), CFG8);
+    mkdir(test_tmp("rshape"), 0755);
+    write_text(test_tmp("rshape/adapter_config.json"), CFG8);
     float bb[12] = {0};
     lsc_st_entry e2[2] = {{"base_model.model.x.lora_A.weight", LSC_DT_F32, 2, {4, 2}, a},
                           {"base_model.model.x.lora_B.weight", LSC_DT_F32, 2, {4, 3}, bb}};
-    lsc_st_write(sub("rshape/adapter_model.safetensors"), e2, 2, NULL, NULL, 0, &err);
-    expect_fail("A and B disagree", sub("rshape"), LSC_ESHAPE, "disagree on r");
+    lsc_st_write(test_tmp("rshape/adapter_model.safetensors"), e2, 2, NULL, NULL, 0, &err);
+    expect_fail("A and B disagree", test_tmp("rshape"), LSC_ESHAPE, "disagree on r");
 }
 
 static void test_fixtures(void)
@@ -231,9 +220,9 @@ static void test_fixtures(void)
     CHECK(nq == 12 && nv == 12, "GPT-Neo: 12 q_proj + 12 v_proj");
     CHECK(ad.modules[0].scaling == 2.0, "GPT-Neo: scaling 16/8");
     /* a real adapter round-trips through our writer with identical tensors */
-    CHECK(lsc_adapter_save(&ad, sub("neo"), &err) == LSC_OK, "re-save GPT-Neo adapter");
+    CHECK(lsc_adapter_save(&ad, test_tmp("neo"), &err) == LSC_OK, "re-save GPT-Neo adapter");
     lsc_adapter b;
-    int same = lsc_adapter_load(&b, sub("neo"), &err) == LSC_OK && b.n_modules == ad.n_modules;
+    int same = lsc_adapter_load(&b, test_tmp("neo"), &err) == LSC_OK && b.n_modules == ad.n_modules;
     for (int i = 0; same && i < ad.n_modules; i++)
         same = memcmp(ad.modules[i].A, b.modules[i].A, (size_t)ad.modules[i].r * (size_t)ad.modules[i].in_features * 4) == 0 &&
                memcmp(ad.modules[i].B, b.modules[i].B, (size_t)ad.modules[i].r * (size_t)ad.modules[i].out_features * 4) == 0;
@@ -244,15 +233,12 @@ static void test_fixtures(void)
 
 int main(void)
 {
-    snprintf(dir_, sizeof dir_, "/tmp/lsc-test-peft-%ld", (long)getpid());
-    mkdir(dir_, 0755);
+    if (test_tmpdir_make("peft") != 0)
+        return 1;
     test_basic();
     test_scaling();
     test_bad();
     test_fixtures();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir_);
-    if (system(cmd) != 0)
-        return 1;
+    test_tmpdir_remove();
     return test_summary();
 }

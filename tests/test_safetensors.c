@@ -9,15 +9,6 @@
 #include "lsc_internal.h"
 #include "test.h"
 
-static char dir_[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir_, name);
-    return p;
-}
-
 /* Writes a file with a given header string and n_data bytes of data. */
 static void write_raw(const char *path, const char *header, uint64_t declared_len, size_t n_data)
 {
@@ -35,7 +26,7 @@ static void write_raw(const char *path, const char *header, uint64_t declared_le
 static void expect_error(const char *name, const char *header, uint64_t declared, size_t n_data, int code,
                          const char *needle)
 {
-    const char *p = tmp_path("bad.safetensors");
+    const char *p = test_tmp("bad.safetensors");
     write_raw(p, header, declared, n_data);
     lsc_st_file f;
     lsc_error err = {0};
@@ -59,7 +50,7 @@ static void test_roundtrip(void)
     const char *mk[] = {"format", "n_layer"};
     const char *mv[] = {"pt", "4"};
     lsc_error err = {0};
-    const char *p = tmp_path("rt.safetensors");
+    const char *p = test_tmp("rt.safetensors");
     CHECK(lsc_st_write(p, e, 3, mk, mv, 2, &err) == LSC_OK, "write (%s)", err.msg);
     lsc_st_file f;
     CHECK(lsc_st_open(&f, p, &err) == LSC_OK, "reopen (%s)", err.msg);
@@ -83,7 +74,7 @@ static void test_roundtrip(void)
     CHECK(t && lsc_st_read_f32(&f, t, ra, &err) == LSC_EFORMAT, "U8 refused as float");
     lsc_st_close(&f);
     /* byte-stable: writing again gives the same bytes */
-    const char *p2 = tmp_path("rt2.safetensors");
+    const char *p2 = test_tmp("rt2.safetensors");
     CHECK(lsc_st_write(p2, e, 3, mk, mv, 2, &err) == LSC_OK, "write again");
     char *x, *y;
     size_t nx, ny;
@@ -92,10 +83,10 @@ static void test_roundtrip(void)
     CHECK(nx == ny && memcmp(x, y, nx) == 0, "identical bytes for identical input");
     free(x);
     free(y);
-    CHECK(access(tmp_path("rt.safetensors.tmp"), F_OK) != 0, "no temporary left behind");
+    CHECK(access(test_tmp("rt.safetensors.tmp"), F_OK) != 0, "no temporary left behind");
     lsc_st_entry dup[2] = {{"same", LSC_DT_F32, 1, {1}, a}, {"same", LSC_DT_U8, 1, {1}, c}};
-    CHECK(lsc_st_write(tmp_path("dup.safetensors"), dup, 2, NULL, NULL, 0, &err) == LSC_EARG &&
-              strstr(err.msg, "duplicate tensor 'same'") && access(tmp_path("dup.safetensors"), F_OK) != 0,
+    CHECK(lsc_st_write(test_tmp("dup.safetensors"), dup, 2, NULL, NULL, 0, &err) == LSC_EARG &&
+              strstr(err.msg, "duplicate tensor 'same'") && access(test_tmp("dup.safetensors"), F_OK) != 0,
           "writer refuses duplicate names and writes nothing (%s)", err.msg);
 }
 
@@ -123,12 +114,12 @@ static void test_bad_files(void)
     const char *good_hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     expect_error("empty header", "", 0, 0, LSC_EFORMAT, "not a JSON object");
     {
-        FILE *fp = fopen(tmp_path("bad.safetensors"), "wb");
+        FILE *fp = fopen(test_tmp("bad.safetensors"), "wb");
         fwrite("\x05\0\0", 1, 3, fp);
         fclose(fp);
         lsc_st_file f;
         lsc_error err = {0};
-        CHECK(lsc_st_open(&f, tmp_path("bad.safetensors"), &err) == LSC_EFORMAT && strstr(err.msg, "truncated"),
+        CHECK(lsc_st_open(&f, test_tmp("bad.safetensors"), &err) == LSC_EFORMAT && strstr(err.msg, "truncated"),
               "3-byte file: truncated (%s)", err.msg);
     }
     expect_error("header length larger than file", good_hdr, 1000000, 8, LSC_EFORMAT, "exceeds the file");
@@ -159,9 +150,9 @@ static void test_bad_files(void)
                  LSC_EFORMAT, "not a string");
     lsc_st_file f;
     lsc_error err = {0};
-    CHECK(lsc_st_open(&f, tmp_path("does-not-exist"), &err) == LSC_EIO && strstr(err.msg, "does-not-exist"),
+    CHECK(lsc_st_open(&f, test_tmp("does-not-exist"), &err) == LSC_EIO && strstr(err.msg, "does-not-exist"),
           "missing file: LSC_EIO naming it (%s)", err.msg);
-    CHECK(lsc_st_open(&f, dir_, &err) == LSC_EIO && strstr(err.msg, "not a regular file"),
+    CHECK(lsc_st_open(&f, test_tmpdir(), &err) == LSC_EIO && strstr(err.msg, "not a regular file"),
           "directory refused (%s)", err.msg);
 }
 
@@ -184,17 +175,12 @@ static void test_fixtures(void)
 
 int main(void)
 {
-    snprintf(dir_, sizeof dir_, "/tmp/lsc-test-st-%ld", (long)getpid());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir_);
-    if (system(cmd) != 0)
+    if (test_tmpdir_make("safetensors") != 0)
         return 1;
     test_roundtrip();
     test_half();
     test_bad_files();
     test_fixtures();
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir_);
-    if (system(cmd) != 0)
-        return 1;
+    test_tmpdir_remove();
     return test_summary();
 }

@@ -20,17 +20,6 @@
 #include "lsc_internal.h"
 #include "test.h"
 
-static char tmpdir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static void sha_buf(const void *p, size_t n, char hex[65])
 {
     lsc_sha256 s;
@@ -311,18 +300,18 @@ static void test_lora_determinism_resume(void)
     if (!have_tiny)
         return;
     char before[65], after[65];
-    long s1 = lora_run(tmp("a1"), 10, 0, 0, tmp("ck1"), before, after);
-    long s2 = lora_run(tmp("a2"), 10, 0, 0, tmp("ck2"), NULL, NULL);
+    long s1 = lora_run(test_tmp("a1"), 10, 0, 0, test_tmp("ck1"), before, after);
+    long s2 = lora_run(test_tmp("a2"), 10, 0, 0, test_tmp("ck2"), NULL, NULL);
     CHECK(s1 == 10 && s2 == 10, "lora: two runs of 10 steps finished");
-    CHECK(same_dir(tmp("a1"), tmp("a2")), "lora: same seed -> byte-identical adapter directories");
+    CHECK(same_dir(test_tmp("a1"), test_tmp("a2")), "lora: same seed -> byte-identical adapter directories");
     CHECK(strcmp(before, after) == 0, "lora: base buffer checksum unchanged by LoRA training");
     /* interrupted at 5 (between checkpoints at 3 and 6), resumed to 10 */
-    long h = lora_run(NULL, 10, 5, 0, tmp("ck3"), NULL, NULL);
-    long r = lora_run(tmp("a3"), 10, 0, 1, tmp("ck3"), NULL, NULL);
+    long h = lora_run(NULL, 10, 5, 0, test_tmp("ck3"), NULL, NULL);
+    long r = lora_run(test_tmp("a3"), 10, 0, 1, test_tmp("ck3"), NULL, NULL);
     CHECK(h == 5 && r == 10, "resume: stopped at %ld, resumed to %ld", h, r);
-    CHECK(same_dir(tmp("a1"), tmp("a3")), "resume: interrupted + resumed adapter = uninterrupted, byte for byte");
+    CHECK(same_dir(test_tmp("a1"), test_tmp("a3")), "resume: interrupted + resumed adapter = uninterrupted, byte for byte");
     lsc_error err = {0};
-    CHECK(same_tensors(tmp("ck1"), tmp("ck3")),
+    CHECK(same_tensors(test_tmp("ck1"), test_tmp("ck3")),
           "resume: final checkpoints hold the same parameters, moments, losses and rng state");
     /* a different seed gives different bytes (the test can fail) */
     lsc_gpt m;
@@ -341,8 +330,8 @@ static void test_lora_determinism_resume(void)
     if (rc == LSC_OK)
         rc = lsc_trainer_run(&tr, 0, NULL, NULL, &err);
     if (rc == LSC_OK)
-        rc = lsc_lora_save(&lo, "test-base", tmp("a4"), &err);
-    CHECK(rc == LSC_OK && !same_dir(tmp("a1"), tmp("a4")), "lora: another data seed -> other adapter");
+        rc = lsc_lora_save(&lo, "test-base", test_tmp("a4"), &err);
+    CHECK(rc == LSC_OK && !same_dir(test_tmp("a1"), test_tmp("a4")), "lora: another data seed -> other adapter");
     CHECK(tr.n == lo.num_parameters && m.grads_memory == NULL,
           "lora: moments sized by the adapter (%zu of %zu), no base grads", tr.n, m.num_parameters);
     CHECK(lsc_train_predicted_bytes(&tr, NULL) > m.num_parameters * sizeof(float), "lora: predicted memory counted");
@@ -364,13 +353,13 @@ static void test_full_resume(void)
         lsc_gpt m;
         make_model(&m, 4);
         lsc_train_config tc;
-        train_cfg(&tc, 8, tmp("ckf"));
+        train_cfg(&tc, 8, test_tmp("ckf"));
         tc.opt.weight_decay = 0.1;
         lsc_trainer tr;
         int rc = lsc_trainer_init(&tr, &m, NULL, &tc, lsc_corpus_batch, &tiny_train, lsc_corpus_batch,
                                   &tiny_valid, &err);
         if (rc == LSC_OK && pass == 2)
-            rc = lsc_trainer_resume(&tr, tmp("ckf"), &err);
+            rc = lsc_trainer_resume(&tr, test_tmp("ckf"), &err);
         if (rc == LSC_OK)
             rc = lsc_trainer_run(&tr, pass == 1 ? 4 : 0, NULL, NULL, &err);
         if (rc != LSC_OK)
@@ -416,7 +405,7 @@ static void test_nan_stop(void)
     lsc_gpt m;
     make_model(&m, 5);
     lsc_train_config tc;
-    train_cfg(&tc, 10, tmp("ckn"));
+    train_cfg(&tc, 10, test_tmp("ckn"));
     tc.ckpt_every = 2;
     poison_src ps = {&m, 0, 6};
     lsc_trainer tr;
@@ -425,14 +414,14 @@ static void test_nan_stop(void)
     /* run 5 steps cleanly: checkpoints at 2, 4 and (run end) 5 */
     rc = lsc_trainer_run(&tr, 5, NULL, NULL, &err);
     char h_before[65], h_after[65];
-    lsc_sha256_file(tmp("ckn"), h_before, &err);
+    lsc_sha256_file(test_tmp("ckn"), h_before, &err);
     err.msg[0] = 0;
     rc = lsc_trainer_run(&tr, 0, NULL, NULL, &err);
     CHECK(rc == LSC_ENAN && strstr(err.msg, "step 6") && strstr(err.msg, "NaN"),
           "nan: stops with LSC_ENAN naming the step: %s", err.msg);
     CHECK(strstr(err.msg, "last good checkpoint: step 5") != NULL, "nan: message names the last good checkpoint");
     CHECK(tr.step == 5, "nan: no update was applied at the bad step");
-    CHECK(lsc_sha256_file(tmp("ckn"), h_after, &err) == LSC_OK && strcmp(h_before, h_after) == 0,
+    CHECK(lsc_sha256_file(test_tmp("ckn"), h_after, &err) == LSC_OK && strcmp(h_before, h_after) == 0,
           "nan: the last checkpoint is intact");
     lsc_trainer_free(&tr);
     /* and it still resumes */
@@ -440,7 +429,7 @@ static void test_nan_stop(void)
     poison_src ok = {&m, 0, -1};
     rc = lsc_trainer_init(&tr, &m, NULL, &tc, poison_batch, &ok, NULL, NULL, &err);
     if (rc == LSC_OK)
-        rc = lsc_trainer_resume(&tr, tmp("ckn"), &err);
+        rc = lsc_trainer_resume(&tr, test_tmp("ckn"), &err);
     CHECK(rc == LSC_OK && tr.step == 5, "nan: the kept checkpoint resumes at step 5");
     lsc_trainer_free(&tr);
     lsc_gpt_free(&m);
@@ -470,7 +459,7 @@ static void test_errors(void)
     rc = lsc_trainer_init(&tr, &m, NULL, &tc, lsc_corpus_batch, &tiny_train, NULL, NULL, &err);
     CHECK(rc == LSC_EARG && strstr(err.msg, "steps"), "error: 0 steps: %s", err.msg);
     /* resume with another configuration */
-    train_cfg(&tc, 4, tmp("cke"));
+    train_cfg(&tc, 4, test_tmp("cke"));
     rc = lsc_trainer_init(&tr, &m, NULL, &tc, lsc_corpus_batch, &tiny_train, NULL, NULL, &err);
     if (rc == LSC_OK)
         rc = lsc_trainer_run(&tr, 2, NULL, NULL, &err);
@@ -478,18 +467,18 @@ static void test_errors(void)
     tc.config_json = "{\"test\":2}";
     rc = lsc_trainer_init(&tr, &m, NULL, &tc, lsc_corpus_batch, &tiny_train, NULL, NULL, &err);
     if (rc == LSC_OK)
-        rc = lsc_trainer_resume(&tr, tmp("cke"), &err);
+        rc = lsc_trainer_resume(&tr, test_tmp("cke"), &err);
     CHECK(rc == LSC_EARG && strstr(err.msg, "different run configuration"), "error: resume mismatch: %s", err.msg);
     lsc_trainer_free(&tr);
     tc.config_json = "{\"test\":1}";
     rc = lsc_trainer_init(&tr, &m, NULL, &tc, lsc_corpus_batch, &tiny_train, NULL, NULL, &err);
     if (rc == LSC_OK)
-        rc = lsc_trainer_resume(&tr, tmp("missing"), &err);
+        rc = lsc_trainer_resume(&tr, test_tmp("missing"), &err);
     CHECK(rc == LSC_EIO && strstr(err.msg, "missing"), "error: resume from a missing file: %s", err.msg);
-    FILE *fp = fopen(tmp("junk"), "wb");
+    FILE *fp = fopen(test_tmp("junk"), "wb");
     fputs("not a checkpoint at all", fp);
     fclose(fp);
-    rc = lsc_trainer_resume(&tr, tmp("junk"), &err);
+    rc = lsc_trainer_resume(&tr, test_tmp("junk"), &err);
     CHECK(rc != LSC_OK && strstr(err.msg, "junk"), "error: resume from a corrupt file: %s", err.msg);
     lsc_trainer_free(&tr);
     lsc_gpt_free(&m);
@@ -754,11 +743,8 @@ static void test_tiny_profile(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/lsc_test_train.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (test_tmpdir_make("train") != 0)
         return 1;
-    }
 #ifdef _OPENMP
     /* the bit-identity checks compare runs at one fixed thread count; one
      * thread also keeps the suite fast on a busy 2-core machine (the norm
@@ -779,9 +765,6 @@ int main(void)
     lsc_corpus_free(&tiny);
     lsc_corpus_free(&tiny_train);
     lsc_corpus_free(&tiny_valid);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("note: could not remove %s\n", tmpdir);
+    test_tmpdir_remove();
     return test_summary();
 }
