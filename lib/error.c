@@ -67,43 +67,6 @@ char *lsc_strdup_(const char *s)
     return d;
 }
 
-int lsc_write_file_atomic_(const char *path, const void *data, size_t n,
-                           lsc_error *err)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        LSC_FAIL(err, LSC_EARG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot create: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            LSC_FAIL(err, LSC_EIO, "%s: write failed: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        LSC_FAIL(err, LSC_EIO, "%s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        LSC_FAIL(err, LSC_EIO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return LSC_OK;
-}
-
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err)
 {
     *out = NULL;

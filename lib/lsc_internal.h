@@ -35,9 +35,6 @@ LSC_NORETURN void lsc_abort_(const char *file, int line, const char *fmt, ...);
 /* strdup through LSC_MALLOC; NULL in, NULL out. */
 char *lsc_strdup_(const char *s);
 
-/* Writes n bytes to path through "<path>.tmp.<pid>" + fsync + rename. */
-int lsc_write_file_atomic_(const char *path, const void *data, size_t n,
-                           lsc_error *err);
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err);
 

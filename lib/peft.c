@@ -604,7 +604,7 @@ int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
     if (!json)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory writing adapter_config.json", dir);
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    rc = lsc_write_file_atomic_(path, json, len, err);
+    rc = lsc_atomic_write(path, json, len, err);
     free(json);
     return rc;
 }

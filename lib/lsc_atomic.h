@@ -1,0 +1,50 @@
+/*
+ * lsc_atomic.h — writing a file so that it is there whole or not at all
+ * (atomic.c). Part of liblorascope's public interface; include "lsc.h" for
+ * all of it.
+ *
+ *     lsc_atomic a;
+ *     if (lsc_atomic_open(&a, "out.json", &err) != LSC_OK) return err.code;
+ *     fprintf(a.fp, "{...}\n");
+ *     return lsc_atomic_commit(&a, &err);   // or lsc_atomic_abort(&a)
+ */
+#ifndef LSC_ATOMIC_H
+#define LSC_ATOMIC_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "lsc_error.h"
+
+/* A file being written: write through fp. Owns path and tmp (heap). */
+typedef struct lsc_atomic {
+    FILE *fp;    /* the temporary file, opened "wb" */
+    char *path;  /* the destination */
+    char *tmp;   /* "<path>.tmp.XXXXXX", made by mkstemp beside path */
+} lsc_atomic;
+
+/* Creates the temporary file beside path and opens a.fp on it. On failure
+ * nothing is left behind and *a is zeroed. */
+int  lsc_atomic_open(lsc_atomic *a, const char *path, lsc_error *err);
+/* Flushes, fsyncs and closes a.fp, renames the temporary file over path
+ * and fsyncs the directory. Any failure (a write error seen by ferror, a
+ * failed fsync, close or rename) removes the temporary file and leaves path
+ * as it was. Frees a's names either way. */
+int  lsc_atomic_commit(lsc_atomic *a, lsc_error *err);
+/* Closes and removes the temporary file; path is untouched. Safe on a
+ * zeroed, committed or already aborted lsc_atomic. */
+void lsc_atomic_abort(lsc_atomic *a);
+
+/* The whole of data (n bytes) to path, atomically. */
+int  lsc_atomic_write(const char *path, const void *data, size_t n, lsc_error *err);
+
+/* For writers that open a file by name (HDF5, a directory of files):
+ * lsc_atomic_tmpname creates an empty "<path>.tmp.XXXXXX" with mkstemp
+ * (mode 0666 less the umask) and writes its name into buf (n bytes);
+ * lsc_atomic_publish then fsyncs tmp (a file or a directory), renames it
+ * to path and fsyncs the parent directory; on failure it removes a file
+ * tmp and leaves path as it was. */
+int  lsc_atomic_tmpname(char *buf, size_t n, const char *path, lsc_error *err);
+int  lsc_atomic_publish(const char *tmp, const char *path, lsc_error *err);
+
+#endif /* LSC_ATOMIC_H */

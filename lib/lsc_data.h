@@ -1,0 +1,158 @@
+/*
+ * lsc_data.h — data: corpus and tasks (data.c).
+ * Part of liblorascope's public interface; include "lsc.h" for all of it.
+ */
+#ifndef LSC_DATA_H
+#define LSC_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsc_model.h"
+#include "lsc_train.h"
+
+// ---- data: corpus and tasks (data.c) ----
+/* Byte-level data for the GPT: a token is a byte, V = 256, no tokenizer.
+ * data/fetch.sh builds the real files (data/corpus/pretrain_{train,valid}.txt,
+ * data/tasks/supersense_{train,valid}.tsv; see data/SOURCES.md); unit tests
+ * use data/fixtures/tiny.txt and data/fixtures/supersense_tiny.tsv.
+ * Every batch function draws its randomness from the caller's rng only, so
+ * the same seed gives the same batches on every machine.
+ *
+ * Task prompt format (supersense and any word<TAB>label task): item i is the
+ * bytes   word TAB label LF   ("aardwolf\tanimal\n"); the prompt is
+ * "word\t" and the expected completion "label\n". Evaluation feeds the
+ * prompt alone from position 0 and decodes greedily until LF (at most
+ * max_label + 1 bytes); fine-tuning rows pack whole items back to back from
+ * position 0 and compute the loss only where the target is a label byte or
+ * its LF. */
+
+#define LSC_BYTE_VOCAB 256
+
+typedef struct lsc_corpus {
+    char    *path;    /* file it was read from, or the caller's name */
+    uint8_t *bytes;   /* (n) the text; token t = bytes[t] */
+    size_t   n;
+} lsc_corpus;
+
+/* Reads a whole file as byte tokens (at least 2 bytes, else LSC_EFORMAT).
+ * *c owns its buffers; free with lsc_corpus_free (safe after a failed load,
+ * and twice). */
+int  lsc_corpus_load(lsc_corpus *c, const char *path, lsc_error *err);
+/* A corpus holding a copy of bytes[n] (n >= 2); name is copied. */
+int  lsc_corpus_from_bytes(lsc_corpus *c, const void *bytes, size_t n,
+                           const char *name, lsc_error *err);
+void lsc_corpus_free(lsc_corpus *c);
+/* The split data/fetch.sh applies to each source: the cut is the first
+ * paragraph boundary "\n\n" starting at or after byte floor(n·(100 -
+ * valid_percent)/100) - 1 (else the first "\n" there); train = bytes up to
+ * and including the first LF of the boundary, valid = the bytes after it.
+ * Two new corpora named "<path>[train]" / "<path>[valid]"; the caller frees
+ * both. LSC_EARG for valid_percent outside 1..99 or no boundary. */
+int  lsc_corpus_split(const lsc_corpus *c, int valid_percent, lsc_corpus *train,
+                      lsc_corpus *valid, lsc_error *err);
+/* lsc_batch_fn, ctx = const lsc_corpus *: each row b is a window of T+1
+ * bytes starting at o = lsc_rng_u64(rng) % (n - T) (one draw per row):
+ * inputs[b,t] = bytes[o+t], targets[b,t] = bytes[o+t+1], mask 1.
+ * LSC_EARG when n < T + 1 or an argument is bad. */
+int  lsc_corpus_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                      float *mask, uint64_t *rng, lsc_error *err);
+/* Deterministic evaluation: window i (0 <= i < lsc_corpus_n_windows)
+ * starts at byte i·T, so every byte 1..n-1 is a target exactly once; the
+ * last window is padded (input/target 0, mask 0) past the end. Fills one
+ * row inputs/targets/mask (T). */
+size_t lsc_corpus_n_windows(const lsc_corpus *c, int T);
+void   lsc_corpus_window(const lsc_corpus *c, size_t i, int T, int *inputs,
+                         int *targets, float *mask);
+/* Cross-entropy (nats per byte) of eval's next bytes (1..n-1) under train's
+ * add-one-smoothed byte unigram distribution: the loss of a model that
+ * ignores context. eval == train gives about the entropy of the text. */
+double lsc_corpus_unigram_xent(const lsc_corpus *train, const lsc_corpus *eval);
+
+/* Random tokens for throughput benchmarks (train --synthetic). */
+typedef struct lsc_synthetic {
+    int V;   /* vocabulary: tokens are uniform in [0, V) */
+} lsc_synthetic;
+
+/* lsc_batch_fn, ctx = const lsc_synthetic *: per row, T+1 tokens drawn as
+ * lsc_rng_u32(rng) % V; inputs/targets are that window shifted by one,
+ * mask 1 (the loss cannot fall below ln V). LSC_EARG for V < 1. */
+int lsc_synthetic_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                        float *mask, uint64_t *rng, lsc_error *err);
+
+/* A word<TAB>label classification task (the WordNet noun supersenses). */
+typedef struct lsc_task {
+    char  *path;          /* file it was read from (or "<path>[train]") */
+    int    n;             /* items */
+    char **words;         /* (n) NUL-terminated, owned */
+    int   *labels;        /* (n) index into label_names */
+    int    n_labels;
+    char **label_names;   /* (n_labels) sorted by byte value, owned */
+    int    max_word;      /* longest word, bytes */
+    int    max_label;     /* longest label, bytes */
+    int    max_example;   /* longest "word\tlabel\n", bytes */
+    char **completions_;  /* (n_labels) "label\n" (internal) */
+} lsc_task;
+
+/* Reads a TSV of lines "word<TAB>label" (LF endings; the last LF may be
+ * missing), in file order. Each line must have exactly one TAB, a
+ * non-empty word and label of at most 1024 bytes without control bytes
+ * (CR included); words must be unique. With labels_from == NULL the label
+ * set is this file's distinct labels; otherwise it is labels_from's
+ * (pass the training task when loading validation, so indices agree) and a
+ * label outside it is an error. Errors name "path:line: problem"
+ * (LSC_EFORMAT; LSC_EIO when unreadable). Free with lsc_task_free. */
+int  lsc_task_load(lsc_task *t, const char *path, const lsc_task *labels_from,
+                   lsc_error *err);
+void lsc_task_free(lsc_task *t);
+/* Index of a label name of len bytes, or -1. */
+int  lsc_task_label_index(const lsc_task *t, const char *name, size_t len);
+/* FNV-1a 32-bit (h = 0x811c9dc5; h ^= byte; h *= 0x01000193). */
+uint32_t lsc_fnv1a32(const void *data, size_t n);
+/* 1 when word belongs to the validation split: fnv1a32(word) % 10 == 0
+ * (the rule of data/wordnet_supersense.py). */
+int  lsc_task_word_is_valid(const char *word);
+/* Splits t by that rule into two new tasks with t's label set (items keep
+ * their order). The caller frees both. */
+int  lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *valid,
+                    lsc_error *err);
+/* lsc_batch_fn for fine-tuning, ctx = const lsc_task *: each row packs
+ * items drawn uniformly with replacement (item = lsc_rng_u32(rng) % n)
+ * back to back from position 0; the first draw that does not fit ends the
+ * row, which is padded with LF (mask 0). mask[b,t] = 1 exactly where
+ * targets[b,t] is a label byte or the LF after it. LSC_EARG when
+ * T + 1 < max_example. */
+int  lsc_task_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                    float *mask, uint64_t *rng, lsc_error *err);
+/* The prompt "word\t" of item i as tokens; returns its length, or LSC_EARG
+ * when cap is too small. */
+int  lsc_task_prompt(const lsc_task *t, int i, int *tokens, int cap);
+/* The expected completion "label\n" of item i (borrowed from t). */
+const char *lsc_task_completion(const lsc_task *t, int i);
+/* The label a decoded completion names: its bytes before the first LF (all
+ * n bytes when there is none) compared exactly with the label names;
+ * -1 when they name none. */
+int  lsc_task_parse(const lsc_task *t, const char *text, size_t n);
+/* Exact match: 1 when lsc_task_parse(text) is item i's label, else 0. */
+int  lsc_task_score(const lsc_task *t, int i, const char *text, size_t n);
+
+/* Non-neural reference accuracies on an evaluation task. */
+typedef struct lsc_baselines {
+    int    n_eval;
+    int    majority_label;   /* most frequent training label (ties: lowest index) */
+    double majority;         /* accuracy of always answering it */
+    int    suffix_len;       /* k */
+    double suffix;           /* accuracy of the suffix table */
+    double suffix_seen;      /* fraction of eval words whose suffix occurs in train */
+} lsc_baselines;
+
+/* Both baselines fitted on train, scored on eval: the majority class, and a
+ * table from the last suffix_len bytes of a word (the whole word when
+ * shorter) to its most frequent training label (ties: lowest index),
+ * falling back to the majority class for an unseen suffix. The two tasks
+ * must share the label set (load eval with labels_from = train), else
+ * LSC_EARG; suffix_len in 1..7. */
+int lsc_task_baselines(const lsc_task *train, const lsc_task *eval,
+                       int suffix_len, lsc_baselines *out, lsc_error *err);
+
+#endif /* LSC_DATA_H */

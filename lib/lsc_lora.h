@@ -1,0 +1,108 @@
+/*
+ * lsc_lora.h — LoRA adapters on the model (lora.c).
+ * Part of liblorascope's public interface; include "lsc.h" for all of it.
+ */
+#ifndef LSC_LORA_H
+#define LSC_LORA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lsc_model.h"
+#include "lsc_peft.h"
+
+/* LoRA targets: the adaptable linear layers of a block. */
+enum lsc_lora_target {
+    LSC_LORA_Q = 0, LSC_LORA_K, LSC_LORA_V, LSC_LORA_O, LSC_LORA_FC_IN,
+    LSC_LORA_FC_OUT, LSC_LORA_NTARGETS
+};
+/* "q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out". */
+const char *lsc_lora_target_name(int target);
+/* Accepts "q" | "q_proj" | "k" | ... | "o" | "o_proj" | "fc_in" | "fc_out";
+ * returns the target or -1. */
+int lsc_lora_target_parse(const char *s);
+/* Module name "h.{l}.attn.q_proj" / "h.{l}.mlp.fc_in" into buf. */
+void lsc_lora_module_name(int layer, int target, char *buf, size_t n);
+/* Parses such a name; returns 0 and sets layer/target, or -1. */
+int lsc_lora_module_parse(const char *name, int *layer, int *target);
+
+enum lsc_lora_init { LSC_LORA_INIT_KAIMING = 0, LSC_LORA_INIT_GAUSSIAN = 1 };
+
+typedef struct lsc_lora_config {
+    int      rank[LSC_LORA_NTARGETS]; /* r per target; 0 = not adapted */
+    double   alpha;                   /* α (same for every module) */
+    uint64_t layer_mask;              /* bit l = adapt layer l; 0 means all */
+    double   dropout;                 /* on the LoRA input path, [0, 1) */
+    int      rslora;                  /* scale α/sqrt(r) instead of α/r */
+    int      init;                    /* enum lsc_lora_init for A; B = 0 */
+} lsc_lora_config;
+
+typedef struct lsc_lora_module {
+    int    layer, target;  /* which weight of the model */
+    int    r, in, out;     /* A (r, in), B (out, r) */
+    double alpha;
+    float  scale;          /* alpha/r or alpha/sqrt(r) */
+    size_t offset;         /* of A in params/grads; B follows at offset + r*in */
+    float *A;              // (r, in)  view into params
+    float *B;              // (out, r) view into params
+    float *dA;             // (r, in)  view into grads
+    float *dB;             // (out, r) view into grads
+} lsc_lora_module;
+
+struct lsc_lora {
+    lsc_gpt_config   model;        /* the model it was made for */
+    lsc_lora_config  config;
+    int              n_modules;
+    lsc_lora_module *modules;      /* owned; by layer, then target */
+    int             *module_of;    /* (L, NTARGETS) index into modules or -1 */
+    size_t           num_parameters;
+    float           *params;       /* (num_parameters) owned: A,B of each module */
+    float           *grads;        /* (num_parameters) owned, same layout */
+    int              merged;       /* 1 while W0 holds W0 + s·B·A */
+    /* activation caches for the model's (B, T); internal */
+    float           *acts;
+    size_t           num_acts;
+    size_t          *act_off;      /* (n_modules, 3): u, dropped input, dropout mask */
+    size_t           scratch_off;  /* du (N, r_max) then dx (N, in_max) */
+    int              B_alloc, T_alloc;
+    int              dropout_on;   /* the last forward applied dropout */
+};
+
+/* Allocates params and grads (zeroed) for the modules cfg selects on a model
+ * with config mcfg and initialises A from rng (Kaiming-uniform U(±1/sqrt(in))
+ * or Gaussian N(0, (1/r)²)), B = 0. Errors (LSC_EARG): a negative rank,
+ * r > min(in, out), no module selected, alpha <= 0, dropout outside [0, 1),
+ * layer_mask bits >= L. Free with lsc_lora_free (safe on zeroed/failed). */
+int  lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg,
+                   const lsc_lora_config *cfg, uint64_t *rng, lsc_error *err);
+void lsc_lora_free(lsc_lora *lo);
+/* The module for (layer, target), or NULL. */
+lsc_lora_module *lsc_lora_find(const lsc_lora *lo, int layer, int target);
+/* W0 += s·B·A for every module (lo->merged = 1); forward then skips the LoRA
+ * path for lo. Unmerge: W0 -= s·B·A (restores W0 up to float rounding).
+ * On an NF4 model both first turn it into an fp32 model holding deq(W)
+ * (lsc_gpt_dequantize): W = deq(W_nf4) ± s·B·A.
+ * Errors: already merged / not merged, config mismatch. */
+int  lsc_lora_merge(lsc_gpt *m, lsc_lora *lo, lsc_error *err);
+int  lsc_lora_unmerge(lsc_gpt *m, lsc_lora *lo, lsc_error *err);
+/* Task switch: unmerges `from` (if merged, may be NULL), merges `to` (may be
+ * NULL) and makes `to` the active adapter. W0 + B1A1 -> W0 + B2A2. */
+int  lsc_lora_switch(lsc_gpt *m, lsc_lora *from, lsc_lora *to, lsc_error *err);
+/* To PEFT: fills *ad (caller frees with lsc_adapter_free) with copies of
+ * A and B, module names h.{l}.attn.q_proj ..., target_modules the short
+ * names, r = the most common rank with rank_pattern for the others,
+ * fan_in_fan_out 0. base_model may be NULL. */
+int  lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model,
+                         lsc_adapter *ad, lsc_error *err);
+/* From PEFT: an lsc_lora for model config mcfg with the adapter's modules
+ * (names must parse with lsc_lora_module_parse, shapes must match the
+ * model), ranks and scalings (rank/alpha patterns, rsLoRA). Grads zeroed. */
+int  lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg,
+                           const lsc_adapter *ad, lsc_error *err);
+/* Convenience: to_adapter + lsc_adapter_save / lsc_adapter_load + from_adapter. */
+int  lsc_lora_save(const lsc_lora *lo, const char *base_model, const char *dir,
+                   lsc_error *err);
+int  lsc_lora_load(lsc_lora *lo, const lsc_gpt_config *mcfg, const char *dir,
+                   lsc_error *err);
+
+#endif /* LSC_LORA_H */
