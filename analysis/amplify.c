@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5 [--rank K]\n"

@@ -42,11 +42,6 @@
     {"module", LSC_H5_STR, (o).module ? (o).module : "", 0, 0},                 \
     {"output", LSC_H5_STR, (o).output, 0, 0}
 
-/* The subcommands (also declared in main.c). */
-int cmd_spectrum(int argc, char **argv);
-int cmd_subspace(int argc, char **argv);
-int cmd_amplify(int argc, char **argv);
-
 typedef struct ana_opts {
     const char *output;
     const char *plots;    /* NULL: no figures */

@@ -35,6 +35,7 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "commands.h"
 
 // ---- timing ----
 
@@ -1054,7 +1055,6 @@ static const char *USAGE =
     "  lorascope bench sgemm --threads 2 --json\n"
     "  lorascope bench model --layers 12 --heads 12 --embd 768 --ctx 128 --batch 4 --full\n";
 
-int cmd_bench(int argc, char **argv); /* registered in main.c */
 int cmd_bench(int argc, char **argv)
 {
     cli_opt opts[] = {{"threads", 1, NULL}, {"reps", 1, NULL},    {"seed", 1, NULL},

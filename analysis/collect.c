@@ -39,6 +39,7 @@
 
 #include "analysis_common.h"
 #include "cli.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope collect MANIFEST.tsv -o STUDY.h5 [--dat FILE] [--phi-dat DIR]\n"
@@ -977,7 +978,6 @@ static int close_tmp(FILE *fp, const char *tmp, const char *path)
 
 // ---- the subcommand ----
 
-int cmd_collect(int argc, char **argv); /* registered in main.c */
 int cmd_collect(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL}, {"dat", 1, NULL},    {"phi-dat", 1, NULL},

@@ -23,6 +23,7 @@
 
 #include "analysis_common.h"
 #include "cli.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope deltaspec --base W0.safetensors --finetuned WFT.safetensors -o OUT.h5\n"
@@ -103,7 +104,6 @@ static int wanted(const char *name, const char *targets, char *module, size_t n)
     return 0;
 }
 
-int cmd_deltaspec(int argc, char **argv); /* registered in main.c */
 int cmd_deltaspec(int argc, char **argv)
 {
     cli_opt opts[] = {{"base", 1, NULL},   {"finetuned", 1, NULL}, {"output", 1, NULL},

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope inspect PATH [--base MODEL.safetensors]\n"
@@ -67,7 +68,6 @@ static size_t count_params(const char *path, lsc_error *err, int *rc)
     return total;
 }
 
-int cmd_inspect(int argc, char **argv); /* registered in main.c */
 int cmd_inspect(int argc, char **argv)
 {
     cli_opt opts[] = {{"base", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "commands.h"
 
 static const char *QUANTIZE_USAGE =
     "usage: lorascope quantize BASE.safetensors -o BASE-nf4.safetensors\n"
@@ -56,7 +57,6 @@ static long file_size(const char *path)
     return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
 }
 
-int cmd_quantize(int argc, char **argv); /* registered in main.c */
 int cmd_quantize(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL},         {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
@@ -107,7 +107,6 @@ int cmd_quantize(int argc, char **argv)
     return CLI_OK;
 }
 
-int cmd_dequantize(int argc, char **argv); /* registered in main.c */
 int cmd_dequantize(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};

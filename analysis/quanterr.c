@@ -69,8 +69,8 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "commands.h"
 
-int cmd_quanterr(int argc, char **argv); /* registered in main.c */
 
 static const char *USAGE =
     "usage: lorascope quanterr BASE.safetensors ADAPTER -o OUT.h5 [--compare FP32_ADAPTER]\n"

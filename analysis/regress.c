@@ -29,6 +29,7 @@
 
 #include "analysis_common.h"
 #include "cli.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope regress --baseline FILE.json --current DIR [--out RESULT.json]\n"
@@ -417,7 +418,6 @@ static int print_study(const char *path, const char *only)
     return rc;
 }
 
-int cmd_regress(int argc, char **argv); /* registered in main.c */
 int cmd_regress(int argc, char **argv)
 {
     cli_opt opts[] = {{"baseline", 1, NULL}, {"current", 1, NULL},   {"out", 1, NULL},

@@ -30,6 +30,7 @@
 
 #include "analysis_common.h"
 #include "cli.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope report DIR [-o DIR/report.html] [--figures FIGDIR] [--title TEXT]\n"
@@ -1486,7 +1487,6 @@ static void relpath(const char *from_dir, const char *to, char *out, size_t n)
         out[l - 1] = '\0';
 }
 
-int cmd_report(int argc, char **argv); /* registered in main.c */
 int cmd_report(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL}, {"figures", 1, NULL}, {"title", 1, NULL},

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope spectrum ADAPTER -o OUT.h5 [--plots DIR] [options]\n"

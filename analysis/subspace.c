@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "commands.h"
 
 static const char *USAGE =
     "usage: lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5 [--factor A|B] [--pair M1:M2]\n"

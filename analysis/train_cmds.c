@@ -31,6 +31,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "commands.h"
 
 #define STATE_FILE "train_state.safetensors"
 #define LOG_FILE   "train_log.h5"
@@ -474,7 +475,6 @@ static void path_with_suffix(const char *out, const char *suffix, char *buf, siz
     snprintf(buf, n, "%.*s%s", (int)len, out, suffix);
 }
 
-int cmd_pretrain(int argc, char **argv); /* registered in main.c */
 int cmd_pretrain(int argc, char **argv)
 {
     const char *cmd = "pretrain";
@@ -1055,7 +1055,6 @@ fail:
     return cli_lib_error(cmd, &err);
 }
 
-int cmd_train(int argc, char **argv); /* registered in main.c */
 int cmd_train(int argc, char **argv)
 {
     const char *cmd = "train";
@@ -1461,7 +1460,6 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, int T, int B, long windows, 
     return rc;
 }
 
-int cmd_eval(int argc, char **argv); /* registered in main.c */
 int cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval";
@@ -1667,7 +1665,6 @@ static const char *MERGE_USAGE =
     "example:\n"
     "  lorascope merge --base base.safetensors --adapter ad8 -o merged.safetensors\n";
 
-int cmd_merge(int argc, char **argv); /* registered in main.c */
 int cmd_merge(int argc, char **argv)
 {
     const char *cmd = "merge";
@@ -1739,7 +1736,6 @@ static const char *GENERATE_USAGE =
     "example:\n"
     "  lorascope generate --base base.safetensors --prompt 'It is a truth' --tokens 100\n";
 
-int cmd_generate(int argc, char **argv); /* registered in main.c */
 int cmd_generate(int argc, char **argv)
 {
     const char *cmd = "generate";

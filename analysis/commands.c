@@ -1,0 +1,39 @@
+/*
+ * commands.c — the table of lorascope subcommands (declared in commands.h).
+ * Only the table lives here: main.c dispatches through it, and the man
+ * page and the bash completion are generated from the help texts of the
+ * commands it lists.
+ */
+#include <string.h>
+
+#include "commands.h"
+
+const command commands[] = {
+    {"inspect",  cmd_inspect,  "list tensors and LoRA modules of an adapter or safetensors file"},
+    {"quantize", cmd_quantize, "quantise a model's linear weights to NF4 (QLoRA, bitsandbytes layout)"},
+    {"dequantize", cmd_dequantize, "turn an NF4 model back into fp32 weights deq(Q(W))"},
+    {"spectrum", cmd_spectrum, "singular values of every module's dW = s·B·A -> HDF5 (+ plots)"},
+    {"subspace", cmd_subspace, "subspace similarity phi(i, j) of two adapters (LoRA paper Fig. 3-4)"},
+    {"bench",    cmd_bench,    "micro-benchmarks of make bench: sgemm, lowrank, phi, table7, model"},
+    {"collect",  cmd_collect,  "build a study's HDF5 file from its runs and analyses (experiments/)"},
+    {"regress",  cmd_regress,  "compare a results directory's metrics with a committed baseline"},
+    {"amplify",  cmd_amplify,  "dW vs W: projections and amplification factor (LoRA paper Table 7)"},
+    {"deltaspec", cmd_deltaspec, "singular spectrum of W_ft - W_0 of a full fine-tuning run -> HDF5"},
+    {"report",   cmd_report,   "self-contained HTML + Markdown report of a results directory"},
+    {"pretrain", cmd_pretrain, "train a base GPT on the corpus (profiles tiny, quick, paper)"},
+    {"train",    cmd_train,    "train a LoRA adapter (or --full) on a task; --synthetic benchmarks"},
+    {"eval",     cmd_eval,     "validation loss, perplexity, supersense accuracy vs baselines"},
+    {"merge",    cmd_merge,    "merge an adapter into its base (W0 + s·B·A), or --unmerge"},
+    {"generate", cmd_generate, "sample text from a base model with an optional adapter"},
+    {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5"},
+};
+
+const size_t n_commands = sizeof commands / sizeof commands[0];
+
+const command *command_find(const char *name)
+{
+    for (size_t i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
