@@ -1,26 +1,55 @@
 # lorascope — build, test, reproduce.
 #
-#   make              build build/liblorascope.a and build/lorascope
-#   make test         build and run every test (installs missing Debian packages first)
-#   make reproduce    the LoRA paper's Section 7 studies end to end (PROFILE=tiny|quick|paper)
+#   make              build build/liblorascope.a and build/lorascope (installs nothing;
+#                     stops with the apt-get command if a library is missing)
+#   make deps         the one dependency step: apt-get install whichever Debian
+#                     packages are missing (DEPS=run: build + studies; DEPS=all: + tests)
+#   make test         make deps, build, run every test
+#   make reproduce    make deps, build, the LoRA paper's Section 7 studies (PROFILE=tiny|quick|paper)
 #   make asan         the whole test suite under -fsanitize=address,undefined
 #   make bench        benchmarks -> data/results/bench/bench.json
-#   make deps         apt-get install whatever is missing
 #   make data         fetch and extract the corpora (data/fetch.sh)
-#   make install PREFIX=/usr/local,  make clean,  V=1 for verbose commands
+#   make install PREFIX=/usr/local   program, liblorascope.a, headers, lorascope.pc,
+#                     man page and bash completion
+#   make clean
+# Knobs: CFLAGS="-O0 -g" (appended to the project's flags), OPENMP=0 (no OpenMP
+# runtime), WERROR=1 (warnings are errors; on by default when CI=true), V=1.
 
 # ---- settings ----
+# Every variable below can be set on the command line. CFLAGS, CPPFLAGS and
+# LDFLAGS are the user's own and come last: `make CFLAGS="-O0 -g"` keeps
+# the project's flags and overrides the optimisation level.
 CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 PROFILE ?= quick
 OPT     ?= -O2
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fopenmp -MMD -MP
-LDLIBS  += -fopenmp -lm
+OPENMP  ?= 1
 SAN     ?=
 PYTHON  := /usr/bin/python3
+VERSION := $(shell sed -n 's/^\#define LSC_VERSION "\(.*\)"/\1/p' lib/lsc_error.h)
+
+# Warnings are errors in CI (CI=true, as .ci/run sets it) and with WERROR=1,
+# never by default: a newer compiler's new warning must not stop a user's build.
+ifeq ($(CI),true)
+WERROR  ?= 1
+endif
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+
+# OpenMP: OPENMP=1 (default) threads the analyses and the optimiser;
+# OPENMP=0 builds without the OpenMP runtime (the `omp simd` loops keep
+# their vectorisation through -fopenmp-simd; everything runs serially).
+ifeq ($(OPENMP),0)
+OMP_FLAGS :=
+OMP_CC    := -fopenmp-simd
+else
+OMP_FLAGS := -fopenmp
+OMP_CC    := -fopenmp
+endif
+
+LSC_CFLAGS := -std=c11 $(OPT) $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OMP_CC) -MMD -MP
+LSC_LIBS   := $(OMP_FLAGS) -lm
 
 ifeq ($(V),1)
 Q :=
@@ -28,21 +57,30 @@ else
 Q := @
 endif
 
-# Debian packages the build, the tests and the studies need.
-DEB_BUILD := libopenblas-dev liblapacke-dev libhdf5-dev libcjson-dev pkg-config gnuplot-nox
+# Debian packages the build, the tests and the studies need. `make deps`
+# installs them; `make test`, `make reproduce`, `make bench` and `make asan`
+# run it first. Nothing else ever runs apt-get.
+# DEPS selects the set: run (build + the studies) or all (also the tests).
+DEB_RUN   := build-essential libopenblas-dev liblapacke-dev libhdf5-dev libcjson-dev pkg-config \
+             gnuplot-nox python3
 DEB_TEST  := python3-numpy python3-h5py chromium
-DEB_ALL   := $(DEB_BUILD) $(DEB_TEST)
+DEPS      ?= all
+DEB_WANT  := $(DEB_RUN) $(if $(filter all,$(DEPS)),$(DEB_TEST))
 
-# ---- dependencies (pkg-config; probed only when building) ----
-ifneq ($(filter deps ensure-deps clean data,$(MAKECMDGOALS)),$(MAKECMDGOALS))
+# ---- dependencies (pkg-config; probed only when compiling) ----
+NOBUILD_GOALS := deps clean data help
+ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 HDF5_PC := $(shell pkg-config --exists hdf5 2>/dev/null && echo hdf5 || (pkg-config --exists hdf5-serial 2>/dev/null && echo hdf5-serial))
 PKGS    := openblas lapacke libcjson $(HDF5_PC)
 PKG_OK  := $(shell pkg-config --exists openblas lapacke libcjson $(HDF5_PC) 2>/dev/null && [ -n "$(HDF5_PC)" ] && echo yes)
 ifeq ($(PKG_OK),yes)
-CFLAGS  += $(shell pkg-config --cflags $(PKGS))
-LDLIBS  := $(shell pkg-config --libs $(PKGS)) $(LDLIBS)
+LSC_CFLAGS += $(shell pkg-config --cflags $(PKGS))
+LSC_LIBS   := $(shell pkg-config --libs $(PKGS)) $(LSC_LIBS)
 endif
 endif
+
+ALL_CFLAGS := $(LSC_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LIBS   := $(LDFLAGS) $(LSC_LIBS) $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 APP_SRC  := $(sort $(wildcard analysis/*.c))
@@ -55,27 +93,29 @@ PROG     := $(BUILD)/lorascope
 
 .SECONDARY:
 
-.PHONY: all build test check asan bench reproduce regress deps ensure-deps data clean install debug
+.PHONY: all build test check asan bench reproduce regress deps data clean install debug
 
-all: ensure-deps
-	$(Q)$(MAKE) --no-print-directory build
+all: build
 
+# A plain build never installs anything: a missing library stops it with
+# the command that installs it.
 build: $(LIBA) $(PROG) $(TEST_BIN)
+ifneq ($(PKG_OK),yes)
+ifneq ($(filter all build install debug $(PROG) $(LIBA),$(or $(MAKECMDGOALS),all)),)
+$(error lorascope: missing build dependencies (pkg-config: openblas lapacke libcjson hdf5). Run `make deps` as root, or: apt-get install $(DEB_RUN))
+endif
+endif
 
-# A missing Debian package is installed (as root) before anything is built.
-ensure-deps:
-	$(Q)missing=""; for p in $(DEB_BUILD) $(if $(filter test asan check bench,$(MAKECMDGOALS)),$(DEB_TEST)); do \
+# The one dependency step: installs whichever of the Debian packages in
+# DEB_WANT is missing (DEPS=run: build and studies; DEPS=all: also tests).
+deps:
+	$(Q)missing=""; for p in $(DEB_WANT); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "lorascope: missing Debian packages:$$missing — installing them with apt-get"; \
-	  $(MAKE) --no-print-directory deps PKGS_TO_INSTALL="$$missing" || exit 1; \
-	fi
-
-deps:
-	$(Q)if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root, or: sudo apt-get install $(or $(PKGS_TO_INSTALL),$(DEB_ALL))"; exit 1; fi
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(or $(PKGS_TO_INSTALL),$(DEB_ALL))
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then echo "make deps: missing Debian packages:$$missing; run as root, or: sudo apt-get install$$missing"; exit 1; fi; \
+	echo "make deps: installing Debian packages:$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -84,16 +124,16 @@ $(LIBA): $(LIB_OBJ)
 $(PROG): $(APP_OBJ) $(LIBA)
 	@mkdir -p $(@D)
 	@echo "  LD   $@"
-	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $(APP_OBJ) $(LIBA) $(LDLIBS) $(SAN)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(APP_OBJ) $(LIBA) $(ALL_LIBS) $(SAN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC   $<"
-	$(Q)$(CC) $(CFLAGS) $(SAN) -Ilib -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -Ilib -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBA)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $< $(LIBA) $(LDLIBS) $(SAN)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(LIBA) $(ALL_LIBS) $(SAN)
 
 # The failing-allocator build: lib/ compiled again with LSC_MALLOC & co.
 # routed to tests/failalloc.c (with $(SAN), so `make asan` checks its error
@@ -108,21 +148,21 @@ $(OOM_LIBA): $(OOM_OBJ)
 $(BUILD)/oom/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC   $< (failing allocator)"
-	$(Q)$(CC) $(CFLAGS) $(SAN) -Ilib -include tests/failalloc.h -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -Ilib -include tests/failalloc.h -c -o $@ $<
 
 $(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(OOM_LIBA)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SAN) -o $@ $< $(OOM_LIBA) $(LDLIBS) $(SAN)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(OOM_LIBA) $(ALL_LIBS) $(SAN)
 
-test: ensure-deps
+test: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)BUILD=$(BUILD) sh tests/run.sh
 
-check: ensure-deps
+check: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)BUILD=$(BUILD) LSC_QUICK=1 sh tests/run.sh
 
-asan: ensure-deps
+asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build
 	$(Q)BUILD=build/asan LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
@@ -133,24 +173,48 @@ debug:
 data:
 	$(Q)sh data/fetch.sh
 
-reproduce: ensure-deps
+reproduce:
+	$(Q)$(MAKE) --no-print-directory deps DEPS=run
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)PROFILE=$(PROFILE) BUILD=$(BUILD) sh experiments/reproduce.sh
 
-regress: ensure-deps
+regress:
+	$(Q)$(MAKE) --no-print-directory deps DEPS=run
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)PROFILE=tiny BUILD=$(BUILD) sh experiments/reproduce.sh
 
-bench: ensure-deps
+bench: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)BUILD=$(BUILD) sh experiments/bench.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lorascope/plots
+# ---- install: program, static library + headers + pkg-config file, man
+# page and bash completion (both generated from the help texts) ----
+INC_PUB := lib/lsc.h $(filter-out lib/lsc_internal.h,$(wildcard lib/lsc_*.h))
+MAN     := $(BUILD)/lorascope.1
+COMPL   := $(BUILD)/lorascope.bash
+
+$(MAN): $(PROG) analysis/manpage.sh
+	$(Q)sh analysis/manpage.sh $(PROG) $(VERSION) > $@.tmp && mv $@.tmp $@
+
+$(COMPL): $(PROG) analysis/completion.sh
+	$(Q)sh analysis/completion.sh $(PROG) > $@.tmp && mv $@.tmp $@
+
+install: build $(MAN) $(COMPL)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/lorascope $(DESTDIR)$(PREFIX)/share/lorascope/plots \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(PROG) $(DESTDIR)$(PREFIX)/bin/lorascope
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/liblorascope.a
-	install -m 644 lib/lsc.h $(DESTDIR)$(PREFIX)/include/lsc.h
+	@# lorascope.pc names PREFIX, so it is written here, not at build time. The
+	@# library is static: its dependencies are public (Requires, Libs).
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lorascope' 'Description: LoRA training and analysis (liblorascope, static)' \
+	  'Version: $(VERSION)' 'Requires: $(PKGS)' 'Cflags: -I$${includedir}/lorascope' \
+	  'Libs: -L$${libdir} -llorascope $(OMP_FLAGS) -lm' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lorascope.pc
+	install -m 644 $(INC_PUB) $(DESTDIR)$(PREFIX)/include/lorascope/
 	install -m 644 plots/*.gp $(DESTDIR)$(PREFIX)/share/lorascope/plots/
+	install -m 644 $(MAN) $(DESTDIR)$(PREFIX)/share/man/man1/lorascope.1
+	install -m 644 $(COMPL) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lorascope
 
 clean:
 	rm -rf build
