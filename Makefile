@@ -25,7 +25,10 @@ BUILD   ?= build
 PROFILE ?= quick
 OPT     ?= -O2
 CFLAGS  ?=
-OPENMP  ?= 1
+# OpenMP is on when the compiler has it (test-compiled once), unless OPENMP=0.
+ifeq ($(origin OPENMP),undefined)
+OPENMP  := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1 || echo 0)
+endif
 SAN     ?=
 PYTHON  := /usr/bin/python3
 VERSION := $(shell sed -n 's/^\#define LSC_VERSION "\(.*\)"/\1/p' lib/lsc_error.h)
@@ -37,7 +40,7 @@ WERROR  ?= 1
 endif
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
 
-# OpenMP: OPENMP=1 (default) threads the analyses and the optimiser;
+# OpenMP: OPENMP=1 (default where available) threads the analyses and the optimiser;
 # OPENMP=0 builds without the OpenMP runtime (the `omp simd` loops keep
 # their vectorisation through -fopenmp-simd; everything runs serially).
 ifeq ($(OPENMP),0)
