@@ -224,119 +224,179 @@ static void against_error(int d, int k, int p, int K, const delta_basis *db, con
     *phl = phi_left[(pz - 1) * Kz + pz - 1];
 }
 
-static int compute(const char *cmd, const char *base_path, const lsc_st_file *bf, int bs, int dq,
-                   uint64_t seed, int store, qe *a)
+/* The buffers of one module's compute(); sizes in the comments. */
+typedef struct qe_work {
+    float  *Ws, *Dq;                     /* (s0, s1): the stored tensor, deq(Q(.)) */
+    double *Bd, *Ad;                     /* (d, rd), (rd, k): factors, rd = r + r_compare */
+    double *Es, *E;                      /* (s0, s1), (d, k): the error as stored, as (d, k) */
+    double *S, *U, *Vt, *UEt;            /* (mn), (d, mn), (mn, k), (K, d): E's SVD */
+    double *G, *Qd, *Qk, *Rt, *Rt2;      /* (pmax, max(K, pmax)), (d, pmax), (k, p), (p, d), (p, k) */
+    double *w;                           /* (lw) LAPACK and projection workspace */
+    size_t  lw;
+    delta_basis db, dc, dd;              /* dW, the compare dW, D = dW − dW_compare */
+} qe_work;
+
+static void work_free(qe_work *w)
+{
+    free(w->Ws); free(w->Dq); free(w->Bd); free(w->Ad); free(w->Es); free(w->E); free(w->S);
+    free(w->U); free(w->Vt); free(w->UEt); free(w->G); free(w->Qd); free(w->Qk); free(w->Rt);
+    free(w->Rt2); free(w->w);
+    free(w->db.S); free(w->db.Vt); free(w->db.Ut); free(w->dc.S); free(w->dc.Vt); free(w->dc.Ut);
+    free(w->dd.S); free(w->dd.Vt); free(w->dd.Ut);
+}
+
+/* 0, or -1 when out of memory (w is then still safe to work_free). */
+static int work_alloc(qe_work *w, const qe *a)
 {
     const lsc_adapter_module *m = a->m, *c = a->c;
     int d = m->out_features, k = m->in_features, p = a->p, K = a->K, mn = a->mn;
     int p2 = c ? a->p2 : 0, pmax = p > p2 ? p : p2, rd = m->r + (c ? c->r : 0);
     size_t dz = (size_t)d, kz = (size_t)k, pz = (size_t)p, Kz = (size_t)K, n = dz * kz, pmz = (size_t)pmax;
-    size_t s0 = (size_t)a->t->shape[0], s1 = (size_t)a->t->shape[1], rdz = (size_t)rd;
-    lsc_error err = {0};
-    lsc_nf4 q;
-    memset(&q, 0, sizeof q);
-    int rc = CLI_OK;
-    float *Ws = malloc(n * sizeof *Ws), *Dq = malloc(n * sizeof *Dq);
-    double *Bd = malloc(dz * rdz * sizeof *Bd), *Ad = malloc(rdz * kz * sizeof *Ad);
-    double *Es = malloc(n * sizeof *Es), *E = malloc(n * sizeof *E);
-    double *S = malloc((size_t)mn * sizeof *S), *U = malloc(dz * (size_t)mn * sizeof *U);
-    double *Vt = malloc((size_t)mn * kz * sizeof *Vt), *UEt = malloc(Kz * dz * sizeof *UEt);
-    double *G = malloc(pmz * (Kz > pmz ? Kz : pmz) * sizeof *G);
-    double *Qd = malloc(dz * pmz * sizeof *Qd), *Qk = malloc(kz * pz * sizeof *Qk);
-    double *Rt = malloc(pz * dz * sizeof *Rt), *Rt2 = malloc(pz * kz * sizeof *Rt2);
-    delta_basis db = {malloc(pz * sizeof(double)), malloc(pz * kz * sizeof(double)),
-                      malloc(pz * dz * sizeof(double)), 0, 0, 0};
-    delta_basis dc = {NULL, NULL, NULL, 0, 0, 0}, dd = {NULL, NULL, NULL, 0, 0, 0};
+    size_t rdz = (size_t)rd;
+    memset(w, 0, sizeof *w);
+    w->Ws = malloc(n * sizeof *w->Ws);
+    w->Dq = malloc(n * sizeof *w->Dq);
+    w->Bd = malloc(dz * rdz * sizeof *w->Bd);
+    w->Ad = malloc(rdz * kz * sizeof *w->Ad);
+    w->Es = malloc(n * sizeof *w->Es);
+    w->E = malloc(n * sizeof *w->E);
+    w->S = malloc((size_t)mn * sizeof *w->S);
+    w->U = malloc(dz * (size_t)mn * sizeof *w->U);
+    w->Vt = malloc((size_t)mn * kz * sizeof *w->Vt);
+    w->UEt = malloc(Kz * dz * sizeof *w->UEt);
+    w->G = malloc(pmz * (Kz > pmz ? Kz : pmz) * sizeof *w->G);
+    w->Qd = malloc(dz * pmz * sizeof *w->Qd);
+    w->Qk = malloc(kz * pz * sizeof *w->Qk);
+    w->Rt = malloc(pz * dz * sizeof *w->Rt);
+    w->Rt2 = malloc(pz * kz * sizeof *w->Rt2);
+    w->db.S = malloc(pz * sizeof(double));
+    w->db.Vt = malloc(pz * kz * sizeof(double));
+    w->db.Ut = malloc(pz * dz * sizeof(double));
     if (c) {
-        dc.S = malloc(pmz * sizeof(double));
-        dc.Vt = malloc(pmz * kz * sizeof(double));
-        dc.Ut = malloc(pmz * dz * sizeof(double));
-        dd.S = malloc(pz * sizeof(double));
-        dd.Vt = malloc(pz * kz * sizeof(double));
-        dd.Ut = malloc(pz * dz * sizeof(double));
+        w->dc.S = malloc(pmz * sizeof(double));
+        w->dc.Vt = malloc(pmz * kz * sizeof(double));
+        w->dc.Ut = malloc(pmz * dz * sizeof(double));
+        w->dd.S = malloc(pz * sizeof(double));
+        w->dd.Vt = malloc(pz * kz * sizeof(double));
+        w->dd.Ut = malloc(pz * dz * sizeof(double));
     }
     size_t lw = lsc_svd_work_size(d, k, 1), l2 = lsc_lowrank_svd_work_size(d, k, rd, 1);
     size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, p), l4 = lsc_proj_fro_work_size(d, k, pmax);
     if (l2 > lw) lw = l2;
     if (l3 > lw) lw = l3;
     if (l4 > lw) lw = l4;
-    double *w = malloc(lw * sizeof *w);
-    if (!Ws || !Dq || !Es || !E || !S || !U || !Vt || !UEt || !G || !Qd || !Qk || !Rt || !Rt2 || !db.S ||
-        !db.Vt || !db.Ut || !Bd || !Ad || (c && (!dc.S || !dc.Vt || !dc.Ut || !dd.S || !dd.Vt || !dd.Ut)) || !w) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m->name);
-        goto done;
-    }
-    a->rseed = ana_module_seed(seed, m->name);
+    w->lw = lw;
+    w->w = malloc(lw * sizeof *w->w);
+    if (!w->Ws || !w->Dq || !w->Es || !w->E || !w->S || !w->U || !w->Vt || !w->UEt || !w->G ||
+        !w->Qd || !w->Qk || !w->Rt || !w->Rt2 || !w->db.S || !w->db.Vt || !w->db.Ut || !w->Bd ||
+        !w->Ad || (c && (!w->dc.S || !w->dc.Vt || !w->dc.Ut || !w->dd.S || !w->dd.Vt || !w->dd.Ut)) ||
+        !w->w)
+        return -1;
+    return 0;
+}
 
-    /* E = W − deq(Q(W)) on the stored tensor, then (d, k) */
-    if (lsc_st_read_f32(bf, a->t, Ws, &err) != LSC_OK)
-        goto liberr;
-    if (lsc_nf4_quantize(&q, Ws, s0, s1, bs, dq, &err) != LSC_OK) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: tensor %s: %s", base_path, a->t->name, err.msg);
-        goto done;
+static int module_fail(const char *cmd, const qe *a, const lsc_error *err)
+{
+    return cli_error(cmd, CLI_FAIL, "module %s: %s", a->m->name, err->msg);
+}
+
+/* E = W − deq(Q(W)) on the stored tensor, then (d, k); its norms. */
+static int error_matrix(const char *cmd, const char *base_path, const lsc_st_file *bf, int bs,
+                        int dq, int store, qe *a, qe_work *w)
+{
+    size_t n = (size_t)a->m->out_features * (size_t)a->m->in_features;
+    size_t s0 = (size_t)a->t->shape[0], s1 = (size_t)a->t->shape[1];
+    lsc_error err = {0};
+    lsc_nf4 q;
+    memset(&q, 0, sizeof q);
+    if (lsc_st_read_f32(bf, a->t, w->Ws, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    if (lsc_nf4_quantize(&q, w->Ws, s0, s1, bs, dq, &err) != LSC_OK) {
+        lsc_nf4_free(&q);
+        return cli_error(cmd, CLI_FAIL, "%s: tensor %s: %s", base_path, a->t->name, err.msg);
     }
     lsc_nf4_bits(&q, &a->bits_constants, &a->bits_total);
-    lsc_nf4_dequant_range(&q, 0, n, Dq);
+    lsc_nf4_dequant_range(&q, 0, n, w->Dq);
+    lsc_nf4_free(&q);
     double w2 = 0.0;
     a->error_max_abs = 0.0;
     for (size_t i = 0; i < n; i++) {
-        Es[i] = (double)Ws[i] - (double)Dq[i];
-        w2 += (double)Ws[i] * (double)Ws[i];
-        a->error_max_abs = fmax(a->error_max_abs, fabs(Es[i]));
+        w->Es[i] = (double)w->Ws[i] - (double)w->Dq[i];
+        w2 += (double)w->Ws[i] * (double)w->Ws[i];
+        a->error_max_abs = fmax(a->error_max_abs, fabs(w->Es[i]));
     }
     if (a->transposed)
-        transpose(s0, s1, Es, E);
+        transpose(s0, s1, w->Es, w->E);
     else
-        memcpy(E, Es, n * sizeof *E);
+        memcpy(w->E, w->Es, n * sizeof *w->E);
     a->base_fro = sqrt(w2);
-    a->error_fro = lsc_fro_norm(n, E);
+    a->error_fro = lsc_fro_norm(n, w->E);
     a->error_rel = a->error_fro / a->base_fro;
-    double e2 = a->error_fro * a->error_fro;
     if (store && a->E)
-        memcpy(a->E, E, n * sizeof *E);
+        memcpy(a->E, w->E, n * sizeof *w->E);
+    return CLI_OK;
+}
 
-    /* the spectrum of E and its top-K directions (dense SVD: E is
-     * noise-like, its spectrum flat, so iterative top-k would crawl) */
-    if (lsc_svd(d, k, E, S, U, Vt, w, lw, &err) != LSC_OK)
-        goto liberr;
-    memcpy(a->sv_err, S, (size_t)mn * sizeof *S);
+/* The spectrum of E and its top-K directions (dense SVD: E is noise-like,
+ * its spectrum flat, so iterative top-k would crawl), and what a rank-p
+ * update or a random one can reach. */
+static int error_spectrum(const char *cmd, qe *a, qe_work *w)
+{
+    int d = a->m->out_features, k = a->m->in_features, p = a->p, K = a->K, mn = a->mn;
+    size_t dz = (size_t)d;
+    lsc_error err = {0};
+    if (lsc_svd(d, k, w->E, w->S, w->U, w->Vt, w->w, w->lw, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    memcpy(a->sv_err, w->S, (size_t)mn * sizeof *w->S);
     for (int i = 0; i < d; i++)
         for (int j = 0; j < K; j++)
-            UEt[(size_t)j * dz + (size_t)i] = U[(size_t)i * (size_t)mn + (size_t)j];
+            w->UEt[(size_t)j * dz + (size_t)i] = w->U[(size_t)i * (size_t)mn + (size_t)j];
     double top2 = 0.0;
     for (int i = 0; i < p; i++)
-        top2 += S[i] * S[i];
+        top2 += w->S[i] * w->S[i];
     a->proj_top = sqrt(top2);
-    a->comp_best = top2 / e2;
+    a->comp_best = top2 / (a->error_fro * a->error_fro);
     a->proj_rand_exp = (double)p * a->error_fro / sqrt((double)d * (double)k);
     a->phi_r_exp = (double)p / (double)k;
     a->phi_l_exp = (double)p / (double)d;
     a->cos_sd = 1.0 / sqrt((double)d * (double)k);
+    return CLI_OK;
+}
 
-    /* random p-dimensional subspaces (the baseline) */
+/* Random p-dimensional subspaces (the baseline). */
+static int random_baseline(const char *cmd, qe *a, qe_work *w)
+{
+    int d = a->m->out_features, k = a->m->in_features, p = a->p, K = a->K;
+    lsc_error err = {0};
     uint64_t rng;
     lsc_rng_seed(&rng, a->rseed);
-    if (lsc_random_orthonormal(d, p, &rng, Qd, w, lw, &err) != LSC_OK ||
-        lsc_random_orthonormal(k, p, &rng, Qk, w, lw, &err) != LSC_OK)
-        goto liberr;
-    transpose(kz, pz, Qk, Rt2);             /* (p, k) */
-    transpose(dz, pz, Qd, Rt);              /* (p, d) */
-    {
-        delta_basis rb = {NULL, Rt2, Rt, 0, 0, 0};
-        against_error(d, k, p, K, &rb, E, Vt, UEt, a->phi_right_rand, a->phi_left_rand, Qd, G, w, &a->proj_rand,
-                      &a->phi_r_rand, &a->phi_l_rand);
-    }
+    if (lsc_random_orthonormal(d, p, &rng, w->Qd, w->w, w->lw, &err) != LSC_OK ||
+        lsc_random_orthonormal(k, p, &rng, w->Qk, w->w, w->lw, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    transpose((size_t)k, (size_t)p, w->Qk, w->Rt2);   /* (p, k) */
+    transpose((size_t)d, (size_t)p, w->Qd, w->Rt);    /* (p, d) */
+    delta_basis rb = {NULL, w->Rt2, w->Rt, 0, 0, 0};
+    against_error(d, k, p, K, &rb, w->E, w->Vt, w->UEt, a->phi_right_rand, a->phi_left_rand, w->Qd,
+                  w->G, w->w, &a->proj_rand, &a->phi_r_rand, &a->phi_l_rand);
+    return CLI_OK;
+}
 
-    /* the QLoRA adapter's dW */
-    size_t r1 = (size_t)m->r, r2 = c ? (size_t)c->r : 0;
-    ana_to_double(dz * r1, m->B, Bd);
-    ana_to_double(r1 * kz, m->A, Ad);
-    if (delta_of(d, k, m->r, m->scaling, Bd, Ad, p, E, &db, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->delta_fro = db.fro;
-    a->degenerate = db.degenerate;
-    memcpy(a->sv_delta, db.S, pz * sizeof *db.S);
-    if (db.degenerate) {
+/* The QLoRA adapter's dW against E. */
+static int own_update(const char *cmd, qe *a, qe_work *w)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, p = a->p, K = a->K;
+    size_t pz = (size_t)p, Kz = (size_t)K, r1 = (size_t)m->r;
+    double e2 = a->error_fro * a->error_fro;
+    lsc_error err = {0};
+    ana_to_double((size_t)d * r1, m->B, w->Bd);
+    ana_to_double(r1 * (size_t)k, m->A, w->Ad);
+    if (delta_of(d, k, m->r, m->scaling, w->Bd, w->Ad, p, w->E, &w->db, w->w, w->lw, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    a->delta_fro = w->db.fro;
+    a->degenerate = w->db.degenerate;
+    memcpy(a->sv_delta, w->db.S, pz * sizeof *w->db.S);
+    if (w->db.degenerate) {
         cli_warn(cmd, "module %s has dW = 0 (lora_B or lora_A all zero): its phi, projection and cosine "
                       "are NaN, marked degenerate", m->name);
         fill_nan(pz * Kz, a->phi_right);
@@ -344,86 +404,115 @@ static int compute(const char *cmd, const char *base_path, const lsc_st_file *bf
         a->phi_r = a->phi_l = a->phi_r1 = a->phi_l1 = a->proj_delta = a->cos_delta = NAN;
         a->coef = 0.0;
     } else {
-        against_error(d, k, p, K, &db, E, Vt, UEt, a->phi_right, a->phi_left, Qd, G, w, &a->proj_delta, &a->phi_r,
-                      &a->phi_l);
+        against_error(d, k, p, K, &w->db, w->E, w->Vt, w->UEt, a->phi_right, a->phi_left, w->Qd, w->G,
+                      w->w, &a->proj_delta, &a->phi_r, &a->phi_l);
         a->phi_r1 = a->phi_right[0];
         a->phi_l1 = a->phi_left[0];
-        a->cos_delta = db.inner / (db.fro * a->error_fro);
-        a->coef = db.inner / e2;
+        a->cos_delta = w->db.inner / (w->db.fro * a->error_fro);
+        a->coef = w->db.inner / e2;
     }
-    if (!c)
-        goto done;
+    return CLI_OK;
+}
 
-    /* the fp32-base adapter of the same seed */
-    size_t p2z = (size_t)p2;
-    ana_to_double(dz * r2, c->B, Bd);
-    ana_to_double(r2 * kz, c->A, Ad);
-    if (delta_of(d, k, c->r, c->scaling, Bd, Ad, p2, E, &dc, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->cdelta_fro = dc.fro;
-    a->cdegenerate = dc.degenerate;
-    memcpy(a->sv_cmp, dc.S, p2z * sizeof *dc.S);
-    if (dc.degenerate) {
+/* φ at (pm, pm) of two row bases (pm, n) against each other; G scratch. */
+static double phi_square(int n, int pm, const double *X, const double *Y, double *G)
+{
+    double s2 = 0.0;
+    lsc_subspace_gram(n, pm, X, pm, Y, G);
+    for (size_t i = 0; i < (size_t)pm * (size_t)pm; i++)
+        s2 += G[i] * G[i];
+    return s2 / pm;
+}
+
+/* The fp32-base adapter of the same seed against E, and the two updates
+ * against each other (top-min(p, p2) of each). */
+static int compare_update(const char *cmd, qe *a, qe_work *w)
+{
+    const lsc_adapter_module *c = a->c;
+    int d = c->out_features, k = c->in_features, p = a->p, p2 = a->p2, K = a->K;
+    size_t p2z = (size_t)p2, Kz = (size_t)K, r2 = (size_t)c->r;
+    double e2 = a->error_fro * a->error_fro;
+    lsc_error err = {0};
+    ana_to_double((size_t)d * r2, c->B, w->Bd);
+    ana_to_double(r2 * (size_t)k, c->A, w->Ad);
+    if (delta_of(d, k, c->r, c->scaling, w->Bd, w->Ad, p2, w->E, &w->dc, w->w, w->lw, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    a->cdelta_fro = w->dc.fro;
+    a->cdegenerate = w->dc.degenerate;
+    memcpy(a->sv_cmp, w->dc.S, p2z * sizeof *w->dc.S);
+    if (w->dc.degenerate) {
         cli_warn(cmd, "compare module %s has dW = 0: its values are NaN", c->name);
         fill_nan(p2z * Kz, a->phi_right_cmp);
         fill_nan(p2z * Kz, a->phi_left_cmp);
         a->phi_rc = a->phi_lc = a->phi_rc1 = a->phi_lc1 = a->proj_cmp = a->cos_cmp = NAN;
         a->coef_cmp = 0.0;
     } else {
-        against_error(d, k, p2, K, &dc, E, Vt, UEt, a->phi_right_cmp, a->phi_left_cmp, Qd, G, w, &a->proj_cmp,
-                      &a->phi_rc, &a->phi_lc);
+        against_error(d, k, p2, K, &w->dc, w->E, w->Vt, w->UEt, a->phi_right_cmp, a->phi_left_cmp, w->Qd,
+                      w->G, w->w, &a->proj_cmp, &a->phi_rc, &a->phi_lc);
         a->phi_rc1 = a->phi_right_cmp[0];
         a->phi_lc1 = a->phi_left_cmp[0];
-        a->cos_cmp = dc.inner / (dc.fro * a->error_fro);
-        a->coef_cmp = dc.inner / e2;
+        a->cos_cmp = w->dc.inner / (w->dc.fro * a->error_fro);
+        a->coef_cmp = w->dc.inner / e2;
     }
-    /* the two updates against each other (top-min(p, p2) of each) */
     a->phi_r_ad = a->phi_l_ad = NAN;
-    if (!db.degenerate && !dc.degenerate) {
+    if (!w->db.degenerate && !w->dc.degenerate) {
         int pm = p < p2 ? p : p2;
-        double s2 = 0.0;
-        lsc_subspace_gram(k, pm, db.Vt, pm, dc.Vt, G);
-        for (size_t i = 0; i < (size_t)pm * (size_t)pm; i++)
-            s2 += G[i] * G[i];
-        a->phi_r_ad = s2 / pm;
-        s2 = 0.0;
-        lsc_subspace_gram(d, pm, db.Ut, pm, dc.Ut, G);
-        for (size_t i = 0; i < (size_t)pm * (size_t)pm; i++)
-            s2 += G[i] * G[i];
-        a->phi_l_ad = s2 / pm;
+        a->phi_r_ad = phi_square(k, pm, w->db.Vt, w->dc.Vt, w->G);
+        a->phi_l_ad = phi_square(d, pm, w->db.Ut, w->dc.Ut, w->G);
     }
-    /* D = s·B·A − s'·B'·A' = [s·B, −s'·B'] · [A; A'] */
+    return CLI_OK;
+}
+
+/* D = s·B·A − s'·B'·A' = [s·B, −s'·B'] · [A; A'] against E. */
+static int diff_update(const char *cmd, qe *a, qe_work *w)
+{
+    const lsc_adapter_module *m = a->m, *c = a->c;
+    int d = m->out_features, k = m->in_features, p = a->p, K = a->K, rd = m->r + c->r;
+    size_t dz = (size_t)d, kz = (size_t)k, pz = (size_t)p, Kz = (size_t)K;
+    size_t r1 = (size_t)m->r, r2 = (size_t)c->r, rdz = (size_t)rd;
+    lsc_error err = {0};
     for (size_t i = 0; i < dz; i++) {
         for (size_t j = 0; j < r1; j++)
-            Bd[i * rdz + j] = m->scaling * (double)m->B[i * r1 + j];
+            w->Bd[i * rdz + j] = m->scaling * (double)m->B[i * r1 + j];
         for (size_t j = 0; j < r2; j++)
-            Bd[i * rdz + r1 + j] = -c->scaling * (double)c->B[i * r2 + j];
+            w->Bd[i * rdz + r1 + j] = -c->scaling * (double)c->B[i * r2 + j];
     }
-    ana_to_double(r1 * kz, m->A, Ad);
-    ana_to_double(r2 * kz, c->A, Ad + r1 * kz);
-    if (delta_of(d, k, rd, 1.0, Bd, Ad, p, E, &dd, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->diff_fro = dd.fro;
-    a->ddegenerate = dd.degenerate;
-    a->coef_diff = dd.inner / e2;
-    if (dd.degenerate) {
+    ana_to_double(r1 * kz, m->A, w->Ad);
+    ana_to_double(r2 * kz, c->A, w->Ad + r1 * kz);
+    if (delta_of(d, k, rd, 1.0, w->Bd, w->Ad, p, w->E, &w->dd, w->w, w->lw, &err) != LSC_OK)
+        return module_fail(cmd, a, &err);
+    a->diff_fro = w->dd.fro;
+    a->ddegenerate = w->dd.degenerate;
+    a->coef_diff = w->dd.inner / (a->error_fro * a->error_fro);
+    if (w->dd.degenerate) {
         fill_nan(pz * Kz, a->phi_right_diff);
         fill_nan(pz * Kz, a->phi_left_diff);
         a->phi_rd = a->phi_ld = a->proj_diff = a->cos_diff = NAN;
     } else {
-        against_error(d, k, p, K, &dd, E, Vt, UEt, a->phi_right_diff, a->phi_left_diff, Qd, G, w, &a->proj_diff,
-                      &a->phi_rd, &a->phi_ld);
-        a->cos_diff = dd.inner / (dd.fro * a->error_fro);
+        against_error(d, k, p, K, &w->dd, w->E, w->Vt, w->UEt, a->phi_right_diff, a->phi_left_diff, w->Qd,
+                      w->G, w->w, &a->proj_diff, &a->phi_rd, &a->phi_ld);
+        a->cos_diff = w->dd.inner / (w->dd.fro * a->error_fro);
     }
-    goto done;
-liberr:
-    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", m->name, err.msg);
-done:
-    lsc_nf4_free(&q);
-    free(Ws); free(Dq); free(Bd); free(Ad); free(Es); free(E); free(S); free(U); free(Vt); free(UEt);
-    free(G); free(Qd); free(Qk); free(Rt); free(Rt2); free(w);
-    free(db.S); free(db.Vt); free(db.Ut); free(dc.S); free(dc.Vt); free(dc.Ut);
-    free(dd.S); free(dd.Vt); free(dd.Ut);
+    return CLI_OK;
+}
+
+static int compute(const char *cmd, const char *base_path, const lsc_st_file *bf, int bs, int dq,
+                   uint64_t seed, int store, qe *a)
+{
+    qe_work w;
+    int rc;
+    if (work_alloc(&w, a) != 0) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", a->m->name);
+    } else {
+        a->rseed = ana_module_seed(seed, a->m->name);
+        if ((rc = error_matrix(cmd, base_path, bf, bs, dq, store, a, &w)) == CLI_OK &&
+            (rc = error_spectrum(cmd, a, &w)) == CLI_OK &&
+            (rc = random_baseline(cmd, a, &w)) == CLI_OK &&
+            (rc = own_update(cmd, a, &w)) == CLI_OK && a->c &&
+            (rc = compare_update(cmd, a, &w)) == CLI_OK)
+            rc = diff_update(cmd, a, &w);
+    }
+    work_free(&w);
     return rc;
 }
 
@@ -541,8 +630,8 @@ static void put_num(FILE *fp, double v)
 static int draw(const char *cmd, const char *dir, const char *path, const qe *qs, int n, int hl,
                 int has_cmp, int bs, int dq)
 {
-    char tmp[4200];
-    FILE *fp = ana_data_open(cmd, dir, "quanterr.dat", tmp, sizeof tmp);
+    lsc_atomic tmp;
+    FILE *fp = ana_data_open(cmd, dir, "quanterr.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope quanterr (%s): columns: n module phi_right phi_right_compare phi_right_random "
@@ -560,11 +649,11 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
             put_num(fp, vals[j]);
         fprintf(fp, " %d\n", a->p);
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     /* the selected module's spectra, each normalised by its largest value */
     const qe *a = &qs[hl];
-    fp = ana_data_open(cmd, dir, "quanterr_spectrum.dat", tmp, sizeof tmp);
+    fp = ana_data_open(cmd, dir, "quanterr_spectrum.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope quanterr (%s), module %s: columns: i sigma_i(E)/sigma_1(E) "
@@ -576,7 +665,7 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
         put_num(fp, a->c && i < a->p2 && a->sv_cmp[0] > 0 ? a->sv_cmp[i] / a->sv_cmp[0] : NAN);
         fputc('\n', fp);
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     char b[300], title[900], mod[600], vars[8192];
     ana_basename(path, b, sizeof b);
@@ -591,6 +680,23 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
 }
 
 // ---- the command ----
+
+/* What cmd_quanterr parsed. */
+typedef struct quanterr_opts {
+    const char *base_path, *path, *cmp_path;
+    long        bs, top;
+    int         dq, store;
+} quanterr_opts;
+
+/* The adapters, the base and the matched modules of one run. */
+typedef struct quanterr_run {
+    const quanterr_opts *q;
+    ana_opts     o;
+    lsc_adapter  ad, cad;
+    lsc_st_file  bf;
+    qe          *qs;         /* (ad.n_modules), the first na used */
+    int          na, n_skip, n_cmp, hl;
+} quanterr_run;
 
 /* Whether module i is the one --module names. */
 static int qe_is(const void *items, int i, const char *name)
@@ -610,149 +716,128 @@ static double mean_of(const qe *qs, int n, size_t off)
     return c ? s / c : NAN;
 }
 
-int cmd_quanterr(int argc, char **argv)
+/* The compare adapter's module for a (a->c stays NULL when there is none
+ * usable, with a warning). */
+static void match_compare(const char *cmd, quanterr_run *R, qe *a)
 {
-    const char *cmd = "quanterr";
-    double t0 = cli_now();
-    cli_opt opts[] = {ANA_COMMON_OPTS,          {"compare", 1, NULL},     {"blocksize", 1, NULL},
-                      {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"top", 1, NULL},
-                      {"store-error", 0, NULL}, {NULL, 0, NULL}};
-    const char *pos[3];
-    int npos = 0, help = 0;
-    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
-    if (rc != CLI_OK || help)
-        return rc;
-    if (npos != 2)
-        return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
-                         npos == 1 ? "" : "s");
-    int bad = 0;
-    long bs = cli_long(opts, "blocksize", LSC_NF4_BLOCKSIZE_DEFAULT, &bad);
-    long top = cli_long(opts, "top", 32, &bad);
-    if (bad)
-        return CLI_USAGE;
-    if (bs < LSC_NF4_BLOCKSIZE_MIN || bs > LSC_NF4_BLOCKSIZE_MAX || (bs & (bs - 1)) != 0)
-        return cli_error(cmd, CLI_USAGE, "--blocksize must be a power of two in %d..%d, got %ld",
-                         LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX, bs);
-    if (cli_flag(opts, "double-quant") && cli_flag(opts, "no-double-quant"))
-        return cli_error(cmd, CLI_USAGE, "--double-quant and --no-double-quant contradict each other");
-    if (top < 1 || top > 1000000)
-        return cli_error(cmd, CLI_USAGE, "--top must be a positive integer, got %ld", top);
-    int dq = !cli_flag(opts, "no-double-quant"), store = cli_flag(opts, "store-error");
-    const char *base_path = pos[0], *path = pos[1], *cmp_path = cli_get(opts, "compare");
-    ana_opts o;
-    lsc_adapter ad, cad;
-    if ((rc = ana_setup(cmd, opts, &o, path, &ad, cmp_path, &cad)) != CLI_OK)
-        return rc;
-    lsc_error err = {0};
-    lsc_st_file bf;
-    lsc_h5 *h = NULL;
-    qe *qs = NULL;
-    int na = 0, n_skip = 0, n_cmp = 0;
-    if ((rc = ana_open_base(cmd, base_path, &bf)) != CLI_OK)
-        goto done;
-    qs = calloc((size_t)ad.n_modules, sizeof *qs);
-    if (!qs) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
+    const lsc_adapter_module *m = a->m;
+    int ci = lsc_adapter_find(&R->cad, m->name);
+    const lsc_adapter_module *c = ci >= 0 ? &R->cad.modules[ci] : NULL;
+    if (!c)
+        cli_warn(cmd, "%s: no module %s to compare with", R->q->cmp_path, m->name);
+    else if (c->in_features != m->in_features || c->out_features != m->out_features || c->n_nonfinite)
+        cli_warn(cmd, "%s: module %s has another shape or NaN/Inf values; not compared", R->q->cmp_path,
+                 m->name);
+    else {
+        a->c = c;
+        a->p2 = c->r < a->mn ? c->r : a->mn;
+        R->n_cmp++;
     }
-    for (int i = 0; i < ad.n_modules; i++) {
-        const lsc_adapter_module *m = &ad.modules[i];
-        const lsc_st_tensor *t = find_base(&bf, m->name);
+}
+
+/* The adapter's modules with a usable fp32 base weight, into R->qs. */
+static int match_modules(const char *cmd, quanterr_run *R)
+{
+    const quanterr_opts *q = R->q;
+    const lsc_adapter *ad = &R->ad;
+    for (int i = 0; i < ad->n_modules; i++) {
+        const lsc_adapter_module *m = &ad->modules[i];
+        const lsc_st_tensor *t = find_base(&R->bf, m->name);
         if (!t) {
             cli_warn(cmd, "%s: no base weight for module %s (tried %s.weight with and without "
-                          "'transformer.'/'model.'); skipped", base_path, m->name, m->name);
-            n_skip++;
+                          "'transformer.'/'model.'); skipped", q->base_path, m->name, m->name);
+            R->n_skip++;
             continue;
         }
-        if (lsc_nf4_st_role(&bf, t->name) != LSC_NF4_ROLE_PLAIN) {
-            rc = cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
-                                          "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
-                           base_path, t->name);
-            goto done;
-        }
-        int64_t want0 = ad.fan_in_fan_out ? m->in_features : m->out_features;
-        int64_t want1 = ad.fan_in_fan_out ? m->out_features : m->in_features;
+        if (lsc_nf4_st_role(&R->bf, t->name) != LSC_NF4_ROLE_PLAIN)
+            return cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
+                                            "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
+                             q->base_path, t->name);
+        int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
+        int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
         if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
             cli_warn(cmd, "%s: base tensor %s does not have the shape [%lld, %lld] module %s needs; skipped",
-                     base_path, t->name, (long long)want0, (long long)want1, m->name);
-            n_skip++;
+                     q->base_path, t->name, (long long)want0, (long long)want1, m->name);
+            R->n_skip++;
             continue;
         }
         if (m->n_nonfinite) {
-            cli_warn(cmd, "%s: module %s has %d NaN/Inf values; skipped", path, m->name, m->n_nonfinite);
-            n_skip++;
+            cli_warn(cmd, "%s: module %s has %d NaN/Inf values; skipped", q->path, m->name, m->n_nonfinite);
+            R->n_skip++;
             continue;
         }
-        qe *a = &qs[na++];
+        qe *a = &R->qs[R->na++];
         a->m = m;
         a->t = t;
-        a->transposed = ad.fan_in_fan_out;
+        a->transposed = ad->fan_in_fan_out;
         a->mn = m->in_features < m->out_features ? m->in_features : m->out_features;
         a->p = m->r < a->mn ? m->r : a->mn;
-        a->K = (int)(top > a->mn ? a->mn : top);
+        a->K = (int)(q->top > a->mn ? a->mn : q->top);
         if (a->K < a->p)
             a->K = a->p;
-        if (cmp_path) {
-            int ci = lsc_adapter_find(&cad, m->name);
-            const lsc_adapter_module *c = ci >= 0 ? &cad.modules[ci] : NULL;
-            if (!c)
-                cli_warn(cmd, "%s: no module %s to compare with", cmp_path, m->name);
-            else if (c->in_features != m->in_features || c->out_features != m->out_features || c->n_nonfinite)
-                cli_warn(cmd, "%s: module %s has another shape or NaN/Inf values; not compared", cmp_path,
-                         m->name);
-            else {
-                a->c = c;
-                a->p2 = c->r < a->mn ? c->r : a->mn;
-                n_cmp++;
-            }
-        }
+        if (q->cmp_path)
+            match_compare(cmd, R, a);
     }
-    if (na == 0) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable fp32 base weight",
-                       base_path, ad.n_modules, path);
-        goto done;
+    if (R->na == 0)
+        return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable fp32 base weight",
+                         q->base_path, ad->n_modules, q->path);
+    return CLI_OK;
+}
+
+/* The result arrays of one module; 0, or -1 when out of memory. */
+static int alloc_results(qe *a, int store)
+{
+    size_t pz = (size_t)a->p, Kz = (size_t)a->K, p2z = (size_t)a->p2;
+    a->sv_err = calloc((size_t)a->mn, sizeof(double));
+    a->sv_delta = calloc(pz, sizeof(double));
+    a->phi_right = calloc(pz * Kz, sizeof(double));
+    a->phi_left = calloc(pz * Kz, sizeof(double));
+    a->phi_right_rand = calloc(pz * Kz, sizeof(double));
+    a->phi_left_rand = calloc(pz * Kz, sizeof(double));
+    if (a->c) {
+        a->sv_cmp = calloc(p2z, sizeof(double));
+        a->phi_right_cmp = calloc(p2z * Kz, sizeof(double));
+        a->phi_left_cmp = calloc(p2z * Kz, sizeof(double));
+        a->phi_right_diff = calloc(pz * Kz, sizeof(double));
+        a->phi_left_diff = calloc(pz * Kz, sizeof(double));
     }
-    int hl;
-    if ((rc = ana_pick_module(cmd, &o, na, "analysed", qe_is, qs, &hl)) != CLI_OK)
-        goto done;
-    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
-        goto done;
-    printf("%s on %s: %d modules, NF4 blocksize %ld%s%s%s\n", path, base_path, na, bs,
-           dq ? ", double quant" : "", cmp_path ? ", compared with " : "", cmp_path ? cmp_path : "");
+    if (store)
+        a->E = calloc((size_t)a->m->out_features * (size_t)a->m->in_features, sizeof(double));
+    if (!a->sv_err || !a->sv_delta || !a->phi_right || !a->phi_left || !a->phi_right_rand ||
+        !a->phi_left_rand || (a->c && (!a->sv_cmp || !a->phi_right_cmp || !a->phi_left_cmp || !a->phi_right_diff ||
+                                                 !a->phi_left_diff)) ||
+        (store && !a->E))
+        return -1;
+    return 0;
+}
+
+static void free_results(qe *a)
+{
+    free(a->sv_err); free(a->sv_delta); free(a->sv_cmp);
+    free(a->phi_right); free(a->phi_left); free(a->phi_right_rand);
+    free(a->phi_left_rand); free(a->phi_right_cmp); free(a->phi_left_cmp);
+    free(a->E); free(a->phi_right_diff); free(a->phi_left_diff);
+}
+
+/* Every matched module: computed, written to h, one table row. */
+static int analyse_modules(const char *cmd, quanterr_run *R, lsc_h5 *h)
+{
+    const quanterr_opts *q = R->q;
+    lsc_error err = {0};
+    printf("%s on %s: %d modules, NF4 blocksize %ld%s%s%s\n", q->path, q->base_path, R->na, q->bs,
+           q->dq ? ", double quant" : "", q->cmp_path ? ", compared with " : "", q->cmp_path ? q->cmp_path : "");
     printf("%-28s %3s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s %9s\n", "module", "r", "|E|/|W|", "phiR",
            "phiR_cmp", "phiR_D", "phiR_rnd", "phiL", "phiL_cmp", "phiL_D", "phiL_rnd", "cos(dW,E)", "cos(D,E)");
-    for (int i = 0; i < na; i++) {
-        qe *a = &qs[i];
-        size_t pz = (size_t)a->p, Kz = (size_t)a->K, p2z = (size_t)a->p2;
-        a->sv_err = calloc((size_t)a->mn, sizeof(double));
-        a->sv_delta = calloc(pz, sizeof(double));
-        a->phi_right = calloc(pz * Kz, sizeof(double));
-        a->phi_left = calloc(pz * Kz, sizeof(double));
-        a->phi_right_rand = calloc(pz * Kz, sizeof(double));
-        a->phi_left_rand = calloc(pz * Kz, sizeof(double));
-        if (a->c) {
-            a->sv_cmp = calloc(p2z, sizeof(double));
-            a->phi_right_cmp = calloc(p2z * Kz, sizeof(double));
-            a->phi_left_cmp = calloc(p2z * Kz, sizeof(double));
-            a->phi_right_diff = calloc(pz * Kz, sizeof(double));
-            a->phi_left_diff = calloc(pz * Kz, sizeof(double));
-        }
-        if (store)
-            a->E = calloc((size_t)a->m->out_features * (size_t)a->m->in_features, sizeof(double));
-        if (!a->sv_err || !a->sv_delta || !a->phi_right || !a->phi_left || !a->phi_right_rand ||
-            !a->phi_left_rand || (a->c && (!a->sv_cmp || !a->phi_right_cmp || !a->phi_left_cmp || !a->phi_right_diff ||
-                                                     !a->phi_left_diff)) ||
-            (store && !a->E)) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-        if ((rc = compute(cmd, base_path, &bf, (int)bs, dq, o.seed, store, a)) != CLI_OK)
-            goto done;
-        if (write_module(h, a, (int)bs, dq, &err) != LSC_OK) {
-            rc = cli_lib_error(cmd, &err);
-            goto done;
-        }
-        if (store) {   /* written: give the memory back */
+    for (int i = 0; i < R->na; i++) {
+        qe *a = &R->qs[i];
+        int rc;
+        if (alloc_results(a, q->store) != 0)
+            return cli_error(cmd, CLI_FAIL, "out of memory");
+        if ((rc = compute(cmd, q->base_path, &R->bf, (int)q->bs, q->dq, R->o.seed, q->store, a)) != CLI_OK)
+            return rc;
+        if (write_module(h, a, (int)q->bs, q->dq, &err) != LSC_OK)
+            return cli_lib_error(cmd, &err);
+        if (q->store) {   /* written: give the memory back */
             free(a->E);
             a->E = NULL;
         }
@@ -761,7 +846,16 @@ int cmd_quanterr(int argc, char **argv)
                a->c ? a->phi_rd : NAN, a->phi_r_rand, a->phi_l, a->c ? a->phi_lc : NAN, a->c ? a->phi_ld : NAN,
                a->phi_l_rand, a->cos_delta, a->c ? a->cos_diff : NAN);
     }
-    /* means over modules (NaN entries left out) */
+    return CLI_OK;
+}
+
+/* The means over modules (NaN entries left out), printed and written as
+ * root attributes with the provenance; commits h. */
+static int summarise_and_commit(const char *cmd, quanterr_run *R, lsc_h5 **h, double t0)
+{
+    const quanterr_opts *q = R->q;
+    const qe *qs = R->qs;
+    int na = R->na;
 #define MEAN(field) mean_of(qs, na, offsetof(qe, field))
     double mr = MEAN(phi_r), ml = MEAN(phi_l), mrc = MEAN(phi_rc), mlc = MEAN(phi_lc);
     double mrr = MEAN(phi_r_rand), mlr = MEAN(phi_l_rand), mre = MEAN(phi_r_exp), mle = MEAN(phi_l_exp);
@@ -780,7 +874,7 @@ int cmd_quanterr(int argc, char **argv)
     }
     pr = npr ? pr / npr : NAN;
     prc = nprc ? prc / nprc : NAN;
-    if (!cmp_path)
+    if (!q->cmp_path)
         mrc = mlc = mcosc = mcosd = mcoefc = mcoefd = mrad = mlad = mrd = mld = prc = NAN;
     printf("mean over %d modules: phi(r,r) with E's top-r, right: dW %.4f, compare %.4f, D = dW - compare %.4f, "
            "random %.4f (expected %.4f); left: %.4f, %.4f, %.4f, %.4f (%.4f)\n",
@@ -788,20 +882,20 @@ int cmd_quanterr(int argc, char **argv)
     printf("  cos with E: dW %.5f, compare %.5f, D %.5f (unrelated: sd %.5f); <., E>/|E|^2: dW %.4f, compare %.4f, "
            "D %.4f (rank-r best %.4f); |U^T E V| / random: dW %.3f, compare %.3f\n",
            mcos, mcosc, mcosd, msd, mcoef, mcoefc, mcoefd, mbest, pr, prc);
-    lsc_h5_input in[3] = {{"base", base_path}, {"adapter", path}, {"compare", cmp_path}};
+    lsc_h5_input in[3] = {{"base", q->base_path}, {"adapter", q->path}, {"compare", q->cmp_path}};
     lsc_h5_param ps[] = {
-        {"blocksize", LSC_H5_INT, NULL, bs, 0},
-        {"double_quant", LSC_H5_INT, NULL, dq, 0},
-        {"top", LSC_H5_INT, NULL, top, 0},
-        ANA_COMMON_PARAMS(o),
-        {"store_error", LSC_H5_INT, NULL, store, 0},
-        {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
+        {"blocksize", LSC_H5_INT, NULL, q->bs, 0},
+        {"double_quant", LSC_H5_INT, NULL, q->dq, 0},
+        {"top", LSC_H5_INT, NULL, q->top, 0},
+        ANA_COMMON_PARAMS(R->o),
+        {"store_error", LSC_H5_INT, NULL, q->store, 0},
+        {"fan_in_fan_out", LSC_H5_INT, NULL, R->ad.fan_in_fan_out, 0},
         {"quantiser", LSC_H5_STR, "lsc_nf4_quantize on the stored base tensor (bitsandbytes NF4)", 0, 0},
         {"svd", LSC_H5_STR, "E: dense LAPACK SVD (lsc_svd); dW: thin-QR low-rank SVD (lsc_lowrank_svd)", 0, 0},
         {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
         {"n_modules", LSC_H5_INT, NULL, na, 0},
-        {"n_skipped", LSC_H5_INT, NULL, n_skip, 0},
-        {"n_compared", LSC_H5_INT, NULL, n_cmp, 0},
+        {"n_skipped", LSC_H5_INT, NULL, R->n_skip, 0},
+        {"n_compared", LSC_H5_INT, NULL, R->n_cmp, 0},
         {"mean_error_rel", LSC_H5_DOUBLE, NULL, 0, merr},
         {"mean_bits_total", LSC_H5_DOUBLE, NULL, 0, mbits},
         {"mean_phi_right", LSC_H5_DOUBLE, NULL, 0, mr},
@@ -827,26 +921,84 @@ int cmd_quanterr(int argc, char **argv)
         {"mean_proj_ratio", LSC_H5_DOUBLE, NULL, 0, pr},
         {"mean_proj_ratio_compare", LSC_H5_DOUBLE, NULL, 0, prc},
     };
-    if ((rc = ana_output_commit(cmd, &o, &h, t0, cmp_path ? 3 : 2, in, NULL,
-                                (int)(sizeof ps / sizeof ps[0]), ps)) != CLI_OK)
+    return ana_output_commit(cmd, &R->o, h, t0, q->cmp_path ? 3 : 2, in, NULL,
+                             (int)(sizeof ps / sizeof ps[0]), ps);
+}
+
+/* The run after option parsing: adapters and base, matching, the
+ * per-module analysis, the output file, figures and JSON. */
+static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *opts, double t0)
+{
+    quanterr_run R;
+    memset(&R, 0, sizeof R);
+    R.q = q;
+    lsc_h5 *h = NULL;
+    int rc = ana_setup(cmd, opts, &R.o, q->path, &R.ad, q->cmp_path, &R.cad);
+    if (rc != CLI_OK)
+        return rc;
+    if ((rc = ana_open_base(cmd, q->base_path, &R.bf)) != CLI_OK)
         goto done;
-    if (o.plots && (rc = draw(cmd, o.plots, path, qs, na, hl, cmp_path != NULL, (int)bs, dq)) != CLI_OK)
+    R.qs = calloc((size_t)R.ad.n_modules, sizeof *R.qs);
+    if (!R.qs) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;
-    if (o.json)
-        ana_print_json(cmd, o.output, na, n_skip, t0);
+    }
+    if ((rc = match_modules(cmd, &R)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", qe_is, R.qs, &R.hl)) != CLI_OK ||
+        (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
+        (rc = analyse_modules(cmd, &R, h)) != CLI_OK ||
+        (rc = summarise_and_commit(cmd, &R, &h, t0)) != CLI_OK)
+        goto done;
+    if (R.o.plots && (rc = draw(cmd, R.o.plots, q->path, R.qs, R.na, R.hl, q->cmp_path != NULL, (int)q->bs,
+                                q->dq)) != CLI_OK)
+        goto done;
+    if (R.o.json)
+        ana_print_json(cmd, R.o.output, R.na, R.n_skip, t0);
     rc = CLI_OK;
 done:
     lsc_h5_abort(h);
-    if (qs)
-        for (int i = 0; i < ad.n_modules; i++) {
-            free(qs[i].sv_err); free(qs[i].sv_delta); free(qs[i].sv_cmp);
-            free(qs[i].phi_right); free(qs[i].phi_left); free(qs[i].phi_right_rand);
-            free(qs[i].phi_left_rand); free(qs[i].phi_right_cmp); free(qs[i].phi_left_cmp);
-            free(qs[i].E); free(qs[i].phi_right_diff); free(qs[i].phi_left_diff);
-        }
-    free(qs);
-    lsc_st_close(&bf);
-    lsc_adapter_free(&ad);
-    lsc_adapter_free(&cad);
+    if (R.qs)
+        for (int i = 0; i < R.ad.n_modules; i++)
+            free_results(&R.qs[i]);
+    free(R.qs);
+    lsc_st_close(&R.bf);
+    lsc_adapter_free(&R.ad);
+    lsc_adapter_free(&R.cad);
     return rc;
+}
+
+int cmd_quanterr(int argc, char **argv)
+{
+    const char *cmd = "quanterr";
+    double t0 = cli_now();
+    cli_opt opts[] = {ANA_COMMON_OPTS,          {"compare", 1, NULL},     {"blocksize", 1, NULL},
+                      {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"top", 1, NULL},
+                      {"store-error", 0, NULL}, {NULL, 0, NULL}};
+    const char *pos[3];
+    int npos = 0, help = 0;
+    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    if (npos != 2)
+        return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
+                         npos == 1 ? "" : "s");
+    int bad = 0;
+    quanterr_opts q;
+    q.bs = cli_long(opts, "blocksize", LSC_NF4_BLOCKSIZE_DEFAULT, &bad);
+    q.top = cli_long(opts, "top", 32, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (q.bs < LSC_NF4_BLOCKSIZE_MIN || q.bs > LSC_NF4_BLOCKSIZE_MAX || (q.bs & (q.bs - 1)) != 0)
+        return cli_error(cmd, CLI_USAGE, "--blocksize must be a power of two in %d..%d, got %ld",
+                         LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX, q.bs);
+    if (cli_flag(opts, "double-quant") && cli_flag(opts, "no-double-quant"))
+        return cli_error(cmd, CLI_USAGE, "--double-quant and --no-double-quant contradict each other");
+    if (q.top < 1 || q.top > 1000000)
+        return cli_error(cmd, CLI_USAGE, "--top must be a positive integer, got %ld", q.top);
+    q.dq = !cli_flag(opts, "no-double-quant");
+    q.store = cli_flag(opts, "store-error");
+    q.base_path = pos[0];
+    q.path = pos[1];
+    q.cmp_path = cli_get(opts, "compare");
+    return run_quanterr(cmd, &q, opts, t0);
 }
