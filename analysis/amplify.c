@@ -96,12 +96,6 @@ static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name, ch
     return NULL;
 }
 
-static void fill_nan(size_t n, double *x)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-}
-
 /* ‖Aᵀ·B‖_F for A, B with n rows and K columns: A[i][a] at A[i·ai + a·aa]
  * (so a transposed view is just other strides), B[i][b] at B[i·ldb + b]. */
 static double fro_atb(size_t n, size_t K, const double *A, size_t ai, size_t aa, const double *B,
@@ -226,8 +220,8 @@ static int compute(const char *path, const char *base_path,
         a->delta_fro = a->proj_delta = a->proj_base = a->proj_random = a->amplification = NAN;
         if (a->base_nonfinite)
             a->base_fro = a->proj_random_expected = NAN;
-        fill_nan(Kz, a->sv_delta);
-        fill_nan(Kz, a->sv_base);
+        ana_fill_nan(Kz, a->sv_delta);
+        ana_fill_nan(Kz, a->sv_base);
         goto done;
     }
 

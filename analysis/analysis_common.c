@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,6 +157,12 @@ void ana_to_double(size_t n, const float *x, double *y)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = (double)x[i];
+}
+
+void ana_fill_nan(size_t n, double *x)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
 }
 
 int ana_all_zero(size_t n, const float *x)

@@ -1,6 +1,7 @@
 /*
  * analysis_common.h — what the spectrum, subspace, amplify and quanterr
- * subcommands share: argument parsing with --help, the common options
+ * subcommands share (and, for argument parsing with --help, deltaspec,
+ * inspect, quantize, dequantize and bench too): the common options
  * (--seed, --threads, --json, --plots, --module), adapter loading with
  * one-line errors, per-module random seeds, the per-module tasks on worker
  * threads, the output file from creation to the provenance root attributes
@@ -91,6 +92,8 @@ int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m
 
 /* float → double */
 void ana_to_double(size_t n, const float *x, double *y);
+/* x[0..n) = NaN (an undefined result) */
+void ana_fill_nan(size_t n, double *x);
 /* 1 if every value is exactly zero */
 int  ana_all_zero(size_t n, const float *x);
 

@@ -135,12 +135,6 @@ done:
     return rc;
 }
 
-static void fill_nan(size_t n, double *x)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-}
-
 /* rows (p, n) from a column basis Q (n, p) */
 static void cols_to_rows(int n, int p, const double *Q, double *Vt)
 {
@@ -193,8 +187,8 @@ static int compute_pair(const char *path1, const char *path2, char factor,
     lsc_phi_grid(p1, p2, G, P->phi_rand);
 
     if (P->n_nonfinite > 0) {
-        fill_nan(g12, P->phi);
-        fill_nan((size_t)pm, P->angles);
+        ana_fill_nan(g12, P->phi);
+        ana_fill_nan((size_t)pm, P->angles);
         P->rank1 = P->rank2 = -1;
         ana_msg_warn(&P->msgs, "module %s: %d NaN/Inf values in lora_A/lora_B (%s%s%s); phi written as NaN",
                  P->group, P->n_nonfinite, m1->n_nonfinite ? path1 : "",
@@ -209,8 +203,8 @@ static int compute_pair(const char *path1, const char *path2, char factor,
         goto liberr;
     if (z1 || z2) {
         P->degenerate = 1;
-        fill_nan(g12, P->phi);
-        fill_nan((size_t)pm, P->angles);
+        ana_fill_nan(g12, P->phi);
+        ana_fill_nan((size_t)pm, P->angles);
         ana_msg_warn(&P->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): phi written as NaN, "
                       "marked degenerate", z1 ? path1 : path2, z1 ? m1->name : m2->name);
         goto done;
