@@ -24,6 +24,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +96,6 @@ static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name, ch
     return NULL;
 }
 
-static void fill_nan(size_t n, double *x)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-}
-
 /* ‖Aᵀ·B‖_F for A, B with n rows and K columns: A[i][a] at A[i·ai + a·aa]
  * (so a transposed view is just other strides), B[i][b] at B[i·ldb + b]. */
 static double fro_atb(size_t n, size_t K, const double *A, size_t ai, size_t aa, const double *B,
@@ -146,6 +141,20 @@ static void proj_pair(const float *Wf, int transposed, int d, int k, int K, cons
         *pd = fro_atb(kz, Kz, Vt, 1, kz, T, K2);                  /* ‖Vᵀ Wᵀ U‖ */
         *pr = fro_atb(kz, Kz, Qr, Kz, 1, T + Kz, K2);
     }
+}
+
+/* ‖W‖_F of a float matrix in double, with four partial sums (independent
+ * adds). */
+static double fro_f32(size_t nw, const float *Wf)
+{
+    double s4[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i4 = 0;
+    for (; i4 + 4 <= nw; i4 += 4)
+        for (int c = 0; c < 4; c++)
+            s4[c] += (double)Wf[i4 + (size_t)c] * (double)Wf[i4 + (size_t)c];
+    for (; i4 < nw; i4++)
+        s4[0] += (double)Wf[i4] * (double)Wf[i4];
+    return sqrt((s4[0] + s4[1]) + (s4[2] + s4[3]));
 }
 
 /* One module's Table 7 row. W stays float, in the orientation it is stored
@@ -197,15 +206,7 @@ static int compute(const char *path, const char *base_path,
         rc = ana_msg_error(&a->msgs, "%s", err.msg[0] ? err.msg : lsc_strerror(err.code));
         goto done;
     }
-    double s4[4] = {0.0, 0.0, 0.0, 0.0};   /* four partial sums: independent adds */
-    size_t nw = dz * kz, i4 = 0;
-    for (; i4 + 4 <= nw; i4 += 4)
-        for (int c = 0; c < 4; c++)
-            s4[c] += (double)Wf[i4 + (size_t)c] * (double)Wf[i4 + (size_t)c];
-    for (; i4 < nw; i4++)
-        s4[0] += (double)Wf[i4] * (double)Wf[i4];
-    double ss = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-    a->base_fro = sqrt(ss);
+    a->base_fro = fro_f32(dz * kz, Wf);
     a->proj_random_expected = (double)K * a->base_fro / sqrt((double)d * (double)k);
     if (!isfinite(a->base_fro)) {
         a->base_nonfinite = 1;
@@ -219,8 +220,8 @@ static int compute(const char *path, const char *base_path,
         a->delta_fro = a->proj_delta = a->proj_base = a->proj_random = a->amplification = NAN;
         if (a->base_nonfinite)
             a->base_fro = a->proj_random_expected = NAN;
-        fill_nan(Kz, a->sv_delta);
-        fill_nan(Kz, a->sv_base);
+        ana_fill_nan(Kz, a->sv_delta);
+        ana_fill_nan(Kz, a->sv_base);
         goto done;
     }
 
@@ -229,7 +230,7 @@ static int compute(const char *path, const char *base_path,
     ana_to_double(rz * kz, m->A, Ad);
     if (lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
         goto liberr;
-    ss = 0.0;
+    double ss = 0.0;
     for (int i = 0; i < r; i++)
         ss += S[i] * S[i];
     a->delta_fro = sqrt(ss);
@@ -319,8 +320,8 @@ static void put_num(FILE *fp, double v)
 static int draw(const char *cmd, const char *dir, const char *path, const amp *amps, int na,
                 int hl)
 {
-    char tmp[4200];
-    FILE *fp = ana_data_open(cmd, dir, "amplify.dat", tmp, sizeof tmp);
+    lsc_atomic tmp;
+    FILE *fp = ana_data_open(cmd, dir, "amplify.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope amplify (%s): columns: n module proj_delta proj_base proj_random "
@@ -336,7 +337,7 @@ static int draw(const char *cmd, const char *dir, const char *path, const amp *a
         put_num(fp, a->base_fro);
         fprintf(fp, " %d\n", a->K);
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     char b[300], title[800], vars[8192];
     ana_basename(path, b, sizeof b);
@@ -391,168 +392,217 @@ static void amplify_task(void *ctx, int t)
     }
 }
 
+/* What cmd_amplify parsed. */
+typedef struct amplify_opts {
+    const char *path, *base_path;
+    long        rank_opt;      /* --rank, 0: each module's r */
+} amplify_opts;
+
+/* The adapter, the base and the matched modules of one run. */
+typedef struct amplify_run {
+    const amplify_opts *ao;
+    ana_opts    o;
+    lsc_adapter ad;
+    lsc_st_file bf;
+    amp        *amps;          /* (ad.n_modules), the first na used */
+    char      (*skipped)[1400]; /* (ad.n_modules), the first n_missing used */
+    int         na, n_missing, n_degenerate, n_clamped, hl;
+} amplify_run;
+
+/* "why module m is skipped" into the next skipped line; a long list of
+ * tried names is cut, on purpose. */
+static void skip_line(amplify_run *R, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void skip_line(amplify_run *R, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(R->skipped[R->n_missing++], sizeof R->skipped[0], fmt, ap) >= (int)sizeof R->skipped[0])
+        R->skipped[R->n_missing - 1][sizeof R->skipped[0] - 1] = '\0';
+    va_end(ap);
+}
+
+/* Module m against its base tensor t (NULL: not found): an amp, or a
+ * skipped line. */
+static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_st_tensor *t,
+                         const char *tried)
+{
+    const lsc_adapter *ad = &R->ad;
+    long rank_opt = R->ao->rank_opt;
+    if (!t) {
+        skip_line(R, "no base weight for module %s (tried %s)", m->name, tried);
+        return;
+    }
+    int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
+    int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
+    if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
+        char got[128] = "";
+        for (int dd = 0; dd < t->ndim && dd < 4; dd++) {
+            size_t l = strlen(got);
+            snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
+        }
+        skip_line(R, "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
+                  t->name, got, m->name, (long long)want0, (long long)want1,
+                  ad->fan_in_fan_out ? "true" : "false");
+        return;
+    }
+    amp *a = &R->amps[R->na++];
+    a->m = m;
+    a->t = t;
+    a->transposed = ad->fan_in_fan_out;
+    int maxk = m->r;
+    int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
+    if (maxk > mn)
+        maxk = mn;
+    a->K = rank_opt > 0 ? (int)(rank_opt < maxk ? rank_opt : maxk) : maxk;
+    if (rank_opt > maxk)
+        R->n_clamped++;
+}
+
+/* Match modules to base weights; problems are warnings when something
+ * remains to analyse, else one error line. */
+static int match_modules(const char *cmd, amplify_run *R)
+{
+    const amplify_opts *ao = R->ao;
+    for (int i = 0; i < R->ad.n_modules; i++) {
+        const lsc_adapter_module *m = &R->ad.modules[i];
+        char tried[4500];
+        const lsc_st_tensor *t = find_base(&R->bf, m->name, tried, sizeof tried);
+        match_module(R, m, t, tried);
+    }
+    if (R->na == 0)
+        return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
+                                        "(first: %s)", ao->base_path, R->ad.n_modules, ao->path, R->skipped[0]);
+    for (int i = 0; i < R->n_missing; i++)
+        cli_warn(cmd, "%s: %s; skipped", ao->base_path, R->skipped[i]);
+    if (R->n_clamped)
+        cli_warn(cmd, "--rank %ld exceeds r of %d modules; their own r is used there", ao->rank_opt,
+                 R->n_clamped);
+    return CLI_OK;
+}
+
+/* Independent tasks on our own threads: the sha256 of the (large) base for
+ * the provenance first, then one task per module (and the git commit).
+ * BLAS runs single-threaded inside them (its products here are small);
+ * the results do not depend on the thread count. Each module written and
+ * printed; base_hex: the base's digest. */
+static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *base_hex)
+{
+    const amplify_opts *ao = R->ao;
+    lsc_error err = {0};
+    printf("%s on %s: %d modules%s\n", ao->path, ao->base_path, R->na, R->n_missing ? " (some skipped)" : "");
+    printf("%-44s %3s %3s %9s %9s %10s %10s %11s %9s\n", "module", "r", "K", "|W|_F", "|dW|_F",
+           "proj_dW", "proj_W", "proj_random", "amplif.");
+    for (int i = 0; i < R->na; i++) {
+        amp *a = &R->amps[i];
+        a->sv_delta = calloc((size_t)a->K, sizeof(double));
+        a->sv_base = calloc((size_t)a->K, sizeof(double));
+        if (!a->sv_delta || !a->sv_base)
+            return cli_error(cmd, CLI_FAIL, "out of memory");
+    }
+    amplify_job job = {ao->path, ao->base_path, &R->bf, R->o.seed, R->amps, "", LSC_OK, {0}};
+    ana_run_tasks(&R->o, R->na + 1, amplify_task, &job);
+    for (int i = 0; i < R->na; i++) {
+        amp *a = &R->amps[i];
+        ana_msgs_flush(cmd, &a->msgs);   /* in module order, as a serial run */
+        if (a->rc != CLI_OK)
+            return a->rc;
+        R->n_degenerate += a->degenerate;
+        if (write_module(h, a, &err) != LSC_OK)
+            return cli_lib_error(cmd, &err);
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
+               a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
+               a->amplification);
+    }
+    if (job.sha_rc != LSC_OK)
+        return cli_lib_error(cmd, &job.sha_err);
+    memcpy(base_hex, job.base_hex, sizeof job.base_hex);
+    return CLI_OK;
+}
+
+static int commit_output(const char *cmd, amplify_run *R, lsc_h5 **h, const char *base_hex, double t0)
+{
+    const amplify_opts *ao = R->ao;
+    lsc_h5_input in[2] = {{"adapter", ao->path}, {"base", ao->base_path}};
+    lsc_h5_param ps[] = {
+        {"rank", LSC_H5_INT, NULL, ao->rank_opt, 0},   /* 0: each module's r */
+        ANA_COMMON_PARAMS(R->o),
+        {"fan_in_fan_out", LSC_H5_INT, NULL, R->ad.fan_in_fan_out, 0},
+        {"topk_method", LSC_H5_STR, "W's top-K singular values: subspace iteration on W^T W (float, "
+                                    "then double Rayleigh-Ritz) to a residual bound of 1e-10 relative, "
+                                    "else dense SVD; proj_base = sqrt(sum sigma_i^2)", 0, 0},
+        {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
+        {"n_modules", LSC_H5_INT, NULL, R->na, 0},
+        {"n_skipped", LSC_H5_INT, NULL, R->n_missing, 0},
+        {"n_degenerate", LSC_H5_INT, NULL, R->n_degenerate, 0},
+    };
+    const char *digests[2] = {NULL, base_hex};
+    return ana_output_commit(cmd, &R->o, h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]), ps);
+}
+
+static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *opts, double t0)
+{
+    amplify_run R;
+    memset(&R, 0, sizeof R);
+    R.ao = ao;
+    lsc_h5 *h = NULL;
+    char base_hex[65] = "";
+    int rc = ana_setup(cmd, opts, &R.o, ao->path, &R.ad, NULL, NULL);
+    if (rc != CLI_OK)
+        return rc;
+    if ((rc = ana_open_base(cmd, ao->base_path, &R.bf)) != CLI_OK)
+        goto done;
+    R.amps = calloc((size_t)R.ad.n_modules, sizeof *R.amps);
+    R.skipped = R.amps ? calloc((size_t)R.ad.n_modules, sizeof *R.skipped) : NULL;
+    if (!R.amps || !R.skipped) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    if ((rc = match_modules(cmd, &R)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", amp_is, R.amps, &R.hl)) != CLI_OK ||
+        (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
+        (rc = analyse_modules(cmd, &R, h, base_hex)) != CLI_OK ||
+        (rc = commit_output(cmd, &R, &h, base_hex, t0)) != CLI_OK)
+        goto done;
+    if (R.o.plots && (rc = draw(cmd, R.o.plots, ao->path, R.amps, R.na, R.hl)) != CLI_OK)
+        goto done;
+    if (R.o.json)
+        ana_print_json(cmd, R.o.output, R.na, R.n_missing, t0);
+done:
+    lsc_h5_abort(h);
+    if (R.amps)
+        for (int i = 0; i < R.na; i++) {
+            free(R.amps[i].sv_delta);
+            free(R.amps[i].sv_base);
+        }
+    free(R.amps);
+    free(R.skipped);
+    lsc_st_close(&R.bf);
+    lsc_adapter_free(&R.ad);
+    return rc;
+}
+
 int cmd_amplify(int argc, char **argv)
 {
     const char *cmd = "amplify";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {NULL, 0, NULL}};
-    const char *path = NULL;
+    amplify_opts ao = {NULL, NULL, 0};
     int help = 0;
-    int rc = ana_parse_adapter_args(cmd, USAGE, argc, argv, opts, &path, &help);
+    int rc = ana_parse_adapter_args(cmd, USAGE, argc, argv, opts, &ao.path, &help);
     if (rc != CLI_OK || help)
         return rc;
-    const char *base_path = cli_get(opts, "base");
-    if (!base_path)
+    ao.base_path = cli_get(opts, "base");
+    if (!ao.base_path)
         return cli_error(cmd, CLI_USAGE, "missing --base MODEL.safetensors");
     int bad = 0;
-    long rank_opt = cli_long(opts, "rank", 0, &bad);
+    ao.rank_opt = cli_long(opts, "rank", 0, &bad);
     if (bad)
         return CLI_USAGE;
-    if (cli_get(opts, "rank") && (rank_opt < 1 || rank_opt > 1000000))
-        return cli_error(cmd, CLI_USAGE, "--rank must be a positive integer, got %ld", rank_opt);
-    ana_opts o;
-    lsc_adapter ad;
-    if ((rc = ana_setup(cmd, opts, &o, path, &ad, NULL, NULL)) != CLI_OK)
-        return rc;
-    lsc_error err = {0};
-    lsc_st_file bf;
-    lsc_h5 *h = NULL;
-    amp *amps = NULL;
-    char (*skipped)[1400] = NULL;
-    int na = 0, n_missing = 0, n_degenerate = 0, n_clamped = 0;
-    if ((rc = ana_open_base(cmd, base_path, &bf)) != CLI_OK)
-        goto done;
-    amps = calloc((size_t)ad.n_modules, sizeof *amps);
-    if (!amps) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-    /* match modules to base weights; problems are warnings when something
-     * remains to analyse, else one error line */
-    skipped = calloc((size_t)ad.n_modules, sizeof *skipped);
-    if (!skipped) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < ad.n_modules; i++) {
-        const lsc_adapter_module *m = &ad.modules[i];
-        char tried[4500];
-        const lsc_st_tensor *t = find_base(&bf, m->name, tried, sizeof tried);
-        if (!t) {
-            if (snprintf(skipped[n_missing++], sizeof skipped[0], "no base weight for module %s (tried %s)",
-                         m->name, tried) >= (int)sizeof skipped[0])
-                skipped[n_missing - 1][sizeof skipped[0] - 1] = '\0'; /* a long list is cut, on purpose */
-            continue;
-        }
-        int64_t want0 = ad.fan_in_fan_out ? m->in_features : m->out_features;
-        int64_t want1 = ad.fan_in_fan_out ? m->out_features : m->in_features;
-        if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
-            char got[128] = "";
-            for (int dd = 0; dd < t->ndim && dd < 4; dd++) {
-                size_t l = strlen(got);
-                snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
-            }
-            if (snprintf(skipped[n_missing++], sizeof skipped[0],
-                         "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
-                         t->name, got, m->name, (long long)want0, (long long)want1,
-                         ad.fan_in_fan_out ? "true" : "false") >= (int)sizeof skipped[0])
-                skipped[n_missing - 1][sizeof skipped[0] - 1] = '\0';
-            continue;
-        }
-        amp *a = &amps[na++];
-        a->m = m;
-        a->t = t;
-        a->transposed = ad.fan_in_fan_out;
-        int maxk = m->r;
-        int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
-        if (maxk > mn)
-            maxk = mn;
-        a->K = rank_opt > 0 ? (int)(rank_opt < maxk ? rank_opt : maxk) : maxk;
-        if (rank_opt > maxk)
-            n_clamped++;
-    }
-    if (na == 0) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
-                                      "(first: %s)", base_path, ad.n_modules, path, skipped[0]);
-        goto done;
-    }
-    for (int i = 0; i < n_missing; i++)
-        cli_warn(cmd, "%s: %s; skipped", base_path, skipped[i]);
-    if (n_clamped)
-        cli_warn(cmd, "--rank %ld exceeds r of %d modules; their own r is used there", rank_opt,
-                 n_clamped);
-    int hl;
-    if ((rc = ana_pick_module(cmd, &o, na, "analysed", amp_is, amps, &hl)) != CLI_OK)
-        goto done;
-    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
-        goto done;
-    printf("%s on %s: %d modules%s\n", path, base_path, na, n_missing ? " (some skipped)" : "");
-    printf("%-44s %3s %3s %9s %9s %10s %10s %11s %9s\n", "module", "r", "K", "|W|_F", "|dW|_F",
-           "proj_dW", "proj_W", "proj_random", "amplif.");
-    for (int i = 0; i < na; i++) {
-        amp *a = &amps[i];
-        a->sv_delta = calloc((size_t)a->K, sizeof(double));
-        a->sv_base = calloc((size_t)a->K, sizeof(double));
-        if (!a->sv_delta || !a->sv_base) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-    }
-    /* Independent tasks on our own threads: the sha256 of the (large) base
-     * for the provenance first, then one task per module (and the git
-     * commit). BLAS runs single-threaded inside them (its products here are
-     * small); the results do not depend on the thread count. */
-    amplify_job job = {path, base_path, &bf, o.seed, amps, "", LSC_OK, {0}};
-    ana_run_tasks(&o, na + 1, amplify_task, &job);
-    for (int i = 0; i < na; i++) {
-        amp *a = &amps[i];
-        ana_msgs_flush(cmd, &a->msgs);   /* in module order, as a serial run */
-        if ((rc = a->rc) != CLI_OK)
-            goto done;
-        n_degenerate += a->degenerate;
-        if (write_module(h, a, &err) != LSC_OK) {
-            rc = cli_lib_error(cmd, &err);
-            goto done;
-        }
-        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
-               a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
-               a->amplification);
-    }
-    if (job.sha_rc != LSC_OK) {
-        rc = cli_lib_error(cmd, &job.sha_err);
-        goto done;
-    }
-    lsc_h5_input in[2] = {{"adapter", path}, {"base", base_path}};
-    lsc_h5_param ps[] = {
-        {"rank", LSC_H5_INT, NULL, rank_opt, 0},   /* 0: each module's r */
-        ANA_COMMON_PARAMS(o),
-        {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
-        {"topk_method", LSC_H5_STR, "W's top-K singular values: subspace iteration on W^T W (float, "
-                                    "then double Rayleigh-Ritz) to a residual bound of 1e-10 relative, "
-                                    "else dense SVD; proj_base = sqrt(sum sigma_i^2)", 0, 0},
-        {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
-        {"n_modules", LSC_H5_INT, NULL, na, 0},
-        {"n_skipped", LSC_H5_INT, NULL, n_missing, 0},
-        {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
-    };
-    const char *digests[2] = {NULL, job.base_hex};
-    if ((rc = ana_output_commit(cmd, &o, &h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]),
-                                ps)) != CLI_OK)
-        goto done;
-    if (o.plots && (rc = draw(cmd, o.plots, path, amps, na, hl)) != CLI_OK)
-        goto done;
-    if (o.json)
-        ana_print_json(cmd, o.output, na, n_missing, t0);
-done:
-    lsc_h5_abort(h);
-    if (amps)
-        for (int i = 0; i < na; i++) {
-            free(amps[i].sv_delta);
-            free(amps[i].sv_base);
-        }
-    free(amps);
-    free(skipped);
-    lsc_st_close(&bf);
-    lsc_adapter_free(&ad);
-    return rc;
+    if (cli_get(opts, "rank") && (ao.rank_opt < 1 || ao.rank_opt > 1000000))
+        return cli_error(cmd, CLI_USAGE, "--rank must be a positive integer, got %ld", ao.rank_opt);
+    return run_amplify(cmd, &ao, opts, t0);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,6 +157,12 @@ void ana_to_double(size_t n, const float *x, double *y)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = (double)x[i];
+}
+
+void ana_fill_nan(size_t n, double *x)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
 }
 
 int ana_all_zero(size_t n, const float *x)
@@ -384,37 +391,24 @@ int ana_prepare_plots(const char *cmd, const char *dir)
     return CLI_OK;
 }
 
-FILE *ana_data_open(const char *cmd, const char *dir, const char *name, char *tmp, size_t ntmp)
+FILE *ana_data_open(const char *cmd, const char *dir, const char *name, lsc_atomic *a)
 {
-    snprintf(tmp, ntmp, "%s/%s.tmp.%ld", dir, name, (long)getpid());
-    FILE *fp = fopen(tmp, "w");
-    if (!fp)
+    char path[PATH_MAX];
+    lsc_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (lsc_atomic_open(a, path, &err) != LSC_OK) {
+        /* errno is still mkstemp's or fopen's */
         cli_error(cmd, CLI_FAIL, "%s/%s: cannot create: %s", dir, name, strerror(errno));
-    return fp;
+        return NULL;
+    }
+    return a->fp;
 }
 
-int ana_data_close(const char *cmd, FILE *fp, const char *tmp)
+int ana_data_close(const char *cmd, lsc_atomic *a)
 {
-    char final[PATH_MAX];
-    snprintf(final, sizeof final, "%s", tmp);
-    char *t = strstr(final, ".tmp.");
-    char *last = NULL;
-    while (t) {   /* the last ".tmp." is ours */
-        last = t;
-        t = strstr(t + 1, ".tmp.");
-    }
-    if (last)
-        *last = '\0';
-    int bad = ferror(fp);
-    if (fclose(fp) != 0 || bad) {
-        unlink(tmp);
-        return cli_error(cmd, CLI_FAIL, "%s: write failed", final);
-    }
-    if (rename(tmp, final) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cli_error(cmd, CLI_FAIL, "%s: cannot rename into place: %s", final, strerror(e));
-    }
+    lsc_error err = {0};
+    if (lsc_atomic_commit(a, &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
     return CLI_OK;
 }
 

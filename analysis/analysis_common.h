@@ -1,6 +1,7 @@
 /*
  * analysis_common.h — what the spectrum, subspace, amplify and quanterr
- * subcommands share: argument parsing with --help, the common options
+ * subcommands share (and, for argument parsing with --help, deltaspec,
+ * inspect, quantize, dequantize and bench too): the common options
  * (--seed, --threads, --json, --plots, --module), adapter loading with
  * one-line errors, per-module random seeds, the per-module tasks on worker
  * threads, the output file from creation to the provenance root attributes
@@ -91,6 +92,8 @@ int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m
 
 /* float → double */
 void ana_to_double(size_t n, const float *x, double *y);
+/* x[0..n) = NaN (an undefined result) */
+void ana_fill_nan(size_t n, double *x);
 /* 1 if every value is exactly zero */
 int  ana_all_zero(size_t n, const float *x);
 
@@ -161,10 +164,12 @@ void ana_blas_threads(int n);
 /* mkdir -p DIR; refuses characters that cannot pass through gnuplot's -e
  * quoting. CLI_OK, CLI_USAGE or CLI_FAIL (message printed). */
 int ana_prepare_plots(const char *cmd, const char *dir);
-/* Opens DIR/NAME for writing through a temporary name; close with
- * ana_data_close (renames) or ana_data_abort. */
-FILE *ana_data_open(const char *cmd, const char *dir, const char *name, char *tmp, size_t ntmp);
-int   ana_data_close(const char *cmd, FILE *fp, const char *tmp);
+/* Opens DIR/NAME for writing through lib/atomic.c's temporary file (*a);
+ * returns a->fp, or NULL after printing the failure. Close with
+ * ana_data_close (commits: renames into place) or lsc_atomic_abort. */
+FILE *ana_data_open(const char *cmd, const char *dir, const char *name, lsc_atomic *a);
+/* Commits *a; CLI_OK, or CLI_FAIL with the message printed. */
+int   ana_data_close(const char *cmd, lsc_atomic *a);
 /* Runs gnuplot on plots/SCRIPT with vars and prints "figures:
  * DIR/OUTBASE.png DIR/OUTBASE.svg". CLI_OK, or CLI_FAIL (gnuplot's failure
  * is a printed warning). */

@@ -104,174 +104,208 @@ static int wanted(const char *name, const char *targets, char *module, size_t n)
     return 0;
 }
 
-int cmd_deltaspec(int argc, char **argv)
+/* What cmd_deltaspec parsed. */
+typedef struct deltaspec_opts {
+    const char *base, *ft, *out, *targets;
+    long        seed;
+} deltaspec_opts;
+
+/* Buffers reused across modules, grown as needed. */
+typedef struct ds_work {
+    double *W0, *D, *S, *work;   /* (d, k), (d, k), (mn + d·k), (lwork) */
+    size_t  cap, wcap;
+} ds_work;
+
+/* Room for a d×k module in ws. CLI_OK, or CLI_FAIL with the message printed. */
+static int ds_reserve(const char *name, int d, int k, ds_work *ws)
 {
-    cli_opt opts[] = {{"base", 1, NULL},   {"finetuned", 1, NULL}, {"output", 1, NULL},
-                      {"targets", 1, NULL}, {"seed", 1, NULL},     {"help", 0, NULL},
-                      {NULL, 0, NULL}};
-    const char *pos[1];
-    int npos;
-    int rc = cli_parse("deltaspec", argc, argv, opts, pos, 0, &npos);
+    int mn = d < k ? d : k;
+    size_t numel = (size_t)d * (size_t)k;
+    size_t lw = lsc_svd_work_size(d, k, 0);
+    if (numel > ws->cap) {
+        free(ws->W0);
+        free(ws->D);
+        free(ws->S);
+        ws->W0 = malloc(numel * sizeof *ws->W0);
+        ws->D = malloc(numel * sizeof *ws->D);
+        ws->S = malloc((size_t)mn * sizeof *ws->S + numel * sizeof *ws->S);
+        ws->cap = numel;
+        if (!ws->W0 || !ws->D || !ws->S)
+            return cli_error("deltaspec", CLI_FAIL, "out of memory for %s (%d x %d)", name, d, k);
+    }
+    if (lw > ws->wcap) {
+        free(ws->work);
+        ws->work = malloc(lw * sizeof *ws->work);
+        ws->wcap = lw;
+        if (!ws->work)
+            return cli_error("deltaspec", CLI_FAIL, "out of memory for the SVD workspace");
+    }
+    return CLI_OK;
+}
+
+/* The attributes of group g: ΔW's statistics, W_0's (w0_*) and the random
+ * matrix's (random_*). */
+static int write_stats(lsc_h5 *h, const char *g, int d, int k, int mn, const stats *sd,
+                       const stats *s0, const stats *sr, lsc_error *err)
+{
+    if (lsc_h5_attr_int(h, g, "in_features", k, err) != LSC_OK ||
+        lsc_h5_attr_int(h, g, "out_features", d, err) != LSC_OK ||
+        lsc_h5_attr_int(h, g, "n_sv", mn, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "delta_fro", sd->fro, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "stable_rank", sd->stable_rank, err) != LSC_OK ||
+        lsc_h5_attr_int(h, g, "rank90", sd->rank90, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "rank90_frac", (double)sd->rank90 / mn, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "effective_rank", sd->effective_rank, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "w0_fro", s0->fro, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "w0_stable_rank", s0->stable_rank, err) != LSC_OK ||
+        lsc_h5_attr_int(h, g, "w0_rank90", s0->rank90, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "w0_effective_rank", s0->effective_rank, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "random_stable_rank", sr->stable_rank, err) != LSC_OK ||
+        lsc_h5_attr_int(h, g, "random_rank90", sr->rank90, err) != LSC_OK ||
+        lsc_h5_attr_double(h, g, "random_effective_rank", sr->effective_rank, err) != LSC_OK)
+        return err->code ? err->code : LSC_EIO;
+    return LSC_OK;
+}
+
+/* One module: ΔW = W_ft − W_0 (tb, tf), its spectrum written to h, and the
+ * statistics of W_0 and of a Gaussian matrix of the same shape (rng), for
+ * scale. CLI_OK, or CLI_FAIL with the message printed. */
+static int module_spectra(const deltaspec_opts *o, const lsc_st_file *fb, const lsc_st_file *ff,
+                          const lsc_st_tensor *tb, const lsc_st_tensor *tf, const char *module,
+                          lsc_h5 *h, uint64_t *rng, ds_work *ws)
+{
+    int d = (int)tb->shape[0], k = (int)tb->shape[1], mn = d < k ? d : k;
+    size_t numel = (size_t)d * (size_t)k;
+    lsc_error err = {0};
+    int rc = ds_reserve(tb->name, d, k, ws);
     if (rc != CLI_OK)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
+    double *W0 = ws->W0, *D = ws->D, *S = ws->S;
+    size_t lw = lsc_svd_work_size(d, k, 0);   /* this module's, not the buffer's */
+    if (lsc_st_read_f64(fb, tb, W0, &err) != LSC_OK || lsc_st_read_f64(ff, tf, D, &err) != LSC_OK)
+        return cli_lib_error("deltaspec", &err);
+    for (size_t i = 0; i < numel; i++)
+        D[i] -= W0[i];
+    stats sd, s0, sr;
+    char g[256], p[300];
+    snprintf(g, sizeof g, "/modules/%s", module);
+    if (lsc_svd(d, k, D, S, NULL, NULL, ws->work, lw, &err) != LSC_OK)
+        return cli_error("deltaspec", CLI_FAIL, "%s: module %s: %s", o->ft, module, err.msg);
+    summarise(S, mn, &sd);
+    snprintf(p, sizeof p, "%s/singular_values", g);
+    size_t dims[1] = {(size_t)mn};
+    if (lsc_h5_write_f64(h, p, 1, dims, S, &err) != LSC_OK)
+        return cli_lib_error("deltaspec", &err);
+    if (lsc_svd(d, k, W0, S, NULL, NULL, ws->work, lw, &err) != LSC_OK)
+        return cli_error("deltaspec", CLI_FAIL, "%s: module %s: %s", o->base, module, err.msg);
+    summarise(S, mn, &s0);
+    for (size_t i = 0; i < numel; i++)
+        D[i] = lsc_rng_normal(rng);
+    if (lsc_svd(d, k, D, S, NULL, NULL, ws->work, lw, &err) != LSC_OK)
+        return cli_error("deltaspec", CLI_FAIL, "random %d x %d matrix: %s", d, k, err.msg);
+    summarise(S, mn, &sr);
+    if (write_stats(h, g, d, k, mn, &sd, &s0, &sr, &err) != LSC_OK)
+        return cli_lib_error("deltaspec", &err);
+    return CLI_OK;
+}
+
+/* Every wanted 2-D weight of the base, into h; *n_mod of them. */
+static int all_modules(const deltaspec_opts *o, const lsc_st_file *fb, const lsc_st_file *ff,
+                       lsc_h5 *h, int *n_mod)
+{
+    ds_work ws = {NULL, NULL, NULL, NULL, 0, 0};
+    int rc = CLI_OK;
+    uint64_t rng;
+    lsc_rng_seed(&rng, (uint64_t)o->seed);
+    for (int ti = 0; ti < fb->n_tensors && rc == CLI_OK; ti++) {
+        const lsc_st_tensor *tb = &fb->tensors[ti];
+        char module[128];
+        if (tb->ndim != 2 || !wanted(tb->name, o->targets, module, sizeof module))
+            continue;
+        const lsc_st_tensor *tf = lsc_st_find(ff, tb->name);
+        if (!tf || tf->ndim != 2 || tf->shape[0] != tb->shape[0] || tf->shape[1] != tb->shape[1])
+            rc = cli_error("deltaspec", CLI_FAIL, "%s: tensor %s missing or of another shape than in %s",
+                           o->ft, tb->name, o->base);
+        else if ((rc = module_spectra(o, fb, ff, tb, tf, module, h, &rng, &ws)) == CLI_OK)
+            (*n_mod)++;
     }
-    const char *base = cli_get(opts, "base"), *ft = cli_get(opts, "finetuned"),
-               *out = cli_get(opts, "output");
-    const char *targets = cli_get(opts, "targets");
-    if (!targets)
-        targets = "q,k,v,o,fc_in,fc_out";
-    int bad = 0;
-    long seed = cli_long(opts, "seed", 1234, &bad);
-    if (bad)
-        return CLI_USAGE;
-    if (!base || !ft || !out)
-        return cli_error("deltaspec", CLI_USAGE, "need --base, --finetuned and -o (see --help)");
-    {
-        char list[256];
-        snprintf(list, sizeof list, "%s", targets);
-        for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
-            if (lsc_lora_target_parse(t) < 0)
-                return cli_error("deltaspec", CLI_USAGE, "unknown target '%s' (q k v o fc_in fc_out)", t);
-    }
+    free(ws.W0);
+    free(ws.D);
+    free(ws.S);
+    free(ws.work);
+    return rc;
+}
+
+static int run_deltaspec(const deltaspec_opts *o)
+{
     double t0 = cli_now();
     lsc_error err = {0};
     lsc_st_file fb, ff;
     memset(&fb, 0, sizeof fb);
     memset(&ff, 0, sizeof ff);
     lsc_h5 *h = NULL;
-    double *W0 = NULL, *D = NULL, *S = NULL, *work = NULL;
-    size_t cap = 0, wcap = 0;
-    int n_mod = 0;
-    if (lsc_st_open(&fb, base, &err) != LSC_OK || lsc_st_open(&ff, ft, &err) != LSC_OK) {
+    int n_mod = 0, rc;
+    if (lsc_st_open(&fb, o->base, &err) != LSC_OK || lsc_st_open(&ff, o->ft, &err) != LSC_OK ||
+        lsc_h5_create(&h, o->out, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
-        goto fail;
+        goto done;
     }
-    if (lsc_h5_create(&h, out, &err) != LSC_OK) {
-        rc = cli_lib_error("deltaspec", &err);
-        goto fail;
-    }
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)seed);
-    for (int ti = 0; ti < fb.n_tensors; ti++) {
-        const lsc_st_tensor *tb = &fb.tensors[ti];
-        char module[128];
-        if (tb->ndim != 2 || !wanted(tb->name, targets, module, sizeof module))
-            continue;
-        const lsc_st_tensor *tf = lsc_st_find(&ff, tb->name);
-        if (!tf || tf->ndim != 2 || tf->shape[0] != tb->shape[0] || tf->shape[1] != tb->shape[1]) {
-            rc = cli_error("deltaspec", CLI_FAIL, "%s: tensor %s missing or of another shape than in %s",
-                           ft, tb->name, base);
-            goto fail;
-        }
-        int d = (int)tb->shape[0], k = (int)tb->shape[1], mn = d < k ? d : k;
-        size_t numel = (size_t)d * (size_t)k;
-        size_t lw = lsc_svd_work_size(d, k, 0);
-        if (numel > cap) {
-            free(W0);
-            free(D);
-            free(S);
-            W0 = malloc(numel * sizeof *W0);
-            D = malloc(numel * sizeof *D);
-            S = malloc((size_t)mn * sizeof *S + numel * sizeof *S);
-            cap = numel;
-            if (!W0 || !D || !S) {
-                rc = cli_error("deltaspec", CLI_FAIL, "out of memory for %s (%d x %d)", tb->name, d, k);
-                goto fail;
-            }
-        }
-        if (lw > wcap) {
-            free(work);
-            work = malloc(lw * sizeof *work);
-            wcap = lw;
-            if (!work) {
-                rc = cli_error("deltaspec", CLI_FAIL, "out of memory for the SVD workspace");
-                goto fail;
-            }
-        }
-        if (lsc_st_read_f64(&fb, tb, W0, &err) != LSC_OK || lsc_st_read_f64(&ff, tf, D, &err) != LSC_OK) {
-            rc = cli_lib_error("deltaspec", &err);
-            goto fail;
-        }
-        for (size_t i = 0; i < numel; i++)
-            D[i] -= W0[i];
-        stats sd, s0, sr;
-        char g[256], p[300];
-        snprintf(g, sizeof g, "/modules/%s", module);
-        /* ΔW */
-        if (lsc_svd(d, k, D, S, NULL, NULL, work, lw, &err) != LSC_OK) {
-            rc = cli_error("deltaspec", CLI_FAIL, "%s: module %s: %s", ft, module, err.msg);
-            goto fail;
-        }
-        summarise(S, mn, &sd);
-        snprintf(p, sizeof p, "%s/singular_values", g);
-        size_t dims[1] = {(size_t)mn};
-        if (lsc_h5_write_f64(h, p, 1, dims, S, &err) != LSC_OK)
-            goto h5fail;
-        /* W_0 and a Gaussian matrix of the same shape, for scale */
-        if (lsc_svd(d, k, W0, S, NULL, NULL, work, lw, &err) != LSC_OK) {
-            rc = cli_error("deltaspec", CLI_FAIL, "%s: module %s: %s", base, module, err.msg);
-            goto fail;
-        }
-        summarise(S, mn, &s0);
-        for (size_t i = 0; i < numel; i++)
-            D[i] = lsc_rng_normal(&rng);
-        if (lsc_svd(d, k, D, S, NULL, NULL, work, lw, &err) != LSC_OK) {
-            rc = cli_error("deltaspec", CLI_FAIL, "random %d x %d matrix: %s", d, k, err.msg);
-            goto fail;
-        }
-        summarise(S, mn, &sr);
-        if (lsc_h5_attr_int(h, g, "in_features", k, &err) != LSC_OK ||
-            lsc_h5_attr_int(h, g, "out_features", d, &err) != LSC_OK ||
-            lsc_h5_attr_int(h, g, "n_sv", mn, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "delta_fro", sd.fro, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "stable_rank", sd.stable_rank, &err) != LSC_OK ||
-            lsc_h5_attr_int(h, g, "rank90", sd.rank90, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "rank90_frac", (double)sd.rank90 / mn, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "effective_rank", sd.effective_rank, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "w0_fro", s0.fro, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "w0_stable_rank", s0.stable_rank, &err) != LSC_OK ||
-            lsc_h5_attr_int(h, g, "w0_rank90", s0.rank90, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "w0_effective_rank", s0.effective_rank, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "random_stable_rank", sr.stable_rank, &err) != LSC_OK ||
-            lsc_h5_attr_int(h, g, "random_rank90", sr.rank90, &err) != LSC_OK ||
-            lsc_h5_attr_double(h, g, "random_effective_rank", sr.effective_rank, &err) != LSC_OK)
-            goto h5fail;
-        n_mod++;
-    }
+    if ((rc = all_modules(o, &fb, &ff, h, &n_mod)) != CLI_OK)
+        goto done;
     if (n_mod == 0) {
-        rc = cli_error("deltaspec", CLI_FAIL, "%s: no weights of types %s found", base, targets);
-        goto fail;
+        rc = cli_error("deltaspec", CLI_FAIL, "%s: no weights of types %s found", o->base, o->targets);
+        goto done;
     }
-    {
-        lsc_h5_input inputs[2] = {{"base", base}, {"finetuned", ft}};
-        lsc_h5_param params[3] = {{"targets", LSC_H5_STR, targets, 0, 0},
-                                  {"seed", LSC_H5_INT, NULL, seed, 0},
-                                  {"n_modules", LSC_H5_INT, NULL, n_mod, 0}};
-        if (ana_write_provenance(h, t0, 2, inputs, 3, params, &err) != LSC_OK)
-            goto h5fail;
+    lsc_h5_input inputs[2] = {{"base", o->base}, {"finetuned", o->ft}};
+    lsc_h5_param params[3] = {{"targets", LSC_H5_STR, o->targets, 0, 0},
+                              {"seed", LSC_H5_INT, NULL, o->seed, 0},
+                              {"n_modules", LSC_H5_INT, NULL, n_mod, 0}};
+    if (ana_write_provenance(h, t0, 2, inputs, 3, params, &err) != LSC_OK) {
+        rc = cli_lib_error("deltaspec", &err);
+        goto done;
     }
     lsc_h5 *hh = h;
     h = NULL;
     if (lsc_h5_commit(hh, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
-        goto fail;
+        goto done;
     }
-    printf("deltaspec: %s: %d modules (%.2f s)\n", out, n_mod, cli_now() - t0);
+    printf("deltaspec: %s: %d modules (%.2f s)\n", o->out, n_mod, cli_now() - t0);
     rc = CLI_OK;
-    goto done;
-h5fail:
-    rc = cli_lib_error("deltaspec", &err);
-fail:
-    lsc_h5_abort(h);
 done:
+    lsc_h5_abort(h);
     lsc_st_close(&fb);
     lsc_st_close(&ff);
-    free(W0);
-    free(D);
-    free(S);
-    free(work);
     return rc;
+}
+
+int cmd_deltaspec(int argc, char **argv)
+{
+    cli_opt opts[] = {{"base", 1, NULL},   {"finetuned", 1, NULL}, {"output", 1, NULL},
+                      {"targets", 1, NULL}, {"seed", 1, NULL},     {"help", 0, NULL},
+                      {NULL, 0, NULL}};
+    const char *pos[1];
+    int npos, help = 0;
+    int rc = ana_parse_args("deltaspec", USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    deltaspec_opts o;
+    o.base = cli_get(opts, "base");
+    o.ft = cli_get(opts, "finetuned");
+    o.out = cli_get(opts, "output");
+    o.targets = cli_get(opts, "targets");
+    if (!o.targets)
+        o.targets = "q,k,v,o,fc_in,fc_out";
+    int bad = 0;
+    o.seed = cli_long(opts, "seed", 1234, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (!o.base || !o.ft || !o.out)
+        return cli_error("deltaspec", CLI_USAGE, "need --base, --finetuned and -o (see --help)");
+    char list[256];
+    snprintf(list, sizeof list, "%s", o.targets);
+    for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
+        if (lsc_lora_target_parse(t) < 0)
+            return cli_error("deltaspec", CLI_USAGE, "unknown target '%s' (q k v o fc_in fc_out)", t);
+    return run_deltaspec(&o);
 }

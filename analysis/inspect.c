@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "analysis_common.h"
 #include "commands.h"
 
 static const char *USAGE =
@@ -72,14 +73,10 @@ int cmd_inspect(int argc, char **argv)
 {
     cli_opt opts[] = {{"base", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
-    int npos;
-    int rc = cli_parse("inspect", argc, argv, opts, pos, 1, &npos);
-    if (rc != CLI_OK)
+    int npos, help = 0;
+    int rc = ana_parse_args("inspect", USAGE, argc, argv, opts, pos, 1, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(USAGE, stdout);
-        return CLI_OK;
-    }
     if (npos != 1)
         return cli_error("inspect", CLI_USAGE, "expected one PATH (adapter directory or .safetensors file)");
     const char *path = pos[0];

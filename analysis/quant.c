@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "analysis_common.h"
 #include "commands.h"
 
 static const char *QUANTIZE_USAGE =
@@ -63,14 +64,10 @@ int cmd_quantize(int argc, char **argv)
                       {"no-double-quant", 0, NULL}, {"targets", 1, NULL},   {"help", 0, NULL},
                       {NULL, 0, NULL}};
     const char *pos[1];
-    int npos, bad = 0;
-    int rc = cli_parse("quantize", argc, argv, opts, pos, 1, &npos);
-    if (rc != CLI_OK)
+    int npos, help = 0, bad = 0;
+    int rc = ana_parse_args("quantize", QUANTIZE_USAGE, argc, argv, opts, pos, 1, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(QUANTIZE_USAGE, stdout);
-        return CLI_OK;
-    }
     if (npos != 1)
         return cli_error("quantize", CLI_USAGE, "expected one input BASE.safetensors");
     if (!cli_get(opts, "output"))
@@ -111,14 +108,10 @@ int cmd_dequantize(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
-    int npos;
-    int rc = cli_parse("dequantize", argc, argv, opts, pos, 1, &npos);
-    if (rc != CLI_OK)
+    int npos, help = 0;
+    int rc = ana_parse_args("dequantize", DEQUANTIZE_USAGE, argc, argv, opts, pos, 1, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(DEQUANTIZE_USAGE, stdout);
-        return CLI_OK;
-    }
     if (npos != 1)
         return cli_error("dequantize", CLI_USAGE, "expected one input BASE-nf4.safetensors");
     if (!cli_get(opts, "output"))

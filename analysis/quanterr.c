@@ -58,8 +58,10 @@
  *     phi_right_adapters, phi_left_adapters (dW vs compare dW at p),
  *     diff_fro, diff_degenerate, phi_right_diff, phi_left_diff (at p),
  *     proj_error_diff, cos_diff_error, diff_error_coef.
- * Not a trainer and not a model loader: only the 2-D base weights of
- * adapted modules are read.
+ * This file is the command (matching modules to base tensors, the output
+ * file, the table, plots); the numerics of one module are in
+ * quanterr_compute.c. Not a trainer and not a model loader: only the 2-D
+ * base weights of adapted modules are read.
  */
 #include <float.h>
 #include <math.h>
@@ -68,9 +70,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis_common.h"
 #include "commands.h"
-
+#include "quanterr.h"
 
 static const char *USAGE =
     "usage: lorascope quanterr BASE.safetensors ADAPTER -o OUT.h5 [--compare FP32_ADAPTER]\n"
@@ -100,26 +101,6 @@ static const char *USAGE =
     "  lorascope quanterr base.safetensors runs/qlora-r8 --compare runs/lora-r8 \\\n"
     "      -o quanterr.h5 --plots figs\n";
 
-typedef struct qe {
-    const lsc_adapter_module *m, *c;     /* QLoRA module; compare module or NULL */
-    const lsc_st_tensor      *t;         /* base tensor */
-    int    transposed, p, p2, K, mn, degenerate, cdegenerate;
-    double bits_total, bits_constants;
-    double base_fro, error_fro, error_rel, error_max_abs, delta_fro, cdelta_fro;
-    double phi_r, phi_l, phi_r1, phi_l1, phi_r_rand, phi_l_rand, phi_r_exp, phi_l_exp;
-    double phi_rc, phi_lc, phi_rc1, phi_lc1, phi_r_ad, phi_l_ad, phi_rd, phi_ld;
-    double proj_delta, proj_top, proj_rand, proj_rand_exp, proj_cmp, proj_diff;
-    double cos_delta, cos_cmp, cos_diff, cos_sd, coef, coef_cmp, coef_diff, comp_best, diff_fro;
-    int    ddegenerate;
-    double *sv_err;                      /* (mn) */
-    double *sv_delta, *sv_cmp;           /* (p), (p2) */
-    double *phi_right, *phi_left;        /* (p, K) */
-    double *phi_right_rand, *phi_left_rand;   /* (p, K) */
-    double *phi_right_cmp, *phi_left_cmp;     /* (p2, K) */
-    double *phi_right_diff, *phi_left_diff;   /* (p, K) */
-    double *E;                           /* (d, k) with --store-error, else NULL */
-    uint64_t rseed;
-} qe;
 
 /* The base tensor: "<name>.weight", without a leading "transformer."/"model."
  * or with one added (as amplify). */
@@ -138,293 +119,6 @@ static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name)
         t = lsc_st_find(f, cand);
     }
     return t;
-}
-
-static void fill_nan(size_t n, double *x)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-}
-
-/* (rows, cols) -> (cols, rows) */
-static void transpose(size_t rows, size_t cols, const double *X, double *Y)
-{
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            Y[j * rows + i] = X[i * cols + j];
-}
-
-/* Everything about one update dW = s·B·A against E: its singular values
- * S (p), right rows Vt (p, k), left rows Ut (p, d), ‖dW‖_F, ⟨dW, E⟩. */
-typedef struct delta_basis {
-    double *S, *Vt, *Ut, fro, inner;
-    int degenerate;
-} delta_basis;
-
-/* Bd (d, r), Ad (r, k) in double: dW = scaling·Bd·Ad. */
-static int delta_of(int d, int k, int r, double scaling, const double *Bd, const double *Ad, int p,
-                    const double *E, delta_basis *db, double *work, size_t lwork, lsc_error *err)
-{
-    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
-    double *S = malloc(rz * sizeof *S), *U = malloc(dz * rz * sizeof *U), *Vt = malloc(rz * kz * sizeof *Vt);
-    double *BtE = malloc(rz * kz * sizeof *BtE);
-    int rc = LSC_OK;
-    if (!S || !U || !Vt || !BtE) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
-        goto done;
-    }
-    if ((rc = lsc_lowrank_svd(d, k, r, scaling, Bd, Ad, S, U, Vt, work, lwork, err)) != LSC_OK)
-        goto done;
-    double ss = 0.0;
-    for (int i = 0; i < r; i++)
-        ss += S[i] * S[i];
-    db->fro = sqrt(ss);
-    double zero_tol = fabs(scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
-                      (double)(d > k ? d : k) * DBL_EPSILON;
-    db->degenerate = !(S[0] > zero_tol);
-    memcpy(db->S, S, (size_t)p * sizeof *S);
-    memcpy(db->Vt, Vt, (size_t)p * kz * sizeof *Vt);
-    for (int i = 0; i < d; i++)
-        for (int j = 0; j < p; j++)
-            db->Ut[(size_t)j * dz + (size_t)i] = U[(size_t)i * rz + (size_t)j];
-    /* ⟨dW, E⟩ = s·Σ (Bᵀ E) ∘ A, without the dense dW */
-    memset(BtE, 0, rz * kz * sizeof *BtE);
-    for (size_t i = 0; i < dz; i++)
-        for (size_t a = 0; a < rz; a++) {
-            double b = Bd[i * rz + a];
-            const double *e = E + i * kz;
-            double *o = BtE + a * kz;
-            for (size_t j = 0; j < kz; j++)
-                o[j] += b * e[j];
-        }
-    double in = 0.0;
-    for (size_t i = 0; i < rz * kz; i++)
-        in += BtE[i] * Ad[i];
-    db->inner = scaling * in;
-done:
-    free(S); free(U); free(Vt); free(BtE);
-    return rc;
-}
-
-/* φ(p, K) grids of a basis against E's (right rows Vt (mn, k) of E, left
- * rows UEt (K, d)), the projection ‖UᵀEV‖_F, and the (p, p) summaries.
- * Qd (d, p) scratch, G (p, K) scratch. */
-static void against_error(int d, int k, int p, int K, const delta_basis *db, const double *E, const double *Vt,
-                          const double *UEt, double *phi_right, double *phi_left, double *Qd, double *G,
-                          double *work, double *proj, double *phr, double *phl)
-{
-    size_t pz = (size_t)p, Kz = (size_t)K;
-    lsc_subspace_gram(k, p, db->Vt, K, Vt, G);
-    lsc_phi_grid(p, K, G, phi_right);
-    transpose(pz, (size_t)d, db->Ut, Qd);   /* U as columns (d, p) for the projection */
-    *proj = lsc_proj_fro(d, k, E, p, Qd, p, db->Vt, k, work);
-    lsc_subspace_gram(d, p, db->Ut, K, UEt, G);
-    lsc_phi_grid(p, K, G, phi_left);
-    *phr = phi_right[(pz - 1) * Kz + pz - 1];
-    *phl = phi_left[(pz - 1) * Kz + pz - 1];
-}
-
-static int compute(const char *cmd, const char *base_path, const lsc_st_file *bf, int bs, int dq,
-                   uint64_t seed, int store, qe *a)
-{
-    const lsc_adapter_module *m = a->m, *c = a->c;
-    int d = m->out_features, k = m->in_features, p = a->p, K = a->K, mn = a->mn;
-    int p2 = c ? a->p2 : 0, pmax = p > p2 ? p : p2, rd = m->r + (c ? c->r : 0);
-    size_t dz = (size_t)d, kz = (size_t)k, pz = (size_t)p, Kz = (size_t)K, n = dz * kz, pmz = (size_t)pmax;
-    size_t s0 = (size_t)a->t->shape[0], s1 = (size_t)a->t->shape[1], rdz = (size_t)rd;
-    lsc_error err = {0};
-    lsc_nf4 q;
-    memset(&q, 0, sizeof q);
-    int rc = CLI_OK;
-    float *Ws = malloc(n * sizeof *Ws), *Dq = malloc(n * sizeof *Dq);
-    double *Bd = malloc(dz * rdz * sizeof *Bd), *Ad = malloc(rdz * kz * sizeof *Ad);
-    double *Es = malloc(n * sizeof *Es), *E = malloc(n * sizeof *E);
-    double *S = malloc((size_t)mn * sizeof *S), *U = malloc(dz * (size_t)mn * sizeof *U);
-    double *Vt = malloc((size_t)mn * kz * sizeof *Vt), *UEt = malloc(Kz * dz * sizeof *UEt);
-    double *G = malloc(pmz * (Kz > pmz ? Kz : pmz) * sizeof *G);
-    double *Qd = malloc(dz * pmz * sizeof *Qd), *Qk = malloc(kz * pz * sizeof *Qk);
-    double *Rt = malloc(pz * dz * sizeof *Rt), *Rt2 = malloc(pz * kz * sizeof *Rt2);
-    delta_basis db = {malloc(pz * sizeof(double)), malloc(pz * kz * sizeof(double)),
-                      malloc(pz * dz * sizeof(double)), 0, 0, 0};
-    delta_basis dc = {NULL, NULL, NULL, 0, 0, 0}, dd = {NULL, NULL, NULL, 0, 0, 0};
-    if (c) {
-        dc.S = malloc(pmz * sizeof(double));
-        dc.Vt = malloc(pmz * kz * sizeof(double));
-        dc.Ut = malloc(pmz * dz * sizeof(double));
-        dd.S = malloc(pz * sizeof(double));
-        dd.Vt = malloc(pz * kz * sizeof(double));
-        dd.Ut = malloc(pz * dz * sizeof(double));
-    }
-    size_t lw = lsc_svd_work_size(d, k, 1), l2 = lsc_lowrank_svd_work_size(d, k, rd, 1);
-    size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, p), l4 = lsc_proj_fro_work_size(d, k, pmax);
-    if (l2 > lw) lw = l2;
-    if (l3 > lw) lw = l3;
-    if (l4 > lw) lw = l4;
-    double *w = malloc(lw * sizeof *w);
-    if (!Ws || !Dq || !Es || !E || !S || !U || !Vt || !UEt || !G || !Qd || !Qk || !Rt || !Rt2 || !db.S ||
-        !db.Vt || !db.Ut || !Bd || !Ad || (c && (!dc.S || !dc.Vt || !dc.Ut || !dd.S || !dd.Vt || !dd.Ut)) || !w) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory for module %s", m->name);
-        goto done;
-    }
-    a->rseed = ana_module_seed(seed, m->name);
-
-    /* E = W − deq(Q(W)) on the stored tensor, then (d, k) */
-    if (lsc_st_read_f32(bf, a->t, Ws, &err) != LSC_OK)
-        goto liberr;
-    if (lsc_nf4_quantize(&q, Ws, s0, s1, bs, dq, &err) != LSC_OK) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: tensor %s: %s", base_path, a->t->name, err.msg);
-        goto done;
-    }
-    lsc_nf4_bits(&q, &a->bits_constants, &a->bits_total);
-    lsc_nf4_dequant_range(&q, 0, n, Dq);
-    double w2 = 0.0;
-    a->error_max_abs = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        Es[i] = (double)Ws[i] - (double)Dq[i];
-        w2 += (double)Ws[i] * (double)Ws[i];
-        a->error_max_abs = fmax(a->error_max_abs, fabs(Es[i]));
-    }
-    if (a->transposed)
-        transpose(s0, s1, Es, E);
-    else
-        memcpy(E, Es, n * sizeof *E);
-    a->base_fro = sqrt(w2);
-    a->error_fro = lsc_fro_norm(n, E);
-    a->error_rel = a->error_fro / a->base_fro;
-    double e2 = a->error_fro * a->error_fro;
-    if (store && a->E)
-        memcpy(a->E, E, n * sizeof *E);
-
-    /* the spectrum of E and its top-K directions (dense SVD: E is
-     * noise-like, its spectrum flat, so iterative top-k would crawl) */
-    if (lsc_svd(d, k, E, S, U, Vt, w, lw, &err) != LSC_OK)
-        goto liberr;
-    memcpy(a->sv_err, S, (size_t)mn * sizeof *S);
-    for (int i = 0; i < d; i++)
-        for (int j = 0; j < K; j++)
-            UEt[(size_t)j * dz + (size_t)i] = U[(size_t)i * (size_t)mn + (size_t)j];
-    double top2 = 0.0;
-    for (int i = 0; i < p; i++)
-        top2 += S[i] * S[i];
-    a->proj_top = sqrt(top2);
-    a->comp_best = top2 / e2;
-    a->proj_rand_exp = (double)p * a->error_fro / sqrt((double)d * (double)k);
-    a->phi_r_exp = (double)p / (double)k;
-    a->phi_l_exp = (double)p / (double)d;
-    a->cos_sd = 1.0 / sqrt((double)d * (double)k);
-
-    /* random p-dimensional subspaces (the baseline) */
-    uint64_t rng;
-    lsc_rng_seed(&rng, a->rseed);
-    if (lsc_random_orthonormal(d, p, &rng, Qd, w, lw, &err) != LSC_OK ||
-        lsc_random_orthonormal(k, p, &rng, Qk, w, lw, &err) != LSC_OK)
-        goto liberr;
-    transpose(kz, pz, Qk, Rt2);             /* (p, k) */
-    transpose(dz, pz, Qd, Rt);              /* (p, d) */
-    {
-        delta_basis rb = {NULL, Rt2, Rt, 0, 0, 0};
-        against_error(d, k, p, K, &rb, E, Vt, UEt, a->phi_right_rand, a->phi_left_rand, Qd, G, w, &a->proj_rand,
-                      &a->phi_r_rand, &a->phi_l_rand);
-    }
-
-    /* the QLoRA adapter's dW */
-    size_t r1 = (size_t)m->r, r2 = c ? (size_t)c->r : 0;
-    ana_to_double(dz * r1, m->B, Bd);
-    ana_to_double(r1 * kz, m->A, Ad);
-    if (delta_of(d, k, m->r, m->scaling, Bd, Ad, p, E, &db, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->delta_fro = db.fro;
-    a->degenerate = db.degenerate;
-    memcpy(a->sv_delta, db.S, pz * sizeof *db.S);
-    if (db.degenerate) {
-        cli_warn(cmd, "module %s has dW = 0 (lora_B or lora_A all zero): its phi, projection and cosine "
-                      "are NaN, marked degenerate", m->name);
-        fill_nan(pz * Kz, a->phi_right);
-        fill_nan(pz * Kz, a->phi_left);
-        a->phi_r = a->phi_l = a->phi_r1 = a->phi_l1 = a->proj_delta = a->cos_delta = NAN;
-        a->coef = 0.0;
-    } else {
-        against_error(d, k, p, K, &db, E, Vt, UEt, a->phi_right, a->phi_left, Qd, G, w, &a->proj_delta, &a->phi_r,
-                      &a->phi_l);
-        a->phi_r1 = a->phi_right[0];
-        a->phi_l1 = a->phi_left[0];
-        a->cos_delta = db.inner / (db.fro * a->error_fro);
-        a->coef = db.inner / e2;
-    }
-    if (!c)
-        goto done;
-
-    /* the fp32-base adapter of the same seed */
-    size_t p2z = (size_t)p2;
-    ana_to_double(dz * r2, c->B, Bd);
-    ana_to_double(r2 * kz, c->A, Ad);
-    if (delta_of(d, k, c->r, c->scaling, Bd, Ad, p2, E, &dc, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->cdelta_fro = dc.fro;
-    a->cdegenerate = dc.degenerate;
-    memcpy(a->sv_cmp, dc.S, p2z * sizeof *dc.S);
-    if (dc.degenerate) {
-        cli_warn(cmd, "compare module %s has dW = 0: its values are NaN", c->name);
-        fill_nan(p2z * Kz, a->phi_right_cmp);
-        fill_nan(p2z * Kz, a->phi_left_cmp);
-        a->phi_rc = a->phi_lc = a->phi_rc1 = a->phi_lc1 = a->proj_cmp = a->cos_cmp = NAN;
-        a->coef_cmp = 0.0;
-    } else {
-        against_error(d, k, p2, K, &dc, E, Vt, UEt, a->phi_right_cmp, a->phi_left_cmp, Qd, G, w, &a->proj_cmp,
-                      &a->phi_rc, &a->phi_lc);
-        a->phi_rc1 = a->phi_right_cmp[0];
-        a->phi_lc1 = a->phi_left_cmp[0];
-        a->cos_cmp = dc.inner / (dc.fro * a->error_fro);
-        a->coef_cmp = dc.inner / e2;
-    }
-    /* the two updates against each other (top-min(p, p2) of each) */
-    a->phi_r_ad = a->phi_l_ad = NAN;
-    if (!db.degenerate && !dc.degenerate) {
-        int pm = p < p2 ? p : p2;
-        double s2 = 0.0;
-        lsc_subspace_gram(k, pm, db.Vt, pm, dc.Vt, G);
-        for (size_t i = 0; i < (size_t)pm * (size_t)pm; i++)
-            s2 += G[i] * G[i];
-        a->phi_r_ad = s2 / pm;
-        s2 = 0.0;
-        lsc_subspace_gram(d, pm, db.Ut, pm, dc.Ut, G);
-        for (size_t i = 0; i < (size_t)pm * (size_t)pm; i++)
-            s2 += G[i] * G[i];
-        a->phi_l_ad = s2 / pm;
-    }
-    /* D = s·B·A − s'·B'·A' = [s·B, −s'·B'] · [A; A'] */
-    for (size_t i = 0; i < dz; i++) {
-        for (size_t j = 0; j < r1; j++)
-            Bd[i * rdz + j] = m->scaling * (double)m->B[i * r1 + j];
-        for (size_t j = 0; j < r2; j++)
-            Bd[i * rdz + r1 + j] = -c->scaling * (double)c->B[i * r2 + j];
-    }
-    ana_to_double(r1 * kz, m->A, Ad);
-    ana_to_double(r2 * kz, c->A, Ad + r1 * kz);
-    if (delta_of(d, k, rd, 1.0, Bd, Ad, p, E, &dd, w, lw, &err) != LSC_OK)
-        goto liberr;
-    a->diff_fro = dd.fro;
-    a->ddegenerate = dd.degenerate;
-    a->coef_diff = dd.inner / e2;
-    if (dd.degenerate) {
-        fill_nan(pz * Kz, a->phi_right_diff);
-        fill_nan(pz * Kz, a->phi_left_diff);
-        a->phi_rd = a->phi_ld = a->proj_diff = a->cos_diff = NAN;
-    } else {
-        against_error(d, k, p, K, &dd, E, Vt, UEt, a->phi_right_diff, a->phi_left_diff, Qd, G, w, &a->proj_diff,
-                      &a->phi_rd, &a->phi_ld);
-        a->cos_diff = dd.inner / (dd.fro * a->error_fro);
-    }
-    goto done;
-liberr:
-    rc = cli_error(cmd, CLI_FAIL, "module %s: %s", m->name, err.msg);
-done:
-    lsc_nf4_free(&q);
-    free(Ws); free(Dq); free(Bd); free(Ad); free(Es); free(E); free(S); free(U); free(Vt); free(UEt);
-    free(G); free(Qd); free(Qk); free(Rt); free(Rt2); free(w);
-    free(db.S); free(db.Vt); free(db.Ut); free(dc.S); free(dc.Vt); free(dc.Ut);
-    free(dd.S); free(dd.Vt); free(dd.Ut);
-    return rc;
 }
 
 static int write_module(lsc_h5 *h, const qe *a, int bs, int dq, lsc_error *err)
@@ -541,8 +235,8 @@ static void put_num(FILE *fp, double v)
 static int draw(const char *cmd, const char *dir, const char *path, const qe *qs, int n, int hl,
                 int has_cmp, int bs, int dq)
 {
-    char tmp[4200];
-    FILE *fp = ana_data_open(cmd, dir, "quanterr.dat", tmp, sizeof tmp);
+    lsc_atomic tmp;
+    FILE *fp = ana_data_open(cmd, dir, "quanterr.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope quanterr (%s): columns: n module phi_right phi_right_compare phi_right_random "
@@ -560,11 +254,11 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
             put_num(fp, vals[j]);
         fprintf(fp, " %d\n", a->p);
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     /* the selected module's spectra, each normalised by its largest value */
     const qe *a = &qs[hl];
-    fp = ana_data_open(cmd, dir, "quanterr_spectrum.dat", tmp, sizeof tmp);
+    fp = ana_data_open(cmd, dir, "quanterr_spectrum.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope quanterr (%s), module %s: columns: i sigma_i(E)/sigma_1(E) "
@@ -576,7 +270,7 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
         put_num(fp, a->c && i < a->p2 && a->sv_cmp[0] > 0 ? a->sv_cmp[i] / a->sv_cmp[0] : NAN);
         fputc('\n', fp);
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     char b[300], title[900], mod[600], vars[8192];
     ana_basename(path, b, sizeof b);
@@ -591,6 +285,23 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
 }
 
 // ---- the command ----
+
+/* What cmd_quanterr parsed. */
+typedef struct quanterr_opts {
+    const char *base_path, *path, *cmp_path;
+    long        bs, top;
+    int         dq, store;
+} quanterr_opts;
+
+/* The adapters, the base and the matched modules of one run. */
+typedef struct quanterr_run {
+    const quanterr_opts *q;
+    ana_opts     o;
+    lsc_adapter  ad, cad;
+    lsc_st_file  bf;
+    qe          *qs;         /* (ad.n_modules), the first na used */
+    int          na, n_skip, n_cmp, hl;
+} quanterr_run;
 
 /* Whether module i is the one --module names. */
 static int qe_is(const void *items, int i, const char *name)
@@ -610,149 +321,128 @@ static double mean_of(const qe *qs, int n, size_t off)
     return c ? s / c : NAN;
 }
 
-int cmd_quanterr(int argc, char **argv)
+/* The compare adapter's module for a (a->c stays NULL when there is none
+ * usable, with a warning). */
+static void match_compare(const char *cmd, quanterr_run *R, qe *a)
 {
-    const char *cmd = "quanterr";
-    double t0 = cli_now();
-    cli_opt opts[] = {ANA_COMMON_OPTS,          {"compare", 1, NULL},     {"blocksize", 1, NULL},
-                      {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"top", 1, NULL},
-                      {"store-error", 0, NULL}, {NULL, 0, NULL}};
-    const char *pos[3];
-    int npos = 0, help = 0;
-    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
-    if (rc != CLI_OK || help)
-        return rc;
-    if (npos != 2)
-        return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
-                         npos == 1 ? "" : "s");
-    int bad = 0;
-    long bs = cli_long(opts, "blocksize", LSC_NF4_BLOCKSIZE_DEFAULT, &bad);
-    long top = cli_long(opts, "top", 32, &bad);
-    if (bad)
-        return CLI_USAGE;
-    if (bs < LSC_NF4_BLOCKSIZE_MIN || bs > LSC_NF4_BLOCKSIZE_MAX || (bs & (bs - 1)) != 0)
-        return cli_error(cmd, CLI_USAGE, "--blocksize must be a power of two in %d..%d, got %ld",
-                         LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX, bs);
-    if (cli_flag(opts, "double-quant") && cli_flag(opts, "no-double-quant"))
-        return cli_error(cmd, CLI_USAGE, "--double-quant and --no-double-quant contradict each other");
-    if (top < 1 || top > 1000000)
-        return cli_error(cmd, CLI_USAGE, "--top must be a positive integer, got %ld", top);
-    int dq = !cli_flag(opts, "no-double-quant"), store = cli_flag(opts, "store-error");
-    const char *base_path = pos[0], *path = pos[1], *cmp_path = cli_get(opts, "compare");
-    ana_opts o;
-    lsc_adapter ad, cad;
-    if ((rc = ana_setup(cmd, opts, &o, path, &ad, cmp_path, &cad)) != CLI_OK)
-        return rc;
-    lsc_error err = {0};
-    lsc_st_file bf;
-    lsc_h5 *h = NULL;
-    qe *qs = NULL;
-    int na = 0, n_skip = 0, n_cmp = 0;
-    if ((rc = ana_open_base(cmd, base_path, &bf)) != CLI_OK)
-        goto done;
-    qs = calloc((size_t)ad.n_modules, sizeof *qs);
-    if (!qs) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
+    const lsc_adapter_module *m = a->m;
+    int ci = lsc_adapter_find(&R->cad, m->name);
+    const lsc_adapter_module *c = ci >= 0 ? &R->cad.modules[ci] : NULL;
+    if (!c)
+        cli_warn(cmd, "%s: no module %s to compare with", R->q->cmp_path, m->name);
+    else if (c->in_features != m->in_features || c->out_features != m->out_features || c->n_nonfinite)
+        cli_warn(cmd, "%s: module %s has another shape or NaN/Inf values; not compared", R->q->cmp_path,
+                 m->name);
+    else {
+        a->c = c;
+        a->p2 = c->r < a->mn ? c->r : a->mn;
+        R->n_cmp++;
     }
-    for (int i = 0; i < ad.n_modules; i++) {
-        const lsc_adapter_module *m = &ad.modules[i];
-        const lsc_st_tensor *t = find_base(&bf, m->name);
+}
+
+/* The adapter's modules with a usable fp32 base weight, into R->qs. */
+static int match_modules(const char *cmd, quanterr_run *R)
+{
+    const quanterr_opts *q = R->q;
+    const lsc_adapter *ad = &R->ad;
+    for (int i = 0; i < ad->n_modules; i++) {
+        const lsc_adapter_module *m = &ad->modules[i];
+        const lsc_st_tensor *t = find_base(&R->bf, m->name);
         if (!t) {
             cli_warn(cmd, "%s: no base weight for module %s (tried %s.weight with and without "
-                          "'transformer.'/'model.'); skipped", base_path, m->name, m->name);
-            n_skip++;
+                          "'transformer.'/'model.'); skipped", q->base_path, m->name, m->name);
+            R->n_skip++;
             continue;
         }
-        if (lsc_nf4_st_role(&bf, t->name) != LSC_NF4_ROLE_PLAIN) {
-            rc = cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
-                                          "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
-                           base_path, t->name);
-            goto done;
-        }
-        int64_t want0 = ad.fan_in_fan_out ? m->in_features : m->out_features;
-        int64_t want1 = ad.fan_in_fan_out ? m->out_features : m->in_features;
+        if (lsc_nf4_st_role(&R->bf, t->name) != LSC_NF4_ROLE_PLAIN)
+            return cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
+                                            "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
+                             q->base_path, t->name);
+        int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
+        int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
         if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
             cli_warn(cmd, "%s: base tensor %s does not have the shape [%lld, %lld] module %s needs; skipped",
-                     base_path, t->name, (long long)want0, (long long)want1, m->name);
-            n_skip++;
+                     q->base_path, t->name, (long long)want0, (long long)want1, m->name);
+            R->n_skip++;
             continue;
         }
         if (m->n_nonfinite) {
-            cli_warn(cmd, "%s: module %s has %d NaN/Inf values; skipped", path, m->name, m->n_nonfinite);
-            n_skip++;
+            cli_warn(cmd, "%s: module %s has %d NaN/Inf values; skipped", q->path, m->name, m->n_nonfinite);
+            R->n_skip++;
             continue;
         }
-        qe *a = &qs[na++];
+        qe *a = &R->qs[R->na++];
         a->m = m;
         a->t = t;
-        a->transposed = ad.fan_in_fan_out;
+        a->transposed = ad->fan_in_fan_out;
         a->mn = m->in_features < m->out_features ? m->in_features : m->out_features;
         a->p = m->r < a->mn ? m->r : a->mn;
-        a->K = (int)(top > a->mn ? a->mn : top);
+        a->K = (int)(q->top > a->mn ? a->mn : q->top);
         if (a->K < a->p)
             a->K = a->p;
-        if (cmp_path) {
-            int ci = lsc_adapter_find(&cad, m->name);
-            const lsc_adapter_module *c = ci >= 0 ? &cad.modules[ci] : NULL;
-            if (!c)
-                cli_warn(cmd, "%s: no module %s to compare with", cmp_path, m->name);
-            else if (c->in_features != m->in_features || c->out_features != m->out_features || c->n_nonfinite)
-                cli_warn(cmd, "%s: module %s has another shape or NaN/Inf values; not compared", cmp_path,
-                         m->name);
-            else {
-                a->c = c;
-                a->p2 = c->r < a->mn ? c->r : a->mn;
-                n_cmp++;
-            }
-        }
+        if (q->cmp_path)
+            match_compare(cmd, R, a);
     }
-    if (na == 0) {
-        rc = cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable fp32 base weight",
-                       base_path, ad.n_modules, path);
-        goto done;
+    if (R->na == 0)
+        return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable fp32 base weight",
+                         q->base_path, ad->n_modules, q->path);
+    return CLI_OK;
+}
+
+/* The result arrays of one module; 0, or -1 when out of memory. */
+static int alloc_results(qe *a, int store)
+{
+    size_t pz = (size_t)a->p, Kz = (size_t)a->K, p2z = (size_t)a->p2;
+    a->sv_err = calloc((size_t)a->mn, sizeof(double));
+    a->sv_delta = calloc(pz, sizeof(double));
+    a->phi_right = calloc(pz * Kz, sizeof(double));
+    a->phi_left = calloc(pz * Kz, sizeof(double));
+    a->phi_right_rand = calloc(pz * Kz, sizeof(double));
+    a->phi_left_rand = calloc(pz * Kz, sizeof(double));
+    if (a->c) {
+        a->sv_cmp = calloc(p2z, sizeof(double));
+        a->phi_right_cmp = calloc(p2z * Kz, sizeof(double));
+        a->phi_left_cmp = calloc(p2z * Kz, sizeof(double));
+        a->phi_right_diff = calloc(pz * Kz, sizeof(double));
+        a->phi_left_diff = calloc(pz * Kz, sizeof(double));
     }
-    int hl;
-    if ((rc = ana_pick_module(cmd, &o, na, "analysed", qe_is, qs, &hl)) != CLI_OK)
-        goto done;
-    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
-        goto done;
-    printf("%s on %s: %d modules, NF4 blocksize %ld%s%s%s\n", path, base_path, na, bs,
-           dq ? ", double quant" : "", cmp_path ? ", compared with " : "", cmp_path ? cmp_path : "");
+    if (store)
+        a->E = calloc((size_t)a->m->out_features * (size_t)a->m->in_features, sizeof(double));
+    if (!a->sv_err || !a->sv_delta || !a->phi_right || !a->phi_left || !a->phi_right_rand ||
+        !a->phi_left_rand || (a->c && (!a->sv_cmp || !a->phi_right_cmp || !a->phi_left_cmp || !a->phi_right_diff ||
+                                                 !a->phi_left_diff)) ||
+        (store && !a->E))
+        return -1;
+    return 0;
+}
+
+static void free_results(qe *a)
+{
+    free(a->sv_err); free(a->sv_delta); free(a->sv_cmp);
+    free(a->phi_right); free(a->phi_left); free(a->phi_right_rand);
+    free(a->phi_left_rand); free(a->phi_right_cmp); free(a->phi_left_cmp);
+    free(a->E); free(a->phi_right_diff); free(a->phi_left_diff);
+}
+
+/* Every matched module: computed, written to h, one table row. */
+static int analyse_modules(const char *cmd, quanterr_run *R, lsc_h5 *h)
+{
+    const quanterr_opts *q = R->q;
+    lsc_error err = {0};
+    printf("%s on %s: %d modules, NF4 blocksize %ld%s%s%s\n", q->path, q->base_path, R->na, q->bs,
+           q->dq ? ", double quant" : "", q->cmp_path ? ", compared with " : "", q->cmp_path ? q->cmp_path : "");
     printf("%-28s %3s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s %9s\n", "module", "r", "|E|/|W|", "phiR",
            "phiR_cmp", "phiR_D", "phiR_rnd", "phiL", "phiL_cmp", "phiL_D", "phiL_rnd", "cos(dW,E)", "cos(D,E)");
-    for (int i = 0; i < na; i++) {
-        qe *a = &qs[i];
-        size_t pz = (size_t)a->p, Kz = (size_t)a->K, p2z = (size_t)a->p2;
-        a->sv_err = calloc((size_t)a->mn, sizeof(double));
-        a->sv_delta = calloc(pz, sizeof(double));
-        a->phi_right = calloc(pz * Kz, sizeof(double));
-        a->phi_left = calloc(pz * Kz, sizeof(double));
-        a->phi_right_rand = calloc(pz * Kz, sizeof(double));
-        a->phi_left_rand = calloc(pz * Kz, sizeof(double));
-        if (a->c) {
-            a->sv_cmp = calloc(p2z, sizeof(double));
-            a->phi_right_cmp = calloc(p2z * Kz, sizeof(double));
-            a->phi_left_cmp = calloc(p2z * Kz, sizeof(double));
-            a->phi_right_diff = calloc(pz * Kz, sizeof(double));
-            a->phi_left_diff = calloc(pz * Kz, sizeof(double));
-        }
-        if (store)
-            a->E = calloc((size_t)a->m->out_features * (size_t)a->m->in_features, sizeof(double));
-        if (!a->sv_err || !a->sv_delta || !a->phi_right || !a->phi_left || !a->phi_right_rand ||
-            !a->phi_left_rand || (a->c && (!a->sv_cmp || !a->phi_right_cmp || !a->phi_left_cmp || !a->phi_right_diff ||
-                                                     !a->phi_left_diff)) ||
-            (store && !a->E)) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-        if ((rc = compute(cmd, base_path, &bf, (int)bs, dq, o.seed, store, a)) != CLI_OK)
-            goto done;
-        if (write_module(h, a, (int)bs, dq, &err) != LSC_OK) {
-            rc = cli_lib_error(cmd, &err);
-            goto done;
-        }
-        if (store) {   /* written: give the memory back */
+    for (int i = 0; i < R->na; i++) {
+        qe *a = &R->qs[i];
+        int rc;
+        if (alloc_results(a, q->store) != 0)
+            return cli_error(cmd, CLI_FAIL, "out of memory");
+        if ((rc = quanterr_compute_(cmd, q->base_path, &R->bf, (int)q->bs, q->dq, R->o.seed, q->store, a)) != CLI_OK)
+            return rc;
+        if (write_module(h, a, (int)q->bs, q->dq, &err) != LSC_OK)
+            return cli_lib_error(cmd, &err);
+        if (q->store) {   /* written: give the memory back */
             free(a->E);
             a->E = NULL;
         }
@@ -761,7 +451,16 @@ int cmd_quanterr(int argc, char **argv)
                a->c ? a->phi_rd : NAN, a->phi_r_rand, a->phi_l, a->c ? a->phi_lc : NAN, a->c ? a->phi_ld : NAN,
                a->phi_l_rand, a->cos_delta, a->c ? a->cos_diff : NAN);
     }
-    /* means over modules (NaN entries left out) */
+    return CLI_OK;
+}
+
+/* The means over modules (NaN entries left out), printed and written as
+ * root attributes with the provenance; commits h. */
+static int summarise_and_commit(const char *cmd, quanterr_run *R, lsc_h5 **h, double t0)
+{
+    const quanterr_opts *q = R->q;
+    const qe *qs = R->qs;
+    int na = R->na;
 #define MEAN(field) mean_of(qs, na, offsetof(qe, field))
     double mr = MEAN(phi_r), ml = MEAN(phi_l), mrc = MEAN(phi_rc), mlc = MEAN(phi_lc);
     double mrr = MEAN(phi_r_rand), mlr = MEAN(phi_l_rand), mre = MEAN(phi_r_exp), mle = MEAN(phi_l_exp);
@@ -780,7 +479,7 @@ int cmd_quanterr(int argc, char **argv)
     }
     pr = npr ? pr / npr : NAN;
     prc = nprc ? prc / nprc : NAN;
-    if (!cmp_path)
+    if (!q->cmp_path)
         mrc = mlc = mcosc = mcosd = mcoefc = mcoefd = mrad = mlad = mrd = mld = prc = NAN;
     printf("mean over %d modules: phi(r,r) with E's top-r, right: dW %.4f, compare %.4f, D = dW - compare %.4f, "
            "random %.4f (expected %.4f); left: %.4f, %.4f, %.4f, %.4f (%.4f)\n",
@@ -788,20 +487,20 @@ int cmd_quanterr(int argc, char **argv)
     printf("  cos with E: dW %.5f, compare %.5f, D %.5f (unrelated: sd %.5f); <., E>/|E|^2: dW %.4f, compare %.4f, "
            "D %.4f (rank-r best %.4f); |U^T E V| / random: dW %.3f, compare %.3f\n",
            mcos, mcosc, mcosd, msd, mcoef, mcoefc, mcoefd, mbest, pr, prc);
-    lsc_h5_input in[3] = {{"base", base_path}, {"adapter", path}, {"compare", cmp_path}};
+    lsc_h5_input in[3] = {{"base", q->base_path}, {"adapter", q->path}, {"compare", q->cmp_path}};
     lsc_h5_param ps[] = {
-        {"blocksize", LSC_H5_INT, NULL, bs, 0},
-        {"double_quant", LSC_H5_INT, NULL, dq, 0},
-        {"top", LSC_H5_INT, NULL, top, 0},
-        ANA_COMMON_PARAMS(o),
-        {"store_error", LSC_H5_INT, NULL, store, 0},
-        {"fan_in_fan_out", LSC_H5_INT, NULL, ad.fan_in_fan_out, 0},
+        {"blocksize", LSC_H5_INT, NULL, q->bs, 0},
+        {"double_quant", LSC_H5_INT, NULL, q->dq, 0},
+        {"top", LSC_H5_INT, NULL, q->top, 0},
+        ANA_COMMON_PARAMS(R->o),
+        {"store_error", LSC_H5_INT, NULL, q->store, 0},
+        {"fan_in_fan_out", LSC_H5_INT, NULL, R->ad.fan_in_fan_out, 0},
         {"quantiser", LSC_H5_STR, "lsc_nf4_quantize on the stored base tensor (bitsandbytes NF4)", 0, 0},
         {"svd", LSC_H5_STR, "E: dense LAPACK SVD (lsc_svd); dW: thin-QR low-rank SVD (lsc_lowrank_svd)", 0, 0},
         {"zero_tolerance", LSC_H5_STR, "sigma_1(dW) <= |s|*|B|_F*|A|_F*max(d,k)*DBL_EPSILON", 0, 0},
         {"n_modules", LSC_H5_INT, NULL, na, 0},
-        {"n_skipped", LSC_H5_INT, NULL, n_skip, 0},
-        {"n_compared", LSC_H5_INT, NULL, n_cmp, 0},
+        {"n_skipped", LSC_H5_INT, NULL, R->n_skip, 0},
+        {"n_compared", LSC_H5_INT, NULL, R->n_cmp, 0},
         {"mean_error_rel", LSC_H5_DOUBLE, NULL, 0, merr},
         {"mean_bits_total", LSC_H5_DOUBLE, NULL, 0, mbits},
         {"mean_phi_right", LSC_H5_DOUBLE, NULL, 0, mr},
@@ -827,26 +526,84 @@ int cmd_quanterr(int argc, char **argv)
         {"mean_proj_ratio", LSC_H5_DOUBLE, NULL, 0, pr},
         {"mean_proj_ratio_compare", LSC_H5_DOUBLE, NULL, 0, prc},
     };
-    if ((rc = ana_output_commit(cmd, &o, &h, t0, cmp_path ? 3 : 2, in, NULL,
-                                (int)(sizeof ps / sizeof ps[0]), ps)) != CLI_OK)
+    return ana_output_commit(cmd, &R->o, h, t0, q->cmp_path ? 3 : 2, in, NULL,
+                             (int)(sizeof ps / sizeof ps[0]), ps);
+}
+
+/* The run after option parsing: adapters and base, matching, the
+ * per-module analysis, the output file, figures and JSON. */
+static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *opts, double t0)
+{
+    quanterr_run R;
+    memset(&R, 0, sizeof R);
+    R.q = q;
+    lsc_h5 *h = NULL;
+    int rc = ana_setup(cmd, opts, &R.o, q->path, &R.ad, q->cmp_path, &R.cad);
+    if (rc != CLI_OK)
+        return rc;
+    if ((rc = ana_open_base(cmd, q->base_path, &R.bf)) != CLI_OK)
         goto done;
-    if (o.plots && (rc = draw(cmd, o.plots, path, qs, na, hl, cmp_path != NULL, (int)bs, dq)) != CLI_OK)
+    R.qs = calloc((size_t)R.ad.n_modules, sizeof *R.qs);
+    if (!R.qs) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;
-    if (o.json)
-        ana_print_json(cmd, o.output, na, n_skip, t0);
+    }
+    if ((rc = match_modules(cmd, &R)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", qe_is, R.qs, &R.hl)) != CLI_OK ||
+        (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
+        (rc = analyse_modules(cmd, &R, h)) != CLI_OK ||
+        (rc = summarise_and_commit(cmd, &R, &h, t0)) != CLI_OK)
+        goto done;
+    if (R.o.plots && (rc = draw(cmd, R.o.plots, q->path, R.qs, R.na, R.hl, q->cmp_path != NULL, (int)q->bs,
+                                q->dq)) != CLI_OK)
+        goto done;
+    if (R.o.json)
+        ana_print_json(cmd, R.o.output, R.na, R.n_skip, t0);
     rc = CLI_OK;
 done:
     lsc_h5_abort(h);
-    if (qs)
-        for (int i = 0; i < ad.n_modules; i++) {
-            free(qs[i].sv_err); free(qs[i].sv_delta); free(qs[i].sv_cmp);
-            free(qs[i].phi_right); free(qs[i].phi_left); free(qs[i].phi_right_rand);
-            free(qs[i].phi_left_rand); free(qs[i].phi_right_cmp); free(qs[i].phi_left_cmp);
-            free(qs[i].E); free(qs[i].phi_right_diff); free(qs[i].phi_left_diff);
-        }
-    free(qs);
-    lsc_st_close(&bf);
-    lsc_adapter_free(&ad);
-    lsc_adapter_free(&cad);
+    if (R.qs)
+        for (int i = 0; i < R.ad.n_modules; i++)
+            free_results(&R.qs[i]);
+    free(R.qs);
+    lsc_st_close(&R.bf);
+    lsc_adapter_free(&R.ad);
+    lsc_adapter_free(&R.cad);
     return rc;
+}
+
+int cmd_quanterr(int argc, char **argv)
+{
+    const char *cmd = "quanterr";
+    double t0 = cli_now();
+    cli_opt opts[] = {ANA_COMMON_OPTS,          {"compare", 1, NULL},     {"blocksize", 1, NULL},
+                      {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"top", 1, NULL},
+                      {"store-error", 0, NULL}, {NULL, 0, NULL}};
+    const char *pos[3];
+    int npos = 0, help = 0;
+    int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    if (npos != 2)
+        return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
+                         npos == 1 ? "" : "s");
+    int bad = 0;
+    quanterr_opts q;
+    q.bs = cli_long(opts, "blocksize", LSC_NF4_BLOCKSIZE_DEFAULT, &bad);
+    q.top = cli_long(opts, "top", 32, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (q.bs < LSC_NF4_BLOCKSIZE_MIN || q.bs > LSC_NF4_BLOCKSIZE_MAX || (q.bs & (q.bs - 1)) != 0)
+        return cli_error(cmd, CLI_USAGE, "--blocksize must be a power of two in %d..%d, got %ld",
+                         LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX, q.bs);
+    if (cli_flag(opts, "double-quant") && cli_flag(opts, "no-double-quant"))
+        return cli_error(cmd, CLI_USAGE, "--double-quant and --no-double-quant contradict each other");
+    if (q.top < 1 || q.top > 1000000)
+        return cli_error(cmd, CLI_USAGE, "--top must be a positive integer, got %ld", q.top);
+    q.dq = !cli_flag(opts, "no-double-quant");
+    q.store = cli_flag(opts, "store-error");
+    q.base_path = pos[0];
+    q.path = pos[1];
+    q.cmp_path = cli_get(opts, "compare");
+    return run_quanterr(cmd, &q, opts, t0);
 }

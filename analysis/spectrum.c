@@ -144,8 +144,8 @@ static int write_module(lsc_h5 *h, const lsc_adapter_module *m, const spec *s, l
 static int draw(const char *cmd, const char *dir, const char *adapter, const lsc_adapter *ad,
                 spec *specs, int hl)
 {
-    char tmp[4200];
-    FILE *fp = ana_data_open(cmd, dir, "spectrum.dat", tmp, sizeof tmp);
+    lsc_atomic tmp;
+    FILE *fp = ana_data_open(cmd, dir, "spectrum.dat", &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# lorascope spectrum: singular values of dW per module (%s)\n", adapter);
@@ -161,7 +161,7 @@ static int draw(const char *cmd, const char *dir, const char *adapter, const lsc
                 fprintf(fp, "%d NaN\n", i + 1);
         }
     }
-    if (ana_data_close(cmd, fp, tmp) != CLI_OK)
+    if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     char title[600], hlname[600], vars[8192], base[300];
     ana_basename(adapter, base, sizeof base);
@@ -192,6 +192,27 @@ static void spectrum_task(void *ctx, int mi)
     j->specs[mi].rc = module_spectrum(j->path, &j->ad->modules[mi], &j->specs[mi]);
 }
 
+/* Each module's messages (in order), group and table row. */
+static int write_modules(const char *cmd, lsc_h5 *h, const lsc_adapter *ad, const spec *specs,
+                         int *n_degenerate, int *n_nonfinite)
+{
+    lsc_error err = {0};
+    for (int mi = 0; mi < ad->n_modules; mi++) {
+        const lsc_adapter_module *m = &ad->modules[mi];
+        ana_msgs_flush(cmd, &specs[mi].msgs);
+        if (specs[mi].rc != CLI_OK)
+            return specs[mi].rc;
+        *n_degenerate += specs[mi].degenerate;
+        *n_nonfinite += m->n_nonfinite > 0;
+        if (write_module(h, m, &specs[mi], &err) != LSC_OK)
+            return cli_lib_error(cmd, &err);
+        printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f\n", m->name, m->r, specs[mi].sv[0],
+               specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
+               specs[mi].effective_rank);
+    }
+    return CLI_OK;
+}
+
 int cmd_spectrum(int argc, char **argv)
 {
     const char *cmd = "spectrum";
@@ -215,7 +236,6 @@ int cmd_spectrum(int argc, char **argv)
         }
     }
 
-    lsc_error err = {0};
     lsc_h5 *h = NULL;
     spec *specs = calloc((size_t)ad.n_modules, sizeof *specs);
     int n_degenerate = 0, n_nonfinite = 0;
@@ -239,21 +259,8 @@ int cmd_spectrum(int argc, char **argv)
      * inside: r×r problems); messages printed in order */
     spectrum_job job = {path, &ad, specs};
     ana_run_tasks(&o, ad.n_modules, spectrum_task, &job);
-    for (int mi = 0; mi < ad.n_modules; mi++) {
-        const lsc_adapter_module *m = &ad.modules[mi];
-        ana_msgs_flush(cmd, &specs[mi].msgs);
-        if ((rc = specs[mi].rc) != CLI_OK)
-            goto done;
-        n_degenerate += specs[mi].degenerate;
-        n_nonfinite += m->n_nonfinite > 0;
-        if (write_module(h, m, &specs[mi], &err) != LSC_OK) {
-            rc = cli_lib_error(cmd, &err);
-            goto done;
-        }
-        printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f\n", m->name, m->r, specs[mi].sv[0],
-               specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
-               specs[mi].effective_rank);
-    }
+    if ((rc = write_modules(cmd, h, &ad, specs, &n_degenerate, &n_nonfinite)) != CLI_OK)
+        goto done;
     lsc_h5_input in[1] = {{"adapter", path}};
     lsc_h5_param ps[] = {
         ANA_COMMON_PARAMS(o),

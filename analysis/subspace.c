@@ -135,12 +135,6 @@ done:
     return rc;
 }
 
-static void fill_nan(size_t n, double *x)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-}
-
 /* rows (p, n) from a column basis Q (n, p) */
 static void cols_to_rows(int n, int p, const double *Q, double *Vt)
 {
@@ -193,8 +187,8 @@ static int compute_pair(const char *path1, const char *path2, char factor,
     lsc_phi_grid(p1, p2, G, P->phi_rand);
 
     if (P->n_nonfinite > 0) {
-        fill_nan(g12, P->phi);
-        fill_nan((size_t)pm, P->angles);
+        ana_fill_nan(g12, P->phi);
+        ana_fill_nan((size_t)pm, P->angles);
         P->rank1 = P->rank2 = -1;
         ana_msg_warn(&P->msgs, "module %s: %d NaN/Inf values in lora_A/lora_B (%s%s%s); phi written as NaN",
                  P->group, P->n_nonfinite, m1->n_nonfinite ? path1 : "",
@@ -209,8 +203,8 @@ static int compute_pair(const char *path1, const char *path2, char factor,
         goto liberr;
     if (z1 || z2) {
         P->degenerate = 1;
-        fill_nan(g12, P->phi);
-        fill_nan((size_t)pm, P->angles);
+        ana_fill_nan(g12, P->phi);
+        ana_fill_nan((size_t)pm, P->angles);
         ana_msg_warn(&P->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): phi written as NaN, "
                       "marked degenerate", z1 ? path1 : path2, z1 ? m1->name : m2->name);
         goto done;
@@ -294,8 +288,8 @@ static int write_pair(lsc_h5 *h, char factor, const pair *P, lsc_error *err)
 static int write_grid(const char *cmd, const char *dir, const char *name, int p1, int p2,
                       const double *x)
 {
-    char tmp[4200];
-    FILE *fp = ana_data_open(cmd, dir, name, tmp, sizeof tmp);
+    lsc_atomic tmp;
+    FILE *fp = ana_data_open(cmd, dir, name, &tmp);
     if (!fp)
         return CLI_FAIL;
     fprintf(fp, "# columns: j i phi(i,j)\n");
@@ -309,7 +303,7 @@ static int write_grid(const char *cmd, const char *dir, const char *name, int p1
         }
         fputc('\n', fp);
     }
-    return ana_data_close(cmd, fp, tmp);
+    return ana_data_close(cmd, &tmp);
 }
 
 static int draw(const char *cmd, const char *dir, const char *path1, const char *path2,
@@ -365,6 +359,219 @@ static void subspace_task(void *ctx, int i)
     j->pairs[i].rc = compute_pair(j->path1, j->path2, j->factor, j->seed, &j->pairs[i]);
 }
 
+/* What cmd_subspace parsed. */
+typedef struct subspace_opts {
+    const char *path1, *path2;
+    const char *pair_opt;         /* --pair M1:M2, NULL: every common module */
+    char        pn1[1024], pn2[1024];
+    char        factor;           /* 'A' or 'B' */
+} subspace_opts;
+
+/* The two adapters and the pairs to compare. */
+typedef struct subspace_run {
+    const subspace_opts *so;
+    ana_opts    o;
+    lsc_adapter ad1, ad2;
+    pair       *pairs;            /* (ad1.n_modules), the first np used */
+    char      (*skipped)[1400];   /* (ad1.n_modules), the first n_skipped used */
+    int         np, n_common, n_skipped, n_degenerate, hl;
+} subspace_run;
+
+/* One candidate (m1, m2): a pair, a skipped line, or (with --pair) an error. */
+static int add_pair(const char *cmd, subspace_run *R, const lsc_adapter_module *m1,
+                    const lsc_adapter_module *m2)
+{
+    const subspace_opts *so = R->so;
+    char factor = so->factor;
+    R->n_common++;
+    int dim1 = factor == 'A' ? m1->in_features : m1->out_features;
+    int dim2 = factor == 'A' ? m2->in_features : m2->out_features;
+    const char *what = factor == 'A' ? "in_features (columns of lora_A)" : "out_features (rows of lora_B)";
+    if (dim1 != dim2) {
+        if (so->pair_opt)
+            return cli_error(cmd, CLI_FAIL,
+                             "cannot compare %s of %s with %s of %s: %s differ (%d vs %d), so their "
+                             "--factor %c subspaces live in different spaces",
+                             m1->name, so->path1, m2->name, so->path2, what, dim1, dim2, factor);
+        snprintf(R->skipped[R->n_skipped++], sizeof R->skipped[0], "module %s: %s differ (%d in %s, %d in %s)",
+                 m1->name, what, dim1, so->path1, dim2, so->path2);
+        return CLI_OK;
+    }
+    pair *P = &R->pairs[R->np++];
+    P->m1 = m1;
+    P->m2 = m2;
+    if (strcmp(m1->name, m2->name) == 0)
+        snprintf(P->group, sizeof P->group, "%s", m1->name);
+    else
+        snprintf(P->group, sizeof P->group, "%s:%s", m1->name, m2->name);
+    P->dim = dim1;
+    P->p1 = m1->r < dim1 ? m1->r : dim1;
+    P->p2 = m2->r < dim1 ? m2->r : dim1;
+    return CLI_OK;
+}
+
+/* The candidate pairs: every common module, or the one --pair names. */
+static int collect_pairs(const char *cmd, subspace_run *R)
+{
+    const subspace_opts *so = R->so;
+    int rc;
+    for (int i = 0; i < R->ad1.n_modules; i++) {
+        const lsc_adapter_module *m1 = &R->ad1.modules[i];
+        int j;
+        if (so->pair_opt) {
+            if (strcmp(m1->name, so->pn1) != 0)
+                continue;
+            if ((j = lsc_adapter_find(&R->ad2, so->pn2)) < 0)
+                return cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", so->pn2, so->path2);
+        } else if ((j = lsc_adapter_find(&R->ad2, m1->name)) < 0) {
+            continue;
+        }
+        if ((rc = add_pair(cmd, R, m1, &R->ad2.modules[j])) != CLI_OK)
+            return rc;
+    }
+    if (so->pair_opt && R->n_common == 0)
+        return cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", so->pn1, so->path1);
+    if (R->n_common == 0)
+        return cli_error(cmd, CLI_FAIL, "%s and %s have no module in common (first modules: %s, %s); "
+                                        "use --pair M1:M2 to compare differently named modules",
+                         so->path1, so->path2, R->ad1.modules[0].name, R->ad2.modules[0].name);
+    if (R->np == 0)
+        return cli_error(cmd, CLI_FAIL, "%s vs %s: none of the %d common modules can be compared with "
+                                        "--factor %c (first: %s)", so->path1, so->path2, R->n_common,
+                         so->factor, R->skipped[0]);
+    for (int i = 0; i < R->n_skipped; i++)
+        cli_warn(cmd, "%s; skipped", R->skipped[i]);
+    return CLI_OK;
+}
+
+/* The table's heading; room for each pair's [r1, r2] output (>= the
+ * computed [p1, p2]). */
+static int alloc_pairs(const char *cmd, subspace_run *R)
+{
+    const subspace_opts *so = R->so;
+    printf("%s vs %s, --factor %c: %d modules compared%s\n", so->path1, so->path2, so->factor, R->np,
+           R->n_skipped ? " (some skipped, see warnings)" : "");
+    printf("%-48s %4s %4s %6s %9s %9s %9s %11s\n", "module", "r1", "r2", "dim", "phi(1,1)",
+           "phi(r,r)", "rand(1,1)", "min_angle");
+    for (int i = 0; i < R->np; i++) {
+        pair *P = &R->pairs[i];
+        size_t g12 = (size_t)P->m1->r * (size_t)P->m2->r;
+        P->phi = malloc(g12 * sizeof(double));
+        P->phi_rand = malloc(g12 * sizeof(double));
+        P->angles = malloc((size_t)(P->m1->r < P->m2->r ? P->m1->r : P->m2->r) * sizeof(double));
+        if (!P->phi || !P->phi_rand || !P->angles)
+            return cli_error(cmd, CLI_FAIL, "out of memory");
+    }
+    return CLI_OK;
+}
+
+/* The pairs as tasks on our own threads (BLAS single-threaded inside: its
+ * products here are tiny); messages are printed in module order
+ * afterwards, so the output is the same. Each pair written and printed. */
+static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
+{
+    const subspace_opts *so = R->so;
+    lsc_error err = {0};
+    subspace_job job = {so->path1, so->path2, so->factor, R->o.seed, R->pairs};
+    ana_run_tasks(&R->o, R->np, subspace_task, &job);
+    for (int i = 0; i < R->np; i++) {
+        pair *P = &R->pairs[i];
+        ana_msgs_flush(cmd, &P->msgs);
+        if (P->rc != CLI_OK)
+            return P->rc;
+        R->n_degenerate += P->degenerate;
+        if (write_pair(h, so->factor, P, &err) != LSC_OK)
+            return cli_lib_error(cmd, &err);
+        int pm = P->p1 < P->p2 ? P->p1 : P->p2;
+        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
+               P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
+    }
+    return CLI_OK;
+}
+
+static int commit_output(const char *cmd, subspace_run *R, lsc_h5 **h, double t0)
+{
+    const subspace_opts *so = R->so;
+    char fs[2] = {so->factor, '\0'};
+    lsc_h5_input in[2] = {{"adapter1", so->path1}, {"adapter2", so->path2}};
+    lsc_h5_param ps[] = {
+        {"factor", LSC_H5_STR, fs, 0, 0},
+        ANA_COMMON_PARAMS(R->o),
+        {"pair", LSC_H5_STR, so->pair_opt ? so->pair_opt : "", 0, 0},
+        {"rank_tolerance", LSC_H5_STR, "sigma_1 * max(r, dim) * DBL_EPSILON", 0, 0},
+        {"n_modules", LSC_H5_INT, NULL, R->np, 0},
+        {"n_skipped", LSC_H5_INT, NULL, R->n_skipped, 0},
+        {"n_degenerate", LSC_H5_INT, NULL, R->n_degenerate, 0},
+    };
+    return ana_output_commit(cmd, &R->o, h, t0, 2, in, NULL, (int)(sizeof ps / sizeof ps[0]), ps);
+}
+
+static int run_subspace(const char *cmd, const subspace_opts *so, const cli_opt *opts, double t0)
+{
+    subspace_run R;
+    memset(&R, 0, sizeof R);
+    R.so = so;
+    lsc_h5 *h = NULL;
+    int rc = ana_setup(cmd, opts, &R.o, so->path1, &R.ad1, so->path2, &R.ad2);
+    if (rc != CLI_OK)
+        return rc;
+    R.pairs = calloc((size_t)R.ad1.n_modules, sizeof *R.pairs);
+    R.skipped = calloc((size_t)R.ad1.n_modules, sizeof *R.skipped);
+    if (!R.pairs || !R.skipped) {
+        rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        goto done;
+    }
+    if ((rc = collect_pairs(cmd, &R)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.np, "compared", pair_is, R.pairs, &R.hl)) != CLI_OK ||
+        (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
+        (rc = alloc_pairs(cmd, &R)) != CLI_OK ||
+        (rc = compare_pairs(cmd, &R, h)) != CLI_OK ||
+        (rc = commit_output(cmd, &R, &h, t0)) != CLI_OK)
+        goto done;
+    if (R.o.plots && (rc = draw(cmd, R.o.plots, so->path1, so->path2, so->factor, &R.pairs[R.hl])) != CLI_OK)
+        goto done;
+    if (R.o.json)
+        ana_print_json(cmd, R.o.output, R.np, R.n_skipped, t0);
+done:
+    lsc_h5_abort(h);
+    if (R.pairs)
+        for (int i = 0; i < R.np; i++) {
+            free(R.pairs[i].phi);
+            free(R.pairs[i].phi_rand);
+            free(R.pairs[i].angles);
+        }
+    free(R.pairs);
+    free(R.skipped);
+    lsc_adapter_free(&R.ad1);
+    lsc_adapter_free(&R.ad2);
+    return rc;
+}
+
+/* --factor A|B (either case) and --pair M1:M2 into so. */
+static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_opts *so)
+{
+    const char *fopt = cli_get(opts, "factor");
+    so->factor = 'A';
+    if (fopt) {
+        if ((fopt[0] == 'A' || fopt[0] == 'a' || fopt[0] == 'B' || fopt[0] == 'b') && !fopt[1])
+            so->factor = (char)(fopt[0] & ~0x20);
+        else
+            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
+    }
+    const char *pair_opt = so->pair_opt = cli_get(opts, "pair");
+    so->pn1[0] = so->pn2[0] = '\0';
+    if (pair_opt) {
+        const char *colon = strchr(pair_opt, ':');
+        if (!colon || colon == pair_opt || !colon[1] || strchr(colon + 1, ':') ||
+            (size_t)(colon - pair_opt) >= sizeof so->pn1 || strlen(colon + 1) >= sizeof so->pn2)
+            return cli_error(cmd, CLI_USAGE, "--pair needs MODULE1:MODULE2, got '%s'", pair_opt);
+        memcpy(so->pn1, pair_opt, (size_t)(colon - pair_opt));
+        so->pn1[colon - pair_opt] = '\0';
+        snprintf(so->pn2, sizeof so->pn2, "%s", colon + 1);
+    }
+    return CLI_OK;
+}
+
 int cmd_subspace(int argc, char **argv)
 {
     const char *cmd = "subspace";
@@ -377,172 +584,10 @@ int cmd_subspace(int argc, char **argv)
         return rc;
     if (npos != 2)
         return cli_error(cmd, CLI_USAGE, "expected two adapter directories, got %d", npos);
-    const char *fopt = cli_get(opts, "factor");
-    char factor = 'A';
-    if (fopt) {
-        if ((fopt[0] == 'A' || fopt[0] == 'a' || fopt[0] == 'B' || fopt[0] == 'b') && !fopt[1])
-            factor = (char)(fopt[0] & ~0x20);
-        else
-            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
-    }
-    const char *pair_opt = cli_get(opts, "pair");
-    char pn1[1024] = "", pn2[1024] = "";
-    if (pair_opt) {
-        const char *colon = strchr(pair_opt, ':');
-        if (!colon || colon == pair_opt || !colon[1] || strchr(colon + 1, ':') ||
-            (size_t)(colon - pair_opt) >= sizeof pn1 || strlen(colon + 1) >= sizeof pn2)
-            return cli_error(cmd, CLI_USAGE, "--pair needs MODULE1:MODULE2, got '%s'", pair_opt);
-        memcpy(pn1, pair_opt, (size_t)(colon - pair_opt));
-        pn1[colon - pair_opt] = '\0';
-        snprintf(pn2, sizeof pn2, "%s", colon + 1);
-    }
-    const char *path1 = pos[0], *path2 = pos[1];
-    ana_opts o;
-    lsc_adapter ad1, ad2;
-    if ((rc = ana_setup(cmd, opts, &o, path1, &ad1, path2, &ad2)) != CLI_OK)
+    subspace_opts so;
+    if ((rc = parse_subspace_opts(cmd, opts, &so)) != CLI_OK)
         return rc;
-
-    lsc_error err = {0};
-    lsc_h5 *h = NULL;
-    pair *pairs = calloc((size_t)ad1.n_modules, sizeof *pairs);
-    char (*skipped)[1400] = calloc((size_t)ad1.n_modules, sizeof *skipped);
-    int np = 0, n_common = 0, n_skipped = 0, n_degenerate = 0;
-    if (!pairs || !skipped) {
-        rc = cli_error(cmd, CLI_FAIL, "out of memory");
-        goto done;
-    }
-    /* the candidate pairs */
-    for (int i = 0; i < ad1.n_modules; i++) {
-        const lsc_adapter_module *m1 = &ad1.modules[i], *m2;
-        if (pair_opt) {
-            if (strcmp(m1->name, pn1) != 0)
-                continue;
-            int j = lsc_adapter_find(&ad2, pn2);
-            if (j < 0) {
-                rc = cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", pn2, path2);
-                goto done;
-            }
-            m2 = &ad2.modules[j];
-        } else {
-            int j = lsc_adapter_find(&ad2, m1->name);
-            if (j < 0)
-                continue;
-            m2 = &ad2.modules[j];
-        }
-        n_common++;
-        int dim1 = factor == 'A' ? m1->in_features : m1->out_features;
-        int dim2 = factor == 'A' ? m2->in_features : m2->out_features;
-        const char *what = factor == 'A' ? "in_features (columns of lora_A)" : "out_features (rows of lora_B)";
-        if (dim1 != dim2) {
-            if (pair_opt) {
-                rc = cli_error(cmd, CLI_FAIL,
-                               "cannot compare %s of %s with %s of %s: %s differ (%d vs %d), so their "
-                               "--factor %c subspaces live in different spaces",
-                               m1->name, path1, m2->name, path2, what, dim1, dim2, factor);
-                goto done;
-            }
-            snprintf(skipped[n_skipped++], sizeof skipped[0], "module %s: %s differ (%d in %s, %d in %s)",
-                     m1->name, what, dim1, path1, dim2, path2);
-            continue;
-        }
-        pair *P = &pairs[np++];
-        P->m1 = m1;
-        P->m2 = m2;
-        if (strcmp(m1->name, m2->name) == 0)
-            snprintf(P->group, sizeof P->group, "%s", m1->name);
-        else
-            snprintf(P->group, sizeof P->group, "%s:%s", m1->name, m2->name);
-        P->dim = dim1;
-        P->p1 = m1->r < dim1 ? m1->r : dim1;
-        P->p2 = m2->r < dim1 ? m2->r : dim1;
-    }
-    if (pair_opt && n_common == 0) {
-        rc = cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", pn1, path1);
-        goto done;
-    }
-    if (n_common == 0) {
-        rc = cli_error(cmd, CLI_FAIL, "%s and %s have no module in common (first modules: %s, %s); "
-                                      "use --pair M1:M2 to compare differently named modules",
-                       path1, path2, ad1.modules[0].name, ad2.modules[0].name);
-        goto done;
-    }
-    if (np == 0) {
-        rc = cli_error(cmd, CLI_FAIL, "%s vs %s: none of the %d common modules can be compared with "
-                                      "--factor %c (first: %s)", path1, path2, n_common, factor,
-                       skipped[0]);
-        goto done;
-    }
-    for (int i = 0; i < n_skipped; i++)
-        cli_warn(cmd, "%s; skipped", skipped[i]);
-    int hl;
-    if ((rc = ana_pick_module(cmd, &o, np, "compared", pair_is, pairs, &hl)) != CLI_OK)
-        goto done;
-    if ((rc = ana_output_create(cmd, &o, &h)) != CLI_OK)
-        goto done;
-    printf("%s vs %s, --factor %c: %d modules compared%s\n", path1, path2, factor, np,
-           n_skipped ? " (some skipped, see warnings)" : "");
-    printf("%-48s %4s %4s %6s %9s %9s %9s %11s\n", "module", "r1", "r2", "dim", "phi(1,1)",
-           "phi(r,r)", "rand(1,1)", "min_angle");
-    for (int i = 0; i < np; i++) {
-        pair *P = &pairs[i];
-        /* room for the [r1, r2] output (>= the computed [p1, p2]) */
-        size_t g12 = (size_t)P->m1->r * (size_t)P->m2->r;
-        P->phi = malloc(g12 * sizeof(double));
-        P->phi_rand = malloc(g12 * sizeof(double));
-        P->angles = malloc((size_t)(P->m1->r < P->m2->r ? P->m1->r : P->m2->r) * sizeof(double));
-        if (!P->phi || !P->phi_rand || !P->angles) {
-            rc = cli_error(cmd, CLI_FAIL, "out of memory");
-            goto done;
-        }
-    }
-    /* the pairs as tasks on our own threads (BLAS single-threaded inside:
-     * its products here are tiny); messages are printed in module order
-     * afterwards, so the output is the same */
-    subspace_job job = {path1, path2, factor, o.seed, pairs};
-    ana_run_tasks(&o, np, subspace_task, &job);
-    for (int i = 0; i < np; i++) {
-        pair *P = &pairs[i];
-        ana_msgs_flush(cmd, &P->msgs);
-        if ((rc = P->rc) != CLI_OK)
-            goto done;
-        n_degenerate += P->degenerate;
-        if (write_pair(h, factor, P, &err) != LSC_OK) {
-            rc = cli_lib_error(cmd, &err);
-            goto done;
-        }
-        int pm = P->p1 < P->p2 ? P->p1 : P->p2;
-        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
-               P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
-    }
-    char fs[2] = {factor, '\0'};
-    lsc_h5_input in[2] = {{"adapter1", path1}, {"adapter2", path2}};
-    lsc_h5_param ps[] = {
-        {"factor", LSC_H5_STR, fs, 0, 0},
-        ANA_COMMON_PARAMS(o),
-        {"pair", LSC_H5_STR, pair_opt ? pair_opt : "", 0, 0},
-        {"rank_tolerance", LSC_H5_STR, "sigma_1 * max(r, dim) * DBL_EPSILON", 0, 0},
-        {"n_modules", LSC_H5_INT, NULL, np, 0},
-        {"n_skipped", LSC_H5_INT, NULL, n_skipped, 0},
-        {"n_degenerate", LSC_H5_INT, NULL, n_degenerate, 0},
-    };
-    if ((rc = ana_output_commit(cmd, &o, &h, t0, 2, in, NULL, (int)(sizeof ps / sizeof ps[0]),
-                                ps)) != CLI_OK)
-        goto done;
-    if (o.plots && (rc = draw(cmd, o.plots, path1, path2, factor, &pairs[hl])) != CLI_OK)
-        goto done;
-    if (o.json)
-        ana_print_json(cmd, o.output, np, n_skipped, t0);
-done:
-    lsc_h5_abort(h);
-    if (pairs)
-        for (int i = 0; i < np; i++) {
-            free(pairs[i].phi);
-            free(pairs[i].phi_rand);
-            free(pairs[i].angles);
-        }
-    free(pairs);
-    free(skipped);
-    lsc_adapter_free(&ad1);
-    lsc_adapter_free(&ad2);
-    return rc;
+    so.path1 = pos[0];
+    so.path2 = pos[1];
+    return run_subspace(cmd, &so, opts, t0);
 }
