@@ -43,8 +43,8 @@ void sec_full_(ctx *c)
                            "rank90", "stable rank"};
     table t;
     doc_table_begin_(d, &t, "Spectra of ΔW: full fine-tuning (W_ft − W_0) vs the LoRA updates; "
-                           "Biderman et al. 2024 report that full fine-tuning learns updates of "
-                           "10–100× higher rank than typical LoRA", 6, heads);
+                            "Biderman et al. 2024 report that full fine-tuning learns updates of "
+                            "10–100× higher rank than typical LoRA", 6, heads);
     const char *tn[4] = {"q", "k", "v", "o"};
     char grp[3][32] = {"full", "lora_r8", ""};
     snprintf(grp[2], sizeof grp[2], "lora_r%d", c->r_high);
@@ -87,6 +87,8 @@ void sec_full_(ctx *c)
                 "see: how fast each drops, and whether full fine-tuning fits the task better or "
                 "only faster.");
 }
+
+// ---- QLoRA ----
 
 /* Orders cell names by their targets attribute, then numerically by rank (insertion sort: a
  * study has a few dozen cells). */

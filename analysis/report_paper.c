@@ -319,7 +319,7 @@ void sec_fig3_(ctx *c)
                            "mean φ(i,i)", "φ(r₁, r₂)"};
     table t;
     doc_table_begin_(d, &t, "Figure 3 in numbers (middle layer); the paper: φ > 0.5 for i = 1, "
-                           "dropping towards the random level for larger i", 5, heads);
+                            "dropping towards the random level for larger i", 5, heads);
     phi_rows(d, &t, s, "A");
     phi_rows(d, &t, s, "B");
     doc_table_end_(d);
@@ -373,7 +373,7 @@ void sec_fig4_(ctx *c)
     const char *heads[] = {"module", "φ(1,1)", "φ(1, r₂)", "mean φ(i,i)", "φ(r, r)"};
     table t;
     doc_table_begin_(d, &t, "Figure 4 in numbers (middle layer), each beside two random matrices "
-                           "of the same shape", 5, heads);
+                            "of the same shape", 5, heads);
     phi_rows(d, &t, s, "A");
     doc_table_end_(d);
     double q = sm_(s, "A.q.phi_diag"), v = sm_(s, "A.v.phi_diag");
