@@ -285,18 +285,17 @@ static cJSON *num_or_null(double v)
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
+/* text and a newline to path, atomically. */
 static int write_text_atomic(const char *path, const char *text)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    if (!fp)
-        return cli_error("regress", CLI_FAIL, "%s: cannot write: %s", tmp, strerror(errno));
-    int ok = fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
-    if (fclose(fp) != 0 || !ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return cli_error("regress", CLI_FAIL, "%s: cannot write", path);
-    }
+    lsc_atomic a;
+    lsc_error err = {0};
+    if (lsc_atomic_open(&a, path, &err) != LSC_OK)
+        return cli_lib_error("regress", &err);
+    fputs(text, a.fp);
+    fputc('\n', a.fp);
+    if (lsc_atomic_commit(&a, &err) != LSC_OK)
+        return cli_lib_error("regress", &err);
     return CLI_OK;
 }
 
@@ -418,6 +417,117 @@ static int print_study(const char *path, const char *only)
     return rc;
 }
 
+typedef struct tally {
+    int ok, drift, missing, new_, bad;
+} tally;
+
+/* One metric e of the baseline (bpath) against cur: its table row (unless quiet and ok), its
+ * JSON row into rows, its verdict counted in *t. */
+static void compare_metric(const cJSON *e, const char *bpath, const metric_set *cur, int quiet,
+                           cJSON *rows, tally *t)
+{
+    const char *name = e->string;
+    if (!cJSON_IsObject(e)) {
+        t->bad++;
+        cli_warn("regress", "%s: metric %s is not an object; ignored", bpath, name);
+        return;
+    }
+    double bv = jnum(e, "value", NAN);
+    double at = jnum(e, "abs_tol", 0), rt = jnum(e, "rel_tol", 0);
+    if (!(at >= 0) || !(rt >= 0)) {
+        t->bad++;
+        cli_warn("regress", "%s: metric %s has a negative or missing tolerance; ignored",
+                 bpath, name);
+        return;
+    }
+    double tol = fmax(at, rt * fabs(bv));
+    const metric *c = ms_find(cur, name);
+    const char *verdict;
+    double cv = c ? c->value : NAN;
+    if (!c) {
+        verdict = "MISSING";
+        t->missing++;
+    } else if ((isnan(bv) && isnan(cv)) || (!isnan(bv) && !isnan(cv) && fabs(cv - bv) <= tol)) {
+        verdict = "ok";
+        t->ok++;
+    } else {
+        verdict = "DRIFT";
+        t->drift++;
+    }
+    if (!quiet || strcmp(verdict, "ok") != 0) {
+        char b1[32], b2[32], b3[40];
+        fmt_num(b1, sizeof b1, bv);
+        if (c)
+            fmt_num(b2, sizeof b2, cv);
+        else
+            snprintf(b2, sizeof b2, "-");
+        snprintf(b3, sizeof b3, "±%.3g", tol);
+        printf("%-46s %12s %12s %14s  %s\n", name, b1, b2, b3, verdict);
+    }
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "metric", name);
+    cJSON_AddItemToObject(row, "baseline", num_or_null(bv));
+    cJSON_AddItemToObject(row, "current", c ? num_or_null(cv) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(row, "tolerance", tol);
+    cJSON_AddStringToObject(row, "verdict", verdict);
+    cJSON_AddItemToArray(rows, row);
+}
+
+/* The check: every metric of the baseline bpath against results directory dir; the verdicts
+ * also to out (JSON) when out is not NULL. CLI_FAIL when any metric drifted, is missing or is
+ * malformed. */
+static int compare(const char *bpath, const char *dir, const char *out, int quiet)
+{
+    int rc;
+    cJSON *base = read_json(bpath, &rc);
+    if (!base)
+        return rc;
+    metric_set cur;
+    if ((rc = read_metrics(dir, &cur)) != CLI_OK) {
+        cJSON_Delete(base);
+        return rc;
+    }
+    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(base, "metrics");
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "baseline", bpath);
+    cJSON_AddStringToObject(res, "current", dir);
+    cJSON *rows = cJSON_AddArrayToObject(res, "rows");
+    tally t = {0, 0, 0, 0, 0};
+    printf("%-46s %12s %12s %14s  %s\n", "metric", "baseline", "current", "tolerance", "verdict");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, bm)
+        compare_metric(e, bpath, &cur, quiet, rows, &t);
+    for (int i = 0; i < cur.n; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(bm, cur.m[i].name)) {
+            t.new_++;
+            if (!quiet)
+                printf("%-46s %12s %12.6g %14s  %s\n", cur.m[i].name, "-", cur.m[i].value, "-",
+                       "new (not in baseline)");
+        }
+    int fail = t.drift > 0 || t.missing > 0 || t.bad > 0;
+    printf("regress: %d metrics: %d ok, %d drifted, %d missing, %d new, %d malformed -> %s\n",
+           t.ok + t.drift + t.missing, t.ok, t.drift, t.missing, t.new_, t.bad,
+           fail ? "REGRESSION" : "within tolerance");
+    cJSON_AddNumberToObject(res, "n_ok", t.ok);
+    cJSON_AddNumberToObject(res, "n_drift", t.drift);
+    cJSON_AddNumberToObject(res, "n_missing", t.missing);
+    cJSON_AddNumberToObject(res, "n_new", t.new_);
+    cJSON_AddStringToObject(res, "verdict", fail ? "regression" : "pass");
+    if (out) {
+        char *text = cJSON_Print(res);
+        int wrc = text ? write_text_atomic(out, text) : CLI_FAIL;
+        free(text);
+        if (wrc != CLI_OK)
+            fail = 1;
+    }
+    cJSON_Delete(res);
+    cJSON_Delete(base);
+    free(cur.m);
+    return fail ? CLI_FAIL : CLI_OK;
+}
+
+// ---- the subcommand ----
+
 int cmd_regress(int argc, char **argv)
 {
     cli_opt opts[] = {{"baseline", 1, NULL}, {"current", 1, NULL},   {"out", 1, NULL},
@@ -434,9 +544,7 @@ int cmd_regress(int argc, char **argv)
         return CLI_OK;
     }
     const char *bpath = cli_get(opts, "baseline"), *dir = cli_get(opts, "current"),
-               *out = cli_get(opts, "out"), *wpath = cli_get(opts, "write-baseline"),
-               *vdir = cli_get(opts, "variation");
-    int quiet = cli_flag(opts, "quiet");
+               *wpath = cli_get(opts, "write-baseline"), *vdir = cli_get(opts, "variation");
     if (cli_get(opts, "print"))
         return print_study(cli_get(opts, "print"), cli_get(opts, "metric"));
     if (!dir)
@@ -447,95 +555,5 @@ int cmd_regress(int argc, char **argv)
         return cli_error("regress", CLI_USAGE, "missing --baseline FILE.json (or --write-baseline)");
     if (vdir)
         return cli_error("regress", CLI_USAGE, "--variation only goes with --write-baseline");
-
-    cJSON *base = read_json(bpath, &rc);
-    if (!base)
-        return rc;
-    metric_set cur;
-    if ((rc = read_metrics(dir, &cur)) != CLI_OK) {
-        cJSON_Delete(base);
-        return rc;
-    }
-    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(base, "metrics");
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "baseline", bpath);
-    cJSON_AddStringToObject(res, "current", dir);
-    cJSON *rows = cJSON_AddArrayToObject(res, "rows");
-    int n_ok = 0, n_drift = 0, n_missing = 0, n_new = 0, n_bad = 0;
-    printf("%-46s %12s %12s %14s  %s\n", "metric", "baseline", "current", "tolerance", "verdict");
-    const cJSON *e;
-    cJSON_ArrayForEach(e, bm) {
-        const char *name = e->string;
-        if (!cJSON_IsObject(e)) {
-            n_bad++;
-            cli_warn("regress", "%s: metric %s is not an object; ignored", bpath, name);
-            continue;
-        }
-        double bv = jnum(e, "value", NAN);
-        double at = jnum(e, "abs_tol", 0), rt = jnum(e, "rel_tol", 0);
-        if (!(at >= 0) || !(rt >= 0)) {
-            n_bad++;
-            cli_warn("regress", "%s: metric %s has a negative or missing tolerance; ignored",
-                     bpath, name);
-            continue;
-        }
-        double tol = fmax(at, rt * fabs(bv));
-        const metric *c = ms_find(&cur, name);
-        const char *verdict;
-        double cv = c ? c->value : NAN;
-        if (!c) {
-            verdict = "MISSING";
-            n_missing++;
-        } else if ((isnan(bv) && isnan(cv)) || (!isnan(bv) && !isnan(cv) && fabs(cv - bv) <= tol)) {
-            verdict = "ok";
-            n_ok++;
-        } else {
-            verdict = "DRIFT";
-            n_drift++;
-        }
-        if (!quiet || strcmp(verdict, "ok") != 0) {
-            char b1[32], b2[32], b3[40];
-            fmt_num(b1, sizeof b1, bv);
-            if (c)
-                fmt_num(b2, sizeof b2, cv);
-            else
-                snprintf(b2, sizeof b2, "-");
-            snprintf(b3, sizeof b3, "±%.3g", tol);
-            printf("%-46s %12s %12s %14s  %s\n", name, b1, b2, b3, verdict);
-        }
-        cJSON *row = cJSON_CreateObject();
-        cJSON_AddStringToObject(row, "metric", name);
-        cJSON_AddItemToObject(row, "baseline", num_or_null(bv));
-        cJSON_AddItemToObject(row, "current", c ? num_or_null(cv) : cJSON_CreateNull());
-        cJSON_AddNumberToObject(row, "tolerance", tol);
-        cJSON_AddStringToObject(row, "verdict", verdict);
-        cJSON_AddItemToArray(rows, row);
-    }
-    for (int i = 0; i < cur.n; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(bm, cur.m[i].name)) {
-            n_new++;
-            if (!quiet)
-                printf("%-46s %12s %12.6g %14s  %s\n", cur.m[i].name, "-", cur.m[i].value, "-",
-                       "new (not in baseline)");
-        }
-    int fail = n_drift > 0 || n_missing > 0 || n_bad > 0;
-    printf("regress: %d metrics: %d ok, %d drifted, %d missing, %d new, %d malformed -> %s\n",
-           n_ok + n_drift + n_missing, n_ok, n_drift, n_missing, n_new, n_bad,
-           fail ? "REGRESSION" : "within tolerance");
-    cJSON_AddNumberToObject(res, "n_ok", n_ok);
-    cJSON_AddNumberToObject(res, "n_drift", n_drift);
-    cJSON_AddNumberToObject(res, "n_missing", n_missing);
-    cJSON_AddNumberToObject(res, "n_new", n_new);
-    cJSON_AddStringToObject(res, "verdict", fail ? "regression" : "pass");
-    if (out) {
-        char *text = cJSON_Print(res);
-        int wrc = text ? write_text_atomic(out, text) : CLI_FAIL;
-        free(text);
-        if (wrc != CLI_OK)
-            fail = 1;
-    }
-    cJSON_Delete(res);
-    cJSON_Delete(base);
-    free(cur.m);
-    return fail ? CLI_FAIL : CLI_OK;
+    return compare(bpath, dir, cli_get(opts, "out"), cli_flag(opts, "quiet"));
 }
