@@ -183,9 +183,9 @@ static void add_delta(lsc_gpt *m, const lsc_lora *lo, float sign)
 {
     for (int i = 0; i < lo->n_modules; i++) {
         const lsc_lora_module *md = &lo->modules[i];
-        float *w, *b;
+        float *w, *bias;
         int out, in;
-        lsc_gpt_linear(m, md->layer, md->target, &w, &b, &out, &in);
+        lsc_gpt_linear(m, md->layer, md->target, &w, &bias, &out, &in);
         // W (out, in) += s · B (out, r) · A (r, in)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, md->r, sign * md->scale,
                     md->B, md->r, md->A, in, 1.0f, w, in);

@@ -119,7 +119,7 @@ int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const 
     m->mean_loss = -1.0f;
     m->mask_sum = 0.0f;
     const lsc_gpt_params *p = &m->params;
-    size_t nC = (size_t)n * C, Cs = (size_t)C, layer = (size_t)kv->rows * kv->T * C;
+    size_t nC = (size_t)n * C, Cs = (size_t)C, per_layer = (size_t)kv->rows * kv->T * C;
     float *x = a->encoded, *ln = a->ln1, *q = a->q, *k = a->k, *v = a->v, *y = a->atty;
     float *proj = a->attproj, *x2 = a->residual2, *h = a->fch, *hg = a->fch_gelu;
     float *prob = a->att;   /* (T) scores of one head */
@@ -130,7 +130,7 @@ int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const 
     }
     for (int l = 0; l < L; l++) {
         size_t ls = (size_t)l;
-        float *kc = kv->k + ls * layer, *vc = kv->v + ls * layer;
+        float *kc = kv->k + ls * per_layer, *vc = kv->v + ls * per_layer;
         lsc_layernorm_forward_(ln, a->ln1_mean, a->ln1_rstd, x, p->ln1w + ls * Cs, p->ln1b + ls * Cs, n, C);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_Q, q, ln, n, NULL);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_K, k, ln, n, NULL);

@@ -117,9 +117,9 @@ int lsc_gpt_quantize(lsc_gpt *m, const lsc_nf4_opts *opts, lsc_error *err)
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for the NF4 weights");
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         for (int l = 0; (add >> t) & 1 && l < L; l++) {
-            float *w, *b;
+            float *w, *bias;
             int out, in;
-            lsc_gpt_linear(m, l, t, &w, &b, &out, &in);
+            lsc_gpt_linear(m, l, t, &w, &bias, &out, &in);
             lsc_error inner;
             rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_nf4_slot_(l, t)], w, (size_t)out, (size_t)in, bs, dq, &inner);
             if (rc != LSC_OK) {
@@ -206,9 +206,9 @@ int lsc_gpt_dequantize(lsc_gpt *m, lsc_error *err)
     }
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         for (int l = 0; (old >> t) & 1 && l < m->config.n_layer; l++) {
-            float *w, *b;
+            float *w, *bias;
             int out, in;
-            lsc_gpt_linear(m, l, t, &w, &b, &out, &in);
+            lsc_gpt_linear(m, l, t, &w, &bias, &out, &in);
             lsc_nf4 *qq = &q[lsc_gpt_nf4_slot_(l, t)];
             lsc_nf4_dequant_rows(qq, 0, qq->d, w);
         }
