@@ -60,7 +60,7 @@ int lsc_gpt_nf4_opts_parse_(const lsc_nf4_opts *opts, int *mask, int *bs, int *d
  * stay are copied, new fp32 kinds are zero (the caller fills them), the
  * views, table, counts and tile follow. m->nf4 is not touched. On failure
  * the model is unchanged. */
-static int rebuild_(lsc_gpt *m, int qmask, lsc_error *err)
+static int rebuild(lsc_gpt *m, int qmask, lsc_error *err)
 {
     LSC_ASSERT(!m->grads_memory);
     size_t sz[LSC_GPT_NKINDS], n = 0;
@@ -130,7 +130,7 @@ int lsc_gpt_quantize(lsc_gpt *m, const lsc_nf4_opts *opts, lsc_error *err)
                 goto undo;
             }
         }
-    if ((rc = rebuild_(m, m->quant_targets | add, err)) != LSC_OK)
+    if ((rc = rebuild(m, m->quant_targets | add, err)) != LSC_OK)
         goto undo;
     return LSC_OK;
 undo:
@@ -200,7 +200,7 @@ int lsc_gpt_dequantize(lsc_gpt *m, lsc_error *err)
         return LSC_OK;
     lsc_nf4 *q = m->nf4;
     m->nf4 = NULL;   /* the 4-bit data outlives the rebuild */
-    if ((rc = rebuild_(m, 0, err)) != LSC_OK) {
+    if ((rc = rebuild(m, 0, err)) != LSC_OK) {
         m->nf4 = q;
         return rc;
     }
