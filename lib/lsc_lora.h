@@ -17,7 +17,9 @@ enum lsc_lora_target {
     LSC_LORA_Q = 0, LSC_LORA_K, LSC_LORA_V, LSC_LORA_O, LSC_LORA_FC_IN,
     LSC_LORA_FC_OUT, LSC_LORA_NTARGETS
 };
-/* "q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out". */
+/* Names, read off the parameter table (arch_gpt.c): the last component of
+ * the target weight's module, "q_proj", "k_proj", "v_proj", "o_proj",
+ * "fc_in", "fc_out" ("?" for a bad target). */
 const char *lsc_lora_target_name(int target);
 /* Accepts "q" | "q_proj" | "k" | ... | "o" | "o_proj" | "fc_in" | "fc_out";
  * returns the target or -1. */
