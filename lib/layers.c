@@ -573,6 +573,8 @@ void lsc_gelu_backward_naive_(double *dinp, const double *inp, const double *dou
 }
 
 // ---- residual ----
+/* Forward only: its backward is the identity on both inputs, which the
+ * model does by accumulating into the residual stream's gradient. */
 
 void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n)
 {
@@ -580,26 +582,10 @@ void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n)
         out[i] = a[i] + b[i];
 }
 
-void lsc_residual_backward_(float *da, float *db, const float *dout, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        da[i] += dout[i];
-        db[i] += dout[i];
-    }
-}
-
 void lsc_residual_forward_naive_(double *out, const double *a, const double *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
-}
-
-void lsc_residual_backward_naive_(double *da, double *db, const double *dout, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        da[i] += dout[i];
-        db[i] += dout[i];
-    }
 }
 
 // ---- softmax + cross-entropy ----

@@ -1,19 +1,20 @@
 /*
  * lora.c — LoRA adapters for the GPT of model.c: which linear layers are
- * adapted (targets by name and layer, a rank per target), the adapter's own
+ * adapted (targets by name and layer, a rank per target; the names and
+ * shapes come from the parameter table, arch_gpt.c), the adapter's own
  * contiguous parameter buffer with a gradient buffer of the same layout,
- * initialisation (A Kaiming-uniform or Gaussian, B zero), the forward/backward
- * hooks model.c calls after each adapted layer (dropout on the LoRA input
- * only), merge/unmerge into W0, task switching, and conversion to and from
- * the PEFT adapter layout of peft.c. On an NF4 (QLoRA) base the hooks are
- * the same; merge/unmerge first turn the base into fp32 deq(W).
+ * initialisation (A Kaiming-uniform or Gaussian, B zero), merge/unmerge into
+ * W0, task switching, and conversion to and from the PEFT adapter layout of
+ * peft.c. On an NF4 (QLoRA) base merge/unmerge first turn the base into
+ * fp32 deq(W).
  *
- * What it is not: no optimiser (AdamW runs over lo->params/lo->grads),
- * no file format of its own (PEFT's, through peft.c).
+ * What it is not: not the per-module forward/backward the model's passes
+ * call (lora_layer.c, below the model; this file sits above it), no
+ * optimiser (AdamW runs over lo->params/lo->grads), no file format of its
+ * own (PEFT's, through peft.c).
  *
  * Shapes: for a module adapting W0 (out, in): A (r, in), B (out, r),
  * dW = scale·B·A with scale = alpha/r (or alpha/sqrt(r), rsLoRA).
- * N = B*T rows of activations.
  */
 #include <cblas.h>
 #include <math.h>
@@ -22,67 +23,15 @@
 
 #include "lsc_internal.h"
 
-// ---- names ----
-
-static const char *const target_names[LSC_LORA_NTARGETS] = {
-    "q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out",
-};
-static const char *const target_short[LSC_LORA_NTARGETS] = {"q", "k", "v", "o", NULL, NULL};
-
-const char *lsc_lora_target_name(int target)
-{
-    return target >= 0 && target < LSC_LORA_NTARGETS ? target_names[target] : "?";
-}
-
-int lsc_lora_target_parse(const char *s)
-{
-    if (!s)
-        return -1;
-    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
-        if (strcmp(s, target_names[t]) == 0 || (target_short[t] && strcmp(s, target_short[t]) == 0))
-            return t;
-    return -1;
-}
-
-void lsc_lora_module_name(int layer, int target, char *buf, size_t n)
-{
-    snprintf(buf, n, "h.%d.%s.%s", layer, target <= LSC_LORA_O ? "attn" : "mlp",
-             lsc_lora_target_name(target));
-}
-
-int lsc_lora_module_parse(const char *name, int *layer, int *target)
-{
-    if (strncmp(name, "h.", 2) != 0)
-        return -1;
-    const char *s = name + 2;
-    if (*s < '0' || *s > '9')
-        return -1;
-    long l = 0;
-    while (*s >= '0' && *s <= '9') {
-        l = l * 10 + (*s - '0');
-        if (l > 1000000)
-            return -1;
-        s++;
-    }
-    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
-        char buf[64];
-        lsc_lora_module_name((int)l, t, buf, sizeof buf);
-        if (strcmp(buf, name) == 0) {
-            *layer = (int)l;
-            *target = t;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 // ---- construction ----
 
+/* Shape (out, in) of target t's weight in a model with config mc. */
 static void target_shape(const lsc_gpt_config *mc, int t, int *out, int *in)
 {
-    int C = mc->n_embd;
-    *out = t == LSC_LORA_FC_IN ? 4 * C : C;
-    *in = t == LSC_LORA_FC_OUT ? 4 * C : C;
+    size_t d, k;
+    lsc_arch_target_shape_(&lsc_gpt_arch_, mc, t, &d, &k);
+    *out = (int)d;
+    *in = (int)k;
 }
 
 void lsc_lora_free(lsc_lora *lo)
@@ -171,7 +120,7 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
         int rmax = out < in ? out : in;
         if (cfg->rank[t] < 0 || cfg->rank[t] > rmax)
             LSC_FAIL(err, LSC_EARG, "LoRA: rank %d for %s must be in [1, min(in, out) = %d]",
-                     cfg->rank[t], target_names[t], rmax);
+                     cfg->rank[t], lsc_lora_target_name(t), rmax);
     }
     int layers[64 * LSC_LORA_NTARGETS], targets[64 * LSC_LORA_NTARGETS];
     int ranks[64 * LSC_LORA_NTARGETS];
@@ -219,93 +168,6 @@ lsc_lora_module *lsc_lora_find(const lsc_lora *lo, int layer, int target)
     return i < 0 ? NULL : &lo->modules[i];
 }
 
-// ---- activations and the hooks model.c calls ----
-
-int lsc_lora_alloc_acts_(lsc_lora *lo, int B, int T, lsc_error *err)
-{
-    if (lo->acts && lo->B_alloc >= B && lo->T_alloc >= T)
-        return LSC_OK;
-    size_t N = (size_t)B * T, off = 0;
-    int drop = lo->config.dropout > 0.0;
-    size_t *ao = LSC_MALLOC((size_t)lo->n_modules * 3 * sizeof *ao);
-    if (!ao)
-        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations");
-    int rmax = 0, inmax = 0;
-    for (int i = 0; i < lo->n_modules; i++) {
-        const lsc_lora_module *md = &lo->modules[i];
-        ao[3 * i] = off;                      // u (N, r)
-        off += N * md->r;
-        ao[3 * i + 1] = off;                  // dropped input (N, in)
-        off += drop ? N * md->in : 0;
-        ao[3 * i + 2] = off;                  // dropout mask (N, in)
-        off += drop ? N * md->in : 0;
-        if (md->r > rmax)
-            rmax = md->r;
-        if (md->in > inmax)
-            inmax = md->in;
-    }
-    size_t scratch = off;
-    off += N * rmax + (drop ? N * inmax : 0);  // du, dx
-    float *acts = LSC_CALLOC(off, sizeof(float));
-    if (!acts) {
-        LSC_FREE(ao);
-        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for activations (%zu floats)", off);
-    }
-    LSC_FREE(lo->acts);
-    LSC_FREE(lo->act_off);
-    lo->acts = acts;
-    lo->act_off = ao;
-    lo->num_acts = off;
-    lo->scratch_off = scratch;
-    lo->B_alloc = B;
-    lo->T_alloc = T;
-    return LSC_OK;
-}
-
-void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp, int N,
-                              uint64_t *rng)
-{
-    const lsc_lora_module *md = &lo->modules[i];
-    LSC_ASSERT(lo->acts && (size_t)N <= (size_t)lo->B_alloc * lo->T_alloc);
-    float *u = lo->acts + lo->act_off[3 * i];
-    const float *x = inp;
-    if (rng && lo->config.dropout > 0.0) {
-        /* inverted dropout on the LoRA path only; the draws are serial so the
-         * masks do not depend on the thread count */
-        float *xd = lo->acts + lo->act_off[3 * i + 1];
-        float *mask = lo->acts + lo->act_off[3 * i + 2];
-        float p = (float)lo->config.dropout, keep = 1.0f / (1.0f - p);
-        size_t n = (size_t)N * md->in;
-        for (size_t j = 0; j < n; j++) {
-            mask[j] = lsc_rng_uniform(rng) < p ? 0.0f : keep;
-            xd[j] = inp[j] * mask[j];
-        }
-        x = xd;
-    }
-    lsc_lora_forward_(out, u, x, md->A, md->B, md->scale, N, md->in, md->r, md->out);
-}
-
-void lsc_lora_module_backward_(lsc_lora *lo, int i, float *dinp, const float *dout,
-                               const float *inp, int N)
-{
-    lsc_lora_module *md = &lo->modules[i];
-    const float *u = lo->acts + lo->act_off[3 * i];
-    float *du = lo->acts + lo->scratch_off;
-    const float *x = inp, *dmask = NULL;
-    float *dx = NULL;
-    if (lo->dropout_on) {
-        x = lo->acts + lo->act_off[3 * i + 1];
-        dmask = lo->acts + lo->act_off[3 * i + 2];
-        int rmax = 0;
-        for (int j = 0; j < lo->n_modules; j++)
-            if (lo->modules[j].r > rmax)
-                rmax = lo->modules[j].r;
-        dx = du + (size_t)lo->B_alloc * lo->T_alloc * rmax;
-    }
-    lsc_lora_backward_(dinp, md->dA, md->dB, du, dx, dout, x, u, md->A, md->B, dmask, md->scale, N,
-                       md->in, md->r, md->out);
-}
-
 // ---- merge, unmerge, switch ----
 
 static int check_fits(const lsc_gpt *m, const lsc_lora *lo, lsc_error *err)
@@ -321,9 +183,9 @@ static void add_delta(lsc_gpt *m, const lsc_lora *lo, float sign)
 {
     for (int i = 0; i < lo->n_modules; i++) {
         const lsc_lora_module *md = &lo->modules[i];
-        float *w, *b;
+        float *w, *bias;
         int out, in;
-        lsc_gpt_linear(m, md->layer, md->target, &w, &b, &out, &in);
+        lsc_gpt_linear(m, md->layer, md->target, &w, &bias, &out, &in);
         // W (out, in) += s · B (out, r) · A (r, in)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, md->r, sign * md->scale,
                     md->B, md->r, md->A, in, 1.0f, w, in);
@@ -428,20 +290,20 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
         }
         if (count == 0)
             continue;
-        if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(target_names[t])))
+        if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(lsc_lora_target_name(t))))
             goto oom;
         /* rank_pattern/alpha_pattern: keyed by the short name when the
          * whole target agrees, else by the full name of each module that
          * differs from the config value */
         if (r_same && r0 != best_r) {
             int k = ad->n_rank_pattern++;
-            if (!(ad->rank_pattern_keys[k] = lsc_strdup_(target_names[t])))
+            if (!(ad->rank_pattern_keys[k] = lsc_strdup_(lsc_lora_target_name(t))))
                 goto oom;
             ad->rank_pattern_vals[k] = r0;
         }
         if (a_same && a0 != best_a) {
             int k = ad->n_alpha_pattern++;
-            if (!(ad->alpha_pattern_keys[k] = lsc_strdup_(target_names[t])))
+            if (!(ad->alpha_pattern_keys[k] = lsc_strdup_(lsc_lora_target_name(t))))
                 goto oom;
             ad->alpha_pattern_vals[k] = a0;
         }

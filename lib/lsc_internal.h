@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "lsc.h"
+#include "lsc_arch.h"
 
 #ifndef LSC_MALLOC
 #define LSC_MALLOC(n)     malloc(n)
@@ -70,7 +71,6 @@ void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
 void lsc_gelu_forward_(float *out, const float *inp, size_t n);
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n);
 void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n);
-void lsc_residual_backward_(float *da, float *db, const float *dout, size_t n);
 void lsc_softmax_forward_(float *probs, const float *logits, int N, int V);
 void lsc_crossentropy_forward_(float *losses, const float *logits,
                                const int *targets, int N, int V);
@@ -114,7 +114,6 @@ void lsc_attention_backward_naive_(double *dq, double *dk, double *dv,
 void lsc_gelu_forward_naive_(double *out, const double *inp, size_t n);
 void lsc_gelu_backward_naive_(double *dinp, const double *inp, const double *dout, size_t n);
 void lsc_residual_forward_naive_(double *out, const double *a, const double *b, size_t n);
-void lsc_residual_backward_naive_(double *da, double *db, const double *dout, size_t n);
 void lsc_softmax_forward_naive_(double *probs, const double *logits, int N, int V);
 void lsc_crossentropy_forward_naive_(double *losses, const double *logits,
                                      const int *targets, int N, int V);
@@ -177,10 +176,53 @@ struct lsc_gpt_acts {
     int    has_targets;
 };
 
-// ---- LoRA hooks called by model.c (lora.c) ----
-/* Sizes lo's activation caches for (B, T) rows (no-op when big enough). */
-int  lsc_lora_alloc_acts_(lsc_lora *lo, int B, int T, lsc_error *err);
-/* Module i on N rows: out (N,OC) += scale·B·A·drop(inp); rng NULL = no
+// ---- the GPT's parameters across model*.c ----
+/* Floats per kind (the size table, in the parameter table's order); the
+ * kinds of the targets in qmask (NF4) get 0 floats. */
+void   lsc_gpt_param_sizes_(size_t *sz, const lsc_gpt_config *cfg, int qmask);
+/* Points the views at consecutive slices of mem (NULL for empty kinds). */
+void   lsc_gpt_point_params_(lsc_gpt_params *p, float *mem, const size_t *sz);
+/* (Re)builds m->tensors from m->param_sizes and m->quant_targets. */
+void   lsc_gpt_fill_tensors_(lsc_gpt *m);
+/* lsc_gpt_init with the targets of qmask held in NF4: the buffer leaves
+ * them out and m->nf4 (zeroed slots) and the tile are allocated. */
+int    lsc_gpt_init_q_(lsc_gpt *m, const lsc_gpt_config *cfg, int qmask, lsc_error *err);
+/* The GPT-2 init of table entry t (its init rule) into p (t->numel floats). */
+void   lsc_gpt_draw_tensor_(const lsc_gpt *m, const lsc_gpt_tensor *t, float *p, uint64_t *rng);
+/* Dequantisation tile for the targets in qmask: the largest
+ * lsc_nf4_tile_floats of their shapes (0 for none). */
+size_t lsc_gpt_tile_floats_(const lsc_gpt_config *c, int qmask);
+/* Elements the targets in qmask hold over all layers. */
+size_t lsc_gpt_quantized_count_(const lsc_gpt_config *c, int qmask);
+/* Target mask, blocksize and double-quant flag of opts (NULL: every linear
+ * target, 64, double quant — QLoRA's setting); model_nf4.c. */
+int    lsc_gpt_nf4_opts_parse_(const struct lsc_nf4_opts *opts, int *mask, int *bs, int *dq,
+                               lsc_error *err);
+/* Largest numel of the table's NF4 tensors (the scratch a loader needs). */
+size_t lsc_gpt_nf4_scratch_floats_(const lsc_gpt *m);
+/* A linear layer plus its adapter module, if any (model_forward.c). */
+void   lsc_gpt_linear_forward_(lsc_gpt *m, int l, int target, float *out, const float *inp, int N,
+                               uint64_t *rng);
+
+/* Slot of (layer, target) in m->nf4. */
+static inline size_t lsc_gpt_nf4_slot_(int layer, int target)
+{
+    return (size_t)layer * LSC_LORA_NTARGETS + (size_t)target;
+}
+
+/* Slot in m->nf4 of table entry t, which must be a per-layer linear weight. */
+static inline size_t lsc_gpt_tensor_slot_(const lsc_gpt_tensor *t)
+{
+    int target = lsc_gpt_arch_.params[t->kind].linear;
+    LSC_ASSERT(t->layer >= 0 && target >= 0);
+    return lsc_gpt_nf4_slot_(t->layer, target);
+}
+
+// ---- one LoRA module inside the model's passes (lora_layer.c) ----
+/* Sizes lo's activation caches for n_batch x n_time rows (no-op when big
+ * enough). */
+int  lsc_lora_alloc_acts_(lsc_lora *lo, int n_batch, int n_time, lsc_error *err);
+/* Module i on N rows: out (N,OC) += scale·B·A·drop(inp) (B the factor); rng NULL = no
  * dropout. Caches what backward needs. */
 void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp,
                               int N, uint64_t *rng);

@@ -1,5 +1,6 @@
 /*
- * lsc_lora.h — LoRA adapters on the model (lora.c).
+ * lsc_lora.h — LoRA adapters on the model (lora.c; the per-module passes in
+ * lora_layer.c; target and module names from the parameter table, arch_gpt.c).
  * Part of liblorascope's public interface; include "lsc.h" for all of it.
  */
 #ifndef LSC_LORA_H
@@ -16,7 +17,9 @@ enum lsc_lora_target {
     LSC_LORA_Q = 0, LSC_LORA_K, LSC_LORA_V, LSC_LORA_O, LSC_LORA_FC_IN,
     LSC_LORA_FC_OUT, LSC_LORA_NTARGETS
 };
-/* "q_proj", "k_proj", "v_proj", "o_proj", "fc_in", "fc_out". */
+/* Names, read off the parameter table (arch_gpt.c): the last component of
+ * the target weight's module, "q_proj", "k_proj", "v_proj", "o_proj",
+ * "fc_in", "fc_out" ("?" for a bad target). */
 const char *lsc_lora_target_name(int target);
 /* Accepts "q" | "q_proj" | "k" | ... | "o" | "o_proj" | "fc_in" | "fc_out";
  * returns the target or -1. */
@@ -39,7 +42,7 @@ typedef struct lsc_lora_config {
 
 typedef struct lsc_lora_module {
     int    layer, target;  /* which weight of the model */
-    int    r, in, out;     /* A (r, in), B (out, r) */
+    int    r, in, out;     /* A (r, in), B (out, r): B is the LoRA factor, not a batch */
     double alpha;
     float  scale;          /* alpha/r or alpha/sqrt(r) */
     size_t offset;         /* of A in params/grads; B follows at offset + r*in */
@@ -59,7 +62,8 @@ struct lsc_lora {
     float           *params;       /* (num_parameters) owned: A,B of each module */
     float           *grads;        /* (num_parameters) owned, same layout */
     int              merged;       /* 1 while W0 holds W0 + s·B·A */
-    /* activation caches for the model's (B, T); internal */
+    /* activation caches for the model's (B_alloc, T_alloc) batch x time rows;
+     * internal (lora_layer.c) */
     float           *acts;
     size_t           num_acts;
     size_t          *act_off;      /* (n_modules, 3): u, dropped input, dropout mask */

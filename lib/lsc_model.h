@@ -1,5 +1,6 @@
 /*
- * lsc_model.h — the GPT model (layers.c model.c).
+ * lsc_model.h — the GPT model (arch_gpt.c model.c model_forward.c
+ * model_decode.c model_io.c model_nf4.c; kernels in layers.c).
  * Part of liblorascope's public interface; include "lsc.h" for all of it.
  */
 #ifndef LSC_MODEL_H
@@ -19,13 +20,13 @@
 typedef int (*lsc_batch_fn)(void *ctx, int B, int T, int *inputs, int *targets,
                             float *mask, uint64_t *rng, lsc_error *err);
 
-// ---- model and LoRA (layers.c model.c lora.c) ----
+// ---- the model ----
 /*
  * A GPT-2-style decoder (pre-LN, learned positions, causal multi-head
  * attention with separate q/k/v/o, GELU-tanh MLP 4C, final LN, LM head tied
  * to wte) trained on the CPU. llm.c's layout: every base weight lives in ONE
- * contiguous float buffer (params_memory) with named views built from a size
- * table; grads_memory mirrors it exactly (same offsets) and exists only in
+ * contiguous float buffer (params_memory) with named views built from the
+ * architecture's parameter table (arch_gpt.c); grads_memory mirrors it exactly (same offsets) and exists only in
  * LSC_GPT_FULL mode. Activations are one buffer sized for (B, T) by an
  * explicit lsc_gpt_alloc_acts. Backward accumulates into the grads; call
  * lsc_gpt_zero_grad once per step. Threads: the GEMMs run on OpenBLAS's
@@ -56,7 +57,11 @@ typedef struct lsc_gpt_config {
 /* Checks 1 <= L <= 64, NH >= 1, C % NH == 0, n_ctx >= 1, 1 <= V. */
 int lsc_gpt_config_check(const lsc_gpt_config *cfg, lsc_error *err);
 
-#define LSC_GPT_NKINDS 20   /* entries of the parameter size table */
+#define LSC_GPT_NKINDS 20   /* rows of the parameter table (arch_gpt.c) */
+
+/* The model file: safetensors metadata lsc_format / lsc_format_version. */
+#define LSC_GPT_FORMAT         "lorascope-gpt"
+#define LSC_GPT_FORMAT_VERSION "1"
 
 /* Named views into params_memory (or grads_memory). Per-layer tensors are
  * stacked over layers: layer l of qw is qw + l*C*C. Weights are (out, in). */
@@ -90,8 +95,11 @@ typedef struct lsc_gpt_tensor {
     size_t numel;
     int    ndim;       /* 1 or 2 */
     int    shape[2];
-    int    is_matrix;  /* 2-D weight (weight decay usually applies) */
+    int    is_matrix;  /* 2-D weight */
+    int    decay;      /* AdamW's weight decay applies (the parameter table's rule) */
     int    nf4;        /* 1: held 4-bit (NF4 mode); offset unused, see lsc_gpt_nf4 */
+    int    kind;       /* row of the parameter table (view index) */
+    int    layer;      /* 0..L-1, or -1 for a tensor outside the blocks */
 } lsc_gpt_tensor;
 
 enum lsc_gpt_mode {
@@ -113,7 +121,7 @@ typedef struct lsc_gpt {
     int             mode;           /* enum lsc_gpt_mode */
     float          *grads_memory;   /* (num_parameters) owned; NULL when frozen */
     lsc_gpt_params  grads;          /* views into grads_memory (all NULL when frozen) */
-    int             n_tensors;      /* 4 + 16 L */
+    int             n_tensors;      /* 4 + 16 L: globals + per-layer kinds x L */
     lsc_gpt_tensor *tensors;        /* owned; file/name table */
     /* activations: sized for (B_alloc, T_alloc) by lsc_gpt_alloc_acts */
     int             B_alloc, T_alloc;
@@ -145,7 +153,8 @@ void lsc_gpt_free(lsc_gpt *m);
  * fp32 models only (an NF4 model: lsc_gpt_init_nf4). */
 void lsc_gpt_init_weights(lsc_gpt *m, uint64_t *rng);
 /* Saves as safetensors (F32; config in __metadata__: n_layer, n_head, n_embd,
- * n_ctx, vocab_size, lsc_format "lorascope-gpt", lsc_format_version "1"),
+ * n_ctx, vocab_size, lsc_format LSC_GPT_FORMAT, lsc_format_version
+ * LSC_GPT_FORMAT_VERSION),
  * atomically (temporary + rename). An NF4 model writes its quantised weights in
  * bitsandbytes' layout (lsc_nf4_st_entries), as `lorascope quantize` does. */
 int  lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err);
@@ -206,7 +215,7 @@ void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w,
  * made for m's config. Allocates lo's activation buffers for m's (B, T). */
 int  lsc_gpt_set_lora(lsc_gpt *m, lsc_lora *lo, lsc_error *err);
 
-/* QLoRA: NF4 base weights (model.c; the format is nf4.c's). opts (see
+/* QLoRA: NF4 base weights (model_nf4.c; the format is nf4.c's). opts (see
  * lsc_nf4_opts; NULL = blocksize 64, double quant, every linear target)
  * names the targets as LoRA does (q, k, v, o, fc_in, fc_out or q_proj, ...);
  * a target is quantised in every layer. Embeddings, LayerNorms and biases

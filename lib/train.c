@@ -24,8 +24,10 @@
 
 #include "lsc_internal.h"
 
-#define CKPT_FORMAT  "lorascope-train-state"
-#define CKPT_VERSION "1"
+/* The checkpoint file: safetensors metadata lsc_format / lsc_format_version,
+ * written by lsc_trainer_save and checked by lsc_trainer_resume. */
+#define LSC_CKPT_FORMAT         "lorascope-train-state"
+#define LSC_CKPT_FORMAT_VERSION "1"
 
 static double now_s(void)
 {
@@ -193,9 +195,10 @@ fail:
 // ---- one step ----
 
 /* AdamW over the trainable buffer. Full mode: one flat loop per tensor of
- * the model's table so weight decay reaches only 2-D weights (biases and
- * LayerNorm parameters are not decayed); LoRA mode: one loop over the
- * adapter (A and B are all matrices). */
+ * the model's table so weight decay reaches only the tensors whose row of
+ * the parameter table says so (2-D weights; biases and LayerNorm
+ * parameters are not decayed); LoRA mode: one loop over the adapter (A and
+ * B are all matrices). */
 static void optimiser_update(lsc_trainer *tr, double lr, double scale, long t)
 {
     if (tr->lora || tr->cfg.opt.weight_decay == 0.0) {
@@ -209,7 +212,7 @@ static void optimiser_update(lsc_trainer *tr, double lr, double scale, long t)
         const lsc_gpt_tensor *te = &m->tensors[i];
         size_t o = te->offset;
         lsc_adamw_step(tr->params + o, tr->grads + o, tr->m + o, tr->v + o, te->numel,
-                       te->is_matrix ? &tr->cfg.opt : &nowd, lr, scale, t);
+                       te->decay ? &tr->cfg.opt : &nowd, lr, scale, t);
     }
 }
 
@@ -434,7 +437,7 @@ int lsc_trainer_save(lsc_trainer *tr, const char *path, lsc_error *err)
     snprintf(bt, sizeof bt, "%d,%d", c->B, c->T);
     const char *keys[] = {"lsc_format", "lsc_format_version", "mode", "step", "steps",
                           "num_trainable", "rng", "data_rng", "wall_s", "batch_ctx", "config"};
-    const char *vals[] = {CKPT_FORMAT, CKPT_VERSION, tr->lora ? "lora" : "full", step, steps, n,
+    const char *vals[] = {LSC_CKPT_FORMAT, LSC_CKPT_FORMAT_VERSION, tr->lora ? "lora" : "full", step, steps, n,
                           rng, drng, wall, bt, c->config_json ? c->config_json : ""};
     int rc = lsc_st_write(path, e, ne, keys, vals, (int)(sizeof keys / sizeof keys[0]), err);
     LSC_FREE(ev);
@@ -474,13 +477,13 @@ int lsc_trainer_resume(lsc_trainer *tr, const char *path, lsc_error *err)
     snprintf(bt, sizeof bt, "%d,%d", c->B, c->T);
     snprintf(n, sizeof n, "%zu", tr->n);
     snprintf(steps, sizeof steps, "%ld", c->steps);
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0) {
+    if (!fmt || strcmp(fmt, LSC_CKPT_FORMAT) != 0) {
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: not a lorascope training checkpoint", path);
         goto fail;
     }
-    if (!ver || strcmp(ver, CKPT_VERSION) != 0) {
+    if (!ver || strcmp(ver, LSC_CKPT_FORMAT_VERSION) != 0) {
         rc = lsc_error_set(err, LSC_EVERSION, __FILE__, __LINE__, "%s: checkpoint format version %s, this build reads %s",
-                           path, ver ? ver : "(none)", CKPT_VERSION);
+                           path, ver ? ver : "(none)", LSC_CKPT_FORMAT_VERSION);
         goto fail;
     }
     if (!mode || strcmp(mode, tr->lora ? "lora" : "full") != 0 || !s_n || strcmp(s_n, n) != 0 ||

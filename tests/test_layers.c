@@ -286,7 +286,7 @@ static void test_elementwise(void)
     fill(c.a, n, 4.0);
     fill(c.b, n, 1.0);
     fill(c.proj, n, 1.0);
-    double *da = dalloc(n), *db = dalloc(n);
+    double *da = dalloc(n);
     gelu_loss(&c);
     lsc_gelu_backward_naive_(da, c.a, c.proj, n);
     CHECK(fd_check(gelu_loss, &c, c.a, n, da, 1e-5, 300) < FD_TOL, "gelu naive backward = FD");
@@ -295,26 +295,19 @@ static void test_elementwise(void)
     double x1 = 1.0, y1;
     lsc_gelu_forward_naive_(&y1, &x1, 1);
     CHECK(fabs(y1 - 0.8411919906) < 1e-9, "gelu tanh(1) = 0.8411919906 (%.10f)", y1);
-    float *fa = tof(c.a, n), *fp = tof(c.proj, n), *fo = falloc(n), *fda = falloc(n), *fdb = falloc(n);
+    float *fa = tof(c.a, n), *fp = tof(c.proj, n), *fo = falloc(n), *fda = falloc(n);
     lsc_gelu_forward_(fo, fa, n);
     lsc_gelu_backward_(fda, fa, fp, n);
     CHECK(nerr_fd(fo, c.out, n) < FAST_TOL, "gelu float forward = naive");
     CHECK(nerr_fd(fda, da, n) < FAST_TOL, "gelu float backward = naive");
 
-    memset(da, 0, n * sizeof(double));
-    res_loss(&c);
-    lsc_residual_backward_naive_(da, db, c.proj, n);
-    CHECK(fd_check(res_loss, &c, c.a, n, da, 1e-5, 300) < FD_TOL, "residual naive da = FD");
-    CHECK(fd_check(res_loss, &c, c.b, n, db, 1e-5, 300) < FD_TOL, "residual naive db = FD");
+    /* the residual's backward is the identity: the model accumulates dres */
     res_loss(&c);
     float *fb = tof(c.b, n);
-    memset(fda, 0, n * sizeof(float));
     lsc_residual_forward_(fo, fa, fb, n);
-    lsc_residual_backward_(fda, fdb, fp, n);
     CHECK(nerr_fd(fo, c.out, n) < FAST_TOL, "residual float forward = naive");
-    CHECK(nerr_fd(fda, da, n) < FAST_TOL && nerr_fd(fdb, db, n) < FAST_TOL, "residual float backward = naive");
-    free(c.a), free(c.b), free(c.out), free(c.proj), free(da), free(db);
-    free(fa), free(fp), free(fo), free(fda), free(fdb), free(fb);
+    free(c.a), free(c.b), free(c.out), free(c.proj), free(da);
+    free(fa), free(fp), free(fo), free(fda), free(fb);
 }
 
 // ---- softmax + cross-entropy ----
