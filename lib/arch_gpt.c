@@ -1,5 +1,5 @@
 /*
- * arch_gpt.c — the GPT's parameter table (lsc_arch.h) and what is read off
+ * arch_gpt.c — the GPT's parameter table (arch.h) and what is read off
  * it alone: shapes in config dimensions, tensor names, the linear layers
  * LoRA may adapt, and their names (the PEFT module names "h.{l}.attn.q_proj"
  * and the targets "q_proj" / "q" of the CLI).

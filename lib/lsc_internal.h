@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "lsc.h"
-#include "lsc_arch.h"
+#include "arch.h"
 
 #ifndef LSC_MALLOC
 #define LSC_MALLOC(n)     malloc(n)

@@ -1,7 +1,7 @@
 /*
  * model.c — the GPT's parameters: configuration, ONE contiguous buffer with
  * named views, the tensor (file) table and the GPT-2 init, all built from
- * the architecture's parameter table (arch_gpt.c, lsc_arch.h) the way
+ * the architecture's parameter table (arch_gpt.c, arch.h) the way
  * llm.c's malloc_and_point does; trainable mode, the linear-layer accessor,
  * and the activation buffers for (B, T).
  *
@@ -98,7 +98,7 @@ static void set_tensor(const lsc_gpt *m, lsc_gpt_tensor *t, int i, int l, const 
     t->offset = t->nf4 ? 0 : off[i] + (p->per_layer ? (size_t)l * t->numel : 0);
 }
 
-/* The tensor (file) order of lsc_arch.h: leading globals, layer by layer,
+/* The tensor (file) order of arch.h: leading globals, layer by layer,
  * trailing globals. */
 void lsc_gpt_fill_tensors_(lsc_gpt *m)
 {

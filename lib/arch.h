@@ -1,5 +1,5 @@
 /*
- * lsc_arch.h — an architecture's parameter table (arch_gpt.c): ONE row per
+ * arch.h — an architecture's parameter table (arch_gpt.c): ONE row per
  * parameter kind (name, shape in config dimensions, init rule, the linear
  * layer it belongs to and whether LoRA may adapt it, weight decay, its view
  * in lsc_gpt_params). Allocation, views, the tensor/file table, init,
