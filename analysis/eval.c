@@ -18,6 +18,7 @@
 
 #include <cJSON.h>
 
+#include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
 
@@ -96,9 +97,7 @@ typedef struct eval_run {
     lsc_nf4_opts       qo;
     double             t_start;
     lsc_gpt            m;
-    lsc_corpus         ctrain, cvalid;
-    lsc_task           ttrain, tvalid;
-    training_data_src  src;
+    training_data      d;
     lsc_baselines      bl;
     lsc_error          err;
 } eval_run;
@@ -155,25 +154,23 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
     if ((e->quant ? lsc_gpt_load_nf4(&e->m, e->base, &e->qo, &e->err) : lsc_gpt_load(&e->m, e->base, &e->err)) !=
         LSC_OK)
         return cli_lib_error(cmd, &e->err);
-    rc = e->is_ss ? training_load_task(cmd, opts, &e->ttrain, &e->tvalid, &e->src)
-                  : training_load_lm(cmd, opts, NULL, &e->ctrain, &e->cvalid, &e->src);
-    if (rc != CLI_OK)
+    if ((rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
         return rc;
     e->T = cli_long(opts, "ctx", e->m.config.n_ctx, &bad);
     if (e->T < 1 || e->T > e->m.config.n_ctx)
         return cli_error(cmd, CLI_USAGE, "--ctx %ld is outside 1..%d (the base model's n_ctx)", e->T,
                          e->m.config.n_ctx);
-    if (e->is_ss && lsc_task_baselines(&e->ttrain, &e->tvalid, 4, &e->bl, &e->err) != LSC_OK)
+    if (e->is_ss && lsc_task_baselines(&e->d.ttrain, &e->d.tvalid, 4, &e->bl, &e->err) != LSC_OK)
         return cli_lib_error(cmd, &e->err);
     if (e->is_ss &&
-        lsc_gpt_alloc_acts(&e->m, e->B, e->tvalid.max_word + e->tvalid.max_label + 1, &e->err) != LSC_OK)
+        lsc_gpt_alloc_acts(&e->m, e->B, e->d.tvalid.max_word + e->d.tvalid.max_label + 1, &e->err) != LSC_OK)
         return cli_lib_error(cmd, &e->err);
-    e->n_items = e->is_ss ? (e->limit > 0 && e->limit < e->tvalid.n ? (int)e->limit : e->tvalid.n) : 0;
+    e->n_items = e->is_ss ? (e->limit > 0 && e->limit < e->d.tvalid.n ? (int)e->limit : e->d.tvalid.n) : 0;
     if (e->is_ss)
         printf("supersense: %d validation items from %s; baselines: majority class %.2f%%, 4-letter suffix %.2f%%\n",
-               e->n_items, e->src.valid[0] ? e->src.valid : e->src.train, 100 * e->bl.majority, 100 * e->bl.suffix);
+               e->n_items, e->d.src.valid[0] ? e->d.src.valid : e->d.src.train, 100 * e->bl.majority, 100 * e->bl.suffix);
     else
-        printf("lm: validation text %s (%zu bytes), context %ld\n", e->cvalid.path, e->cvalid.n, e->T);
+        printf("lm: validation text %s (%zu bytes), context %ld\n", e->d.cvalid.path, e->d.cvalid.n, e->T);
     printf("%-40s %10s %10s%s\n", "model", "val_loss", "ppl", e->is_ss ? "   accuracy" : "");
     return CLI_OK;
 }
@@ -191,8 +188,8 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
         return cli_lib_error(e->cmd, &e->err);
     }
     double loss = NAN, acc = NAN;
-    int erc = e->is_ss ? lsc_task_eval(&e->m, &e->tvalid, (int)e->limit, &acc, &loss, NULL, &e->err)
-                       : eval_lm(&e->m, &e->cvalid, (int)e->T, e->B, e->windows, &loss, &e->err);
+    int erc = e->is_ss ? lsc_task_eval(&e->m, &e->d.tvalid, (int)e->limit, &acc, &loss, NULL, &e->err)
+                       : eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err);
     lsc_gpt_set_lora(&e->m, NULL, &e->err);
     lsc_lora_free(&lo);
     if (erc != LSC_OK)
@@ -295,22 +292,15 @@ int cmd_eval(int argc, char **argv)
     e.cmd = cmd;
     e.t_start = cli_now();
     const char *pos[MAXA];
-    int npos;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, MAXA, &npos);
-    if (rc != CLI_OK)
+    int npos, help;
+    int rc = ana_parse_args(cmd, EVAL_USAGE, argc, argv, opts, pos, MAXA, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(EVAL_USAGE, stdout);
-        return CLI_OK;
-    }
     if ((rc = parse_eval(opts, argc, argv, pos, npos, &e)) != CLI_OK)
         return rc;
     if ((rc = eval_setup(opts, &e)) == CLI_OK)
         rc = eval_all(&e);
     lsc_gpt_free(&e.m);
-    lsc_corpus_free(&e.ctrain);
-    lsc_corpus_free(&e.cvalid);
-    lsc_task_free(&e.ttrain);
-    lsc_task_free(&e.tvalid);
+    training_data_free(&e.d);
     return rc;
 }

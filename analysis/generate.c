@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
 
@@ -36,14 +37,10 @@ int cmd_generate(int argc, char **argv)
                       {"temperature", 1, NULL}, {"seed", 1, NULL}, {"threads", 1, NULL}, {"help", 0, NULL},
                       {NULL, 0, NULL}};
     const char *pos[1];
-    int npos, bad = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 0, &npos);
-    if (rc != CLI_OK)
+    int npos, help, bad = 0;
+    int rc = ana_parse_args(cmd, GENERATE_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(GENERATE_USAGE, stdout);
-        return CLI_OK;
-    }
     const char *base = cli_get(opts, "base"), *ad = cli_get(opts, "adapter"), *prompt = cli_get(opts, "prompt");
     long n = cli_long(opts, "tokens", 200, &bad), seed = cli_long(opts, "seed", 1, &bad);
     double temp = cli_double(opts, "temperature", 0.8, &bad);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
 
@@ -39,14 +40,10 @@ int cmd_merge(int argc, char **argv)
                       {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
                       {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
-    int npos;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 0, &npos);
-    if (rc != CLI_OK)
+    int npos, help;
+    int rc = ana_parse_args(cmd, MERGE_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(MERGE_USAGE, stdout);
-        return CLI_OK;
-    }
     const char *base = cli_get(opts, "base"), *ad = cli_get(opts, "adapter"), *out = cli_get(opts, "output");
     if (!base || !ad || !out)
         return cli_error(cmd, CLI_USAGE, "needs --base BASE.safetensors, --adapter DIR and -o MERGED.safetensors");

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
 
@@ -58,14 +59,10 @@ int cmd_pretrain(int argc, char **argv)
                       {"resume", 0, NULL}, {"stop-at", 1, NULL}, {"quiet", 0, NULL}, {"log", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
-    int npos, bad = 0;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 0, &npos);
-    if (rc != CLI_OK)
+    int npos, help, bad = 0;
+    int rc = ana_parse_args(cmd, PRETRAIN_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(PRETRAIN_USAGE, stdout);
-        return CLI_OK;
-    }
     training_opts o;
     memset(&o, 0, sizeof o);
     o.cmd = cmd;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
 
@@ -275,14 +276,10 @@ int cmd_train(int argc, char **argv)
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
-    int npos;
-    int rc = cli_parse(cmd, argc, argv, opts, pos, 0, &npos);
-    if (rc != CLI_OK)
+    int npos, help;
+    int rc = ana_parse_args(cmd, TRAIN_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
         return rc;
-    if (cli_flag(opts, "help")) {
-        fputs(TRAIN_USAGE, stdout);
-        return CLI_OK;
-    }
     training_opts o;
     memset(&o, 0, sizeof o);
     o.cmd = cmd;

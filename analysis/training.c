@@ -282,10 +282,8 @@ typedef struct run {
     lsc_gpt           m;
     lsc_lora          lo;
     lsc_trainer       tr;
-    lsc_corpus        ctrain, cvalid;   /* PRETRAIN, FINETUNE lm */
-    lsc_task          ttrain, tvalid;   /* FINETUNE supersense */
+    training_data     d;                /* PRETRAIN, FINETUNE */
     lsc_synthetic     syn;              /* SYNTHETIC */
-    training_data_src src;
     uint64_t          irng;             /* init RNG: random base weights, then LoRA A */
     uint64_t          layer_mask;       /* --lora-layers */
     double            t0;
@@ -380,7 +378,7 @@ static int finetune_ctx(run *r)
     const lsc_gpt_config *mc = &r->m.config;
     int def_T = mc->n_ctx, bad = 0;
     if (o->is_ss) {
-        int need = (r->ttrain.max_example > r->tvalid.max_example ? r->ttrain.max_example : r->tvalid.max_example);
+        int need = (r->d.ttrain.max_example > r->d.tvalid.max_example ? r->d.ttrain.max_example : r->d.tvalid.max_example);
         def_T = ((need + 7) / 8) * 8;
         if (def_T < 32)
             def_T = 32;
@@ -393,11 +391,11 @@ static int finetune_ctx(run *r)
     if (T > mc->n_ctx)
         return cli_error(o->cmd, CLI_USAGE, "--ctx %ld is above the base model's context n_ctx = %d (%s)", T,
                          mc->n_ctx, o->base);
-    if (o->is_ss && T + 1 < r->ttrain.max_example)
-        return cli_error(o->cmd, CLI_FAIL, "%s: items need a context of %d tokens, the model has %d", r->src.train,
-                         r->ttrain.max_example - 1, (int)T);
-    if (!o->is_ss && (r->ctrain.n < (size_t)T + 1 || r->cvalid.n < (size_t)T + 1))
-        return cli_error(o->cmd, CLI_FAIL, "%s: too short for context %ld", r->src.train, T);
+    if (o->is_ss && T + 1 < r->d.ttrain.max_example)
+        return cli_error(o->cmd, CLI_FAIL, "%s: items need a context of %d tokens, the model has %d", r->d.src.train,
+                         r->d.ttrain.max_example - 1, (int)T);
+    if (!o->is_ss && (r->d.ctrain.n < (size_t)T + 1 || r->d.cvalid.n < (size_t)T + 1))
+        return cli_error(o->cmd, CLI_FAIL, "%s: too short for context %ld", r->d.src.train, T);
     o->tc.T = (int)T;
     return CLI_OK;
 }
@@ -413,16 +411,15 @@ static int load_data(run *r)
         return CLI_OK;
     }
     if (o->kind == TRAINING_FINETUNE) {
-        rc = o->is_ss ? training_load_task(o->cmd, o->opts, &r->ttrain, &r->tvalid, &r->src)
-                      : training_load_lm(o->cmd, o->opts, NULL, &r->ctrain, &r->cvalid, &r->src);
+        rc = training_data_load(o->cmd, o->opts, o->is_ss, NULL, &r->d);
         return rc != CLI_OK ? rc : finetune_ctx(r);
     }
     const char *def = strcmp(o->profile, "tiny") == 0 ? "data/fixtures/tiny.txt" : NULL;
-    if ((rc = training_load_lm(o->cmd, o->opts, def, &r->ctrain, &r->cvalid, &r->src)) != CLI_OK)
+    if ((rc = training_data_load(o->cmd, o->opts, 0, def, &r->d)) != CLI_OK)
         return rc;
-    if (r->ctrain.n < (size_t)o->tc.T + 1 || r->cvalid.n < (size_t)o->tc.T + 1)
-        return cli_error(o->cmd, CLI_FAIL, "%s: too short for context %d (train %zu, valid %zu bytes)", r->src.train,
-                         o->tc.T, r->ctrain.n, r->cvalid.n);
+    if (r->d.ctrain.n < (size_t)o->tc.T + 1 || r->d.cvalid.n < (size_t)o->tc.T + 1)
+        return cli_error(o->cmd, CLI_FAIL, "%s: too short for context %d (train %zu, valid %zu bytes)", r->d.src.train,
+                         o->tc.T, r->d.ctrain.n, r->d.cvalid.n);
     return CLI_OK;
 }
 
@@ -462,8 +459,8 @@ static void pretrain_identity(run *r)
     char sha[65] = "";
     lsc_sha256 hs;
     lsc_sha256_init(&hs);
-    lsc_sha256_update(&hs, r->ctrain.bytes, r->ctrain.n);
-    lsc_sha256_update(&hs, r->cvalid.bytes, r->cvalid.n);
+    lsc_sha256_update(&hs, r->d.ctrain.bytes, r->d.ctrain.n);
+    lsc_sha256_update(&hs, r->d.cvalid.bytes, r->d.cvalid.n);
     lsc_sha256_final(&hs, sha);
     snprintf(r->cfgj, sizeof r->cfgj,
              "{\"cmd\":\"pretrain\",\"n_layer\":%d,\"n_head\":%d,\"n_embd\":%d,\"n_ctx\":%d,\"batch\":%d,"
@@ -481,7 +478,7 @@ static int finetune_identity(run *r)
     const training_opts *o = r->o;
     const lsc_train_config *tc = &o->tc;
     char base_sha[65], dsha[65];
-    if (lsc_sha256_file(o->base, base_sha, &r->err) != LSC_OK || training_data_sha(&r->src, dsha, &r->err) != LSC_OK)
+    if (lsc_sha256_file(o->base, base_sha, &r->err) != LSC_OK || training_data_sha(&r->d.src, dsha, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
     for (int t = 0, k = 0; t < LSC_LORA_NTARGETS; t++)
         if (o->lc.rank[t] > 0)
@@ -538,7 +535,7 @@ static int init_trainer(run *r)
 {
     training_opts *o = r->o;
     lsc_batch_fn fn = lsc_corpus_batch, vfn = lsc_corpus_batch;
-    void *tctx = &r->ctrain, *vctx = &r->cvalid;
+    void *tctx = &r->d.ctrain, *vctx = &r->d.cvalid;
     if (o->kind == TRAINING_SYNTHETIC) {
         fn = lsc_synthetic_batch;
         tctx = &r->syn;
@@ -546,8 +543,8 @@ static int init_trainer(run *r)
         vctx = NULL;
     } else if (o->is_ss) {
         fn = vfn = lsc_task_batch;
-        tctx = &r->ttrain;
-        vctx = &r->tvalid;
+        tctx = &r->d.ttrain;
+        vctx = &r->d.tvalid;
     }
     if (lsc_trainer_init(&r->tr, &r->m, o->full ? NULL : &r->lo, &o->tc, fn, tctx, vfn, vctx, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
@@ -619,17 +616,17 @@ static int final_metrics(run *r, log_extra ex[8], int *nex)
     r->vl = r->tr.n_eval ? r->tr.eval_loss[r->tr.n_eval - 1] : NAN;
     ex[n++] = (log_extra){"final_val_loss", r->vl};
     if (o->kind == TRAINING_PRETRAIN) {
-        r->uni = lsc_corpus_unigram_xent(&r->ctrain, &r->cvalid);
+        r->uni = lsc_corpus_unigram_xent(&r->d.ctrain, &r->d.cvalid);
         ex[n++] = (log_extra){"unigram_xent", r->uni};
     } else {
         ex[n++] = (log_extra){"final_val_ppl", exp(r->vl)};
     }
     if (o->is_ss) {
         r->acc = r->tloss = NAN;
-        if (lsc_task_eval(&r->m, &r->tvalid, (int)o->eval_limit, &r->acc, &r->tloss, NULL, &r->err) != LSC_OK ||
-            lsc_task_baselines(&r->ttrain, &r->tvalid, 4, &r->bl, &r->err) != LSC_OK)
+        if (lsc_task_eval(&r->m, &r->d.tvalid, (int)o->eval_limit, &r->acc, &r->tloss, NULL, &r->err) != LSC_OK ||
+            lsc_task_baselines(&r->d.ttrain, &r->d.tvalid, 4, &r->bl, &r->err) != LSC_OK)
             return cli_lib_error(o->cmd, &r->err);
-        r->n_items = o->eval_limit > 0 && o->eval_limit < r->tvalid.n ? (int)o->eval_limit : r->tvalid.n;
+        r->n_items = o->eval_limit > 0 && o->eval_limit < r->d.tvalid.n ? (int)o->eval_limit : r->d.tvalid.n;
         ex[n++] = (log_extra){"accuracy", r->acc};
         ex[n++] = (log_extra){"label_loss", r->tloss};
         ex[n++] = (log_extra){"majority_baseline", r->bl.majority};
@@ -708,9 +705,9 @@ static int write_log(run *r, double wall, const log_extra *ex, int nex)
     if (o->kind == TRAINING_FINETUNE)
         inp[ni++] = (lsc_h5_input){"base", o->base};
     if (o->kind != TRAINING_SYNTHETIC) {
-        inp[ni++] = (lsc_h5_input){"data", r->src.train};
-        if (r->src.valid[0])
-            inp[ni++] = (lsc_h5_input){"data_valid", r->src.valid};
+        inp[ni++] = (lsc_h5_input){"data", r->d.src.train};
+        if (r->d.src.valid[0])
+            inp[ni++] = (lsc_h5_input){"data_valid", r->d.src.valid};
     }
     lsc_provenance prov = {cli_command_line(), NULL, wall, ni, ni ? inp : NULL, np, par};
     if (write_train_log(r->logp, &r->tr, &prov, ex, nex, &r->err) != LSC_OK)
@@ -896,9 +893,6 @@ int run_training(training_opts *o)
     lsc_trainer_free(&r.tr);
     lsc_lora_free(&r.lo);
     lsc_gpt_free(&r.m);
-    lsc_corpus_free(&r.ctrain);
-    lsc_corpus_free(&r.cvalid);
-    lsc_task_free(&r.ttrain);
-    lsc_task_free(&r.tvalid);
+    training_data_free(&r.d);
     return rc;
 }

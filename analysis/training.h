@@ -34,17 +34,23 @@ typedef struct training_data_src {
  * online core); prints and sets *bad when out of 1..1024. Returns P. */
 int training_threads(const cli_opt *opts, int *bad);
 
-/* LM corpora. --data FILE: FILE split 90/10 at a paragraph boundary (or
- * --valid FILE); --data DIR: DIR/pretrain_{train,valid}.txt. Default:
- * def_file split 90/10 when given, else data/corpus/pretrain_*.txt.
- * Prints the error and returns its exit code on failure. */
-int training_load_lm(const char *cmd, const cli_opt *opts, const char *def_file, lsc_corpus *train,
-                     lsc_corpus *valid, training_data_src *src);
-/* The supersense task. --task-file (or --data) FILE: split by the word
- * hash unless --task-valid FILE; a directory: DIR/supersense_{train,
- * valid}.tsv. Default data/tasks. */
-int training_load_task(const char *cmd, const cli_opt *opts, lsc_task *train, lsc_task *valid,
-                       training_data_src *src);
+/* A run's data: the corpus (lm) or the task (supersense), split into a
+ * training and a validation part. */
+typedef struct training_data {
+    lsc_corpus        ctrain, cvalid;   /* lm */
+    lsc_task          ttrain, tvalid;   /* supersense */
+    training_data_src src;
+} training_data;
+
+/* Loads *d (zeroed first). LM: --data FILE split 90/10 at a paragraph
+ * boundary (or --valid FILE); --data DIR: DIR/pretrain_{train,valid}.txt;
+ * default def_file split 90/10 when given, else data/corpus/pretrain_*.txt.
+ * Supersense: --task-file (or --data) FILE split by the word hash unless
+ * --task-valid FILE; a directory: DIR/supersense_{train,valid}.tsv; default
+ * data/tasks. Prints the error and returns its exit code on failure;
+ * training_data_free(d) either way. */
+int  training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d);
+void training_data_free(training_data *d);
 
 /* sha256 of the data files (train, then valid if any) as one digest. */
 int training_data_sha(const training_data_src *d, char hex[65], lsc_error *err);

@@ -135,8 +135,9 @@ static int resolve_data_paths(const char *cmd, const char *path, int use_dir, in
     return CLI_OK;
 }
 
-int training_load_lm(const char *cmd, const cli_opt *opts, const char *def_file, lsc_corpus *train,
-                     lsc_corpus *valid, training_data_src *src)
+/* The LM corpora (see training_data_load). */
+static int load_lm(const char *cmd, const cli_opt *opts, const char *def_file, lsc_corpus *train,
+                   lsc_corpus *valid, training_data_src *src)
 {
     lsc_error err = {0};
     char b1[PATH_MAX + 64];
@@ -169,8 +170,9 @@ int training_load_lm(const char *cmd, const cli_opt *opts, const char *def_file,
     return CLI_OK;
 }
 
-int training_load_task(const char *cmd, const cli_opt *opts, lsc_task *train, lsc_task *valid,
-                       training_data_src *src)
+/* The supersense task (see training_data_load). */
+static int load_task(const char *cmd, const cli_opt *opts, lsc_task *train, lsc_task *valid,
+                     training_data_src *src)
 {
     lsc_error err = {0};
     char b1[PATH_MAX + 64];
@@ -208,6 +210,21 @@ fail:
     lsc_task_free(train);
     lsc_task_free(valid);
     return cli_lib_error(cmd, &err);
+}
+
+int training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d)
+{
+    memset(d, 0, sizeof *d);
+    return is_ss ? load_task(cmd, opts, &d->ttrain, &d->tvalid, &d->src)
+                 : load_lm(cmd, opts, def_file, &d->ctrain, &d->cvalid, &d->src);
+}
+
+void training_data_free(training_data *d)
+{
+    lsc_corpus_free(&d->ctrain);
+    lsc_corpus_free(&d->cvalid);
+    lsc_task_free(&d->ttrain);
+    lsc_task_free(&d->tvalid);
 }
 
 // ---- model options ----
