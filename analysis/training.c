@@ -6,12 +6,12 @@
  * paths with the run's identity (checked on --resume), checkpointed
  * training with the progress line and Ctrl-C, and the outputs (model file
  * or PEFT adapter directory, train_log.h5) with the summary on stdout.
- * Also here: the data, thread and --quant helpers eval shares.
  *
  * Not here: option parsing beyond the options pretrain and train share
- * (pretrain.c, train.c), and any numerics — the loop, decoding, the FLOP
- * and memory models are lib/train.c's. Progress goes to stderr (redrawn
- * with \r on a terminal, plain lines otherwise), results to stdout.
+ * (pretrain.c, train.c); the data sources, --threads and --quant
+ * (training_common.c, shared with eval); any numerics — the loop, decoding,
+ * the FLOP and memory models are lib/train.c's. Progress goes to stderr
+ * (redrawn with \r on a terminal, plain lines otherwise), results to stdout.
  *
  * Vocabulary: B batch rows, T context (tokens per row), L layers, NH heads,
  * C channels, V vocabulary, r LoRA rank.
@@ -31,7 +31,7 @@
 #define STATE_FILE "train_state.safetensors"
 #define LOG_FILE   "train_log.h5"
 
-// ---- threads, time, progress ----
+// ---- time and progress ----
 
 /* SIGINT asks the running trainer to stop after the current step (its
  * checkpoint is then written); a second SIGINT kills as usual. */
@@ -307,6 +307,7 @@ static void derive_seeds(uint64_t seed, uint64_t *init, uint64_t *train, uint64_
     *data = lsc_rng_u64(&s);
 }
 
+/* out less a trailing ".safetensors", then suffix: BASE.train_log.h5 */
 static void path_with_suffix(const char *out, const char *suffix, char *buf, size_t n)
 {
     size_t len = strlen(out);

@@ -1,7 +1,8 @@
 /*
  * training.h — the one training driver behind `pretrain` and `train`
- * (LoRA, --full, --synthetic, --resume, --stop-at), and the helpers every
- * model subcommand shares (threads, data sources, --quant nf4).
+ * (LoRA, --full, --synthetic, --resume, --stop-at), in training.c, and
+ * the helpers the model subcommands share (threads, data sources, --quant
+ * nf4), in training_common.c.
  *
  * A command's parser fills a training_opts (training_parse_run_opts reads
  * the optimisation options pretrain and train share) and calls
