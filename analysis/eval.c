@@ -1,0 +1,306 @@
+/*
+ * eval.c — `lorascope eval`: the base model and then each adapter on it,
+ * scored on the validation data: mean next-byte loss and perplexity over
+ * evenly spread windows (lm), or label loss and exact-match accuracy by
+ * greedy decoding next to the majority and suffix baselines (supersense);
+ * a table on stdout and, with --json, one JSON object.
+ *
+ * Not here: the forward pass and decoding (lib/model.c, lib/data.c) or the
+ * data sources (training_common.c, shared with train).
+ *
+ * Vocabulary: B batch rows, T context (tokens per window).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+
+#include "analysis_common.h"
+#include "commands.h"
+#include "training.h"
+
+// ---- help ----
+
+static const char *EVAL_USAGE =
+    "usage: lorascope eval --base BASE.safetensors [--adapter DIR ...] [--task lm|supersense]\n"
+    "         [--data FILE | --task-file FILE [--task-valid FILE]] [--ctx T --batch B]\n"
+    "         [--windows N] [--limit N] [--threads P] [--json FILE|-]\n"
+    "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
+    "\n"
+    "Evaluates the base model and, one after another, each adapter on it (repeat\n"
+    "--adapter, or list more directories after it). lm: mean next-byte loss\n"
+    "(nats/byte) and perplexity over N windows of T bytes spread evenly over the\n"
+    "validation text (--windows 0: every window; default 256). supersense: the loss\n"
+    "on the label bytes and exact-match accuracy by greedy decoding of every\n"
+    "validation item (--limit N: the first N), printed next to the majority-class\n"
+    "and 4-letter-suffix baselines. --json FILE writes the results as one JSON object\n"
+    "(the last model's val_loss, perplexity, accuracy, majority_accuracy,\n"
+    "suffix_accuracy at the top level, every model under \"results\"); --json - prints\n"
+    "it as the last stdout line. --quant nf4 evaluates on the base quantised to NF4 as\n"
+    "`train --quant nf4` trains (QLoRA); an NF4 base file is recognised without it.\n"
+    "\n"
+    "example:\n"
+    "  lorascope eval --base base.safetensors --adapter ad8 --task supersense\n";
+
+// ---- scoring ----
+
+static int eval_lm(lsc_gpt *m, const lsc_corpus *c, int T, int B, long windows, double *loss, lsc_error *err)
+{
+    size_t total = lsc_corpus_n_windows(c, T);
+    size_t n = windows > 0 && (size_t)windows < total ? (size_t)windows : total;
+    int rc;
+    if (m->B_alloc < B || m->T_alloc < T)
+        if ((rc = lsc_gpt_alloc_acts(m, B, T, err)) != LSC_OK)
+            return rc;
+    int *in = malloc((size_t)B * T * sizeof *in), *tg = malloc((size_t)B * T * sizeof *tg);
+    float *mk = malloc((size_t)B * T * sizeof *mk);
+    if (!in || !tg || !mk) {
+        free(in);
+        free(tg);
+        free(mk);
+        LSC_FAIL(err, LSC_ENOMEM, "eval: out of memory");
+    }
+    double sum = 0, wsum = 0;
+    rc = LSC_OK;
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
+        int nb = n - i0 < (size_t)B ? (int)(n - i0) : B;
+        for (int b = 0; b < nb; b++) {
+            /* window k of n spread evenly over all of them */
+            size_t k = (size_t)(((double)(i0 + (size_t)b) * (double)total) / (double)n);
+            lsc_corpus_window(c, k, T, in + (size_t)b * T, tg + (size_t)b * T, mk + (size_t)b * T);
+        }
+        if ((rc = lsc_gpt_forward(m, in, tg, mk, nb, T, NULL, err)) != LSC_OK)
+            break;
+        sum += (double)m->mean_loss * m->mask_sum;
+        wsum += m->mask_sum;
+    }
+    free(in);
+    free(tg);
+    free(mk);
+    *loss = wsum > 0 ? sum / wsum : NAN;
+    return rc;
+}
+
+// ---- the run ----
+
+enum { MAXA = 64 };
+
+/* One eval: the options, the model and the validation data. */
+typedef struct eval_run {
+    const char        *cmd, *base, *task, *json_path;
+    const char        *ads[2 * MAXA];   /* adapter directories, in order */
+    int                nad, is_ss, B, quant, n_items;
+    long               windows, limit, T;
+    lsc_nf4_opts       qo;
+    double             t_start;
+    lsc_gpt            m;
+    training_data      d;
+    lsc_baselines      bl;
+    lsc_error          err;
+} eval_run;
+
+/* Every --adapter (repeated), then the extra positionals; the rest of the
+ * options, checked; the base and adapters must exist. */
+static int parse_eval(const cli_opt *opts, int argc, char **argv, const char **pos, int npos, eval_run *e)
+{
+    const char *cmd = e->cmd;
+    int bad = 0, rc;
+    for (int i = 1; i < argc && e->nad < MAXA; i++) {
+        if (strcmp(argv[i], "--adapter") == 0 && i + 1 < argc)
+            e->ads[e->nad++] = argv[++i];
+        else if (strncmp(argv[i], "--adapter=", 10) == 0)
+            e->ads[e->nad++] = argv[i] + 10;
+    }
+    if (npos > 0 && e->nad == 0)
+        return cli_error(cmd, CLI_USAGE, "unexpected argument '%s' (adapters follow --adapter)", pos[0]);
+    for (int i = 0; i < npos; i++)
+        e->ads[e->nad++] = pos[i];
+    e->base = cli_get(opts, "base");
+    e->task = cli_get(opts, "task") ? cli_get(opts, "task") : "lm";
+    if (!e->base)
+        return cli_error(cmd, CLI_USAGE, "missing --base BASE.safetensors");
+    e->is_ss = strcmp(e->task, "supersense") == 0;
+    if (!e->is_ss && strcmp(e->task, "lm") != 0)
+        return cli_error(cmd, CLI_USAGE, "unknown task '%s' (lm or supersense)", e->task);
+    e->B = (int)cli_long(opts, "batch", 32, &bad);
+    e->windows = cli_long(opts, "windows", 256, &bad);
+    e->limit = cli_long(opts, "limit", 0, &bad);
+    training_threads(opts, &bad);
+    e->json_path = cli_get(opts, "json");
+    if (bad)
+        return cli_error(cmd, CLI_USAGE, "bad option value");
+    if (e->B < 1 || e->windows < 0 || e->limit < 0)
+        return cli_error(cmd, CLI_USAGE, "--batch must be >= 1, --windows and --limit >= 0");
+    if ((rc = training_parse_quant(cmd, opts, 0, &e->qo, &e->quant)) != CLI_OK)   /* QLoRA (issue 6) */
+        return rc;
+    struct stat sb;
+    if (stat(e->base, &sb) != 0)
+        return cli_error(cmd, CLI_FAIL, "%s: no such file", e->base);
+    for (int i = 0; i < e->nad; i++)
+        if (stat(e->ads[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", e->ads[i]);
+    return CLI_OK;
+}
+
+/* The base, the validation data, the context and (supersense) the
+ * baselines; prints the table's header. */
+static int eval_setup(const cli_opt *opts, eval_run *e)
+{
+    const char *cmd = e->cmd;
+    int bad = 0, rc;
+    if ((e->quant ? lsc_gpt_load_nf4(&e->m, e->base, &e->qo, &e->err) : lsc_gpt_load(&e->m, e->base, &e->err)) !=
+        LSC_OK)
+        return cli_lib_error(cmd, &e->err);
+    if ((rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
+        return rc;
+    e->T = cli_long(opts, "ctx", e->m.config.n_ctx, &bad);
+    if (e->T < 1 || e->T > e->m.config.n_ctx)
+        return cli_error(cmd, CLI_USAGE, "--ctx %ld is outside 1..%d (the base model's n_ctx)", e->T,
+                         e->m.config.n_ctx);
+    if (e->is_ss && lsc_task_baselines(&e->d.ttrain, &e->d.tvalid, 4, &e->bl, &e->err) != LSC_OK)
+        return cli_lib_error(cmd, &e->err);
+    if (e->is_ss &&
+        lsc_gpt_alloc_acts(&e->m, e->B, e->d.tvalid.max_word + e->d.tvalid.max_label + 1, &e->err) != LSC_OK)
+        return cli_lib_error(cmd, &e->err);
+    e->n_items = e->is_ss ? (e->limit > 0 && e->limit < e->d.tvalid.n ? (int)e->limit : e->d.tvalid.n) : 0;
+    if (e->is_ss)
+        printf("supersense: %d validation items from %s; baselines: majority class %.2f%%, 4-letter suffix %.2f%%\n",
+               e->n_items, e->d.src.valid[0] ? e->d.src.valid : e->d.src.train, 100 * e->bl.majority, 100 * e->bl.suffix);
+    else
+        printf("lm: validation text %s (%zu bytes), context %ld\n", e->d.cvalid.path, e->d.cvalid.n, e->T);
+    printf("%-40s %10s %10s%s\n", "model", "val_loss", "ppl", e->is_ss ? "   accuracy" : "");
+    return CLI_OK;
+}
+
+/* Scores model a (-1: the base, else the base with adapter a): one table
+ * row and one entry of "results"; the last model also at the top level. */
+static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
+{
+    lsc_lora lo;
+    memset(&lo, 0, sizeof lo);
+    const char *name = a < 0 ? e->base : e->ads[a];
+    if (a >= 0 && (lsc_lora_load(&lo, &e->m.config, e->ads[a], &e->err) != LSC_OK ||
+                   lsc_gpt_set_lora(&e->m, &lo, &e->err) != LSC_OK)) {
+        lsc_lora_free(&lo);
+        return cli_lib_error(e->cmd, &e->err);
+    }
+    double loss = NAN, acc = NAN;
+    int erc = e->is_ss ? lsc_task_eval(&e->m, &e->d.tvalid, (int)e->limit, &acc, &loss, NULL, &e->err)
+                       : eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err);
+    lsc_gpt_set_lora(&e->m, NULL, &e->err);
+    lsc_lora_free(&lo);
+    if (erc != LSC_OK)
+        return cli_lib_error(e->cmd, &e->err);
+    if (e->is_ss)
+        printf("%-40s %10.4f %10.3f %9.2f%%\n", name, loss, exp(loss), 100 * acc);
+    else
+        printf("%-40s %10.4f %10.3f\n", name, loss, exp(loss));
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "model", a < 0 ? "base" : e->ads[a]);
+    cJSON_AddNumberToObject(r, "val_loss", loss);
+    cJSON_AddNumberToObject(r, "perplexity", exp(loss));
+    if (e->is_ss)
+        cJSON_AddNumberToObject(r, "accuracy", acc);
+    cJSON_AddItemToArray(arr, r);
+    if (a == e->nad - 1) {
+        cJSON_AddStringToObject(js, "model", a < 0 ? "base" : e->ads[a]);
+        if (a >= 0)
+            cJSON_AddStringToObject(js, "adapter", e->ads[a]);
+        else
+            cJSON_AddNullToObject(js, "adapter");
+        cJSON_AddNumberToObject(js, "val_loss", loss);
+        cJSON_AddNumberToObject(js, "perplexity", exp(loss));
+        if (e->is_ss)
+            cJSON_AddNumberToObject(js, "accuracy", acc);
+    }
+    return CLI_OK;
+}
+
+/* --json FILE (written atomically) or --json - (the last stdout line). */
+static int write_json(const eval_run *e, const cJSON *js)
+{
+    char *text = cJSON_PrintUnformatted(js);
+    if (!text)
+        return cli_error(e->cmd, CLI_FAIL, "out of memory");
+    int rc = CLI_OK;
+    if (strcmp(e->json_path, "-") == 0) {
+        printf("%s\n", text);
+    } else {
+        lsc_error err = {0};
+        lsc_atomic a;
+        if (lsc_atomic_open(&a, e->json_path, &err) != LSC_OK) {
+            rc = cli_lib_error(e->cmd, &err);
+        } else {
+            fputs(text, a.fp);
+            fputc('\n', a.fp);
+            if (lsc_atomic_commit(&a, &err) != LSC_OK)
+                rc = cli_lib_error(e->cmd, &err);
+        }
+    }
+    free(text);
+    return rc;
+}
+
+/* Every model in turn, then the JSON: the last model evaluated (the last
+ * adapter, else the base) at the top level, every model under "results". */
+static int eval_all(eval_run *e)
+{
+    int rc = CLI_OK;
+    cJSON *js = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    cJSON_AddStringToObject(js, "task", e->task);
+    cJSON_AddStringToObject(js, "base", e->base);
+    for (int a = -1; a < e->nad && rc == CLI_OK; a++)
+        rc = eval_model(e, a, js, arr);
+    if (rc != CLI_OK) {
+        cJSON_Delete(js);
+        cJSON_Delete(arr);
+        return rc;
+    }
+    if (e->is_ss) {
+        cJSON_AddNumberToObject(js, "items", e->n_items);
+        cJSON_AddNumberToObject(js, "n_items", e->n_items);
+        cJSON_AddNumberToObject(js, "majority_accuracy", e->bl.majority);
+        cJSON_AddNumberToObject(js, "suffix_accuracy", e->bl.suffix);
+    } else {
+        cJSON_AddNumberToObject(js, "ctx", (double)e->T);
+        cJSON_AddNumberToObject(js, "windows", (double)e->windows);
+    }
+    cJSON_AddItemToObject(js, "results", arr);
+    cJSON_AddNumberToObject(js, "wall_seconds", cli_now() - e->t_start);
+    if (e->json_path)
+        rc = write_json(e, js);
+    cJSON_Delete(js);
+    return rc;
+}
+
+// ---- entry ----
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *cmd = "eval";
+    cli_opt opts[] = {{"base", 1, NULL}, {"adapter", 1, NULL}, {"task", 1, NULL}, {"data", 1, NULL},
+                      {"valid", 1, NULL}, {"task-file", 1, NULL}, {"task-valid", 1, NULL}, {"ctx", 1, NULL},
+                      {"batch", 1, NULL}, {"windows", 1, NULL}, {"limit", 1, NULL}, {"threads", 1, NULL},
+                      {"json", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
+                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
+                      {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+    eval_run e;
+    memset(&e, 0, sizeof e);
+    e.cmd = cmd;
+    e.t_start = cli_now();
+    const char *pos[MAXA];
+    int npos, help;
+    int rc = ana_parse_args(cmd, EVAL_USAGE, argc, argv, opts, pos, MAXA, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    if ((rc = parse_eval(opts, argc, argv, pos, npos, &e)) != CLI_OK)
+        return rc;
+    if ((rc = eval_setup(opts, &e)) == CLI_OK)
+        rc = eval_all(&e);
+    lsc_gpt_free(&e.m);
+    training_data_free(&e.d);
+    return rc;
+}

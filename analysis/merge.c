@@ -1,0 +1,87 @@
+/*
+ * merge.c — `lorascope merge`: the base model with an adapter merged in,
+ * W0 + s·B·A for every adapted weight, written as safetensors; --unmerge
+ * subtracts it again from a merged model. On an NF4 base the output is
+ * fp32, deq(W_nf4) + s·B·A.
+ *
+ * Not here: the arithmetic (lib/lora.c lsc_lora_merge / lsc_lora_unmerge)
+ * or the file format (lib/model.c, lib/safetensors.c).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "analysis_common.h"
+#include "commands.h"
+#include "training.h"
+
+// ---- help ----
+
+static const char *MERGE_USAGE =
+    "usage: lorascope merge --base BASE.safetensors --adapter DIR -o MERGED.safetensors [--unmerge]\n"
+    "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
+    "\n"
+    "Writes the base model with the adapter merged in, W0 + s·B·A for every adapted\n"
+    "weight (no extra latency at inference). With --unmerge, BASE is a merged model\n"
+    "and the output is W0 = W - s·B·A (equal to the original up to float rounding).\n"
+    "On an NF4 base (a file from `lorascope quantize`, or --quant nf4) the output is\n"
+    "fp32: W = deq(W_nf4) + s·B·A, the weights the QLoRA adapter was trained with.\n"
+    "\n"
+    "example:\n"
+    "  lorascope merge --base base.safetensors --adapter ad8 -o merged.safetensors\n";
+
+// ---- entry ----
+
+int cmd_merge(int argc, char **argv)
+{
+    const char *cmd = "merge";
+    cli_opt opts[] = {{"base", 1, NULL}, {"adapter", 1, NULL}, {"output", 1, NULL}, {"unmerge", 0, NULL},
+                      {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
+                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
+                      {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+    const char *pos[1];
+    int npos, help;
+    int rc = ana_parse_args(cmd, MERGE_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    const char *base = cli_get(opts, "base"), *ad = cli_get(opts, "adapter"), *out = cli_get(opts, "output");
+    if (!base || !ad || !out)
+        return cli_error(cmd, CLI_USAGE, "needs --base BASE.safetensors, --adapter DIR and -o MERGED.safetensors");
+    lsc_nf4_opts qo;   /* QLoRA (issue 6) */
+    int quant;
+    if ((rc = training_parse_quant(cmd, opts, 0, &qo, &quant)) != CLI_OK)
+        return rc;
+    struct stat sb;
+    if (stat(base, &sb) != 0)
+        return cli_error(cmd, CLI_FAIL, "%s: no such file", base);
+    if (stat(ad, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", ad);
+    lsc_error err = {0};
+    lsc_gpt m;
+    lsc_lora lo;
+    memset(&lo, 0, sizeof lo);
+    if ((quant ? lsc_gpt_load_nf4(&m, base, &qo, &err) : lsc_gpt_load(&m, base, &err)) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    int unmerge = cli_flag(opts, "unmerge");
+    if (lsc_lora_load(&lo, &m.config, ad, &err) != LSC_OK)
+        goto fail;
+    if (unmerge) {
+        lo.merged = 1;   /* BASE holds W0 + s·B·A already */
+        if (lsc_lora_unmerge(&m, &lo, &err) != LSC_OK)
+            goto fail;
+    } else if (lsc_lora_merge(&m, &lo, &err) != LSC_OK) {
+        goto fail;
+    }
+    if (lsc_gpt_save(&m, out, &err) != LSC_OK)
+        goto fail;
+    printf("wrote %s: %s %d modules of %s %s %s\n", out, unmerge ? "subtracted" : "merged", lo.n_modules, ad,
+           unmerge ? "from" : "into", base);
+    lsc_lora_free(&lo);
+    lsc_gpt_free(&m);
+    return CLI_OK;
+fail:
+    rc = cli_lib_error(cmd, &err);
+    lsc_lora_free(&lo);
+    lsc_gpt_free(&m);
+    return rc;
+}

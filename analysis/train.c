@@ -1,0 +1,289 @@
+/*
+ * train.c — `lorascope train`: fine-tunes a base model on a task, a LoRA
+ * adapter on the chosen weights (QLoRA with --quant nf4) or every weight
+ * with --full, and `train --synthetic`, the throughput benchmark on random
+ * tokens with a random-init model.
+ *
+ * Only the options live here (targets, ranks, the adapter, the synthetic
+ * shape) and their checks; the run (base, data, checkpoints, progress,
+ * outputs) is training.c's run_training, the same path `pretrain` takes.
+ *
+ * Vocabulary: L layers, NH heads, C channels, T context, B batch rows,
+ * V vocabulary, r LoRA rank.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis_common.h"
+#include "commands.h"
+#include "training.h"
+
+// ---- help ----
+
+static const char *TRAIN_USAGE =
+    "usage: lorascope train --base BASE.safetensors --task lm|supersense -o OUT\n"
+    "         [--targets q,v --rank R --alpha A] [--rank-pattern q=8,v=4] [--rslora]\n"
+    "         [--dropout P] [--init kaiming|gaussian] [--lora-layers 0,2,...]\n"
+    "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
+    "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
+    "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet]\n"
+    "         [--data FILE [--valid FILE]] [--task-file FILE [--task-valid FILE]] [--eval-limit N]\n"
+    "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets q,k,v,o,fc_in,fc_out]]\n"
+    "       lorascope train --synthetic --layers L --heads NH --embd C --ctx T --batch B\n"
+    "         [--vocab V] --steps N [--warmup K] [--threads P] [--seed S]\n"
+    "         (--rank R --targets q,v [--quant nf4 ...] | --full) [--json] [-o OUT]\n"
+    "\n"
+    "Fine-tunes a base model: a LoRA adapter on the chosen weights (only A and B\n"
+    "are trained, the base stays frozen) or, with --full, every weight. OUT is a\n"
+    "directory: a PEFT adapter (adapter_config.json, adapter_model.safetensors) or\n"
+    "model.safetensors with --full, plus train_log.h5 (loss per step, validation\n"
+    "loss at intervals, final metrics, config, wall time) and train_state.safetensors\n"
+    "(the checkpoint --resume continues from, bit for bit).\n"
+    "train_log.h5 (h5py-readable): /train/{step,loss,lr,grad_norm,step_ms} per step,\n"
+    "/val/{step,loss} per validation; root attributes: every option, command, inputs with\n"
+    "sha256, wall_time_s, train_wall_s, final_val_loss, and for supersense accuracy,\n"
+    "label_loss, majority_baseline, suffix4_baseline.\n"
+    "\n"
+    "targets: q k v o fc_in fc_out (or q_proj ...); --rank R applies to each; --rank-pattern\n"
+    "sets a rank per target (and adds it). Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
+    "defaults: --targets q,v --rank 8 --alpha 16 --dropout 0 --init kaiming; 1000 steps,\n"
+    "batch 16, lr 1e-2 (LoRA) or 1e-3 (--full), warm-up 5%%, cosine to 10%%, clip 1,\n"
+    "validation every 10%% of the steps on 16 fixed batches.\n"
+    "tasks: lm = next-byte loss on data/corpus/pretrain_{train,valid}.txt (--data FILE splits\n"
+    "FILE 90/10); supersense = WordNet noun -> lexicographer class on\n"
+    "data/tasks/supersense_{train,valid}.tsv (--task-file FILE splits by the word hash),\n"
+    "loss on the label bytes only; at the end, exact-match accuracy by greedy decoding on the\n"
+    "validation items (--eval-limit N: the first N) next to the majority and suffix baselines.\n"
+    "--full -o MODEL.safetensors writes the model file itself (state and log beside it);\n"
+    "--log FILE moves train_log.h5. --stop-at STEP (or Ctrl-C) stops with a checkpoint;\n"
+    "the same command with --resume continues exactly. --threads P: OpenBLAS and OpenMP\n"
+    "threads (default $OMP_NUM_THREADS, else all cores).\n"
+    "--quant nf4: QLoRA. The base's linear weights are frozen in 4-bit NormalFloat (bitsandbytes'\n"
+    "NF4: blocks of --blocksize values, default 64, each with an absmax that is itself quantised\n"
+    "to 8 bits unless --no-double-quant) and dequantised a tile at a time inside the forward and\n"
+    "input-gradient passes; the fp32 weights are never held. A base written by `lorascope\n"
+    "quantize` is recognised without the flag. `eval` and `merge` take the same flags.\n"
+    "\n"
+    "--synthetic: throughput benchmark on random tokens with a random-init model of the given\n"
+    "shape (no --base, no data, no files unless -o). --warmup K untimed steps, then N timed\n"
+    "steps; prints the median step time, tokens/s, GFLOP/s from the FLOP model of the step\n"
+    "(forward 2 x matmul params x tokens + attention 4·T·C per token and layer; backward 2x\n"
+    "forward for full, LoRA skips the weight-gradient GEMMs of frozen weights), peak RSS and\n"
+    "the predicted memory; --json prints them as one JSON object on the last stdout line.\n"
+    "\n"
+    "examples:\n"
+    "  lorascope train --base base.safetensors --task supersense --targets q,v --rank 8 -o ad8\n"
+    "  lorascope train --synthetic --layers 4 --heads 4 --embd 256 --ctx 128 --batch 8 \\\n"
+    "      --steps 20 --warmup 3 --rank 8 --targets q,v --json\n";
+
+// ---- options ----
+
+/* --targets and --rank-pattern into ranks per target. */
+static int parse_targets(const char *cmd, const char *targets, long rank, const char *pattern,
+                         int rank_out[LSC_LORA_NTARGETS])
+{
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        rank_out[t] = 0;
+    char buf[512];
+    if (targets) {
+        snprintf(buf, sizeof buf, "%s", targets);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int t = lsc_lora_target_parse(tok);
+            if (t < 0)
+                return cli_error(cmd, CLI_USAGE, "unknown target '%s' (q, k, v, o, fc_in, fc_out)", tok);
+            rank_out[t] = (int)rank;
+        }
+    }
+    if (pattern) {
+        snprintf(buf, sizeof buf, "%s", pattern);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(tok, '=');
+            if (!eq)
+                return cli_error(cmd, CLI_USAGE, "--rank-pattern entry '%s' is not TARGET=RANK", tok);
+            *eq = '\0';
+            int t = lsc_lora_target_parse(tok);
+            if (t < 0)
+                return cli_error(cmd, CLI_USAGE, "unknown target '%s' in --rank-pattern", tok);
+            char *end;
+            long r = strtol(eq + 1, &end, 10);
+            if (*end || end == eq + 1)
+                return cli_error(cmd, CLI_USAGE, "--rank-pattern: '%s' is not a rank", eq + 1);
+            if (r <= 0)
+                return cli_error(cmd, CLI_USAGE, "rank must be >= 1 (got %ld for %s)", r, tok);
+            rank_out[t] = (int)r;
+        }
+    }
+    int any = 0;
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+        any |= rank_out[t] > 0;
+    if (!any)
+        return cli_error(cmd, CLI_USAGE, "no LoRA target selected (--targets q,v or --rank-pattern)");
+    return CLI_OK;
+}
+
+/* train --synthetic: the shape, the adapter and the timed steps, all
+ * checked here (there is no base to check them against). */
+static int parse_synthetic(const cli_opt *opts, training_opts *o)
+{
+    const char *cmd = o->cmd;
+    int bad = 0;
+    lsc_gpt_config *mc = &o->mc;
+    o->kind = TRAINING_SYNTHETIC;
+    mc->n_layer = (int)cli_long(opts, "layers", 4, &bad);
+    mc->n_head = (int)cli_long(opts, "heads", 4, &bad);
+    mc->n_embd = (int)cli_long(opts, "embd", 256, &bad);
+    mc->n_ctx = (int)cli_long(opts, "ctx", 128, &bad);
+    mc->vocab = (int)cli_long(opts, "vocab", 256, &bad);
+    int B = (int)cli_long(opts, "batch", 8, &bad);
+    o->timed = cli_long(opts, "steps", 10, &bad);
+    o->warm = cli_long(opts, "warmup", 2, &bad);
+    o->seed = cli_long(opts, "seed", 1, &bad);
+    o->full = cli_flag(opts, "full");
+    long rank = cli_long(opts, "rank", 8, &bad);
+    o->lc.alpha = cli_double(opts, "alpha", 16.0, &bad);
+    o->lc.init = LSC_LORA_INIT_KAIMING;
+    o->threads = training_threads(opts, &bad);
+    o->json = cli_flag(opts, "json");
+    o->quiet = o->json || cli_flag(opts, "quiet");
+    o->out = cli_get(opts, "output");
+    if (bad)
+        return cli_error(cmd, CLI_USAGE, "bad option value");
+    if (cli_get(opts, "base") || cli_get(opts, "data") || cli_get(opts, "task-file") || cli_flag(opts, "resume"))
+        return cli_error(cmd, CLI_USAGE, "--synthetic takes no --base, --data, --task-file or --resume");
+    if (B < 1 || o->timed < 1 || o->warm < 0)
+        return cli_error(cmd, CLI_USAGE, "--batch and --steps must be >= 1, --warmup >= 0");
+    int rc = training_parse_quant(cmd, opts, o->full, &o->qo, &o->quant);   /* QLoRA (issue 6) */
+    if (rc != CLI_OK)
+        return rc;
+    if (mc->vocab < 1)
+        return cli_error(cmd, CLI_USAGE, "--vocab must be >= 1");
+    lsc_error err = {0};
+    if (lsc_gpt_config_check(mc, &err) != LSC_OK)
+        return cli_error(cmd, CLI_USAGE, "%s", err.msg);
+    if (!o->full) {
+        if (rank <= 0)
+            return cli_error(cmd, CLI_USAGE, "--rank must be >= 1 (got %ld)", rank);
+        rc = parse_targets(cmd, cli_get(opts, "targets") ? cli_get(opts, "targets") : "q,v", rank,
+                           cli_get(opts, "rank-pattern"), o->lc.rank);
+        if (rc != CLI_OK || (rc = training_check_ranks(cmd, mc, o->lc.rank)) != CLI_OK)
+            return rc;
+    }
+    lsc_train_config_default(&o->tc);
+    o->tc.B = B;
+    o->tc.T = mc->n_ctx;
+    o->tc.steps = o->warm + o->timed;
+    o->tc.opt.lr = cli_double(opts, "lr", 1e-4, &bad);   /* read after the check: a bad --lr is only reported */
+    o->tc.opt.schedule = LSC_LR_CONSTANT;
+    o->tc.eval_batches = 0;
+    return CLI_OK;
+}
+
+/* The adapter of a fine-tuning run into o->lc (ranks per target, alpha,
+ * dropout, rslora, init), checked; with --full, that none was asked for. */
+static int parse_adapter(const cli_opt *opts, training_opts *o)
+{
+    const char *cmd = o->cmd;
+    const lsc_lora_config *lc = &o->lc;
+    if (o->full) {
+        if (cli_get(opts, "targets") || cli_get(opts, "rank-pattern") || cli_get(opts, "rank"))
+            return cli_error(cmd, CLI_USAGE, "--full trains every weight: no --targets, --rank or --rank-pattern");
+        return CLI_OK;
+    }
+    if (lc->init < 0)
+        return cli_error(cmd, CLI_USAGE, "--init must be kaiming or gaussian (got '%s')", o->init);
+    if (o->rank <= 0)
+        return cli_error(cmd, CLI_USAGE, "--rank must be >= 1 (got %ld)", o->rank);
+    if (!(lc->alpha > 0))
+        return cli_error(cmd, CLI_USAGE, "--alpha must be > 0");
+    if (!(lc->dropout >= 0 && lc->dropout < 1))
+        return cli_error(cmd, CLI_USAGE, "--dropout must be in [0, 1)");
+    const char *pattern = cli_get(opts, "rank-pattern");
+    const char *targets = cli_get(opts, "targets") ? cli_get(opts, "targets") : pattern ? NULL : "q,v";
+    return parse_targets(cmd, targets, o->rank, pattern, o->lc.rank);
+}
+
+/* train --base: the task, the adapter and the optimisation options. The
+ * ranks and --lora-layers are checked against the base once it is loaded. */
+static int parse_finetune(const cli_opt *opts, training_opts *o)
+{
+    const char *cmd = o->cmd;
+    int bad = 0, rc;
+    o->kind = TRAINING_FINETUNE;
+    if (cli_get(opts, "layers") || cli_get(opts, "heads") || cli_get(opts, "embd") || cli_get(opts, "vocab") ||
+        cli_flag(opts, "json"))
+        return cli_error(cmd, CLI_USAGE, "--layers/--heads/--embd/--vocab/--json belong to --synthetic; "
+                                         "the shape comes from --base");
+    o->base = cli_get(opts, "base");
+    o->out = cli_get(opts, "output");
+    o->task = cli_get(opts, "task") ? cli_get(opts, "task") : "lm";
+    if (!o->base)
+        return cli_error(cmd, CLI_USAGE, "missing --base BASE.safetensors");
+    if (!o->out)
+        return cli_error(cmd, CLI_USAGE, "missing -o OUT (the output directory)");
+    o->is_ss = strcmp(o->task, "supersense") == 0;
+    if (!o->is_ss && strcmp(o->task, "lm") != 0)
+        return cli_error(cmd, CLI_USAGE, "unknown task '%s' (lm or supersense)", o->task);
+    o->full = cli_flag(opts, "full");
+    o->rank = cli_long(opts, "rank", 8, &bad);
+    o->lc.alpha = cli_double(opts, "alpha", 16.0, &bad);
+    o->lc.dropout = cli_double(opts, "dropout", 0.0, &bad);
+    o->lc.rslora = cli_flag(opts, "rslora");
+    o->init = cli_get(opts, "init") ? cli_get(opts, "init") : "kaiming";
+    o->lc.init = strcmp(o->init, "kaiming") == 0    ? LSC_LORA_INIT_KAIMING
+                 : strcmp(o->init, "gaussian") == 0 ? LSC_LORA_INIT_GAUSSIAN : -1;
+    o->eval_limit = cli_long(opts, "eval-limit", 0, &bad);
+    lsc_train_config *tc = &o->tc;
+    lsc_train_config_default(tc);
+    tc->steps = 1000;
+    tc->B = 16;
+    tc->opt.lr = o->full ? 1e-3 : 1e-2;
+    tc->opt.min_lr_frac = 0.1;
+    tc->opt.weight_decay = 0.0;
+    tc->opt.grad_clip = 1.0;
+    tc->eval_batches = 16;
+    training_parse_run_opts(opts, 1, o, &bad);
+    if (bad)
+        return cli_error(cmd, CLI_USAGE, "bad option value");
+    if (tc->steps < 1 || tc->B < 1 || tc->opt.warmup < 0 || tc->eval_every < 0 || tc->eval_batches < 0 ||
+        tc->ckpt_every < 0)
+        return cli_error(cmd, CLI_USAGE, "--steps and --batch must be >= 1; --warmup, --eval-every, --ckpt-every, "
+                                         "--eval-batches >= 0");
+    if (!(tc->opt.lr > 0) || !isfinite(tc->opt.lr))
+        return cli_error(cmd, CLI_USAGE, "--lr must be a positive number");
+    if ((rc = parse_adapter(opts, o)) != CLI_OK)
+        return rc;
+    return training_parse_quant(cmd, opts, o->full, &o->qo, &o->quant);   /* QLoRA (issue 6) */
+}
+
+// ---- entry ----
+
+int cmd_train(int argc, char **argv)
+{
+    const char *cmd = "train";
+    cli_opt opts[] = {{"output", 1, NULL}, {"base", 1, NULL}, {"task", 1, NULL}, {"targets", 1, NULL},
+                      {"rank", 1, NULL}, {"alpha", 1, NULL}, {"rank-pattern", 1, NULL}, {"rslora", 0, NULL},
+                      {"dropout", 1, NULL}, {"init", 1, NULL}, {"lora-layers", 1, NULL}, {"steps", 1, NULL},
+                      {"batch", 1, NULL}, {"ctx", 1, NULL}, {"lr", 1, NULL}, {"warmup", 1, NULL},
+                      {"schedule", 1, NULL}, {"weight-decay", 1, NULL}, {"clip", 1, NULL}, {"seed", 1, NULL},
+                      {"threads", 1, NULL}, {"eval-every", 1, NULL}, {"eval-batches", 1, NULL},
+                      {"ckpt-every", 1, NULL}, {"full", 0, NULL}, {"resume", 0, NULL}, {"stop-at", 1, NULL},
+                      {"quiet", 0, NULL}, {"data", 1, NULL}, {"valid", 1, NULL}, {"task-file", 1, NULL},
+                      {"task-valid", 1, NULL}, {"eval-limit", 1, NULL}, {"synthetic", 0, NULL},
+                      {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
+                      {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
+                      {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
+                      {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+    const char *pos[1];
+    int npos, help;
+    int rc = ana_parse_args(cmd, TRAIN_USAGE, argc, argv, opts, pos, 0, &npos, &help);
+    if (rc != CLI_OK || help)
+        return rc;
+    training_opts o;
+    memset(&o, 0, sizeof o);
+    o.cmd = cmd;
+    o.opts = opts;
+    rc = cli_flag(opts, "synthetic") ? parse_synthetic(opts, &o) : parse_finetune(opts, &o);
+    return rc != CLI_OK ? rc : run_training(&o);
+}

@@ -1,0 +1,112 @@
+/*
+ * training.h — the one training driver behind `pretrain` and `train`
+ * (LoRA, --full, --synthetic, --resume, --stop-at), in training.c, and
+ * the helpers the model subcommands share (threads, data sources, --quant
+ * nf4), in training_common.c.
+ *
+ * A command's parser fills a training_opts (training_parse_run_opts reads
+ * the optimisation options pretrain and train share) and calls
+ * run_training, which loads or builds the model, loads the data, sets up
+ * the checkpoint and log paths, trains with the progress line, and writes
+ * the outputs (model file, PEFT adapter directory, train_log.h5) and the
+ * summary. It is not the training loop itself (lib/train.c) and holds no
+ * numerics.
+ *
+ * Vocabulary: B batch rows, T context (tokens per row), L layers, NH heads,
+ * C channels, V vocabulary, r LoRA rank.
+ */
+#ifndef LSC_TRAINING_H
+#define LSC_TRAINING_H
+
+#include <limits.h>
+
+#include "cli.h"
+
+// ---- shared by the model subcommands ----
+
+/* Where a run's data came from: the training file and, when the
+ * validation part is its own file, that one (else ""). */
+typedef struct training_data_src {
+    char train[PATH_MAX + 64];
+    char valid[PATH_MAX + 64];
+} training_data_src;
+
+/* --threads P for OpenBLAS and OpenMP (default $OMP_NUM_THREADS, else every
+ * online core); prints and sets *bad when out of 1..1024. Returns P. */
+int training_threads(const cli_opt *opts, int *bad);
+
+/* A run's data: the corpus (lm) or the task (supersense), split into a
+ * training and a validation part. */
+typedef struct training_data {
+    lsc_corpus        ctrain, cvalid;   /* lm */
+    lsc_task          ttrain, tvalid;   /* supersense */
+    training_data_src src;
+} training_data;
+
+/* Loads *d (zeroed first). LM: --data FILE split 90/10 at a paragraph
+ * boundary (or --valid FILE); --data DIR: DIR/pretrain_{train,valid}.txt;
+ * default def_file split 90/10 when given, else data/corpus/pretrain_*.txt.
+ * Supersense: --task-file (or --data) FILE split by the word hash unless
+ * --task-valid FILE; a directory: DIR/supersense_{train,valid}.tsv; default
+ * data/tasks. Prints the error and returns its exit code on failure;
+ * training_data_free(d) either way. */
+int  training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d);
+void training_data_free(training_data *d);
+
+/* sha256 of the data files (train, then valid if any) as one digest. */
+int training_data_sha(const training_data_src *d, char hex[65], lsc_error *err);
+
+/* QLoRA (issue 6): --quant nf4 [--blocksize N] [--double-quant | --no-double-quant]
+ * [--quant-targets T] into *qo; *on = 1 with --quant nf4. CLI_OK or a usage error. */
+int training_parse_quant(const char *cmd, const cli_opt *opts, int full, lsc_nf4_opts *qo, int *on);
+
+/* Checks r against the model: r <= min(in, out) of each adapted weight. */
+int training_check_ranks(const char *cmd, const lsc_gpt_config *mc, const int rank[LSC_LORA_NTARGETS]);
+
+// ---- the training driver ----
+
+typedef enum training_kind {
+    TRAINING_PRETRAIN,    /* a base model from random init on the corpus */
+    TRAINING_FINETUNE,    /* LoRA or --full on a task, from --base */
+    TRAINING_SYNTHETIC,   /* the throughput benchmark on random tokens */
+} training_kind;
+
+/* Everything a run needs, filled by the command's parser. */
+typedef struct training_opts {
+    const char      *cmd;        /* "pretrain" or "train": names errors */
+    training_kind    kind;
+    const cli_opt   *opts;       /* the parsed options: data paths and --ctx are read once the base is known */
+    const char      *out;        /* -o: model file (pretrain, --full FILE.safetensors) or directory */
+    const char      *log;        /* --log FILE, or NULL: beside the output */
+    const char      *profile;    /* PRETRAIN: tiny, quick or paper */
+    const char      *base;       /* FINETUNE: --base */
+    const char      *task;       /* FINETUNE: lm or supersense */
+    int              is_ss;      /* task is supersense */
+    int              full;       /* every weight trainable (always for PRETRAIN) */
+    int              quant;      /* --quant nf4, options in qo */
+    int              resume, quiet, json, threads;
+    long             seed, stop_at;
+    long             eval_limit; /* FINETUNE supersense: accuracy on the first N items */
+    long             timed, warm;/* SYNTHETIC: N timed steps after K untimed */
+    lsc_gpt_config   mc;         /* PRETRAIN, SYNTHETIC: the shape */
+    lsc_train_config tc;
+    lsc_nf4_opts     qo;
+    lsc_lora_config  lc;         /* ranks, alpha, dropout, rslora, init (layer mask set by run_training) */
+    long             rank;       /* --rank as given, for the log */
+    const char      *init;       /* --init as given, for the config and log */
+} training_opts;
+
+/* Reads the options pretrain and train share, in this order, over the
+ * defaults already in o->tc: --steps --batch --lr --warmup --schedule
+ * --weight-decay --clip --seed --eval-every --eval-batches --ckpt-every
+ * --stop-at --threads, plus --resume, --quiet, --log. derive: the warm-up
+ * (5 %) and validation interval (10 %) defaults follow --steps rather than
+ * o->tc. Malformed values print a line and set *bad. */
+void training_parse_run_opts(const cli_opt *opts, int derive, training_opts *o, int *bad);
+
+/* The run: model, data, paths, checkpointed training with the progress
+ * line, outputs, summary on stdout. Returns the exit status (130 when
+ * stopped by Ctrl-C). */
+int run_training(training_opts *o);
+
+#endif /* LSC_TRAINING_H */
