@@ -157,6 +157,8 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
     if ((rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
         return rc;
     e->T = cli_long(opts, "ctx", e->m.config.n_ctx, &bad);
+    if (bad)
+        return CLI_USAGE;   /* cli_long printed the usage error */
     if (e->T < 1 || e->T > e->m.config.n_ctx)
         return cli_error(cmd, CLI_USAGE, "--ctx %ld is outside 1..%d (the base model's n_ctx)", e->T,
                          e->m.config.n_ctx);

@@ -174,7 +174,9 @@ static int parse_synthetic(const cli_opt *opts, training_opts *o)
     o->tc.B = B;
     o->tc.T = mc->n_ctx;
     o->tc.steps = o->warm + o->timed;
-    o->tc.opt.lr = cli_double(opts, "lr", 1e-4, &bad);   /* read after the check: a bad --lr is only reported */
+    o->tc.opt.lr = cli_double(opts, "lr", 1e-4, &bad);
+    if (bad)
+        return CLI_USAGE;   /* cli_double printed the usage error */
     o->tc.opt.schedule = LSC_LR_CONSTANT;
     o->tc.eval_batches = 0;
     return CLI_OK;

@@ -386,7 +386,9 @@ static int finetune_ctx(run *r)
         if (def_T > mc->n_ctx)
             def_T = mc->n_ctx;
     }
-    long T = cli_long(o->opts, "ctx", def_T, &bad);   /* a malformed --ctx is reported, the default kept */
+    long T = cli_long(o->opts, "ctx", def_T, &bad);
+    if (bad)
+        return CLI_USAGE;   /* cli_long printed the usage error */
     if (T < 1)
         return cli_error(o->cmd, CLI_USAGE, "--ctx must be >= 1");
     if (T > mc->n_ctx)
