@@ -522,7 +522,7 @@ static void test_real_data(void)
 {
     const char *tr_path = "data/tasks/supersense_train.tsv", *va_path = "data/tasks/supersense_valid.tsv";
     if (!file_exists(tr_path) || !file_exists(va_path) || !file_exists("data/corpus/pretrain_valid.txt")) {
-        test_skip("real data checks: data/tasks and data/corpus are absent (run data/fetch.sh)");
+        test_skip("real data checks", "data/tasks and data/corpus are absent: run data/fetch.sh");
         return;
     }
     lsc_error err;
