@@ -72,7 +72,7 @@ static inline int test_summary(void)
 }
 
 /* The binary's scratch directory: test_tmpdir_make("train") creates
- * /tmp/lsc_test_train.XXXXXX (0, or -1 after printing why), test_tmp(name)
+ * ${TMPDIR:-/tmp}/lsc_test_train.XXXXXX (0, or -1 after printing why), test_tmp(name)
  * is a path inside it (8 may be live at once), test_tmpdir() the directory,
  * and test_tmpdir_remove() deletes it with everything in it. */
 static inline char *test_tmpdir(void)
@@ -83,7 +83,8 @@ static inline char *test_tmpdir(void)
 
 static inline int test_tmpdir_make(const char *name)
 {
-    snprintf(test_tmpdir(), 256, "/tmp/lsc_test_%s.XXXXXX", name);
+    const char *base = getenv("TMPDIR");
+    snprintf(test_tmpdir(), 256, "%s/lsc_test_%s.XXXXXX", base && *base ? base : "/tmp", name);
     if (!mkdtemp(test_tmpdir())) {
         perror("mkdtemp");
         return -1;
