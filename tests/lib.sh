@@ -40,14 +40,14 @@ tmpdir() {
 # ---- running commands ----
 
 # expect_exit CODE NAME CMD...: runs CMD with stdout in $T/o and stderr in
-# $T/e (status in $rc); PASS NAME when it exits with CODE (never a signal),
-# else FAIL naming the status and the first stderr lines.
+# $T/e (status in $rc); "PASS NAME: exit CODE" when it exits with CODE (never
+# a signal), else FAIL naming the status and the first stderr lines.
 expect_exit() {
     _code=$1; _name=$2; shift 2
     "$@" >"$T/o" 2>"$T/e"
     rc=$?
-    if [ "$rc" -eq "$_code" ] && [ "$rc" -lt 128 ]; then ok "$_name"; else
-        bad "$_name: exit $rc, expected $_code ($(head -n 3 "$T/e" | tr '\n' ' '))"; fi
+    if [ "$rc" -eq "$_code" ] && [ "$rc" -lt 128 ]; then ok "$_name: exit $_code"; else
+        bad "$_name: exit $rc, expected $_code ($(_stderr_head))"; fi
 }
 # expect_error CODE PATTERN NAME [--] CMD...: as expect_exit, and stderr must
 # match the grep PATTERN (an empty PATTERN matches anything)
@@ -63,7 +63,7 @@ expect_error() {
     fi
 }
 # run NAME CODE ARGS...: the program $LSC with ARGS must exit with CODE
-run() { _n=$1; _c=$2; shift 2; expect_exit "$_c" "$_n: exit $_c" "$LSC" "$@"; }
+run() { _n=$1; _c=$2; shift 2; expect_exit "$_c" "$_n" "$LSC" "$@"; }
 
 # ---- what a failed command said ($T/e of the last expect_exit/run) ----
 
@@ -74,27 +74,25 @@ _names_all() {   # _names_all FILTER STR...: every STR is in the FILTERed stderr
     for _s in "$@"; do $_f "$T/e" | grep -qF -- "$_s" || return 1; done
 }
 _first() { head -n 1 "$1"; }
-# one_line_stderr NAME STR...: stderr is exactly one line containing every STR
-one_line_stderr() {
-    _name=$1; shift
+# _stderr_names NAME OP MAX FILTER SAYS STR...: stderr has (test OP) MAX lines
+# and its FILTERed lines contain every STR
+_stderr_names() {
+    _name=$1; _op=$2; _max=$3; _filter=$4; _says=$5; shift 5
     _n=$(grep -c . "$T/e")
-    if [ "$_n" -eq 1 ] && _names_all cat "$@"; then ok "$_name: one stderr line naming $*"; else
+    if [ "$_n" "$_op" "$_max" ] && _names_all "$_filter" "$@"; then ok "$_name: $_says $*"; else
         bad "$_name: stderr ($_n lines) should name $*: $(_stderr_head)"; fi
 }
+# one_line_stderr NAME STR...: stderr is exactly one line containing every STR
+one_line_stderr() { _nm=$1; shift; _stderr_names "$_nm" -eq 1 cat "one stderr line naming" "$@"; }
+# error_line_stderr NAME STR...: at most two stderr lines (the error and a
+# hint), the first containing every STR
+error_line_stderr() { _nm=$1; shift; _stderr_names "$_nm" -le 2 _first "one error line naming" "$@"; }
 # first_line_stderr NAME STR...: the first stderr line contains every STR
 # (a usage error adds a hint line)
 first_line_stderr() {
     _name=$1; shift
     if _names_all _first "$@"; then ok "$_name: message names $*"; else
         bad "$_name: first stderr line should name $*: $(head -n 1 "$T/e")"; fi
-}
-# error_line_stderr NAME STR...: at most two stderr lines (the error and a
-# hint), the first containing every STR
-error_line_stderr() {
-    _name=$1; shift
-    _n=$(grep -c . "$T/e")
-    if [ "$_n" -le 2 ] && _names_all _first "$@"; then ok "$_name: one error line naming $*"; else
-        bad "$_name: stderr ($_n lines) should name $*: $(_stderr_head)"; fi
 }
 
 # ---- the shared fixtures ----
