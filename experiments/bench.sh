@@ -33,7 +33,9 @@ LSC=${LSC_BIN:-$BUILD/lorascope}
 OUT=${BENCH_OUT:-data/results/bench}
 QUICK=${BENCH_QUICK:-0}
 PY=/usr/bin/python3
-FIXTURE=${LSC_SHARED:-../shared}/fixtures/peft/gpt2-tigrinya-r8-cattn-cproj
+# the shared fixtures as the tests find them (tests/lib.sh fixtures_path): $LSC_FIXTURES, else
+# $LSC_SHARED/fixtures, else ../shared/fixtures
+FIXTURE=${LSC_FIXTURES:-${LSC_SHARED:-../shared}/fixtures}/peft/gpt2-tigrinya-r8-cattn-cproj
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }

@@ -10,48 +10,19 @@
 # Needs $LSC_BIN (default build/lorascope) and /usr/bin/python3 with numpy
 # (tests/make_adapters.py writes the synthetic adapters).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
 LSC=${LSC_BIN:-$PWD/build/lorascope}
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "PASS $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-T=$(mktemp -d /tmp/lsc_test_analysis.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
+tmpdir analysis
 
 if ! /usr/bin/python3 tests/make_adapters.py suite "$T/s" 2>"$T/gen.err"; then
     bad "generate synthetic adapters: $(head -n 3 "$T/gen.err")"
-    echo "$pass passed, $fail failed"
-    exit 1
+    finish
 fi
 S=$T/s
 OUT=$T/out
 mkdir -p "$OUT"
 
-# run NAME EXPECTED_RC ARGS...: runs lorascope, stdout/stderr in $T/o, $T/e
-run() {
-    name=$1; want=$2; shift 2
-    "$LSC" "$@" >"$T/o" 2>"$T/e"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"; else
-        bad "$name: exit $rc, expected $want ($(head -n 2 "$T/e" | tr '\n' ' '))"; fi
-}
-# one stderr line that contains every given string
-one_line() {
-    name=$1; shift
-    n=$(grep -c . "$T/e")
-    good=1
-    for s in "$@"; do grep -qF -- "$s" "$T/e" || good=0; done
-    if [ "$n" -eq 1 ] && [ $good -eq 1 ]; then ok "$name: one stderr line naming $*"; else
-        bad "$name: stderr ($n lines) should name $*: $(head -n 3 "$T/e" | tr '\n' ' ')"; fi
-}
-# first stderr line contains every given string (usage errors add a hint line)
-first_line() {
-    name=$1; shift
-    good=1
-    for s in "$@"; do head -n 1 "$T/e" | grep -qF -- "$s" || good=0; done
-    if [ $good -eq 1 ]; then ok "$name: message names $*"; else
-        bad "$name: first stderr line should name $*: $(head -n 1 "$T/e")"; fi
-}
 no_output() {
     name=$1; f=$2
     left=$(ls -A "$OUT" | grep -c .)
@@ -72,29 +43,29 @@ for c in spectrum subspace amplify; do
         amplify)  set -- "$S/a8" --base "$S/base_a.safetensors";;
     esac
     run "$c --bogus" 2 $c "$@" --bogus -o "$OUT/x.h5"
-    first_line "$c --bogus" "unknown option" "--bogus"
+    first_line_stderr "$c --bogus" "unknown option" "--bogus"
     run "$c --seed abc" 2 $c "$@" --seed abc -o "$OUT/x.h5"
-    first_line "$c --seed abc" "--seed" "abc"
+    first_line_stderr "$c --seed abc" "--seed" "abc"
     run "$c --threads -1" 2 $c "$@" --threads -1 -o "$OUT/x.h5"
-    first_line "$c --threads -1" "--threads"
+    first_line_stderr "$c --threads -1" "--threads"
     run "$c --threads x" 2 $c "$@" --threads x -o "$OUT/x.h5"
-    first_line "$c --threads x" "--threads" "x"
+    first_line_stderr "$c --threads x" "--threads" "x"
 done
 run "spectrum without -o" 2 spectrum "$S/a8"
-first_line "spectrum without -o" "missing -o"
+first_line_stderr "spectrum without -o" "missing -o"
 run "spectrum with two adapters" 2 spectrum "$S/a8" "$S/a4" -o "$OUT/x.h5"
 run "subspace with one adapter" 2 subspace "$S/a8" -o "$OUT/x.h5"
 run "subspace --factor C" 2 subspace "$S/a8" "$S/a4" --factor C -o "$OUT/x.h5"
-first_line "subspace --factor C" "--factor" "A or B"
+first_line_stderr "subspace --factor C" "--factor" "A or B"
 run "subspace --pair without colon" 2 subspace "$S/a8" "$S/a4" --pair h.0.attn.q_proj -o "$OUT/x.h5"
 run "subspace --pair unknown module" 2 subspace "$S/a8" "$S/a4" --pair h.0.attn.q_proj:nope -o "$OUT/x.h5"
-first_line "subspace --pair unknown module" "nope"
+first_line_stderr "subspace --pair unknown module" "nope"
 run "amplify without --base" 2 amplify "$S/a8" -o "$OUT/x.h5"
-first_line "amplify without --base" "--base"
+first_line_stderr "amplify without --base" "--base"
 run "amplify --rank 0" 2 amplify "$S/a8" --base "$S/base_a.safetensors" --rank 0 -o "$OUT/x.h5"
 run "amplify --rank x" 2 amplify "$S/a8" --base "$S/base_a.safetensors" --rank x -o "$OUT/x.h5"
 run "spectrum --module nope" 2 spectrum "$S/a8" --module nope -o "$OUT/x.h5"
-first_line "spectrum --module nope" "nope"
+first_line_stderr "spectrum --module nope" "nope"
 no_output "usage errors" "$OUT/x.h5"
 
 # ---- bad adapters, for every subcommand (exit 1, one line naming the file) ----
@@ -106,39 +77,39 @@ for c in spectrum subspace amplify; do
     esac
     # shellcheck disable=SC2086
     run "$c missing path" 1 $c $pre "$T/nope" $post -o "$OUT/x.h5"
-    one_line "$c missing path" "$T/nope"
+    one_line_stderr "$c missing path" "$T/nope"
     # shellcheck disable=SC2086
     run "$c directory without adapter_config.json" 1 $c $pre "$S/noconfig" $post -o "$OUT/x.h5"
-    one_line "$c directory without adapter_config.json" "noconfig" "adapter_config.json"
+    one_line_stderr "$c directory without adapter_config.json" "noconfig" "adapter_config.json"
     # shellcheck disable=SC2086
     run "$c r in config disagrees with tensors" 1 $c $pre "$S/badr" $post -o "$OUT/x.h5"
-    one_line "$c r in config disagrees with tensors" "badr" "r = 4"
+    one_line_stderr "$c r in config disagrees with tensors" "badr" "r = 4"
     # shellcheck disable=SC2086
     run "$c a file instead of a directory" 1 $c $pre "$S/base_a.safetensors" $post -o "$OUT/x.h5"
-    one_line "$c a file instead of a directory" "base_a.safetensors" "not an adapter directory"
+    one_line_stderr "$c a file instead of a directory" "base_a.safetensors" "not an adapter directory"
     no_output "$c bad adapters" "$OUT/x.h5"
 done
 run "amplify missing base" 1 amplify "$S/a8" --base "$T/nobase.safetensors" -o "$OUT/x.h5"
-one_line "amplify missing base" "nobase.safetensors"
+one_line_stderr "amplify missing base" "nobase.safetensors"
 run "amplify base that is not safetensors" 1 amplify "$S/a8" --base "$S/a8/adapter_config.json" -o "$OUT/x.h5"
-one_line "amplify base that is not safetensors" "adapter_config.json"
+one_line_stderr "amplify base that is not safetensors" "adapter_config.json"
 run "amplify base without the modules" 1 amplify "$S/a8" --base "$S/base_fanin.safetensors" -o "$OUT/x.h5"
-one_line "amplify base without the modules" "base_fanin.safetensors" "h.0.attn.q_proj"
+one_line_stderr "amplify base without the modules" "base_fanin.safetensors" "h.0.attn.q_proj"
 run "subspace nothing comparable" 1 subspace "$S/a8" "$S/onlyshape" -o "$OUT/x.h5"
-one_line "subspace nothing comparable" "onlyshape" "differ"
+one_line_stderr "subspace nothing comparable" "onlyshape" "differ"
 run "subspace nothing in common" 1 subspace "$S/a8" "$S/fanin" -o "$OUT/x.h5"
-one_line "subspace nothing in common" "no module in common"
+one_line_stderr "subspace nothing in common" "no module in common"
 run "output in a missing directory" 1 spectrum "$S/a8" -o "$T/missing/x.h5"
-one_line "output in a missing directory" "$T/missing/x.h5"
+one_line_stderr "output in a missing directory" "$T/missing/x.h5"
 no_output "failures" "$OUT/x.h5"
 
 # ---- degenerate and odd input: exit 0, a warning naming the module ----
 run "spectrum all-zero B" 0 spectrum "$S/zeroB" -o "$OUT/z.h5"
-first_line "spectrum all-zero B" "warning" "zeroB" "h.1.attn.v_proj" "dW = 0"
+first_line_stderr "spectrum all-zero B" "warning" "zeroB" "h.1.attn.v_proj" "dW = 0"
 run "subspace all-zero B" 0 subspace "$S/a8" "$S/zeroB" -o "$OUT/z2.h5"
-first_line "subspace all-zero B" "warning" "h.1.attn.v_proj" "NaN"
+first_line_stderr "subspace all-zero B" "warning" "h.1.attn.v_proj" "NaN"
 run "amplify all-zero B" 0 amplify "$S/zeroB" --base "$S/base_a.safetensors" -o "$OUT/z3.h5"
-first_line "amplify all-zero B" "warning" "h.1.attn.v_proj" "degenerate"
+first_line_stderr "amplify all-zero B" "warning" "h.1.attn.v_proj" "degenerate"
 for c in spectrum subspace amplify; do
     case $c in
         spectrum) set -- spectrum "$S/nanA";;
@@ -146,7 +117,7 @@ for c in spectrum subspace amplify; do
         amplify)  set -- amplify "$S/nanA" --base "$S/base_a.safetensors";;
     esac
     run "$c NaN values" 0 "$@" -o "$OUT/n_$c.h5"
-    first_line "$c NaN values" "warning" "h.0.attn.q_proj" "NaN"
+    first_line_stderr "$c NaN values" "warning" "h.0.attn.q_proj" "NaN"
 done
 run "spectrum F16 adapter" 0 spectrum "$S/f16" -o "$OUT/f.h5"
 run "subspace F16 vs F32" 0 subspace "$S/f16" "$S/a8" -o "$OUT/f2.h5"
@@ -182,5 +153,4 @@ run "--plots with a quote in the name" 2 spectrum "$S/a8" -o "$OUT/p2.h5" --plot
 run "subspace --plots on a degenerate module" 0 subspace "$S/a8" "$S/zeroB" -o "$OUT/p3.h5" --plots "$OUT/figs" --module h.1.attn.v_proj
 if [ -s "$OUT/figs/phi_h.1.attn.v_proj.png" ]; then ok "degenerate phi heat map rendered"; else bad "degenerate phi heat map missing"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -13,15 +13,15 @@ checked too: both only depend on the spans of the seeded Gaussian columns),
 and the Table-7 projections. Any difference above 1e-6 relative fails.
 Then the real PEFT fixtures (../shared/fixtures/peft; SKIP when absent):
 module counts and shapes, spectra against numpy, subspace of modules with
-differing shapes refused. Prints one PASS/FAIL line per check and ends with
-"N passed, N failed".
+differing shapes refused (a FAIL instead when CI=true). Prints one
+PASS/FAIL/SKIP line per check and ends with "N passed, N failed, N skipped"
+(tests/testlib.py).
 """
 import json
 import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -29,29 +29,12 @@ import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+
 sys.path.insert(0, HERE)
 import make_adapters as mk  # noqa: E402
+from testlib import LSC, check, fixtures_dir, run, summary  # noqa: E402
 
-LSC = os.environ.get("LSC_BIN", os.path.join(ROOT, "build", "lorascope"))
 RTOL = 1e-6
-passed = failed = 0
-
-
-def check(ok, name):
-    global passed, failed
-    print("%s %s" % ("PASS" if ok else "FAIL", name), flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-    return ok
-
-
-def run(*args):
-    p = subprocess.run([LSC] + [str(a) for a in args], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
-    return p.returncode, p.stdout, p.stderr
 
 
 def maxrel(a, b, floor=0.0):
@@ -400,16 +383,14 @@ def json_last(out):
 def main():
     if not os.access(LSC, os.X_OK):
         check(False, "program %s exists (set LSC_BIN)" % LSC)
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     tmp = tempfile.mkdtemp(prefix="lsc_oracle_")
     try:
         synthetic(tmp)
         fixtures(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 def synthetic(tmp):
@@ -503,13 +484,12 @@ def synthetic(tmp):
 
 
 def fixtures(tmp):
-    shared = os.environ.get("LSC_SHARED", os.path.join(ROOT, "..", "shared"))
-    fx = os.path.join(shared, "fixtures", "peft")
-    gpt2 = os.path.join(fx, "gpt2-tigrinya-r8-cattn-cproj")
-    neo = os.path.join(fx, "gptneo125m-r8-qv")
-    if not os.path.isdir(gpt2) or not os.path.isdir(neo):
-        print("SKIP real PEFT fixtures: %s not found (they live in ../shared/fixtures)" % fx)
+    fx = fixtures_dir("real PEFT fixtures (GPT-2, GPT-Neo)", "peft/gpt2-tigrinya-r8-cattn-cproj",
+                      "peft/gptneo125m-r8-qv")
+    if fx is None:
         return
+    gpt2 = os.path.join(fx, "peft", "gpt2-tigrinya-r8-cattn-cproj")
+    neo = os.path.join(fx, "peft", "gptneo125m-r8-qv")
     o = lambda n: os.path.join(tmp, n)  # noqa: E731
     # GPT-2: 12 fused c_attn (768 -> 2304), 12 attn.c_proj (768 -> 768),
     # 12 mlp.c_proj (3072 -> 768) = 36 modules, 72 tensors

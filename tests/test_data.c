@@ -20,12 +20,9 @@
 #define TINY_TXT "data/fixtures/tiny.txt"
 #define TINY_TSV "data/fixtures/supersense_tiny.tsv"
 
-static char tmpdir[256];
-
 static const char *write_tmp(const char *name, const char *text)
 {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    const char *path = test_tmp(name);
     FILE *fp = fopen(path, "wb");
     if (!fp)
         return NULL;
@@ -55,6 +52,42 @@ static int row_in_corpus(const lsc_corpus *c, const int *in, const int *tg, int 
 }
 
 // ---- corpus ----
+
+/* The split rule and the unigram cross-entropy of the loaded fixture c. */
+static void corpus_split_entropy(const lsc_corpus *c)
+{
+    lsc_error err;
+    int rc;
+    /* split rule */
+    lsc_corpus tr, va;
+    rc = lsc_corpus_split(c, 10, &tr, &va, &err);
+    CHECK(rc == LSC_OK, "split 10%%");
+    if (rc == LSC_OK) {
+        size_t cut = c->n * 90 / 100;
+        CHECK(tr.n + 1 + va.n == c->n, "split drops exactly the blank line (%zu + 1 + %zu)", tr.n, va.n);
+        CHECK(tr.n >= cut - 1 && tr.n < cut + 3000, "train ends near 90%% (%zu of %zu)", tr.n, c->n);
+        CHECK(tr.bytes[tr.n - 1] == '\n' && c->bytes[tr.n] == '\n' && va.bytes[0] != '\n',
+              "split at a paragraph boundary");
+        CHECK(memcmp(va.bytes, c->bytes + tr.n + 1, va.n) == 0, "valid is the tail of the corpus");
+        double h_tr = lsc_corpus_unigram_xent(&tr, &tr), h_va = lsc_corpus_unigram_xent(&tr, &va);
+        CHECK(h_tr > 2.0 && h_tr < 5.0 && h_va > h_tr - 0.2 && h_va < log(256.0),
+              "unigram cross-entropy train %.3f valid %.3f nats/byte", h_tr, h_va);
+    }
+    lsc_corpus_free(&tr);
+    lsc_corpus_free(&va);
+    rc = lsc_corpus_split(c, 0, &tr, &va, &err);
+    CHECK(rc == LSC_EARG, "split 0%% -> LSC_EARG");
+
+    /* unigram entropy against an independent computation */
+    double cnt[256] = { 0 }, H = 0;
+    for (size_t i = 1; i < c->n; i++)
+        cnt[c->bytes[i]]++;
+    for (int v = 0; v < 256; v++)
+        if (cnt[v] > 0)
+            H -= cnt[v] / (double)(c->n - 1) * log(cnt[v] / (double)(c->n - 1));
+    double X = lsc_corpus_unigram_xent(c, c);
+    CHECK(X >= H - 1e-9 && X - H < 0.01, "unigram xent %.4f ~ entropy %.4f", X, H);
+}
 
 static void test_corpus(void)
 {
@@ -139,35 +172,7 @@ static void test_corpus(void)
     CHECK(bad == 0 && pos == c.n, "windows cover bytes 1..n-1 once (pos %zu of %zu)", pos, c.n);
     CHECK(npad < (size_t)T && npad == nw * T - (c.n - 1), "only the last window is padded");
 
-    /* split rule */
-    lsc_corpus tr, va;
-    rc = lsc_corpus_split(&c, 10, &tr, &va, &err);
-    CHECK(rc == LSC_OK, "split 10%%");
-    if (rc == LSC_OK) {
-        size_t cut = c.n * 90 / 100;
-        CHECK(tr.n + 1 + va.n == c.n, "split drops exactly the blank line (%zu + 1 + %zu)", tr.n, va.n);
-        CHECK(tr.n >= cut - 1 && tr.n < cut + 3000, "train ends near 90%% (%zu of %zu)", tr.n, c.n);
-        CHECK(tr.bytes[tr.n - 1] == '\n' && c.bytes[tr.n] == '\n' && va.bytes[0] != '\n',
-              "split at a paragraph boundary");
-        CHECK(memcmp(va.bytes, c.bytes + tr.n + 1, va.n) == 0, "valid is the tail of the corpus");
-        double h_tr = lsc_corpus_unigram_xent(&tr, &tr), h_va = lsc_corpus_unigram_xent(&tr, &va);
-        CHECK(h_tr > 2.0 && h_tr < 5.0 && h_va > h_tr - 0.2 && h_va < log(256.0),
-              "unigram cross-entropy train %.3f valid %.3f nats/byte", h_tr, h_va);
-    }
-    lsc_corpus_free(&tr);
-    lsc_corpus_free(&va);
-    rc = lsc_corpus_split(&c, 0, &tr, &va, &err);
-    CHECK(rc == LSC_EARG, "split 0%% -> LSC_EARG");
-
-    /* unigram entropy against an independent computation */
-    double cnt[256] = { 0 }, H = 0;
-    for (size_t i = 1; i < c.n; i++)
-        cnt[c.bytes[i]]++;
-    for (int v = 0; v < 256; v++)
-        if (cnt[v] > 0)
-            H -= cnt[v] / (double)(c.n - 1) * log(cnt[v] / (double)(c.n - 1));
-    double X = lsc_corpus_unigram_xent(&c, &c);
-    CHECK(X >= H - 1e-9 && X - H < 0.01, "unigram xent %.4f ~ entropy %.4f", X, H);
+    corpus_split_entropy(&c);
     lsc_corpus_free(&c);
     lsc_corpus_free(&c);
     CHECK(c.bytes == NULL && c.n == 0, "corpus_free twice is safe");
@@ -272,6 +277,58 @@ static int check_task_row(const lsc_task *t, const int *in, const int *tg, const
     return *n_items > 0;
 }
 
+/* The hash split of the fixture t and the baselines on it. */
+static void task_split_baselines(lsc_task *t)
+{
+    lsc_error err;
+    int rc;
+    /* hash split */
+    CHECK(lsc_fnv1a32("", 0) == 0x811c9dc5u && lsc_fnv1a32("a", 1) == 0xe40c292cu &&
+          lsc_fnv1a32("foobar", 6) == 0xbf9cf968u, "FNV-1a 32 test vectors");
+    CHECK(lsc_fnv1a32("whale", 5) % 10 == 0 && lsc_fnv1a32("aardwolf", 8) % 10 == 3 &&
+          lsc_fnv1a32("abbess", 6) % 10 == 9, "split examples of corpora.md (whale 0, aardwolf 3, abbess 9)");
+    lsc_task tr, va;
+    rc = lsc_task_split(t, &tr, &va, &err);
+    CHECK(rc == LSC_OK && tr.n + va.n == t->n && va.n > 10 && va.n < 60, "split %d -> %d + %d", t->n, tr.n, va.n);
+    int split_ok = 1;
+    for (int i = 0; i < va.n; i++)
+        split_ok &= lsc_task_word_is_valid(va.words[i]);
+    for (int i = 0; i < tr.n; i++)
+        split_ok &= !lsc_task_word_is_valid(tr.words[i]);
+    CHECK(split_ok && tr.n_labels == 26 && va.n_labels == 26, "split follows fnv1a32 %% 10 and keeps the label set");
+    int keep = 1;
+    for (int i = 0; i < va.n; i++) {
+        int j = find_word(t, va.words[i], strlen(va.words[i]));
+        keep &= j >= 0 && t->labels[j] == va.labels[i];
+    }
+    CHECK(keep, "split keeps each item's label");
+
+    /* baselines on the fixture */
+    lsc_baselines bl;
+    rc = lsc_task_baselines(&tr, &va, 4, &bl, &err);
+    CHECK(rc == LSC_OK, "baselines on the fixture split");
+    int cnt[64] = { 0 }, best = 0, hit = 0;
+    for (int i = 0; i < tr.n; i++)
+        cnt[tr.labels[i]]++;
+    for (int k = 1; k < tr.n_labels; k++)
+        if (cnt[k] > cnt[best])
+            best = k;
+    for (int i = 0; i < va.n; i++)
+        hit += va.labels[i] == best;
+    CHECK(bl.majority_label == best && fabs(bl.majority - (double)hit / va.n) < 1e-12 && bl.n_eval == va.n,
+          "majority baseline = %s, %.3f", tr.label_names[best], bl.majority);
+    CHECK(bl.suffix >= 0 && bl.suffix <= 1 && bl.suffix_seen >= 0 && bl.suffix_seen <= 1,
+          "suffix baseline %.3f (suffix seen %.3f)", bl.suffix, bl.suffix_seen);
+    lsc_baselines self;
+    lsc_task_baselines(&tr, &tr, 4, &self, &err);
+    CHECK(self.suffix >= self.majority && self.suffix_seen == 1.0,
+          "on its own training data the suffix table beats the majority (%.3f >= %.3f)", self.suffix, self.majority);
+    rc = lsc_task_baselines(&tr, &va, 0, &bl, &err);
+    CHECK(rc == LSC_EARG, "suffix length 0 -> LSC_EARG");
+    lsc_task_free(&tr);
+    lsc_task_free(&va);
+}
+
 static void test_task_fixture(void)
 {
     lsc_error err;
@@ -365,51 +422,7 @@ static void test_task_fixture(void)
     free(bt);
     free(bm);
 
-    /* hash split */
-    CHECK(lsc_fnv1a32("", 0) == 0x811c9dc5u && lsc_fnv1a32("a", 1) == 0xe40c292cu &&
-          lsc_fnv1a32("foobar", 6) == 0xbf9cf968u, "FNV-1a 32 test vectors");
-    CHECK(lsc_fnv1a32("whale", 5) % 10 == 0 && lsc_fnv1a32("aardwolf", 8) % 10 == 3 &&
-          lsc_fnv1a32("abbess", 6) % 10 == 9, "split examples of corpora.md (whale 0, aardwolf 3, abbess 9)");
-    lsc_task tr, va;
-    rc = lsc_task_split(&t, &tr, &va, &err);
-    CHECK(rc == LSC_OK && tr.n + va.n == t.n && va.n > 10 && va.n < 60, "split %d -> %d + %d", t.n, tr.n, va.n);
-    int split_ok = 1;
-    for (int i = 0; i < va.n; i++)
-        split_ok &= lsc_task_word_is_valid(va.words[i]);
-    for (int i = 0; i < tr.n; i++)
-        split_ok &= !lsc_task_word_is_valid(tr.words[i]);
-    CHECK(split_ok && tr.n_labels == 26 && va.n_labels == 26, "split follows fnv1a32 %% 10 and keeps the label set");
-    int keep = 1;
-    for (int i = 0; i < va.n; i++) {
-        int j = find_word(&t, va.words[i], strlen(va.words[i]));
-        keep &= j >= 0 && t.labels[j] == va.labels[i];
-    }
-    CHECK(keep, "split keeps each item's label");
-
-    /* baselines on the fixture */
-    lsc_baselines bl;
-    rc = lsc_task_baselines(&tr, &va, 4, &bl, &err);
-    CHECK(rc == LSC_OK, "baselines on the fixture split");
-    int cnt[64] = { 0 }, best = 0, hit = 0;
-    for (int i = 0; i < tr.n; i++)
-        cnt[tr.labels[i]]++;
-    for (int k = 1; k < tr.n_labels; k++)
-        if (cnt[k] > cnt[best])
-            best = k;
-    for (int i = 0; i < va.n; i++)
-        hit += va.labels[i] == best;
-    CHECK(bl.majority_label == best && fabs(bl.majority - (double)hit / va.n) < 1e-12 && bl.n_eval == va.n,
-          "majority baseline = %s, %.3f", tr.label_names[best], bl.majority);
-    CHECK(bl.suffix >= 0 && bl.suffix <= 1 && bl.suffix_seen >= 0 && bl.suffix_seen <= 1,
-          "suffix baseline %.3f (suffix seen %.3f)", bl.suffix, bl.suffix_seen);
-    lsc_baselines self;
-    lsc_task_baselines(&tr, &tr, 4, &self, &err);
-    CHECK(self.suffix >= self.majority && self.suffix_seen == 1.0,
-          "on its own training data the suffix table beats the majority (%.3f >= %.3f)", self.suffix, self.majority);
-    rc = lsc_task_baselines(&tr, &va, 0, &bl, &err);
-    CHECK(rc == LSC_EARG, "suffix length 0 -> LSC_EARG");
-    lsc_task_free(&tr);
-    lsc_task_free(&va);
+    task_split_baselines(&t);
     lsc_task_free(&t);
     lsc_task_free(&t);
     CHECK(t.words == NULL && t.n == 0, "task_free twice is safe");
@@ -522,7 +535,7 @@ static void test_real_data(void)
 {
     const char *tr_path = "data/tasks/supersense_train.tsv", *va_path = "data/tasks/supersense_valid.tsv";
     if (!file_exists(tr_path) || !file_exists(va_path) || !file_exists("data/corpus/pretrain_valid.txt")) {
-        test_skip("real data checks: data/tasks and data/corpus are absent (run data/fetch.sh)");
+        test_skip("real data checks", "data/tasks and data/corpus are absent: run data/fetch.sh");
         return;
     }
     lsc_error err;
@@ -565,12 +578,8 @@ static void test_real_data(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/lsc_test_data.XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        printf("FAIL cannot create a temporary directory under %s\n", base);
+    if (test_tmpdir_make("data") != 0)
         return 1;
-    }
     if (!file_exists(TINY_TXT) || !file_exists(TINY_TSV)) {
         printf("FAIL fixtures %s / %s not found: run from the project root\n", TINY_TXT, TINY_TSV);
         return 1;
@@ -581,9 +590,6 @@ int main(void)
     test_task_bad_input();
     test_baselines_exact();
     test_real_data();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("note: could not remove %s\n", tmpdir);
+    test_tmpdir_remove();
     return test_summary();
 }

@@ -17,55 +17,40 @@ ROOT=$PWD
 BUILD=${LSC_BUILD:-build}
 LSC=${LSC_BIN:-$ROOT/$BUILD/lorascope}
 PY=/usr/bin/python3
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "PASS $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-verdict() { if [ $? = 0 ]; then ok "$1"; else bad "$1"; fi; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/lsc_test_experiments.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
+tmpdir experiments
 
 # ---- 0. the experiment subcommands on bad input and on a constructed case (fast, always run) ----
-expect() {   # expect CODE PATTERN NAME -- command...: exit status and a stderr line
-    code=$1; pat=$2; name=$3; shift 4
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    if [ $rc = "$code" ] && { [ -z "$pat" ] || grep -q -- "$pat" "$T/err"; } && [ $rc -lt 128 ]; then
-        ok "$name"
-    else
-        bad "$name (exit $rc, stderr: $(head -c 300 "$T/err"))"
-    fi
-}
 for c in collect regress report deltaspec; do
-    expect 0 "" "$c --help exits 0" -- "$LSC" $c --help
-    grep -q 'example' "$T/out"; verdict "$c --help shows an example"
+    expect_error 0 "" "$c --help exits 0" -- "$LSC" $c --help
+    grep -q 'example' "$T/o"; verdict "$c --help shows an example"
 done
-expect 2 "need MANIFEST" "collect without arguments: usage error" -- "$LSC" collect
-expect 1 "$T/nothere.tsv: cannot open" "collect: missing manifest named" -- "$LSC" collect "$T/nothere.tsv" -o "$T/s.h5"
+expect_error 2 "need MANIFEST" "collect without arguments: usage error" -- "$LSC" collect
+expect_error 1 "$T/nothere.tsv: cannot open" "collect: missing manifest named" -- "$LSC" collect "$T/nothere.tsv" -o "$T/s.h5"
 printf 'run\tonly-two-fields\n' >"$T/m1.tsv"
-expect 1 "m1.tsv:1: expected kind<TAB>name<TAB>value" "collect: malformed manifest line named with its line number" -- "$LSC" collect "$T/m1.tsv" -o "$T/s.h5"
+expect_error 1 "m1.tsv:1: expected kind<TAB>name<TAB>value" "collect: malformed manifest line named with its line number" -- "$LSC" collect "$T/m1.tsv" -o "$T/s.h5"
 printf 'attr\tstudy\tx\nbogus\ta\tb\n' >"$T/m2.tsv"
-expect 1 "m2.tsv:2: unknown line kind 'bogus'" "collect: unknown line kind" -- "$LSC" collect "$T/m2.tsv" -o "$T/s.h5"
+expect_error 1 "m2.tsv:2: unknown line kind 'bogus'" "collect: unknown line kind" -- "$LSC" collect "$T/m2.tsv" -o "$T/s.h5"
 mkdir -p "$T/emptyrun"
 printf 'run\tcell\t%s\n' "$T/emptyrun" >"$T/m3.tsv"
-expect 1 "emptyrun/run.json: missing or not JSON" "collect: an unfinished run is refused" -- "$LSC" collect "$T/m3.tsv" -o "$T/s.h5"
+expect_error 1 "emptyrun/run.json: missing or not JSON" "collect: an unfinished run is refused" -- "$LSC" collect "$T/m3.tsv" -o "$T/s.h5"
 printf 'not hdf5' >"$T/junk.h5"
 printf 'merge\tA\t%s\n' "$T/junk.h5" >"$T/m4.tsv"
-expect 1 "junk.h5: not an HDF5 file" "collect: merging a file that is not HDF5" -- "$LSC" collect "$T/m4.tsv" -o "$T/s.h5"
+expect_error 1 "junk.h5: not an HDF5 file" "collect: merging a file that is not HDF5" -- "$LSC" collect "$T/m4.tsv" -o "$T/s.h5"
 [ ! -e "$T/s.h5" ] && [ -z "$(ls "$T" | grep 'tmp')" ]; verdict "collect leaves no output or temporary file after a failure"
-expect 2 "missing --current" "regress without --current: usage error" -- "$LSC" regress --baseline x.json
-expect 1 "$T/none: cannot open" "regress: missing results directory" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/none"
+expect_error 2 "missing --current" "regress without --current: usage error" -- "$LSC" regress --baseline x.json
+expect_error 1 "$T/none: cannot open" "regress: missing results directory" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/none"
 mkdir -p "$T/emptydir"
-expect 1 "no study files" "regress: a directory without study files" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/emptydir"
+expect_error 1 "no study files" "regress: a directory without study files" -- "$LSC" regress --baseline experiments/baselines/tiny.json --current "$T/emptydir"
 printf '{"format": "lorascope-baseline", "format_version": 7, "metrics": {}}' >"$T/v7.json"
-expect 1 "format_version must be 1" "regress: unknown baseline version" -- "$LSC" regress --baseline "$T/v7.json" --current "$T/emptydir"
+expect_error 1 "format_version must be 1" "regress: unknown baseline version" -- "$LSC" regress --baseline "$T/v7.json" --current "$T/emptydir"
 printf '{ not json' >"$T/bad.json"
-expect 1 "bad.json: not valid JSON" "regress: a baseline that is not JSON" -- "$LSC" regress --baseline "$T/bad.json" --current "$T/emptydir"
-expect 1 "not an HDF5 file" "regress --print of a file that is not HDF5" -- "$LSC" regress --print "$T/junk.h5"
-expect 1 "$T/none: not a directory" "report: missing directory" -- "$LSC" report "$T/none"
-expect 1 "no study files" "report: a directory without study files" -- "$LSC" report "$T/emptydir"
-expect 2 "need --base" "deltaspec without arguments: usage error" -- "$LSC" deltaspec
-expect 2 "unknown target 'x'" "deltaspec: unknown target" -- "$LSC" deltaspec --base a --finetuned b -o c --targets q,x
+expect_error 1 "bad.json: not valid JSON" "regress: a baseline that is not JSON" -- "$LSC" regress --baseline "$T/bad.json" --current "$T/emptydir"
+expect_error 1 "not an HDF5 file" "regress --print of a file that is not HDF5" -- "$LSC" regress --print "$T/junk.h5"
+expect_error 1 "$T/none: not a directory" "report: missing directory" -- "$LSC" report "$T/none"
+expect_error 1 "no study files" "report: a directory without study files" -- "$LSC" report "$T/emptydir"
+expect_error 2 "need --base" "deltaspec without arguments: usage error" -- "$LSC" deltaspec
+expect_error 2 "unknown target 'x'" "deltaspec: unknown target" -- "$LSC" deltaspec --base a --finetuned b -o c --targets q,x
 # a constructed case with a known answer: W_ft = W_0 + a rank-2 update; numpy is the oracle
 $PY - "$T" <<'EOF'
 import json, struct, sys
@@ -89,7 +74,7 @@ save(T + "/w0.safetensors", W0); save(T + "/wft.safetensors", Wf)
 bad = dict(W0); bad["h.0.attn.q_proj.weight"] = rng.normal(size=(16, 13))
 save(T + "/wbad.safetensors", bad)
 EOF
-expect 0 "" "deltaspec on a constructed pair" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds.h5" --targets q,v
+expect_error 0 "" "deltaspec on a constructed pair" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds.h5" --targets q,v
 $PY - "$T" <<'EOF'
 import sys, numpy as np, h5py, struct, json
 T = sys.argv[1]
@@ -115,12 +100,12 @@ assert f["modules/h.0.attn.v_proj"].attrs["rank90"] > 5        # a dense random 
 assert f.attrs["format_version"] == 1 and "base_sha256" in f.attrs and "finetuned_sha256" in f.attrs
 EOF
 verdict "deltaspec matches numpy's SVD (singular values, rank90, effective and stable rank) and finds the rank-2 update"
-expect 1 "of another shape" "deltaspec: a weight whose shape differs is refused" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wbad.safetensors" -o "$T/ds2.h5"
-expect 1 "no weights of types fc_in" "deltaspec: no weight of the asked types" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds3.h5" --targets fc_in
+expect_error 1 "of another shape" "deltaspec: a weight whose shape differs is refused" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wbad.safetensors" -o "$T/ds2.h5"
+expect_error 1 "no weights of types fc_in" "deltaspec: no weight of the asked types" -- "$LSC" deltaspec --base "$T/w0.safetensors" --finetuned "$T/wft.safetensors" -o "$T/ds3.h5" --targets fc_in
 [ ! -e "$T/ds2.h5" ] && [ ! -e "$T/ds3.h5" ]; verdict "deltaspec writes nothing on failure"
 
 if [ -n "${LSC_QUICK:-}" ]; then
-    echo "SKIP the tiny pipeline: LSC_QUICK is set (make check skips the 3-minute tiny pipeline)"
+    skip "the tiny pipeline end to end" "LSC_QUICK is set: make check skips the 3-minute tiny pipeline"
     finish
 fi
 

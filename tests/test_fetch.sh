@@ -9,14 +9,8 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 FETCH=${LSC_FETCH:-data/fetch.sh}   # override only to test this test
 PY=/usr/bin/python3
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "PASS $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $*"; }
-# usage: CONDITION...; verdict NAME   (the status of the whole && chain decides)
-verdict() { if [ $? = 0 ]; then ok "$1"; else bad "$1"; fi; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/lsc_test_fetch.XXXXXX") || { echo "FAIL mktemp"; echo "0 passed, 1 failed"; exit 1; }
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
+tmpdir fetch
 
 OUTPUTS="corpus/austen.txt corpus/mobydick.txt corpus/kjv.txt corpus/fortunes.txt
          corpus/jargon.txt corpus/devil.txt corpus/pretrain_train.txt
@@ -79,7 +73,7 @@ if [ -x "$PY" ]; then
     [ "$(od -An -c "$T/tr" | tr -d ' \n')" = 'aaa\n\nbbb\n\nl1\nl2\n' ]; verdict "split: paragraph boundary, parts joined by a blank line"
     [ "$(od -An -c "$T/va" | tr -d ' \n')" = 'ccc\n\nl3\nl4\n' ]; verdict "split: validation tails"
 else
-    echo "SKIP corpus_text.py split: $PY not found"
+    skip "corpus_text.py split" "$PY not found"
 fi
 
 # ---- the real outputs, when data/fetch.sh has been run ----
@@ -91,11 +85,11 @@ if [ $have = 1 ]; then
     [ $rc = 0 ] || sed 's/^/    /' "$T/log"
 else
     if command -v apt-get > /dev/null 2>&1; then
-        echo "SKIP real outputs: data/corpus or data/tasks incomplete (run data/fetch.sh; tests never download)"
+        skip "the real outputs in data/ match data/SHA256SUMS" \
+            "data/corpus or data/tasks incomplete: run data/fetch.sh; tests never download"
     else
-        echo "SKIP real outputs: apt is unavailable here and data/ has no outputs"
+        skip "the real outputs in data/ match data/SHA256SUMS" "apt is unavailable here and data/ has no outputs"
     fi
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+finish

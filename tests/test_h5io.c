@@ -32,58 +32,12 @@ static int count_files(const char *d)
     return n;
 }
 
-static void test_roundtrip(void)
+/* Reads back what test_roundtrip wrote to path (v1: its 1-D dataset,
+ * small: the input file it hashed). */
+static void roundtrip_read(const char *path, const double v1[5], const char *small)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/a.h5", dir);
     lsc_error err = {0};
-    lsc_h5 *h = NULL;
-    int rc = lsc_h5_create(&h, path, &err);
-    CHECK(rc == LSC_OK && h, "create %s", path);
-    CHECK(access(path, F_OK) != 0, "final name absent while writing");
-    CHECK(count_files(dir) == 1, "one temporary file while writing");
-
-    double v1[5] = {5, 4, 3, 2.5, -1e-300};
-    double m2[2 * 3] = {1, 2, 3, 4, 5, NAN};
-    float f2[3 * 2] = {1.5f, -2, 3, 4, 5, 6};
-    size_t d1[1] = {5}, d2[2] = {2, 3}, d3[2] = {3, 2}, d0[1] = {0};
-    rc = lsc_h5_group(h, "/modules/transformer.h.0.attn.c_attn", &err);
-    rc |= lsc_h5_group(h, "/modules/transformer.h.0.attn.c_attn", &err);   /* again: ok */
-    CHECK(rc == LSC_OK, "group with dots in its name, created twice");
-    rc = lsc_h5_write_f64(h, "/modules/transformer.h.0.attn.c_attn/singular_values", 1, d1, v1, &err);
-    rc |= lsc_h5_write_f64(h, "/modules/x/phi", 2, d2, m2, &err);       /* parent created */
-    rc |= lsc_h5_write_f32(h, "/modules/x/f32", 2, d3, f2, &err);
-    rc |= lsc_h5_write_f64(h, "/empty", 1, d0, v1, &err);
-    CHECK(rc == LSC_OK, "datasets f64 1-D, f64 2-D, f32 2-D, empty (%s)", err.msg);
-    rc = lsc_h5_attr_str(h, "/", "command", "lorascope spectrum x -o y", &err);
-    rc |= lsc_h5_attr_int(h, "/modules/x", "r", 8, &err);
-    rc |= lsc_h5_attr_int(h, "/modules/x", "r", 16, &err);               /* replaced */
-    rc |= lsc_h5_attr_double(h, "/modules/x", "alpha", 32.5, &err);
-    rc |= lsc_h5_attr_double(h, "/modules/x/phi", "nanattr", NAN, &err);
-    rc |= lsc_h5_attr_str(h, "/modules/x", "unicode", "ΔW σ₁", &err);
-    CHECK(rc == LSC_OK, "attributes str/int/double on root, group, dataset (%s)", err.msg);
-    lsc_h5_input in[1] = {{"input", path}};
-    /* hash a file that exists: this test binary's own source would not be
-     * found from every cwd, so hash a small file we write */
-    char small[512];
-    snprintf(small, sizeof small, "%s/input.bin", dir);
-    FILE *fp = fopen(small, "wb");
-    fputs("abc", fp);
-    fclose(fp);
-    in[0].path = small;
-    lsc_h5_param ps[3] = {
-        {"seed", LSC_H5_INT, NULL, 1234, 0},
-        {"factor", LSC_H5_STR, "A", 0, 0},
-        {"zero_tol", LSC_H5_DOUBLE, NULL, 0, 1e-12},
-    };
-    lsc_provenance pv = {"lorascope test", NULL, 0.25, 1, in, 3, ps};
-    rc = lsc_h5_write_provenance(h, &pv, &err);
-    CHECK(rc == LSC_OK, "provenance (%s)", err.msg);
-    rc = lsc_h5_commit(h, &err);
-    CHECK(rc == LSC_OK, "commit");
-    CHECK(access(path, F_OK) == 0, "final file present after commit");
-    CHECK(count_files(dir) == 2, "temporary file gone after commit (%d files)", count_files(dir));
-
+    int rc;
     lsc_h5 *r = NULL;
     rc = lsc_h5_open(&r, path, &err);
     CHECK(rc == LSC_OK, "open for reading");
@@ -92,7 +46,7 @@ static void test_roundtrip(void)
     CHECK(lsc_h5_check_format(r, &err) == LSC_OK, "format_version accepted");
     double got[6];
     rc = lsc_h5_read_f64(r, "/modules/transformer.h.0.attn.c_attn/singular_values", 5, got, &err);
-    CHECK(rc == LSC_OK && memcmp(got, v1, sizeof v1) == 0, "1-D float64 read back bit-exact");
+    CHECK(rc == LSC_OK && memcmp(got, v1, 5 * sizeof *v1) == 0, "1-D float64 read back bit-exact");
     rc = lsc_h5_read_f64(r, "/modules/x/phi", 6, got, &err);
     CHECK(rc == LSC_OK && got[4] == 5 && isnan(got[5]), "2-D float64 read back, NaN kept");
     int nd;
@@ -152,6 +106,61 @@ static void test_roundtrip(void)
     rc = lsc_h5_read_attr_int(r, "/", "command", &iv, &err);
     CHECK(rc == LSC_EFORMAT && strstr(err.msg, "not a number"), "string read as number (%s)", err.msg);
     lsc_h5_close(r);
+}
+
+static void test_roundtrip(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.h5", dir);
+    lsc_error err = {0};
+    lsc_h5 *h = NULL;
+    int rc = lsc_h5_create(&h, path, &err);
+    CHECK(rc == LSC_OK && h, "create %s", path);
+    CHECK(access(path, F_OK) != 0, "final name absent while writing");
+    CHECK(count_files(dir) == 1, "one temporary file while writing");
+
+    double v1[5] = {5, 4, 3, 2.5, -1e-300};
+    double m2[2 * 3] = {1, 2, 3, 4, 5, NAN};
+    float f2[3 * 2] = {1.5f, -2, 3, 4, 5, 6};
+    size_t d1[1] = {5}, d2[2] = {2, 3}, d3[2] = {3, 2}, d0[1] = {0};
+    rc = lsc_h5_group(h, "/modules/transformer.h.0.attn.c_attn", &err);
+    rc |= lsc_h5_group(h, "/modules/transformer.h.0.attn.c_attn", &err);   /* again: ok */
+    CHECK(rc == LSC_OK, "group with dots in its name, created twice");
+    rc = lsc_h5_write_f64(h, "/modules/transformer.h.0.attn.c_attn/singular_values", 1, d1, v1, &err);
+    rc |= lsc_h5_write_f64(h, "/modules/x/phi", 2, d2, m2, &err);       /* parent created */
+    rc |= lsc_h5_write_f32(h, "/modules/x/f32", 2, d3, f2, &err);
+    rc |= lsc_h5_write_f64(h, "/empty", 1, d0, v1, &err);
+    CHECK(rc == LSC_OK, "datasets f64 1-D, f64 2-D, f32 2-D, empty (%s)", err.msg);
+    rc = lsc_h5_attr_str(h, "/", "command", "lorascope spectrum x -o y", &err);
+    rc |= lsc_h5_attr_int(h, "/modules/x", "r", 8, &err);
+    rc |= lsc_h5_attr_int(h, "/modules/x", "r", 16, &err);               /* replaced */
+    rc |= lsc_h5_attr_double(h, "/modules/x", "alpha", 32.5, &err);
+    rc |= lsc_h5_attr_double(h, "/modules/x/phi", "nanattr", NAN, &err);
+    rc |= lsc_h5_attr_str(h, "/modules/x", "unicode", "ΔW σ₁", &err);
+    CHECK(rc == LSC_OK, "attributes str/int/double on root, group, dataset (%s)", err.msg);
+    lsc_h5_input in[1] = {{"input", path}};
+    /* hash a file that exists: this test binary's own source would not be
+     * found from every cwd, so hash a small file we write */
+    char small[512];
+    snprintf(small, sizeof small, "%s/input.bin", dir);
+    FILE *fp = fopen(small, "wb");
+    fputs("abc", fp);
+    fclose(fp);
+    in[0].path = small;
+    lsc_h5_param ps[3] = {
+        {"seed", LSC_H5_INT, NULL, 1234, 0},
+        {"factor", LSC_H5_STR, "A", 0, 0},
+        {"zero_tol", LSC_H5_DOUBLE, NULL, 0, 1e-12},
+    };
+    lsc_provenance pv = {"lorascope test", NULL, 0.25, 1, in, 3, ps};
+    rc = lsc_h5_write_provenance(h, &pv, &err);
+    CHECK(rc == LSC_OK, "provenance (%s)", err.msg);
+    rc = lsc_h5_commit(h, &err);
+    CHECK(rc == LSC_OK, "commit");
+    CHECK(access(path, F_OK) == 0, "final file present after commit");
+    CHECK(count_files(dir) == 2, "temporary file gone after commit (%d files)", count_files(dir));
+
+    roundtrip_read(path, v1, small);
 }
 
 static void test_abort_and_errors(void)

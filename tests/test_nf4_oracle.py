@@ -8,30 +8,21 @@ own reader and compares: packed bytes and 8-bit absmax exactly, the float
 state and dequantised values within 1e-6, the quant_state JSON as Python's
 json.dumps would write it, the untouched tensors byte for byte.
 
-Prints one PASS/FAIL line per check and "N passed, N failed"; exits 1 on any
-failure.
+Prints one PASS/FAIL line per check and "N passed, N failed, N skipped"
+(tests/testlib.py); exits 1 on any failure.
 """
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import LSC, check, run, summary  # noqa: E402
+
 F32 = np.float32
-passed = failed = 0
-
-
-def check(ok, name):
-    global passed, failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-    return ok
 
 
 # ---- the formats, from the description ----
@@ -158,11 +149,6 @@ def st_read(path):
 
 # ---- the test ----
 
-def run(args):
-    p = subprocess.run([LSC_BIN] + args, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
-
-
 def compare_case(label, src_path, src, meta, out_path, back_path, bs, dq, targets):
     rc, so, se = run(["quantize", src_path] + ([] if bs == 64 else ["--blocksize", str(bs)]) +
                      (["--double-quant"] if dq else ["--no-double-quant"]) +
@@ -241,12 +227,9 @@ def compare_case(label, src_path, src, meta, out_path, back_path, bs, dq, target
             check(0 < err < 0.15, f"{label}: ||W - deq(Q(W))|| / ||W|| = {err:.4f} is plausible for 4 bits")
 
 
-LSC_BIN = os.environ.get("LSC_BIN", "build/lorascope")
-
-if not os.access(LSC_BIN, os.X_OK):
-    check(False, f"lorascope program at {LSC_BIN} (set LSC_BIN)")
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1)
+if not os.access(LSC, os.X_OK):
+    check(False, f"lorascope program at {LSC} (set LSC_BIN)")
+    sys.exit(summary())
 
 rng = np.random.default_rng(20240601)
 q = (0.02 * rng.standard_normal((203, 101))).astype(F32)   # n = 20503: odd, 321 blocks of 64
@@ -307,5 +290,4 @@ with tempfile.TemporaryDirectory(prefix="lsc_nf4_oracle_") as tmp:
         rc, so, se = run([cmd, "--help"])
         check(rc == 0 and "example" in so, f"{cmd} --help: exit 0 with an example")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(summary())

@@ -737,14 +737,12 @@ int main(void)
     sweep("lora to PEFT adapter + adapter save", op_adapter_save);
     adapter_dir_ = test_tmp("adapter");
     sweep("PEFT adapter load (written here)", op_adapter_load);
-    const char *fx = test_fixtures_dir();
+    const char *fx = test_fixtures_dir("PEFT adapter load (PEFT's gptneo125m-r8-qv)");
     static char fixture[4096];
     if (fx) {
         snprintf(fixture, sizeof fixture, "%s/peft/gptneo125m-r8-qv", fx);
         adapter_dir_ = fixture;
         sweep("PEFT adapter load (PEFT's gptneo125m-r8-qv)", op_adapter_load);
-    } else {
-        test_skip("PEFT fixture load: ../shared/fixtures absent");
     }
     sweep("lora save + load", op_lora_save_load);
     write_pattern_adapter();

@@ -23,7 +23,6 @@
 #include <malloc.h>
 #include <math.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../lib/lsc_internal.h"
 #include "test.h"
@@ -122,47 +121,38 @@ static double loss_of(lsc_gpt *m, const int *inp, const int *tgt)
     return s / (BB * TT);
 }
 
-/* Writes fp's tensors as F32 except those named in names[i], written as the
- * NF4 weight qs[i] under that name (for the mixed-file and bad-shape tests). */
-static int write_mixed(const char *path, const lsc_gpt *fp, int n, const char *const *names,
-                       const lsc_nf4 *qs)
+/* Copies the model file src (written by lsc_gpt_save, the library's saver)
+ * to path with the F32 tensor `name` replaced by the NF4 weight q. Only that
+ * replacement is made by hand, because it is deliberately what the saver
+ * never writes (a target NF4 in one layer only, or an NF4 weight of the
+ * wrong shape); every other tensor and the __metadata__ are the saver's. */
+static int write_with_nf4(const char *path, const char *src, const char *name, const lsc_nf4 *q)
 {
+    lsc_st_file sf;
     lsc_st_entry e[256];
-    lsc_nf4_st st[4];
-    int ne = 0;
-    if (n > 4 || fp->n_tensors + 6 * n > 256)
+    lsc_nf4_st st;
+    int ne = 0, rc = -1;
+    if (lsc_st_open(&sf, src, NULL) != LSC_OK)
         return -1;
-    for (int i = 0; i < fp->n_tensors; i++) {
-        const lsc_gpt_tensor *t = &fp->tensors[i];
-        int sub = -1;
-        for (int j = 0; j < n; j++)
-            if (strcmp(names[j], t->name) == 0)
-                sub = j;
-        if (sub >= 0) {
-            if (lsc_nf4_st_entries(&st[sub], &qs[sub], t->name, NULL) != LSC_OK)
-                return -1;
-            for (int j = 0; j < st[sub].n; j++)
-                e[ne++] = st[sub].entries[j];
+    if (sf.n_tensors + 6 > 256 || lsc_nf4_st_entries(&st, q, name, NULL) != LSC_OK)
+        goto done;
+    for (int i = 0; i < sf.n_tensors; i++) {
+        const lsc_st_tensor *t = &sf.tensors[i];
+        if (strcmp(t->name, name) == 0) {
+            for (int j = 0; j < st.n; j++)
+                e[ne++] = st.entries[j];
             continue;
         }
-        e[ne].name = t->name;
-        e[ne].dtype = LSC_DT_F32;
-        e[ne].ndim = t->ndim;
-        e[ne].shape[0] = t->shape[0];
-        e[ne].shape[1] = t->shape[1];
-        e[ne].data = fp->params_memory + t->offset;
+        e[ne] = (lsc_st_entry){.name = t->name, .dtype = t->dtype, .ndim = t->ndim,
+                               .data = lsc_st_bytes(&sf, t)};
+        memcpy(e[ne].shape, t->shape, sizeof t->shape);
         ne++;
     }
-    char v[5][16];
-    snprintf(v[0], sizeof v[0], "%d", fp->config.n_layer);
-    snprintf(v[1], sizeof v[1], "%d", fp->config.n_head);
-    snprintf(v[2], sizeof v[2], "%d", fp->config.n_embd);
-    snprintf(v[3], sizeof v[3], "%d", fp->config.n_ctx);
-    snprintf(v[4], sizeof v[4], "%d", fp->config.vocab);
-    const char *keys[] = {"format", "lsc_format", "lsc_format_version", "n_layer", "n_head",
-                          "n_embd", "n_ctx", "vocab_size"};
-    const char *vals[] = {"pt", "lorascope-gpt", "1", v[0], v[1], v[2], v[3], v[4]};
-    return lsc_st_write(path, e, ne, keys, vals, 8, NULL) == LSC_OK ? 0 : -1;
+    rc = lsc_st_write(path, e, ne, (const char *const *)sf.meta_keys, (const char *const *)sf.meta_vals,
+                      sf.n_meta, NULL) == LSC_OK ? 0 : -1;
+done:
+    lsc_st_close(&sf);
+    return rc;
 }
 
 // ---- construction and memory ----
@@ -252,7 +242,7 @@ static void test_memory(void)
     size_t lin = 2 * 12 * 256 * 256;
 
     if (getenv("LSC_ASAN")) {   /* mallinfo2 does not see ASan's allocator */
-        test_skip("heap measurements under ASan (LSC_ASAN set)");
+        test_skip("heap measurements of NF4 construction and quantize", "LSC_ASAN is set: mallinfo2 does not see ASan's allocator");
         return;
     }
     lsc_rng_seed(&rng, 3);
@@ -403,57 +393,41 @@ static void test_forward_grad(void)
 
 // ---- files and merge ----
 
-static void tmp_path(char *buf, size_t n, const char *name)
-{
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(buf, n, "%s/test_qlora_%ld_%s", dir, (long)getpid(), name);
-}
-
-static void test_files(void)
+/* q (NF4) saved to pq (saved: the saves succeeded) and reloaded; the
+ * file-level quantiser of the fp32 file pf; lsc_gpt_load_nf4 of pf with all
+ * targets, then q,v only. */
+static void files_reload(lsc_gpt *q, int saved, const char *pq, const char *pf, const int *inp, const int *tgt)
 {
     lsc_error err;
     lsc_nf4_opts opts = {64, 1, NULL};
-    char pq[512], pf[512], pn[512], pm[512], pb[512];
-    tmp_path(pq, sizeof pq, "nf4.safetensors");
-    tmp_path(pf, sizeof pf, "fp32.safetensors");
-    tmp_path(pn, sizeof pn, "qfile.safetensors");
-    tmp_path(pm, sizeof pm, "mixed.safetensors");
-    tmp_path(pb, sizeof pb, "bad.safetensors");
-    lsc_gpt q, f, back, ld, lq2, nf;
-    uint64_t r1, r2;
-    int inp[BB * TT], tgt[BB * TT];
-    make_batch(inp, tgt, 4);
-    lsc_rng_seed(&r1, 21);
-    lsc_rng_seed(&r2, 21);
-    int ok = lsc_gpt_init_nf4(&q, &CFG, &opts, &r1, &err) == LSC_OK && lsc_gpt_init(&f, &CFG, &err) == LSC_OK;
-    lsc_gpt_init_weights(&f, &r2);
-    ok &= lsc_gpt_save(&q, pq, &err) == LSC_OK && lsc_gpt_save(&f, pf, &err) == LSC_OK;
+    lsc_gpt back, ld, nf;
     lsc_st_file sf;
     int role = -1;
-    if (ok && lsc_st_open(&sf, pq, &err) == LSC_OK) {
+    if (saved && lsc_st_open(&sf, pq, &err) == LSC_OK) {
         role = lsc_nf4_st_role(&sf, "h.1.mlp.fc_out.weight");
         lsc_st_close(&sf);
     }
-    ok &= lsc_gpt_load(&back, pq, &err) == LSC_OK;
-    CHECK(ok && role == LSC_NF4_ROLE_WEIGHT && models_nf4_equal(&q, &back) &&
-              back.num_parameters == q.num_parameters &&
-              memcmp(back.params_memory, q.params_memory, q.num_parameters * sizeof(float)) == 0,
+    int ok = saved && lsc_gpt_load(&back, pq, &err) == LSC_OK;
+    CHECK(ok && role == LSC_NF4_ROLE_WEIGHT && models_nf4_equal(q, &back) &&
+              back.num_parameters == q->num_parameters &&
+              memcmp(back.params_memory, q->params_memory, q->num_parameters * sizeof(float)) == 0,
           "an NF4 model saves in bitsandbytes' layout and lsc_gpt_load keeps it NF4 (same bits)");
-    ok &= lsc_gpt_alloc_acts(&q, BB, TT, &err) == LSC_OK && lsc_gpt_alloc_acts(&back, BB, TT, &err) == LSC_OK;
-    double l1 = loss_of(&q, inp, tgt), l2 = loss_of(&back, inp, tgt);
+    ok &= lsc_gpt_alloc_acts(q, BB, TT, &err) == LSC_OK && lsc_gpt_alloc_acts(&back, BB, TT, &err) == LSC_OK;
+    double l1 = loss_of(q, inp, tgt), l2 = loss_of(&back, inp, tgt);
     CHECK(ok && l1 == l2, "the reloaded NF4 model gives the same loss bit for bit (%.7f)", l1);
+    lsc_gpt_free(&back);
 
     /* the file-level quantiser and the model's agree */
     lsc_nf4_stats st;
-    ok = lsc_nf4_quantize_file(pf, pn, &opts, &st, &err) == LSC_OK;
-    ok &= lsc_gpt_load(&nf, pn, &err) == LSC_OK;
-    CHECK(ok && models_nf4_equal(&nf, &q), "lsc_gpt_load of `lorascope quantize`'s file = lsc_gpt_init_nf4 "
+    ok = lsc_nf4_quantize_file(pf, test_tmp("qfile.safetensors"), &opts, &st, &err) == LSC_OK;
+    ok &= lsc_gpt_load(&nf, test_tmp("qfile.safetensors"), &err) == LSC_OK;
+    CHECK(ok && models_nf4_equal(&nf, q), "lsc_gpt_load of `lorascope quantize`'s file = lsc_gpt_init_nf4 "
                                           "(%.4f bits/param in total)", st.bits_total);
     lsc_gpt_free(&nf);
 
     /* lsc_gpt_load_nf4 of the fp32 file: everything, then q,v only */
     ok = lsc_gpt_load_nf4(&nf, pf, &opts, &err) == LSC_OK;
-    CHECK(ok && models_nf4_equal(&nf, &q), "lsc_gpt_load_nf4 of the fp32 file quantises while loading (= init_nf4)");
+    CHECK(ok && models_nf4_equal(&nf, q), "lsc_gpt_load_nf4 of the fp32 file quantises while loading (= init_nf4)");
     lsc_gpt_free(&nf);
     lsc_nf4_opts qv = {64, 0, "q,v_proj"};
     ok = lsc_gpt_load_nf4(&nf, pf, &qv, &err) == LSC_OK;
@@ -464,15 +438,23 @@ static void test_files(void)
           "--targets q,v_proj without double quant: only Wq, Wv are NF4 (quant_targets %d)", nf.quant_targets);
     lsc_gpt_free(&ld);
     lsc_gpt_free(&nf);
+}
 
+/* Files the saver never writes, made from the fp32 model f saved in pf: one
+ * layer's q_proj in NF4, and an NF4 q_proj of the wrong shape. */
+static void files_nf4_one_layer(const lsc_gpt *f, const char *pf)
+{
+    lsc_error err;
+    lsc_gpt ld;
+    const char *pm = test_tmp("mixed.safetensors");
     /* a file with only h.0's q_proj in NF4: q stays fp32, holding deq there */
     lsc_nf4 one, wrong;
     float *w, *b;
     int out, in;
-    lsc_gpt_linear(&f, 0, LSC_LORA_Q, &w, &b, &out, &in);
-    ok = lsc_nf4_quantize(&one, w, (size_t)out, (size_t)in, 64, 1, &err) == LSC_OK;
-    const char *nm[1] = {"h.0.attn.q_proj.weight"};
-    ok &= write_mixed(pm, &f, 1, nm, &one) == 0;
+    lsc_gpt_linear(f, 0, LSC_LORA_Q, &w, &b, &out, &in);
+    int ok = lsc_nf4_quantize(&one, w, (size_t)out, (size_t)in, 64, 1, &err) == LSC_OK;
+    const char *nm = "h.0.attn.q_proj.weight";
+    ok &= write_with_nf4(pm, pf, nm, &one) == 0;
     ok &= lsc_gpt_load(&ld, pm, &err) == LSC_OK;
     float *deq = malloc((size_t)out * in * sizeof *deq);
     lsc_nf4_dequant_rows(&one, 0, (size_t)out, deq);
@@ -481,7 +463,7 @@ static void test_files(void)
     float *w1;
     lsc_gpt_linear(&ld, 1, LSC_LORA_Q, &w1, &b, &out, &in);
     float *wf1;
-    lsc_gpt_linear(&f, 1, LSC_LORA_Q, &wf1, &b, &out, &in);
+    lsc_gpt_linear(f, 1, LSC_LORA_Q, &wf1, &b, &out, &in);
     CHECK(ok && ld.quant_targets == 0 && memcmp(w2, deq, (size_t)out * in * sizeof *deq) == 0 &&
               memcmp(w1, wf1, (size_t)out * in * sizeof *deq) == 0,
           "a target NF4 in one layer only is dequantised on load (the other layers as stored)");
@@ -489,11 +471,13 @@ static void test_files(void)
     free(deq);
 
     /* an NF4 tensor of the wrong shape */
+    char pb[512];
+    snprintf(pb, sizeof pb, "%s", test_tmp("bad.safetensors"));
     float *big = calloc((size_t)out * 2 * in, sizeof *big);
     for (size_t i = 0; i < (size_t)out * 2 * in; i++)
         big[i] = (float)(i % 7) - 3.0f;
     ok = lsc_nf4_quantize(&wrong, big, (size_t)out, 2 * (size_t)in, 64, 1, &err) == LSC_OK;
-    ok &= write_mixed(pb, &f, 1, nm, &wrong) == 0;
+    ok &= write_with_nf4(pb, pf, nm, &wrong) == 0;
     int rc = lsc_gpt_load(&ld, pb, &err);
     CHECK(ok && rc == LSC_ESHAPE && strstr(err.msg, "h.0.attn.q_proj.weight") && strstr(err.msg, pb) &&
               ld.params_memory == NULL,
@@ -501,14 +485,21 @@ static void test_files(void)
     free(big);
     lsc_nf4_free(&one);
     lsc_nf4_free(&wrong);
+}
 
-    /* merge on the NF4 base: fp32 deq(W) + s·B·A */
+/* merge on the NF4 base (q saved in pq): fp32 deq(W) + s·B·A */
+static void files_merge(lsc_gpt *q, const char *pq, const int *inp, const int *tgt)
+{
+    lsc_error err;
+    lsc_gpt lq2;
     lsc_lora lo, lo2;
-    ok = lsc_gpt_load(&lq2, pq, &err) == LSC_OK && make_lora(&lo, 8) == 0 && make_lora(&lo2, 8) == 0;
-    ok &= lsc_gpt_set_lora(&q, &lo2, &err) == LSC_OK;
-    double lu = loss_of(&q, inp, tgt);
+    float *w, *b;
+    int out, in;
+    int ok = lsc_gpt_load(&lq2, pq, &err) == LSC_OK && make_lora(&lo, 8) == 0 && make_lora(&lo2, 8) == 0;
+    ok &= lsc_gpt_set_lora(q, &lo2, &err) == LSC_OK;
+    double lu = loss_of(q, inp, tgt);
     float lg[BB * TT * 32];
-    memcpy(lg, lsc_gpt_logits(&q), sizeof lg);
+    memcpy(lg, lsc_gpt_logits(q), sizeof lg);
     ok &= lsc_gpt_alloc_acts(&lq2, BB, TT, &err) == LSC_OK && lsc_gpt_set_lora(&lq2, &lo, &err) == LSC_OK;
     ok &= lsc_lora_merge(&lq2, &lo, &err) == LSC_OK;
     double lm = ok ? loss_of(&lq2, inp, tgt) : NAN;
@@ -516,7 +507,7 @@ static void test_files(void)
     /* the weights themselves: deq(W) + s·B·A */
     double we = 0.0;
     lsc_gpt_linear(&lq2, 1, LSC_LORA_V, &w, &b, &out, &in);
-    const lsc_nf4 *qv1 = lsc_gpt_nf4(&q, 1, LSC_LORA_V);
+    const lsc_nf4 *qv1 = lsc_gpt_nf4(q, 1, LSC_LORA_V);
     const lsc_lora_module *md = lsc_lora_find(&lo, 1, LSC_LORA_V);
     float *row = malloc((size_t)in * sizeof *row);
     for (int i = 0; ok && i < out; i++) {
@@ -533,18 +524,34 @@ static void test_files(void)
               fabs(lm - lu) < 1e-5 * lu,
           "merge on an NF4 base: W = deq(W_nf4) + s·B·A (max err %.1e), merged forward = QLoRA forward "
           "(logits %.1e)", we, e);
-    lsc_gpt_set_lora(&q, NULL, &err);
+    lsc_gpt_set_lora(q, NULL, &err);
     lsc_lora_free(&lo);
     lsc_lora_free(&lo2);
     lsc_gpt_free(&lq2);
-    lsc_gpt_free(&back);
+}
+
+/* save/load of an NF4 model, files the saver never writes, merge */
+static void test_files(void)
+{
+    lsc_error err;
+    lsc_nf4_opts opts = {64, 1, NULL};
+    char pq[512], pf[512];
+    snprintf(pq, sizeof pq, "%s", test_tmp("nf4.safetensors"));
+    snprintf(pf, sizeof pf, "%s", test_tmp("fp32.safetensors"));
+    lsc_gpt q, f;
+    uint64_t r1, r2;
+    int inp[BB * TT], tgt[BB * TT];
+    make_batch(inp, tgt, 4);
+    lsc_rng_seed(&r1, 21);
+    lsc_rng_seed(&r2, 21);
+    int ok = lsc_gpt_init_nf4(&q, &CFG, &opts, &r1, &err) == LSC_OK && lsc_gpt_init(&f, &CFG, &err) == LSC_OK;
+    lsc_gpt_init_weights(&f, &r2);
+    ok &= lsc_gpt_save(&q, pq, &err) == LSC_OK && lsc_gpt_save(&f, pf, &err) == LSC_OK;
+    files_reload(&q, ok, pq, pf, inp, tgt);
+    files_nf4_one_layer(&f, pf);
+    files_merge(&q, pq, inp, tgt);
     lsc_gpt_free(&q);
     lsc_gpt_free(&f);
-    unlink(pq);
-    unlink(pf);
-    unlink(pn);
-    unlink(pm);
-    unlink(pb);
 }
 
 // ---- errors ----
@@ -596,17 +603,20 @@ static void test_errors(void)
     lsc_gpt_free(&f);
 
     char p[512];
-    tmp_path(p, sizeof p, "missing.safetensors");
+    snprintf(p, sizeof p, "%s", test_tmp("missing.safetensors"));
     rc = lsc_gpt_load_nf4(&q, p, &opts, &err);
     CHECK(rc == LSC_EIO && strstr(err.msg, p), "lsc_gpt_load_nf4 of a missing file: LSC_EIO (%s)", err.msg);
 }
 
 int main(void)
 {
+    if (test_tmpdir_make("qlora") != 0)
+        return 1;
     test_construction();
     test_memory();
     test_forward_grad();
     test_files();
     test_errors();
+    test_tmpdir_remove();
     return test_summary();
 }

@@ -15,40 +15,22 @@ side, QLoRA and fp32 adapter and their difference D), ‖UᵀEV‖_F, cos and
 ⟨·, E⟩/‖E‖², within 1e-6 relative. Also the HDF5 layout (provenance, groups)
 and the command's error paths.
 
-Prints one PASS/FAIL line per check and "N passed, N failed"; exits 1 on any
-failure.
+Prints one PASS/FAIL/SKIP line per check and "N passed, N failed, N skipped"
+(tests/testlib.py); exits 1 on any failure.
 """
 import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import LSC, ROOT, check, run, skip, summary  # noqa: E402
 
-
-def check(ok, name):
-    global passed, failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-    return ok
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LSC = os.environ.get("LSC_BIN", os.path.join(ROOT, "build", "lorascope"))
 TINY = os.path.join(ROOT, "data", "fixtures", "tiny.txt")
-
-
-def run(*args):
-    p = subprocess.run([LSC] + list(args), capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
 
 
 # ---- safetensors, from the format description ----
@@ -137,13 +119,11 @@ def main():
     try:
         import h5py
     except ImportError:
-        print("SKIP h5py missing")
-        print("0 passed, 0 failed")
-        return 0
+        skip("QLoRA end to end and quanterr", "h5py missing")
+        return summary()
     if not os.access(LSC, os.X_OK):
         check(False, "lorascope binary at %s" % LSC)
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     tmp = tempfile.mkdtemp(prefix="lsc_test_quanterr.")
     try:
         return body(tmp, h5py)
@@ -171,8 +151,7 @@ def body(tmp, h5py):
     rc3, _, err3 = run("train", "--base", base, "-o", f1, *common)
     check(rc3 == 0, "train fp32 LoRA with the same seed %s" % err3.strip()[:300])
     if rc or rc2 or rc3:
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     a1 = open(os.path.join(q1, "adapter_model.safetensors"), "rb").read()
     a2 = open(os.path.join(q2, "adapter_model.safetensors"), "rb").read()
     af = open(os.path.join(f1, "adapter_model.safetensors"), "rb").read()
@@ -207,11 +186,12 @@ def body(tmp, h5py):
     rc, out, err = run("quanterr", base, q1, "--compare", f1, "-o", h5, "--store-error", "--top", "8",
                        "--plots", plots)
     if not check(rc == 0 and os.path.exists(h5), "quanterr runs %s" % err.strip()[:300]):
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return summary()
     if shutil.which("gnuplot"):
         check(os.path.exists(os.path.join(plots, "quanterr.png")) and
               os.path.exists(os.path.join(plots, "quanterr.svg")), "figures quanterr.png and .svg")
+    else:
+        skip("figures quanterr.png and .svg", "gnuplot is not installed")
     W = st_read(base)
     D = st_read(deq)
     mq, mf = adapter(q1), adapter(f1)
@@ -306,8 +286,7 @@ def body(tmp, h5py):
     rc, _, err = run("quanterr", base, os.path.join(tmp, "nope"), "-o", os.path.join(tmp, "x.h5"))
     check(rc == 1 and "nope" in err, "a missing adapter directory: exit 1 naming it (%s)" % err.strip())
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

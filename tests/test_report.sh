@@ -12,15 +12,10 @@ ROOT=$PWD
 BUILD=${LSC_BUILD:-build}
 LSC=${LSC_BIN:-$ROOT/$BUILD/lorascope}
 PY=/usr/bin/python3
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "PASS $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-verdict() { if [ $? = 0 ]; then ok "$1"; else bad "$1"; fi; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
+. tests/lib.sh
 
 if [ -n "${LSC_QUICK:-}" ]; then
-    echo "SKIP test_report: LSC_QUICK is set (needs the tiny pipeline's report)"
-    ok "skipped under LSC_QUICK"
+    skip "report.html in chromium" "LSC_QUICK is set: needs the tiny pipeline's report"
     finish
 fi
 
@@ -34,8 +29,7 @@ if [ ! -x "$CHROME" ]; then
     fi
 fi
 if [ ! -x "$CHROME" ]; then
-    echo "SKIP test_report: chromium is not installed and cannot be installed here (apt-get install chromium)"
-    ok "skipped: no chromium"
+    skip "report.html in chromium" "chromium is not installed and cannot be installed here: apt-get install chromium"
     finish
 fi
 
@@ -50,8 +44,7 @@ fi
 [ -s "$R/report.html" ]; verdict "report.html exists"
 [ -s "$R/report.html" ] || finish
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/lsc_test_report.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+tmpdir report
 chrome() {
     timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \

@@ -64,7 +64,7 @@ int main(void)
         CHECK(memcmp(h1, h2, sizeof h1) == 0, "SHA-NI blocks = portable blocks (%zu random blocks)",
               nb);
     else
-        test_skip("the CPU has no SHA extensions: only the portable path is used");
+        test_skip("SHA-NI blocks = portable blocks", "the CPU has no SHA extensions: only the portable path is used");
     free(buf);
     return test_summary();
 }

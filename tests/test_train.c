@@ -151,7 +151,7 @@ static void load_tiny(void)
 {
     lsc_error err = {0};
     if (lsc_corpus_load(&tiny, "data/fixtures/tiny.txt", &err) != LSC_OK) {
-        test_skip(err.msg);
+        test_skip("training on data/fixtures/tiny.txt", "%s", err.msg);
         return;
     }
     if (lsc_corpus_split(&tiny, 10, &tiny_train, &tiny_valid, &err) != LSC_OK) {
@@ -297,8 +297,10 @@ static int same_tensors(const char *a, const char *b)
 
 static void test_lora_determinism_resume(void)
 {
-    if (!have_tiny)
+    if (!have_tiny) {
+        test_skip("LoRA training: determinism and exact resume", "data/fixtures/tiny.txt did not load");
         return;
+    }
     char before[65], after[65];
     long s1 = lora_run(test_tmp("a1"), 10, 0, 0, test_tmp("ck1"), before, after);
     long s2 = lora_run(test_tmp("a2"), 10, 0, 0, test_tmp("ck2"), NULL, NULL);
@@ -343,8 +345,10 @@ static void test_lora_determinism_resume(void)
 /* full mode: resume restores parameters, moments and the log exactly */
 static void test_full_resume(void)
 {
-    if (!have_tiny)
+    if (!have_tiny) {
+        test_skip("full fine-tuning: exact resume", "data/fixtures/tiny.txt did not load");
         return;
+    }
     lsc_error err = {0};
     float *ref = NULL;
     float ref_loss = 0;
@@ -399,8 +403,10 @@ static int poison_batch(void *ctx, int B, int T, int *in, int *tg, float *mk, ui
 
 static void test_nan_stop(void)
 {
-    if (!have_tiny)
+    if (!have_tiny) {
+        test_skip("NaN loss stops the trainer", "data/fixtures/tiny.txt did not load");
         return;
+    }
     lsc_error err = {0};
     lsc_gpt m;
     make_model(&m, 5);
@@ -439,8 +445,10 @@ static void test_nan_stop(void)
 
 static void test_errors(void)
 {
-    if (!have_tiny)
+    if (!have_tiny) {
+        test_skip("trainer error paths", "data/fixtures/tiny.txt did not load");
         return;
+    }
     lsc_error err = {0};
     lsc_gpt m;
     make_model(&m, 6);
@@ -707,8 +715,10 @@ static void test_decode_cache(void)
 
 static void test_tiny_profile(void)
 {
-    if (!have_tiny)
+    if (!have_tiny) {
+        test_skip("the tiny pretraining profile", "data/fixtures/tiny.txt did not load");
         return;
+    }
     lsc_error err = {0};
     lsc_gpt_config mc;
     lsc_train_config tc;

@@ -14,40 +14,19 @@
 # the log checks (skipped without it). Runs from the project root.
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
 LSC=${LSC_BIN:-$PWD/build/lorascope}
 PY=/usr/bin/python3
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "PASS $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-T=$(mktemp -d /tmp/lsc_test_train_cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
+tmpdir train_cli
 export OMP_NUM_THREADS=1
 TINY=data/fixtures/tiny.txt
 SS=data/fixtures/supersense_tiny.tsv
 
-# run NAME EXPECTED_RC ARGS...: stdout in $T/o, stderr in $T/e
-run() {
-    name=$1; want=$2; shift 2
-    "$LSC" "$@" >"$T/o" 2>"$T/e"
-    rc=$?
-    if [ "$rc" -eq "$want" ]; then ok "$name: exit $want"; else
-        bad "$name: exit $rc, expected $want ($(head -n 3 "$T/e" | tr '\n' ' '))"; fi
-}
-# the first stderr line names every given string; at most 2 lines (usage hint)
-err_names() {
-    name=$1; shift
-    n=$(grep -c . "$T/e")
-    good=1
-    for s in "$@"; do head -n 1 "$T/e" | grep -qF -- "$s" || good=0; done
-    if [ "$n" -le 2 ] && [ $good -eq 1 ]; then ok "$name: one error line naming $*"; else
-        bad "$name: stderr ($n lines) should name $*: $(head -n 3 "$T/e" | tr '\n' ' ')"; fi
-}
 same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1 ($2 vs $3 differ)"; fi; }
 
 if [ ! -f "$TINY" ] || [ ! -f "$SS" ]; then
-    echo "SKIP fixtures missing ($TINY, $SS)"
-    ok "skipped: no fixtures"
-    echo "$pass passed, $fail failed"; exit 0
+    skip "train CLI end to end" "fixtures missing: $TINY, $SS"
+    finish
 fi
 
 # ---- help ----
@@ -91,9 +70,9 @@ grep -q "stopped at step 7/20" "$T/e" && ok "stop-at reports the step" || bad "s
 run "train --resume" 0 train $TR --ckpt-every 5 --resume -o "$T/a3"
 same "stopped + resumed adapter = uninterrupted, byte for byte" "$T/a1/adapter_model.safetensors" "$T/a3/adapter_model.safetensors"
 run "resume without a checkpoint" 1 train $TR --resume -o "$T/none"
-err_names "resume without a checkpoint" "train_state.safetensors" "no checkpoint"
+error_line_stderr "resume without a checkpoint" "train_state.safetensors" "no checkpoint"
 run "resume with other options" 1 train $TR --lr 1e-3 --resume -o "$T/a3"
-err_names "resume with other options" "different run configuration"
+error_line_stderr "resume with other options" "different run configuration"
 
 # ---- the adapter read back ----
 run "inspect adapter" 0 inspect "$T/a1" --base "$B"
@@ -102,7 +81,7 @@ if "$LSC" help 2>/dev/null | grep -q "spectrum"; then
     run "spectrum of the adapter" 0 spectrum "$T/a1" -o "$T/s.h5"
     [ -f "$T/s.h5" ] && ok "spectrum wrote its file" || bad "spectrum output missing"
 else
-    echo "SKIP spectrum: subcommand not built"
+    skip "spectrum of the adapter" "the spectrum subcommand is not built"
 fi
 
 # ---- eval ----
@@ -156,7 +135,7 @@ for k in ("rank","alpha","lr","seed","task","command","wall_time_s","accuracy","
 print("log ok")' "$T/a1/train_log.h5"; then ok "train_log.h5: loss per step, validation, config, wall time"
     else bad "train_log.h5 layout"; fi
 else
-    echo "SKIP train_log.h5 check: no h5py"
+    skip "train_log.h5: loss per step, validation, config, wall time" "no h5py for $PY"
 fi
 
 # ---- synthetic benchmark ----
@@ -172,28 +151,28 @@ tail -n 1 "$T/o" | grep -q '"mode":"full"' && ok "synthetic --full" || bad "synt
 
 # ---- bad input ----
 run "missing base" 1 train --base "$T/nope.safetensors" --task supersense --task-file "$SS" -o "$T/x"
-err_names "missing base" "nope.safetensors"
+error_line_stderr "missing base" "nope.safetensors"
 printf 'not a safetensors file at all' >"$T/junk.safetensors"
 run "corrupt base" 1 train --base "$T/junk.safetensors" --task supersense --task-file "$SS" -o "$T/x"
-err_names "corrupt base" "junk.safetensors"
+error_line_stderr "corrupt base" "junk.safetensors"
 run "missing data" 1 train --base "$B" --task lm --data "$T/nodata.txt" -o "$T/x"
-err_names "missing data" "nodata.txt"
+error_line_stderr "missing data" "nodata.txt"
 mkdir -p "$T/cwd/bin"
 cp "$LSC" "$T/cwd/bin/lorascope"
 (cd "$T/cwd" && ./bin/lorascope pretrain --profile quick -o b.safetensors >"$T/o" 2>"$T/e"); rc=$?
 [ $rc -eq 1 ] && ok "default corpus missing: exit 1" || bad "default corpus missing: exit $rc"
-err_names "default corpus missing" "make data" "pretrain_train.txt"
+error_line_stderr "default corpus missing" "make data" "pretrain_train.txt"
 printf 'word\tlabel\textra\n' >"$T/bad.tsv"
 run "corrupt task file" 1 train --base "$B" --task supersense --task-file "$T/bad.tsv" -o "$T/x"
-err_names "corrupt task file" "bad.tsv"
+error_line_stderr "corrupt task file" "bad.tsv"
 run "unknown target" 2 train --base "$B" --task supersense --task-file "$SS" --targets q,zz -o "$T/x"
-err_names "unknown target" "zz"
+error_line_stderr "unknown target" "zz"
 run "rank 0" 2 train --base "$B" --task supersense --task-file "$SS" --rank 0 -o "$T/x"
-err_names "rank 0" "rank"
+error_line_stderr "rank 0" "rank"
 run "rank above min(in,out)" 2 train --base "$B" --task supersense --task-file "$SS" --rank 49 -o "$T/x"
-err_names "rank above min(in,out)" "49" "min(in, out) = 48"
+error_line_stderr "rank above min(in,out)" "49" "min(in, out) = 48"
 run "context above the model's" 2 train --base "$B" --task lm --data "$TINY" --ctx 65 -o "$T/x"
-err_names "context above the model's" "65" "n_ctx = 64"
+error_line_stderr "context above the model's" "65" "n_ctx = 64"
 run "eval context above the model's" 2 eval --base "$B" --data "$TINY" --ctx 100
 run "unknown task" 2 train --base "$B" --task poetry -o "$T/x"
 run "unknown profile" 2 pretrain --profile huge -o "$T/x.safetensors"
@@ -209,12 +188,11 @@ cp "$T/nan/model.safetensors" "$T/nan_model.before"
 cp "$T/nan/train_log.h5" "$T/nan_log.before"
 run "NaN loss" 1 train --base "$B" --task lm --data "$TINY" --full --steps 10 --batch 4 --ctx 32 --lr 1e30 \
     --ckpt-every 1 --eval-every 5 -o "$T/nan" --quiet
-err_names "NaN loss" "step 2" "NaN" "last good checkpoint: step 1"
+error_line_stderr "NaN loss" "step 2" "NaN" "last good checkpoint: step 1"
 same "NaN run left the earlier model intact" "$T/nan_model.before" "$T/nan/model.safetensors"
 same "NaN run left the earlier log intact" "$T/nan_log.before" "$T/nan/train_log.h5"
 run "resume from the last good checkpoint" 0 inspect "$T/nan/train_state.safetensors"
 grep -q "metadata step = 1\$" "$T/o" && ok "the kept checkpoint is at step 1" || bad "checkpoint: $(grep -i step "$T/o" | head -3)"
 ls "$T"/nan/*.tmp.* >/dev/null 2>&1 && bad "temporary files left behind" || ok "no temporary files left behind"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
