@@ -9,16 +9,10 @@
 # One PASS/FAIL/SKIP line per check, then "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
 BUILD=${LSC_BUILD:-build}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lsc-install-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT INT TERM
-passed=0; failed=0; skipped=0
-check() {  # check NAME STATUS(0=ok)
-    if [ "$2" -eq 0 ]; then echo "PASS $1"; passed=$((passed + 1));
-    else echo "FAIL $1"; failed=$((failed + 1)); fi
-}
-skip() { echo "SKIP $1"; skipped=$((skipped + 1)); }
-finish() { echo "$passed passed, $failed failed, $skipped skipped"; [ "$failed" -eq 0 ]; exit $?; }
+tmpdir install
+TMP=$T
 # The sub-makes below must not inherit the calling make's goals or flags.
 unset MAKEFLAGS MAKELEVEL MFLAGS
 
@@ -74,7 +68,7 @@ if command -v man >/dev/null 2>&1; then
         grep -q 'EXIT STATUS' "$TMP/man.txt"
     check "man -l renders it without warnings" $?
 else
-    skip "man -l renders the man page (man is not installed)"
+    skip "man -l renders the man page" "man is not installed"
 fi
 if command -v bash >/dev/null 2>&1; then
     comp=$P/share/bash-completion/completions/lorascope
@@ -91,12 +85,12 @@ if command -v bash >/dev/null 2>&1; then
     done
     [ -z "$bad" ]; check "completion offers every option of every --help${bad:+ (missing:$bad)}" $?
 else
-    skip "bash completion (bash is not installed)"
+    skip "bash completion" "bash is not installed"
 fi
 
 # ---- build knobs (each a full build of lib/ and the program) ----
 if [ -n "${LSC_ASAN:-}${LSC_QUICK:-}" ]; then
-    skip "make CFLAGS=\"-O0 -g\" and make OPENMP=0 (run in make test, not under LSC_ASAN/LSC_QUICK)"
+    skip "make CFLAGS=\"-O0 -g\" and make OPENMP=0" "two full builds: run by make test, not under LSC_ASAN/LSC_QUICK"
 else
     make --no-print-directory -j2 BUILD="$TMP/b-debug" CFLAGS="-O0 -g" \
         "$TMP/b-debug/lorascope" >"$TMP/debug.log" 2>&1

@@ -9,19 +9,17 @@ rename()); the library has no main() and never calls exit().
 One PASS/FAIL line per check, then "N passed, N failed, N skipped"."""
 import glob, os, re, subprocess, sys
 
-os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib  # noqa: E402
+
+os.chdir(testlib.ROOT)
 BUILD = os.environ.get('LSC_BUILD', 'build')
-res = {'passed': 0, 'failed': 0, 'skipped': 0}
 
 
 def check(name, ok, detail=''):
-    print(('PASS ' if ok else 'FAIL ') + name + ('' if ok or not detail else '\n    ' + detail))
-    res['passed' if ok else 'failed'] += 1
-
-
-def skip(name):
-    print('SKIP ' + name)
-    res['skipped'] += 1
+    testlib.check(ok, name)
+    if not ok and detail:
+        print('    ' + detail)
 
 
 SRC = sorted(glob.glob('lib/*.[ch]') + glob.glob('analysis/*.[ch]') + glob.glob('tests/*.[ch]'))
@@ -159,5 +157,4 @@ for p in glob.glob('lib/*.c'):
 libbad = [b for b in libbad if not (b.startswith('lib/error.c') and 'abort()' in b)]
 check('lib/ has no main() and calls no exit()', not libbad, '\n    '.join(libbad))
 
-print('%d passed, %d failed, %d skipped' % (res['passed'], res['failed'], res['skipped']))
-sys.exit(1 if res['failed'] else 0)
+sys.exit(testlib.summary())
