@@ -220,15 +220,33 @@ lsc_run_kind() {
 
 # Removes the half-built run on Ctrl-C or kill.
 # A stop file tells the other parallel runs (and xargs, through exit status 255) to stop too.
+# The top-level script then waits (up to 60 s) for the runs still removing their half-built
+# directories: xargs dies of the signal at once and does not wait for them itself.
 lsc_on_signal() {
     if [ -n "${LSC_TMP_RUN:-}" ]; then rm -rf "$LSC_TMP_RUN"; fi
     : >"$WORK/.interrupted" 2>/dev/null
+    if [ -z "${LSC_DIE_CODE:-}" ]; then lsc_wait_workers 600; fi
     if [ -z "${LSC_DIE_CODE:-}" ]; then
         printf '\nexperiments: interrupted; finished runs are kept in %s\n' "$RUNS" >&2
     fi
     exit "${LSC_DIE_CODE:-130}"
 }
 trap lsc_on_signal INT TERM
+
+# lsc_wait_workers N — waits up to N tenths of a second for the parallel runs registered in
+# $WORK/.workers (reproduce.sh --one) to exit.
+lsc_wait_workers() {
+    _n=$1
+    while [ "$_n" -gt 0 ]; do
+        _alive=
+        for _w in "$WORK"/.workers/*; do
+            [ -e "$_w" ] && kill -0 "${_w##*/}" 2>/dev/null && _alive=1
+        done
+        [ -z "$_alive" ] && return 0
+        sleep 0.1
+        _n=$((_n - 1))
+    done
+}
 
 # In plan mode a study stops after declaring its runs.
 lsc_plan_end() {

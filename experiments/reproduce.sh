@@ -24,6 +24,9 @@ if [ "${1:-}" = --one ]; then
     LSC_DIE_CODE=255
     . experiments/lib.sh
     kind=$1; id=$2; shift 2
+    # registered while it runs, so that an interrupted reproduce.sh waits for its cleanup
+    mkdir -p "$WORK/.workers" && : >"$WORK/.workers/$$"
+    trap 'rm -f "$WORK/.workers/$$"' EXIT
     [ -e "$WORK/.interrupted" ] && exit 255   # Ctrl-C: start nothing new
     t0=$(lsc_now)
     lsc_run_kind "$kind" "$id" "$@"
@@ -90,6 +93,7 @@ stage_done base_model
 
 # ---- 4. runs ----
 : >"$WORK/progress"
+rm -rf "$WORK/.workers"
 if [ "$JOBS" -gt 1 ]; then
     export LSC_RUN_THREADS=${LSC_RUN_THREADS:-1}
 fi
