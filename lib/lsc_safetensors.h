@@ -74,8 +74,9 @@ typedef struct lsc_st_entry {
 
 /* Writes a safetensors file the way the reference writer does (tensors
  * sorted by descending dtype alignment then name, header space-padded to a
- * multiple of 8), to "<path>.tmp.<pid>" and renamed over path, so an
- * interrupted write never leaves a half-written file. meta: n_meta key/value
+ * multiple of 8), through lsc_atomic_open/commit (a temporary file beside
+ * path, fsync'd and renamed over it), so an interrupted or failed write
+ * never leaves a half-written file. meta: n_meta key/value
  * pairs (may be 0). Output is byte-identical for identical input. */
 int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
                  const char *const *meta_keys, const char *const *meta_vals,
