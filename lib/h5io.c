@@ -29,8 +29,6 @@
 
 #include "lsc_internal.h"
 
-#define LSC_H5_FORMAT_VERSION 1
-
 struct lsc_h5 {
     hid_t file;
     int   writable;

@@ -23,6 +23,9 @@ size_t      lsc_dtype_size(lsc_dtype dt);   /* bytes per element */
 
 #define LSC_ST_MAXDIM 8
 
+/* The __metadata__ "format" lorascope writes (as torch's writers do). */
+#define LSC_ST_FORMAT_PT "pt"
+
 typedef struct lsc_st_tensor {
     char     *name;
     lsc_dtype dtype;
