@@ -104,6 +104,19 @@ int lsc_random_orthonormal(int n, int p, uint64_t *rng, double *Q, double *work,
 
 // ---- Table 7 ----
 
+/* ‖Uᵀ·T‖_F for T = W·V (d, K) and U the first K columns of a (d, ldu)
+ * array; P: K·K doubles of scratch. */
+static double ut_fro(int d, int K, const double *U, int ldu, const double *T, double *P)
+{
+    size_t Kz = (size_t)K;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, K, d, 1.0, U, ldu, T, K,
+                0.0, P, K);
+    double ss = 0.0;
+    for (size_t i = 0; i < Kz * Kz; i++)
+        ss += P[i] * P[i];
+    return sqrt(ss);
+}
+
 size_t lsc_proj_fro_work_size(int d, int k, int K)
 {
     (void)k;
@@ -122,12 +135,7 @@ double lsc_proj_fro(int d, int k, const double *W, int K, const double *U, int l
     double *P = T + dz * Kz;        /* (K, K) = Uᵀ·W·V */
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d, K, k, 1.0, W, k, Vt, ldvt,
                 0.0, T, K);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, K, d, 1.0, U, ldu, T, K,
-                0.0, P, K);
-    double ss = 0.0;
-    for (size_t i = 0; i < Kz * Kz; i++)
-        ss += P[i] * P[i];
-    return sqrt(ss);
+    return ut_fro(d, K, U, ldu, T, P);
 }
 
 double lsc_fro_norm(size_t n, const double *x)
@@ -170,10 +178,5 @@ double lsc_proj_fro_f32(int d, int k, const float *W, int K, const double *U, in
         for (size_t j = 0; j < kz; j++)
             V[j * Kz + c] = Vt[c * (size_t)ldvt + j];
     lsc_matmul_f32d(d, k, K, W, V, T);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, K, d, 1.0, U, ldu, T, K,
-                0.0, P, K);
-    double ss = 0.0;
-    for (size_t i = 0; i < Kz * Kz; i++)
-        ss += P[i] * P[i];
-    return sqrt(ss);
+    return ut_fro(d, K, U, ldu, T, P);
 }

@@ -11,9 +11,11 @@
 #include "lsc_error.h"
 
 // ---- HDF5 results (h5io.c) ----
-/* All HDF5 code lives in h5io.c. A result file is written under
- * "<path>.tmp.<pid>" and appears at <path> only through lsc_h5_commit (close,
- * fsync, rename); lsc_h5_abort removes it. Object paths are absolute HDF5
+/* All HDF5 code lives in h5io.c. A result file is written under a
+ * temporary name beside it ("<path>.tmp.XXXXXX", lsc_atomic_tmpname) and
+ * appears at <path> only through lsc_h5_commit (close, then
+ * lsc_atomic_publish: fsync, rename, fsync of the directory);
+ * lsc_h5_abort removes it. Object paths are absolute HDF5
  * paths ("/", "/modules/h.0.attn.q_proj/phi"); missing parent groups are
  * created. Strings are variable-length UTF-8 (h5py gives str), integers
  * int64, doubles float64. Errors: LSC_EHDF5 with "<file>: <what> (HDF5:
