@@ -70,7 +70,7 @@ int lsc_atomic_tmpname(char *buf, size_t n, const char *path, lsc_error *err)
     if (fd < 0) {
         int e = errno;
         buf[0] = '\0';
-        LSC_FAIL(err, LSC_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+        LSC_FAIL(err, LSC_EIO, "%s: cannot create: %s", path, strerror(e));
     }
     if (fchmod(fd, 0666 & ~current_umask()) != 0) {
         int e = errno;

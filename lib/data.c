@@ -363,162 +363,175 @@ static int cmp_word_ref(const void *a, const void *b)
     return x->line < y->line ? -1 : (x->line > y->line);
 }
 
-int lsc_task_load(lsc_task *t, const char *path, const lsc_task *labels_from,
-                  lsc_error *err)
-{
-    memset(t, 0, sizeof *t);
-    char *buf = NULL;
-    size_t size = 0;
-    const char **words = NULL, **lab = NULL, **names = NULL;
-    int *wlen = NULL, *llen = NULL, *labels = NULL, *lines = NULL;
-    word_ref *refs = NULL;
-    int n_names = 0;
-    int rc = lsc_read_file_(path, &buf, &size, err);
-    if (rc != LSC_OK)
-        return rc;
+/* The items of a task file as parsed, pointing into its buffer: word i is
+ * words[i] (wlen[i] bytes), its label lab[i] (llen[i] bytes), from line
+ * lines[i]; labels[i] is filled once the label set is known. */
+typedef struct task_items {
+    const char **words, **lab;
+    int         *wlen, *llen, *labels, *lines;
+    int          n;
+} task_items;
 
-    /* count lines to size the arrays */
+static void items_free(task_items *it)
+{
+    LSC_FREE(it->words);
+    LSC_FREE(it->lab);
+    LSC_FREE(it->wlen);
+    LSC_FREE(it->llen);
+    LSC_FREE(it->labels);
+    LSC_FREE(it->lines);
+}
+
+/* Validates line number `line` (s, len bytes without its LF) and appends it. */
+static int parse_item(task_items *it, const char *s, size_t len, int line, const char *path, lsc_error *err)
+{
+    const char *tab = memchr(s, '\t', len);
+    if (len == 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s:%d: empty line (expected word<TAB>label)", path, line);
+    if (!tab)
+        LSC_FAIL(err, LSC_EFORMAT, "%s:%d: no TAB (expected word<TAB>label)", path, line);
+    if (memchr(tab + 1, '\t', len - (size_t)(tab - s) - 1))
+        LSC_FAIL(err, LSC_EFORMAT, "%s:%d: more than one TAB (expected word<TAB>label)", path, line);
+    for (size_t k = 0; k < len; k++) {
+        unsigned char ch = (unsigned char)s[k];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            LSC_FAIL(err, LSC_EFORMAT, "%s:%d: control byte 0x%02x%s", path, line, ch,
+                     ch == '\r' ? " (CRLF line endings? use LF)" : "");
+    }
+    size_t wl = (size_t)(tab - s), ll = len - wl - 1;
+    if (wl == 0 || ll == 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s:%d: empty %s", path, line, wl == 0 ? "word" : "label");
+    if (wl > LSC_TASK_MAX_FIELD || ll > LSC_TASK_MAX_FIELD)
+        LSC_FAIL(err, LSC_EFORMAT, "%s:%d: %s longer than %d bytes", path, line,
+                 wl > LSC_TASK_MAX_FIELD ? "word" : "label", LSC_TASK_MAX_FIELD);
+    int n = it->n++;
+    it->words[n] = s;
+    it->wlen[n] = (int)wl;
+    it->lab[n] = tab + 1;
+    it->llen[n] = (int)ll;
+    it->lines[n] = line;
+    return LSC_OK;
+}
+
+/* Every line of buf (size bytes) into it, sized by counting the lines. */
+static int parse_items(task_items *it, const char *buf, size_t size, const char *path, lsc_error *err)
+{
     size_t cap = 1;
     for (size_t i = 0; i < size; i++)
         cap += buf[i] == '\n';
-    if (cap > (size_t)1 << 30) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: too many lines", path);
-        goto fail;
-    }
-    words = LSC_MALLOC(cap * sizeof *words);
-    lab = LSC_MALLOC(cap * sizeof *lab);
-    wlen = LSC_MALLOC(cap * sizeof *wlen);
-    llen = LSC_MALLOC(cap * sizeof *llen);
-    labels = LSC_MALLOC(cap * sizeof *labels);
-    lines = LSC_MALLOC(cap * sizeof *lines);
-    if (!words || !lab || !wlen || !llen || !labels || !lines) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-        goto fail;
-    }
-
-    /* parse and validate every line */
-    int n = 0, line = 0;
+    if (cap > (size_t)1 << 30)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: too many lines", path);
+    it->words = LSC_MALLOC(cap * sizeof *it->words);
+    it->lab = LSC_MALLOC(cap * sizeof *it->lab);
+    it->wlen = LSC_MALLOC(cap * sizeof *it->wlen);
+    it->llen = LSC_MALLOC(cap * sizeof *it->llen);
+    it->labels = LSC_MALLOC(cap * sizeof *it->labels);
+    it->lines = LSC_MALLOC(cap * sizeof *it->lines);
+    if (!it->words || !it->lab || !it->wlen || !it->llen || !it->labels || !it->lines)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    int line = 0;
     size_t p = 0;
     while (p < size) {
         line++;
         size_t e = p;
         while (e < size && buf[e] != '\n')
             e++;
-        const char *s = buf + p;
-        size_t len = e - p;
-        const char *tab = memchr(s, '\t', len);
-        if (len == 0) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s:%d: empty line (expected word<TAB>label)", path, line);
-            goto fail;
-        }
-        if (!tab) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s:%d: no TAB (expected word<TAB>label)", path, line);
-            goto fail;
-        }
-        if (memchr(tab + 1, '\t', len - (size_t)(tab - s) - 1)) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s:%d: more than one TAB (expected word<TAB>label)", path, line);
-            goto fail;
-        }
-        for (size_t k = 0; k < len; k++) {
-            unsigned char ch = (unsigned char)s[k];
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                   "%s:%d: control byte 0x%02x%s", path, line, ch,
-                                   ch == '\r' ? " (CRLF line endings? use LF)" : "");
-                goto fail;
-            }
-        }
-        size_t wl = (size_t)(tab - s), ll = len - wl - 1;
-        if (wl == 0 || ll == 0) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s:%d: empty %s", path, line, wl == 0 ? "word" : "label");
-            goto fail;
-        }
-        if (wl > LSC_TASK_MAX_FIELD || ll > LSC_TASK_MAX_FIELD) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s:%d: %s longer than %d bytes", path, line,
-                               wl > LSC_TASK_MAX_FIELD ? "word" : "label", LSC_TASK_MAX_FIELD);
-            goto fail;
-        }
-        words[n] = s;
-        wlen[n] = (int)wl;
-        lab[n] = tab + 1;
-        llen[n] = (int)ll;
-        lines[n] = line;
-        n++;
+        int rc = parse_item(it, buf + p, e - p, line, path, err);
+        if (rc != LSC_OK)
+            return rc;
         p = e + 1;
     }
-    if (n <= 0) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no items (empty file)", path);
-        goto fail;
-    }
+    if (it->n <= 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: no items (empty file)", path);
+    return LSC_OK;
+}
 
-    /* unique words */
-    refs = LSC_MALLOC((size_t)n * sizeof *refs);
-    if (!refs) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-        goto fail;
-    }
-    for (int i = 0; i < n; i++)
-        refs[i] = (word_ref){ words[i], wlen[i], lines[i] };
-    qsort(refs, (size_t)n, sizeof *refs, cmp_word_ref);
-    for (int i = 1; i < n; i++)
-        if (refs[i].len == refs[i - 1].len && memcmp(refs[i].w, refs[i - 1].w, (size_t)refs[i].len) == 0) {
+/* LSC_EFORMAT naming the first word that repeats (items paired by a sort). */
+static int check_unique_words(const task_items *it, const char *path, lsc_error *err)
+{
+    word_ref *refs = LSC_MALLOC((size_t)it->n * sizeof *refs);
+    if (!refs)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; i < it->n; i++)
+        refs[i] = (word_ref){ it->words[i], it->wlen[i], it->lines[i] };
+    qsort(refs, (size_t)it->n, sizeof *refs, cmp_word_ref);
+    int rc = LSC_OK;
+    for (int i = 1; i < it->n && rc == LSC_OK; i++)
+        if (refs[i].len == refs[i - 1].len && memcmp(refs[i].w, refs[i - 1].w, (size_t)refs[i].len) == 0)
             rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
                                "%s:%d: duplicate word '%.*s' (first on line %d)", path,
                                refs[i].line, refs[i].len > 64 ? 64 : refs[i].len, refs[i].w,
                                refs[i - 1].line);
-            goto fail;
-        }
+    LSC_FREE(refs);
+    return rc;
+}
 
+/* it->labels from the label set of labels_from; every label must be in it. */
+static int labels_lookup(task_items *it, const lsc_task *labels_from, const char *path, lsc_error *err)
+{
+    for (int i = 0; i < it->n; i++) {
+        it->labels[i] = lsc_task_label_index(labels_from, it->lab[i], (size_t)it->llen[i]);
+        if (it->labels[i] < 0)
+            LSC_FAIL(err, LSC_EFORMAT, "%s:%d: label '%.64s' is not one of the %d labels of %s", path,
+                     it->lines[i], it->lab[i], labels_from->n_labels,
+                     labels_from->path ? labels_from->path : "the label set");
+    }
+    return LSC_OK;
+}
+
+/* The sorted distinct labels into *names (caller frees; they point into the
+ * file buffer), *n_names of them, and it->labels as indices into them. */
+static int labels_collect(task_items *it, const char ***names, int *n_names, const char *path, lsc_error *err)
+{
+    const char **nm = LSC_MALLOC((size_t)it->n * sizeof *nm);
+    if (!nm)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    memcpy(nm, it->lab, (size_t)it->n * sizeof *nm);
+    qsort(nm, (size_t)it->n, sizeof *nm, cmp_str_ptr);
+    int k = 0;
+    for (int i = 0; i < it->n; i++)
+        if (k == 0 || strcmp(nm[k - 1], nm[i]) != 0)
+            nm[k++] = nm[i];
+    lsc_task tmp = { .n_labels = k, .label_names = (char **)nm };
+    for (int i = 0; i < it->n; i++)
+        it->labels[i] = lsc_task_label_index(&tmp, it->lab[i], (size_t)it->llen[i]);
+    *names = nm;
+    *n_names = k;
+    return LSC_OK;
+}
+
+int lsc_task_load(lsc_task *t, const char *path, const lsc_task *labels_from,
+                  lsc_error *err)
+{
+    memset(t, 0, sizeof *t);
+    char *buf = NULL;
+    size_t size = 0;
+    int rc = lsc_read_file_(path, &buf, &size, err);
+    if (rc != LSC_OK)
+        return rc;
+    task_items it = {0};
+    const char **names = NULL;
+    int n_names = 0;
+    if ((rc = parse_items(&it, buf, size, path, err)) != LSC_OK ||
+        (rc = check_unique_words(&it, path, err)) != LSC_OK)
+        goto done;
     /* the label set: NUL-terminate labels in place (the TAB/LF after them
      * is no longer needed), then either collect or look up */
-    for (int i = 0; i < n; i++)
-        ((char *)lab[i])[llen[i]] = '\0';     /* buf has size+1 bytes: safe at EOF */
+    for (int i = 0; i < it.n; i++)
+        ((char *)it.lab[i])[it.llen[i]] = '\0';     /* buf has size+1 bytes: safe at EOF */
     if (labels_from) {
-        for (int i = 0; i < n; i++) {
-            labels[i] = lsc_task_label_index(labels_from, lab[i], (size_t)llen[i]);
-            if (labels[i] < 0) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                   "%s:%d: label '%.64s' is not one of the %d labels of %s",
-                                   path, lines[i], lab[i], labels_from->n_labels,
-                                   labels_from->path ? labels_from->path : "the label set");
-                goto fail;
-            }
-        }
-        rc = task_build(t, path, n, words, wlen, labels, labels_from->n_labels,
-                        (const char *const *)labels_from->label_names, err);
-        goto done;
+        rc = labels_lookup(&it, labels_from, path, err);
+        if (rc == LSC_OK)
+            rc = task_build(t, path, it.n, it.words, it.wlen, it.labels, labels_from->n_labels,
+                            (const char *const *)labels_from->label_names, err);
+    } else {
+        rc = labels_collect(&it, &names, &n_names, path, err);
+        if (rc == LSC_OK)
+            rc = task_build(t, path, it.n, it.words, it.wlen, it.labels, n_names, names, err);
     }
-    names = LSC_MALLOC((size_t)n * sizeof *names);
-    if (!names) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-        goto fail;
-    }
-    memcpy(names, lab, (size_t)n * sizeof *names);
-    qsort(names, (size_t)n, sizeof *names, cmp_str_ptr);
-    for (int i = 0; i < n; i++)
-        if (n_names == 0 || strcmp(names[n_names - 1], names[i]) != 0)
-            names[n_names++] = names[i];
-    {
-        lsc_task tmp = { .n_labels = n_names, .label_names = (char **)names };
-        for (int i = 0; i < n; i++)
-            labels[i] = lsc_task_label_index(&tmp, lab[i], (size_t)llen[i]);
-    }
-    rc = task_build(t, path, n, words, wlen, labels, n_names, names, err);
 done:
-fail:
     LSC_FREE(names);
-    LSC_FREE(refs);
-    LSC_FREE(words);
-    LSC_FREE(lab);
-    LSC_FREE(wlen);
-    LSC_FREE(llen);
-    LSC_FREE(labels);
-    LSC_FREE(lines);
+    items_free(&it);
     LSC_FREE(buf);
     if (rc != LSC_OK)
         lsc_task_free(t);

@@ -1,8 +1,9 @@
 /*
  * h5io.c — every line of HDF5 in lorascope. Result files are created under
- * "<path>.tmp.<pid>" and only renamed to <path> by lsc_h5_commit (close,
- * fsync, rename), so an interrupted run never leaves a half-written result;
- * lsc_h5_abort closes and unlinks. Writers for groups, string/int/double
+ * a temporary name beside <path> (lsc_atomic_tmpname) and only renamed to
+ * <path> by lsc_h5_commit (close, then lsc_atomic_publish: fsync, rename,
+ * fsync of the directory), so an interrupted run never leaves a
+ * half-written result; lsc_h5_abort closes and unlinks. Writers for groups, string/int/double
  * attributes and float64/float32 datasets; small readers (attributes,
  * dataset shape, float64 datasets, group listing) for report and regression
  * code; the provenance helper that writes the root attributes every result
@@ -18,7 +19,6 @@
  * cols), row-major, as numpy reads them).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,8 +28,6 @@
 #include <hdf5.h>
 
 #include "lsc_internal.h"
-
-#define LSC_H5_FORMAT_VERSION 1
 
 struct lsc_h5 {
     hid_t file;
@@ -110,19 +108,15 @@ int lsc_h5_create(lsc_h5 **out, const char *path, lsc_error *err)
         h5_free(h);
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
     }
-    snprintf(h->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    /* create it ourselves first so that a bad directory gives errno's reason */
-    int fd = open(h->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        int rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot create: %s", path,
-                               strerror(errno));
+    /* mkstemp beside path: a bad directory gives errno's reason */
+    int rc = lsc_atomic_tmpname(h->tmp, n, path, err);
+    if (rc != LSC_OK) {
         h5_free(h);
         return rc;
     }
-    close(fd);
     h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (h->file < 0) {
-        int rc = h5fail(err, path, "cannot create");
+        rc = h5fail(err, path, "cannot create");
         unlink(h->tmp);
         h5_free(h);
         return rc;
@@ -136,23 +130,14 @@ int lsc_h5_commit(lsc_h5 *h, lsc_error *err)
     LSC_ASSERT(h && h->writable);
     char path[4096];
     snprintf(path, sizeof path, "%s", h->path);
-    int rc = LSC_OK;
+    int rc;
     if (H5Fclose(h->file) < 0) {
         rc = h5fail(err, path, "cannot close the temporary file %s", h->tmp);
         unlink(h->tmp);
-        goto done;
+    } else {
+        /* fsync, rename over path, fsync of the directory; removes tmp on failure */
+        rc = lsc_atomic_publish(h->tmp, h->path, err);
     }
-    int fd = open(h->tmp, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    if (rename(h->tmp, h->path) != 0) {
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot rename %s into place: %s",
-                           path, h->tmp, strerror(errno));
-        unlink(h->tmp);
-    }
-done:
     h5_free(h);
     return rc;
 }

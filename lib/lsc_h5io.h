@@ -11,9 +11,11 @@
 #include "lsc_error.h"
 
 // ---- HDF5 results (h5io.c) ----
-/* All HDF5 code lives in h5io.c. A result file is written under
- * "<path>.tmp.<pid>" and appears at <path> only through lsc_h5_commit (close,
- * fsync, rename); lsc_h5_abort removes it. Object paths are absolute HDF5
+/* All HDF5 code lives in h5io.c. A result file is written under a
+ * temporary name beside it ("<path>.tmp.XXXXXX", lsc_atomic_tmpname) and
+ * appears at <path> only through lsc_h5_commit (close, then
+ * lsc_atomic_publish: fsync, rename, fsync of the directory);
+ * lsc_h5_abort removes it. Object paths are absolute HDF5
  * paths ("/", "/modules/h.0.attn.q_proj/phi"); missing parent groups are
  * created. Strings are variable-length UTF-8 (h5py gives str), integers
  * int64, doubles float64. Errors: LSC_EHDF5 with "<file>: <what> (HDF5:
@@ -63,13 +65,16 @@ int  lsc_h5_read_f64(const lsc_h5 *h, const char *path, size_t n, double *out,
  * lsc_h5_free_names(*names, *n). */
 int  lsc_h5_list(const lsc_h5 *h, const char *group, char ***names, int *n, lsc_error *err);
 void lsc_h5_free_names(char **names, int n);
+/* The root attribute format_version of every result file: written by the
+ * provenance helper, required by lsc_h5_check_format. */
+#define LSC_H5_FORMAT_VERSION 1
 /* LSC_EVERSION unless the root attribute format_version is the one this
- * build writes (LSC_EFORMAT when it is missing). */
+ * build writes, LSC_H5_FORMAT_VERSION (LSC_EFORMAT when it is missing). */
 int  lsc_h5_check_format(const lsc_h5 *h, lsc_error *err);
 
-/* Provenance: root attributes lorascope_version, format_version (1),
- * command, git_commit ("unknown" when NULL), wall_time_s, created_utc, and
- * for every input "<role>" = path and "<role>_sha256" (lsc_sha256_path:
+/* Provenance: root attributes lorascope_version, format_version
+ * (LSC_H5_FORMAT_VERSION), command, git_commit ("unknown" when NULL),
+ * wall_time_s, created_utc, and for every input "<role>" = path and "<role>_sha256" (lsc_sha256_path:
  * files and adapter directories), then every parameter under its own name.
  * All pointers are borrowed. */
 typedef enum lsc_h5_type { LSC_H5_STR, LSC_H5_INT, LSC_H5_DOUBLE } lsc_h5_type;

@@ -230,6 +230,33 @@ void lsc_lora_module_forward_(lsc_lora *lo, int i, float *out, const float *inp,
 void lsc_lora_module_backward_(lsc_lora *lo, int i, float *dinp,
                                const float *dout, const float *inp, int N);
 
+// ---- linear algebra shared by linalg.c, topk.c, simd.c, grassmann.c ----
+static inline int    lsc_mini_(int a, int b) { return a < b ? a : b; }
+static inline int    lsc_maxi_(int a, int b) { return a > b ? a : b; }
+static inline size_t lsc_maxz_(size_t a, size_t b) { return a > b ? a : b; }
+/* doubles needed to hold n lapack_ints */
+size_t lsc_ints_as_doubles_(size_t n);
+/* 1 when all n values are finite */
+int    lsc_all_finite_(size_t n, const double *x);
+/* LAPACK's optimal lwork from a workspace query (lwork = -1). */
+size_t lsc_lwork_of_(double q);
+/* lapack lwork for an orthonormal basis of a row-major (m, p) matrix, p <= m:
+ * dgelqf + dorglq on its column-major (p, m) view. */
+size_t lsc_qr_cols_lwork_(int m, int p);
+/* Overwrites the row-major (m, p) matrix X (p <= m) with an orthonormal
+ * basis of its column space (thin QR, Q only). tau: p doubles; w: lw
+ * doubles, at least lsc_qr_cols_lwork_(m, p). */
+void   lsc_orthonormalize_cols_(int m, int p, double *X, double *tau, double *w, size_t lw);
+/* Columns per call of the fused kernels (simd.c). */
+#define LSC_MTM_CHUNK 16
+/* Z (n, b) = Mᵀ·M·Q for a float M (m, n) through the fused kernels,
+ * LSC_MTM_CHUNK columns at a time; Q, Z row-major double (n, b), b a
+ * multiple of LSC_MTM_CHUNK. f32: the float kernel (Q rounded to float),
+ * else M promoted to double. chunk: 2·n·LSC_MTM_CHUNK + 8 doubles of
+ * scratch (aligned to 64 bytes inside). */
+void   lsc_mtm_apply_(int m, int n, int b, const float *M, const double *Q, double *Z, int f32,
+                      double *chunk);
+
 // ---- sha256 block functions (sha256.c) ----
 /* nblocks 64-byte blocks into state h: the portable C rounds (the
  * reference), and the CPU's SHA extensions when present (returns 1 if it

@@ -1,5 +1,8 @@
 /*
- * lsc_linalg.h — linear algebra for the analyses, double precision (linalg.c).
+ * lsc_linalg.h — linear algebra for the analyses, double precision
+ * (linalg.c: SVD, low-rank SVD; topk.c: top-k triplets and values;
+ * grassmann.c: subspaces, angles, random bases, Table-7 projections;
+ * simd.c: products with a float matrix).
  * Part of liblorascope's public interface; include "lsc.h" for all of it.
  */
 #ifndef LSC_LINALG_H
@@ -10,7 +13,7 @@
 
 #include "lsc_error.h"
 
-// ---- linear algebra for the analyses, double precision (linalg.c) ----
+// ---- linear algebra for the analyses, double precision ----
 /* Matrices are flat row-major double. Every compute function takes a
  * caller-allocated workspace `work` of at least the matching *_work_size()
  * doubles (the caller allocates and frees it; sizes depend only on the

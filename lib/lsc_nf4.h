@@ -38,6 +38,10 @@
 #define LSC_NF4_BLOCKSIZE_MAX     4096
 #define LSC_NF4_NESTED_BLOCKSIZE  256   /* absmax values per fp32 nested scale */
 #define LSC_NF4_DEFAULT_TARGETS   "q,k,v,o,fc_in,fc_out"
+/* The quant_state's quant_type, written and required, and the last part of
+ * its tensor name '<W>.quant_state.bitsandbytes__nf4'. */
+#define LSC_NF4_QUANT_TYPE        "nf4"
+#define LSC_NF4_QS_SUFFIX         ".quant_state.bitsandbytes__" LSC_NF4_QUANT_TYPE
 
 /* The 16 NF4 code values of bitsandbytes (get_4bit_type("nf4")), index 0..15. */
 extern const float lsc_nf4_code[16];

@@ -12,6 +12,9 @@
 
 // ---- PEFT adapter directories (peft.c) ----
 
+/* adapter_config.json's "peft_type": the one value written and accepted. */
+#define LSC_PEFT_TYPE "LORA"
+
 typedef struct lsc_adapter_module {
     char  *name;          /* e.g. "h.3.attn.q_proj" or "transformer.h.0.attn.c_attn" */
     int    r;             /* rank (rows of A) */

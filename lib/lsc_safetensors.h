@@ -23,6 +23,9 @@ size_t      lsc_dtype_size(lsc_dtype dt);   /* bytes per element */
 
 #define LSC_ST_MAXDIM 8
 
+/* The __metadata__ "format" lorascope writes (as torch's writers do). */
+#define LSC_ST_FORMAT_PT "pt"
+
 typedef struct lsc_st_tensor {
     char     *name;
     lsc_dtype dtype;
@@ -74,8 +77,9 @@ typedef struct lsc_st_entry {
 
 /* Writes a safetensors file the way the reference writer does (tensors
  * sorted by descending dtype alignment then name, header space-padded to a
- * multiple of 8), to "<path>.tmp.<pid>" and renamed over path, so an
- * interrupted write never leaves a half-written file. meta: n_meta key/value
+ * multiple of 8), through lsc_atomic_open/commit (a temporary file beside
+ * path, fsync'd and renamed over it), so an interrupted or failed write
+ * never leaves a half-written file. meta: n_meta key/value
  * pairs (may be 0). Output is byte-identical for identical input. */
 int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
                  const char *const *meta_keys, const char *const *meta_vals,

@@ -5,7 +5,9 @@
  * dequantise-and-multiply kernels that let a frozen linear layer run on an
  * NF4 weight without ever materialising the fp32 matrix.
  *
- * Not here: FP4, 8-bit weights, stochastic rounding, GPU kernels, tensors of
+ * Not here: the tensors of one NF4 weight in a safetensors file and their
+ * quant_state JSON (nf4_st.c; the whole-file quantize/dequantize here use
+ * it); FP4, 8-bit weights, stochastic rounding, GPU kernels, tensors of
  * rank other than 2, and anything that trains (the trainer calls
  * lsc_nf4_matmul_* inside its frozen layers).
  *
@@ -59,7 +61,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
 #include <cblas.h>
 
 #include "lsc_internal.h"
@@ -87,7 +88,6 @@ const float lsc_nf4_code[16] = {
 
 #define NF4_ZERO_INDEX 7
 #define DQ_ZERO_INDEX  127
-#define QS_SUFFIX      ".quant_state.bitsandbytes__nf4"
 #define QS_ANY         ".quant_state.bitsandbytes__"
 
 static void nf4_midpoints(float mid[15])
@@ -426,326 +426,6 @@ int lsc_nf4_is_target(const char *name, int ndim, const char *targets)
     return 0;
 }
 
-// ---- bitsandbytes safetensors layout ----
-
-/* A double in Python's repr() spelling (json.dumps uses float.__repr__):
- * the shortest digits that round-trip, fixed notation for 1e-4 <= |v| <
- * 1e16 with at least one decimal, otherwise d.ddde±XX. */
-static void py_float_repr(double v, char *out, size_t cap)
-{
-    char tmp[64];
-    int p;
-    if (v == 0.0) {
-        snprintf(out, cap, "%s", signbit(v) ? "-0.0" : "0.0");
-        return;
-    }
-    for (p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    /* tmp = [-]d[.ddd]e±XX */
-    char digits[32];
-    int nd = 0, neg = tmp[0] == '-';
-    const char *c = tmp + neg;
-    for (; *c && *c != 'e'; c++)
-        if (*c >= '0' && *c <= '9')
-            digits[nd++] = *c;
-    digits[nd] = '\0';
-    int ex = atoi(c + 1);
-    char buf[64];
-    size_t o = 0;
-    if (neg)
-        buf[o++] = '-';
-    if (ex >= -4 && ex < 16) {
-        if (ex >= 0) {
-            for (int i = 0; i <= ex; i++)
-                buf[o++] = i < nd ? digits[i] : '0';
-            buf[o++] = '.';
-            if (ex + 1 < nd)
-                for (int i = ex + 1; i < nd; i++)
-                    buf[o++] = digits[i];
-            else
-                buf[o++] = '0';
-        } else {
-            buf[o++] = '0';
-            buf[o++] = '.';
-            for (int i = 0; i < -ex - 1; i++)
-                buf[o++] = '0';
-            for (int i = 0; i < nd; i++)
-                buf[o++] = digits[i];
-        }
-        buf[o] = '\0';
-    } else {
-        buf[o++] = digits[0];
-        if (nd > 1) {
-            buf[o++] = '.';
-            for (int i = 1; i < nd; i++)
-                buf[o++] = digits[i];
-        }
-        snprintf(buf + o, sizeof buf - o, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
-    }
-    snprintf(out, cap, "%s", buf);
-}
-
-static void set_entry(lsc_st_entry *e, const char *name, lsc_dtype dt, size_t len, int two_d, const void *data)
-{
-    e->name = name;
-    e->dtype = dt;
-    e->ndim = two_d ? 2 : 1;
-    e->shape[0] = (int64_t)len;
-    e->shape[1] = 1;
-    e->data = data;
-}
-
-int lsc_nf4_st_entries(lsc_nf4_st *st, const lsc_nf4 *q, const char *name, lsc_error *err)
-{
-    memset(st, 0, sizeof *st);
-    if (strlen(name) + sizeof QS_SUFFIX >= LSC_NF4_NAME_MAX)
-        LSC_FAIL(err, LSC_EARG, "nf4: tensor name '%.64s...' is too long", name);
-    static const char *const suffix[6] = {"", ".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
-                                          QS_SUFFIX};
-    for (int i = 0; i < 6; i++)
-        snprintf(st->names[i], LSC_NF4_NAME_MAX, "%s%s", name, suffix[i]);
-
-    int w = snprintf(st->json, sizeof st->json,
-                     "{\"quant_type\": \"nf4\", \"blocksize\": %d, \"dtype\": \"%s\", \"shape\": [%zu, %zu]",
-                     q->blocksize, q->dtype, q->d, q->k);
-    if (q->nested) {
-        char off[64];
-        py_float_repr((double)q->offset, off, sizeof off);
-        w += snprintf(st->json + w, sizeof st->json - (size_t)w,
-                      ", \"nested_blocksize\": %d, \"nested_dtype\": \"float32\", \"nested_offset\": %s",
-                      q->nested_blocksize, off);
-    }
-    w += snprintf(st->json + w, sizeof st->json - (size_t)w, "}");
-    LSC_ASSERT(w > 0 && (size_t)w < sizeof st->json);
-
-    int n = 0;
-    set_entry(&st->entries[n++], st->names[0], LSC_DT_U8, (q->n + 1) / 2, 1, q->packed);
-    if (q->nested)
-        set_entry(&st->entries[n++], st->names[1], LSC_DT_U8, q->n_blocks, 0, q->qabsmax);
-    else
-        set_entry(&st->entries[n++], st->names[1], LSC_DT_F32, q->n_blocks, 0, q->absmax);
-    set_entry(&st->entries[n++], st->names[2], LSC_DT_F32, 16, 0, q->code);
-    if (q->nested) {
-        set_entry(&st->entries[n++], st->names[3], LSC_DT_F32, q->n_nested, 0, q->nested_absmax);
-        set_entry(&st->entries[n++], st->names[4], LSC_DT_F32, 256, 0, q->nested_code);
-    }
-    set_entry(&st->entries[n++], st->names[5], LSC_DT_U8, (size_t)w, 0, st->json);
-    st->n = n;
-    return LSC_OK;
-}
-
-static int has_suffix(const char *s, const char *suf)
-{
-    size_t ls = strlen(s), lf = strlen(suf);
-    return ls >= lf && strcmp(s + ls - lf, suf) == 0;
-}
-
-/* 1 if f holds "<base[0,len)>" + QS_SUFFIX. */
-static int has_quant_state(const lsc_st_file *f, const char *base, size_t len)
-{
-    char buf[LSC_NF4_NAME_MAX + 64];
-    if (len + sizeof QS_SUFFIX > sizeof buf)
-        return 0;
-    memcpy(buf, base, len);
-    memcpy(buf + len, QS_SUFFIX, sizeof QS_SUFFIX);
-    return lsc_st_find(f, buf) != NULL;
-}
-
-int lsc_nf4_st_role(const lsc_st_file *f, const char *name)
-{
-    static const char *const state[5] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
-                                         QS_SUFFIX};
-    if (has_quant_state(f, name, strlen(name)))
-        return LSC_NF4_ROLE_WEIGHT;
-    for (int i = 0; i < 5; i++)
-        if (has_suffix(name, state[i]) && has_quant_state(f, name, strlen(name) - strlen(state[i])))
-            return LSC_NF4_ROLE_STATE;
-    return LSC_NF4_ROLE_PLAIN;
-}
-
-/* Non-negative integer JSON number (exactly integral, <= max), else -1. */
-static long long json_int(const cJSON *j, long long max)
-{
-    if (!cJSON_IsNumber(j))
-        return -1;
-    double v = j->valuedouble;
-    if (!(v >= 0.0) || v > (double)max || v != floor(v))
-        return -1;
-    return (long long)v;
-}
-
-/* Finds "<name><suffix>" in f (NULL if missing). */
-static const lsc_st_tensor *find_part(const lsc_st_file *f, const char *name, const char *suffix)
-{
-    char buf[LSC_NF4_NAME_MAX + 64];
-    if (snprintf(buf, sizeof buf, "%s%s", name, suffix) >= (int)sizeof buf)
-        return NULL;
-    return lsc_st_find(f, buf);
-}
-
-int lsc_nf4_st_load(lsc_nf4 *q, const lsc_st_file *f, const char *name, lsc_error *err)
-{
-    memset(q, 0, sizeof *q);
-    int rc = LSC_OK;
-    cJSON *root = NULL;
-    char *text = NULL;
-    const char *path = f->path ? f->path : "(safetensors)";
-#define LOAD_FAIL(code, ...)                                                  \
-    do {                                                                      \
-        rc = lsc_error_set(err, (code), __FILE__, __LINE__, __VA_ARGS__);     \
-        goto fail;                                                            \
-    } while (0)
-
-    const lsc_st_tensor *tp = lsc_st_find(f, name), *tq = find_part(f, name, QS_SUFFIX);
-    const lsc_st_tensor *ta = find_part(f, name, ".absmax"), *tm = find_part(f, name, ".quant_map");
-    if (!tq)
-        LOAD_FAIL(LSC_ENOTFOUND, "%s: '%s' is not an NF4 weight (no '%s%s' tensor)", path, name, name, QS_SUFFIX);
-    if (!tp)
-        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': packed data tensor '%s' missing", path, name, name);
-    if (!ta)
-        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': tensor '%s.absmax' missing", path, name, name);
-    if (!tm)
-        LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': tensor '%s.quant_map' missing", path, name, name);
-
-    /* quant_state JSON */
-    if (tq->dtype != LSC_DT_U8)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state must be U8, not %s", path, name,
-                  lsc_dtype_name(tq->dtype));
-    text = LSC_MALLOC(tq->numel + 1);
-    if (!text)
-        LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
-    memcpy(text, lsc_st_bytes(f, tq), tq->numel);
-    text[tq->numel] = '\0';
-    root = cJSON_ParseWithLength(text, tq->numel);
-    if (!cJSON_IsObject(root))
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state is not a JSON object", path, name);
-    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(root, "quant_type");
-    const cJSON *jb = cJSON_GetObjectItemCaseSensitive(root, "blocksize");
-    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(root, "dtype");
-    const cJSON *js = cJSON_GetObjectItemCaseSensitive(root, "shape");
-    const cJSON *jnb = cJSON_GetObjectItemCaseSensitive(root, "nested_blocksize");
-    const cJSON *jnd = cJSON_GetObjectItemCaseSensitive(root, "nested_dtype");
-    const cJSON *jno = cJSON_GetObjectItemCaseSensitive(root, "nested_offset");
-    if (!cJSON_IsString(jt) || strcmp(jt->valuestring, "nf4") != 0)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state quant_type must be \"nf4\"%s", path, name,
-                  cJSON_IsString(jt) && strcmp(jt->valuestring, "fp4") == 0 ? " (fp4 is not supported)" : "");
-    long long bs = json_int(jb, 1 << 24);
-    if (bs < 1)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state blocksize must be a positive integer", path, name);
-    if (!cJSON_IsString(jd) || (strcmp(jd->valuestring, "float32") != 0 && strcmp(jd->valuestring, "float16") != 0 &&
-                                strcmp(jd->valuestring, "bfloat16") != 0))
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state dtype must be float32, float16 or bfloat16", path,
-                  name);
-    if (!cJSON_IsArray(js) || cJSON_GetArraySize(js) != 2)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state shape must be [d, k] (2-D weights only)", path,
-                  name);
-    long long sd = json_int(cJSON_GetArrayItem(js, 0), 1LL << 40), sk = json_int(cJSON_GetArrayItem(js, 1), 1LL << 40);
-    if (sd < 1 || sk < 1 || (double)sd * (double)sk > 9.0e15)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state shape entries must be positive integers", path,
-                  name);
-    int nested = jnb != NULL || jnd != NULL || jno != NULL;
-    long long nbs = 0;
-    if (nested) {
-        nbs = json_int(jnb, 1 << 24);
-        if (nbs < 1)
-            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_blocksize must be a positive integer",
-                      path, name);
-        if (!cJSON_IsString(jnd) || strcmp(jnd->valuestring, "float32") != 0)
-            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_dtype must be \"float32\"", path, name);
-        if (!cJSON_IsNumber(jno) || !isfinite(jno->valuedouble))
-            LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_offset must be a finite number", path,
-                      name);
-    }
-
-    q->d = (size_t)sd;
-    q->k = (size_t)sk;
-    q->n = q->d * q->k;
-    q->blocksize = (int)bs;
-    q->n_blocks = (q->n + (size_t)bs - 1) / (size_t)bs;
-    snprintf(q->dtype, sizeof q->dtype, "%s", jd->valuestring);
-
-    /* packed data */
-    if (tp->dtype != LSC_DT_U8)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': packed data must be U8, not %s", path, name,
-                  lsc_dtype_name(tp->dtype));
-    if (tp->numel != (q->n + 1) / 2 || (tp->ndim == 2 && tp->shape[1] != 1) || tp->ndim < 1 || tp->ndim > 2)
-        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': packed data has %zu bytes, expected [%zu, 1] for shape [%zu, %zu]",
-                  path, name, tp->numel, (q->n + 1) / 2, q->d, q->k);
-    /* code table */
-    if (tm->dtype != LSC_DT_F32 || tm->numel != 16)
-        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': quant_map must be F32[16]", path, name);
-    /* absmax */
-    if (nested ? ta->dtype != LSC_DT_U8 : ta->dtype != LSC_DT_F32)
-        LOAD_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': absmax must be %s (%s), not %s", path, name,
-                  nested ? "U8" : "F32", nested ? "double-quantised" : "not double-quantised",
-                  lsc_dtype_name(ta->dtype));
-    if (ta->numel != q->n_blocks)
-        LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': absmax has %zu values, expected %zu (shape [%zu, %zu], "
-                  "blocksize %d)", path, name, ta->numel, q->n_blocks, q->d, q->k, q->blocksize);
-
-    q->packed = LSC_MALLOC(tp->numel);
-    if (!q->packed)
-        LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
-    memcpy(q->packed, lsc_st_bytes(f, tp), tp->numel);
-    if ((rc = lsc_st_read_f32(f, tm, q->code, err)) != LSC_OK)
-        goto fail;
-    for (int i = 0; i < 16; i++)
-        if (!isfinite(q->code[i]))
-            LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': quant_map has a non-finite value", path, name);
-
-    if (!nested) {
-        q->absmax = LSC_MALLOC(q->n_blocks * sizeof *q->absmax);
-        if (!q->absmax)
-            LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
-        if ((rc = lsc_st_read_f32(f, ta, q->absmax, err)) != LSC_OK)
-            goto fail;
-        for (size_t b = 0; b < q->n_blocks; b++)
-            if (!isfinite(q->absmax[b]))
-                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': absmax[%zu] is not finite", path, name, b);
-    } else {
-        const lsc_st_tensor *tna = find_part(f, name, ".nested_absmax");
-        const lsc_st_tensor *tnm = find_part(f, name, ".nested_quant_map");
-        if (!tna || !tnm)
-            LOAD_FAIL(LSC_ENOTFOUND, "%s: NF4 weight '%s': quant_state is nested but tensor '%s.%s' is missing",
-                      path, name, name, !tna ? "nested_absmax" : "nested_quant_map");
-        q->nested = 1;
-        q->nested_blocksize = (int)nbs;
-        q->n_nested = (q->n_blocks + (size_t)nbs - 1) / (size_t)nbs;
-        q->offset = (float)jno->valuedouble;
-        if (tna->dtype != LSC_DT_F32 || tna->numel != q->n_nested)
-            LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': nested_absmax must be F32[%zu], found %s[%zu]", path, name,
-                      q->n_nested, lsc_dtype_name(tna->dtype), tna->numel);
-        if (tnm->dtype != LSC_DT_F32 || tnm->numel != 256)
-            LOAD_FAIL(LSC_ESHAPE, "%s: NF4 weight '%s': nested_quant_map must be F32[256]", path, name);
-        q->qabsmax = LSC_MALLOC(q->n_blocks);
-        q->nested_absmax = LSC_MALLOC(q->n_nested * sizeof *q->nested_absmax);
-        if (!q->qabsmax || !q->nested_absmax)
-            LOAD_FAIL(LSC_ENOMEM, "%s: out of memory", path);
-        memcpy(q->qabsmax, lsc_st_bytes(f, ta), q->n_blocks);
-        if ((rc = lsc_st_read_f32(f, tna, q->nested_absmax, err)) != LSC_OK ||
-            (rc = lsc_st_read_f32(f, tnm, q->nested_code, err)) != LSC_OK)
-            goto fail;
-        for (size_t j = 0; j < q->n_nested; j++)
-            if (!isfinite(q->nested_absmax[j]))
-                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': nested_absmax[%zu] is not finite", path, name, j);
-        for (int i = 0; i < 256; i++)
-            if (!isfinite(q->nested_code[i]))
-                LOAD_FAIL(LSC_ENAN, "%s: NF4 weight '%s': nested_quant_map has a non-finite value", path, name);
-    }
-    cJSON_Delete(root);
-    LSC_FREE(text);
-    return LSC_OK;
-fail:
-#undef LOAD_FAIL
-    cJSON_Delete(root);
-    LSC_FREE(text);
-    lsc_nf4_free(q);
-    return rc;
-}
-
 // ---- whole files ----
 
 static const char *bnb_dtype(lsc_dtype dt)
@@ -917,7 +597,8 @@ int lsc_nf4_dequantize_file(const char *in, const char *out, lsc_nf4_stats *stat
     for (int i = 0; i < f.n_tensors; i++) {
         const lsc_st_tensor *t = &f.tensors[i];
         const char *qs = strstr(t->name, QS_ANY);
-        if (qs && !has_suffix(t->name, QS_SUFFIX))
+        size_t ln = strlen(t->name), ls = strlen(LSC_NF4_QS_SUFFIX);
+        if (qs && !(ln >= ls && strcmp(t->name + ln - ls, LSC_NF4_QS_SUFFIX) == 0))
             DF_FAIL(LSC_EFORMAT, "%s: tensor '%s': only nf4 quantisation is supported", in, t->name);
         int role = lsc_nf4_st_role(&f, t->name);
         if (role == LSC_NF4_ROLE_STATE)
@@ -951,7 +632,7 @@ int lsc_nf4_dequantize_file(const char *in, const char *out, lsc_nf4_stats *stat
         lsc_nf4_free(&q);
     }
     if (s.n_quantized == 0)
-        DF_FAIL(LSC_ENOTFOUND, "%s: no NF4 weights (no '*%s' tensor)", in, QS_SUFFIX);
+        DF_FAIL(LSC_ENOTFOUND, "%s: no NF4 weights (no '*%s' tensor)", in, LSC_NF4_QS_SUFFIX);
     rc = lsc_st_write(out, entries, ne, (const char *const *)f.meta_keys, (const char *const *)f.meta_vals,
                       f.n_meta, err);
     if (rc != LSC_OK)

@@ -119,131 +119,145 @@ static int json_bool(const cJSON *j)
     return cJSON_IsTrue(j) ? 1 : 0;
 }
 
-static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
+#define CFG_OOM(cfg_path) LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", cfg_path)
+
+/* "r" and "lora_alpha" (PEFT's defaults 8 and 8 when absent or null). */
+static int parse_rank_alpha(lsc_adapter *ad, const cJSON *root, const char *cfg_path, lsc_error *err)
 {
-    char *text = NULL;
-    cJSON *root = NULL;
-    int rc = lsc_read_file_(cfg_path, &text, NULL, err);
-    if (rc != LSC_OK)
-        return rc;
-    root = cJSON_Parse(text);
-    if (!root || !cJSON_IsObject(root)) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: not a valid JSON object", cfg_path);
-        goto done;
-    }
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
-    if (!cJSON_IsString(j)) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: missing \"peft_type\"", cfg_path);
-        goto done;
-    }
-    if (strcmp(j->valuestring, "LORA") != 0) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: peft_type is \"%s\"; only LORA adapters are supported", cfg_path, j->valuestring);
-        goto done;
-    }
-    j = cJSON_GetObjectItemCaseSensitive(root, "r");
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "r");
     ad->r = 8; /* PEFT's default */
     if (j && !cJSON_IsNull(j)) {
         if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 1 ||
-            j->valuedouble > 1e7) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: \"r\" must be a positive integer",
-                               cfg_path);
-            goto done;
-        }
+            j->valuedouble > 1e7)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: \"r\" must be a positive integer", cfg_path);
         ad->r = (int)j->valuedouble;
     }
     j = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
     ad->lora_alpha = 8.0;
     if (j && !cJSON_IsNull(j)) {
-        if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble)) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: \"lora_alpha\" must be a number",
-                               cfg_path);
-            goto done;
-        }
+        if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: \"lora_alpha\" must be a number", cfg_path);
         ad->lora_alpha = j->valuedouble;
     }
-    j = cJSON_GetObjectItemCaseSensitive(root, "lora_dropout");
+    return LSC_OK;
+}
+
+/* lora_dropout, use_rslora, fan_in_fan_out, base_model_name_or_path and
+ * init_lora_weights: tolerated in any form, kept when meaningful. */
+static int parse_flags(lsc_adapter *ad, const cJSON *root, const char *cfg_path, lsc_error *err)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "lora_dropout");
     ad->lora_dropout = cJSON_IsNumber(j) ? j->valuedouble : 0.0;
     ad->use_rslora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_rslora"));
     ad->fan_in_fan_out = json_bool(cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out"));
     j = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
     if (cJSON_IsString(j) && !(ad->base_model = lsc_strdup_(j->valuestring)))
-        goto oom;
+        CFG_OOM(cfg_path);
     j = cJSON_GetObjectItemCaseSensitive(root, "init_lora_weights");
     if (cJSON_IsString(j))
         ad->init_lora_weights = lsc_strdup_(j->valuestring);
     else if (cJSON_IsBool(j))
         ad->init_lora_weights = lsc_strdup_(cJSON_IsTrue(j) ? "true" : "false");
     if (j && !cJSON_IsNull(j) && !ad->init_lora_weights)
-        goto oom;
-    j = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
+        CFG_OOM(cfg_path);
+    return LSC_OK;
+}
+
+/* target_modules: a regex string, a list of names, or null. */
+static int parse_targets(lsc_adapter *ad, const cJSON *j, const char *cfg_path, lsc_error *err)
+{
     if (cJSON_IsString(j)) {
         if (!(ad->target_regex = lsc_strdup_(j->valuestring)))
-            goto oom;
+            CFG_OOM(cfg_path);
     } else if (cJSON_IsArray(j)) {
         int n = cJSON_GetArraySize(j);
         ad->target_modules = LSC_CALLOC((size_t)n + 1, sizeof(char *));
         if (!ad->target_modules)
-            goto oom;
+            CFG_OOM(cfg_path);
         for (const cJSON *c = j->child; c; c = c->next) {
-            if (!cJSON_IsString(c)) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                   "%s: \"target_modules\" must hold strings", cfg_path);
-                goto done;
-            }
+            if (!cJSON_IsString(c))
+                LSC_FAIL(err, LSC_EFORMAT, "%s: \"target_modules\" must hold strings", cfg_path);
             if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(c->valuestring)))
-                goto oom;
+                CFG_OOM(cfg_path);
         }
     } else if (j && !cJSON_IsNull(j)) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: \"target_modules\" must be a list or a string", cfg_path);
-        goto done;
+        LSC_FAIL(err, LSC_EFORMAT, "%s: \"target_modules\" must be a list or a string", cfg_path);
     }
-    j = cJSON_GetObjectItemCaseSensitive(root, "rank_pattern");
-    if (cJSON_IsObject(j)) {
-        int n = cJSON_GetArraySize(j);
-        ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
-        ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
-        if (!ad->rank_pattern_keys || !ad->rank_pattern_vals)
-            goto oom;
-        for (const cJSON *c = j->child; c; c = c->next) {
-            if (!cJSON_IsNumber(c) || c->valuedouble < 1 || c->valuedouble != floor(c->valuedouble)) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                   "%s: rank_pattern[\"%s\"] must be a positive integer", cfg_path, c->string);
-                goto done;
-            }
-            ad->rank_pattern_vals[ad->n_rank_pattern] = (int)c->valuedouble;
-            if (!(ad->rank_pattern_keys[ad->n_rank_pattern++] = lsc_strdup_(c->string)))
-                goto oom;
-        }
+    return LSC_OK;
+}
+
+/* rank_pattern {key: positive integer} (anything but an object is ignored). */
+static int parse_rank_pattern(lsc_adapter *ad, const cJSON *j, const char *cfg_path, lsc_error *err)
+{
+    if (!cJSON_IsObject(j))
+        return LSC_OK;
+    int n = cJSON_GetArraySize(j);
+    ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+    ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
+    if (!ad->rank_pattern_keys || !ad->rank_pattern_vals)
+        CFG_OOM(cfg_path);
+    for (const cJSON *c = j->child; c; c = c->next) {
+        if (!cJSON_IsNumber(c) || c->valuedouble < 1 || c->valuedouble != floor(c->valuedouble))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: rank_pattern[\"%s\"] must be a positive integer", cfg_path,
+                     c->string);
+        ad->rank_pattern_vals[ad->n_rank_pattern] = (int)c->valuedouble;
+        if (!(ad->rank_pattern_keys[ad->n_rank_pattern++] = lsc_strdup_(c->string)))
+            CFG_OOM(cfg_path);
     }
-    j = cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern");
-    if (cJSON_IsObject(j)) {
-        int n = cJSON_GetArraySize(j);
-        ad->alpha_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
-        ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
-        if (!ad->alpha_pattern_keys || !ad->alpha_pattern_vals)
-            goto oom;
-        for (const cJSON *c = j->child; c; c = c->next) {
-            if (!cJSON_IsNumber(c)) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                   "%s: alpha_pattern[\"%s\"] must be a number", cfg_path, c->string);
-                goto done;
-            }
-            ad->alpha_pattern_vals[ad->n_alpha_pattern] = c->valuedouble;
-            if (!(ad->alpha_pattern_keys[ad->n_alpha_pattern++] = lsc_strdup_(c->string)))
-                goto oom;
-        }
+    return LSC_OK;
+}
+
+/* alpha_pattern {key: number} (anything but an object is ignored). */
+static int parse_alpha_pattern(lsc_adapter *ad, const cJSON *j, const char *cfg_path, lsc_error *err)
+{
+    if (!cJSON_IsObject(j))
+        return LSC_OK;
+    int n = cJSON_GetArraySize(j);
+    ad->alpha_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+    ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
+    if (!ad->alpha_pattern_keys || !ad->alpha_pattern_vals)
+        CFG_OOM(cfg_path);
+    for (const cJSON *c = j->child; c; c = c->next) {
+        if (!cJSON_IsNumber(c))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: alpha_pattern[\"%s\"] must be a number", cfg_path, c->string);
+        ad->alpha_pattern_vals[ad->n_alpha_pattern] = c->valuedouble;
+        if (!(ad->alpha_pattern_keys[ad->n_alpha_pattern++] = lsc_strdup_(c->string)))
+            CFG_OOM(cfg_path);
     }
-    rc = LSC_OK;
-    goto done;
-oom:
-    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", cfg_path);
-done:
-    cJSON_Delete(root);
+    return LSC_OK;
+}
+
+static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
+{
+    char *text = NULL;
+    int rc = lsc_read_file_(cfg_path, &text, NULL, err);
+    if (rc != LSC_OK)
+        return rc;
+    cJSON *root = cJSON_Parse(text);
     LSC_FREE(text);
+    const cJSON *j = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "peft_type") : NULL;
+    if (!root || !cJSON_IsObject(root))
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: not a valid JSON object", cfg_path);
+    else if (!cJSON_IsString(j))
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: missing \"peft_type\"", cfg_path);
+    else if (strcmp(j->valuestring, LSC_PEFT_TYPE) != 0)
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: peft_type is \"%s\"; only " LSC_PEFT_TYPE " adapters are supported", cfg_path,
+                           j->valuestring);
+    if (rc == LSC_OK)
+        rc = parse_rank_alpha(ad, root, cfg_path, err);
+    if (rc == LSC_OK)
+        rc = parse_flags(ad, root, cfg_path, err);
+    if (rc == LSC_OK)
+        rc = parse_targets(ad, cJSON_GetObjectItemCaseSensitive(root, "target_modules"), cfg_path, err);
+    if (rc == LSC_OK)
+        rc = parse_rank_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "rank_pattern"), cfg_path, err);
+    if (rc == LSC_OK)
+        rc = parse_alpha_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern"), cfg_path, err);
+    cJSON_Delete(root);
     return rc;
 }
+#undef CFG_OOM
 
 // ---- tensors ----
 
@@ -304,20 +318,17 @@ static int count_nonfinite(const float *x, size_t n)
     return c;
 }
 
-int lsc_adapter_load(lsc_adapter *ad, const char *dir, lsc_error *err)
+/* The config and weights file names of adapter directory dir, checked to
+ * exist (cfg, wts: 4096 bytes each). */
+static int adapter_paths(const char *dir, char *cfg, char *wts, lsc_error *err)
 {
-    memset(ad, 0, sizeof *ad);
-    lsc_st_file st;
-    memset(&st, 0, sizeof st);
-    char cfg[4096], wts[4096];
-    int rc;
     struct stat sb;
     if (stat(dir, &sb) != 0)
         LSC_FAIL(err, LSC_EIO, "%s: %s", dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode))
         LSC_FAIL(err, LSC_EARG, "%s: not an adapter directory (expected adapter_config.json inside)", dir);
-    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", dir);
-    snprintf(wts, sizeof wts, "%s/adapter_model.safetensors", dir);
+    snprintf(cfg, 4096, "%s/adapter_config.json", dir);
+    snprintf(wts, 4096, "%s/adapter_model.safetensors", dir);
     if (stat(cfg, &sb) != 0)
         LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_config.json in this directory", dir);
     if (stat(wts, &sb) != 0) {
@@ -327,111 +338,112 @@ int lsc_adapter_load(lsc_adapter *ad, const char *dir, lsc_error *err)
             LSC_FAIL(err, LSC_EFORMAT, "%s: only adapter_model.bin (pickle) found; convert it to safetensors", dir);
         LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_model.safetensors in this directory", dir);
     }
-    if (!(ad->path = lsc_strdup_(dir)))
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
-    if ((rc = parse_config(ad, cfg, err)) != LSC_OK)
-        goto fail;
-    if ((rc = lsc_st_open(&st, wts, err)) != LSC_OK)
-        goto fail;
+    return LSC_OK;
+}
 
-    /* pass 1: collect module names */
-    ad->modules = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *ad->modules);
-    ad->ignored = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof(char *));
-    const lsc_st_tensor **ta = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *ta);
-    const lsc_st_tensor **tb = LSC_CALLOC((size_t)st.n_tensors + 1, sizeof *tb);
-    if (!ad->modules || !ad->ignored || !ta || !tb) {
-        LSC_FREE(ta);
-        LSC_FREE(tb);
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
-        goto fail;
-    }
-    for (int i = 0; i < st.n_tensors; i++) {
-        const lsc_st_tensor *t = &st.tensors[i];
+/* Pass 1: the module names of st's lora_A/lora_B tensors into ad->modules,
+ * with each module's tensors in ta[m], tb[m]; other tensors into
+ * ad->ignored. The arrays hold st->n_tensors + 1 entries. */
+static int collect_modules(lsc_adapter *ad, const lsc_st_file *st, const lsc_st_tensor **ta,
+                           const lsc_st_tensor **tb, const char *wts, lsc_error *err)
+{
+    for (int i = 0; i < st->n_tensors; i++) {
+        const lsc_st_tensor *t = &st->tensors[i];
         char mod[1024];
         int is_b;
         if (!split_key(t->name, mod, sizeof mod, &is_b)) {
             if (!(ad->ignored[ad->n_ignored++] = lsc_strdup_(t->name)))
-                goto oom;
+                LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
             continue;
         }
         int m = lsc_adapter_find(ad, mod);
         if (m < 0) {
             m = ad->n_modules++;
             if (!(ad->modules[m].name = lsc_strdup_(mod)))
-                goto oom;
+                LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
         }
-        if ((is_b ? tb : ta)[m]) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' has two lora_%c tensors",
-                               wts, mod, is_b ? 'B' : 'A');
-            goto fail_t;
-        }
+        if ((is_b ? tb : ta)[m])
+            LSC_FAIL(err, LSC_EFORMAT, "%s: module '%s' has two lora_%c tensors", wts, mod, is_b ? 'B' : 'A');
         (is_b ? tb : ta)[m] = t;
     }
-    if (ad->n_modules == 0) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no lora_A/lora_B tensors", wts);
-        goto fail_t;
-    }
-    /* pass 2: shapes, ranks, values */
-    for (int m = 0; m < ad->n_modules; m++) {
-        lsc_adapter_module *md = &ad->modules[m];
-        const lsc_st_tensor *A = ta[m], *B = tb[m];
-        if (!A || !B) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' has lora_%c but no lora_%c",
-                               wts, md->name, A ? 'A' : 'B', A ? 'B' : 'A');
-            goto fail_t;
-        }
-        if (A->ndim != 2 || B->ndim != 2) {
-            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
-                               "%s: module '%s': lora_A and lora_B must be 2-D", wts, md->name);
-            goto fail_t;
-        }
-        if (A->shape[0] != B->shape[1] || A->shape[0] < 1 || A->shape[1] < 1 || B->shape[0] < 1) {
-            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
-                               "%s: module '%s': lora_A [%lld, %lld] and lora_B [%lld, %lld] disagree on r", wts,
-                               md->name, (long long)A->shape[0], (long long)A->shape[1], (long long)B->shape[0],
-                               (long long)B->shape[1]);
-            goto fail_t;
-        }
-        if (A->shape[0] > 1000000 || A->shape[1] > 100000000 || B->shape[0] > 100000000) {
-            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__, "%s: module '%s': implausible shape", wts,
-                               md->name);
-            goto fail_t;
-        }
-        int r_cfg;
-        lsc_adapter_module_params(ad, md->name, &r_cfg, &md->alpha);
-        md->r = (int)A->shape[0];
-        if (md->r != r_cfg) {
-            rc = lsc_error_set(err, LSC_ESHAPE, __FILE__, __LINE__,
-                               "%s: module '%s' has rank %d in its tensors but r = %d in adapter_config.json", wts,
-                               md->name, md->r, r_cfg);
-            goto fail_t;
-        }
-        md->in_features = (int)A->shape[1];
-        md->out_features = (int)B->shape[0];
-        md->scaling = lsc_adapter_scaling(ad, md->r, md->alpha);
-        snprintf(md->dtype, sizeof md->dtype, "%s", lsc_dtype_name(A->dtype));
-        md->A = LSC_MALLOC(A->numel * sizeof(float));
-        md->B = LSC_MALLOC(B->numel * sizeof(float));
-        if (!md->A || !md->B)
-            goto oom;
-        if ((rc = lsc_st_read_f32(&st, A, md->A, err)) != LSC_OK ||
-            (rc = lsc_st_read_f32(&st, B, md->B, err)) != LSC_OK)
-            goto fail_t;
-        md->n_nonfinite = count_nonfinite(md->A, A->numel) + count_nonfinite(md->B, B->numel);
-    }
-    LSC_FREE(ta);
-    LSC_FREE(tb);
-    qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
-    lsc_st_close(&st);
+    if (ad->n_modules == 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: no lora_A/lora_B tensors", wts);
     return LSC_OK;
-oom:
-    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
-fail_t:
+}
+
+/* Pass 2 for one module: shapes, rank against the config, scaling, values. */
+static int load_module(lsc_adapter *ad, lsc_adapter_module *md, const lsc_st_file *st, const lsc_st_tensor *A,
+                       const lsc_st_tensor *B, const char *wts, lsc_error *err)
+{
+    if (!A || !B)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: module '%s' has lora_%c but no lora_%c", wts, md->name, A ? 'A' : 'B',
+                 A ? 'B' : 'A');
+    if (A->ndim != 2 || B->ndim != 2)
+        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': lora_A and lora_B must be 2-D", wts, md->name);
+    if (A->shape[0] != B->shape[1] || A->shape[0] < 1 || A->shape[1] < 1 || B->shape[0] < 1)
+        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': lora_A [%lld, %lld] and lora_B [%lld, %lld] disagree on r",
+                 wts, md->name, (long long)A->shape[0], (long long)A->shape[1], (long long)B->shape[0],
+                 (long long)B->shape[1]);
+    if (A->shape[0] > 1000000 || A->shape[1] > 100000000 || B->shape[0] > 100000000)
+        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': implausible shape", wts, md->name);
+    int r_cfg;
+    lsc_adapter_module_params(ad, md->name, &r_cfg, &md->alpha);
+    md->r = (int)A->shape[0];
+    if (md->r != r_cfg)
+        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s' has rank %d in its tensors but r = %d in adapter_config.json",
+                 wts, md->name, md->r, r_cfg);
+    md->in_features = (int)A->shape[1];
+    md->out_features = (int)B->shape[0];
+    md->scaling = lsc_adapter_scaling(ad, md->r, md->alpha);
+    snprintf(md->dtype, sizeof md->dtype, "%s", lsc_dtype_name(A->dtype));
+    md->A = LSC_MALLOC(A->numel * sizeof(float));
+    md->B = LSC_MALLOC(B->numel * sizeof(float));
+    if (!md->A || !md->B)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    int rc;
+    if ((rc = lsc_st_read_f32(st, A, md->A, err)) != LSC_OK || (rc = lsc_st_read_f32(st, B, md->B, err)) != LSC_OK)
+        return rc;
+    md->n_nonfinite = count_nonfinite(md->A, A->numel) + count_nonfinite(md->B, B->numel);
+    return LSC_OK;
+}
+
+/* The tensors of the opened weights file st into ad's modules. */
+static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *wts, lsc_error *err)
+{
+    ad->modules = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *ad->modules);
+    ad->ignored = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof(char *));
+    const lsc_st_tensor **ta = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *ta);
+    const lsc_st_tensor **tb = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *tb);
+    int rc = LSC_OK;
+    if (!ad->modules || !ad->ignored || !ta || !tb)
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+    if (rc == LSC_OK)
+        rc = collect_modules(ad, st, ta, tb, wts, err);
+    for (int m = 0; m < ad->n_modules && rc == LSC_OK; m++)
+        rc = load_module(ad, &ad->modules[m], st, ta[m], tb[m], wts, err);
     LSC_FREE(ta);
     LSC_FREE(tb);
-fail:
+    if (rc == LSC_OK)
+        qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
+    return rc;
+}
+
+int lsc_adapter_load(lsc_adapter *ad, const char *dir, lsc_error *err)
+{
+    memset(ad, 0, sizeof *ad);
+    char cfg[4096], wts[4096];
+    int rc = adapter_paths(dir, cfg, wts, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (!(ad->path = lsc_strdup_(dir)))
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
+    lsc_st_file st;
+    memset(&st, 0, sizeof st);
+    if ((rc = parse_config(ad, cfg, err)) == LSC_OK && (rc = lsc_st_open(&st, wts, err)) == LSC_OK)
+        rc = load_tensors(ad, &st, wts, err);
     lsc_st_close(&st);
-    lsc_adapter_free(ad);
+    if (rc != LSC_OK)
+        lsc_adapter_free(ad);
     return rc;
 }
 
@@ -508,7 +520,7 @@ static char *config_json(const lsc_adapter *ad, size_t *len)
     fprintf(fp, "  \"lora_alpha\": %s,\n", num);
     fmt_double(num, sizeof num, ad->lora_dropout, 0);
     fprintf(fp, "  \"lora_dropout\": %s,\n", num);
-    fputs("  \"modules_to_save\": null,\n  \"peft_type\": \"LORA\",\n", fp);
+    fputs("  \"modules_to_save\": null,\n  \"peft_type\": \"" LSC_PEFT_TYPE "\",\n", fp);
     fprintf(fp, "  \"r\": %d,\n  \"rank_pattern\": {", ad->r);
     for (int i = 0; i < ad->n_rank_pattern; i++) {
         fputs(i ? ",\n    " : "\n    ", fp);
@@ -589,7 +601,7 @@ int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
     }
     if (rc == LSC_OK) {
         static const char *const mk[] = {"format"};
-        static const char *const mv[] = {"pt"};
+        static const char *const mv[] = {LSC_ST_FORMAT_PT};
         snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
         rc = lsc_st_write(path, e, (int)nt, mk, mv, 1, err);
     }

@@ -11,7 +11,7 @@
  *
  * The writer follows the reference writer: tensors sorted by descending
  * dtype alignment then name, header padded with spaces to a multiple of 8,
- * written to a temporary name and renamed into place.
+ * written through atomic.c (temporary file, fsync, rename).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -225,11 +225,11 @@ static int parse_tensor(lsc_st_tensor *t, const cJSON *obj, size_t data_size,
     return LSC_OK;
 }
 
-int lsc_st_open(lsc_st_file *f, const char *path, lsc_error *err)
+/* Opens and maps path into f (f->path, f->map, f->size) and checks the
+ * header length; sets f->data and f->data_size. On failure the caller
+ * frees f. */
+static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
 {
-    memset(f, 0, sizeof *f);
-    cJSON *root = NULL;
-    int rc;
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -246,126 +246,127 @@ int lsc_st_open(lsc_st_file *f, const char *path, lsc_error *err)
     f->size = (size_t)st.st_size;
     if (f->size < 8) {
         close(fd);
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, f->size);
-        goto fail;
+        LSC_FAIL(err, LSC_EFORMAT, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path,
+                 f->size);
     }
     void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
         f->size = 0;
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
+        LSC_FAIL(err, LSC_EIO, "%s: cannot map: %s", path, strerror(errno));
     }
     f->map = m;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | f->map[i];
-    if (hlen > ST_MAX_HEADER || hlen > f->size - 8) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: header length %llu exceeds the file (%zu bytes)%s", path,
-                           (unsigned long long)hlen, f->size, hlen > ST_MAX_HEADER ? " or the 100 MB limit" : "");
-        goto fail;
-    }
-    if (hlen < 2 || f->map[8] != '{') {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not a JSON object", path);
-        goto fail;
-    }
+    if (hlen > ST_MAX_HEADER || hlen > f->size - 8)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: header length %llu exceeds the file (%zu bytes)%s", path,
+                 (unsigned long long)hlen, f->size, hlen > ST_MAX_HEADER ? " or the 100 MB limit" : "");
+    if (hlen < 2 || f->map[8] != '{')
+        LSC_FAIL(err, LSC_EFORMAT, "%s: header is not a JSON object", path);
     f->data = f->map + 8 + hlen;
     f->data_size = f->size - 8 - (size_t)hlen;
-    root = cJSON_ParseWithLength((const char *)f->map + 8, (size_t)hlen);
-    if (!root || !cJSON_IsObject(root)) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not valid JSON", path);
-        goto fail;
+    return LSC_OK;
+}
+
+/* The __metadata__ entry c (string to string) into f->meta_keys/meta_vals. */
+static int st_parse_metadata(lsc_st_file *f, const cJSON *c, const char *path, lsc_error *err)
+{
+    if (f->meta_keys)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate __metadata__", path);
+    if (!cJSON_IsObject(c))
+        LSC_FAIL(err, LSC_EFORMAT, "%s: __metadata__ is not an object", path);
+    int nm = cJSON_GetArraySize(c);
+    f->meta_keys = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
+    f->meta_vals = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
+    if (!f->meta_keys || !f->meta_vals)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    for (const cJSON *kv = c->child; kv; kv = kv->next) {
+        if (!cJSON_IsString(kv))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: __metadata__ value of '%s' is not a string", path, kv->string);
+        f->meta_keys[f->n_meta] = lsc_strdup_(kv->string);
+        f->meta_vals[f->n_meta] = lsc_strdup_(kv->valuestring);
+        f->n_meta++;
+        if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1])
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
     }
+    return LSC_OK;
+}
+
+/* Every entry of the header object root: __metadata__ and the tensors. */
+static int st_parse_entries(lsc_st_file *f, const cJSON *root, const char *path, lsc_error *err)
+{
     int n = 0;
-    for (cJSON *c = root->child; c; c = c->next)
+    for (const cJSON *c = root->child; c; c = c->next)
         n++;
     f->tensors = LSC_CALLOC((size_t)n + 1, sizeof *f->tensors);
-    if (!f->tensors) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-        goto fail;
-    }
-    for (cJSON *c = root->child; c; c = c->next) {
-        if (!c->string) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header entry without a name", path);
-            goto fail;
-        }
+    if (!f->tensors)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (!c->string)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: header entry without a name", path);
         if (strcmp(c->string, "__metadata__") == 0) {
-            if (f->meta_keys) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: duplicate __metadata__", path);
-                goto fail;
-            }
-            if (!cJSON_IsObject(c)) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: __metadata__ is not an object", path);
-                goto fail;
-            }
-            int nm = cJSON_GetArraySize(c);
-            f->meta_keys = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
-            f->meta_vals = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
-            if (!f->meta_keys || !f->meta_vals) {
-                rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-                goto fail;
-            }
-            for (cJSON *kv = c->child; kv; kv = kv->next) {
-                if (!cJSON_IsString(kv)) {
-                    rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                                       "%s: __metadata__ value of '%s' is not a string", path, kv->string);
-                    goto fail;
-                }
-                f->meta_keys[f->n_meta] = lsc_strdup_(kv->string);
-                f->meta_vals[f->n_meta] = lsc_strdup_(kv->valuestring);
-                f->n_meta++;
-                if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1]) {
-                    rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-                    goto fail;
-                }
-            }
+            int rc = st_parse_metadata(f, c, path, err);
+            if (rc != LSC_OK)
+                return rc;
             continue;
         }
         lsc_st_tensor *t = &f->tensors[f->n_tensors];
         t->name = lsc_strdup_(c->string);
-        if (!t->name) {
-            rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
-            goto fail;
-        }
+        if (!t->name)
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
         f->n_tensors++;
-        rc = parse_tensor(t, c, f->data_size, path, err);
+        int rc = parse_tensor(t, c, f->data_size, path, err);
         if (rc != LSC_OK)
-            goto fail;
+            return rc;
     }
+    return LSC_OK;
+}
+
+/* No duplicate names; sorted by offset, the tensors tile the data area
+ * exactly (no overlap, no hole, nothing after the last). */
+static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
+{
     /* duplicates: cJSON keeps both entries of a repeated key */
     for (int i = 0; i < f->n_tensors; i++)
         for (int j = i + 1; j < f->n_tensors && f->n_tensors <= 4096; j++)
-            if (strcmp(f->tensors[i].name, f->tensors[j].name) == 0) {
-                rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: duplicate tensor '%s'", path,
-                                   f->tensors[i].name);
-                goto fail;
-            }
+            if (strcmp(f->tensors[i].name, f->tensors[j].name) == 0)
+                LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate tensor '%s'", path, f->tensors[i].name);
     qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
     size_t pos = 0;
     for (int i = 0; i < f->n_tensors; i++) {
         const lsc_st_tensor *t = &f->tensors[i];
-        if (t->begin < pos) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s: tensor '%s' overlaps the previous tensor '%s'", path, t->name,
-                               f->tensors[i - 1].name);
-            goto fail;
-        }
-        if (t->begin > pos) {
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                               "%s: hole of %zu bytes before tensor '%s' in the data area", path,
-                               t->begin - pos, t->name);
-            goto fail;
-        }
+        if (t->begin < pos)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s' overlaps the previous tensor '%s'", path, t->name,
+                     f->tensors[i - 1].name);
+        if (t->begin > pos)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: hole of %zu bytes before tensor '%s' in the data area", path,
+                     t->begin - pos, t->name);
         pos = t->end;
     }
-    if (pos != f->data_size) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: %zu bytes after the last tensor (data area %zu bytes, tensors end at %zu)", path,
-                           f->data_size - pos, f->data_size, pos);
+    if (pos != f->data_size)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: %zu bytes after the last tensor (data area %zu bytes, tensors end at %zu)",
+                 path, f->data_size - pos, f->data_size, pos);
+    return LSC_OK;
+}
+
+int lsc_st_open(lsc_st_file *f, const char *path, lsc_error *err)
+{
+    memset(f, 0, sizeof *f);
+    cJSON *root = NULL;
+    int rc = st_map(f, path, err);
+    if (rc != LSC_OK)
+        goto fail;
+    root = cJSON_ParseWithLength((const char *)f->map + 8, (size_t)(f->data - f->map) - 8);
+    if (!root || !cJSON_IsObject(root)) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not valid JSON", path);
         goto fail;
     }
+    rc = st_parse_entries(f, root, path, err);
+    if (rc == LSC_OK)
+        rc = st_check_layout(f, path, err);
+    if (rc != LSC_OK)
+        goto fail;
     cJSON_Delete(root);
     return LSC_OK;
 fail:
@@ -519,14 +520,11 @@ static size_t entry_bytes(const lsc_st_entry *e)
     return n * lsc_dtype_size(e->dtype);
 }
 
-int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
-                 const char *const *meta_keys, const char *const *meta_vals,
-                 int n_meta, lsc_error *err)
+/* The entries checked (dtype, rank, shape, unique names) and sorted in
+ * writing order into *out (caller frees). */
+static int st_write_order(const char *path, const lsc_st_entry *entries, int n,
+                          const lsc_st_entry ***out, lsc_error *err)
 {
-    int rc = LSC_OK;
-    strbuf hb = {0};
-    FILE *fp = NULL;
-    char tmp[4096];
     const lsc_st_entry **order = LSC_MALLOC(((size_t)n + 1) * sizeof *order);
     if (!order)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
@@ -550,78 +548,84 @@ int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
                 LSC_FREE(order);
                 LSC_FAIL(err, LSC_EARG, "%s: duplicate tensor '%s'", path, entries[i].name);
             }
+    *out = order;
+    return LSC_OK;
+}
 
-    sb_str(&hb, "{");
+/* The JSON header of the n sorted entries and the metadata into hb, padded
+ * with spaces to a multiple of 8 (hb->oom on allocation failure). */
+static void st_write_header(strbuf *hb, const lsc_st_entry *const *order, int n,
+                            const char *const *meta_keys, const char *const *meta_vals, int n_meta)
+{
+    sb_str(hb, "{");
     if (n_meta > 0) {
-        sb_str(&hb, "\"__metadata__\":{");
+        sb_str(hb, "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
             if (i)
-                sb_str(&hb, ",");
-            sb_json_string(&hb, meta_keys[i]);
-            sb_str(&hb, ":");
-            sb_json_string(&hb, meta_vals[i]);
+                sb_str(hb, ",");
+            sb_json_string(hb, meta_keys[i]);
+            sb_str(hb, ":");
+            sb_json_string(hb, meta_vals[i]);
         }
-        sb_str(&hb, "}");
+        sb_str(hb, "}");
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const lsc_st_entry *e = order[i];
         char num[64];
         if (i || n_meta > 0)
-            sb_str(&hb, ",");
-        sb_json_string(&hb, e->name);
-        sb_str(&hb, ":{\"dtype\":\"");
-        sb_str(&hb, lsc_dtype_name(e->dtype));
-        sb_str(&hb, "\",\"shape\":[");
+            sb_str(hb, ",");
+        sb_json_string(hb, e->name);
+        sb_str(hb, ":{\"dtype\":\"");
+        sb_str(hb, lsc_dtype_name(e->dtype));
+        sb_str(hb, "\",\"shape\":[");
         for (int d = 0; d < e->ndim; d++) {
             snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)e->shape[d]);
-            sb_str(&hb, num);
+            sb_str(hb, num);
         }
         size_t nb = entry_bytes(e);
         snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
-        sb_str(&hb, num);
+        sb_str(hb, num);
         off += nb;
     }
-    sb_str(&hb, "}");
-    while (!hb.oom && hb.n % 8 != 0)
-        sb_str(&hb, " ");
+    sb_str(hb, "}");
+    while (!hb->oom && hb->n % 8 != 0)
+        sb_str(hb, " ");
+}
+
+int lsc_st_write(const char *path, const lsc_st_entry *entries, int n,
+                 const char *const *meta_keys, const char *const *meta_vals,
+                 int n_meta, lsc_error *err)
+{
+    const lsc_st_entry **order = NULL;
+    int rc = st_write_order(path, entries, n, &order, err);
+    if (rc != LSC_OK)
+        return rc;
+    strbuf hb = {0};
+    st_write_header(&hb, order, n, meta_keys, meta_vals, n_meta);
     if (hb.oom) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", path);
         goto done;
     }
-
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        rc = lsc_error_set(err, LSC_EARG, __FILE__, __LINE__, "%s: path too long", path);
+    lsc_atomic a;
+    rc = lsc_atomic_open(&a, path, err);
+    if (rc != LSC_OK)
         goto done;
-    }
-    fp = fopen(tmp, "wb");
-    if (!fp) {
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot create: %s", path, strerror(errno));
-        goto done;
-    }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (uint8_t)((uint64_t)hb.n >> (8 * i));
-    int bad = fwrite(len8, 1, 8, fp) != 8 || fwrite(hb.p, 1, hb.n, fp) != hb.n;
+    int bad = fwrite(len8, 1, 8, a.fp) != 8 || fwrite(hb.p, 1, hb.n, a.fp) != hb.n;
     for (int i = 0; i < n && !bad; i++) {
         size_t nb = entry_bytes(order[i]);
-        if (nb > 0 && fwrite(order[i]->data, 1, nb, fp) != nb)
+        if (nb > 0 && fwrite(order[i]->data, 1, nb, a.fp) != nb)
             bad = 1;
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        bad = 1;
-    if (fclose(fp) != 0)
-        bad = 1;
-    fp = NULL;
     if (bad) {
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot rename into place: %s", path,
-                           strerror(errno));
-        unlink(tmp);
+        int e = errno;
+        lsc_atomic_abort(&a);
+        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: write failed: %s", path, strerror(e));
+    } else {
+        rc = lsc_atomic_commit(&a, err);
     }
 done:
     LSC_FREE(hb.p);
