@@ -264,4 +264,10 @@ void   lsc_mtm_apply_(int m, int n, int b, const float *M, const double *Q, doub
 void lsc_sha256_blocks_portable_(uint32_t h[8], const uint8_t *p, size_t nblocks);
 int  lsc_sha256_blocks_accel_(uint32_t h[8], const uint8_t *p, size_t nblocks);
 
+// ---- NF4 internals shared by nf4.c and nf4_file.c ----
+/* 1 if bs is a blocksize bitsandbytes supports. */
+int    lsc_nf4_blocksize_ok_(int bs);
+/* Bytes of q's scale constants (absmax, or 8-bit absmax + nested scales + offset). */
+size_t lsc_nf4_constant_bytes_(const lsc_nf4 *q);
+
 #endif /* LSC_INTERNAL_H */

@@ -41,7 +41,8 @@
 /* The quant_state's quant_type, written and required, and the last part of
  * its tensor name '<W>.quant_state.bitsandbytes__nf4'. */
 #define LSC_NF4_QUANT_TYPE        "nf4"
-#define LSC_NF4_QS_SUFFIX         ".quant_state.bitsandbytes__" LSC_NF4_QUANT_TYPE
+#define LSC_NF4_QS_PREFIX         ".quant_state.bitsandbytes__"   /* any quant_type */
+#define LSC_NF4_QS_SUFFIX         LSC_NF4_QS_PREFIX LSC_NF4_QUANT_TYPE
 
 /* The 16 NF4 code values of bitsandbytes (get_4bit_type("nf4")), index 0..15. */
 extern const float lsc_nf4_code[16];

@@ -70,7 +70,7 @@ int lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err)
     }
     char v[N_CONFIG_KEYS][16];
     const char *keys[3 + N_CONFIG_KEYS] = {"format", "lsc_format", "lsc_format_version"};
-    const char *vals[3 + N_CONFIG_KEYS] = {"pt", LSC_GPT_FORMAT, LSC_GPT_FORMAT_VERSION};
+    const char *vals[3 + N_CONFIG_KEYS] = {LSC_ST_FORMAT_PT, LSC_GPT_FORMAT, LSC_GPT_FORMAT_VERSION};
     lsc_gpt_config cfg = m->config;
     for (int i = 0; i < N_CONFIG_KEYS; i++) {
         snprintf(v[i], sizeof v[i], "%d", *config_field(&cfg, i));

@@ -184,7 +184,7 @@ static void test_open_failures(void)
     } else {
         rc = readonly_as_nobody(p);
         if (rc == 77)
-            test_skip("running as root and cannot drop to user nobody: a read-only directory does not stop root");
+            test_skip("open in a read-only directory", "running as root and cannot drop to user nobody: a read-only directory does not stop root");
         else
             CHECK(rc == 0 && strcmp(slurp(p), "old\n") == 0 && count_tmp(ro) == 0,
                   "a read-only directory (as user nobody): LSC_EIO, old file intact, no temporary");
@@ -227,7 +227,7 @@ static void test_write_failures(void)
         if (full)
             fclose(full);
         lsc_atomic_abort(&a);
-        test_skip("/dev/full is not available");
+        test_skip("commit on a full disk", "/dev/full is not available");
     }
 
     /* a stream error seen by ferror (a read on a write-only stream) */
@@ -238,7 +238,7 @@ static void test_write_failures(void)
         rc = ferror(a.fp) ? lsc_atomic_commit(&a, &err) : (lsc_atomic_abort(&a), -100);
     }
     if (rc == -100)
-        test_skip("this libc sets no error flag for a read on a write-only stream");
+        test_skip("commit after a stream error", "this libc sets no error flag for a read on a write-only stream");
     else
         CHECK(rc == LSC_EIO && strcmp(slurp(p), "old\n") == 0 && count_tmp(test_tmpdir()) == 0,
               "a stream error: LSC_EIO, old file intact, no temporary (%s)", err.msg);
