@@ -26,6 +26,16 @@ static int is_float_dtype(lsc_dtype dt)
     return dt == LSC_DT_F32 || dt == LSC_DT_F16 || dt == LSC_DT_BF16 || dt == LSC_DT_F64;
 }
 
+/* e = tensor t of f, copied as it is (its bytes borrowed from the mapping). */
+static void keep_tensor(lsc_st_entry *e, const lsc_st_file *f, const lsc_st_tensor *t)
+{
+    e->name = t->name;
+    e->dtype = t->dtype;
+    e->ndim = t->ndim;
+    memcpy(e->shape, t->shape, sizeof e->shape);
+    e->data = lsc_st_bytes(f, t);
+}
+
 static void stats_add_bits(lsc_nf4_stats *s, const lsc_nf4 *q)
 {
     s->n_quantized++;
@@ -103,12 +113,7 @@ int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *o
     for (int i = 0; i < f.n_tensors; i++) {
         const lsc_st_tensor *t = &f.tensors[i];
         if (!(lsc_nf4_is_target(t->name, t->ndim, targets) && is_float_dtype(t->dtype) && t->numel > 0)) {
-            lsc_st_entry *e = &entries[ne++];
-            e->name = t->name;
-            e->dtype = t->dtype;
-            e->ndim = t->ndim;
-            memcpy(e->shape, t->shape, sizeof e->shape);
-            e->data = lsc_st_bytes(&f, t);
+            keep_tensor(&entries[ne++], &f, t);
             s.n_kept++;
             continue;
         }
@@ -194,10 +199,7 @@ int lsc_nf4_dequantize_file(const char *in, const char *out, lsc_nf4_stats *stat
         lsc_st_entry *e = &entries[ne++];
         e->name = t->name;
         if (role == LSC_NF4_ROLE_PLAIN) {
-            e->dtype = t->dtype;
-            e->ndim = t->ndim;
-            memcpy(e->shape, t->shape, sizeof e->shape);
-            e->data = lsc_st_bytes(&f, t);
+            keep_tensor(e, &f, t);
             s.n_kept++;
             continue;
         }
