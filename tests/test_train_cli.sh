@@ -174,6 +174,12 @@ error_line_stderr "rank above min(in,out)" "49" "min(in, out) = 48"
 run "context above the model's" 2 train --base "$B" --task lm --data "$TINY" --ctx 65 -o "$T/x"
 error_line_stderr "context above the model's" "65" "n_ctx = 64"
 run "eval context above the model's" 2 eval --base "$B" --data "$TINY" --ctx 100
+run "malformed --ctx" 2 train --base "$B" --task lm --data "$TINY" --ctx 16x -o "$T/x"
+error_line_stderr "malformed --ctx" "--ctx" "16x"
+run "eval malformed --ctx" 2 eval --base "$B" --data "$TINY" --ctx x16
+error_line_stderr "eval malformed --ctx" "--ctx" "x16"
+run "synthetic malformed --lr" 2 train --synthetic --layers 2 --heads 2 --embd 32 --ctx 16 --batch 2 --steps 2 --lr 1e-3x
+error_line_stderr "synthetic malformed --lr" "--lr" "1e-3x"
 run "unknown task" 2 train --base "$B" --task poetry -o "$T/x"
 run "unknown profile" 2 pretrain --profile huge -o "$T/x.safetensors"
 run "synthetic bad shape" 2 train --synthetic --layers 2 --heads 3 --embd 32 --ctx 16 --batch 2 --steps 2 --full
