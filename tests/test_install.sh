@@ -48,7 +48,9 @@ C
 export PKG_CONFIG_PATH="$P/lib/pkgconfig"
 flags=$(pkg-config --cflags --libs lorascope 2>"$TMP/pc.err")
 check "pkg-config --cflags --libs lorascope" $?
-cc -std=c11 -o "$TMP/svd" "$TMP/svd.c" $flags >"$TMP/cc.log" 2>&1
+# under make asan the installed library is instrumented, so the program links the sanitizers too
+san=; [ -n "${LSC_ASAN:-}" ] && san="-fsanitize=address,undefined"
+cc -std=c11 $san -o "$TMP/svd" "$TMP/svd.c" $flags >"$TMP/cc.log" 2>&1
 st=$?; check "a 10-line program compiles and links with pkg-config's flags" $st
 [ $st -eq 0 ] || sed 's/^/    /' "$TMP/cc.log" | head -n 5
 out=$("$TMP/svd" 2>&1)
