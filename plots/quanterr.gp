@@ -60,10 +60,10 @@ do for [term = 1:2] {
     set key outside top center horizontal noenhanced
     plot datafile using 1:3 with points pt 7 ps 1.3 lc rgb '#d62728' title 'QLoRA dW (input side)', \
          datafile using 1:6 with points pt 6 ps 1.3 lc rgb '#d62728' title '(output side)', \
-         (hasc ? datafile : 1/0) using 1:4 with points pt 5 ps 1.1 lc rgb '#1f77b4' title 'fp32 LoRA dW', \
-         (hasc ? datafile : 1/0) using 1:7 with points pt 4 ps 1.1 lc rgb '#1f77b4' notitle, \
-         (hasc ? datafile : 1/0) using 1:14 with points pt 13 ps 1.3 lc rgb '#2ca02c' title 'D = dW − dW(fp32)', \
-         (hasc ? datafile : 1/0) using 1:15 with points pt 12 ps 1.3 lc rgb '#2ca02c' notitle, \
+         datafile using 1:(hasc ? $4 : NaN) with points pt 5 ps 1.1 lc rgb '#1f77b4' title (hasc ? 'fp32 LoRA dW' : ''), \
+         datafile using 1:(hasc ? $7 : NaN) with points pt 4 ps 1.1 lc rgb '#1f77b4' notitle, \
+         datafile using 1:(hasc ? $14 : NaN) with points pt 13 ps 1.3 lc rgb '#2ca02c' title (hasc ? 'D = dW − dW(fp32)' : ''), \
+         datafile using 1:(hasc ? $15 : NaN) with points pt 12 ps 1.3 lc rgb '#2ca02c' notitle, \
          datafile using 1:5 with points pt 9 ps 1.0 lc rgb '#7f7f7f' title 'random', \
          datafile using 1:8 with points pt 8 ps 1.0 lc rgb '#7f7f7f' notitle, \
          datafile using 1:9 with lines dt 2 lc rgb '#7f7f7f' title 'E[φ] = r/k'
@@ -82,8 +82,8 @@ do for [term = 1:2] {
     set style fill transparent solid 0.15 noborder
     plot datafile using 1:(-$16):16 with filledcurves lc rgb '#7f7f7f' title '±2/√(dk)', \
          datafile using 1:11:xtic(2) with points pt 7 ps 1.3 lc rgb '#d62728' title 'QLoRA dW', \
-         (hasc ? datafile : 1/0) using 1:12 with points pt 5 ps 1.1 lc rgb '#1f77b4' title 'fp32 LoRA dW', \
-         (hasc ? datafile : 1/0) using 1:13 with points pt 13 ps 1.3 lc rgb '#2ca02c' title 'D', \
+         datafile using 1:(hasc ? $12 : NaN) with points pt 5 ps 1.1 lc rgb '#1f77b4' title (hasc ? 'fp32 LoRA dW' : ''), \
+         datafile using 1:(hasc ? $13 : NaN) with points pt 13 ps 1.3 lc rgb '#2ca02c' title (hasc ? 'D' : ''), \
          0 with lines lc rgb '#000000' notitle
     set xtics norotate
 
@@ -102,7 +102,7 @@ do for [term = 1:2] {
     set key inside bottom left noenhanced
     plot specfile using 1:2 with lines lw 2 lc rgb '#2ca02c' title 'E = W − deq(Q(W))', \
          specfile using 1:3 with linespoints pt 7 lc rgb '#d62728' title 'QLoRA dW', \
-         (hasc ? specfile : 1/0) using 1:4 with linespoints pt 5 lc rgb '#1f77b4' title 'fp32 LoRA dW'
+         specfile using 1:(hasc ? $4 : NaN) with linespoints pt 5 lc rgb '#1f77b4' title (hasc ? 'fp32 LoRA dW' : '')
     unset multiplot
     unset output
     set tmargin
