@@ -101,6 +101,24 @@ oom:
     LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for the adapter");
 }
 
+/* The random stream of one module's A: FNV-1a 64 over the PEFT module name
+ * ("h.2.attn.q_proj"), its NUL and the rank as 4 little-endian bytes, mixed
+ * with the run's key by splitmix64 (lsc_rng_seed) twice, so that a key, a
+ * name or a rank that differ in one bit give unrelated streams. */
+static uint64_t module_stream(uint64_t key, const char *name, int r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64 offset basis */
+    size_t n = strlen(name) + 1;
+    for (size_t i = 0; i < n + 4; i++) {
+        unsigned char c = i < n ? (unsigned char)name[i] : (unsigned char)((uint32_t)r >> (8 * (i - n)));
+        h = (h ^ c) * 0x100000001b3ull;     /* FNV-1a 64 prime */
+    }
+    uint64_t k, s;
+    lsc_rng_seed(&k, key);
+    lsc_rng_seed(&s, k ^ h);
+    return s;
+}
+
 int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_config *cfg,
                   uint64_t *rng, lsc_error *err)
 {
@@ -141,20 +159,25 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
     if (rc != LSC_OK)
         return rc;
     lo->config = *cfg;
-    /* A from the caller's rng, module by module in forward order; B stays 0 */
+    /* one key from the caller's rng (a fixed advance, whatever the modules);
+     * each module's A from its own stream (module_stream); B stays 0 */
+    uint64_t key = lsc_rng_u64(rng);
+    char name[64];
     for (int i = 0; i < lo->n_modules; i++) {
         lsc_lora_module *md = &lo->modules[i];
         size_t na = (size_t)md->r * md->in;
+        lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+        uint64_t mrng = module_stream(key, name, md->r);
         if (cfg->init == LSC_LORA_INIT_KAIMING) {
             /* kaiming_uniform_(a=sqrt(5)) on (r, in): U(-1/sqrt(in), 1/sqrt(in)) */
             double bound = 1.0 / sqrt((double)md->in);
             for (size_t j = 0; j < na; j++)
-                md->A[j] = (float)((2.0 * lsc_rng_uniform_d(rng) - 1.0) * bound);
+                md->A[j] = (float)((2.0 * lsc_rng_uniform_d(&mrng) - 1.0) * bound);
         } else {
             /* PEFT init_lora_weights="gaussian": N(0, (1/r)^2) */
             double std = 1.0 / md->r;
             for (size_t j = 0; j < na; j++)
-                md->A[j] = (float)(std * lsc_rng_normal(rng));
+                md->A[j] = (float)(std * lsc_rng_normal(&mrng));
         }
     }
     return LSC_OK;

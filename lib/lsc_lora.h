@@ -73,8 +73,15 @@ struct lsc_lora {
 };
 
 /* Allocates params and grads (zeroed) for the modules cfg selects on a model
- * with config mcfg and initialises A from rng (Kaiming-uniform U(±1/sqrt(in))
- * or Gaussian N(0, (1/r)²)), B = 0. Errors (LSC_EARG): a negative rank,
+ * with config mcfg and initialises A (Kaiming-uniform U(±1/sqrt(in)) or
+ * Gaussian N(0, (1/r)²)), B = 0. Streams (LoRA issue 12): one 64-bit key is
+ * drawn from rng (rng advances by exactly one lsc_rng_u64 whatever cfg
+ * selects); each module's A comes from its own stream, seeded from the key
+ * mixed with a hash (FNV-1a 64, then splitmix64) of its PEFT module name
+ * ("h.2.attn.q_proj") and its rank r. So the same rng state and cfg give
+ * bit-identical adapters, while two ranks, two modules or two keys never
+ * share A₀ (before, A was drawn module by module from rng itself and the
+ * r=8 A₀ was the first 8 rows of the r=64 one). Errors (LSC_EARG): a negative rank,
  * r > min(in, out), no module selected, alpha <= 0, dropout outside [0, 1),
  * layer_mask bits >= L. Free with lsc_lora_free (safe on zeroed/failed). */
 int  lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg,
