@@ -48,6 +48,9 @@ static const char *USAGE =
     "  --factor A|B         which factor's singular vectors to compare (default A)\n"
     "  --pair M1:M2         compare module M1 of ADAPTER1 with M2 of ADAPTER2 only\n"
     "                       (e.g. q_proj against v_proj of the same adapter)\n"
+    "  --factor-only        compare the factor even where dW = 0 because the other\n"
+    "                       factor is zero (the step-0 adapters of train --save-init,\n"
+    "                       B = 0); without it such modules are NaN, degenerate\n"
     ANA_COMMON_HELP
     "\n"
     "examples:\n"
@@ -61,6 +64,7 @@ typedef struct pair {
     int    p1, p2, dim;   /* min(r, dim) while computing; r1, r2 after */
     double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
     int    degenerate, rank1, rank2, n_nonfinite;
+    int    factor_only;                /* --factor-only: dW = 0 alone is not degenerate */
     uint64_t rseed;
     int    rc;                         /* of compute_pair */
     ana_msgs msgs;                     /* warnings/error of compute_pair, printed in order */
@@ -201,7 +205,7 @@ static int compute_pair(const char *path1, const char *path2, char factor,
     if (factor_basis(m1, factor, V1, &P->rank1, &err) != LSC_OK ||
         factor_basis(m2, factor, V2, &P->rank2, &err) != LSC_OK)
         goto liberr;
-    if (z1 || z2) {
+    if ((z1 || z2) && !P->factor_only) {
         P->degenerate = 1;
         ana_fill_nan(g12, P->phi);
         ana_fill_nan((size_t)pm, P->angles);
@@ -365,6 +369,7 @@ typedef struct subspace_opts {
     const char *pair_opt;         /* --pair M1:M2, NULL: every common module */
     char        pn1[1024], pn2[1024];
     char        factor;           /* 'A' or 'B' */
+    int         factor_only;      /* --factor-only */
 } subspace_opts;
 
 /* The two adapters and the pairs to compare. */
@@ -400,6 +405,7 @@ static int add_pair(const char *cmd, subspace_run *R, const lsc_adapter_module *
     pair *P = &R->pairs[R->np++];
     P->m1 = m1;
     P->m2 = m2;
+    P->factor_only = so->factor_only;
     if (strcmp(m1->name, m2->name) == 0)
         snprintf(P->group, sizeof P->group, "%s", m1->name);
     else
@@ -558,6 +564,7 @@ static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_op
         else
             return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
     }
+    so->factor_only = cli_flag(opts, "factor-only");
     const char *pair_opt = so->pair_opt = cli_get(opts, "pair");
     so->pn1[0] = so->pn2[0] = '\0';
     if (pair_opt) {
@@ -576,7 +583,8 @@ int cmd_subspace(int argc, char **argv)
 {
     const char *cmd = "subspace";
     double t0 = cli_now();
-    cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {NULL, 0, NULL}};
+    cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {"factor-only", 0, NULL},
+                      {NULL, 0, NULL}};
     const char *pos[3];
     int npos = 0, help = 0;
     int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);

@@ -28,7 +28,7 @@ static const char *TRAIN_USAGE =
     "         [--dropout P] [--init kaiming|gaussian] [--lora-layers 0,2,...]\n"
     "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
-    "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet]\n"
+    "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet] [--save-init DIR]\n"
     "         [--data FILE [--valid FILE]] [--task-file FILE [--task-valid FILE]] [--eval-limit N]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets q,k,v,o,fc_in,fc_out]]\n"
     "       lorascope train --synthetic --layers L --heads NH --embd C --ctx T --batch B\n"
@@ -57,6 +57,8 @@ static const char *TRAIN_USAGE =
     "loss on the label bytes only; at the end, exact-match accuracy by greedy decoding on the\n"
     "validation items (--eval-limit N: the first N) next to the majority and suffix baselines.\n"
     "--full -o MODEL.safetensors writes the model file itself (state and log beside it);\n"
+    "--save-init DIR also writes the step-0 adapter (A = A0, B = 0) as a PEFT directory, the\n"
+    "null of the subspace studies (with the same seed and config it is the trained run's A0).\n"
     "--log FILE moves train_log.h5. --stop-at STEP (or Ctrl-C) stops with a checkpoint;\n"
     "the same command with --resume continues exactly. --threads P: OpenBLAS and OpenMP\n"
     "threads (default $OMP_NUM_THREADS, else all cores).\n"
@@ -150,8 +152,9 @@ static int parse_synthetic(const cli_opt *opts, training_opts *o)
     o->out = cli_get(opts, "output");
     if (bad)
         return cli_error(cmd, CLI_USAGE, "bad option value");
-    if (cli_get(opts, "base") || cli_get(opts, "data") || cli_get(opts, "task-file") || cli_flag(opts, "resume"))
-        return cli_error(cmd, CLI_USAGE, "--synthetic takes no --base, --data, --task-file or --resume");
+    if (cli_get(opts, "base") || cli_get(opts, "data") || cli_get(opts, "task-file") || cli_flag(opts, "resume") ||
+        cli_get(opts, "save-init"))
+        return cli_error(cmd, CLI_USAGE, "--synthetic takes no --base, --data, --task-file, --resume or --save-init");
     if (B < 1 || o->timed < 1 || o->warm < 0)
         return cli_error(cmd, CLI_USAGE, "--batch and --steps must be >= 1, --warmup >= 0");
     int rc = training_parse_quant(cmd, opts, o->full, &o->qo, &o->quant);   /* QLoRA (issue 6) */
@@ -189,8 +192,9 @@ static int parse_adapter(const cli_opt *opts, training_opts *o)
     const char *cmd = o->cmd;
     const lsc_lora_config *lc = &o->lc;
     if (o->full) {
-        if (cli_get(opts, "targets") || cli_get(opts, "rank-pattern") || cli_get(opts, "rank"))
-            return cli_error(cmd, CLI_USAGE, "--full trains every weight: no --targets, --rank or --rank-pattern");
+        if (cli_get(opts, "targets") || cli_get(opts, "rank-pattern") || cli_get(opts, "rank") || o->save_init)
+            return cli_error(cmd, CLI_USAGE, "--full trains every weight: no --targets, --rank, --rank-pattern "
+                                             "or --save-init");
         return CLI_OK;
     }
     if (lc->init < 0)
@@ -236,6 +240,7 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
     o->lc.init = strcmp(o->init, "kaiming") == 0    ? LSC_LORA_INIT_KAIMING
                  : strcmp(o->init, "gaussian") == 0 ? LSC_LORA_INIT_GAUSSIAN : -1;
     o->eval_limit = cli_long(opts, "eval-limit", 0, &bad);
+    o->save_init = cli_get(opts, "save-init");
     lsc_train_config *tc = &o->tc;
     lsc_train_config_default(tc);
     tc->steps = 1000;
@@ -276,7 +281,7 @@ int cmd_train(int argc, char **argv)
                       {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
-                      {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+                      {"save-init", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
     int npos, help;
     int rc = ana_parse_args(cmd, TRAIN_USAGE, argc, argv, opts, pos, 0, &npos, &help);

@@ -529,6 +529,9 @@ static int init_lora(run *r)
     lc.layer_mask = r->layer_mask;
     if (lsc_lora_init(&r->lo, &r->m.config, &lc, &r->irng, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
+    /* --save-init: the step-0 adapter (A0, B = 0), the subspace studies' null (issue 12) */
+    if (o->save_init && lsc_lora_save(&r->lo, o->base, o->save_init, &r->err) != LSC_OK)
+        return cli_lib_error(o->cmd, &r->err);
     return CLI_OK;
 }
 

@@ -94,6 +94,7 @@ typedef struct training_opts {
     lsc_lora_config  lc;         /* ranks, alpha, dropout, rslora, init (layer mask set by run_training) */
     long             rank;       /* --rank as given, for the log */
     const char      *init;       /* --init as given, for the config and log */
+    const char      *save_init;  /* FINETUNE LoRA: --save-init DIR, the step-0 adapter, or NULL */
 } training_opts;
 
 /* Reads the options pretrain and train share, in this order, over the
