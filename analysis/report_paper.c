@@ -284,6 +284,39 @@ static void phi_rows(doc *d, table *t, const study *s, const char *factor)
     }
 }
 
+/* The step-0 null (LoRA issue 12): the same statistics of factor A on the runs' initial
+ * adapters (init.A.q.*, B = 0 so no factor B), beside the trained ones, and the sentence
+ * that says how to read them. */
+static void phi_init_table(doc *d, const study *s, const char *fig)
+{
+    const char *heads[] = {"module", "φ(1,1) trained / step 0", "mean φ(i,i) trained / step 0",
+                           "φ(r₁, r₂) trained / step 0"};
+    const char *stat[3] = {"phi_11", "phi_diag", "phi_all"}, *tn[2] = {"q", "v"};
+    char cap[256];
+    snprintf(cap, sizeof cap, "%s, factor A, middle layer: the trained adapters against their "
+                              "step-0 adapters (A₀, B = 0)", fig);
+    table t;
+    doc_table_begin_(d, &t, cap, 4, heads);
+    for (int k = 0; k < 2; k++) {
+        char lab[32], c[3][64];
+        snprintf(lab, sizeof lab, "ΔW%s (A)", tn[k]);
+        for (int j = 0; j < 3; j++) {
+            char a[24], b[24];
+            rfmt_(a, sizeof a, "%.3f", smf_(s, "A.%s.%s", tn[k], stat[j]));
+            rfmt_(b, sizeof b, "%.3f", smf_(s, "init.A.%s.%s", tn[k], stat[j]));
+            snprintf(c[j], sizeof c[j], "%s / %s", a, b);
+        }
+        const char *cells[] = {lab, c[0], c[1], c[2]};
+        doc_row_(d, &t, cells);
+    }
+    doc_table_end_(d);
+    doc_p_(d, "Step 0: the same grid on the two runs' initial adapters (A₀ as drawn, B = 0; factor B "
+              "is all zero at step 0 and has no step-0 grid). Each module's A₀ comes from its own "
+              "random stream keyed by the module's name and rank, so two runs never share A₀, and the "
+              "step-0 overlap is that of two random subspaces. The trained overlap counts only "
+              "above the step-0 overlap.");
+}
+
 /* Over every module of /<factor>/modules: how many have φ(1,1) > 0.5, and > 10x random. */
 static void phi_all_layers(const study *s, const char *factor, int *n, int *n_half, int *n_far)
 {
@@ -340,6 +373,7 @@ void sec_fig3_(ctx *c)
     phi_rows(d, &t, s, "A");
     phi_rows(d, &t, s, "B");
     doc_table_end_(d);
+    phi_init_table(d, s, "Figure 3");
     int n, nh, nf;
     phi_all_layers(s, "A", &n, &nh, &nf);
     double q = sm_(s, "A.q.phi_11"), v = sm_(s, "A.v.phi_11");
@@ -352,11 +386,12 @@ void sec_fig3_(ctx *c)
         verdict = "n/a";
     finding_set_(c, 0, verdict,
                  "Middle layer, factor A: φ(1,1) = %.3f for ΔWq and %.3f for ΔWv; two random "
-                 "subspaces give %.3f and %.3f (expectation 1/%.0f = %.3f). Over all %d modules in the "
+                 "subspaces give %.3f and %.3f (expectation 1/%.0f = %.3f); the step-0 adapters "
+                 "(the null: A₀ before training) %.3f and %.3f. Over all %d modules in the "
                  "file, φ(1,1) > 0.5 in %d and > 10× its random sample in %d. Criterion: shown if "
                  "φ(1,1) > 0.5 and > 10× the random expectation 1/d for both ΔWq and ΔWv of the "
                  "middle layer; partly if the 10× condition holds for at least one of them.",
-                 q, v, rq, rv, dim, base, n, nh, nf);
+                 q, v, rq, rv, dim, base, sm_(s, "init.A.q.phi_11"), sm_(s, "init.A.v.phi_11"), n, nh, nf);
     const char *fac[2] = {"A", "B"}, *tn[2] = {"q", "v"};
     for (int f = 0; f < 2; f++)
         for (int k = 0; k < 2; k++) {
@@ -393,6 +428,7 @@ void sec_fig4_(ctx *c)
                             "of the same shape", 5, heads);
     phi_rows(d, &t, s, "A");
     doc_table_end_(d);
+    phi_init_table(d, s, "Figure 4");
     double q = sm_(s, "A.q.phi_diag"), v = sm_(s, "A.v.phi_diag");
     double rq = sm_(s, "A.q.random_phi_diag"), rv = sm_(s, "A.v.random_phi_diag");
     if (isnan(q) || isnan(v)) {
@@ -402,9 +438,10 @@ void sec_fig4_(ctx *c)
         double eq = q - rq, ev = v - rv;
         finding_set_(c, 5, eq > ev && eq > 0 ? "yes" : "no",
                      "Mean φ(i,i) over i ≤ r between the two seeds, middle layer: ΔWq %.3f, ΔWv %.3f; two "
-                     "random matrices of the same shapes %.3f and %.3f. Criterion: shown if ΔWq's excess "
+                     "random matrices of the same shapes %.3f and %.3f; the step-0 adapters (the null: "
+                     "A₀ of the two seeds) %.3f and %.3f. Criterion: shown if ΔWq's excess "
                      "over its random pair (%+.3f) is larger than ΔWv's (%+.3f) and positive.",
-                     q, v, rq, rv, eq, ev);
+                     q, v, rq, rv, sm_(s, "init.A.q.phi_diag"), sm_(s, "init.A.v.phi_diag"), eq, ev);
     }
     doc_p_(d, "Observed: mean φ(i,i) across seeds is %.3f for ΔWq and %.3f for ΔWv (random: %.3f "
               "and %.3f), so in our miniature ΔW%s is the more seed-stable one%s.",

@@ -7,7 +7,7 @@
 # Layout it maintains (all git-ignored):
 #   data/cache/base-<sha16>.safetensors      the pretrained base, keyed by pretrain args + corpus sha
 #   data/results/$PROFILE/runs/<run-id>/      one training run: adapter/ (or model.safetensors),
-#        train_log.h5 (loss curves and the final validation metrics), run.json, config.txt,
+#        init/ (LoRA: the step-0 adapter, A0 and B = 0, the subspace studies' null), train_log.h5 (loss curves and the final validation metrics), run.json, config.txt,
 #        config.sha, command.txt, train.log
 #   data/results/$PROFILE/<study>.h5          one file per study (lorascope collect)
 #   data/results/$PROFILE/work/<study>/       the raw per-analysis HDF5 files a study merges
@@ -153,9 +153,11 @@ lsc_run_kind() {
     lsc_base
     if [ "$kind" = full ]; then common=$FULL_ARGS; else common=$TRAIN_ARGS; fi
     cfg="kind=$kind base=$BASE_SHA task=$TASK_SHA args=$* $common"
+    # LoRA issue 12: A0 from per-module streams, and init/ kept; runs made before are redone
+    if [ "$kind" = lora ]; then cfg="$cfg a0=module-streams"; fi
     hash=$(printf '%s\n' "$cfg" | lsc_sha)
     if [ -f "$RUN_DIR/config.sha" ] && [ "$(cat "$RUN_DIR/config.sha")" = "$hash" ] \
-            && [ -f "$RUN_DIR/run.json" ]; then
+            && [ -f "$RUN_DIR/run.json" ] && { [ "$kind" = full ] || [ -d "$RUN_DIR/init" ]; }; then
         RUN_CACHED=1
         return 0
     fi
@@ -170,7 +172,7 @@ lsc_run_kind() {
     t0=$(lsc_now)
     times >"$tmp/.times0"
     threads=${LSC_RUN_THREADS:-$(lsc_threads)}
-    if [ "$kind" = full ]; then set -- --full "$@"; fi
+    if [ "$kind" = full ]; then set -- --full "$@"; else set -- "$@" --save-init "$tmp/init"; fi
     # shellcheck disable=SC2086
     set -- --base "$BASE" --task supersense $TASK_ARGS "$@" $common --threads "$threads" -o "$tmp/out"
     printf '%s train' "$LSC" >"$tmp/command.txt"

@@ -4,8 +4,12 @@
 # ||V8[:, :i]^T V64[:, :j]||_F^2 / min(i, j) on the right-singular vectors of A (the paper's
 # choice) and, as the output-side variant, on the left-singular vectors of B. Every layer is in
 # the file; the figure shows ΔWq and ΔWv of the middle layer, as the paper does.
+# The same grid on the step-0 adapters (each run's init/: A0, B = 0) is the null (LoRA issue 12):
+# the trained overlap counts only above it. Factor A only: at step 0 B is all zero, so factor B
+# has no subspace to compare.
 # Output: data/results/$PROFILE/fig3_subspace_ranks.h5 (/A, /B: the `lorascope subspace`
-# outputs; /summary), figures fig3_phi_{A,B}_{q,v}.
+# outputs; /phi_init/A: the same on the step-0 adapters; /summary, step-0 metrics under
+# init.A.q.* and init.A.v.*), figures fig3_phi_{A,B}_{q,v}.
 . "$(dirname "$0")/lib.sh"
 
 seed=${SEED_PAIR%% *}
@@ -25,6 +29,10 @@ for f in A B; do
         lsc_study_add phi "$f.$t" "/$f/modules/h.$MID_LAYER.attn.${t}_proj"
     done
 done
+lsc_study_add merge phi_init/A "$W/phi_init_A.h5"
+for t in q v; do
+    lsc_study_add phi "init.A.$t" "/phi_init/A/modules/h.$MID_LAYER.attn.${t}_proj"
+done
 if lsc_study_fresh; then
     lsc_log "fig3_subspace_ranks: up to date"
 else
@@ -32,6 +40,10 @@ else
         "$LSC" subspace "$low/adapter" "$high/adapter" --factor "$f" -o "$W/phi_$f.h5" >"$W/subspace_$f.log" 2>&1 \
             || { cat "$W/subspace_$f.log" >&2; lsc_die "fig3: lorascope subspace failed"; }
     done
+    # step 0 (B = 0, so dW = 0: --factor-only compares A0 itself)
+    "$LSC" subspace "$low/init" "$high/init" --factor A --factor-only -o "$W/phi_init_A.h5" \
+        >"$W/subspace_init_A.log" 2>&1 \
+        || { cat "$W/subspace_init_A.log" >&2; lsc_die "fig3: lorascope subspace (step 0) failed"; }
     lsc_study_end --phi-dat "$W"
 fi
 # plots/phi.gp (the analysis' heat map, Figure 3 layout) beside the random-subspace grid

@@ -171,10 +171,34 @@ for key in ("A.q", "A.v", "B.q"):
     if not any(abs(f[fac]["modules"][m]["phi"][0, 0] - f["summary"].attrs[key + ".phi_11"]) < 1e-12
                for m in f[fac]["modules"] if m.endswith("attn.%s_proj" % t)):
         print("phi_11 not found in any layer", key); bad += 1
+# step 0 (LoRA issue 12): each study keeps the grids of the runs' initial adapters (/phi_init/A)
+# beside the trained ones; two ranks or two seeds never share A0, so phi(r1, r2) of every module
+# is at the random level (about 1/3 at tiny's d=48), far from the 1.0 of a shared subspace
+for study in ("fig3_subspace_ranks", "fig4_subspace_seeds"):
+    f = h5py.File(os.path.join(R, study + ".h5"), "r")
+    g = f["phi_init"]["A"]["modules"]
+    worst = max(float(g[m]["phi"][()][-1, -1]) for m in g)
+    if len(g) != len(f["A"]["modules"]) or not worst < 0.9:
+        print("step-0 grids", study, len(g), worst); bad += 1
+    if not any(abs(g[m]["phi"][0, 0] - f["summary"].attrs["init.A.q.phi_11"]) < 1e-12 for m in g):
+        print("init.A.q.phi_11 not found in any layer", study); bad += 1
+# the step-0 adapter a run keeps: A0 as drawn, B = 0
+import json, struct
+with open(os.path.join(R, "runs", "lora-qv-r4-s1", "init", "adapter_model.safetensors"), "rb") as fh:
+    n = struct.unpack("<Q", fh.read(8))[0]
+    hdr = json.loads(fh.read(n))
+    data = fh.read()
+for name, t in hdr.items():
+    if name == "__metadata__":
+        continue
+    a, b = t["data_offsets"]
+    x = np.frombuffer(data[a:b], dtype=np.float32)
+    if ("lora_B" in name) != (not np.any(x)):
+        print("step-0 adapter:", name, "B must be zero and A not"); bad += 1
 print("oracle mismatches:", bad)
 sys.exit(1 if bad else 0)
 EOF
-verdict "means over seeds and phi summaries agree with an independent h5py recomputation"
+verdict "means over seeds and phi summaries (trained and step 0) agree with an independent h5py recomputation; step-0 A0 not shared"
 
 # the metrics train kept agree with an independent `lorascope eval` of the same adapter
 run=$R/runs/lora-qv-r4-s1
