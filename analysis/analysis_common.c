@@ -187,21 +187,6 @@ uint64_t ana_module_seed(uint64_t seed, const char *name)
 
 // ---- provenance ----
 
-static int exe_dir(char *out, size_t n)
-{
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
-        return 0;
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return 0;
-    *slash = '\0';
-    snprintf(out, n, "%s", exe);
-    return 1;
-}
-
 static int shell_safe(const char *s)
 {
     for (; *s; s++)
@@ -217,7 +202,7 @@ const char *ana_git_commit(void)
         return commit;
     snprintf(commit, sizeof commit, "unknown");
     char dir[PATH_MAX], c[PATH_MAX + 128];
-    if (!exe_dir(dir, sizeof dir) || !shell_safe(dir))
+    if (!cli_exe_dir(dir, sizeof dir) || !shell_safe(dir))
         return commit;
     snprintf(c, sizeof c, "git -C '%s' rev-parse HEAD 2>/dev/null", dir);
     FILE *p = popen(c, "r");

@@ -197,6 +197,18 @@ static int dir_has(const char *dir, const char *file)
     return access(p, R_OK) == 0;
 }
 
+int cli_exe_dir(char *buf, size_t n)
+{
+    ssize_t k = readlink("/proc/self/exe", buf, n - 1);
+    if (k <= 0)
+        return 0;
+    buf[k] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    return 1;
+}
+
 const char *cli_plots_dir(void)
 {
     static char dir[PATH_MAX];
@@ -204,12 +216,7 @@ const char *cli_plots_dir(void)
     if (env && *env)
         return env;
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
+    if (cli_exe_dir(exe, sizeof exe)) {
         const char *rel[] = {"/../plots", "/../../plots", "/../../../plots", "/../share/lorascope/plots"};
         for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
             snprintf(dir, sizeof dir, "%s%s", exe, rel[i]);

@@ -56,6 +56,9 @@ double cli_now(void);
 /* Peak resident set size of this process in MiB (from /proc/self/status). */
 double cli_peak_rss_mb(void);
 
+/* The directory of the running program (from /proc/self/exe) into buf (n
+ * bytes); 0 when it cannot be read. */
+int cli_exe_dir(char *buf, size_t n);
 /* Directory holding the gnuplot scripts (plots/): $LSC_PLOTS, else
  * <exe>/../../plots, else <exe>/../share/lorascope/plots. */
 const char *cli_plots_dir(void);

@@ -54,12 +54,7 @@ static const char *data_path(const char *rel, char *buf, size_t n)
     if (access(rel, R_OK) == 0 || rel[0] == '/')
         return rel;
     char exe[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
+    if (cli_exe_dir(exe, sizeof exe)) {
         const char *up[] = {"/../..", "/..", "/../../.."};
         for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
             if ((size_t)snprintf(buf, n, "%s%s/%s", exe, up[i], rel) >= n)
