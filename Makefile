@@ -26,8 +26,10 @@ PROFILE ?= quick
 OPT     ?= -O2
 CFLAGS  ?=
 # OpenMP is on when the compiler has it (test-compiled once), unless OPENMP=0.
+# (exported, so the recursive makes of test/asan/reproduce do not probe again)
 ifeq ($(origin OPENMP),undefined)
 OPENMP  := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1 || echo 0)
+export OPENMP
 endif
 SAN     ?=
 PYTHON  := /usr/bin/python3
