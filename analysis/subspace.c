@@ -21,10 +21,27 @@
  *     numerical rank than r — the undefined entries are NaN), numerical_rank1,
  *     numerical_rank2, n_nonfinite (NaN/Inf inputs: everything NaN),
  *     random_seed (the seed of phi_random).
+ * The null (--null-draws N, default 1000; --null-seed S, default --seed):
+ * the same statistics for two independent uniformly random subspaces of
+ * the same dimensions, p1 = min(r1, dim) and p2 = min(r2, dim) in R^dim:
+ *   phi11_null            float64 [N], N draws of φ(1, 1)
+ *   phi_null_mean         float64 [r1, r2], the mean φ grid over
+ *                         min(N, 200) draws (NaN beyond p1, p2)
+ *   phi_null_q95          float64 [r1, r2], its 95th percentile per cell
+ *   attributes phi11 (= phi[0][0]), phi11_null_mean, phi11_null_q95,
+ *     phi11_p ((1 + #{draws >= phi11}) / (1 + N), one-sided; NaN when phi11
+ *     is), phi11_expected (1/dim, the exact mean of the null: its law is
+ *     Beta(1/2, (dim-1)/2)), null_draws (N), grid_null_draws (min(N, 200)),
+ *     null_seed (of the φ(1, 1) draws: ana_module_seed(S, "<group>/null")),
+ *     grid_null_seed (ana_module_seed(S, "<group>/null-grid")), r_over_dim
+ *     (max(r1, r2)/dim).
+ * Rotation invariance lets the draws fix one subspace to the coordinate
+ * axes (lsc_phi11_null, lsc_phi_null); quantiles are numpy's default
+ * (linear); the draws depend only on (S, group, dim, p1, p2).
  * Modules whose compared dimension differs (a c_proj of 768 inputs against
  * one of 3072) are skipped with a warning; if none remains, nothing is
- * written and the exit status is 1. Not a statistics package: no
- * significance tests, only the random baseline.
+ * written and the exit status is 1. Not a statistics package: the null's
+ * summaries and a Monte-Carlo p-value, no verdicts.
  */
 #include <float.h>
 #include <math.h>
@@ -34,6 +51,10 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "nulls.h"
+
+/* grids of the null from at most this many draws (each a QR of a dim×p frame) */
+#define GRID_NULL_MAX 200
 
 static const char *USAGE =
     "usage: lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5 [--factor A|B] [--pair M1:M2]\n"
@@ -51,6 +72,11 @@ static const char *USAGE =
     "  --factor-only        compare the factor even where dW = 0 because the other\n"
     "                       factor is zero (the step-0 adapters of train --save-init,\n"
     "                       B = 0); without it such modules are NaN, degenerate\n"
+    "  --null-draws N       the null, two uniformly random subspaces of the same\n"
+    "                       dimensions: N draws of phi(1,1) (default 1000; its mean,\n"
+    "                       95th percentile and the p-value of the observed phi(1,1))\n"
+    "                       and min(N, 200) of the grid (mean and 95th percentile)\n"
+    ANA_NULL_SEED_HELP
     ANA_COMMON_HELP
     "\n"
     "examples:\n"
@@ -66,6 +92,11 @@ typedef struct pair {
     int    degenerate, rank1, rank2, n_nonfinite;
     int    factor_only;                /* --factor-only: dW = 0 alone is not degenerate */
     uint64_t rseed;
+    int    ndraws, gdraws;             /* null draws of φ(1, 1), of the grid */
+    uint64_t nseed, gseed;             /* their seeds */
+    double *phi11_null;                /* (ndraws) */
+    double *null_mean, *null_q95;      /* (r1, r2), (r1, r2) */
+    ana_null s11;                      /* summary of phi11_null against phi[0] */
     int    rc;                         /* of compute_pair */
     ana_msgs msgs;                     /* warnings/error of compute_pair, printed in order */
 } pair;
@@ -257,6 +288,73 @@ done:
     return rc;
 }
 
+/* The null of pair P (after compute_pair): P->ndraws φ(1, 1) draws and
+ * their summary against the observed φ(1, 1), P->gdraws grids summarised
+ * per cell (NaN-padded to [r1, r2] like phi). */
+static int null_pair(uint64_t seed, pair *P)
+{
+    lsc_error err = {0};
+    int n = P->dim, r1 = P->m1->r, r2 = P->m2->r;
+    int p1 = r1 < n ? r1 : n, p2 = r2 < n ? r2 : n;
+    size_t g12 = (size_t)p1 * (size_t)p2, gd = (size_t)P->gdraws, nd = (size_t)P->ndraws;
+    size_t lw = lsc_phi_null_work_size(n, p1, p2);
+    double *D = malloc(gd * g12 * sizeof *D), *w = malloc(lw * sizeof *w);
+    double *sc = malloc((nd > gd ? nd : gd) * sizeof *sc);
+    int rc = CLI_OK;
+    if (!D || !w || !sc) {
+        rc = ana_msg_error(&P->msgs, "out of memory for the null of module %s", P->group);
+        goto done;
+    }
+    P->nseed = ana_null_seed(seed, P->group, "null");
+    P->gseed = ana_null_seed(seed, P->group, "null-grid");
+    uint64_t rng;
+    lsc_rng_seed(&rng, P->nseed);
+    lsc_phi11_null(n, P->ndraws, &rng, P->phi11_null);
+    ana_null_summary(nd, P->phi11_null, P->phi[0], sc, &P->s11);
+    lsc_rng_seed(&rng, P->gseed);
+    if (lsc_phi_null(n, p1, p2, P->gdraws, &rng, D, w, lw, &err) != LSC_OK) {
+        rc = ana_msg_error(&P->msgs, "module %s: %s", P->group, err.msg);
+        goto done;
+    }
+    ana_null_grid(gd, g12, D, P->null_mean, P->null_q95, sc);
+    if (p1 < r1 || p2 < r2) {
+        expand(p1, p2, r1, r2, P->null_mean);
+        expand(p1, p2, r1, r2, P->null_q95);
+    }
+done:
+    free(D);
+    free(w);
+    free(sc);
+    return rc;
+}
+
+static int write_null(lsc_h5 *h, const char *g, const pair *P, lsc_error *err)
+{
+    char ds[1300];
+    size_t d2[2] = {(size_t)P->m1->r, (size_t)P->m2->r}, d1[1] = {(size_t)P->ndraws};
+    int rm = P->m1->r > P->m2->r ? P->m1->r : P->m2->r, rc;
+    snprintf(ds, sizeof ds, "%s/phi11_null", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 1, d1, P->phi11_null, err)) != LSC_OK)
+        return rc;
+    snprintf(ds, sizeof ds, "%s/phi_null_mean", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 2, d2, P->null_mean, err)) != LSC_OK)
+        return rc;
+    snprintf(ds, sizeof ds, "%s/phi_null_q95", g);
+    if ((rc = lsc_h5_write_f64(h, ds, 2, d2, P->null_q95, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "phi11", P->phi[0], err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "phi11_null_mean", P->s11.mean, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "phi11_null_q95", P->s11.q95, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "phi11_p", P->s11.p, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "phi11_expected", 1.0 / (double)P->dim, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "null_draws", P->ndraws, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "grid_null_draws", P->gdraws, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "null_seed", (long long)P->nseed, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "grid_null_seed", (long long)P->gseed, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "r_over_dim", (double)rm / (double)P->dim, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
 static int write_pair(lsc_h5 *h, char factor, const pair *P, lsc_error *err)
 {
     char g[1200], ds[1300];
@@ -285,7 +383,7 @@ static int write_pair(lsc_h5 *h, char factor, const pair *P, lsc_error *err)
         (rc = lsc_h5_attr_int(h, g, "n_nonfinite", P->n_nonfinite, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)P->rseed, err)) != LSC_OK)
         return rc;
-    return LSC_OK;
+    return write_null(h, g, P, err);
 }
 
 /* "j i value" triples, one row of i per block (gnuplot's image format). */
@@ -353,14 +451,17 @@ static int pair_is(const void *items, int i, const char *name)
 typedef struct subspace_job {
     const char *path1, *path2;
     char        factor;
-    uint64_t    seed;
+    uint64_t    seed, null_seed;
     pair       *pairs;   /* (np) */
 } subspace_job;
 
 static void subspace_task(void *ctx, int i)
 {
     subspace_job *j = ctx;
-    j->pairs[i].rc = compute_pair(j->path1, j->path2, j->factor, j->seed, &j->pairs[i]);
+    pair *P = &j->pairs[i];
+    P->rc = compute_pair(j->path1, j->path2, j->factor, j->seed, P);
+    if (P->rc == CLI_OK)
+        P->rc = null_pair(j->null_seed, P);
 }
 
 /* What cmd_subspace parsed. */
@@ -370,6 +471,9 @@ typedef struct subspace_opts {
     char        pn1[1024], pn2[1024];
     char        factor;           /* 'A' or 'B' */
     int         factor_only;      /* --factor-only */
+    int         ndraws;           /* --null-draws */
+    uint64_t    null_seed;        /* --null-seed (null_seed_given), else --seed */
+    int         null_seed_given;
 } subspace_opts;
 
 /* The two adapters and the pairs to compare. */
@@ -457,15 +561,20 @@ static int alloc_pairs(const char *cmd, subspace_run *R)
     const subspace_opts *so = R->so;
     printf("%s vs %s, --factor %c: %d modules compared%s\n", so->path1, so->path2, so->factor, R->np,
            R->n_skipped ? " (some skipped, see warnings)" : "");
-    printf("%-48s %4s %4s %6s %9s %9s %9s %11s\n", "module", "r1", "r2", "dim", "phi(1,1)",
-           "phi(r,r)", "rand(1,1)", "min_angle");
+    printf("%-48s %4s %4s %6s %9s %9s %9s %11s %9s %9s %9s\n", "module", "r1", "r2", "dim",
+           "phi(1,1)", "phi(r,r)", "rand(1,1)", "min_angle", "null_mean", "null_q95", "p(1,1)");
     for (int i = 0; i < R->np; i++) {
         pair *P = &R->pairs[i];
         size_t g12 = (size_t)P->m1->r * (size_t)P->m2->r;
+        P->ndraws = so->ndraws;
+        P->gdraws = so->ndraws < GRID_NULL_MAX ? so->ndraws : GRID_NULL_MAX;
         P->phi = malloc(g12 * sizeof(double));
         P->phi_rand = malloc(g12 * sizeof(double));
         P->angles = malloc((size_t)(P->m1->r < P->m2->r ? P->m1->r : P->m2->r) * sizeof(double));
-        if (!P->phi || !P->phi_rand || !P->angles)
+        P->phi11_null = malloc((size_t)P->ndraws * sizeof(double));
+        P->null_mean = malloc(g12 * sizeof(double));
+        P->null_q95 = malloc(g12 * sizeof(double));
+        if (!P->phi || !P->phi_rand || !P->angles || !P->phi11_null || !P->null_mean || !P->null_q95)
             return cli_error(cmd, CLI_FAIL, "out of memory");
     }
     return CLI_OK;
@@ -478,7 +587,8 @@ static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
 {
     const subspace_opts *so = R->so;
     lsc_error err = {0};
-    subspace_job job = {so->path1, so->path2, so->factor, R->o.seed, R->pairs};
+    subspace_job job = {so->path1, so->path2, so->factor, R->o.seed,
+                        so->null_seed_given ? so->null_seed : R->o.seed, R->pairs};
     ana_run_tasks(&R->o, R->np, subspace_task, &job);
     for (int i = 0; i < R->np; i++) {
         pair *P = &R->pairs[i];
@@ -489,8 +599,9 @@ static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
         if (write_pair(h, so->factor, P, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
         int pm = P->p1 < P->p2 ? P->p1 : P->p2;
-        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f\n", P->group, P->m1->r, P->m2->r, P->dim,
-               P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0], P->angles[0]);
+        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f %9.4f %9.4f %9.3g\n", P->group, P->m1->r,
+               P->m2->r, P->dim, P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0],
+               P->angles[0], P->s11.mean, P->s11.q95, P->s11.p);
     }
     return CLI_OK;
 }
@@ -508,6 +619,11 @@ static int commit_output(const char *cmd, subspace_run *R, lsc_h5 **h, double t0
         {"n_modules", LSC_H5_INT, NULL, R->np, 0},
         {"n_skipped", LSC_H5_INT, NULL, R->n_skipped, 0},
         {"n_degenerate", LSC_H5_INT, NULL, R->n_degenerate, 0},
+        {"null_draws", LSC_H5_INT, NULL, so->ndraws, 0},
+        {"grid_null_draws", LSC_H5_INT, NULL, so->ndraws < GRID_NULL_MAX ? so->ndraws : GRID_NULL_MAX, 0},
+        {"null_seed", LSC_H5_INT, NULL, (long long)(so->null_seed_given ? so->null_seed : R->o.seed), 0},
+        {"null_model", LSC_H5_STR, "two independent uniformly random subspaces of the same dimensions "
+                                   "(one fixed to the coordinate axes by rotation invariance)", 0, 0},
     };
     return ana_output_commit(cmd, &R->o, h, t0, 2, in, NULL, (int)(sizeof ps / sizeof ps[0]), ps);
 }
@@ -545,6 +661,9 @@ done:
             free(R.pairs[i].phi);
             free(R.pairs[i].phi_rand);
             free(R.pairs[i].angles);
+            free(R.pairs[i].phi11_null);
+            free(R.pairs[i].null_mean);
+            free(R.pairs[i].null_q95);
         }
     free(R.pairs);
     free(R.skipped);
@@ -565,6 +684,9 @@ static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_op
             return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
     }
     so->factor_only = cli_flag(opts, "factor-only");
+    int rc = ana_null_opts(cmd, opts, 1000, &so->ndraws, &so->null_seed, &so->null_seed_given);
+    if (rc != CLI_OK)
+        return rc;
     const char *pair_opt = so->pair_opt = cli_get(opts, "pair");
     so->pn1[0] = so->pn2[0] = '\0';
     if (pair_opt) {
@@ -584,7 +706,7 @@ int cmd_subspace(int argc, char **argv)
     const char *cmd = "subspace";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {"factor-only", 0, NULL},
-                      {NULL, 0, NULL}};
+                      ANA_NULL_OPTS, {NULL, 0, NULL}};
     const char *pos[3];
     int npos = 0, help = 0;
     int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);

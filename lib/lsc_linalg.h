@@ -1,7 +1,7 @@
 /*
  * lsc_linalg.h — linear algebra for the analyses, double precision
  * (linalg.c: SVD, low-rank SVD; topk.c: top-k triplets and values;
- * grassmann.c: subspaces, angles, random bases, Table-7 projections;
+ * grassmann.c: subspaces, angles, random bases, Table-7 projections, null draws;
  * simd.c: products with a float matrix).
  * Part of liblorascope's public interface; include "lsc.h" for all of it.
  */
@@ -115,5 +115,28 @@ void   lsc_matmul_f32d(int m, int n, int p, const float *M, const double *X, dou
 size_t lsc_proj_fro_f32_work_size(int d, int k, int K);
 double lsc_proj_fro_f32(int d, int k, const float *W, int K, const double *U, int ldu,
                         const double *Vt, int ldvt, double *work);
+
+/* Null draws (the statistic for independent uniformly random subspaces or
+ * frames; by the rotation invariance of the Haar measure one side is fixed
+ * to the coordinate axes, which halves the draws and keeps the law).
+ * lsc_phi11_null: ndraws values of φ(1, 1) = (u·v)² for two uniform unit
+ * vectors of R^n (each v₁²/‖v‖² of one Gaussian v: n normals a draw; law
+ * Beta(1/2, (n−1)/2), mean 1/n). lsc_phi_null: ndraws φ grids of a uniformly
+ * random p1- and p2-dimensional subspace of R^n (p1, p2 <= n; the smaller
+ * one drawn with lsc_random_orthonormal) into phi (ndraws, p1, p2).
+ * Both consume rng; the draws depend only on it and the dimensions. */
+void   lsc_phi11_null(int n, int ndraws, uint64_t *rng, double *phi11);
+size_t lsc_phi_null_work_size(int n, int p1, int p2);
+int    lsc_phi_null(int n, int p1, int p2, int ndraws, uint64_t *rng, double *phi, double *work,
+                    size_t lwork, lsc_error *err);
+/* Table 7's null: ndraws values of ‖UᵀWV‖_F for fresh uniformly random
+ * orthonormal U (d, K) and V (k, K) (drawn in that order, U then V, with
+ * lsc_random_orthonormal: the top-K singular frames of a random dW of rank
+ * K) and the float W (d, k), stored (k, d) when transposed. One pass over W
+ * a draw (W·V, or Wᵀ·U). K <= min(d, k). The draws depend only on rng,
+ * d, k, K and W. */
+size_t lsc_proj_null_work_size(int d, int k, int K);
+int    lsc_proj_null(int d, int k, int K, const float *W, int transposed, int ndraws,
+                     uint64_t *rng, double *proj, double *work, size_t lwork, lsc_error *err);
 
 #endif /* LSC_LINALG_H */
