@@ -20,7 +20,31 @@
  * proj_delta, proj_base, proj_random, proj_random_expected (K·‖W‖_F/√(dk)),
  * amplification, base_tensor, base_transposed, degenerate (dW = 0: proj_delta
  * and amplification NaN), n_nonfinite, topk_method, random_seed.
- * Not a model loader: only the 2-D weights of adapted modules are read.
+ *
+ * The null (--null-draws N, default 200; --null-seed S, default --seed): a
+ * random dW of equal rank and Frobenius norm has Haar-random top-K
+ * singular frames, so each draw is ‖UᵀWV‖_F for fresh uniformly random
+ * orthonormal U (d, K), V (k, K) (lsc_proj_null; the rms of the draws is
+ * proj_random_expected exactly). Per module:
+ *   proj_null             float64 [N], the draws
+ *   attributes proj_null_mean, proj_null_sd (n − 1), proj_null_q95 (numpy's
+ *     linear quantile), proj_p ((1 + #{draws >= proj_delta}) / (1 + N),
+ *     one-sided), alignment_excess (proj_delta / proj_random_expected),
+ *     amplification_null (delta_fro / proj_null_mean), null_draws,
+ *     null_seed (ana_module_seed(S, "<module>/null/K=<K>"): the draws depend
+ *     only on S, the module name, K and the shape, so adapters of any rank
+ *     analysed with the same K and S share them).
+ * With --k KF (a K fixed across adapters, <= r): attribute k_fixed (= KF),
+ * k_skipped (1 when KF > min(r, d, k): nothing else below is written, and a
+ * warning names the module), and for the top-KF directions: proj_delta_k,
+ * proj_base_k, proj_random_expected_k (KF·‖W‖_F/√(dk)), dataset proj_null_k
+ * [N] with proj_null_k_mean, proj_null_k_sd, proj_null_k_q95, proj_k_p,
+ * alignment_excess_k, amplification_k (delta_fro / proj_delta_k),
+ * amplification_null_k, null_seed_k. NaN where the inputs are (degenerate,
+ * NaN/Inf); a NaN/Inf base gives NaN draws.
+ * Not a model loader: only the 2-D weights of adapted modules are read. Not
+ * a statistics package: the null's summaries and a Monte-Carlo p-value, no
+ * verdicts.
  */
 #include <float.h>
 #include <math.h>
@@ -31,20 +55,30 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "nulls.h"
 
 static const char *USAGE =
     "usage: lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5 [--rank K]\n"
-    "                         [--plots DIR] [options]\n"
+    "                         [--k K] [--null-draws N] [--plots DIR] [options]\n"
     "\n"
     "Table 7 of the LoRA paper for every module whose base weight W is found:\n"
     "|U^T W V|_F with U, V the top-K singular vectors of dW = s*B*A, of W itself,\n"
     "and of a seeded random matrix; |W|_F, |dW|_F and the amplification factor\n"
-    "|dW|_F / |U^T W V|_F. The base weight is '<module>.weight', tried with and\n"
+    "|dW|_F / |U^T W V|_F; the null distribution of the projection for a random\n"
+    "dW of the same rank. The base weight is '<module>.weight', tried with and\n"
     "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
     "says fan_in_fan_out (GPT-2 Conv1D).\n"
     "\n"
     "  --base FILE          base model weights (.safetensors; F32/F16/BF16)\n"
     "  --rank K             use the top-K directions instead of r (K <= r)\n"
+    "  --k K                also every quantity for a K fixed across adapters (the\n"
+    "                       same K for r=4 and r=64; K <= r, else the module's\n"
+    "                       fixed-K set is skipped): names with suffix _k\n"
+    "  --null-draws N       the null, a random dW of equal rank and norm: N draws\n"
+    "                       of |U^T W V|_F for random orthonormal U, V (default\n"
+    "                       200): mean, sd, 95th percentile, the p-value of\n"
+    "                       proj_dW and the alignment excess proj_dW / expected\n"
+    ANA_NULL_SEED_HELP
     ANA_COMMON_HELP
     "\n"
     "example:\n"
@@ -60,6 +94,16 @@ typedef struct amp {
     double *sv_delta, *sv_base;        /* (K), (K) */
     lsc_topk_method method;
     uint64_t rseed;
+    /* the null: ndraws of ‖UᵀWV‖_F for Haar frames of K (and of kf) columns */
+    int    ndraws;
+    uint64_t nseed, nseed_k;
+    double *proj_null, *proj_null_k;   /* (ndraws), (ndraws) with --k */
+    ana_null sn, snk;                  /* their summaries against proj_delta(_k) */
+    double alignment_excess, amplification_null;
+    /* --k: the same for kf directions (k_skipped: kf > min(r, d, k)) */
+    int    kf, k_skipped;
+    double proj_delta_k, proj_base_k, proj_random_expected_k;
+    double alignment_excess_k, amplification_k, amplification_null_k;
     int    rc;                         /* of compute() */
     ana_msgs msgs;                     /* warnings/error of compute(), printed in order */
 } amp;
@@ -116,30 +160,35 @@ static double fro_atb(size_t n, size_t K, const double *A, size_t ai, size_t aa,
  * proj_random = ‖Urᵀ W Qr‖_F (Ur (d, K), Qr (k, K)) in ONE pass over W,
  * which is given as stored: (d, k), or (k, d) = Wᵀ when transposed (then
  * the pass is Wᵀ·[U | Ur] and the norms ‖Vᵀ (WᵀU)‖, ‖Qrᵀ (WᵀUr)‖ — equal).
- * X, T: max(d, k)·2K doubles each. */
+ * Ur = NULL: proj_delta alone (Qr, pr unused). X, T: max(d, k)·2K doubles
+ * each. */
 static void proj_pair(const float *Wf, int transposed, int d, int k, int K, const double *U,
                       int ldu, const double *Vt, const double *Ur, const double *Qr, double *X,
                       double *T, double *pd, double *pr)
 {
-    size_t dz = (size_t)d, kz = (size_t)k, Kz = (size_t)K, K2 = 2 * Kz;
+    size_t dz = (size_t)d, kz = (size_t)k, Kz = (size_t)K, K2 = Ur ? 2 * Kz : Kz;
     if (!transposed) {
         for (size_t j = 0; j < kz; j++)
             for (size_t c = 0; c < Kz; c++) {
                 X[j * K2 + c] = Vt[c * kz + j];
-                X[j * K2 + Kz + c] = Qr[j * Kz + c];
+                if (Ur)
+                    X[j * K2 + Kz + c] = Qr[j * Kz + c];
             }
-        lsc_matmul_f32d(d, k, 2 * K, Wf, X, T);                  /* T (d, 2K) = W·X */
+        lsc_matmul_f32d(d, k, (int)K2, Wf, X, T);                /* T (d, 2K) = W·X */
         *pd = fro_atb(dz, Kz, U, (size_t)ldu, 1, T, K2);          /* ‖Uᵀ W V‖ */
-        *pr = fro_atb(dz, Kz, Ur, Kz, 1, T + Kz, K2);
+        if (Ur)
+            *pr = fro_atb(dz, Kz, Ur, Kz, 1, T + Kz, K2);
     } else {
         for (size_t i = 0; i < dz; i++)
             for (size_t c = 0; c < Kz; c++) {
                 X[i * K2 + c] = U[i * (size_t)ldu + c];
-                X[i * K2 + Kz + c] = Ur[i * Kz + c];
+                if (Ur)
+                    X[i * K2 + Kz + c] = Ur[i * Kz + c];
             }
-        lsc_matmul_f32d(k, d, 2 * K, Wf, X, T);                  /* T (k, 2K) = Wᵀ·X */
+        lsc_matmul_f32d(k, d, (int)K2, Wf, X, T);                /* T (k, 2K) = Wᵀ·X */
         *pd = fro_atb(kz, Kz, Vt, 1, kz, T, K2);                  /* ‖Vᵀ Wᵀ U‖ */
-        *pr = fro_atb(kz, Kz, Qr, Kz, 1, T + Kz, K2);
+        if (Ur)
+            *pr = fro_atb(kz, Kz, Qr, Kz, 1, T + Kz, K2);
     }
 }
 
@@ -157,57 +206,106 @@ static double fro_f32(size_t nw, const float *Wf)
     return sqrt((s4[0] + s4[1]) + (s4[2] + s4[3]));
 }
 
-/* One module's Table 7 row. W stays float, in the orientation it is stored
- * in (the weights are float32 in the file, so nothing is lost; F16/BF16
- * convert exactly): proj_delta and proj_random promote it to double on the
- * fly, and W's own top-K enter only through their singular values
- * (proj_base = sqrt(Σ_{i<K} σ_i(W)²), exact for W's top-K U, V), computed
- * by lsc_svd_topk_values to 1e-10 relative. */
-static int compute(const char *path, const char *base_path,
-                   const lsc_st_file *bf, uint64_t seed, amp *a)
+/* W of module a as float, in the orientation it is stored in (the weights
+ * are float32 in the file, so nothing is lost; F16/BF16 convert exactly).
+ * F32 weights are used in place in the file's mapping (no copy, no fresh
+ * pages); other dtypes (and a misaligned tensor) are converted into *copy
+ * (the caller frees it). NULL after recording the error. */
+static const float *base_weight(const lsc_st_file *bf, amp *a, float **copy)
 {
-    const lsc_adapter_module *m = a->m;
-    int d = m->out_features, k = m->in_features, r = m->r, K = a->K;
-    int rows = a->transposed ? k : d, cols = a->transposed ? d : k;
-    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r, Kz = (size_t)K;
-    lsc_error err = {0};
-    int rc = CLI_OK;
-    /* F32 weights are used in place in the file's mapping (no copy, no
-     * fresh pages); other dtypes (and a misaligned tensor) are converted */
+    size_t n = (size_t)a->m->out_features * (size_t)a->m->in_features;
     const float *Wf = NULL;
-    float *Wcopy = NULL;
+    lsc_error err = {0};
+    *copy = NULL;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const void *raw = lsc_st_bytes(bf, a->t);
     if (a->t->dtype == LSC_DT_F32 && ((uintptr_t)raw % sizeof(float)) == 0)
         Wf = (const float *)raw;
 #endif
-    if (!Wf)
-        Wf = Wcopy = malloc(dz * kz * sizeof *Wcopy);
+    if (Wf)
+        return Wf;
+    if (!(*copy = malloc(n * sizeof **copy))) {
+        ana_msg_error(&a->msgs, "out of memory for module %s", a->m->name);
+        return NULL;
+    }
+    if (lsc_st_read_f32(bf, a->t, *copy, &err) != LSC_OK) {
+        ana_msg_error(&a->msgs, "%s", err.msg[0] ? err.msg : lsc_strerror(err.code));
+        return NULL;
+    }
+    return *copy;
+}
+
+/* sqrt(Σ_{i<n} x_i²) */
+static double root_sum_sq(int n, const double *x)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    return sqrt(ss);
+}
+
+/* The fixed-K set of --k (a->kf <= min(r, d, k)): proj_delta_k from the
+ * first kf singular vectors of dW (U (d, r), Vt (r, k)), proj_base_k from
+ * W's top-kf singular values (the first kf of sv_base when kf <= K, else
+ * their own lsc_svd_topk_values; S: kf doubles). X, T, w as in compute. */
+static int fixed_k(amp *a, const float *Wf, const double *U, const double *Vt, double *S,
+                   double *X, double *T, double *w, size_t lw, lsc_error *err)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, kf = a->kf;
+    if (kf <= a->K) {
+        a->proj_base_k = root_sum_sq(kf, a->sv_base);
+    } else {
+        int rc = lsc_svd_topk_values(a->transposed ? k : d, a->transposed ? d : k, kf, Wf, S, 1e-10,
+                                     a->rseed, w, lw, NULL, err);
+        if (rc != LSC_OK)
+            return rc;
+        a->proj_base_k = root_sum_sq(kf, S);
+    }
+    a->proj_delta_k = NAN;
+    if (!a->degenerate)
+        proj_pair(Wf, a->transposed, d, k, kf, U, m->r, Vt, NULL, NULL, X, T, &a->proj_delta_k, NULL);
+    return LSC_OK;
+}
+
+/* One module's Table 7 row, W as base_weight gives it: proj_delta and
+ * proj_random promote it to double on the fly, and W's own top-K enter
+ * only through their singular values (proj_base = sqrt(Σ_{i<K} σ_i(W)²),
+ * exact for W's top-K U, V), computed by lsc_svd_topk_values to 1e-10
+ * relative. With --k, the fixed-K set too (fixed_k). */
+static int compute(const char *path, const char *base_path, const float *Wf, uint64_t seed, amp *a)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, r = m->r, K = a->K;
+    int rows = a->transposed ? k : d, cols = a->transposed ? d : k;
+    int Kx = a->kf > K && !a->k_skipped ? a->kf : K;   /* the most directions used */
+    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r, Kz = (size_t)K, Kxz = (size_t)Kx;
+    lsc_error err = {0};
+    int rc = CLI_OK;
     double *Bd = malloc(dz * rz * sizeof *Bd), *Ad = malloc(rz * kz * sizeof *Ad);
-    double *S = malloc(rz * sizeof *S), *U = malloc(dz * rz * sizeof *U);
+    double *S = malloc((rz > Kxz ? rz : Kxz) * sizeof *S), *U = malloc(dz * rz * sizeof *U);
     double *Vt = malloc(rz * kz * sizeof *Vt);
     size_t mx = dz > kz ? dz : kz;
     double *Uw = malloc(dz * Kz * sizeof *Uw), *Qk = malloc(kz * Kz * sizeof *Qk);
-    double *X = malloc(mx * 2 * Kz * sizeof *X), *T = malloc(mx * 2 * Kz * sizeof *T);
+    double *X = malloc(mx * 2 * Kxz * sizeof *X), *T = malloc(mx * 2 * Kxz * sizeof *T);
     size_t l1 = lsc_lowrank_svd_work_size(d, k, r, 1);
-    size_t l2 = lsc_svd_topk_values_work_size(rows, cols, K);
+    size_t l2 = lsc_svd_topk_values_work_size(rows, cols, Kx);
     size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, K);
     size_t lw = l1;
     if (l2 > lw) lw = l2;
     if (l3 > lw) lw = l3;
     double *w = malloc(lw * sizeof *w);
-    if (!Wf || !Bd || !Ad || !S || !U || !Vt || !Uw || !Qk || !X || !T || !w) {
+    if (!Bd || !Ad || !S || !U || !Vt || !Uw || !Qk || !X || !T || !w) {
         rc = ana_msg_error(&a->msgs, "out of memory for module %s", m->name);
         goto done;
     }
     a->rseed = ana_module_seed(seed, m->name);
     a->method = LSC_TOPK_DENSE;
-    if (Wcopy && lsc_st_read_f32(bf, a->t, Wcopy, &err) != LSC_OK) {
-        rc = ana_msg_error(&a->msgs, "%s", err.msg[0] ? err.msg : lsc_strerror(err.code));
-        goto done;
-    }
     a->base_fro = fro_f32(dz * kz, Wf);
     a->proj_random_expected = (double)K * a->base_fro / sqrt((double)d * (double)k);
+    a->proj_delta_k = a->proj_base_k = a->proj_random_expected_k = NAN;
+    if (a->kf > 0 && !a->k_skipped)
+        a->proj_random_expected_k = (double)a->kf * a->base_fro / sqrt((double)d * (double)k);
     if (!isfinite(a->base_fro)) {
         a->base_nonfinite = 1;
         ana_msg_warn(&a->msgs, "%s: base tensor %s has NaN/Inf values; module %s written as NaN", base_path,
@@ -230,10 +328,7 @@ static int compute(const char *path, const char *base_path,
     ana_to_double(rz * kz, m->A, Ad);
     if (lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
         goto liberr;
-    double ss = 0.0;
-    for (int i = 0; i < r; i++)
-        ss += S[i] * S[i];
-    a->delta_fro = sqrt(ss);
+    a->delta_fro = root_sum_sq(r, S);
     memcpy(a->sv_delta, S, Kz * sizeof *S);
     double zero_tol = fabs(m->scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
                       (double)(d > k ? d : k) * DBL_EPSILON;
@@ -248,10 +343,7 @@ static int compute(const char *path, const char *base_path,
                             &err) != LSC_OK)
         goto liberr;
     a->method = info.method;
-    ss = 0.0;
-    for (int i = 0; i < K; i++)
-        ss += a->sv_base[i] * a->sv_base[i];
-    a->proj_base = sqrt(ss);
+    a->proj_base = root_sum_sq(K, a->sv_base);
 
     /* seeded random orthonormal U (d, K) and V (k, K); then both projections */
     uint64_t rng;
@@ -268,13 +360,125 @@ static int compute(const char *path, const char *base_path,
         a->proj_delta = pd;
         a->amplification = a->delta_fro / a->proj_delta;
     }
+    if (a->kf > 0 && !a->k_skipped && fixed_k(a, Wf, U, Vt, S, X, T, w, lw, &err) != LSC_OK)
+        goto liberr;
     goto done;
 liberr:
     rc = ana_msg_error(&a->msgs, "module %s: %s", m->name, err.msg);
 done:
-    free(Wcopy); free(Bd); free(Ad); free(S); free(U); free(Vt);
+    free(Bd); free(Ad); free(S); free(U); free(Vt);
     free(Uw); free(Qk); free(X); free(T); free(w);
     return rc;
+}
+
+/* n null draws of ‖UᵀWV‖_F for Haar U (d, K), V (k, K) into out; their
+ * stream is ana_null_seed(seed, module, "null/K=<K>") (*nseed), so they
+ * depend only on (seed, module name, K, shape) and W. */
+static int proj_null(amp *a, const float *Wf, int K, int n, uint64_t seed, uint64_t *nseed,
+                     double *out)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features;
+    char tag[64];
+    snprintf(tag, sizeof tag, "null/K=%d", K);
+    *nseed = ana_null_seed(seed, m->name, tag);
+    if (a->base_nonfinite) {
+        ana_fill_nan((size_t)n, out);
+        return CLI_OK;
+    }
+    size_t lw = lsc_proj_null_work_size(d, k, K);
+    double *w = malloc(lw * sizeof *w);
+    lsc_error err = {0};
+    uint64_t rng;
+    lsc_rng_seed(&rng, *nseed);
+    int rc = CLI_OK;
+    if (!w)
+        rc = ana_msg_error(&a->msgs, "out of memory for the null of module %s", m->name);
+    else if (lsc_proj_null(d, k, K, Wf, a->transposed, n, &rng, out, w, lw, &err) != LSC_OK)
+        rc = ana_msg_error(&a->msgs, "module %s: %s", m->name, err.msg);
+    free(w);
+    return rc;
+}
+
+/* The nulls of module a (after compute) and what is derived from them. */
+static int compute_nulls(amp *a, const float *Wf, uint64_t seed)
+{
+    size_t n = (size_t)a->ndraws;
+    double *sc = malloc(n * sizeof *sc);
+    int rc = CLI_OK;
+    if (!sc)
+        return ana_msg_error(&a->msgs, "out of memory for the null of module %s", a->m->name);
+    if ((rc = proj_null(a, Wf, a->K, a->ndraws, seed, &a->nseed, a->proj_null)) != CLI_OK)
+        goto done;
+    ana_null_summary(n, a->proj_null, a->proj_delta, sc, &a->sn);
+    a->alignment_excess = a->proj_delta / a->proj_random_expected;
+    a->amplification_null = a->degenerate ? NAN : a->delta_fro / a->sn.mean;
+    if (a->kf <= 0 || a->k_skipped)
+        goto done;
+    if (a->kf == a->K) {   /* the same stream: the same draws */
+        a->nseed_k = a->nseed;
+        memcpy(a->proj_null_k, a->proj_null, n * sizeof *sc);
+    } else if ((rc = proj_null(a, Wf, a->kf, a->ndraws, seed, &a->nseed_k, a->proj_null_k)) != CLI_OK) {
+        goto done;
+    }
+    ana_null_summary(n, a->proj_null_k, a->proj_delta_k, sc, &a->snk);
+    a->alignment_excess_k = a->proj_delta_k / a->proj_random_expected_k;
+    a->amplification_k = a->delta_fro / a->proj_delta_k;
+    a->amplification_null_k = a->degenerate ? NAN : a->delta_fro / a->snk.mean;
+done:
+    free(sc);
+    return rc;
+}
+
+/* One null's dataset NAME and its summary attributes NAME_mean, NAME_sd,
+ * NAME_q95 (and PNAME, the p-value) in group g. */
+static int write_null_set(lsc_h5 *h, const char *g, const char *name, const char *pname, int n,
+                          const double *draws, const ana_null *sm, lsc_error *err)
+{
+    char ds[1300], an[64];
+    size_t d1[1] = {(size_t)n};
+    int rc;
+    snprintf(ds, sizeof ds, "%s/%s", g, name);
+    if ((rc = lsc_h5_write_f64(h, ds, 1, d1, draws, err)) != LSC_OK)
+        return rc;
+    const char *suffix[3] = {"mean", "sd", "q95"};
+    const double v[3] = {sm->mean, sm->sd, sm->q95};
+    for (int i = 0; i < 3; i++) {
+        snprintf(an, sizeof an, "%s_%s", name, suffix[i]);
+        if ((rc = lsc_h5_attr_double(h, g, an, v[i], err)) != LSC_OK)
+            return rc;
+    }
+    return lsc_h5_attr_double(h, g, pname, sm->p, err);
+}
+
+/* The null and, with --k, the fixed-K set (header comment). */
+static int write_null(lsc_h5 *h, const char *g, const amp *a, lsc_error *err)
+{
+    int rc;
+    if ((rc = write_null_set(h, g, "proj_null", "proj_p", a->ndraws, a->proj_null, &a->sn, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "alignment_excess", a->alignment_excess, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "amplification_null", a->amplification_null, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "null_draws", a->ndraws, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "null_seed", (long long)a->nseed, err)) != LSC_OK)
+        return rc;
+    if (a->kf <= 0)
+        return LSC_OK;
+    if ((rc = lsc_h5_attr_int(h, g, "k_fixed", a->kf, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "k_skipped", a->k_skipped, err)) != LSC_OK)
+        return rc;
+    if (a->k_skipped)
+        return LSC_OK;
+    if ((rc = write_null_set(h, g, "proj_null_k", "proj_k_p", a->ndraws, a->proj_null_k, &a->snk,
+                             err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_delta_k", a->proj_delta_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_base_k", a->proj_base_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "proj_random_expected_k", a->proj_random_expected_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "alignment_excess_k", a->alignment_excess_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "amplification_k", a->amplification_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "amplification_null_k", a->amplification_null_k, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "null_seed_k", (long long)a->nseed_k, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
 }
 
 static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
@@ -306,7 +510,7 @@ static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
                               a->method == LSC_TOPK_ITERATIVE ? "iterative" : "dense", err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK)
         return rc;
-    return LSC_OK;
+    return write_null(h, g, a, err);
 }
 
 static void put_num(FILE *fp, double v)
@@ -367,7 +571,7 @@ static int amp_is(const void *items, int i, const char *name)
 typedef struct amplify_job {
     const char        *path, *base_path;
     const lsc_st_file *bf;
-    uint64_t           seed;
+    uint64_t           seed, null_seed;
     amp               *amps;       /* (na) */
     char               base_hex[65];
     int                sha_rc;
@@ -379,7 +583,12 @@ static void amplify_task(void *ctx, int t)
     amplify_job *j = ctx;
     if (t > 0) {
         amp *a = &j->amps[t - 1];
-        a->rc = compute(j->path, j->base_path, j->bf, j->seed, a);
+        float *Wcopy;
+        const float *Wf = base_weight(j->bf, a, &Wcopy);
+        a->rc = Wf ? compute(j->path, j->base_path, Wf, j->seed, a) : CLI_FAIL;
+        if (a->rc == CLI_OK)
+            a->rc = compute_nulls(a, Wf, j->null_seed);
+        free(Wcopy);
     } else if (j->bf->map && j->bf->size > 0) {
         /* the digest of the file is that of its bytes: hash the mapping
          * the modules read from (one set of page faults, no copy) */
@@ -396,6 +605,10 @@ static void amplify_task(void *ctx, int t)
 typedef struct amplify_opts {
     const char *path, *base_path;
     long        rank_opt;      /* --rank, 0: each module's r */
+    long        k_opt;         /* --k, 0: none */
+    int         ndraws;        /* --null-draws */
+    uint64_t    null_seed;     /* --null-seed (null_seed_given), else --seed */
+    int         null_seed_given;
 } amplify_opts;
 
 /* The adapter, the base and the matched modules of one run. */
@@ -406,7 +619,7 @@ typedef struct amplify_run {
     lsc_st_file bf;
     amp        *amps;          /* (ad.n_modules), the first na used */
     char      (*skipped)[1400]; /* (ad.n_modules), the first n_missing used */
-    int         na, n_missing, n_degenerate, n_clamped, hl;
+    int         na, n_missing, n_degenerate, n_clamped, n_kskipped, hl;
 } amplify_run;
 
 /* "why module m is skipped" into the next skipped line; a long list of
@@ -460,6 +673,10 @@ static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_
     a->K = rank_opt > 0 ? (int)(rank_opt < maxk ? rank_opt : maxk) : maxk;
     if (rank_opt > maxk)
         R->n_clamped++;
+    a->ndraws = R->ao->ndraws;
+    a->kf = (int)R->ao->k_opt;
+    a->k_skipped = a->kf > maxk;
+    R->n_kskipped += a->k_skipped;
 }
 
 /* Match modules to base weights; problems are warnings when something
@@ -481,7 +698,30 @@ static int match_modules(const char *cmd, amplify_run *R)
     if (R->n_clamped)
         cli_warn(cmd, "--rank %ld exceeds r of %d modules; their own r is used there", ao->rank_opt,
                  R->n_clamped);
+    for (int i = 0; i < R->na; i++)
+        if (R->amps[i].k_skipped)
+            cli_warn(cmd, "module %s: r = %d (dims %d, %d) < --k %ld: its fixed-K quantities are skipped "
+                          "(k_skipped = 1)", R->amps[i].m->name, R->amps[i].m->r, R->amps[i].m->out_features,
+                     R->amps[i].m->in_features, ao->k_opt);
     return CLI_OK;
+}
+
+/* The null table: per module (and per fixed K with --k) the observed
+ * projection against the null of a random dW of equal rank and norm. */
+static void print_nulls(const amplify_run *R)
+{
+    printf("null: |U^T W V|_F for Haar-random U, V of K columns (a random dW of rank K), "
+           "%d draws; excess = proj_dW / (K |W|_F / sqrt(dk))\n", R->ao->ndraws);
+    printf("%-44s %3s %10s %10s %10s %9s %9s\n", "module", "K", "proj_dW", "null_mean", "null_q95",
+           "p", "excess");
+    for (int i = 0; i < R->na; i++) {
+        const amp *a = &R->amps[i];
+        printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", a->m->name, a->K, a->proj_delta,
+               a->sn.mean, a->sn.q95, a->sn.p, a->alignment_excess);
+        if (a->kf > 0 && !a->k_skipped)
+            printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", a->m->name, a->kf, a->proj_delta_k,
+                   a->snk.mean, a->snk.q95, a->snk.p, a->alignment_excess_k);
+    }
 }
 
 /* Independent tasks on our own threads: the sha256 of the (large) base for
@@ -500,10 +740,14 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         amp *a = &R->amps[i];
         a->sv_delta = calloc((size_t)a->K, sizeof(double));
         a->sv_base = calloc((size_t)a->K, sizeof(double));
-        if (!a->sv_delta || !a->sv_base)
+        a->proj_null = calloc((size_t)a->ndraws, sizeof(double));
+        if (a->kf > 0 && !a->k_skipped)
+            a->proj_null_k = calloc((size_t)a->ndraws, sizeof(double));
+        if (!a->sv_delta || !a->sv_base || !a->proj_null || (a->kf > 0 && !a->k_skipped && !a->proj_null_k))
             return cli_error(cmd, CLI_FAIL, "out of memory");
     }
-    amplify_job job = {ao->path, ao->base_path, &R->bf, R->o.seed, R->amps, "", LSC_OK, {0}};
+    amplify_job job = {ao->path, ao->base_path, &R->bf, R->o.seed,
+                       ao->null_seed_given ? ao->null_seed : R->o.seed, R->amps, "", LSC_OK, {0}};
     ana_run_tasks(&R->o, R->na + 1, amplify_task, &job);
     for (int i = 0; i < R->na; i++) {
         amp *a = &R->amps[i];
@@ -520,6 +764,7 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
     if (job.sha_rc != LSC_OK)
         return cli_lib_error(cmd, &job.sha_err);
     memcpy(base_hex, job.base_hex, sizeof job.base_hex);
+    print_nulls(R);
     return CLI_OK;
 }
 
@@ -538,6 +783,11 @@ static int commit_output(const char *cmd, amplify_run *R, lsc_h5 **h, const char
         {"n_modules", LSC_H5_INT, NULL, R->na, 0},
         {"n_skipped", LSC_H5_INT, NULL, R->n_missing, 0},
         {"n_degenerate", LSC_H5_INT, NULL, R->n_degenerate, 0},
+        {"k", LSC_H5_INT, NULL, ao->k_opt, 0},   /* --k, 0: none */
+        {"null_draws", LSC_H5_INT, NULL, ao->ndraws, 0},
+        {"null_seed", LSC_H5_INT, NULL, (long long)(ao->null_seed_given ? ao->null_seed : R->o.seed), 0},
+        {"null_model", LSC_H5_STR, "|U^T W V|_F for uniformly random orthonormal U (d, K), V (k, K): the "
+                                   "top-K singular frames of a random dW of rank K and any norm", 0, 0},
     };
     const char *digests[2] = {NULL, base_hex};
     return ana_output_commit(cmd, &R->o, h, t0, 2, in, digests, (int)(sizeof ps / sizeof ps[0]), ps);
@@ -577,6 +827,8 @@ done:
         for (int i = 0; i < R.na; i++) {
             free(R.amps[i].sv_delta);
             free(R.amps[i].sv_base);
+            free(R.amps[i].proj_null);
+            free(R.amps[i].proj_null_k);
         }
     free(R.amps);
     free(R.skipped);
@@ -589,8 +841,10 @@ int cmd_amplify(int argc, char **argv)
 {
     const char *cmd = "amplify";
     double t0 = cli_now();
-    cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {NULL, 0, NULL}};
-    amplify_opts ao = {NULL, NULL, 0};
+    cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {"k", 1, NULL},
+                      ANA_NULL_OPTS, {NULL, 0, NULL}};
+    amplify_opts ao;
+    memset(&ao, 0, sizeof ao);
     int help = 0;
     int rc = ana_parse_adapter_args(cmd, USAGE, argc, argv, opts, &ao.path, &help);
     if (rc != CLI_OK || help)
@@ -604,5 +858,12 @@ int cmd_amplify(int argc, char **argv)
         return CLI_USAGE;
     if (cli_get(opts, "rank") && (ao.rank_opt < 1 || ao.rank_opt > 1000000))
         return cli_error(cmd, CLI_USAGE, "--rank must be a positive integer, got %ld", ao.rank_opt);
+    ao.k_opt = cli_long(opts, "k", 0, &bad);
+    if (bad)
+        return CLI_USAGE;
+    if (cli_get(opts, "k") && (ao.k_opt < 1 || ao.k_opt > 1000000))
+        return cli_error(cmd, CLI_USAGE, "--k must be a positive integer, got %ld", ao.k_opt);
+    if ((rc = ana_null_opts(cmd, opts, 200, &ao.ndraws, &ao.null_seed, &ao.null_seed_given)) != CLI_OK)
+        return rc;
     return run_amplify(cmd, &ao, opts, t0);
 }
