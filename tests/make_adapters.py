@@ -7,8 +7,13 @@ torch, no safetensors package).
 Usage:
   make_adapters.py suite DIR
       the test fixtures: adapters a8, a4, f16, rslora, zeroB, nanA, badr,
-      noconfig, shape, onlyshape, r64 (r above the dimension), fanin and the bases base_a.safetensors (for a8/f16/
-      zeroB/...) and base_fanin.safetensors (BF16, GPT-2 Conv1D layout).
+      noconfig, shape, onlyshape, r64 (r above the dimension), fanin, the
+      known answers of the null tests (planted1, planted2: independent
+      adapters sharing one planted top direction per module in A's rows and
+      B's columns; alignW: dW built from base_a's own top-8 singular
+      vectors; gauss8: Gaussian A and B) and the bases base_a.safetensors
+      (for a8/f16/zeroB/...) and base_fanin.safetensors (BF16, GPT-2 Conv1D
+      layout).
   make_adapters.py gpt2-base OUT.safetensors [--layers 12] [--kind spiked|gauss]
                    [--seed 0]
       a random base with GPT-2 small's names and shapes for the modules the
@@ -179,6 +184,36 @@ def synth_modules(seed, r, layers=2, r_v=None, fc_k=4 * C):
     return mods
 
 
+def planted_modules(seed, r, strength=6.0):
+    """Like synth_modules(seed, r), plus one shared top direction per module
+    (drawn from a fixed stream, so the same for every seed): A's first row
+    and B's first column get strength times a unit vector, so A's top
+    right-singular and B's top left-singular vectors are (nearly) it."""
+    mods = synth_modules(seed, r)
+    shared = np.random.default_rng(99)
+    out = {}
+    for name in sorted(mods):
+        A, B = (x.astype(np.float64) for x in mods[name])
+        w = shared.normal(size=A.shape[1])
+        u = shared.normal(size=B.shape[0])
+        A[0] += strength * w / np.linalg.norm(w)
+        B[:, 0] += strength * u / np.linalg.norm(u)
+        out[name] = (A.astype(np.float32), B.astype(np.float32))
+    return out
+
+
+def aligned_modules(base, r, prefix="transformer."):
+    """dW = s·U_r·diag(σ_r)·V_rᵀ from each base weight's own top-r singular
+    triplets (base: {name: W (d, k)}): B = U_r·sqrt(σ), A = sqrt(σ)·V_rᵀ."""
+    out = {}
+    for name, W in base.items():
+        U, S, Vt = np.linalg.svd(W.astype(np.float64), full_matrices=False)
+        sq = np.sqrt(S[:r])
+        out[name[len(prefix):]] = ((sq[:, None] * Vt[:r]).astype(np.float32),
+                                   (U[:, :r] * sq).astype(np.float32))
+    return out
+
+
 def synth_base(seed, names_shapes, prefix="transformer."):
     rng = np.random.default_rng(seed)
     t = []
@@ -240,8 +275,17 @@ def suite(out):
     shapes = {}
     for name, (A, B) in a8.items():
         shapes[name] = (B.shape[0], A.shape[1])
-    write_safetensors(j(out, "base_a.safetensors"), synth_base(12, shapes),
-                      {"format": "pt"})
+    base_a = synth_base(12, shapes)
+    write_safetensors(j(out, "base_a.safetensors"), base_a, {"format": "pt"})
+    # the null tests' known answers
+    write_adapter(j(out, "planted1"), planted_modules(15, 8), 8, 16)
+    write_adapter(j(out, "planted2"), planted_modules(16, 8), 8, 16)
+    weights = {n[:-len(".weight")]: W for n, W, _ in base_a if n.endswith(".weight")}
+    write_adapter(j(out, "alignW"), aligned_modules(weights, 8), 8, 16)
+    rng = np.random.default_rng(17)
+    g8 = {n: (rng.normal(size=A.shape).astype(np.float32), rng.normal(size=B.shape).astype(np.float32))
+          for n, (A, B) in sorted(a8.items())}
+    write_adapter(j(out, "gauss8"), g8, 8, 16)
     # base_fanin: Conv1D layout [in, out], names without "transformer.", BF16
     rng = np.random.default_rng(13)
     t = []

@@ -3,7 +3,8 @@
 # `subspace` and `amplify` on bad input: missing path, a directory without
 # adapter_config.json, r in the config disagreeing with the tensors, a file
 # where a directory is expected, an all-zero B, NaN values, F16 input,
-# usage errors, an unwritable output. Asserts exit codes (0 ok, 1 failure,
+# usage errors (the null's --null-draws, --null-seed, amplify's --k
+# included), an unwritable output. Asserts exit codes (0 ok, 1 failure,
 # 2 usage), one clear stderr line naming the file, and that a failed run
 # leaves no output or temporary file behind. The numbers themselves are
 # checked by tests/test_analysis_oracle.py.
@@ -64,6 +65,19 @@ run "amplify without --base" 2 amplify "$S/a8" -o "$OUT/x.h5"
 first_line_stderr "amplify without --base" "--base"
 run "amplify --rank 0" 2 amplify "$S/a8" --base "$S/base_a.safetensors" --rank 0 -o "$OUT/x.h5"
 run "amplify --rank x" 2 amplify "$S/a8" --base "$S/base_a.safetensors" --rank x -o "$OUT/x.h5"
+for c in subspace amplify; do
+    case $c in
+        subspace) set -- subspace "$S/a8" "$S/a4";;
+        amplify)  set -- amplify "$S/a8" --base "$S/base_a.safetensors";;
+    esac
+    run "$c --null-draws 0" 2 "$@" --null-draws 0 -o "$OUT/x.h5"
+    first_line_stderr "$c --null-draws 0" "--null-draws" "0"
+    run "$c --null-draws x" 2 "$@" --null-draws x -o "$OUT/x.h5"
+    run "$c --null-seed -1" 2 "$@" --null-seed -1 -o "$OUT/x.h5"
+    first_line_stderr "$c --null-seed -1" "--null-seed" "-1"
+done
+run "amplify --k 0" 2 amplify "$S/a8" --base "$S/base_a.safetensors" --k 0 -o "$OUT/x.h5"
+first_line_stderr "amplify --k 0" "--k"
 run "spectrum --module nope" 2 spectrum "$S/a8" --module nope -o "$OUT/x.h5"
 first_line_stderr "spectrum --module nope" "nope"
 no_output "usage errors" "$OUT/x.h5"

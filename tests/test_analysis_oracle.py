@@ -11,6 +11,16 @@ summaries, φ(i, j) from its definition, the principal angles, the random
 baselines (the C RNG is re-implemented, so phi_random and proj_random are
 checked too: both only depend on the spans of the seeded Gaussian columns),
 and the Table-7 projections. Any difference above 1e-6 relative fails.
+The nulls (issue 12): every summary (phi11 and its null mean/q95/p,
+proj_null mean/sd/q95/p, alignment excess, the --k set) recomputed from the
+stored draws and numpy's SVDs; the draws themselves re-generated for a few
+modules; their laws — phi11_null against the exact Beta(1/2, (dim-1)/2) CDF
+(DKW, Bernstein), the null grid against an independent numpy sampler and
+max(i, j)/dim, the rms of proj_null against K·|W|_F/sqrt(dk) — with bounds
+that fail by chance with probability < 1e-6; known answers (a planted shared
+direction, dW from W's own top directions: p = 1/(N+1); independent or
+Gaussian adapters: p > 0.01 at the fixed seeds); the same null draws for
+adapters of different rank under one --k.
 Then the real PEFT fixtures (../shared/fixtures/peft; SKIP when absent):
 module counts and shapes, spectra against numpy, subspace of modules with
 differing shapes refused (a FAIL instead when CI=true). Prints one
@@ -371,6 +381,259 @@ def check_amplify(h5, adir, base, tag, rank=0, seed=1234, expect=None, dense=Tru
         check(meta, "%s: base tensor lookup, transposition, rank, random_seed, degenerate" % tag)
 
 
+# ---- the nulls (issue 12) ----
+
+def null_summary(x, obs):
+    """mean, sd (ddof 1), q95 (numpy's linear quantile), one-sided MC p."""
+    x = np.asarray(x, dtype=np.float64)
+    p = np.nan if np.isnan(obs) else (1.0 + np.sum(x >= obs)) / (1.0 + x.size)
+    return {"mean": x.mean(), "sd": x.std(ddof=1), "q95": np.quantile(x, 0.95), "p": p}
+
+
+def phi_grid(G):
+    """φ(i, j) = ‖G[:i, :j]‖² / min(i, j) for a Gram matrix G (p1, p2)."""
+    c = np.cumsum(np.cumsum(G ** 2, axis=0), axis=1)
+    i = np.arange(1, G.shape[0] + 1)[:, None]
+    j = np.arange(1, G.shape[1] + 1)[None, :]
+    return c / np.minimum(i, j)
+
+
+def phi_null_draws(seed, name, n, p1, p2, ndraws, gdraws):
+    """The C draws re-generated: phi11 from v₁²/‖v‖² of Gaussian v (stream
+    "<name>/null"), grids from the first rows of a random frame of the
+    smaller subspace (stream "<name>/null-grid")."""
+    rng = Rng(module_seed(seed, name + "/null"))
+    phi11 = np.empty(ndraws)
+    for t in range(ndraws):
+        v = np.array([rng.normal() for _ in range(n)])
+        phi11[t] = v[0] ** 2 / (v @ v)
+    rng = Rng(module_seed(seed, name + "/null-grid"))
+    p = min(p1, p2)
+    grids = []
+    for t in range(gdraws):
+        Q = random_cols(rng, n, p)
+        G = Q[:p1, :] if p == p2 else Q[:p2, :].T
+        grids.append(phi_grid(G))
+    return phi11, np.array(grids)
+
+
+def check_subspace_nulls(h5, a1, a2, factor, tag, null_seed=1234, reproduce=()):
+    """Every null attribute of every module against the stored draws and
+    the definitions; for the modules in reproduce, the draws themselves."""
+    _, m1 = load_adapter(a1)
+    _, m2 = load_adapter(a2)
+    worst, meta = 0.0, True
+    with h5py.File(h5, "r") as f:
+        N = int(f.attrs["null_draws"])
+        meta &= int(f.attrs["null_seed"]) == null_seed and f.attrs["grid_null_draws"] == min(N, 200)
+        for name in f["modules"]:
+            g = f["modules"][name]
+            x, y = m1[name], m2[name]
+            dim = x["k"] if factor == "A" else x["d"]
+            r1, r2 = x["r"], y["r"]
+            p1, p2 = min(r1, dim), min(r2, dim)
+            draws = g["phi11_null"][()]
+            phi11 = g["phi"][0, 0]
+            sm = null_summary(draws, phi11)
+            meta &= draws.shape == (N,) and g.attrs["null_draws"] == N and g.attrs["grid_null_draws"] == min(N, 200)
+            meta &= np.array_equal(np.isnan(g.attrs["phi11"]), np.isnan(phi11)) and \
+                np.array_equal(np.isnan(g.attrs["phi11_p"]), np.isnan(sm["p"]))
+            meta &= int(g.attrs["null_seed"]) == module_seed(null_seed, name + "/null")
+            meta &= int(g.attrs["grid_null_seed"]) == module_seed(null_seed, name + "/null-grid")
+            meta &= bool(np.all((draws >= 0) & (draws <= 1)))
+            worst = max(worst, maxrel(g.attrs["phi11"], phi11), maxrel(g.attrs["phi11_null_mean"], sm["mean"]),
+                        maxrel(g.attrs["phi11_null_q95"], sm["q95"]), maxrel(g.attrs["phi11_p"], sm["p"]),
+                        maxrel(g.attrs["phi11_expected"], 1.0 / dim),
+                        maxrel(g.attrs["r_over_dim"], max(r1, r2) / dim))
+            mean, q95 = g["phi_null_mean"][()], g["phi_null_q95"][()]
+            meta &= mean.shape == (r1, r2) and q95.shape == (r1, r2)
+            meta &= bool(np.all(np.isnan(mean[p1:, :]))) and bool(np.all(np.isnan(mean[:, p2:])))
+            meta &= bool(np.all(np.isfinite(mean[:p1, :p2]))) and bool(np.all(q95[:p1, :p2] >= mean[:p1, :p2]))
+            if name in reproduce:
+                d11, grids = phi_null_draws(null_seed, name, dim, p1, p2, N, min(N, 200))
+                worst = max(worst, maxrel(draws, d11, floor=1e-9),
+                            maxrel(mean, pad(grids.mean(axis=0), r1, r2), floor=1e-9),
+                            maxrel(q95, pad(np.quantile(grids, 0.95, axis=0), r1, r2), floor=1e-9))
+    check(worst <= RTOL, "%s: phi11, its null mean/q95/p from the stored draws, 1/dim, r/dim%s (max rel %.1e)"
+          % (tag, ", the draws and grids re-generated for " + ",".join(reproduce) if reproduce else "", worst))
+    check(meta, "%s: null shapes, NaN padding, draws in [0, 1], null_draws, seeds" % tag)
+
+
+def beta_half_cdf(n):
+    """The exact CDF of Beta(1/2, (n-1)/2), the law of (u·v)² for uniform unit
+    u, v in R^n: F(x) = 2∫_0^√x (1−s²)^((n−3)/2) ds / B(1/2, (n−1)/2),
+    tabulated by the trapezoid rule on 2·10^5 steps (error < 1e-9)."""
+    b = (n - 1) / 2.0
+    s = np.linspace(0.0, 1.0, 200001)
+    y = (1.0 - s ** 2) ** (b - 1.0)
+    c = np.concatenate([[0.0], np.cumsum((y[1:] + y[:-1]) / 2.0 * np.diff(s))])
+    lbeta = math.lgamma(0.5) + math.lgamma(b) - math.lgamma(b + 0.5)
+    c *= 2.0 / math.exp(lbeta)
+    return lambda x: np.interp(np.sqrt(np.clip(x, 0.0, 1.0)), s, c)
+
+
+def phi11_law(h5, tag, delta=1e-6):
+    """phi11_null against Beta(1/2, (dim−1)/2), bounds failing by chance with
+    probability < delta over all modules: Kolmogorov–Smirnov through the DKW
+    inequality (P(sup|F̂−F| > ε) <= 2exp(−2Nε²)), the q95 attribute within the
+    DKW band, the mean within Bernstein's bound around 1/dim."""
+    with h5py.File(h5, "r") as f:
+        names = list(f["modules"])
+        dl = delta / (3 * len(names))
+        worst_ks = worst_q = worst_m = 0.0
+        ok = True
+        for name in names:
+            g = f["modules"][name]
+            x = np.sort(g["phi11_null"][()])
+            N, n = x.size, int(g.attrs["dim"])
+            F = beta_half_cdf(n)
+            eps = math.sqrt(math.log(2.0 / dl) / (2.0 * N))
+            Fx = F(x)
+            ks = max(np.max(np.arange(1, N + 1) / N - Fx), np.max(Fx - np.arange(N) / N))
+            ok &= ks <= eps
+            worst_ks = max(worst_ks, ks / eps)
+            # q95 between the exact quantiles at 0.95 ± ε
+            grid = np.linspace(0, 1, 400001)
+            Fg = F(grid)
+            lo, hi = np.interp(0.95 - eps, Fg, grid), np.interp(min(0.95 + eps, 1.0), Fg, grid)
+            q = g.attrs["phi11_null_q95"]
+            ok &= lo <= q <= hi
+            worst_q = max(worst_q, abs(q - np.interp(0.95, Fg, grid)) / (hi - lo) * 2)
+            mu = 1.0 / n
+            a, b = 0.5, (n - 1) / 2.0
+            var = a * b / ((a + b) ** 2 * (a + b + 1))
+            L = math.log(2.0 / dl)
+            t = math.sqrt(2 * var * L / N) + 2 * L / (3 * N)
+            ok &= abs(x.mean() - mu) <= t
+            worst_m = max(worst_m, abs(x.mean() - mu) / t)
+    check(ok, "%s: phi11_null ~ Beta(1/2, (dim-1)/2): KS <= DKW bound (worst %.2f of it), q95 in the DKW band "
+              "(%.2f of half-width), mean = 1/dim within Bernstein (%.2f of it); P(false FAIL) < 1e-6"
+          % (tag, worst_ks, worst_q, worst_m))
+
+
+def phi_grid_law(h5, tag, draws=20000, z=6.0):
+    """phi_null_mean against an independent numpy sampler (both subspaces
+    random, Gaussian + QR, no fixed axes), cell by cell: |C mean − numpy mean|
+    <= z·sd·sqrt(1/n_C + 1/n_np), and the numpy means against max(i, j)/dim."""
+    rng = np.random.default_rng(2024)
+    worst = worst_th = 0.0
+    with h5py.File(h5, "r") as f:
+        for name in list(f["modules"])[:2]:
+            g = f["modules"][name]
+            n, nc = int(g.attrs["dim"]), int(g.attrs["grid_null_draws"])
+            p1, p2 = min(int(g.attrs["r1"]), n), min(int(g.attrs["r2"]), n)
+            Z1 = np.linalg.qr(rng.normal(size=(draws, n, p1)))[0]
+            Z2 = np.linalg.qr(rng.normal(size=(draws, n, p2)))[0]
+            G = np.einsum("tni,tnj->tij", Z1, Z2)
+            c = np.cumsum(np.cumsum(G ** 2, axis=1), axis=2)
+            ph = c / np.minimum.outer(np.arange(1, p1 + 1), np.arange(1, p2 + 1))
+            m, sd = ph.mean(axis=0), ph.std(axis=0)
+            tol = z * sd * math.sqrt(1.0 / nc + 1.0 / draws)
+            worst = max(worst, float(np.max(np.abs(g["phi_null_mean"][:p1, :p2] - m) / tol)))
+            th = np.maximum.outer(np.arange(1, p1 + 1), np.arange(1, p2 + 1)) / n
+            worst_th = max(worst_th, float(np.max(np.abs(m - th) / (z * sd / math.sqrt(draws)))))
+    check(worst <= 1.0 and worst_th <= 1.0, "%s: phi_null_mean == an independent numpy sampler of two random "
+          "subspaces (worst %.2f of a %g-sigma bound), whose mean is max(i, j)/dim (%.2f)" % (tag, worst, z, worst_th))
+
+
+def proj_null_draws(seed, name, W, K, ndraws):
+    """The C draws of ‖UᵀWV‖_F re-generated (stream "<name>/null/K=<K>",
+    U (d, K) then V (k, K) a draw; the norm depends on their spans only)."""
+    rng = Rng(module_seed(seed, "%s/null/K=%d" % (name, K)))
+    out = np.empty(ndraws)
+    for t in range(ndraws):
+        U = random_cols(rng, W.shape[0], K)
+        V = random_cols(rng, W.shape[1], K)
+        out[t] = np.linalg.norm(U.T @ W @ V)
+    return out
+
+
+def amp_null_ref(g, W, K, name_draws, pname, obs_attr):
+    """The reference values of one null set, the expected rms, the summary
+    and the draws. The p-value is taken against the file's observed value
+    (checked against numpy elsewhere): with K = d = k every draw is ‖W‖_F and
+    only rounding orders them."""
+    draws = g[name_draws][()]
+    sm = null_summary(draws, g.attrs[obs_attr])
+    exp = K * np.linalg.norm(W) / math.sqrt(W.shape[0] * W.shape[1])
+    ref = {name_draws + "_mean": sm["mean"], name_draws + "_sd": sm["sd"], name_draws + "_q95": sm["q95"],
+           pname: sm["p"]}
+    return ref, exp, sm, draws
+
+
+def check_amplify_nulls(h5, adir, base, tag, kf=0, null_seed=1234, reproduce=()):
+    """The null attributes from the stored draws and numpy's SVDs; the _k
+    set of --k from its definition; for modules in reproduce, the draws."""
+    cfg, mods = load_adapter(adir)
+    bt = mk.read_safetensors(base)
+    fifo = bool(cfg.get("fan_in_fan_out"))
+    worst, meta = 0.0, True
+    with h5py.File(h5, "r") as f:
+        N = int(f.attrs["null_draws"])
+        meta &= int(f.attrs["null_seed"]) == null_seed and int(f.attrs["k"]) == kf
+        for name in f["modules"]:
+            g = f["modules"][name]
+            m = mods[name]
+            W = bt[g.attrs["base_tensor"]]
+            W = W.T if fifo else W
+            K = int(g.attrs["rank"])
+            U, S, Vt = delta_svd(m, uv=True)
+            Sw = np.linalg.svd(W, compute_uv=False)
+            dfro = np.linalg.norm(S)
+            deg = not S[0] > 0
+
+            def pdel(k):
+                return np.nan if deg else np.linalg.norm(U[:, :k].T @ W @ Vt[:k].T)
+
+            pd = pdel(K)
+            ref, exp, sm, draws = amp_null_ref(g, W, K, "proj_null", "proj_p", "proj_delta")
+            ref["alignment_excess"] = pd / exp
+            ref["amplification_null"] = np.nan if deg else dfro / sm["mean"]
+            meta &= draws.shape == (N,) and g.attrs["null_draws"] == N
+            meta &= int(g.attrs["null_seed"]) == module_seed(null_seed, "%s/null/K=%d" % (name, K))
+            if name in reproduce:
+                worst = max(worst, maxrel(draws, proj_null_draws(null_seed, name, W, K, N)))
+            if kf:
+                skipped = kf > min(m["r"], m["d"], m["k"])
+                meta &= g.attrs["k_fixed"] == kf and g.attrs["k_skipped"] == int(skipped)
+                if skipped:
+                    meta &= "proj_delta_k" not in g.attrs and "proj_null_k" not in g
+                else:
+                    pk = pdel(kf)
+                    rk, expk, smk, dk = amp_null_ref(g, W, kf, "proj_null_k", "proj_k_p", "proj_delta_k")
+                    ref.update(rk)
+                    ref.update({"proj_delta_k": pk, "proj_base_k": np.linalg.norm(Sw[:kf]),
+                                "proj_random_expected_k": expk, "alignment_excess_k": pk / expk,
+                                "amplification_k": dfro / pk,
+                                "amplification_null_k": np.nan if deg else dfro / smk["mean"]})
+                    meta &= int(g.attrs["null_seed_k"]) == module_seed(null_seed, "%s/null/K=%d" % (name, kf))
+                    if name in reproduce:
+                        worst = max(worst, maxrel(dk, proj_null_draws(null_seed, name, W, kf, N)))
+            else:
+                meta &= "k_fixed" not in g.attrs and "proj_null_k" not in g
+            for key, v in ref.items():
+                # an sd of rounding noise (K = d = k) is compared absolutely
+                worst = max(worst, maxrel(g.attrs[key], v, floor=1e-3 * exp if key.endswith("_sd") else 0.0))
+    check(worst <= RTOL, "%s: proj_null mean/sd/q95/p, alignment_excess, amplification_null%s%s == numpy "
+          "(max rel %.1e)" % (tag, ", the _k set of --k %d" % kf if kf else "",
+                              ", the draws re-generated for " + ",".join(reproduce) if reproduce else "", worst))
+    check(meta, "%s: null draws' shape, null_draws, seeds, k_fixed/k_skipped" % tag)
+
+
+def proj_null_rms(h5, tag, z=6.0):
+    """The rms of the draws is proj_random_expected = K·‖W‖_F/√(dk) exactly:
+    mean(x²) within z standard errors of its square."""
+    worst = 0.0
+    with h5py.File(h5, "r") as f:
+        for name in f["modules"]:
+            g = f["modules"][name]
+            x2 = g["proj_null"][()] ** 2
+            e2 = g.attrs["proj_random_expected"] ** 2
+            worst = max(worst, abs(x2.mean() - e2) / (z * x2.std(ddof=1) / math.sqrt(x2.size)))
+    check(worst <= 1.0, "%s: rms of proj_null == proj_random_expected (worst %.2f of a %g-sigma bound)"
+          % (tag, worst, z))
+
+
 def json_last(out):
     lines = [l for l in out.strip().splitlines() if l.strip()]
     try:
@@ -391,6 +654,90 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
+
+
+# the subspace runs whose null draws are re-generated here, by module: the
+# grid from a frame of p2 (a8 vs a4) or p1 columns (a8 vs r64, NaN-padded)
+REPRODUCE = {("a8", "a4", "A"): ("h.0.attn.q_proj",), ("a8", "a4", "B"): ("h.0.mlp.fc_in",),
+             ("a8", "r64", "A"): ("h.0.attn.q_proj",)}
+
+
+def nulls(tmp, j, o):
+    """The nulls' known answers, laws and options (issue 12)."""
+    # subspace: a planted shared top direction beats every null draw; two
+    # independent adapters do not
+    for fac in ("A", "B"):
+        h5 = o("planted_%s.h5" % fac)
+        rc, out, err = run("subspace", j("planted1"), j("planted2"), "-o", h5, "--factor", fac)
+        if check(rc == 0, "subspace planted1 planted2 --factor %s: exit 0" % fac):
+            check_subspace_nulls(h5, j("planted1"), j("planted2"), fac, "subspace planted --factor " + fac)
+            with h5py.File(h5, "r") as f:
+                g = [f["modules"][n] for n in f["modules"]]
+                lo = min(x.attrs["phi11"] for x in g)
+                ps = {float(x.attrs["phi11_p"]) for x in g}
+            check(lo > 0.9 and ps == {1.0 / 1001}, "subspace planted --factor %s: phi11 ~ 1 (min %.3f), "
+                  "phi11_p = 1/(N+1) for every module (%s)" % (fac, lo, sorted(ps)))
+    with h5py.File(o("sub_a8_a4_A.h5"), "r") as f:
+        ps = [float(f["modules"][n].attrs["phi11_p"]) for n in f["modules"]]
+    check(min(ps) > 0.01, "subspace of two independent adapters: phi11_p > 0.01 everywhere (min %.3f)" % min(ps))
+    rc, out, err = run("subspace", j("a8"), j("a4"), "-o", o("law.h5"), "--null-draws", 20000)
+    if check(rc == 0, "subspace --null-draws 20000: exit 0"):
+        phi11_law(o("law.h5"), "subspace --null-draws 20000")
+        phi_grid_law(o("law.h5"), "subspace --null-draws 20000")
+        check("null_mean" in out and "p(1,1)" in out, "subspace: the null's columns on stdout")
+    rc, out, err = run("subspace", j("a8"), j("a4"), "-o", o("ns.h5"), "--null-draws", 50, "--null-seed", 99)
+    if check(rc == 0, "subspace --null-draws 50 --null-seed 99: exit 0"):
+        check_subspace_nulls(o("ns.h5"), j("a8"), j("a4"), "A", "subspace --null-seed 99", null_seed=99,
+                             reproduce=("h.1.attn.v_proj",))
+        with h5py.File(o("ns.h5"), "r") as f, h5py.File(o("sub_a8_a4_A.h5"), "r") as f0:
+            same_phi = all(np.array_equal(f["modules"][n]["phi_random"][()], f0["modules"][n]["phi_random"][()])
+                           for n in f["modules"])
+        check(same_phi, "subspace --null-seed: phi_random (of --seed) unchanged")
+
+    # amplify: dW from W's own top directions beats every draw; Gaussian
+    # factors do not; the rms of the null is K·|W|/sqrt(dk)
+    base = j("base_a.safetensors")
+    rc, out, err = run("amplify", j("alignW"), "--base", base, "-o", o("alignW.h5"), "--k", 4)
+    if check(rc == 0, "amplify alignW --k 4: exit 0"):
+        check_amplify_nulls(o("alignW.h5"), j("alignW"), base, "amplify alignW --k 4", kf=4)
+        with h5py.File(o("alignW.h5"), "r") as f:
+            g = [f["modules"][n] for n in f["modules"]]
+            ps = {float(x.attrs[k]) for x in g for k in ("proj_p", "proj_k_p")}
+            ex = min(x.attrs["alignment_excess"] for x in g)
+            pb = max(abs(x.attrs["proj_delta"] / x.attrs["proj_base"] - 1) for x in g)
+        check(ps == {1.0 / 201} and ex > 4 and pb < 1e-3, "amplify: dW from W's top-8 directions: proj_p = "
+              "proj_k_p = 1/(N+1) (%s), alignment_excess >> 1 (min %.2f), proj_delta = proj_base (%.1e)"
+              % (sorted(ps), ex, pb))
+    rc, out, err = run("amplify", j("gauss8"), "--base", base, "-o", o("gauss8.h5"), "--k", 4)
+    if check(rc == 0, "amplify gauss8 --k 4: exit 0"):
+        check_amplify_nulls(o("gauss8.h5"), j("gauss8"), base, "amplify gauss8 --k 4", kf=4,
+                            reproduce=("h.0.attn.q_proj",))
+        with h5py.File(o("gauss8.h5"), "r") as f:
+            ps = [float(f["modules"][n].attrs[k]) for n in f["modules"] for k in ("proj_p", "proj_k_p")]
+        check(min(ps) > 0.01, "amplify: dW of Gaussian factors: proj_p, proj_k_p > 0.01 (min %.3f)" % min(ps))
+        check("null_mean" in out and "excess" in out, "amplify: the null table on stdout")
+    rc, out, err = run("amplify", j("a8"), "--base", base, "-o", o("rms.h5"), "--null-draws", 4000)
+    if check(rc == 0, "amplify --null-draws 4000: exit 0"):
+        proj_null_rms(o("rms.h5"), "amplify --null-draws 4000")
+    # the same --k and seed: the same draws for adapters of different rank
+    rc1 = run("amplify", j("a8"), "--base", base, "-o", o("k8.h5"), "--k", 4)[0]
+    rc2, out, err = run("amplify", j("a4"), "--base", base, "-o", o("k4.h5"), "--k", 4)
+    if check(rc1 == 0 and rc2 == 0, "amplify a8 and a4 --k 4: exit 0"):
+        check_amplify_nulls(o("k4.h5"), j("a4"), base, "amplify a4 --k 4", kf=4)
+        with h5py.File(o("k8.h5"), "r") as f8, h5py.File(o("k4.h5"), "r") as f4:
+            ok = all(np.array_equal(f8["modules"][n]["proj_null_k"][()], f4["modules"][n]["proj_null_k"][()])
+                     and np.array_equal(f4["modules"][n]["proj_null"][()], f4["modules"][n]["proj_null_k"][()])
+                     for n in f8["modules"])
+        check(ok, "amplify --k 4: r=8 and r=4 adapters get the same null draws per module")
+    # --k above --rank: W's top-K values computed for the fixed K on their own
+    rc, out, err = run("amplify", j("a8"), "--base", base, "-o", o("kr.h5"), "--rank", 2, "--k", 5)
+    if check(rc == 0, "amplify a8 --rank 2 --k 5: exit 0"):
+        check_amplify_nulls(o("kr.h5"), j("a8"), base, "amplify a8 --rank 2 --k 5", kf=5)
+    rc, out, err = run("amplify", j("a4"), "--base", base, "-o", o("kskip.h5"), "--k", 6, "--null-draws", 20,
+                       "--null-seed", 5)
+    if check(rc == 0 and "h.0.attn.q_proj" in err and "--k 6" in err and "skipped" in err,
+             "amplify a4 --k 6: exit 0, modules with r < K warned as skipped"):
+        check_amplify_nulls(o("kskip.h5"), j("a4"), base, "amplify a4 --k 6 --null-seed 5", kf=6, null_seed=5)
 
 
 def synthetic(tmp):
@@ -424,6 +771,7 @@ def synthetic(tmp):
         if not check(rc == 0, "%s: exit 0" % tag):
             continue
         check_subspace(h5, j(a1), j(a2), fac, tag, expect_skip=skip)
+        check_subspace_nulls(h5, j(a1), j(a2), fac, tag, reproduce=REPRODUCE.get((a1, a2, fac), ()))
         if skip:
             check(all(s in err for s in skip) and "differ" in err, "%s: skipped modules warned" % tag)
     with h5py.File(o("sub_a8_a8_A.h5"), "r") as f:
@@ -437,6 +785,7 @@ def synthetic(tmp):
     rc, out, err = run("subspace", j("a8"), j("a4"), "-o", o("sub_seed.h5"), "--seed", "7")
     if check(rc == 0, "subspace --seed 7: exit 0"):
         check_subspace(o("sub_seed.h5"), j("a8"), j("a4"), "A", "subspace --seed 7", seed=7)
+        check_subspace_nulls(o("sub_seed.h5"), j("a8"), j("a4"), "A", "subspace --seed 7", null_seed=7)
     # --pair across module names (q against v of one adapter)
     rc, out, err = run("subspace", j("a8"), j("a8"), "-o", o("pair.h5"), "--pair",
                        "h.0.attn.q_proj:h.0.attn.v_proj")
@@ -465,6 +814,8 @@ def synthetic(tmp):
         rc, out, err = run(*args)
         if check(rc == 0, "%s: exit 0 (%s)" % (tag, err.strip()[:200])):
             check_amplify(h5, j(ad), j(base), tag, rank=rank, expect=4 if ad == "r64" else 6)
+            check_amplify_nulls(h5, j(ad), j(base), tag, reproduce=("h.0.mlp.fc_out",) if ad == "fanin" else ())
+    nulls(tmp, j, o)
 
     # ---- plots ----
     pd = o("figs")
