@@ -42,6 +42,34 @@ static double lbeta(double a, double b)
     return lgamma(p) + lgamma_ratio(q, p);
 }
 
+/* u − log(1 + u), u > −1, without cancellation for small u (series) */
+static double rlog1(double u)
+{
+    if (fabs(u) >= 0.1)
+        return u - log1p(u);
+    double term = u * u, s = 0.0;   /* Σ_{k>=2} (−1)^k u^k / k */
+    for (int k = 2; k < 40; k++) {
+        s += (k % 2 ? -term : term) / k;
+        term *= u;
+        if (fabs(term) < 1e-17 * fabs(s))
+            break;
+    }
+    return s;
+}
+
+/* log(x^a y^b / B(a, b)), y = 1 − x. For a, b >= 10 the large terms of
+ * a·log x, b·log y and log B cancel; they are combined first (Stirling's
+ * series and u − log(1 + u) around the mode x0 = a/(a+b), as in
+ * DiDonato & Morris's brcomp), else the plain sum. */
+static double log_beta_front(double a, double b, double x, double y, double lx, double ly)
+{
+    if (a < 10.0 || b < 10.0)
+        return a * lx + b * ly - lbeta(a, b);
+    double s = a + b, u = (x * s - a) / a, v = (y * s - b) / b;
+    return -(a * rlog1(u) + b * rlog1(v)) + 0.5 * log(a * b / s) - 0.5 * log(2.0 * LSC_PI) -
+           (stirling_corr(a) + stirling_corr(b) - stirling_corr(s));
+}
+
 // ---- incomplete beta ----
 
 /* The continued fraction of I_x(a, b) (modified Lentz), converging fast for
@@ -93,7 +121,7 @@ static double beta_inc_xy(double a, double b, double x, double y, double lx, dou
         return 0.0;
     if (y <= 0.0)
         return 1.0;
-    double front = exp(a * lx + b * ly - lbeta(a, b));
+    double front = exp(log_beta_front(a, b, x, y, lx, ly));
     if (x < (a + 1.0) / (a + b + 2.0))
         return front * beta_cf(a, b, x, y) / a;
     return 1.0 - front * beta_cf(b, a, y, x) / b;
