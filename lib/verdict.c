@@ -441,6 +441,23 @@ int lsc_verdict_amp_ranks(const lsc_amp_runs *low, const lsc_amp_runs *high, int
 
 // ---- d) saturation (TOST) ----
 
+/* The numbers of a by-seed verdict; 0 (and not measured, "needs >= 2
+ * seeds") when the test could not run. */
+static int seed_verdict(lsc_verdict *v, int no_test, int n, double effect, double lo, double hi,
+                        double p, int shown)
+{
+    if (no_test) {
+        put(v->evidence, sizeof v->evidence, "not measured: needs >= 2 seeds (has %d)", n);
+        return 0;
+    }
+    v->effect = effect;
+    v->lo = lo;
+    v->hi = hi;
+    v->p = p;
+    v->state = shown ? LSC_SHOWN : LSC_NOT_SHOWN;
+    return 1;
+}
+
 int lsc_verdict_saturation(const double *acc_small, const double *acc_large, int n,
                            double margin, double alpha, lsc_verdict *v, lsc_error *err)
 {
@@ -458,15 +475,8 @@ int lsc_verdict_saturation(const double *acc_small, const double *acc_large, int
     int rc = lsc_tost_paired(acc_small, acc_large, n, margin, alpha, &r, err);
     if (rc != LSC_OK)
         return verdict_error(v, rc, err);
-    if (r.no_test) {
-        put(v->evidence, sizeof v->evidence, "not measured: needs >= 2 seeds (has %d)", n);
+    if (!seed_verdict(v, r.no_test, n, r.mean, r.lo, r.hi, r.p, r.equivalent))
         return LSC_OK;
-    }
-    v->effect = r.mean;
-    v->lo = r.lo;
-    v->hi = r.hi;
-    v->p = r.p;
-    v->state = r.equivalent ? LSC_SHOWN : LSC_NOT_SHOWN;
     put(v->evidence, sizeof v->evidence,
         "mean difference small - large %+.3g points, %g%% interval [%.3g, %.3g] %s "
         "(-%g, %g), p = %.2g", r.mean, 100.0 * (1.0 - 2.0 * alpha), r.lo, r.hi,
@@ -496,15 +506,8 @@ int lsc_verdict_better(const double *acc_a, const double *acc_b, int n, double a
     int rc = lsc_paired_t(acc_a, acc_b, n, 1.0 - alpha, &r, err);
     if (rc != LSC_OK)
         return verdict_error(v, rc, err);
-    if (r.no_test) {
-        put(v->evidence, sizeof v->evidence, "not measured: needs >= 2 seeds (has %d)", n);
+    if (!seed_verdict(v, r.no_test, n, r.mean, r.lo, r.hi, r.p, r.mean > 0.0 && r.lo > 0.0))
         return LSC_OK;
-    }
-    v->effect = r.mean;
-    v->lo = r.lo;
-    v->hi = r.hi;
-    v->p = r.p;
-    v->state = r.mean > 0.0 && r.lo > 0.0 ? LSC_SHOWN : LSC_NOT_SHOWN;
     put(v->evidence, sizeof v->evidence,
         "mean difference a - b %+.3g points, %g%% interval [%.3g, %.3g], t = %.3g, p = %.2g",
         r.mean, 100.0 * (1.0 - alpha), r.lo, r.hi, r.t, r.p);

@@ -6,7 +6,7 @@ tail through u = 1/t, so small tails keep their relative accuracy), its
 quantile by bisection on that CDF, the regularized incomplete beta function
 as a ratio of two quadratures (no log-Beta at all), the t-interval, paired
 t-test and TOST of fixed data with numpy, and the resampled null of a mean
-with its own port of lsc_rng (splitmix64 seeding, xorshift64*) and numpy's
+with the Python port of lsc_rng in test_analysis_oracle.py and numpy's
 default (type-7) quantiles. It reads the C values from
 `$LSC_BUILD/tests/test_stats --dump`. When scipy is importable the t and
 beta values are checked against scipy.stats too (else that part is a SKIP).
@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import ROOT, check, skip, summary  # noqa: E402
+from test_analysis_oracle import Rng  # noqa: E402  (the Python port of lsc_rng)
 
 GL_X, GL_W = np.polynomial.legendre.leggauss(24)
-M64 = (1 << 64) - 1
 
 
 # ---- quadrature ----
@@ -85,27 +85,7 @@ def beta_inc(a, b, x):
     return integrate(f, 0.0, math.sqrt(x), 256) / integrate(f, 0.0, 1.0, 256)
 
 
-# ---- lsc_rng port and the resampled null of a mean ----
-
-class Rng:
-    def __init__(self, seed):
-        z = (seed + 0x9E3779B97F4A7C15) & M64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        z ^= z >> 31
-        self.s = z if z else 0x2545F4914F6CDD1D
-
-    def u64(self):
-        x = self.s
-        x ^= x >> 12
-        x = (x ^ (x << 25)) & M64
-        x ^= x >> 27
-        self.s = x
-        return (x * 0x2545F4914F6CDD1D) & M64
-
-    def uniform(self):
-        return (self.u64() >> 11) / 9007199254740992.0
-
+# ---- the resampled null of a mean (lsc_rng ported in test_analysis_oracle) ----
 
 def null_mean(observed, draws, m, n_out, seed):
     rng = Rng(seed)
@@ -175,7 +155,7 @@ def check_null_mean(rows):
     got = rows["nullmean"][0]
     want = null_mean(0.6, draws, 3, 300, 99)
     check(all(close(g, w, 1e-14, 1e-15) for g, w in zip(got, want)),
-          f"resampled null of a mean (own lsc_rng port, numpy quantiles): p {got[0]} "
+          f"resampled null of a mean (lsc_rng port, numpy quantiles): p {got[0]} "
           f"(python {want[0]}), q95 {got[4]:.6f} ({want[4]:.6f})")
 
 
