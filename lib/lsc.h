@@ -42,5 +42,7 @@
 #include "lsc_data.h"
 #include "lsc_nf4.h"
 #include "lsc_atomic.h"
+#include "lsc_stats.h"
+#include "lsc_verdict.h"
 
 #endif /* LSC_H */
