@@ -21,6 +21,9 @@
  *   spec   KEY   PATH      summary of the spectrum of the module group PATH
  *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
+ *   vphi, vamp, vregime, vsat, vbetter NAME VALUE
+ *                          a verdict of the study (collect_verdict.c): /verdicts/NAME, its
+ *                          numbers in /summary, a row of --verdict-dat
  *
  * Layout written (format_version 1, see README.md, "Results layout"):
  *   /                    provenance (lorascope_version, format_version, command, git_commit,
@@ -29,6 +32,7 @@
  *   /cells/<cell>        attrs targets rank n_seeds trainable_params accuracy_mean accuracy_std
  *                        val_loss_mean val_loss_std; datasets seeds, accuracy, val_loss
  *   /<GROUP>/...         merged analysis outputs
+ *   /verdicts/<name>     attrs verdict state effect lo hi p null_value alpha n test null evidence
  *   /summary             one float64 attribute per headline metric ("qv_r4.accuracy", "A.q.phi_11")
  */
 #include <errno.h>
@@ -43,14 +47,16 @@
 
 static const char *USAGE =
     "usage: lorascope collect MANIFEST.tsv -o STUDY.h5 [--dat FILE] [--phi-dat DIR]\n"
-    "                         [--amp-dat FILE] [--spec-dat DIR] [--curves FILE]\n"
+    "                         [--amp-dat FILE] [--spec-dat DIR] [--curves FILE] [--verdict-dat FILE]\n"
     "\n"
     "Builds the HDF5 file of one study from a manifest written by experiments/lib.sh: per-run\n"
     "eval results, per-cell mean and spread over seeds (/cells), the analysis outputs of every\n"
     "layer (/<group>), and the headline metrics in /summary (read by report and regress).\n"
     "\n"
     "manifest lines (TAB-separated): attr NAME VALUE | run CELL RUN_DIR | merge GROUP FILE.h5 |\n"
-    "  phi KEY PATH | amp KEY PATH | spec KEY PATH | qerr KEY PATH | curve LABEL RUN_DIR\n"
+    "  phi KEY PATH | amp KEY PATH | spec KEY PATH | qerr KEY PATH | curve LABEL RUN_DIR |\n"
+    "  vphi NAME F:MODULE | vamp NAME MODULE LOW HIGH | vregime NAME MODULE RANK |\n"
+    "  vsat NAME CELL_SMALL CELL_LARGE MARGIN | vbetter NAME CELL_A CELL_B  (the verdicts: /verdicts)\n"
     "\n"
     "  -o, --output STUDY.h5  the study file (temporary name, renamed when complete)\n"
     "  --dat FILE             per-cell table for gnuplot (key targets rank n acc sd loss sd)\n"
@@ -58,6 +64,7 @@ static const char *USAGE =
     "  --amp-dat FILE         Table 7 rows for gnuplot, one per amp line\n"
     "  --spec-dat DIR         DIR/spec_KEY.dat (i sigma sigma/sigma1 cumulative-energy) per spec line\n"
     "  --curves FILE          training loss curves of the curve lines (gnuplot index blocks)\n"
+    "  --verdict-dat FILE     one row per verdict (name layer proj a b c effect lo p state)\n"
     "\n"
     "example:\n"
     "  lorascope collect data/results/tiny/work/table6_rank/manifest.tsv \\\n"
@@ -136,7 +143,7 @@ static int manifest_read(const char *path, manifest *m)
             ml->name = t1 + 1;
             ml->value = t2 + 1;
             static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "qerr",
-                                          "curve"};
+                                          "curve", "vphi", "vamp", "vregime", "vsat", "vbetter"};
             int ok = 0;
             for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= strcmp(s, kinds[k]) == 0;
@@ -209,11 +216,11 @@ int collect_dat_commit_(lsc_atomic *a)
 
 typedef struct collect_opts {
     const char *manifest, *out;                 /* MANIFEST.tsv, -o STUDY.h5 */
-    const char *dat, *amp, *curves;             /* --dat, --amp-dat, --curves files (or NULL) */
+    const char *dat, *amp, *curves, *vdat;      /* --dat, --amp-dat, --curves, --verdict-dat (or NULL) */
     const char *phi_dir, *spec_dir;             /* --phi-dat, --spec-dat directories (or NULL) */
 } collect_opts;
 
-enum { OUT_DAT, OUT_AMP, OUT_CURVES, OUT_N };
+enum { OUT_DAT, OUT_AMP, OUT_CURVES, OUT_VERDICT, OUT_N };
 
 /* Every "run" line of m into *runs (calloc'd, *nr of them; the caller frees it). */
 static int read_runs(const manifest *m, run **runs, int *nr)
@@ -240,8 +247,12 @@ static int open_outputs(const collect_opts *o, lsc_atomic out[OUT_N])
     int rc = CLI_OK;
     if ((o->dat && (rc = collect_dat_open_(&out[OUT_DAT], o->dat)) != CLI_OK) ||
         (o->amp && (rc = collect_dat_open_(&out[OUT_AMP], o->amp)) != CLI_OK) ||
-        (o->curves && (rc = collect_dat_open_(&out[OUT_CURVES], o->curves)) != CLI_OK))
+        (o->curves && (rc = collect_dat_open_(&out[OUT_CURVES], o->curves)) != CLI_OK) ||
+        (o->vdat && (rc = collect_dat_open_(&out[OUT_VERDICT], o->vdat)) != CLI_OK))
         return rc;
+    if (out[OUT_VERDICT].fp)
+        fprintf(out[OUT_VERDICT].fp, "# name layer proj a b c effect lo p state  (a, b, c: see the verdict kind "
+                                     "in analysis/collect_verdict.c; state 1 shown, 0 not shown, -1 not measured)\n");
     if (out[OUT_AMP].fp)
         fprintf(out[OUT_AMP].fp,
                 "# key target r delta_fro base_fro proj_delta proj_base proj_random amplification\n");
@@ -287,7 +298,7 @@ static int write_root(wctx *w, const manifest *m, const char *manifest_path, dou
 }
 
 /* The merge, phi, amp, spec, qerr and curve lines, in the manifest's order. */
-static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *amp, FILE *cur)
+static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *amp, FILE *cur, FILE *vd)
 {
     int rc = CLI_OK, n_curves = 0;
     for (int i = 0; i < m->n && rc == CLI_OK; i++) {
@@ -304,6 +315,14 @@ static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *
             rc = collect_qerr_(w, l->name, l->value);
         else if (strcmp(l->kind, "curve") == 0 && cur)
             rc = collect_curve_(cur, n_curves++, l->name, l->value);
+        else if (strcmp(l->kind, "vphi") == 0)
+            rc = collect_vphi_(w, l->name, l->value, vd);
+        else if (strcmp(l->kind, "vamp") == 0)
+            rc = collect_vamp_(w, l->name, l->value, vd);
+        else if (strcmp(l->kind, "vregime") == 0)
+            rc = collect_vregime_(w, l->name, l->value, vd);
+        else if (strcmp(l->kind, "vsat") == 0 || strcmp(l->kind, "vbetter") == 0)
+            rc = collect_vpaired_(w, l->kind, l->name, l->value, vd);
     }
     return rc;
 }
@@ -334,7 +353,7 @@ static int collect_study(const collect_opts *o)
         return rc;
     run *runs = NULL;
     int nr = 0;
-    wctx w = {NULL, {0}, LSC_OK, NULL, 0, 0};
+    wctx w = {NULL, {0}, LSC_OK, NULL, 0, 0, NULL, 0};
     lsc_atomic out[OUT_N];
     memset(out, 0, sizeof out);
     if ((rc = read_runs(&m, &runs, &nr)) != CLI_OK || (rc = open_outputs(o, out)) != CLI_OK)
@@ -344,8 +363,11 @@ static int collect_study(const collect_opts *o)
         goto done;
     }
     if ((rc = write_root(&w, &m, o->manifest, t0)) != CLI_OK ||
-        (rc = collect_runs_write_(&w, runs, nr, out[OUT_DAT].fp)) != CLI_OK ||
-        (rc = apply_lines(&w, &m, o, out[OUT_AMP].fp, out[OUT_CURVES].fp)) != CLI_OK ||
+        (rc = collect_runs_write_(&w, runs, nr, out[OUT_DAT].fp)) != CLI_OK)
+        goto done;
+    w.runs = runs;
+    w.nr = nr;
+    if ((rc = apply_lines(&w, &m, o, out[OUT_AMP].fp, out[OUT_CURVES].fp, out[OUT_VERDICT].fp)) != CLI_OK ||
         (rc = finish_study(&w)) != CLI_OK)
         goto done;
     for (int k = 0; k < OUT_N && rc == CLI_OK; k++)
@@ -368,7 +390,7 @@ int cmd_collect(int argc, char **argv)
 {
     cli_opt opts[] = {{"output", 1, NULL}, {"dat", 1, NULL},    {"phi-dat", 1, NULL},
                       {"amp-dat", 1, NULL}, {"spec-dat", 1, NULL}, {"curves", 1, NULL},
-                      {"help", 0, NULL},   {NULL, 0, NULL}};
+                      {"verdict-dat", 1, NULL}, {"help", 0, NULL},   {NULL, 0, NULL}};
     const char *pos[1];
     int npos;
     int rc = cli_parse("collect", argc, argv, opts, pos, 1, &npos);
@@ -381,7 +403,7 @@ int cmd_collect(int argc, char **argv)
     const char *out = cli_get(opts, "output");
     if (npos != 1 || !out)
         return cli_error("collect", CLI_USAGE, "need MANIFEST.tsv and -o STUDY.h5 (see --help)");
-    collect_opts o = {pos[0], out, cli_get(opts, "dat"), cli_get(opts, "amp-dat"),
-                      cli_get(opts, "curves"), cli_get(opts, "phi-dat"), cli_get(opts, "spec-dat")};
+    collect_opts o = {pos[0], out, cli_get(opts, "dat"), cli_get(opts, "amp-dat"), cli_get(opts, "curves"),
+                      cli_get(opts, "verdict-dat"), cli_get(opts, "phi-dat"), cli_get(opts, "spec-dat")};
     return collect_study(&o);
 }

@@ -3,7 +3,8 @@
  * a study, the writer of the study file with its first-failure bookkeeping, the /summary
  * metrics and the plain-text outputs for gnuplot. collect.c is the subcommand, the manifest
  * and the driver; collect_runs.c reads the runs and writes /runs and /cells; collect_merge.c
- * copies analysis outputs in and summarises them (phi, amp, spec, qerr) and writes the curves.
+ * copies analysis outputs in and summarises them (phi, amp, spec, qerr) and writes the curves;
+ * collect_verdict.c computes the verdict lines.
  *
  * What it is not: a public interface. Nothing outside collect*.c includes it.
  */
@@ -28,6 +29,10 @@ typedef struct run {
     char   config_sha[80];
     double train_seconds, eval_seconds, cpu_seconds;
     double accuracy, val_loss, perplexity, majority, suffix;
+    double rank_accuracy;                       /* test split, rank classification (NaN: none) */
+    double dev_accuracy, dev_rank_accuracy;     /* dev split (the lr sweep; NaN: not evaluated) */
+    double dw_ratio_median, dw_ratio_max;       /* ‖ΔW‖_F/‖W‖_F over the adapted modules */
+    double lr;
     long   n_items;
     long   trainable;
     char   sha256[65];
@@ -41,6 +46,8 @@ typedef struct wctx {
     int        rc;        /* first failure */
     char      *metrics;   /* newline-separated names of the /summary attributes */
     size_t     mlen, mcap;
+    const struct run *runs;   /* the study's runs (the vsat / vbetter lines pair their cells) */
+    int        nr;
 } wctx;
 
 /* Writers that do nothing once w->rc records a failure. */
@@ -97,5 +104,12 @@ int collect_qerr_(wctx *w, const char *key, const char *path);
 int collect_amp_(wctx *w, const char *key, const char *path, FILE *dat);
 int collect_spec_(wctx *w, const char *key, const char *path, const char *dat_dir);
 int collect_curve_(FILE *fp, int index, const char *label, const char *dir);
+
+/* collect_verdict.c: the verdict lines (see that file); dat may be NULL. kind of
+ * collect_vpaired_ is "vsat" or "vbetter". */
+int collect_vphi_(wctx *w, const char *name, const char *value, FILE *dat);
+int collect_vamp_(wctx *w, const char *name, const char *value, FILE *dat);
+int collect_vregime_(wctx *w, const char *name, const char *value, FILE *dat);
+int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *value, FILE *dat);
 
 #endif /* LSC_COLLECT_H */

@@ -27,12 +27,21 @@ static const char *INT_ATTRS[] = {
     "n_nonfinite_modules", "w0_rank90", "random_rank90", "transposed",
     /* quanterr (issue 6) */
     "top", "blocksize", "double_quant", "base_transposed", "has_compare", "compare_r",
-    "compare_degenerate", "diff_degenerate", "n_compared", "store_error", "fan_in_fan_out", NULL};
+    "compare_degenerate", "diff_degenerate", "n_compared", "store_error", "fan_in_fan_out",
+    /* the nulls of subspace and amplify (issue 12) */
+    "null_draws", "null_seed", "grid_null_draws", "k_fixed", "grid_null_seed", "k_skipped",
+    "null_seed_k", "k", NULL};
 static const char *NUM_ATTRS[] = {
     "alpha", "scaling", "delta_fro", "stable_rank", "effective_rank", "base_fro",
     "proj_delta", "proj_base", "proj_random", "amplification", "wall_time_s", "w0_fro",
     "ft_fro", "rank90_frac", "w0_effective_rank", "random_effective_rank",
     "w0_stable_rank", "random_stable_rank", "rank90_fraction",
+    /* the nulls of subspace and amplify (issue 12) */
+    "phi11", "phi11_null_mean", "phi11_null_q95", "phi11_p", "phi11_expected", "r_over_dim",
+    "proj_random_expected", "proj_null_mean", "proj_null_sd", "proj_null_q95", "proj_p",
+    "alignment_excess", "amplification_null", "proj_delta_k", "proj_base_k", "proj_null_k_mean",
+    "proj_null_k_q95", "proj_k_p", "alignment_excess_k", "amplification_k", "amplification_null_k",
+    "proj_null_k_sd", "proj_random_expected_k",
     /* quanterr (issue 6): per module, then the means over modules of the root */
     "bits_total", "bits_constants", "error_fro", "error_rel", "error_max_abs", "phi_right",
     "phi_left", "phi_right_top1", "phi_left_top1", "phi_right_random", "phi_left_random",
@@ -55,7 +64,7 @@ static const char *STR_ATTRS[] = {
     "adapter_sha256", "adapter1", "adapter1_sha256", "adapter2", "adapter2_sha256", "base",
     "base_sha256", "finetuned", "finetuned_sha256", "module", "warning", "module1", "module2",
     "pair", "rank_tolerance", "svd_method", "dtype", "targets", "base_tensor", "compare",
-    "compare_sha256", "quantiser", "svd", "zero_tolerance", NULL};
+    "compare_sha256", "quantiser", "svd", "zero_tolerance", "null_model", NULL};
 
 static void copy_attrs(wctx *w, const lsc_h5 *src, const char *spath, const char *dpath)
 {
@@ -271,12 +280,13 @@ int collect_qerr_(wctx *w, const char *key, const char *path)
 }
 
 static const char *AMP_ATTRS[] = {"r", "delta_fro", "base_fro", "proj_delta", "proj_base",
-                                  "proj_random", "amplification", NULL};
+                                  "proj_random", "amplification", "proj_random_expected",
+                                  "proj_null_mean", "alignment_excess", NULL};
 
 int collect_amp_(wctx *w, const char *key, const char *path, FILE *dat)
 {
     lsc_error e = {0};
-    double v[8];
+    double v[12];
     int i = 0;
     for (const char *const *a = AMP_ATTRS; *a; a++, i++) {
         if (lsc_h5_read_attr_double(w->h, path, *a, &v[i], &e) != LSC_OK)

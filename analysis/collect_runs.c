@@ -8,6 +8,7 @@
  * averages them (sample standard deviation over seeds) and copies them.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,29 @@ static long count_trainable(const run *r)
     return n;
 }
 
+/* The metrics a run may lack (NaN then): rank classification and the dev split (issue 12), and
+ * ‖ΔW‖/‖W‖ over its modules. */
+static void read_optional(const lsc_h5 *h, run *r)
+{
+    static const struct { const char *name; size_t off; } opt[] = {
+        {"rank_accuracy", offsetof(run, rank_accuracy)},
+        {"dev_accuracy", offsetof(run, dev_accuracy)},
+        {"dev_rank_accuracy", offsetof(run, dev_rank_accuracy)},
+        {"dw_ratio_median", offsetof(run, dw_ratio_median)},
+        {"dw_ratio_max", offsetof(run, dw_ratio_max)},
+    };
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        lsc_error e = {0};
+        double *v = (double *)((char *)r + opt[i].off);
+        *v = NAN;
+        lsc_h5_read_attr_double(h, "/", opt[i].name, v, &e);
+    }
+}
+
 int collect_run_read_(run *r, const char *cell, const char *dir)
 {
     memset(r, 0, sizeof *r);
+    r->rank_accuracy = r->dev_accuracy = r->dev_rank_accuracy = r->dw_ratio_median = r->dw_ratio_max = NAN;
     snprintf(r->cell, sizeof r->cell, "%s", cell);
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     size_t l = strlen(r->dir);
@@ -123,8 +144,9 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
     r->seed = isfinite(sd) ? (long)sd : 0;
     r->train_seconds = json_num(j, k_ts);
     r->eval_seconds = json_num(j, k_es);
-    const char *k_cpu[] = {"cpu_seconds", NULL};
+    const char *k_cpu[] = {"cpu_seconds", NULL}, *k_lr[] = {"lr", NULL};
     r->cpu_seconds = json_num(j, k_cpu);
+    r->lr = json_num(j, k_lr);
     cJSON_Delete(j);
     if (!r->id[0]) {
         const char *b = strrchr(r->dir, '/');
@@ -175,6 +197,7 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
         lsc_h5_read_attr_double(h, "/", "suffix4_baseline", &r->suffix, &e);
         lsc_h5_read_attr_double(h, "/", "eval_items", &n, &e);
         r->n_items = isfinite(n) ? (long)n : -1;
+        read_optional(h, r);
         lsc_h5_close(h);
     }
     if (!isfinite(r->accuracy) && !isfinite(r->val_loss))
@@ -186,25 +209,6 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
     if (lsc_sha256_path(path, r->sha256, &err) != LSC_OK)
         return cli_error("collect", CLI_FAIL, "%s: cannot checksum: %s", path, err.msg);
     return CLI_OK;
-}
-
-// ---- small statistics ----
-
-static void mean_std(const double *x, int n, double *mean, double *sd, double *lo, double *hi)
-{
-    double s = 0, mn = INFINITY, mx = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        s += x[i];
-        mn = fmin(mn, x[i]);
-        mx = fmax(mx, x[i]);
-    }
-    *mean = n ? s / n : NAN;
-    double v = 0;
-    for (int i = 0; i < n; i++)
-        v += (x[i] - *mean) * (x[i] - *mean);
-    *sd = n > 1 ? sqrt(v / (n - 1)) : 0.0;   /* sample standard deviation over seeds */
-    *lo = n ? mn : NAN;
-    *hi = n ? mx : NAN;
 }
 
 // ---- writing runs and cells ----
@@ -231,6 +235,12 @@ static void write_runs(wctx *w, const run *runs, int nr)
         w_attr_d(w, obj, "perplexity", r->perplexity);
         w_attr_d(w, obj, "majority_accuracy", r->majority);
         w_attr_d(w, obj, "suffix_accuracy", r->suffix);
+        w_attr_d(w, obj, "rank_accuracy", r->rank_accuracy);
+        w_attr_d(w, obj, "dev_accuracy", r->dev_accuracy);
+        w_attr_d(w, obj, "dev_rank_accuracy", r->dev_rank_accuracy);
+        w_attr_d(w, obj, "dw_ratio_median", r->dw_ratio_median);
+        w_attr_d(w, obj, "dw_ratio_max", r->dw_ratio_max);
+        w_attr_d(w, obj, "lr", r->lr);
         w_attr_d(w, obj, "train_seconds", r->train_seconds);
         if (isfinite(r->eval_seconds))
             w_attr_d(w, obj, "eval_seconds", r->eval_seconds);
@@ -238,27 +248,86 @@ static void write_runs(wctx *w, const run *runs, int nr)
     }
 }
 
-/* The cell of runs[i] (its first run): every run of the cell (at most 64) averaged. */
+/* One per-seed quantity of a cell: its values, mean and 95 % t-interval over the seeds. */
+typedef struct cell_stat {
+    const char *name;
+    double      x[64];
+    lsc_ci      ci;
+} cell_stat;
+
+static void stat_finish(cell_stat *c, int n)
+{
+    lsc_error e = {0};
+    int finite = n > 0;
+    for (int i = 0; i < n; i++)
+        finite &= isfinite(c->x[i]);
+    if (!finite || lsc_mean_ci(c->x, n, 0.95, &c->ci, &e) != LSC_OK) {
+        memset(&c->ci, 0, sizeof c->ci);
+        c->ci.n = n;
+        c->ci.mean = c->ci.sd = c->ci.lo = c->ci.hi = NAN;
+    }
+    if (n == 1)
+        c->ci.sd = 0.0;   /* one seed: no spread (the interval stays NaN) */
+}
+
+/* /cells/<cell>/<name> (the per-seed values) and its attributes <name>_{mean,std,lo95,hi95};
+ * /summary "<cell>.<name>" (and _lo95/_hi95 when there is an interval). */
+static void write_stat(wctx *w, const char *obj, const char *cell, const cell_stat *c, int n)
+{
+    char p[600];
+    size_t dims[1] = {(size_t)n};
+    snprintf(p, sizeof p, "%s/%s", obj, c->name);
+    w_f64(w, p, 1, dims, c->x);
+    snprintf(p, sizeof p, "%s_mean", c->name);
+    w_attr_d(w, obj, p, c->ci.mean);
+    snprintf(p, sizeof p, "%s_std", c->name);
+    w_attr_d(w, obj, p, c->ci.sd);
+    snprintf(p, sizeof p, "%s_lo95", c->name);
+    w_attr_d(w, obj, p, c->ci.lo);
+    snprintf(p, sizeof p, "%s_hi95", c->name);
+    w_attr_d(w, obj, p, c->ci.hi);
+    collect_summary_(w, cell, c->name, c->ci.mean);
+    if (isfinite(c->ci.lo)) {
+        snprintf(p, sizeof p, "%s_lo95", c->name);
+        collect_summary_(w, cell, p, c->ci.lo);
+        snprintf(p, sizeof p, "%s_hi95", c->name);
+        collect_summary_(w, cell, p, c->ci.hi);
+    }
+}
+
+enum { ST_ACC, ST_LOSS, ST_RANK, ST_DEV, ST_DEVRANK, ST_DW, ST_N };
+
+/* The cell of runs[i] (its first run): every run of the cell (at most 64), mean and 95 %
+ * t-interval over the seeds of each quantity a run has. */
 static void write_cell(wctx *w, const run *runs, int nr, int i, FILE *dat)
 {
-    double acc[64], loss[64], seeds[64];
+    static const char *const names[ST_N] = {"accuracy", "val_loss", "rank_accuracy", "dev_accuracy",
+                                            "dev_rank_accuracy", "dw_ratio_median"};
+    cell_stat st[ST_N];
+    for (int k = 0; k < ST_N; k++)
+        st[k].name = names[k];
+    double seeds[64], amin = INFINITY, amax = -INFINITY;
     char ids[4096] = "";
     int n = 0;
     for (int j = i; j < nr && n < 64; j++) {
-        if (strcmp(runs[j].cell, runs[i].cell) != 0)
+        const run *q = &runs[j];
+        if (strcmp(q->cell, runs[i].cell) != 0)
             continue;
-        acc[n] = runs[j].accuracy;
-        loss[n] = runs[j].val_loss;
-        seeds[n] = (double)runs[j].seed;
+        double v[ST_N] = {q->accuracy, q->val_loss, q->rank_accuracy, q->dev_accuracy, q->dev_rank_accuracy,
+                          q->dw_ratio_median};
+        for (int k = 0; k < ST_N; k++)
+            st[k].x[n] = v[k];
+        amin = fmin(amin, q->accuracy);
+        amax = fmax(amax, q->accuracy);
+        seeds[n] = (double)q->seed;
         size_t l = strlen(ids);
-        snprintf(ids + l, sizeof ids - l, "%s%s", l ? "," : "", runs[j].id);
+        snprintf(ids + l, sizeof ids - l, "%s%s", l ? "," : "", q->id);
         n++;
     }
-    double am, as, alo, ahi, lm, ls, llo, lhi;
-    mean_std(acc, n, &am, &as, &alo, &ahi);
-    mean_std(loss, n, &lm, &ls, &llo, &lhi);
+    for (int k = 0; k < ST_N; k++)
+        stat_finish(&st[k], n);
     const run *r = &runs[i];
-    char obj[512];
+    char obj[512], p[600];
     snprintf(obj, sizeof obj, "/cells/%s", r->cell);
     w_group(w, obj);
     w_attr_s(w, obj, "kind", r->kind);
@@ -267,26 +336,20 @@ static void write_cell(wctx *w, const run *runs, int nr, int i, FILE *dat)
     w_attr_i(w, obj, "n_seeds", n);
     w_attr_i(w, obj, "trainable_params", r->trainable);
     w_attr_s(w, obj, "runs", ids);
-    w_attr_d(w, obj, "accuracy_mean", am);
-    w_attr_d(w, obj, "accuracy_std", as);
-    w_attr_d(w, obj, "accuracy_min", alo);
-    w_attr_d(w, obj, "accuracy_max", ahi);
-    w_attr_d(w, obj, "val_loss_mean", lm);
-    w_attr_d(w, obj, "val_loss_std", ls);
+    w_attr_d(w, obj, "lr", r->lr);
+    w_attr_d(w, obj, "accuracy_min", n ? amin : NAN);
+    w_attr_d(w, obj, "accuracy_max", n ? amax : NAN);
     size_t dims[1] = {(size_t)n};
-    char p[600];
     snprintf(p, sizeof p, "%s/seeds", obj);
     w_f64(w, p, 1, dims, seeds);
-    snprintf(p, sizeof p, "%s/accuracy", obj);
-    w_f64(w, p, 1, dims, acc);
-    snprintf(p, sizeof p, "%s/val_loss", obj);
-    w_f64(w, p, 1, dims, loss);
-    collect_summary_(w, r->cell, "accuracy", am);
-    collect_summary_(w, r->cell, "val_loss", lm);
+    for (int k = 0; k < ST_N; k++)
+        if (k <= ST_LOSS || isfinite(st[k].ci.mean))
+            write_stat(w, obj, r->cell, &st[k], n);
     if (dat) {
-        fprintf(dat, "%s %s %d %d %ld %.6g %.6g %.6g %.6g %.6g %.6g\n", r->cell,
-                r->targets[0] ? r->targets : "-", r->rank, n, r->trainable, am, as, lm, ls,
-                alo, ahi);
+        const lsc_ci *a = &st[ST_ACC].ci, *l = &st[ST_LOSS].ci, *rk = &st[ST_RANK].ci;
+        fprintf(dat, "%s %s %d %d %ld %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g\n", r->cell,
+                r->targets[0] ? r->targets : "-", r->rank, n, r->trainable, a->mean, a->sd, l->mean, l->sd,
+                n ? amin : NAN, n ? amax : NAN, a->lo, a->hi, rk->mean, rk->lo, rk->hi, st[ST_DW].ci.mean);
     }
 }
 
@@ -329,7 +392,8 @@ int collect_runs_write_(wctx *w, const run *runs, int nr, FILE *dat)
     /* cells in order of first appearance */
     if (dat)
         fprintf(dat, "# cell targets rank n_seeds trainable_params accuracy_mean accuracy_sd "
-                     "val_loss_mean val_loss_sd accuracy_min accuracy_max\n");
+                     "val_loss_mean val_loss_sd accuracy_min accuracy_max accuracy_lo95 accuracy_hi95 "
+                     "rank_accuracy_mean rank_accuracy_lo95 rank_accuracy_hi95 dw_ratio_median_mean\n");
     for (int i = 0; i < nr; i++) {
         int first = 1;
         for (int j = 0; j < i; j++)

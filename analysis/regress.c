@@ -59,6 +59,7 @@ static const char *USAGE =
     "  spectra ranks  rel 0.15, abs 1      exact (r1, r2, dim, n_sv, majority/suffix) abs 1e-9\n"
     "  cosines (quanterr) abs 0.05   error coefficients (quanterr) abs 1.0\n"
     "  NF4 bits per parameter exact\n"
+    "  verdicts: state exact (-1/0/1), p abs 0.10, effect abs 0.10 / rel 0.25; their null means exact\n"
     "\n"
     "example:\n"
     "  lorascope regress --baseline experiments/baselines/tiny.json --current data/results/tiny\n";
@@ -203,8 +204,25 @@ static tol_class classify(const char *name)
      * about 1 for the tiny model (|dW| ~ 40 |E|); the cosines are the strict check */
     if (strstr(a, "error_coef"))
         return (tol_class){"error_coef", 1.0, 0};
-    if (strstr(a, "random_phi"))
+    if (strstr(a, "random_phi") || has_suffix(a, ".null_mean") || has_suffix(a, ".n_pairs") ||
+        has_suffix(a, ".paper_ratio"))
         return (tol_class){"random_phi", 1e-9, 0};
+    /* the verdicts (issue 12): a state is -1/0/1, its p a Monte-Carlo or t p-value, its effect
+     * in the rule's own unit (phi, accuracy points, a ratio) */
+    if (has_suffix(a, ".state"))
+        return (tol_class){"verdict_state", 0, 0};
+    if (has_suffix(a, ".p"))
+        return (tol_class){"p_value", 0.10, 0};
+    if (has_suffix(a, ".effect"))
+        return (tol_class){"effect", 0.10, 0.25};
+    if (strstr(a, "accuracy"))
+        return (tol_class){"accuracy", 0.05, 0};
+    if (strstr(a, "phi11"))
+        return (tol_class){"phi", 0.10, 0};
+    if (strstr(a, "dw_ratio"))
+        return (tol_class){"norm", 0, 0.10};
+    if (strstr(a, "amplification") || strstr(a, "alignment_excess"))
+        return (tol_class){"amplification", 0, 0.20};
     if (strstr(a, "proj_random"))
         return (tol_class){"norm", 0, 0.10};
     if (has_suffix(a, ".accuracy"))
@@ -310,7 +328,9 @@ static const char *POLICY =
     "and projections rel 0.10; amplification rel 0.20 (a ratio of two such norms); effective "
     "rank / rank90 / stable rank rel 0.15 or 1 rank; quanterr cosines abs 0.05 (they scatter "
     "around 0 with sd 1/sqrt(dk)) and error coefficients <dW,E>/|E|^2 abs 1.0 (the same times "
-    "|dW|/|E|, about 40 here); NF4 bits per parameter exact.";
+    "|dW|/|E|, about 40 here); NF4 bits per parameter exact. Verdicts: state exact (-1/0/1: a flip "
+    "is a regression unless the two runs already differed), p-value abs 0.10, effect abs 0.10 or rel 0.25, "
+    "the null means (seeded, independent of training) exact.";
 
 static int write_baseline(const char *path, const char *dir, const char *var_dir)
 {

@@ -3,7 +3,8 @@
  * written as HTML and Markdown side by side (report_doc.c), the study files it reads, the
  * report's state with the paper's findings, and the sections (report_paper.c: the paper's
  * Tables 5-7 and Figures 3-4; report_beyond.c: LoRA vs full fine-tuning and QLoRA;
- * report_meta.c: regression check, configuration, wall times, provenance). report.c is the
+ * report_meta.c: regression check, configuration, wall times, provenance; report_verdict.c: the
+ * verdicts, the lr sweep, the base model and the all-layer summaries). report.c is the
  * subcommand and the driver that puts them in order.
  *
  * What it is not: a public interface. Nothing outside report*.c includes it.
@@ -62,7 +63,7 @@ typedef struct study {
     char        why[PATH_MAX + 400];
 } study;
 
-enum { S_T5, S_T6, S_F3, S_F4, S_T7, S_FULL, S_QLORA, S_N };
+enum { S_T5, S_T6, S_F3, S_F4, S_T7, S_FULL, S_QLORA, S_LR, S_N };
 
 /* A /summary metric (NAN when absent); smf_ names it printf-style. */
 double sm_(const study *s, const char *name);
@@ -80,6 +81,7 @@ long   n_items_of_(const study *s);
 
 typedef struct cellv {
     double acc, sd, loss, loss_sd;
+    double racc, rlo, rhi;   /* rank-classification accuracy: mean, 95 % interval (NaN: none) */
     int    n_seeds;
     long   params;
     int    found;
@@ -87,6 +89,9 @@ typedef struct cellv {
 
 /* The /cells/<key> means (NaN and found = 0 when there is no such cell). */
 cellv cell_get_(const study *s, const char *key);
+/* "41.2 [39.0, 43.4] (exact 35.1 ± 0.8)": rank-classification accuracy % with its 95 % interval
+ * over seeds, then the greedy exact match (only the latter when the cell has no rank accuracy). */
+void  rfmt_cell_(char *buf, size_t n, const cellv *v);
 
 /* One column of metric cells: /summary "<key>.<name>" printed with fmt. */
 typedef struct metric_col {
@@ -98,7 +103,7 @@ void metric_cells_(const study *s, const char *key, const metric_col *cols, int 
 
 // ---- the report's state and its sections ----
 
-enum { NFIND = 6 };   /* the paper's findings the report checks */
+enum { NFIND = 7 };   /* the paper's findings the report checks */
 
 typedef struct ctx {
     doc    d;
@@ -117,6 +122,24 @@ void finding_set_(ctx *c, int i, const char *verdict, const char *fmt, ...) REPO
  * findings f1 and f2 it decides (-1: none) become "n/a", and the result is NULL; else the study. */
 const study *section_open_(ctx *c, int si, const char *id, const char *title, int f1, int f2);
 
+/* A verdict of a study file (/verdicts/<name>, written by lorascope collect); state -2: absent. */
+typedef struct vinfo {
+    int    state;   /* 1 shown, 0 not shown, -1 not measured, -2 absent */
+    double effect, lo, p;
+    char   test[256], null_desc[256], evidence[512];
+} vinfo;
+void verdict_get_(const study *s, const char *name, vinfo *v);
+/* The layer the figures show (root attribute mid_layer), -1 when absent. */
+int  mid_layer_(const study *s);
+/* Finding i from n verdicts of s (labels: how each is named in the evidence); rule: how they
+ * combine, printed after them. */
+void finding_from_verdicts_(ctx *c, int i, const study *s, const char *const *names, const char *const *labels,
+                            int n, const char *rule);
+
+/* report_verdict.c */
+void sec_lr_(ctx *c);
+void sec_base_(ctx *c);
+void sec_layers_(ctx *c);
 /* report_paper.c */
 void sec_table5_(ctx *c);
 void sec_table6_(ctx *c);

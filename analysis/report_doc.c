@@ -265,6 +265,18 @@ void rfmt_acc_(char *buf, size_t n, double mean, double sd, int n_seeds)
         snprintf(buf, n, "%.1f", 100 * mean);
 }
 
+void rfmt_cell_(char *buf, size_t n, const cellv *v)
+{
+    char a[64];
+    rfmt_acc_(a, sizeof a, v->acc, v->sd, v->n_seeds);
+    if (isnan(v->racc))
+        snprintf(buf, n, "%s", a);
+    else if (isnan(v->rlo))
+        snprintf(buf, n, "%.1f (exact %s)", 100 * v->racc, a);
+    else
+        snprintf(buf, n, "%.1f [%.1f, %.1f] (exact %s)", 100 * v->racc, 100 * v->rlo, 100 * v->rhi, a);
+}
+
 static void missing_study(doc *d, const study *s)
 {
     doc_p_(d, "Not available: %s.", s->why);
@@ -290,7 +302,7 @@ long n_items_of_(const study *s)
 
 cellv cell_get_(const study *s, const char *key)
 {
-    cellv c = {NAN, NAN, NAN, NAN, 0, -1, 0};
+    cellv c = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0, -1, 0};
     char obj[256];
     snprintf(obj, sizeof obj, "/cells/%s", key);
     if (!s->h || !lsc_h5_exists(s->h, obj))
@@ -300,6 +312,9 @@ cellv cell_get_(const study *s, const char *key)
     c.sd = attr_d_(s, obj, "accuracy_std");
     c.loss = attr_d_(s, obj, "val_loss_mean");
     c.loss_sd = attr_d_(s, obj, "val_loss_std");
+    c.racc = attr_d_(s, obj, "rank_accuracy_mean");
+    c.rlo = attr_d_(s, obj, "rank_accuracy_lo95");
+    c.rhi = attr_d_(s, obj, "rank_accuracy_hi95");
     double ns = attr_d_(s, obj, "n_seeds"), p = attr_d_(s, obj, "trainable_params");
     c.n_seeds = isnan(ns) ? 0 : (int)ns;
     c.params = isnan(p) ? -1 : (long)p;

@@ -35,6 +35,13 @@ if [ ! -f "experiments/profiles/$PROFILE.sh" ]; then
 fi
 . "experiments/profiles/$PROFILE.sh"
 JOBS=${LSC_JOBS:-$JOBS}
+# The layer of the figures and of Table 7: the one whose relative depth (i+1)/N_LAYER is nearest
+# LAYER_DEPTH (ties: the shallower), as the paper's layer 48 of 96 is at 0.5 (LoRA issue 12).
+# Every other layer is analysed too (the all-layer summaries).
+MID_LAYER=$(awk -v L="$N_LAYER" -v d="$LAYER_DEPTH" 'BEGIN { best = 0; bd = 2
+    for (i = 0; i < L; i++) { e = (i + 1) / L - d; if (e < 0) e = -e; if (e < bd - 1e-9) { bd = e; best = i } }
+    print best }')
+LAYERS=$(awk -v L="$N_LAYER" 'BEGIN { for (i = 0; i < L; i++) printf "%s%d", i ? " " : "", i }')
 
 # Where things go; the tests point these at a scratch directory to run from nothing.
 RESULTS=${LSC_RESULTS_ROOT:-data/results}/$PROFILE
@@ -152,9 +159,16 @@ lsc_run_kind() {
     fi
     lsc_base
     if [ "$kind" = full ]; then common=$FULL_ARGS; else common=$TRAIN_ARGS; fi
+    # LoRA runs take the lr the sweep chose (study_lr.sh), unless they set their own (the sweep's)
+    if [ "$kind" = lora ] && [ -z "$(lsc_arg lr "$@")" ]; then
+        [ -f "$RESULTS/lr_selected" ] || lsc_die "run $id: no lr chosen yet ($RESULTS/lr_selected): run experiments/study_lr.sh first"
+        common="$common --lr $(cat "$RESULTS/lr_selected")"
+    fi
     cfg="kind=$kind base=$BASE_SHA task=$TASK_SHA args=$* $common"
-    # LoRA issue 12: A0 from per-module streams, and init/ kept; runs made before are redone
+    # LoRA issue 12: A0 from per-module streams, and init/ kept; train/dev/test split with
+    # sampled test evaluation and rank classification; runs made before are redone
     if [ "$kind" = lora ]; then cfg="$cfg a0=module-streams"; fi
+    cfg="$cfg split=train-dev-test"
     hash=$(printf '%s\n' "$cfg" | lsc_sha)
     if [ -f "$RUN_DIR/config.sha" ] && [ "$(cat "$RUN_DIR/config.sha")" = "$hash" ] \
             && [ -f "$RUN_DIR/run.json" ] && { [ "$kind" = full ] || [ -d "$RUN_DIR/init" ]; }; then
@@ -165,6 +179,8 @@ lsc_run_kind() {
     r_targets=$(lsc_arg targets "$@")
     r_rank=$(lsc_arg rank "$@")
     r_seed=$(lsc_arg seed "$@")
+    # shellcheck disable=SC2086
+    r_lr=$(lsc_arg lr "$@" $common)
     tmp=$RUNS/.tmp.$id.$$
     rm -rf "$tmp"
     mkdir -p "$tmp"
@@ -206,6 +222,7 @@ lsc_run_kind() {
         printf '  "targets": "%s",\n' "$r_targets"
         printf '  "rank": %s,\n' "${r_rank:-0}"
         printf '  "seed": %s,\n' "${r_seed:-0}"
+        printf '  "lr": %s,\n' "$r_lr"
         printf '  "config": "%s",\n' "$(printf '%s' "$cfg" | sed 's/["\\]/\\&/g')"
         printf '  "config_sha": "%s",\n  "base": "%s",\n  "task": "%s",\n' "$hash" "$BASE" "$TASK"
         printf '  "threads": %s,\n' "$threads"
@@ -280,6 +297,15 @@ lsc_study_begin() {
         printf 'attr\ttask\t%s\n' "$(echo $TASK)"
         printf 'attr\ttask_sha\t%s\n' "$TASK_SHA"
         printf 'attr\tlora_train_args\t%s\n' "$TRAIN_ARGS"
+        [ "$STUDY" != lr_sweep ] && [ -f "$RESULTS/lr_selected" ] && printf 'attr\tselected_lr\t%s\n' "$(cat "$RESULTS/lr_selected")"
+        printf 'attr\tlr_grid\t%s\n' "$LR_GRID"
+        printf 'attr\tlr_rule\t%s\n' "$LR_RULE"
+        printf 'attr\tprofile_note\t%s\n' "${PROFILE_NOTE:-}"
+        printf 'attr\tn_layer\t%s\n' "$N_LAYER"
+        printf 'attr\tmid_layer\t%s\n' "$MID_LAYER"
+        printf 'attr\tlayer_depth\t%s\n' "$LAYER_DEPTH"
+        printf 'attr\tseeds\t%s\n' "$SEEDS"
+        printf 'attr\tfig_seeds\t%s\n' "$FIG_SEEDS"
         printf 'attr\tthreads\t%s\n' "${LSC_RUN_THREADS:-$(lsc_threads)}"
     } >"$MANIFEST"
 }

@@ -3,9 +3,10 @@
 # to end, from the data to data/results/$PROFILE/report.html.
 #
 #   1. data: the committed fixtures (tiny) or data/fetch.sh when data/corpus is missing
-#   2. plan: every study script declares its runs (LSC_PLAN mode); shared runs are trained once
-#   3. the base model (cached in data/cache by a hash of its config)
-#   4. every run not already done with the same config, $JOBS at a time, with progress
+#   2. the base model (cached in data/cache by a hash of its config)
+#   3. the learning-rate sweep on the dev split (study_lr.sh), which fixes the lr of every later run
+#   4. plan: every study script declares its runs (LSC_PLAN mode; shared runs are trained once);
+#      every run not already done with the same config, $JOBS at a time, with progress
 #   5. each study: analyses -> one HDF5 file per study, figures into plots/out/$PROFILE
 #   6. the regression check against experiments/baselines/$PROFILE.json (when there is one)
 #   7. lorascope report -> report.html + report.md
@@ -72,35 +73,42 @@ if [ -n "$missing" ]; then
 fi
 stage_done data
 
-# ---- 2. plan ----
-plan=$WORK/plan.tsv
-: >"$plan.all"
-for s in $STUDIES; do
-    LSC_PLAN=$plan.all sh "experiments/$s.sh" || lsc_die "planning $s failed"
-done
-# the same run id must mean the same run in every study
-awk -F'\t' '{ if (($2 in a) && a[$2] != $0) { print "experiments: run " $2 " declared twice with different arguments" > "/dev/stderr"; bad = 1 }
-             a[$2] = $0 } END { exit bad }' "$plan.all" || exit 1
-awk -F'\t' '!seen[$2]++' "$plan.all" >"$plan"
-LSC_NRUNS=$(wc -l <"$plan" | tr -d ' ')
-export LSC_NRUNS
-lsc_log "profile $PROFILE: $PROFILE_DESC"
-lsc_log "$LSC_NRUNS runs planned for $(echo "$STUDIES" | wc -w) studies; $JOBS at a time"
+# ---- 2-4. plan, base model, runs ----
+# plan_and_run STUDY... — every study script declares its runs (LSC_PLAN mode; shared runs are
+# trained once), then every run not already done is trained, $JOBS at a time.
+plan_and_run() {
+    plan=$WORK/plan.tsv
+    : >"$plan.all"
+    for s in "$@"; do
+        LSC_PLAN=$plan.all sh "experiments/$s.sh" || lsc_die "planning $s failed"
+    done
+    # the same run id must mean the same run in every study
+    awk -F'\t' '{ if (($2 in a) && a[$2] != $0) { print "experiments: run " $2 " declared twice with different arguments" > "/dev/stderr"; bad = 1 }
+                 a[$2] = $0 } END { exit bad }' "$plan.all" || exit 1
+    awk -F'\t' '!seen[$2]++' "$plan.all" >"$plan"
+    LSC_NRUNS=$(wc -l <"$plan" | tr -d ' ')
+    export LSC_NRUNS
+    lsc_log "$LSC_NRUNS runs planned for $*; $JOBS at a time"
+    : >"$WORK/progress"
+    rm -rf "$WORK/.workers"
+    tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
+        || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+    computed=$(( computed + $(grep -c ' 0$' "$WORK/progress" || true) ))
+}
 
-# ---- 3. base model ----
+lsc_log "profile $PROFILE: $PROFILE_DESC"
 lsc_base
 stage_done base_model
-
-# ---- 4. runs ----
-: >"$WORK/progress"
-rm -rf "$WORK/.workers"
+computed=${BASE_COMPUTED:-0}
 if [ "$JOBS" -gt 1 ]; then
     export LSC_RUN_THREADS=${LSC_RUN_THREADS:-1}
 fi
-tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
-    || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+# the learning rate first, on the dev split, by the profile's rule; every later run uses it
+plan_and_run study_lr
+sh experiments/study_lr.sh || lsc_die "study_lr failed"
+stage_done lr_sweep
+plan_and_run $STUDIES
 stage_done runs
-computed=$(( $(grep -c ' 0$' "$WORK/progress" || true) + ${BASE_COMPUTED:-0} ))
 
 # ---- 5. studies ----
 for s in $STUDIES; do

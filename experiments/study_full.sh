@@ -4,24 +4,28 @@
 # ΔW = W_ft - W_0 for every attention and MLP weight (`lorascope deltaspec`: effective rank, rank90,
 # stable rank) beside the spectra of the LoRA updates at r=8 and r=$R_HIGH on Wq,Wk,Wv,Wo
 # (`lorascope spectrum`). Biderman et al. 2024: full fine-tuning learns updates of much higher rank.
+# Seeds: every seed of $SEEDS for the accuracy cells; the spectra and curves of the first.
 # Output: data/results/$PROFILE/lora_vs_full.h5 (/full, /lora_r8, /lora_r$R_HIGH; /summary),
 # figures full_spectra, training_curves.
 . "$(dirname "$0")/lib.sh"
 
-seed=${SEED_PAIR%% *}
+seed=${SEEDS%% *}
 lsc_study_begin lora_vs_full
-lsc_full "full-s$seed" --seed "$seed"
-full=$RUN_DIR
-lsc_run "$(lsc_run_id q,k,v,o 8 "$seed")" --targets q,k,v,o --rank 8 --seed "$seed"
-lo8=$RUN_DIR
-lsc_run "$(lsc_run_id q,k,v,o "$R_HIGH" "$seed")" --targets q,k,v,o --rank "$R_HIGH" --seed "$seed"
-lohi=$RUN_DIR
+# every seed of $SEEDS (the cells' mean and interval); the spectra and curves use the first
+for s in $SEEDS; do
+    lsc_full "full-s$s" --seed "$s"
+    lsc_study_cell full
+    [ "$s" = "$seed" ] && full=$RUN_DIR
+    lsc_run "$(lsc_run_id q,k,v,o 8 "$s")" --targets q,k,v,o --rank 8 --seed "$s"
+    lsc_study_cell qkvo_r8
+    [ "$s" = "$seed" ] && lo8=$RUN_DIR
+    lsc_run "$(lsc_run_id q,k,v,o "$R_HIGH" "$s")" --targets q,k,v,o --rank "$R_HIGH" --seed "$s"
+    lsc_study_cell "qkvo_r$R_HIGH"
+    [ "$s" = "$seed" ] && lohi=$RUN_DIR
+done
 lsc_plan_end
 
 W=$WORK/lora_vs_full
-lsc_study_add run full "$full"
-lsc_study_add run qkvo_r8 "$lo8"
-lsc_study_add run "qkvo_r$R_HIGH" "$lohi"
 lsc_study_add merge full "$W/deltaspec_full.h5"
 lsc_study_add merge lora_r8 "$W/spectrum_r8.h5"
 lsc_study_add merge "lora_r$R_HIGH" "$W/spectrum_r$R_HIGH.h5"

@@ -2,49 +2,70 @@
 # study_subspace_ranks.sh — LoRA paper §7.2, Figure 3: how much of the subspace learned at r=8 is
 # inside the one learned at r=64 (same seed, adapting Wq and Wv). phi(i, j) =
 # ||V8[:, :i]^T V64[:, :j]||_F^2 / min(i, j) on the right-singular vectors of A (the paper's
-# choice) and, as the output-side variant, on the left-singular vectors of B. Every layer is in
-# the file; the figure shows ΔWq and ΔWv of the middle layer, as the paper does.
-# The same grid on the step-0 adapters (each run's init/: A0, B = 0) is the null (LoRA issue 12):
-# the trained overlap counts only above it. Factor A only: at step 0 B is all zero, so factor B
-# has no subspace to compare.
-# Output: data/results/$PROFILE/fig3_subspace_ranks.h5 (/A, /B: the `lorascope subspace`
-# outputs; /phi_init/A: the same on the step-0 adapters; /summary, step-0 metrics under
-# init.A.q.* and init.A.v.*), figures fig3_phi_{A,B}_{q,v}.
+# choice) and, as the output-side variant, on the left-singular vectors of B.
+# One rank pair per seed of $FIG_SEEDS. Nulls (LoRA issue 12): the same grid on the step-0 adapters
+# (each run's init/: A0, B = 0; factor A only, B is zero at step 0) and $NULL_DRAWS pairs of
+# Haar-random subspaces of the same dimensions (`subspace --null-draws`). The verdict for every
+# layer and projection (`vphi` lines, computed by lorascope collect): the mean phi(1,1) over the
+# seed pairs against the null of the mean, and above the step-0 overlap.
+# Output: data/results/$PROFILE/fig3_subspace_ranks.h5 (/p<k>/A, /p<k>/B, /p<k>/init_A: the
+# `lorascope subspace` outputs of seed pair k; /verdicts/phi.<f>.<t>.L<l>; /summary: the figure
+# pair's grid metrics A.q.*, init.A.q.*, and the verdicts), figures fig3_phi_{A,B}_{q,v}.
 . "$(dirname "$0")/lib.sh"
 
-seed=${SEED_PAIR%% *}
 lsc_study_begin fig3_subspace_ranks
-lsc_run "$(lsc_run_id q,v "$R_LOW" "$seed")" --targets q,v --rank "$R_LOW" --seed "$seed"
-low=$RUN_DIR
-lsc_run "$(lsc_run_id q,v "$R_HIGH" "$seed")" --targets q,v --rank "$R_HIGH" --seed "$seed"
-high=$RUN_DIR
+pairs=
+for seed in $FIG_SEEDS; do
+    lsc_run "$(lsc_run_id q,v "$R_LOW" "$seed")" --targets q,v --rank "$R_LOW" --seed "$seed"
+    low=$RUN_DIR
+    lsc_run "$(lsc_run_id q,v "$R_HIGH" "$seed")" --targets q,v --rank "$R_HIGH" --seed "$seed"
+    pairs="$pairs $low:$RUN_DIR"
+done
 lsc_plan_end
 
 W=$WORK/fig3_subspace_ranks
-lsc_study_add run "qv_r$R_LOW" "$low"
-lsc_study_add run "qv_r$R_HIGH" "$high"
+k=0
+for p in $pairs; do
+    k=$((k + 1))
+    lsc_study_add run "qv_r${R_LOW}_p$k" "${p%%:*}"
+    lsc_study_add run "qv_r${R_HIGH}_p$k" "${p#*:}"
+    for f in A B; do lsc_study_add merge "p$k/$f" "$W/phi_${f}_p$k.h5"; done
+    lsc_study_add merge "p$k/init_A" "$W/phi_init_A_p$k.h5"
+done
+# the figure: seed pair 1, the layer at LAYER_DEPTH
 for f in A B; do
-    lsc_study_add merge "$f" "$W/phi_$f.h5"
     for t in q v; do
-        lsc_study_add phi "$f.$t" "/$f/modules/h.$MID_LAYER.attn.${t}_proj"
+        lsc_study_add phi "$f.$t" "/p1/$f/modules/h.$MID_LAYER.attn.${t}_proj"
     done
 done
-lsc_study_add merge phi_init/A "$W/phi_init_A.h5"
 for t in q v; do
-    lsc_study_add phi "init.A.$t" "/phi_init/A/modules/h.$MID_LAYER.attn.${t}_proj"
+    lsc_study_add phi "init.A.$t" "/p1/init_A/modules/h.$MID_LAYER.attn.${t}_proj"
+done
+# the verdicts, every layer and projection
+for l in $LAYERS; do
+    for f in A B; do
+        for t in q v; do
+            lsc_study_add vphi "phi.$f.$t.L$l" "$f:h.$l.attn.${t}_proj"
+        done
+    done
 done
 if lsc_study_fresh; then
     lsc_log "fig3_subspace_ranks: up to date"
 else
-    for f in A B; do
-        "$LSC" subspace "$low/adapter" "$high/adapter" --factor "$f" -o "$W/phi_$f.h5" >"$W/subspace_$f.log" 2>&1 \
-            || { cat "$W/subspace_$f.log" >&2; lsc_die "fig3: lorascope subspace failed"; }
+    k=0
+    for p in $pairs; do
+        k=$((k + 1))
+        for f in A B; do
+            "$LSC" subspace "${p%%:*}/adapter" "${p#*:}/adapter" --factor "$f" --null-draws "$NULL_DRAWS" \
+                -o "$W/phi_${f}_p$k.h5" >"$W/subspace_${f}_p$k.log" 2>&1 \
+                || { cat "$W/subspace_${f}_p$k.log" >&2; lsc_die "fig3: lorascope subspace failed"; }
+        done
+        # step 0 (B = 0, so dW = 0: --factor-only compares A0 itself)
+        "$LSC" subspace "${p%%:*}/init" "${p#*:}/init" --factor A --factor-only --null-draws "$NULL_DRAWS" \
+            -o "$W/phi_init_A_p$k.h5" >"$W/subspace_init_A_p$k.log" 2>&1 \
+            || { cat "$W/subspace_init_A_p$k.log" >&2; lsc_die "fig3: lorascope subspace (step 0) failed"; }
     done
-    # step 0 (B = 0, so dW = 0: --factor-only compares A0 itself)
-    "$LSC" subspace "$low/init" "$high/init" --factor A --factor-only -o "$W/phi_init_A.h5" \
-        >"$W/subspace_init_A.log" 2>&1 \
-        || { cat "$W/subspace_init_A.log" >&2; lsc_die "fig3: lorascope subspace (step 0) failed"; }
-    lsc_study_end --phi-dat "$W"
+    lsc_study_end --phi-dat "$W" --verdict-dat "$W/verdicts.dat"
 fi
 # plots/phi.gp (the analysis' heat map, Figure 3 layout) beside the random-subspace grid
 what_A="right-singular vectors of A (the paper's choice)"
@@ -52,9 +73,12 @@ what_B="left-singular vectors of B (output side)"
 for f in A B; do
     eval "what=\$what_$f"
     for t in q v; do
+        dim=$(lsc_summary fig3_subspace_ranks "$f.$t.dim")
         lsc_plot phi.gp "fig3_phi_${f}_$t" phifile="$W/phi_$f.$t.dat" randfile="$W/phi_$f.$t.random.dat" \
-            title1="Figure 3 ($PROFILE): phi(${f}_r=$R_LOW, ${f}_r=$R_HIGH, i, j) of ΔW$t, layer $MID_LAYER" \
-            title2="$what" r1="$R_LOW" r2="$R_HIGH" dim="$(lsc_summary fig3_subspace_ranks "$f.$t.dim")" \
+            title1="Figure 3 ($PROFILE): phi(${f}_r=$R_LOW, ${f}_r=$R_HIGH, i, j) of ΔW$t, layer $MID_LAYER of $N_LAYER" \
+            title2="$what; r/d = $R_HIGH/$dim, random phi(1,1) expectation 1/d" r1="$R_LOW" r2="$R_HIGH" dim="$dim" \
             xlab="j (top-j directions, r=$R_HIGH)" ylab="i (top-i directions, r=$R_LOW)"
     done
 done
+lsc_plot study_phi_layers.gp fig3_phi_layers data="$W/verdicts.dat" \
+    title="Figure 3 ($PROFILE): phi(1,1) of r=$R_LOW vs r=$R_HIGH per layer (mean over seed pairs) against the Haar null"

@@ -63,9 +63,13 @@ typedef struct lsc_verdict_opts {
  * dimensions (Beta(1/2, (d−1)/2) for top directions in R^d).
  * Statistic: the mean trained φ(1,1) over the n pairs. Test: one-sided
  * Monte-Carlo test against the resampled null of the mean of n draws.
- * SHOWN iff p < alpha AND, when init is given, mean(trained) − mean(init)
- * exceeds the null's spread q95 − mean of the mean of n draws (an overlap
- * already there at initialisation does not count). effect = mean trained −
+ * SHOWN iff p < alpha AND, when init is given, either the step-0 mean is
+ * itself at the null's level (its own p >= alpha) or, when the step-0
+ * overlap already beats the null, the trained values exceed the step-0 ones
+ * pair by pair (paired t-test, the (1 − alpha) interval of trained − init
+ * above 0; impossible with n = 1) and by more than the null's q95 − mean of
+ * the mean of n draws: an overlap already there at initialisation does not
+ * count. effect = mean trained −
  * null mean (null_value = the null mean); [lo, hi] = the (1 − alpha)
  * t-interval of the trained values minus the null mean (NaN for n = 1).
  * N < 1/alpha null draws: NOT_MEASURED. */
@@ -121,6 +125,14 @@ int lsc_verdict_saturation(const double *acc_small, const double *acc_large, int
  * null_value 0. n < 2: NOT_MEASURED. alpha 0: 0.05. */
 int lsc_verdict_better(const double *acc_a, const double *acc_b, int n, double alpha,
                        lsc_verdict *v, lsc_error *err);
+
+/* g) The regime: ratio[n] (e.g. ‖ΔW‖_F/‖W‖_F per run) against a
+ * reference value (the paper's) — a range check, not a statistical test:
+ * SHOWN iff the mean ratio lies within [reference/factor, reference·factor];
+ * effect = mean/reference (null_value 1), [lo, hi] its (1 − 0.05)
+ * t-interval (NaN for n = 1), p NaN. */
+int lsc_verdict_regime(const double *ratio, int n, double reference, double factor, lsc_verdict *v,
+                       lsc_error *err);
 
 /* f) One line into buf (always NUL-terminated when n > 0):
  * "shown|not shown|not measured — <test>; null: <null_desc>; <evidence>".

@@ -161,17 +161,36 @@ static int phi_check(const double *trained, const double *init, int n,
 }
 
 /* the step-0 clause of the evidence sentence */
-static void phi_init_clause(char *dst, size_t n, const double *init, int count,
-                            double mean_tr, double spread)
+/* Whether the trained overlap counts beyond the step-0 one (init[n] or NULL; p_init: the step-0
+ * mean's own p against the Haar null). A step-0 overlap at the null's level (p_init >= alpha:
+ * independent A0, as lorascope draws them) leaves the Haar test alone in charge. A step-0 overlap
+ * that itself beats the null was there before training: then the trained values must exceed
+ * the step-0 ones pair by pair (paired t, the (1 − alpha) interval above 0, n >= 2) and by more
+ * than the null's spread of a mean (q95 − mean). The clause that says which into dst. */
+static int phi_beyond_init(const double *trained, const double *init, int n, double p_init, double alpha,
+                           double spread, char *dst, size_t dn, lsc_error *err)
 {
     if (!init) {
         dst[0] = '\0';
-        return;
+        return 1;
     }
-    double mean_init = mean_of(init, (size_t)count);
-    put(dst, n, "; step-0 mean %.3g, so training added %.3g (%s the null's q95 - mean %.3g)",
-        mean_init, mean_tr - mean_init, mean_tr - mean_init > spread ? "above" : "not above",
-        spread);
+    double mean_init = mean_of(init, (size_t)n), mean_tr = mean_of(trained, (size_t)n);
+    if (!(p_init < alpha)) {
+        put(dst, dn, "; step-0 mean %.3g is at the null's level (p %.3g), so training added %.3g", mean_init,
+            p_init, mean_tr - mean_init);
+        return 1;
+    }
+    lsc_paired_t_result pt;
+    if (n < 2 || lsc_paired_t(trained, init, n, 1.0 - alpha, &pt, err) != LSC_OK || pt.no_test) {
+        put(dst, dn, "; but the step-0 mean %.3g already beats the null (p %.3g) and %d pair%s cannot show that "
+            "training added to it", mean_init, p_init, n, n == 1 ? "" : "s");
+        return 0;
+    }
+    int up = pt.mean > spread && pt.lo > 0;
+    put(dst, dn, "; the step-0 mean %.3g already beats the null (p %.3g): trained − step 0 = %.3g, %.0f%% "
+        "interval [%.3g, %.3g], %s 0 and the null's spread %.3g", mean_init, p_init, pt.mean,
+        100 * (1 - alpha), pt.lo, pt.hi, up ? "above" : "not above", spread);
+    return up;
 }
 
 int lsc_verdict_phi(const double *trained, const double *init, int n,
@@ -212,14 +231,25 @@ int lsc_verdict_phi(const double *trained, const double *init, int n,
         rc = t_interval(trained, n, o.alpha, null_mean, &v->lo, &v->hi, err);
     if (rc != LSC_OK)
         return verdict_error(v, rc, err);
-    double spread = nm.q95 - null_mean;
     v->p = nm.p;
     v->effect = mean_tr - null_mean;
-    int beyond_init = !init || mean_tr - mean_of(init, (size_t)n) > spread;
+    double p_init = NAN;
+    if (rc == LSC_OK && init) {
+        work = LSC_MALLOC((size_t)o.n_resample * sizeof *work);
+        lsc_null_mean ni;
+        rc = work ? lsc_null_mean_test(mean_of(init, (size_t)n), null_draws, N, n, o.n_resample, o.seed, work,
+                                       &ni, err)
+                  : lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "lsc_verdict_phi: out of memory");
+        LSC_FREE(work);
+        p_init = ni.p;
+        if (rc != LSC_OK)
+            return verdict_error(v, rc, err);
+    }
+    char ptxt[100], itxt[300], ctxt[80];
+    int beyond_init = phi_beyond_init(trained, init, n, p_init, o.alpha, nm.q95 - null_mean, itxt, sizeof itxt,
+                                      err);
     v->state = v->p < o.alpha && beyond_init ? LSC_SHOWN : LSC_NOT_SHOWN;
-    char ptxt[100], itxt[200], ctxt[80];
     format_p(ptxt, sizeof ptxt, v->p, o.n_resample);
-    phi_init_clause(itxt, sizeof itxt, init, n, mean_tr, spread);
     format_interval(ctxt, sizeof ctxt, 1.0 - o.alpha, v->lo, v->hi);
     put(v->evidence, sizeof v->evidence,
         "mean trained φ(1,1) %.3g over %d pair%s, %.3g above the null mean %.3g (%s), %s%s",
@@ -511,6 +541,41 @@ int lsc_verdict_better(const double *acc_a, const double *acc_b, int n, double a
     put(v->evidence, sizeof v->evidence,
         "mean difference a - b %+.3g points, %g%% interval [%.3g, %.3g], t = %.3g, p = %.2g",
         r.mean, 100.0 * (1.0 - alpha), r.lo, r.hi, r.t, r.p);
+    return LSC_OK;
+}
+
+// ---- g) the regime against a reference ratio ----
+
+int lsc_verdict_regime(const double *ratio, int n, double reference, double factor, lsc_verdict *v,
+                       lsc_error *err)
+{
+    lsc_error local = {0};
+    if (!err)
+        err = &local;
+    verdict_start(v, VERDICT_ALPHA, n);
+    if (!ratio || n < 1 || !(reference > 0) || !(factor > 1)) {
+        lsc_error_set(err, LSC_EARG, __FILE__, __LINE__,
+                      "lsc_verdict_regime: need n >= 1 ratios, reference > 0, factor > 1");
+        return verdict_error(v, LSC_EARG, err);
+    }
+    int rc = check_values(ratio, (size_t)n, 0, "lsc_verdict_regime", "ratio", err);
+    if (rc != LSC_OK)
+        return verdict_error(v, rc, err);
+    double m = mean_of(ratio, (size_t)n);
+    v->null_value = 1.0;
+    v->effect = m / reference;
+    if (n >= 2 && (rc = t_interval(ratio, n, v->alpha, 0.0, &v->lo, &v->hi, err)) != LSC_OK)
+        return verdict_error(v, rc, err);
+    v->lo /= reference;
+    v->hi /= reference;
+    int in = v->effect >= 1.0 / factor && v->effect <= factor;
+    v->state = in ? LSC_SHOWN : LSC_NOT_SHOWN;
+    put(v->test, sizeof v->test, "range check: the mean ratio within ×/÷ %g of the reference (not a "
+        "statistical test)", factor);
+    put(v->null_desc, sizeof v->null_desc, "a ratio outside [%.3g, %.3g] (the reference %.3g ×/÷ %g)",
+        reference / factor, reference * factor, reference, factor);
+    put(v->evidence, sizeof v->evidence, "mean ratio %.3g over %d run%s, %.3g× the reference %.3g", m, n,
+        n == 1 ? "" : "s", v->effect, reference);
     return LSC_OK;
 }
 

@@ -1,9 +1,10 @@
-# study_rank.gp — the LoRA paper's Table 6 in our miniature: supersense accuracy (left) and
-# validation loss (right) against the LoRA rank r (log scale) for {Wq}, {Wq,Wv} and
-# {Wq,Wk,Wv,Wo}; error bars = spread over seeds; dashed lines: the majority-class and
-# 4-letter-suffix baselines.
+# study_rank.gp — the LoRA paper's Table 6 in our miniature: supersense test accuracy (left: rank
+# classification, solid, with its 95 % t-interval over seeds; greedy exact match, dotted) and the
+# test label loss (right) against the LoRA rank r (log scale) for {Wq}, {Wq,Wv} and {Wq,Wk,Wv,Wo};
+# dashed lines: the majority-class and 4-letter-suffix baselines.
 # Written by experiments/study_rank.sh from `lorascope collect --dat` (columns: cell targets rank
-# n_seeds trainable_params accuracy_mean accuracy_sd val_loss_mean val_loss_sd min max).
+# n_seeds trainable_params accuracy_mean accuracy_sd val_loss_mean val_loss_sd min max
+# accuracy_lo95 accuracy_hi95 rank_accuracy_mean rank_accuracy_lo95 rank_accuracy_hi95 dw_ratio).
 # Renders <outbase>.png and <outbase>.svg.
 # Variables (gnuplot -e): data, outbase, title, maj, suf.
 
@@ -34,13 +35,15 @@ do for [term = 1:2] {
         set output outbase.'.svg'
     }
     set multiplot layout 1,2 title title noenhanced font ',13'
-    set title 'exact-match accuracy (higher is better)'
-    set ylabel 'supersense exact-match accuracy (%)'
-    plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):($6*100):($7*100) \
+    set title 'test accuracy: rank classification (solid, 95% interval), exact match (dotted)'
+    set ylabel 'supersense test accuracy (%)'
+    plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):($14*100):(($15==$15 ? $15 : $14)*100):(($16==$16 ? $16 : $14)*100) \
              with yerrorlines lw 2 pt 7 lc rgb word(colors, i) title word(names, i) noenhanced, \
+         for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):($6*100) \
+             with linespoints dt 3 lw 1 pt 6 lc rgb word(colors, i) notitle, \
          maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
          suf*100 with lines dt 4 lc rgb '#777777' title sprintf('4-letter suffix %.1f%%', suf*100)
-    set title 'validation loss on the label bytes (lower is better)'
+    set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
     set key top right
     plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):8:9 \

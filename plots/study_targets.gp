@@ -1,5 +1,6 @@
-# study_targets.gp — the LoRA paper's Table 5 in our miniature: supersense accuracy (left) and
-# validation loss (right) for each choice of adapted weight types at the same trainable-parameter
+# study_targets.gp — the LoRA paper's Table 5 in our miniature: supersense test accuracy (left; rank
+# classification with its 95 % interval, greedy exact match as circles; columns 14-16 and 6) and
+# test label loss (right) for each choice of adapted weight types at the same trainable-parameter
 # budget (one bar per cell, error bar = spread over seeds), with the majority-class and suffix
 # baselines as dashed lines.
 # Written by experiments/study_targets.sh from `lorascope collect --dat` (columns: cell targets
@@ -33,14 +34,15 @@ do for [term = 1:2] {
         set output outbase.'.svg'
     }
     set multiplot layout 1,2 title title noenhanced font ',13'
-    set title 'exact-match accuracy (higher is better)'
-    set ylabel 'supersense exact-match accuracy (%)'
+    set title 'test accuracy, rank classification (bars: mean; whiskers: 95% interval over seeds)'
+    set ylabel 'supersense test accuracy (%)'
     set yrange [0:*]
-    plot data using 0:($6*100):xtic(label(strcol(2), strcol(3))) with boxes lc rgb '#4878a8' title 'mean over seeds', \
-         ''   using 0:($6*100):($7*100) with yerrorbars lc rgb '#222222' pt 0 title 'spread (sd)', \
+    plot data using 0:($14*100):xtic(label(strcol(2), strcol(3))) with boxes lc rgb '#4878a8' title 'mean over seeds', \
+         ''   using 0:($14*100):(($15==$15 ? $15 : $14)*100):(($16==$16 ? $16 : $14)*100) with yerrorbars lc rgb '#222222' pt 0 title '95% interval', \
+         ''   using 0:($6*100) with points pt 6 ps 1.5 lc rgb '#d1603d' title 'exact match (greedy)', \
          maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
          suf*100 with lines dt 4 lc rgb '#2a7d2a' title sprintf('4-letter suffix %.1f%%', suf*100)
-    set title 'validation loss on the label bytes (lower is better)'
+    set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
     set yrange [*:*]
     set key top right

@@ -126,11 +126,13 @@ if [ $rc != 0 ]; then
     tail -n 30 "$OUT/reproduce.log" | sed 's/^/    /'
 fi
 grep -q 'within tolerance' "$OUT/reproduce.log"; verdict "the regression check ran and passed"
-for s in table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full qlora; do
+for s in lr_sweep table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full qlora; do
     [ -s "$R/$s.h5" ] && "$LSC" regress --print "$R/$s.h5" >/dev/null 2>&1
     verdict "study file $s.h5 written with /summary metrics"
 done
 [ -s "$R/report.html" ] && [ -s "$R/report.md" ]; verdict "report.html and report.md written"
+sed -n 3p "$R/report.md" | grep -q 'Too small for verdicts'; verdict "the tiny report says in its first line that it is too small for verdicts"
+! grep -q 'no verdict in the study file' "$R/report.md"; verdict "every finding of the report has its verdicts in the study files"
 n_png=$(ls "$OUT/figures/tiny/"*.png 2>/dev/null | wc -l)
 n_svg=$(ls "$OUT/figures/tiny/"*.svg 2>/dev/null | wc -l)
 [ "$n_png" -ge 13 ] && [ "$n_png" = "$n_svg" ]; verdict "figures rendered as PNG and SVG ($n_png + $n_svg)"
@@ -160,28 +162,79 @@ for study in ("table5_targets", "table6_rank"):
         if list(g["accuracy"][()]) != accs:
             print("per-seed accuracies differ", study, cell); bad += 1
 f = h5py.File(os.path.join(R, "fig3_subspace_ranks.h5"), "r")
-mods = list(f["A"]["modules"])
-assert len(mods) >= 2 and all("phi" in f["A"]["modules"][m] for m in mods), "all layers in the file"
+mods = list(f["p1/A/modules"])
+assert len(mods) >= 2 and all("phi" in f["p1/A/modules"][m] for m in mods), "all layers in the file"
 import numpy as np
+mid = int(f.attrs["mid_layer"]); L = int(f.attrs["n_layer"])
+# the figure layer is the one at relative depth 0.5 ((i+1)/L nearest, ties to the shallower)
+want = min(range(L), key=lambda i: (abs((i + 1) / L - float(f.attrs["layer_depth"])), i))
+if mid != want:
+    print("mid_layer", mid, "but relative depth picks", want); bad += 1
 for key in ("A.q", "A.v", "B.q"):
     fac, t = key.split(".")
-    mid = [m for m in mods if m.endswith("attn.%s_proj" % t)]
-    phi = f[fac]["modules"][mid[len(mid) // 2]]["phi"][()]
-    # the summary's phi_11 must be the grid's first element for SOME layer's module (the middle one)
-    if not any(abs(f[fac]["modules"][m]["phi"][0, 0] - f["summary"].attrs[key + ".phi_11"]) < 1e-12
-               for m in f[fac]["modules"] if m.endswith("attn.%s_proj" % t)):
-        print("phi_11 not found in any layer", key); bad += 1
-# step 0 (LoRA issue 12): each study keeps the grids of the runs' initial adapters (/phi_init/A)
+    g = f["p1"][fac]["modules"]["h.%d.attn.%s_proj" % (mid, t)]
+    if abs(g["phi"][0, 0] - f["summary"].attrs[key + ".phi_11"]) > 1e-12:
+        print("phi_11 of the figure layer", key); bad += 1
+# step 0 (LoRA issue 12): each study keeps the grids of the runs' initial adapters (/p<k>/init_A)
 # beside the trained ones; two ranks or two seeds never share A0, so phi(r1, r2) of every module
 # is at the random level (about 1/3 at tiny's d=48), far from the 1.0 of a shared subspace
 for study in ("fig3_subspace_ranks", "fig4_subspace_seeds"):
     f = h5py.File(os.path.join(R, study + ".h5"), "r")
-    g = f["phi_init"]["A"]["modules"]
+    g = f["p1"]["init_A"]["modules"]
     worst = max(float(g[m]["phi"][()][-1, -1]) for m in g)
-    if len(g) != len(f["A"]["modules"]) or not worst < 0.9:
+    if len(g) != len(f["p1"]["A"]["modules"]) or not worst < 0.9:
         print("step-0 grids", study, len(g), worst); bad += 1
-    if not any(abs(g[m]["phi"][0, 0] - f["summary"].attrs["init.A.q.phi_11"]) < 1e-12 for m in g):
-        print("init.A.q.phi_11 not found in any layer", study); bad += 1
+    if abs(g["h.%d.attn.q_proj" % mid]["phi"][0, 0] - f["summary"].attrs["init.A.q.phi_11"]) > 1e-12:
+        print("init.A.q.phi_11 is not the figure layer's", study); bad += 1
+    # every layer and projection has its verdict; the verdict's mean is the pairs' phi(1,1) mean
+    for l in range(L):
+        for t in "qv":
+            v = f["verdicts"]["phi.A.%s.L%d" % (t, l)].attrs
+            pairs = sorted(k for k in f if k.startswith("p") and k[1:].isdigit())
+            m = np.mean([f[k]["A"]["modules"]["h.%d.attn.%s_proj" % (l, t)]["phi"][0, 0] for k in pairs])
+            if v["state"] not in (-1, 0, 1) or abs(f["summary"].attrs["phi.A.%s.L%d.phi11_mean" % (t, l)] - m) > 1e-12:
+                print("phi verdict", study, l, t, v["state"], m); bad += 1
+            if v["state"] == 1 and not v["p"] < 0.05:
+                print("shown with p >= 0.05", study, l, t); bad += 1
+# Table 7: alignment and amplification verdicts for every layer, the null draws merged
+f = h5py.File(os.path.join(R, "table7_amplify.h5"), "r")
+for l in range(L):
+    for t in "qv":
+        g = f["p1"]["r4"]["modules"]["h.%d.attn.%s_proj" % (l, t)]
+        if "proj_null" not in g or "proj_null_k" not in g or not g.attrs["alignment_excess"] > 0:
+            print("table7 nulls missing", l, t); bad += 1
+        for vn in ("align.%s.L%d.r4" % (t, l), "amp.%s.L%d" % (t, l)):
+            if f["verdicts"][vn].attrs["state"] not in (-1, 0, 1):
+                print("table7 verdict", vn); bad += 1
+# Tables 5/6: the paired verdicts recomputed from the cells (accuracy points, paired by seed)
+for study, vn in (("table5_targets", "qv_beats_q"), ("table6_rank", "sat.qv")):
+    f = h5py.File(os.path.join(R, study + ".h5"), "r")
+    v = f["verdicts"][vn].attrs
+    metric = v["metric"]
+    a = {int(s_): x for s_, x in zip(f["cells"][v["cell_a"]]["seeds"][()], f["cells"][v["cell_a"]][metric][()])}
+    b = {int(s_): x for s_, x in zip(f["cells"][v["cell_b"]]["seeds"][()], f["cells"][v["cell_b"]][metric][()])}
+    d = [100 * (a[k] - b[k]) for k in sorted(a) if k in b]
+    if abs(np.mean(d) - v["effect"]) > 1e-9 or v["n"] != len(d):
+        print("paired effect", study, vn, np.mean(d), v["effect"]); bad += 1
+    if v["state"] == 1 and not (v["lo"] > (-v["margin"] * 100 if "margin" in v else 0)):
+        print("shown with an interval that does not support it", study, vn); bad += 1
+# the lr sweep: the rule (highest dev rank accuracy, ties to the smaller lr) recomputed
+f = h5py.File(os.path.join(R, "lr_sweep.h5"), "r")
+cells = {float(c[2:]): f["cells"][c].attrs["dev_rank_accuracy_mean"] for c in f["cells"]}
+best = min(cells, key=lambda lr: (-cells[lr], lr))
+if abs(float(f.attrs["selected_lr"]) - best) > 1e-15 or abs(float(open(os.path.join(R, "lr_selected")).read()) - best) > 1e-15:
+    print("lr rule", cells, f.attrs["selected_lr"]); bad += 1
+# every run evaluated the same test items (paired), has rank accuracy and ‖ΔW‖/‖W‖
+items = None
+for rd in sorted(os.listdir(os.path.join(R, "runs"))):
+    lg = h5py.File(os.path.join(R, "runs", rd, "train_log.h5"), "r")
+    it = list(lg["eval/test/item"][()])
+    if items is None:
+        items = it
+    if it != items or not 0 <= lg.attrs["rank_accuracy"] <= 1:
+        print("test items or rank accuracy", rd); bad += 1
+    if rd.startswith("lora") and not lg.attrs["dw_ratio_median"] > 0:
+        print("dw ratio", rd); bad += 1
 # the step-0 adapter a run keeps: A0 as drawn, B = 0
 import json, struct
 with open(os.path.join(R, "runs", "lora-qv-r4-s1", "init", "adapter_model.safetensors"), "rb") as fh:
@@ -198,7 +251,7 @@ for name, t in hdr.items():
 print("oracle mismatches:", bad)
 sys.exit(1 if bad else 0)
 EOF
-verdict "means over seeds and phi summaries (trained and step 0) agree with an independent h5py recomputation; step-0 A0 not shared"
+verdict "means over seeds, phi summaries (trained and step 0), verdict inputs, the lr rule and the paired test items agree with an independent h5py recomputation; step-0 A0 not shared"
 
 # the metrics train kept agree with an independent `lorascope eval` of the same adapter
 run=$R/runs/lora-qv-r4-s1

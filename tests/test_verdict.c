@@ -135,6 +135,19 @@ static void test_phi(void)
         init[i] = haar_phi(&rng);
     rc = lsc_verdict_phi(tr, init, 3, null, NDRAW, &o, &v, NULL);
     CHECK(rc == LSC_OK && v.state == LSC_SHOWN, "phi: planted overlap, random at step 0 -> shown");
+    {
+        double tr2[3], in2[3];
+        for (int i = 0; i < 3; i++) {
+            in2[i] = 0.3 + 0.01 * i;          /* an overlap already there at step 0 */
+            tr2[i] = in2[i] + 0.2 + 0.01 * (i % 2);   /* and training adds 0.2 in every pair */
+        }
+        rc = lsc_verdict_phi(tr2, in2, 3, null, NDRAW, &o, &v, NULL);
+        CHECK(rc == LSC_OK && v.state == LSC_SHOWN && strstr(v.evidence, "already beats the null"),
+              "phi: step-0 overlap beats the null, training adds 0.2 in every pair -> shown (%s)", v.evidence);
+        rc = lsc_verdict_phi(tr2, in2, 1, null, NDRAW, &o, &v, NULL);
+        CHECK(rc == LSC_OK && v.state == LSC_NOT_SHOWN && strstr(v.evidence, "cannot show"),
+              "phi: one pair with a step-0 overlap above the null -> not shown (%s)", v.evidence);
+    }
     rc = lsc_verdict_phi(tr, NULL, 1, null, NDRAW, &o, &v, NULL);
     CHECK(rc == LSC_OK && v.state == LSC_SHOWN && isnan(v.lo) && strstr(v.evidence, "no interval"),
           "phi: one planted pair -> shown, no interval (%s)", v.evidence);
@@ -436,5 +449,17 @@ int main(void)
     wfix_free(&f);
     test_saturation_better();
     test_format();
+    {
+        lsc_verdict g;
+        double in3[3] = {0.10, 0.12, 0.11}, out1[1] = {2.0};
+        int grc = lsc_verdict_regime(in3, 3, 6.91 / 61.95, 3.0, &g, NULL);
+        CHECK(grc == LSC_OK && g.state == LSC_SHOWN && fabs(g.effect - 0.11 / (6.91 / 61.95)) < 1e-12 &&
+              g.lo < g.effect && g.effect < g.hi, "regime: ratios 0.10-0.12 against 0.1115 within 3x -> shown");
+        grc = lsc_verdict_regime(out1, 1, 6.91 / 61.95, 3.0, &g, NULL);
+        CHECK(grc == LSC_OK && g.state == LSC_NOT_SHOWN && isnan(g.lo) && strstr(g.test, "not a statistical"),
+              "regime: a ratio of 2.0 (18x the paper's) -> not shown, no interval from one run");
+        grc = lsc_verdict_regime(out1, 1, 0.0, 3.0, &g, NULL);
+        CHECK(grc == LSC_EARG && g.state == LSC_NOT_MEASURED, "regime: reference 0 -> LSC_EARG, not measured");
+    }
     return test_summary();
 }

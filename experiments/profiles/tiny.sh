@@ -1,10 +1,11 @@
 # tiny.sh — the whole pipeline in a few minutes on the committed fixtures (CI: tests/test_experiments.sh).
 # Sourced by experiments/lib.sh. Everything a study needs to know about sizes lives here.
 # The model (d=48) is too small for r=64, so the "high rank" of Figures 3-4, Table 6 and Table 7
-# is R_HIGH=16 here. It is a plumbing check: a 70k-parameter model on 29 validation items barely
+# is R_HIGH=16 here. It is a plumbing check: a 70k-parameter model on 29 test items barely
 # learns the task, so its accuracies say nothing about the paper (use quick or paper for that).
 
-PROFILE_DESC="tiny: 2-layer d=48 base on data/fixtures/tiny.txt, the supersense_tiny fixture (29 validation items), 2 seeds; a plumbing check, not science"
+PROFILE_DESC="tiny: 2-layer d=48 base on data/fixtures/tiny.txt, the supersense_tiny fixture (29 test items), 2 seeds; a plumbing check, not science"
+PROFILE_NOTE="tiny is a plumbing check, too small for verdicts: a 2-layer d=48 model on 29 test items"
 
 # data (relative to the project root): the files (checksummed into the cache keys) and the
 # options that point pretrain/train/eval at them
@@ -15,19 +16,28 @@ TASK_ARGS="--task-file data/fixtures/supersense_tiny.tsv"
 
 # base model (cached by a hash of these arguments and the corpus checksum)
 PRETRAIN_ARGS="--profile tiny --seed 1"   # L2 NH2 C48 ctx64, 200 steps
+N_LAYER=2
 
-# every LoRA run (the study adds --targets --rank --seed). alpha is constant in r, as in the paper.
-TRAIN_ARGS="--alpha 8 --steps 150 --batch 16 --lr 5e-3"
+# every LoRA run (the study adds --targets --rank --seed; lib.sh adds --lr from the sweep)
+TRAIN_ARGS="--alpha 8 --steps 150 --batch 16 --eval-seed 1"
 # the full fine-tuning run of study_full.sh (adds --seed)
-FULL_ARGS="--steps 150 --batch 16 --lr 3e-3"
+FULL_ARGS="--steps 150 --batch 16 --lr 3e-3 --eval-seed 1"
 
-SEEDS="1 2"          # seeds of every Table 5/6 cell (two: the mean/spread path runs in CI)
-SEED_PAIR="1 2"      # the two seeds of Figure 4
+LR_GRID="2e-3 5e-3 1e-2 2e-2"
+LR_RULE="the lr of LR_GRID with the highest dev-split rank-classification accuracy of {q,v} r=8 seed 1 (ties: the smaller lr)"
+
+SEEDS="1 2"          # seeds of every Table 5/6 cell (two: the mean/interval path runs in CI)
+FIG_SEEDS="1 2"      # Figure 3 (a rank pair per seed), Figure 4 (the seed pair), Table 7
 RANKS="1 2 4 8 16"   # Table 6 ranks (the paper: 1 2 4 8 64)
 R_LOW=8              # Figure 3: phi(A_r=R_LOW, A_r=R_HIGH)
 R_HIGH=16
 AMP_RANKS="4 16"     # Table 7 ranks (the paper: 4 64)
-MID_LAYER=1          # the layer drawn in Figure 3 and listed in Table 7
+AMP_K=4
+LAYER_DEPTH=0.5
+SAT_LOW=4
+SAT_MARGIN=0.01
+NULL_DRAWS=200
+AMP_NULL_DRAWS=50
 JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=1       # threads of the base pretraining
 QLORA_TARGETS="q,v"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base

@@ -1,0 +1,40 @@
+# study_phi_layers.gp — the all-layer summary of Figures 3 and 4: for every layer and projection,
+# phi(1,1) of the trained adapters (mean over the seed pairs), of the step-0 adapters, and the
+# mean of the Haar-random null; filled points are verdicts "shown" (beat the null and the step-0
+# overlap), open points "not shown".
+# Written by experiments/study_subspace_{ranks,seeds}.sh from `lorascope collect --verdict-dat`
+# (columns: name layer proj phi11_mean init_mean null_mean effect lo p state).
+# Renders <outbase>.png and <outbase>.svg. Variables (gnuplot -e): data, outbase, title.
+
+if (!exists("data"))    data = 'verdicts.dat'
+if (!exists("outbase")) outbase = 'phi_layers'
+if (!exists("title"))   title = 'phi(1,1) per layer'
+
+set encoding utf8
+set grid ytics lc rgb '#dddddd'
+set tics out nomirror
+set border 3
+set xlabel 'layer'
+set ylabel 'phi(1,1)'
+set yrange [0:1.05]
+set key top right opaque
+set offsets 0.3, 0.3, 0, 0
+set xtics 1
+
+do for [term = 1:2] {
+    if (term == 1) {
+        set terminal pngcairo size 1000,560 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.png'
+    } else {
+        set terminal svg size 1000,560 dynamic enhanced font 'DejaVu Sans,11'
+        set output outbase.'.svg'
+    }
+    set title title noenhanced
+    plot data using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
+         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 != 1 ? $4 : NaN) with points pt 6 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, not shown', \
+         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 == 1 ? $4 : NaN) with points pt 5 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, shown', \
+         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 != 1 ? $4 : NaN) with points pt 4 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, not shown', \
+         ''   using 2:5 with points pt 2 ps 1.2 lc rgb '#777777' title 'step 0', \
+         ''   using 2:6 with points pt 1 ps 1.2 lc rgb '#222222' title 'Haar null mean'
+    unset output
+}
