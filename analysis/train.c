@@ -239,7 +239,7 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
     o->init = cli_get(opts, "init") ? cli_get(opts, "init") : "kaiming";
     o->lc.init = strcmp(o->init, "kaiming") == 0    ? LSC_LORA_INIT_KAIMING
                  : strcmp(o->init, "gaussian") == 0 ? LSC_LORA_INIT_GAUSSIAN : -1;
-    o->eval_limit = cli_long(opts, "eval-limit", 0, &bad);
+    training_parse_eval(opts, &o->eval_sample, &o->eval_seed, &o->eval_dev, &bad);
     o->save_init = cli_get(opts, "save-init");
     lsc_train_config *tc = &o->tc;
     lsc_train_config_default(tc);
@@ -277,7 +277,8 @@ int cmd_train(int argc, char **argv)
                       {"threads", 1, NULL}, {"eval-every", 1, NULL}, {"eval-batches", 1, NULL},
                       {"ckpt-every", 1, NULL}, {"full", 0, NULL}, {"resume", 0, NULL}, {"stop-at", 1, NULL},
                       {"quiet", 0, NULL}, {"data", 1, NULL}, {"valid", 1, NULL}, {"task-file", 1, NULL},
-                      {"task-valid", 1, NULL}, {"eval-limit", 1, NULL}, {"synthetic", 0, NULL},
+                      {"task-dev", 1, NULL}, {"task-test", 1, NULL}, {"eval-sample", 1, NULL},
+                      {"eval-seed", 1, NULL}, {"eval-dev", 0, NULL}, {"synthetic", 0, NULL},
                       {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
