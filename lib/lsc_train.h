@@ -203,7 +203,7 @@ int  lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config
  *     count (nats per label byte, the bytes fine-tuning trains on).
  * pred, rank_pred (n_items) and label_ll (n_items, n_labels) may be NULL;
  * pred[q] is the decoded label index (-1: none). m's active adapter applies;
- * m's activations are (re)allocated for ~1024-token chunks when smaller.
+ * m's activations are (re)allocated for ~2048-token chunks when smaller.
  * LSC_EARG: no items, an item out of range, items longer than n_ctx. */
 typedef struct lsc_task lsc_task;
 typedef struct lsc_task_eval_result {
