@@ -6,10 +6,14 @@
  * paths with the run's identity (checked on --resume), checkpointed
  * training with the progress line and Ctrl-C, and the outputs (model file
  * or PEFT adapter directory, train_log.h5) with the summary on stdout.
+ * Supersense runs validate on the dev split during training and score the
+ * test split's --eval-sample once at the end (/eval); fine-tuning runs
+ * record ‖ΔW‖_F/‖W‖_F per weight (/delta).
  *
  * Not here: option parsing beyond the options pretrain and train share
- * (pretrain.c, train.c); the data sources, --threads and --quant
- * (training_common.c, shared with eval); any numerics — the loop, decoding,
+ * (pretrain.c, train.c); the data sources, --threads, --quant, the
+ * evaluation sample and the /eval and /delta writers (training_common.c,
+ * shared with eval); any numerics — the loop, decoding,
  * the FLOP and memory models are lib/train.c's. Progress goes to stderr
  * (redrawn with \r on a terminal, plain lines otherwise), results to stdout.
  *

@@ -1,8 +1,10 @@
 /*
  * training_common.c — what the model subcommands (pretrain, train, eval)
  * share besides the training driver: --threads, the data sources (corpus
- * and supersense task files, their defaults under data/, their digest),
- * and the --quant nf4 options with the rank check against a model's shape.
+ * and supersense task files split train/dev/test, their defaults under
+ * data/, their digest), the supersense evaluation on the seeded
+ * --eval-sample with its /eval writer, the ‖ΔW‖/‖W‖ table (/delta), and
+ * the --quant nf4 options with the rank check against a model's shape.
  * Declared in training.h.
  *
  * Not here: the run itself (training.c) or any numerics (lib/).

@@ -1,10 +1,11 @@
 /*
  * data.c — what the trainer reads: a byte-level text corpus (tokens are
  * bytes, V = 256) with a random-window batch source and deterministic
- * evaluation windows; a word<TAB>label task (the WordNet noun supersenses)
- * with its prompt format, a packed fine-tuning batch source, exact-match
- * scoring and the majority-class / suffix-table baselines; and random
- * tokens for throughput benchmarks.
+ * evaluation windows and the unigram/bigram baselines; a word<TAB>label
+ * task (the WordNet noun supersenses) with its train/dev/test split rule,
+ * the seeded evaluation sample, its prompt format, a packed fine-tuning
+ * batch source, exact-match scoring and the majority-class / suffix-table
+ * baselines; and random tokens for throughput benchmarks.
  *
  * What it is not: a downloader or a tokenizer. data/fetch.sh makes the
  * files (data/SOURCES.md says how); this file only reads them.
