@@ -203,7 +203,8 @@ int  lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config
  *     count (nats per label byte, the bytes fine-tuning trains on).
  * pred, rank_pred (n_items) and label_ll (n_items, n_labels) may be NULL;
  * pred[q] is the decoded label index (-1: none). m's active adapter applies;
- * m's activations are (re)allocated for ~2048-token chunks when smaller.
+ * m's activations are reallocated when they cannot hold width - 1
+ * positions or 256 rows of one step.
  * LSC_EARG: no items, an item out of range, items longer than n_ctx. */
 typedef struct lsc_task lsc_task;
 typedef struct lsc_task_eval_result {
@@ -217,9 +218,11 @@ int  lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_
                          lsc_error *err);
 /* The rank classifier's scores alone: ll (n_items, n_labels) = the total
  * log-likelihood of each label's completion after each item's prompt,
- * batched: rows "word\tlabel\n" of every (item, label) pair sorted by
- * length, m->B_alloc rows per forward, each chunk as wide as its longest
- * row, log-softmax in double. */
+ * batched: the rows "word\tlabel\n" of ~256/n_labels items and all labels
+ * advance together through the key/value-cached step forward, each prompt
+ * fed once and its keys/values shared by its rows; log-softmax in double.
+ * Equals scoring each row alone with lsc_gpt_forward up to float rounding
+ * (tests/test_task_eval.c: 1e-6 relative). */
 int  lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
                        lsc_error *err);
 /* lsc_task_eval_items on the first `limit` items (<= 0: all): greedy

@@ -10,12 +10,15 @@
  * Rank classification: item q with prompt "word\t" is scored against every
  * label l by the total log-likelihood of the completion "label\n", the sum
  * over its bytes of log softmax(logits)[byte], teacher-forced after the
- * prompt. Rows "word\tlabel\n" for all (item, label) pairs are sorted by
- * length and run through lsc_gpt_forward a chunk of rows at a time, each
- * chunk only as wide as its longest row; log-softmax in double from the
+ * prompt. The rows "word\tlabel\n" of a group of items and all L labels
+ * go through the key/value-cached step forward (lsc_gpt_forward_step): each
+ * prompt is fed once and its keys/values shared by its L rows, so a row
+ * costs only its label's bytes (about 2.4x fewer positions than a full
+ * forward of every row, and no padding; measured 1.3-1.5x faster than
+ * length-sorted chunks of whole rows); log-softmax in double from the
  * logits. The label loss is the gold rows' -sum / their byte count.
  *
- * Shapes: n items evaluated, L labels, Bc rows per chunk, Tc its width,
+ * Shapes: n items evaluated, L labels, G items per group (G·L cache slots),
  * V vocabulary.
  */
 #include <math.h>
@@ -24,13 +27,13 @@
 
 #include "lsc_internal.h"
 
-/* Rows per forward: about this many tokens per chunk. Activations of the
- * whole chunk are held: 2048 tokens of a d=512 L2 model are ~220 MB, what
- * training that model at B16 T128 holds; half of it ran ~20 % slower. */
-#define TASK_EVAL_TOKENS 2048
+/* Rank scoring: cache slots (item x label rows) per group; the key/value
+ * cache holds 2·L·rows·(width - 1)·C floats (~80 MB at d=512 L2 width 40),
+ * and every step of the group is one forward of up to this many rows. */
+#define TASK_EVAL_ROWS 256
 
-/* Items in order of length, stable: similar lengths share a chunk, so
- * decoding and scoring pad little. */
+/* Items in order of length, stable: similar lengths share a chunk of the
+ * greedy decoding, so its rows stop at about the same step. */
 typedef struct len_idx {
     int len, idx;
 } len_idx;
@@ -45,9 +48,8 @@ static int cmp_len_idx(const void *a, const void *b)
 
 /* "word\t" + the longest "label\n"; the last byte is only ever a target, so
  * the model sees at most width - 1 tokens. Checks the items and the
- * context, and makes sure m has activations for at least
- * TASK_EVAL_TOKENS / (width - 1) rows of width - 1 (reallocating them
- * otherwise). */
+ * context, and makes sure m has activations of width - 1 positions for at
+ * least TASK_EVAL_ROWS rows of one step (reallocating them otherwise). */
 static int eval_prepare(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, int *width,
                         lsc_error *err)
 {
@@ -62,63 +64,96 @@ static int eval_prepare(lsc_gpt *m, const lsc_task *t, const int *items, int n_i
         LSC_FAIL(err, LSC_EARG, "%s: items need %d tokens of context, above the model's n_ctx %d", name, w - 1,
                  m->config.n_ctx);
     *width = w;
-    int want = TASK_EVAL_TOKENS / (w - 1);
-    if (want < 1)
-        want = 1;
-    if (m->acts && m->T_alloc >= w - 1 && m->B_alloc >= want)
+    int want = (TASK_EVAL_ROWS + w - 2) / (w - 1);
+    if (m->acts && m->T_alloc >= w - 1 && m->B_alloc * m->T_alloc >= TASK_EVAL_ROWS)
         return LSC_OK;
-    return lsc_gpt_alloc_acts(m, want, w - 1, err);
+    return lsc_gpt_alloc_acts(m, want > m->B_alloc ? want : m->B_alloc, w - 1, err);
 }
 
 // ---- rank classification ----
 
-/* log softmax(logits)[target] in double. */
-static double log_prob(const float *logits, int V, int target)
+/* log-sum-exp of one logits row, in double. */
+static double log_sum_exp(const float *x, int V)
 {
-    double mx = logits[0];
+    double mx = x[0];
     for (int j = 1; j < V; j++)
-        if (logits[j] > mx)
-            mx = logits[j];
+        if (x[j] > mx)
+            mx = x[j];
     double z = 0.0;
     for (int j = 0; j < V; j++)
-        z += exp((double)logits[j] - mx);
-    return (double)logits[target] - mx - log(z);
+        z += exp((double)x[j] - mx);
+    return mx + log(z);
 }
 
-/* Fills the (Bc, Tc) inputs of rows order[r0 .. r0+nb) and returns, through
- * ll, their completion log-likelihoods after the forward. */
-static int score_chunk(lsc_gpt *m, const lsc_task *t, const int *items, const len_idx *order, int nb,
-                       int *in, double *ll, lsc_error *err)
+/* Work space of one group of items: G items x L labels = G·L cache slots. */
+typedef struct rank_work {
+    lsc_kv_cache kv;
+    int         *tok, *slot, *pos, *plen, *clen;   /* (G·L) (G·L) (G·L) (G) (L) */
+    int          G;
+} rank_work;
+
+/* Items items[0..G) into ll (G, L): their prompts are fed once (prefill in
+ * slot g·L, whose last logits score every label's first byte), the prompt's
+ * keys/values copied to the item's other L - 1 slots, then every label's
+ * completion is fed in its own slot, all rows of the group in lock step. */
+static int rank_group(lsc_gpt *m, const lsc_task *t, const int *items, int G, rank_work *w, double *ll,
+                      lsc_error *err)
 {
-    const int L = t->n_labels, V = m->config.vocab, Tc = order[nb - 1].len - 1;
-    for (int b = 0; b < nb; b++) {
-        int q = order[b].idx / L, l = order[b].idx % L;
-        const char *w = t->words[items[q]], *c = t->completions_[l];
-        int *row = in + (size_t)b * Tc, j = 0;
-        for (; *w && j < Tc; w++)
-            row[j++] = (unsigned char)*w;
-        if (j < Tc)
-            row[j++] = '\t';
-        for (; *c && j < Tc; c++)
-            row[j++] = (unsigned char)*c;
-        while (j < Tc)
-            row[j++] = '\n';   /* pad: never a scored position of this row */
+    const int L = t->n_labels, V = m->config.vocab;
+    int maxp = 0, rc;
+    for (int g = 0; g < G; g++) {
+        w->plen[g] = (int)strlen(t->words[items[g]]) + 1;
+        maxp = w->plen[g] > maxp ? w->plen[g] : maxp;
     }
-    int rc = lsc_gpt_forward(m, in, NULL, NULL, nb, Tc, NULL, err);
-    if (rc != LSC_OK)
-        return rc;
-    const float *logits = lsc_gpt_logits(m);
-    for (int b = 0; b < nb; b++) {
-        int q = order[b].idx / L, l = order[b].idx % L;
-        const char *c = t->completions_[l];
-        int p = (int)strlen(t->words[items[q]]) + 1, n = (int)strlen(c);
-        double s = 0.0;
-        /* byte k of "label\n" sits at position p + k, predicted at p + k - 1 */
-        for (int k = 0; k < n; k++)
-            s += log_prob(logits + ((size_t)b * Tc + (size_t)(p + k - 1)) * (size_t)V, V, (unsigned char)c[k]);
-        ll[order[b].idx] = s;
+    memset(ll, 0, (size_t)G * (size_t)L * sizeof *ll);
+    for (int p = 0; p < maxp; p++) {   /* prefill "word\t" */
+        int n = 0;
+        for (int g = 0; g < G; g++)
+            if (p < w->plen[g]) {
+                w->tok[n] = p + 1 < w->plen[g] ? (unsigned char)t->words[items[g]][p] : '\t';
+                w->slot[n] = g * L;
+                w->pos[n++] = p;
+            }
+        if ((rc = lsc_gpt_forward_step(m, &w->kv, w->tok, w->slot, w->pos, n, err)) != LSC_OK)
+            return rc;
+        for (int j = 0; j < n; j++) {
+            int g = w->slot[j] / L;
+            if (p != w->plen[g] - 1)
+                continue;
+            const float *x = lsc_gpt_logits(m) + (size_t)j * (size_t)V;
+            double lse = log_sum_exp(x, V);
+            for (int l = 0; l < L; l++)
+                ll[(size_t)g * L + l] += (double)x[(unsigned char)t->completions_[l][0]] - lse;
+        }
     }
-    return LSC_OK;
+    const size_t TC = (size_t)w->kv.T * (size_t)w->kv.C;
+    for (int ly = 0; ly < w->kv.n_layer; ly++)
+        for (int g = 0; g < G; g++)
+            for (int l = 1; l < L; l++) {
+                size_t src = ((size_t)ly * w->kv.rows + (size_t)g * L) * TC, dst = src + (size_t)l * TC;
+                memcpy(w->kv.k + dst, w->kv.k + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
+                memcpy(w->kv.v + dst, w->kv.v + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
+            }
+    /* byte k of "label\n" is fed at position plen + k and predicts byte k + 1 */
+    for (int k = 0;; k++) {
+        int n = 0;
+        for (int g = 0; g < G; g++)
+            for (int l = 0; l < L; l++)
+                if (k + 1 < w->clen[l]) {
+                    w->tok[n] = (unsigned char)t->completions_[l][k];
+                    w->slot[n] = g * L + l;
+                    w->pos[n++] = w->plen[g] + k;
+                }
+        if (n == 0)
+            return LSC_OK;
+        if ((rc = lsc_gpt_forward_step(m, &w->kv, w->tok, w->slot, w->pos, n, err)) != LSC_OK)
+            return rc;
+        for (int j = 0; j < n; j++) {
+            const float *x = lsc_gpt_logits(m) + (size_t)j * (size_t)V;
+            int l = w->slot[j] % L;
+            ll[w->slot[j]] += (double)x[(unsigned char)t->completions_[l][k + 1]] - log_sum_exp(x, V);
+        }
+    }
 }
 
 int lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
@@ -128,29 +163,40 @@ int lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_ite
     if (rc != LSC_OK)
         return rc;
     const int L = t->n_labels;
-    const size_t nr = (size_t)n_items * (size_t)L;
-    len_idx *order = LSC_MALLOC(nr * sizeof *order);
-    int *in = LSC_MALLOC((size_t)m->B_alloc * (size_t)(width - 1) * sizeof(int));
-    if (!order || !in) {
+    rank_work w;
+    memset(&w, 0, sizeof w);
+    w.G = TASK_EVAL_ROWS / L;
+    if (w.G > m->B_alloc * m->T_alloc / L)
+        w.G = m->B_alloc * m->T_alloc / L;
+    if (w.G < 1)
+        w.G = 1;
+    if (w.G > n_items)
+        w.G = n_items;
+    const size_t R = (size_t)w.G * (size_t)L;
+    if ((rc = lsc_kv_cache_alloc(&w.kv, m, (int)R, width - 1, err)) != LSC_OK)
+        return rc;
+    w.tok = LSC_MALLOC(R * sizeof(int));
+    w.slot = LSC_MALLOC(R * sizeof(int));
+    w.pos = LSC_MALLOC(R * sizeof(int));
+    w.plen = LSC_MALLOC((size_t)w.G * sizeof(int));
+    w.clen = LSC_MALLOC((size_t)L * sizeof(int));
+    if (!w.tok || !w.slot || !w.pos || !w.plen || !w.clen) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "task eval: out of memory");
         goto done;
     }
-    for (size_t r = 0; r < nr; r++) {
-        order[r].idx = (int)r;
-        order[r].len = (int)strlen(t->words[items[r / (size_t)L]]) + 1 +
-                       (int)strlen(t->completions_[r % (size_t)L]);
-    }
-    qsort(order, nr, sizeof *order, cmp_len_idx);
-    /* rows ascend in length: a chunk is as wide as its last row */
-    for (size_t r0 = 0; r0 < nr;) {
-        int nb = nr - r0 < (size_t)m->B_alloc ? (int)(nr - r0) : m->B_alloc;
-        if ((rc = score_chunk(m, t, items, order + r0, nb, in, ll, err)) != LSC_OK)
-            goto done;
-        r0 += (size_t)nb;
+    for (int l = 0; l < L; l++)
+        w.clen[l] = (int)strlen(t->completions_[l]);
+    for (int q0 = 0; q0 < n_items && rc == LSC_OK; q0 += w.G) {
+        int G = n_items - q0 < w.G ? n_items - q0 : w.G;
+        rc = rank_group(m, t, items + q0, G, &w, ll + (size_t)q0 * (size_t)L, err);
     }
 done:
-    LSC_FREE(order);
-    LSC_FREE(in);
+    lsc_kv_cache_free(&w.kv);
+    LSC_FREE(w.tok);
+    LSC_FREE(w.slot);
+    LSC_FREE(w.pos);
+    LSC_FREE(w.plen);
+    LSC_FREE(w.clen);
     return rc;
 }
 
