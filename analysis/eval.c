@@ -1,12 +1,15 @@
 /*
  * eval.c — `lorascope eval`: the base model and then each adapter on it,
- * scored on the validation data: mean next-byte loss and perplexity over
- * evenly spread windows (lm), or label loss and exact-match accuracy by
- * greedy decoding next to the majority and suffix baselines (supersense);
- * a table on stdout and, with --json, one JSON object.
+ * scored on the held-out data: mean next-byte loss and perplexity over
+ * evenly spread windows of the validation text (lm), or, on the seeded
+ * sample of the test split (and the dev split with --eval-dev), label loss,
+ * exact-match accuracy by greedy decoding and rank-classification accuracy
+ * next to the majority and suffix baselines (supersense); a table on stdout
+ * and, with --json, one JSON object.
  *
- * Not here: the forward pass and decoding (lib/model.c, lib/data.c) or the
- * data sources (training_common.c, shared with train).
+ * Not here: the forward pass and task scoring (lib/model_forward.c,
+ * lib/task_eval.c) or the data sources and the sample (training_common.c,
+ * shared with train).
  *
  * Vocabulary: B batch rows, T context (tokens per window).
  */
@@ -26,19 +29,25 @@
 
 static const char *EVAL_USAGE =
     "usage: lorascope eval --base BASE.safetensors [--adapter DIR ...] [--task lm|supersense]\n"
-    "         [--data FILE | --task-file FILE [--task-valid FILE]] [--ctx T --batch B]\n"
-    "         [--windows N] [--limit N] [--threads P] [--json FILE|-]\n"
+    "         [--data FILE | --task-file FILE [--task-dev FILE --task-test FILE]] [--ctx T --batch B]\n"
+    "         [--windows N] [--eval-sample N] [--eval-seed S] [--eval-dev] [--threads P] [--json FILE|-]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
     "\n"
     "Evaluates the base model and, one after another, each adapter on it (repeat\n"
     "--adapter, or list more directories after it). lm: mean next-byte loss\n"
     "(nats/byte) and perplexity over N windows of T bytes spread evenly over the\n"
-    "validation text (--windows 0: every window; default 256). supersense: the loss\n"
-    "on the label bytes and exact-match accuracy by greedy decoding of every\n"
-    "validation item (--limit N: the first N), printed next to the majority-class\n"
-    "and 4-letter-suffix baselines. --json FILE writes the results as one JSON object\n"
-    "(the last model's val_loss, perplexity, accuracy, majority_accuracy,\n"
-    "suffix_accuracy at the top level, every model under \"results\"); --json - prints\n"
+    "validation text (--windows 0: every window; default 256). supersense: on the test\n"
+    "split (data/tasks/supersense_test.tsv, or the test third of --task-file FILE split by\n"
+    "the word hash) the loss on the label bytes, exact-match accuracy by greedy decoding\n"
+    "and rank accuracy (the label whose completion has the highest log-likelihood among\n"
+    "all labels), next to the majority-class and 4-letter-suffix baselines on the same\n"
+    "items. --eval-sample N scores N items drawn without replacement by a rule of\n"
+    "(--eval-seed S, default 1, and the split's size) only, the same items in every run\n"
+    "(default 0: all); --eval-dev also scores the dev split's sample. --json FILE writes\n"
+    "the results as one JSON object (the last model's val_loss = test label loss,\n"
+    "perplexity, accuracy, rank_accuracy, [dev_accuracy, dev_rank_accuracy, dev_label_loss,]\n"
+    "majority_accuracy, suffix_accuracy, items at the top level, every model under\n"
+    "\"results\"); --json - prints\n"
     "it as the last stdout line. --quant nf4 evaluates on the base quantised to NF4 as\n"
     "`train --quant nf4` trains (QLoRA); an NF4 base file is recognised without it.\n"
     "\n"
@@ -92,8 +101,8 @@ enum { MAXA = 64 };
 typedef struct eval_run {
     const char        *cmd, *base, *task, *json_path;
     const char        *ads[2 * MAXA];   /* adapter directories, in order */
-    int                nad, is_ss, B, quant, n_items;
-    long               windows, limit, T;
+    int                nad, is_ss, B, quant, n_items, eval_dev;
+    long               windows, sample, seed, T;
     lsc_nf4_opts       qo;
     double             t_start;
     lsc_gpt            m;
@@ -127,13 +136,13 @@ static int parse_eval(const cli_opt *opts, int argc, char **argv, const char **p
         return cli_error(cmd, CLI_USAGE, "unknown task '%s' (lm or supersense)", e->task);
     e->B = (int)cli_long(opts, "batch", 32, &bad);
     e->windows = cli_long(opts, "windows", 256, &bad);
-    e->limit = cli_long(opts, "limit", 0, &bad);
+    training_parse_eval(opts, &e->sample, &e->seed, &e->eval_dev, &bad);
     training_threads(opts, &bad);
     e->json_path = cli_get(opts, "json");
     if (bad)
         return cli_error(cmd, CLI_USAGE, "bad option value");
-    if (e->B < 1 || e->windows < 0 || e->limit < 0)
-        return cli_error(cmd, CLI_USAGE, "--batch must be >= 1, --windows and --limit >= 0");
+    if (e->B < 1 || e->windows < 0)
+        return cli_error(cmd, CLI_USAGE, "--batch must be >= 1, --windows >= 0");
     if ((rc = training_parse_quant(cmd, opts, 0, &e->qo, &e->quant)) != CLI_OK)   /* QLoRA (issue 6) */
         return rc;
     struct stat sb;
@@ -162,19 +171,62 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
     if (e->T < 1 || e->T > e->m.config.n_ctx)
         return cli_error(cmd, CLI_USAGE, "--ctx %ld is outside 1..%d (the base model's n_ctx)", e->T,
                          e->m.config.n_ctx);
-    if (e->is_ss && lsc_task_baselines(&e->d.ttrain, &e->d.tvalid, 4, &e->bl, &e->err) != LSC_OK)
-        return cli_lib_error(cmd, &e->err);
-    if (e->is_ss &&
-        lsc_gpt_alloc_acts(&e->m, e->B, e->d.tvalid.max_word + e->d.tvalid.max_label + 1, &e->err) != LSC_OK)
-        return cli_lib_error(cmd, &e->err);
-    e->n_items = e->is_ss ? (e->limit > 0 && e->limit < e->d.tvalid.n ? (int)e->limit : e->d.tvalid.n) : 0;
-    if (e->is_ss)
-        printf("supersense: %d validation items from %s; baselines: majority class %.2f%%, 4-letter suffix %.2f%%\n",
-               e->n_items, e->d.src.valid[0] ? e->d.src.valid : e->d.src.train, 100 * e->bl.majority, 100 * e->bl.suffix);
-    else
+    if (e->is_ss) {
+        /* the baselines on the items the models are scored on */
+        training_eval items;
+        if ((rc = training_eval_items(cmd, &e->d.ttest, "test", e->sample, e->seed, &items)) == CLI_OK &&
+            training_eval_baselines(&e->d.ttrain, &e->d.ttest, &items, &e->bl, &e->err) != LSC_OK)
+            rc = cli_lib_error(cmd, &e->err);
+        e->n_items = items.n;
+        training_eval_free(&items);
+        if (rc != CLI_OK)
+            return rc;
+        printf("supersense: %d test items (seed %ld) from %s; baselines: majority class %.2f%%, 4-letter suffix "
+               "%.2f%%\n", e->n_items, e->seed, e->d.src.test[0] ? e->d.src.test : e->d.src.train,
+               100 * e->bl.majority, 100 * e->bl.suffix);
+    } else {
         printf("lm: validation text %s (%zu bytes), context %ld\n", e->d.cvalid.path, e->d.cvalid.n, e->T);
-    printf("%-40s %10s %10s%s\n", "model", "val_loss", "ppl", e->is_ss ? "   accuracy" : "");
+    }
+    printf("%-40s %10s %10s%s\n", "model", "val_loss", "ppl", e->is_ss ? "   accuracy   rank_acc" : "");
     return CLI_OK;
+}
+
+/* Model a's table row and JSON entry (the last model also at the top level). */
+static void eval_report(const eval_run *e, int a, double loss, const training_eval *te, const training_eval *de,
+                        cJSON *js, cJSON *arr)
+{
+    const char *name = a < 0 ? e->base : e->ads[a];
+    if (e->is_ss)
+        printf("%-40s %10.4f %10.3f %9.2f%% %9.2f%%\n", name, loss, exp(loss), 100 * te->res.accuracy,
+               100 * te->res.rank_accuracy);
+    else
+        printf("%-40s %10.4f %10.3f\n", name, loss, exp(loss));
+    if (e->is_ss && e->eval_dev)
+        printf("%-40s %10.4f %10.3f %9.2f%% %9.2f%%\n", "  (dev)", de->res.loss, exp(de->res.loss),
+               100 * de->res.accuracy, 100 * de->res.rank_accuracy);
+    cJSON *objs[2] = {cJSON_CreateObject(), a == e->nad - 1 ? js : NULL};
+    cJSON_AddItemToArray(arr, objs[0]);
+    for (int k = 0; k < 2 && objs[k]; k++) {
+        cJSON *r = objs[k];
+        cJSON_AddStringToObject(r, "model", a < 0 ? "base" : e->ads[a]);
+        if (k == 1 && a >= 0)
+            cJSON_AddStringToObject(r, "adapter", e->ads[a]);
+        else if (k == 1)
+            cJSON_AddNullToObject(r, "adapter");
+        cJSON_AddNumberToObject(r, "val_loss", loss);
+        cJSON_AddNumberToObject(r, "perplexity", exp(loss));
+        if (!e->is_ss)
+            continue;
+        cJSON_AddNumberToObject(r, "accuracy", te->res.accuracy);
+        cJSON_AddNumberToObject(r, "rank_accuracy", te->res.rank_accuracy);
+        cJSON_AddNumberToObject(r, "label_loss", te->res.loss);
+        if (e->eval_dev) {
+            cJSON_AddNumberToObject(r, "dev_accuracy", de->res.accuracy);
+            cJSON_AddNumberToObject(r, "dev_rank_accuracy", de->res.rank_accuracy);
+            cJSON_AddNumberToObject(r, "dev_label_loss", de->res.loss);
+            cJSON_AddNumberToObject(r, "dev_items", de->n);
+        }
+    }
 }
 
 /* Scores model a (-1: the base, else the base with adapter a): one table
@@ -183,42 +235,32 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
 {
     lsc_lora lo;
     memset(&lo, 0, sizeof lo);
-    const char *name = a < 0 ? e->base : e->ads[a];
     if (a >= 0 && (lsc_lora_load(&lo, &e->m.config, e->ads[a], &e->err) != LSC_OK ||
                    lsc_gpt_set_lora(&e->m, &lo, &e->err) != LSC_OK)) {
         lsc_lora_free(&lo);
         return cli_lib_error(e->cmd, &e->err);
     }
-    double loss = NAN, acc = NAN;
-    int erc = e->is_ss ? lsc_task_eval(&e->m, &e->d.tvalid, (int)e->limit, &acc, &loss, NULL, &e->err)
-                       : eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err);
+    double loss = NAN;
+    training_eval te, de;
+    memset(&te, 0, sizeof te);
+    memset(&de, 0, sizeof de);
+    int rc = CLI_OK;
+    if (e->is_ss) {
+        if ((rc = training_eval_run(e->cmd, &e->m, &e->d.ttest, "test", e->sample, e->seed, &te)) == CLI_OK &&
+            e->eval_dev)
+            rc = training_eval_run(e->cmd, &e->m, &e->d.tdev, "dev", e->sample, e->seed, &de);
+        loss = te.res.loss;
+    } else if (eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
+        rc = cli_lib_error(e->cmd, &e->err);
+    }
     lsc_gpt_set_lora(&e->m, NULL, &e->err);
     lsc_lora_free(&lo);
-    if (erc != LSC_OK)
-        return cli_lib_error(e->cmd, &e->err);
-    if (e->is_ss)
-        printf("%-40s %10.4f %10.3f %9.2f%%\n", name, loss, exp(loss), 100 * acc);
-    else
-        printf("%-40s %10.4f %10.3f\n", name, loss, exp(loss));
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "model", a < 0 ? "base" : e->ads[a]);
-    cJSON_AddNumberToObject(r, "val_loss", loss);
-    cJSON_AddNumberToObject(r, "perplexity", exp(loss));
-    if (e->is_ss)
-        cJSON_AddNumberToObject(r, "accuracy", acc);
-    cJSON_AddItemToArray(arr, r);
-    if (a == e->nad - 1) {
-        cJSON_AddStringToObject(js, "model", a < 0 ? "base" : e->ads[a]);
-        if (a >= 0)
-            cJSON_AddStringToObject(js, "adapter", e->ads[a]);
-        else
-            cJSON_AddNullToObject(js, "adapter");
-        cJSON_AddNumberToObject(js, "val_loss", loss);
-        cJSON_AddNumberToObject(js, "perplexity", exp(loss));
-        if (e->is_ss)
-            cJSON_AddNumberToObject(js, "accuracy", acc);
+    if (rc == CLI_OK) {
+        eval_report(e, a, loss, &te, &de, js, arr);
     }
-    return CLI_OK;
+    training_eval_free(&te);
+    training_eval_free(&de);
+    return rc;
 }
 
 /* --json FILE (written atomically) or --json - (the last stdout line). */
@@ -262,6 +304,8 @@ static int eval_all(eval_run *e)
         return rc;
     }
     if (e->is_ss) {
+        cJSON_AddStringToObject(js, "split", "test");
+        cJSON_AddNumberToObject(js, "eval_seed", (double)e->seed);
         cJSON_AddNumberToObject(js, "items", e->n_items);
         cJSON_AddNumberToObject(js, "n_items", e->n_items);
         cJSON_AddNumberToObject(js, "majority_accuracy", e->bl.majority);
@@ -284,8 +328,9 @@ int cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval";
     cli_opt opts[] = {{"base", 1, NULL}, {"adapter", 1, NULL}, {"task", 1, NULL}, {"data", 1, NULL},
-                      {"valid", 1, NULL}, {"task-file", 1, NULL}, {"task-valid", 1, NULL}, {"ctx", 1, NULL},
-                      {"batch", 1, NULL}, {"windows", 1, NULL}, {"limit", 1, NULL}, {"threads", 1, NULL},
+                      {"valid", 1, NULL}, {"task-file", 1, NULL}, {"task-dev", 1, NULL}, {"task-test", 1, NULL},
+                      {"ctx", 1, NULL}, {"batch", 1, NULL}, {"windows", 1, NULL}, {"eval-sample", 1, NULL},
+                      {"eval-seed", 1, NULL}, {"eval-dev", 0, NULL}, {"threads", 1, NULL},
                       {"json", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
                       {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
                       {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */

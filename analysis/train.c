@@ -29,7 +29,8 @@ static const char *TRAIN_USAGE =
     "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
     "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet] [--save-init DIR]\n"
-    "         [--data FILE [--valid FILE]] [--task-file FILE [--task-valid FILE]] [--eval-limit N]\n"
+    "         [--data FILE [--valid FILE]] [--task-file FILE [--task-dev FILE --task-test FILE]]\n"
+    "         [--eval-sample N] [--eval-seed S] [--eval-dev]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets q,k,v,o,fc_in,fc_out]]\n"
     "       lorascope train --synthetic --layers L --heads NH --embd C --ctx T --batch B\n"
     "         [--vocab V] --steps N [--warmup K] [--threads P] [--seed S]\n"
@@ -42,9 +43,15 @@ static const char *TRAIN_USAGE =
     "loss at intervals, final metrics, config, wall time) and train_state.safetensors\n"
     "(the checkpoint --resume continues from, bit for bit).\n"
     "train_log.h5 (h5py-readable): /train/{step,loss,lr,grad_norm,step_ms} per step,\n"
-    "/val/{step,loss} per validation; root attributes: every option, command, inputs with\n"
-    "sha256, wall_time_s, train_wall_s, final_val_loss, and for supersense accuracy,\n"
-    "label_loss, majority_baseline, suffix4_baseline.\n"
+    "/val/{step,loss} per validation (on dev for supersense); /delta/{module, layer, target,\n"
+    "dw_fro, w_fro, ratio}: ||dW||_F/||W||_F per adapted weight (LoRA: dW = s·B·A, W the\n"
+    "frozen base weight, dequantised for NF4; --full: W_ft - W_0 per linear weight); root\n"
+    "attributes: every option, command, inputs with sha256, wall_time_s, train_wall_s,\n"
+    "final_val_loss, dw_ratio_median, dw_ratio_max, and for supersense (on the test sample)\n"
+    "accuracy (greedy exact match), rank_accuracy, label_loss, eval_items, eval_seed,\n"
+    "eval_split, majority_baseline, suffix4_baseline (on the same items), with --eval-dev\n"
+    "dev_accuracy, dev_rank_accuracy, dev_label_loss, dev_eval_items; per item\n"
+    "/eval/{test,dev}/{item, correct, rank_correct, pred, rank_pred} and /eval/labels.\n"
     "\n"
     "targets: q k v o fc_in fc_out (or q_proj ...); --rank R applies to each; --rank-pattern\n"
     "sets a rank per target (and adds it). Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
@@ -53,9 +60,16 @@ static const char *TRAIN_USAGE =
     "validation every 10%% of the steps on 16 fixed batches.\n"
     "tasks: lm = next-byte loss on data/corpus/pretrain_{train,valid}.txt (--data FILE splits\n"
     "FILE 90/10); supersense = WordNet noun -> lexicographer class on\n"
-    "data/tasks/supersense_{train,valid}.tsv (--task-file FILE splits by the word hash),\n"
-    "loss on the label bytes only; at the end, exact-match accuracy by greedy decoding on the\n"
-    "validation items (--eval-limit N: the first N) next to the majority and suffix baselines.\n"
+    "data/tasks/supersense_{train,dev,test}.tsv (--task-file FILE splits FILE three ways by\n"
+    "h = fnv1a32(word) % 10: test 0, dev 1, train 2..9; --task-dev/--task-test name the\n"
+    "other two files), loss on the label bytes only; the validation curve uses dev, and\n"
+    "nothing during training touches test. At the end, on the test split: exact-match\n"
+    "accuracy by greedy decoding, rank accuracy (the label whose completion \"label\\n\" has\n"
+    "the highest log-likelihood after \"word\\t\" among all labels) and the label loss, next\n"
+    "to the majority and suffix baselines on the same items. --eval-sample N scores N items\n"
+    "drawn without replacement by a rule of (--eval-seed S, default 1, and the split's size)\n"
+    "only, so runs with the same S are scored on the same items (default 0: all items);\n"
+    "--eval-dev also scores the dev split's sample.\n"
     "--full -o MODEL.safetensors writes the model file itself (state and log beside it);\n"
     "--save-init DIR also writes the step-0 adapter (A = A0, B = 0) as a PEFT directory, the\n"
     "null of the subspace studies (with the same seed and config it is the trained run's A0).\n"
@@ -239,7 +253,7 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
     o->init = cli_get(opts, "init") ? cli_get(opts, "init") : "kaiming";
     o->lc.init = strcmp(o->init, "kaiming") == 0    ? LSC_LORA_INIT_KAIMING
                  : strcmp(o->init, "gaussian") == 0 ? LSC_LORA_INIT_GAUSSIAN : -1;
-    o->eval_limit = cli_long(opts, "eval-limit", 0, &bad);
+    training_parse_eval(opts, &o->eval_sample, &o->eval_seed, &o->eval_dev, &bad);
     o->save_init = cli_get(opts, "save-init");
     lsc_train_config *tc = &o->tc;
     lsc_train_config_default(tc);
@@ -277,7 +291,8 @@ int cmd_train(int argc, char **argv)
                       {"threads", 1, NULL}, {"eval-every", 1, NULL}, {"eval-batches", 1, NULL},
                       {"ckpt-every", 1, NULL}, {"full", 0, NULL}, {"resume", 0, NULL}, {"stop-at", 1, NULL},
                       {"quiet", 0, NULL}, {"data", 1, NULL}, {"valid", 1, NULL}, {"task-file", 1, NULL},
-                      {"task-valid", 1, NULL}, {"eval-limit", 1, NULL}, {"synthetic", 0, NULL},
+                      {"task-dev", 1, NULL}, {"task-test", 1, NULL}, {"eval-sample", 1, NULL},
+                      {"eval-seed", 1, NULL}, {"eval-dev", 0, NULL}, {"synthetic", 0, NULL},
                       {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},

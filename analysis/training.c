@@ -6,10 +6,14 @@
  * paths with the run's identity (checked on --resume), checkpointed
  * training with the progress line and Ctrl-C, and the outputs (model file
  * or PEFT adapter directory, train_log.h5) with the summary on stdout.
+ * Supersense runs validate on the dev split during training and score the
+ * test split's --eval-sample once at the end (/eval); fine-tuning runs
+ * record ‖ΔW‖_F/‖W‖_F per weight (/delta).
  *
  * Not here: option parsing beyond the options pretrain and train share
- * (pretrain.c, train.c); the data sources, --threads and --quant
- * (training_common.c, shared with eval); any numerics — the loop, decoding,
+ * (pretrain.c, train.c); the data sources, --threads, --quant, the
+ * evaluation sample and the /eval and /delta writers (training_common.c,
+ * shared with eval); any numerics — the loop, decoding,
  * the FLOP and memory models are lib/train.c's. Progress goes to stderr
  * (redrawn with \r on a terminal, plain lines otherwise), results to stdout.
  *
@@ -174,8 +178,12 @@ typedef struct log_extra {
     double      value;
 } log_extra;
 
+/* more(h, ctx, err), when given, adds the run's other groups (/eval, /delta). */
+typedef int (*log_more_fn)(lsc_h5 *h, const void *ctx, lsc_error *err);
+
 static int write_train_log(const char *path, const lsc_trainer *tr, const lsc_provenance *prov,
-                           const log_extra *extra, int n_extra, lsc_error *err)
+                           const log_extra *extra, int n_extra, log_more_fn more, const void *more_ctx,
+                           lsc_error *err)
 {
     lsc_h5 *h = NULL;
     int rc = lsc_h5_create(&h, path, err);
@@ -232,6 +240,8 @@ static int write_train_log(const char *path, const lsc_trainer *tr, const lsc_pr
     for (int i = 0; i < n_extra; i++)
         if ((rc = lsc_h5_attr_double(h, "/", extra[i].name, extra[i].value, err)) != LSC_OK)
             goto fail;
+    if (more && (rc = more(h, more_ctx, err)) != LSC_OK)
+        goto fail;
     free(steps);
     free(vloss);
     return lsc_h5_commit(h, err);
@@ -270,7 +280,7 @@ static int add_opt_params(lsc_h5_param *par, int np, const lsc_gpt_config *mc, c
     PAR_I(par, np, "seed", user_seed);
     PAR_I(par, np, "eval_every", tc->eval_every);
     PAR_I(par, np, "eval_batches", tc->eval_batches);
-    PAR_I(par, np, "eval_seed", (long long)tc->eval_seed);
+    PAR_I(par, np, "val_seed", (long long)tc->eval_seed);   /* the fixed validation batches */
     return np;
 }
 
@@ -291,9 +301,10 @@ typedef struct run {
     char              state[PATH_MAX], logp[PATH_MAX], modelp[PATH_MAX];
     char              ranks[160];       /* "q_proj=8,v_proj=8" */
     char              cfgj[2048];       /* the run's identity, stored in the checkpoint */
-    double            vl, uni, acc, tloss;   /* final metrics */
-    lsc_baselines     bl;
-    int               n_items;          /* supersense items scored */
+    double            vl, uni, bi;      /* final metrics */
+    training_eval     test, dev;        /* supersense: the test (and --eval-dev) sample */
+    lsc_baselines     bl;               /* on the test items scored */
+    training_delta    delta;            /* FINETUNE: ‖ΔW‖/‖W‖ per weight */
     lsc_error         err;
 } run;
 
@@ -379,7 +390,7 @@ static int finetune_ctx(run *r)
     const lsc_gpt_config *mc = &r->m.config;
     int def_T = mc->n_ctx, bad = 0;
     if (o->is_ss) {
-        int need = (r->d.ttrain.max_example > r->d.tvalid.max_example ? r->d.ttrain.max_example : r->d.tvalid.max_example);
+        int need = (r->d.ttrain.max_example > r->d.tdev.max_example ? r->d.ttrain.max_example : r->d.tdev.max_example);
         def_T = ((need + 7) / 8) * 8;
         if (def_T < 32)
             def_T = 32;
@@ -550,7 +561,7 @@ static int init_trainer(run *r)
     } else if (o->is_ss) {
         fn = vfn = lsc_task_batch;
         tctx = &r->d.ttrain;
-        vctx = &r->d.tvalid;
+        vctx = &r->d.tdev;   /* the validation curve sees dev only, never test */
     }
     if (lsc_trainer_init(&r->tr, &r->m, o->full ? NULL : &r->lo, &o->tc, fn, tctx, vfn, vctx, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
@@ -613,31 +624,46 @@ static int train_steps(run *r)
 // ---- outputs ----
 
 /* The final metrics, also the log's extra attributes: validation loss,
- * and the unigram cross-entropy of the corpus (pretrain) or perplexity and,
- * on supersense, the accuracy next to its baselines. */
-static int final_metrics(run *r, log_extra ex[8], int *nex)
+ * and the unigram and bigram cross-entropies of the corpus (pretrain) or
+ * perplexity; on supersense the test sample's accuracies next to their
+ * baselines (and the dev sample's with --eval-dev); ‖ΔW‖/‖W‖ (FINETUNE). */
+static int final_metrics(run *r, log_extra ex[24], int *nex)
 {
     training_opts *o = r->o;
-    int n = 0;
+    int n = 0, rc;
     r->vl = r->tr.n_eval ? r->tr.eval_loss[r->tr.n_eval - 1] : NAN;
     ex[n++] = (log_extra){"final_val_loss", r->vl};
     if (o->kind == TRAINING_PRETRAIN) {
         r->uni = lsc_corpus_unigram_xent(&r->d.ctrain, &r->d.cvalid);
+        if (lsc_corpus_bigram_xent(&r->d.ctrain, &r->d.cvalid, &r->bi, &r->err) != LSC_OK)
+            return cli_lib_error(o->cmd, &r->err);
         ex[n++] = (log_extra){"unigram_xent", r->uni};
+        ex[n++] = (log_extra){"bigram_xent", r->bi};
     } else {
         ex[n++] = (log_extra){"final_val_ppl", exp(r->vl)};
+        if ((rc = training_delta_compute(o->cmd, &r->m, o->full ? NULL : &r->lo, o->base, &r->delta)) != CLI_OK)
+            return rc;
     }
     if (o->is_ss) {
-        r->acc = r->tloss = NAN;
-        if (lsc_task_eval(&r->m, &r->d.tvalid, (int)o->eval_limit, &r->acc, &r->tloss, NULL, &r->err) != LSC_OK ||
-            lsc_task_baselines(&r->d.ttrain, &r->d.tvalid, 4, &r->bl, &r->err) != LSC_OK)
+        if ((rc = training_eval_run(o->cmd, &r->m, &r->d.ttest, "test", o->eval_sample, o->eval_seed, &r->test)) !=
+                CLI_OK ||
+            (o->eval_dev &&
+             (rc = training_eval_run(o->cmd, &r->m, &r->d.tdev, "dev", o->eval_sample, o->eval_seed, &r->dev)) != CLI_OK))
+            return rc;
+        if (training_eval_baselines(&r->d.ttrain, &r->d.ttest, &r->test, &r->bl, &r->err) != LSC_OK)
             return cli_lib_error(o->cmd, &r->err);
-        r->n_items = o->eval_limit > 0 && o->eval_limit < r->d.tvalid.n ? (int)o->eval_limit : r->d.tvalid.n;
-        ex[n++] = (log_extra){"accuracy", r->acc};
-        ex[n++] = (log_extra){"label_loss", r->tloss};
+        ex[n++] = (log_extra){"accuracy", r->test.res.accuracy};
+        ex[n++] = (log_extra){"rank_accuracy", r->test.res.rank_accuracy};
+        ex[n++] = (log_extra){"label_loss", r->test.res.loss};
         ex[n++] = (log_extra){"majority_baseline", r->bl.majority};
         ex[n++] = (log_extra){"suffix4_baseline", r->bl.suffix};
-        ex[n++] = (log_extra){"eval_items", (double)r->n_items};
+        ex[n++] = (log_extra){"eval_items", (double)r->test.n};
+        if (o->eval_dev) {
+            ex[n++] = (log_extra){"dev_accuracy", r->dev.res.accuracy};
+            ex[n++] = (log_extra){"dev_rank_accuracy", r->dev.res.rank_accuracy};
+            ex[n++] = (log_extra){"dev_label_loss", r->dev.res.loss};
+            ex[n++] = (log_extra){"dev_eval_items", (double)r->dev.n};
+        }
     }
     ex[n++] = (log_extra){"peak_rss_mb", cli_peak_rss_mb()};
     *nex = n;
@@ -654,6 +680,12 @@ static int run_params(const run *r, lsc_h5_param par[64])
         PAR_S(par, np, "profile", o->profile);
     if (o->kind == TRAINING_FINETUNE)
         PAR_S(par, np, "task", o->task);
+    if (o->kind == TRAINING_FINETUNE && o->is_ss) {
+        PAR_I(par, np, "eval_seed", o->eval_seed);
+        PAR_I(par, np, "eval_sample", o->eval_sample);
+        PAR_S(par, np, "eval_split", "test");
+        PAR_I(par, np, "eval_dev", o->eval_dev);
+    }
     if (o->kind != TRAINING_PRETRAIN)
         PAR_S(par, np, "mode", o->full ? "full" : "lora");
     if (o->kind == TRAINING_SYNTHETIC)
@@ -699,24 +731,38 @@ static int save_model(run *r)
     return CLI_OK;
 }
 
-/* train_log.h5: the curves, provenance with the inputs, the parameters
- * and the extra result attributes. */
+/* The log's /eval (supersense) and /delta (FINETUNE) groups. */
+static int write_log_more(lsc_h5 *h, const void *ctx, lsc_error *err)
+{
+    const run *r = ctx;
+    int rc = LSC_OK;
+    if (r->o->is_ss && (rc = training_eval_write(h, &r->d.ttest, &r->test, err)) == LSC_OK && r->o->eval_dev)
+        rc = training_eval_write(h, &r->d.tdev, &r->dev, err);
+    if (rc == LSC_OK && r->delta.n > 0)
+        rc = training_delta_write(h, &r->delta, err);
+    return rc;
+}
+
+/* train_log.h5: the curves, provenance with the inputs, the parameters,
+ * the extra result attributes, /eval and /delta. */
 static int write_log(run *r, double wall, const log_extra *ex, int nex)
 {
     const training_opts *o = r->o;
     lsc_h5_param par[64];
     int np = run_params(r, par);
-    lsc_h5_input inp[3];
+    lsc_h5_input inp[4];
     int ni = 0;
     if (o->kind == TRAINING_FINETUNE)
         inp[ni++] = (lsc_h5_input){"base", o->base};
     if (o->kind != TRAINING_SYNTHETIC) {
         inp[ni++] = (lsc_h5_input){"data", r->d.src.train};
         if (r->d.src.valid[0])
-            inp[ni++] = (lsc_h5_input){"data_valid", r->d.src.valid};
+            inp[ni++] = (lsc_h5_input){o->is_ss ? "data_dev" : "data_valid", r->d.src.valid};
+        if (r->d.src.test[0])
+            inp[ni++] = (lsc_h5_input){"data_test", r->d.src.test};
     }
     lsc_provenance prov = {cli_command_line(), NULL, wall, ni, ni ? inp : NULL, np, par};
-    if (write_train_log(r->logp, &r->tr, &prov, ex, nex, &r->err) != LSC_OK)
+    if (write_train_log(r->logp, &r->tr, &prov, ex, nex, write_log_more, r, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
     return CLI_OK;
 }
@@ -727,24 +773,30 @@ static void print_summary(const run *r)
     char wall[32];
     fmt_time(r->tr.wall_s, wall, sizeof wall);
     if (o->kind == TRAINING_PRETRAIN) {
-        printf("wrote %s (%.2f M parameters): validation loss %.4f nats/byte (ppl %.3f; unigram %.4f) after %ld "
-               "steps, training wall time %s\n",
-               o->out, (double)r->m.num_parameters / 1e6, r->vl, exp(r->vl), r->uni, r->tr.step, wall);
+        printf("wrote %s (%.2f M parameters): validation loss %.4f nats/byte (ppl %.3f; unigram %.4f, bigram %.4f) "
+               "after %ld steps, training wall time %s\n",
+               o->out, (double)r->m.num_parameters / 1e6, r->vl, exp(r->vl), r->uni, r->bi, r->tr.step, wall);
         printf("log %s, checkpoint %s\n", r->logp, r->state);
         return;
     }
     printf("wrote %s (%s): validation loss %.4f (ppl %.3f) after %ld steps, training wall time %s\n",
            o->full ? r->modelp : o->out, o->full ? "full model" : "PEFT adapter", r->vl, exp(r->vl), r->tr.step, wall);
+    printf("update size ||dW||_F/||W||_F: median %.4g, max %.4g over %d weights\n", r->delta.median, r->delta.max,
+           r->delta.n);
     if (o->is_ss)
-        printf("supersense exact match %.2f%% on %d validation items (label loss %.4f); baselines: majority %.2f%%, "
-               "4-letter suffix %.2f%%\n",
-               100 * r->acc, r->n_items, r->tloss, 100 * r->bl.majority, 100 * r->bl.suffix);
+        printf("supersense test (%d items, seed %ld): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f); "
+               "baselines: majority %.2f%%, 4-letter suffix %.2f%%\n",
+               r->test.n, o->eval_seed, 100 * r->test.res.accuracy, 100 * r->test.res.rank_accuracy, r->test.res.loss,
+               100 * r->bl.majority, 100 * r->bl.suffix);
+    if (o->is_ss && o->eval_dev)
+        printf("supersense dev (%d items): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f)\n", r->dev.n,
+               100 * r->dev.res.accuracy, 100 * r->dev.res.rank_accuracy, r->dev.res.loss);
 }
 
 /* Metrics, then the model or adapter, the log and the summary. */
 static int write_outputs(run *r)
 {
-    log_extra ex[8];
+    log_extra ex[24];
     int nex = 0, rc;
     if ((rc = final_metrics(r, ex, &nex)) != CLI_OK || (rc = save_model(r)) != CLI_OK ||
         (rc = write_log(r, cli_now() - r->t0, ex, nex)) != CLI_OK)
@@ -900,5 +952,8 @@ int run_training(training_opts *o)
     lsc_lora_free(&r.lo);
     lsc_gpt_free(&r.m);
     training_data_free(&r.d);
+    training_eval_free(&r.test);
+    training_eval_free(&r.dev);
+    training_delta_free(&r.delta);
     return rc;
 }

@@ -24,37 +24,90 @@
 
 // ---- shared by the model subcommands ----
 
-/* Where a run's data came from: the training file and, when the
- * validation part is its own file, that one (else ""). */
+/* Where a run's data came from: the training file and, when the other
+ * parts are their own files, those (else ""): valid = the LM validation
+ * text or the supersense dev file; test = the supersense test file. */
 typedef struct training_data_src {
     char train[PATH_MAX + 64];
     char valid[PATH_MAX + 64];
+    char test[PATH_MAX + 64];
 } training_data_src;
 
 /* --threads P for OpenBLAS and OpenMP (default $OMP_NUM_THREADS, else every
  * online core); prints and sets *bad when out of 1..1024. Returns P. */
 int training_threads(const cli_opt *opts, int *bad);
 
-/* A run's data: the corpus (lm) or the task (supersense), split into a
- * training and a validation part. */
+/* A run's data: the corpus (lm) split into a training and a validation
+ * part, or the task (supersense) split into train, dev and test. Only dev
+ * is seen during training (the validation curve); test is scored at the
+ * end. */
 typedef struct training_data {
-    lsc_corpus        ctrain, cvalid;   /* lm */
-    lsc_task          ttrain, tvalid;   /* supersense */
+    lsc_corpus        ctrain, cvalid;       /* lm */
+    lsc_task          ttrain, tdev, ttest;  /* supersense */
     training_data_src src;
 } training_data;
 
 /* Loads *d (zeroed first). LM: --data FILE split 90/10 at a paragraph
  * boundary (or --valid FILE); --data DIR: DIR/pretrain_{train,valid}.txt;
  * default def_file split 90/10 when given, else data/corpus/pretrain_*.txt.
- * Supersense: --task-file (or --data) FILE split by the word hash unless
- * --task-valid FILE; a directory: DIR/supersense_{train,valid}.tsv; default
- * data/tasks. Prints the error and returns its exit code on failure;
+ * Supersense: --task-file (or --data) FILE split three ways by the word
+ * hash (lsc_task_split) unless --task-dev FILE --task-test FILE (both); a
+ * directory: DIR/supersense_{train,dev,test}.tsv; default data/tasks.
+ * Prints the error and returns its exit code on failure;
  * training_data_free(d) either way. */
 int  training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d);
 void training_data_free(training_data *d);
 
-/* sha256 of the data files (train, then valid if any) as one digest. */
+/* sha256 of the data files (train, then valid/dev and test if any) as one digest. */
 int training_data_sha(const training_data_src *d, char hex[65], lsc_error *err);
+
+/* Supersense evaluation (train at the end of a run, eval): one split
+ * scored on the seeded sample of --eval-sample N items (0: all) drawn by
+ * lsc_task_sample from (--eval-seed S, the split's item count) only, so
+ * every run with the same S scores the same items. */
+typedef struct training_eval {
+    const char          *split;        /* "test" or "dev" */
+    int                  n;            /* items scored */
+    int                 *item;         /* (n) index into the split's items, increasing */
+    int                 *pred;         /* (n) greedy label index, -1: none */
+    int                 *rank_pred;    /* (n) rank-classified label index */
+    lsc_task_eval_result res;
+} training_eval;
+/* --eval-sample N (default 0), --eval-seed S (default 1), --eval-dev; a bad
+ * value prints a line and sets *bad (returns CLI_USAGE). */
+int  training_parse_eval(const cli_opt *opts, long *sample, long *seed, int *dev, int *bad);
+/* Draws the sample of t into ev (item, n) without scoring it. */
+int  training_eval_items(const char *cmd, const lsc_task *t, const char *split, long sample, long seed,
+                         training_eval *ev);
+/* Draws the sample of t and scores it with m (lsc_task_eval_items); prints
+ * the error and returns its exit code on failure. Free with
+ * training_eval_free (also after failure). */
+int  training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char *split, long sample, long seed,
+                       training_eval *ev);
+void training_eval_free(training_eval *ev);
+/* The majority and 4-letter-suffix baselines fitted on train, scored on
+ * the items ev evaluated. */
+int  training_eval_baselines(const lsc_task *train, const lsc_task *t, const training_eval *ev, lsc_baselines *bl,
+                             lsc_error *err);
+/* /eval/<split>/{item, correct, rank_correct, pred, rank_pred} (int32, one
+ * per item scored; correct = greedy exact match) and /eval/labels (the
+ * label names pred and rank_pred index). */
+int  training_eval_write(lsc_h5 *h, const lsc_task *t, const training_eval *ev, lsc_error *err);
+
+/* ‖ΔW‖_F / ‖W‖_F at the end of a fine-tuning run: per adapted module of
+ * lo (W the frozen base weight of m, deq(W) for NF4), or with lo NULL per
+ * linear weight of the fully fine-tuned m against the base file again. */
+typedef struct training_delta {
+    int             n;
+    lsc_delta_norm *rows;          /* (n) owned */
+    double          median, max;   /* of the ratios */
+} training_delta;
+int  training_delta_compute(const char *cmd, const lsc_gpt *m, const lsc_lora *lo, const char *base,
+                            training_delta *dd);
+/* /delta/{module (PEFT names), layer, target (q k v o fc_in fc_out),
+ * dw_fro, w_fro, ratio} and root attributes dw_ratio_median, dw_ratio_max. */
+int  training_delta_write(lsc_h5 *h, const training_delta *dd, lsc_error *err);
+void training_delta_free(training_delta *dd);
 
 /* QLoRA (issue 6): --quant nf4 [--blocksize N] [--double-quant | --no-double-quant]
  * [--quant-targets T] into *qo; *on = 1 with --quant nf4. CLI_OK or a usage error. */
@@ -86,7 +139,9 @@ typedef struct training_opts {
     int              quant;      /* --quant nf4, options in qo */
     int              resume, quiet, json, threads;
     long             seed, stop_at;
-    long             eval_limit; /* FINETUNE supersense: accuracy on the first N items */
+    long             eval_sample;/* FINETUNE supersense: --eval-sample N items (0: all) */
+    long             eval_seed;  /* --eval-seed S of the sample (lsc_task_sample) */
+    int              eval_dev;   /* --eval-dev: the dev split is scored too */
     long             timed, warm;/* SYNTHETIC: N timed steps after K untimed */
     lsc_gpt_config   mc;         /* PRETRAIN, SYNTHETIC: the shape */
     lsc_train_config tc;

@@ -13,8 +13,8 @@
 #   data/corpus/{austen,mobydick,kjv,fortunes,jargon,devil}.txt  per source
 #   data/corpus/pretrain_train.txt, pretrain_valid.txt  the last 5 % of each
 #       source (cut at a paragraph boundary) is validation
-#   data/tasks/supersense_train.tsv, supersense_valid.tsv  word<TAB>label,
-#       validation = fnv1a32(word) % 10 == 0
+#   data/tasks/supersense_{train,dev,test}.tsv  word<TAB>label; by
+#       h = fnv1a32(word) % 10: test h == 0, dev h == 1, train the rest
 #
 # usage: data/fetch.sh [--force] [--verify] [--update-sums] [--out DIR] [--sums FILE]
 #   (no option)    build the outputs if any is missing; if all exist, only
@@ -41,7 +41,8 @@ PKGS="bible-kjv bible-kjv-text dict-devil fortunes fortunes-min jargon-text
 SOURCES="austen mobydick kjv fortunes jargon devil"
 OUTPUTS="corpus/austen.txt corpus/mobydick.txt corpus/kjv.txt corpus/fortunes.txt
          corpus/jargon.txt corpus/devil.txt corpus/pretrain_train.txt
-         corpus/pretrain_valid.txt tasks/supersense_train.tsv tasks/supersense_valid.tsv"
+         corpus/pretrain_valid.txt tasks/supersense_train.tsv tasks/supersense_dev.tsv
+         tasks/supersense_test.tsv"
 VALID_PERCENT=5
 
 OUT=$HERE
@@ -208,7 +209,8 @@ for s in $SOURCES; do set -- "$@" "$C/$s.txt"; done
 ct split $VALID_PERCENT "$C/pretrain_train.txt" "$C/pretrain_valid.txt" "$@" ||
     die "splitting the corpus failed"
 "$PY" "$HERE/wordnet_supersense.py" "$R/usr/share/wordnet" \
-    "$STAGE/tasks/supersense_train.tsv" "$STAGE/tasks/supersense_valid.tsv" ||
+    "$STAGE/tasks/supersense_train.tsv" "$STAGE/tasks/supersense_dev.tsv" \
+    "$STAGE/tasks/supersense_test.tsv" ||
     die "building the supersense task failed"
 
 for f in $OUTPUTS; do

@@ -14,7 +14,7 @@ Writes
                               styles. (fortunes is left out: it is not public
                               domain.)
   fixtures/supersense_tiny.tsv  300 word<TAB>label lines from
-                              tasks/supersense_{train,valid}.tsv: per label,
+                              tasks/supersense_{train,dev,test}.tsv: per label,
                               max(3, round(300 * share)) words trimmed to 300
                               in total, chosen by the order of
                               fnv1a32("fixture:" + word) so the pick is spread
@@ -64,7 +64,7 @@ def tiny_text(d):
 
 def tiny_task(d):
     items = []
-    for part in ('supersense_train.tsv', 'supersense_valid.tsv'):
+    for part in ('supersense_train.tsv', 'supersense_dev.tsv', 'supersense_test.tsv'):
         with open(os.path.join(d, 'tasks', part), encoding='ascii') as f:
             items += [tuple(line.rstrip('\n').split('\t')) for line in f]
     by_label = {}

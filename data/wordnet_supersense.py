@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """wordnet_supersense.py — the WordNet noun-supersense task for lorascope.
 
-    wordnet_supersense.py WORDNET_DIR OUT_TRAIN OUT_VALID
+    wordnet_supersense.py WORDNET_DIR OUT_TRAIN OUT_DEV OUT_TEST
 
 WORDNET_DIR holds WordNet 3.0's index.{noun,verb,adj,adv} and data.noun (from
 the Debian package wordnet-base: usr/share/wordnet). Writes word<TAB>label
-lines, sorted by word (byte order), to OUT_TRAIN and OUT_VALID.
+lines, sorted by word (byte order), to OUT_TRAIN, OUT_DEV and OUT_TEST.
 
 An item is a word that
   * is a single lowercase ASCII word ([a-z]+),
@@ -17,10 +17,12 @@ Its label is the lexicographer file of the synset (lex_filenum in data.noun)
 named as in WordNet's lexnames(5) without the "noun." prefix: one of the 26
 classes act, animal, artifact, ..., Tops ("Tops" keeps its capital T).
 
-Split: an item is in validation when fnv1a32(word) % 10 == 0, else in
-training. FNV-1a 32-bit: h = 0x811c9dc5; for each byte b of the word:
-h ^= b; h = (h * 0x01000193) mod 2^32. (lib/data.c implements the same
-function as lsc_fnv1a32.)
+Split (three ways, by h = fnv1a32(word) % 10): test when h == 0 (exactly
+the former validation set), dev when h == 1, train otherwise. FNV-1a
+32-bit: h = 0x811c9dc5; for each byte b of the word: h ^= b; h = (h *
+0x01000193) mod 2^32. (lib/data.c implements the same rule as
+lsc_fnv1a32 / lsc_task_word_split.) Model selection and the validation
+curve during fine-tuning use dev; test is only scored at the end.
 
 Deterministic; Python 3 standard library only. The WordNet database files are
 Latin-1 text (the license header lines start with two spaces and are skipped).
@@ -53,8 +55,10 @@ def fnv1a32(data):
     return h
 
 
-def is_valid_split(word):
-    return fnv1a32(word.encode('ascii')) % 10 == 0
+def split_of(word):
+    """0 = train, 1 = dev, 2 = test (the order of the output files)."""
+    h = fnv1a32(word.encode('ascii')) % 10
+    return 2 if h == 0 else 1 if h == 1 else 0
 
 
 def records(path):
@@ -128,7 +132,7 @@ def build(wn):
 
 
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) != 5:
         sys.stderr.write(__doc__)
         return 2
     try:
@@ -136,10 +140,13 @@ def main(argv):
     except WordNetError as e:
         sys.stderr.write('wordnet_supersense.py: %s\n' % e)
         return 1
-    with open(argv[2], 'w', encoding='ascii', newline='\n') as tr, \
-            open(argv[3], 'w', encoding='ascii', newline='\n') as va:
+    outs = [open(path, 'w', encoding='ascii', newline='\n') for path in argv[2:5]]
+    try:
         for word, label in items:
-            (va if is_valid_split(word) else tr).write('%s\t%s\n' % (word, label))
+            outs[split_of(word)].write('%s\t%s\n' % (word, label))
+    finally:
+        for f in outs:
+            f.close()
     return 0
 
 

@@ -1,10 +1,11 @@
 /*
  * data.c — what the trainer reads: a byte-level text corpus (tokens are
  * bytes, V = 256) with a random-window batch source and deterministic
- * evaluation windows; a word<TAB>label task (the WordNet noun supersenses)
- * with its prompt format, a packed fine-tuning batch source, exact-match
- * scoring and the majority-class / suffix-table baselines; and random
- * tokens for throughput benchmarks.
+ * evaluation windows and the unigram/bigram baselines; a word<TAB>label
+ * task (the WordNet noun supersenses) with its train/dev/test split rule,
+ * the seeded evaluation sample, its prompt format, a packed fine-tuning
+ * batch source, exact-match scoring and the majority-class / suffix-table
+ * baselines; and random tokens for throughput benchmarks.
  *
  * What it is not: a downloader or a tokenizer. data/fetch.sh makes the
  * files (data/SOURCES.md says how); this file only reads them.
@@ -219,6 +220,28 @@ double lsc_corpus_unigram_xent(const lsc_corpus *train, const lsc_corpus *eval)
     for (size_t i = 1; i < eval->n; i++)
         sum -= logp[eval->bytes[i]];
     return sum / (double)(eval->n - 1);
+}
+
+int lsc_corpus_bigram_xent(const lsc_corpus *train, const lsc_corpus *eval, double *xent, lsc_error *err)
+{
+    *xent = NAN;
+    const size_t V = LSC_BYTE_VOCAB;
+    double *count = LSC_CALLOC(V * V + V, sizeof *count);   // (V, V) pairs, then (V) row sums
+    if (!count)
+        LSC_FAIL(err, LSC_ENOMEM, "bigram cross-entropy: out of memory");
+    double *row = count + V * V;
+    for (size_t i = 1; i < train->n; i++) {
+        count[(size_t)train->bytes[i - 1] * V + train->bytes[i]] += 1.0;
+        row[train->bytes[i - 1]] += 1.0;
+    }
+    double sum = 0.0;
+    for (size_t i = 1; i < eval->n; i++) {
+        size_t a = eval->bytes[i - 1], b = eval->bytes[i];
+        sum -= log((count[a * V + b] + 1.0) / (row[a] + (double)V));   /* add-one smoothing */
+    }
+    *xent = eval->n < 2 ? 0.0 : sum / (double)(eval->n - 1);
+    LSC_FREE(count);
+    return LSC_OK;
 }
 
 // ---- synthetic tokens ----
@@ -549,50 +572,107 @@ uint32_t lsc_fnv1a32(const void *data, size_t n)
     return h;
 }
 
-int lsc_task_word_is_valid(const char *word)
+int lsc_task_word_split(const char *word)
 {
-    return lsc_fnv1a32(word, strlen(word)) % 10u == 0;
+    uint32_t r = lsc_fnv1a32(word, strlen(word)) % 10u;
+    return r == 0 ? LSC_SPLIT_TEST : r == 1 ? LSC_SPLIT_DEV : LSC_SPLIT_TRAIN;
 }
 
-int lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *valid, lsc_error *err)
+int lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *dev, lsc_task *test, lsc_error *err)
 {
-    memset(train, 0, sizeof *train);
-    memset(valid, 0, sizeof *valid);
+    lsc_task *out[3] = { train, dev, test };
+    static const char *const tag[3] = { "train", "dev", "test" };
+    for (int s = 0; s < 3; s++)
+        memset(out[s], 0, sizeof *out[s]);
     int rc = LSC_OK;
     size_t cap = t->n > 0 ? (size_t)t->n : 1;
-    const char **w[2] = { LSC_MALLOC(cap * sizeof(char *)), LSC_MALLOC(cap * sizeof(char *)) };
-    int *len[2] = { LSC_MALLOC(cap * sizeof(int)), LSC_MALLOC(cap * sizeof(int)) };
-    int *lab[2] = { LSC_MALLOC(cap * sizeof(int)), LSC_MALLOC(cap * sizeof(int)) };
-    int cnt[2] = { 0, 0 };
+    const char **w = LSC_MALLOC(cap * sizeof(char *));
+    int *len = LSC_MALLOC(cap * sizeof(int)), *lab = LSC_MALLOC(cap * sizeof(int));
     char name[4096];
-    if (!w[0] || !w[1] || !len[0] || !len[1] || !lab[0] || !lab[1]) {
+    if (!w || !len || !lab) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", t->path);
         goto fail;
     }
-    for (int i = 0; i < t->n; i++) {
-        int s = lsc_task_word_is_valid(t->words[i]);
-        w[s][cnt[s]] = t->words[i];
-        len[s][cnt[s]] = (int)strlen(t->words[i]);
-        lab[s][cnt[s]] = t->labels[i];
-        cnt[s]++;
+    for (int s = 0; s < 3 && rc == LSC_OK; s++) {
+        int cnt = 0;
+        for (int i = 0; i < t->n; i++)
+            if (lsc_task_word_split(t->words[i]) == s) {
+                w[cnt] = t->words[i];
+                len[cnt] = (int)strlen(t->words[i]);
+                lab[cnt] = t->labels[i];
+                cnt++;
+            }
+        snprintf(name, sizeof name, "%s[%s]", t->path ? t->path : "", tag[s]);
+        rc = task_build(out[s], name, cnt, w, len, lab, t->n_labels, (const char *const *)t->label_names, err);
     }
-    snprintf(name, sizeof name, "%s[train]", t->path ? t->path : "");
-    rc = task_build(train, name, cnt[0], w[0], len[0], lab[0], t->n_labels,
-                    (const char *const *)t->label_names, err);
     if (rc != LSC_OK)
-        goto fail;
-    snprintf(name, sizeof name, "%s[valid]", t->path ? t->path : "");
-    rc = task_build(valid, name, cnt[1], w[1], len[1], lab[1], t->n_labels,
-                    (const char *const *)t->label_names, err);
-    if (rc != LSC_OK)
-        lsc_task_free(train);
+        for (int s = 0; s < 3; s++)
+            lsc_task_free(out[s]);
 fail:
-    for (int s = 0; s < 2; s++) {
-        LSC_FREE(w[s]);
-        LSC_FREE(len[s]);
-        LSC_FREE(lab[s]);
-    }
+    LSC_FREE(w);
+    LSC_FREE(len);
+    LSC_FREE(lab);
     return rc;
+}
+
+int lsc_task_subset(const lsc_task *t, const int *items, int n, lsc_task *out, lsc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    size_t cap = n > 0 ? (size_t)n : 1;
+    const char **w = LSC_MALLOC(cap * sizeof(char *));
+    int *len = LSC_MALLOC(cap * sizeof(int)), *lab = LSC_MALLOC(cap * sizeof(int));
+    int rc = LSC_OK;
+    if (!w || !len || !lab) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", t->path);
+        goto done;
+    }
+    for (int q = 0; q < n; q++) {
+        if (items[q] < 0 || items[q] >= t->n) {
+            rc = lsc_error_set(err, LSC_EARG, __FILE__, __LINE__, "%s: item %d outside 0..%d", t->path, items[q],
+                               t->n - 1);
+            goto done;
+        }
+        w[q] = t->words[items[q]];
+        len[q] = (int)strlen(w[q]);
+        lab[q] = t->labels[items[q]];
+    }
+    rc = task_build(out, t->path ? t->path : "", n, w, len, lab, t->n_labels, (const char *const *)t->label_names,
+                    err);
+done:
+    LSC_FREE(w);
+    LSC_FREE(len);
+    LSC_FREE(lab);
+    return rc;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int lsc_task_sample(int n, int k, uint64_t seed, int *idx)
+{
+    if (n < 0)
+        return 0;
+    if (k <= 0 || k >= n) {
+        for (int i = 0; i < n; i++)
+            idx[i] = i;
+        return n;
+    }
+    /* the first k steps of a Fisher-Yates shuffle of 0..n-1 (idx holds n) */
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    uint64_t rng;
+    lsc_rng_seed(&rng, seed);
+    for (int j = 0; j < k; j++) {
+        int r = j + (int)(lsc_rng_u64(&rng) % (uint64_t)(n - j));
+        int tmp = idx[j];
+        idx[j] = idx[r];
+        idx[r] = tmp;
+    }
+    qsort(idx, (size_t)k, sizeof *idx, cmp_int);
+    return k;
 }
 
 // ---- task: prompts, batches, scoring ----

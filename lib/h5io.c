@@ -372,6 +372,21 @@ int lsc_h5_write_f32(lsc_h5 *h, const char *path, int ndim, const size_t *dims,
     return dset_write(h, path, ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, err);
 }
 
+int lsc_h5_write_i32(lsc_h5 *h, const char *path, size_t n, const int *data, lsc_error *err)
+{
+    return dset_write(h, path, 1, &n, H5T_STD_I32LE, H5T_NATIVE_INT, data, err);
+}
+
+int lsc_h5_write_str(lsc_h5 *h, const char *path, size_t n, const char *const *data, lsc_error *err)
+{
+    hid_t t = str_type();
+    if (t < 0)
+        return h5fail(err, h->path, "cannot make a string type for dataset %s", path);
+    int rc = dset_write(h, path, 1, &n, t, t, data, err);
+    H5Tclose(t);
+    return rc;
+}
+
 // ---- readers ----
 
 static hid_t attr_open(const lsc_h5 *h, const char *obj, const char *name, hid_t *o,

@@ -14,7 +14,7 @@
 // ---- data: corpus and tasks (data.c) ----
 /* Byte-level data for the GPT: a token is a byte, V = 256, no tokenizer.
  * data/fetch.sh builds the real files (data/corpus/pretrain_{train,valid}.txt,
- * data/tasks/supersense_{train,valid}.tsv; see data/SOURCES.md); unit tests
+ * data/tasks/supersense_{train,dev,test}.tsv; see data/SOURCES.md); unit tests
  * use data/fixtures/tiny.txt and data/fixtures/supersense_tiny.tsv.
  * Every batch function draws its randomness from the caller's rng only, so
  * the same seed gives the same batches on every machine.
@@ -68,6 +68,12 @@ void   lsc_corpus_window(const lsc_corpus *c, size_t i, int T, int *inputs,
  * add-one-smoothed byte unigram distribution: the loss of a model that
  * ignores context. eval == train gives about the entropy of the text. */
 double lsc_corpus_unigram_xent(const lsc_corpus *train, const lsc_corpus *eval);
+/* The same under train's add-one-smoothed byte bigram model: p(b | a) =
+ * (count(a b) + 1) / (count(a ·) + 256) over train's consecutive pairs,
+ * each of eval's bytes 1..n-1 predicted from the byte before it; *xent in
+ * nats per byte (0 when eval has fewer than 2 bytes). LSC_ENOMEM only. */
+int    lsc_corpus_bigram_xent(const lsc_corpus *train, const lsc_corpus *eval, double *xent,
+                              lsc_error *err);
 
 /* Random tokens for throughput benchmarks (train --synthetic). */
 typedef struct lsc_synthetic {
@@ -99,7 +105,7 @@ typedef struct lsc_task {
  * non-empty word and label of at most 1024 bytes without control bytes
  * (CR included); words must be unique. With labels_from == NULL the label
  * set is this file's distinct labels; otherwise it is labels_from's
- * (pass the training task when loading validation, so indices agree) and a
+ * (pass the training task when loading dev or test, so indices agree) and a
  * label outside it is an error. Errors name "path:line: problem"
  * (LSC_EFORMAT; LSC_EIO when unreadable). Free with lsc_task_free. */
 int  lsc_task_load(lsc_task *t, const char *path, const lsc_task *labels_from,
@@ -109,13 +115,28 @@ void lsc_task_free(lsc_task *t);
 int  lsc_task_label_index(const lsc_task *t, const char *name, size_t len);
 /* FNV-1a 32-bit (h = 0x811c9dc5; h ^= byte; h *= 0x01000193). */
 uint32_t lsc_fnv1a32(const void *data, size_t n);
-/* 1 when word belongs to the validation split: fnv1a32(word) % 10 == 0
- * (the rule of data/wordnet_supersense.py). */
-int  lsc_task_word_is_valid(const char *word);
-/* Splits t by that rule into two new tasks with t's label set (items keep
- * their order). The caller frees both. */
-int  lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *valid,
+/* The split of a word (the rule of data/wordnet_supersense.py), by h =
+ * fnv1a32(word) % 10: 0 → LSC_SPLIT_TEST (exactly the former validation
+ * set), 1 → LSC_SPLIT_DEV, 2..9 → LSC_SPLIT_TRAIN. */
+enum { LSC_SPLIT_TRAIN = 0, LSC_SPLIT_DEV = 1, LSC_SPLIT_TEST = 2 };
+int  lsc_task_word_split(const char *word);
+/* Splits t by that rule into three new tasks with t's label set, named
+ * "<path>[train]", "[dev]", "[test]" (items keep their order; a part may be
+ * empty). The caller frees all three (also zeroed on failure). */
+int  lsc_task_split(const lsc_task *t, lsc_task *train, lsc_task *dev, lsc_task *test,
                     lsc_error *err);
+/* A new task of t's items items[0..n) in that order, with t's label set
+ * and path (the caller frees it). LSC_EARG for an item out of range. */
+int  lsc_task_subset(const lsc_task *t, const int *items, int n, lsc_task *out, lsc_error *err);
+/* The evaluation sample: k of the items 0..n-1 drawn without replacement,
+ * written to idx (which must hold n ints) in increasing order; returns the
+ * count. Rule: rng = lsc_rng_seed(seed); for j = 0..k-1: r = j +
+ * lsc_rng_u64(rng) % (n - j), swap idx[j] and idx[r] (idx starting as the
+ * identity; the first k steps of a Fisher-Yates shuffle); then idx[0..k)
+ * is sorted. It depends on (seed, n) only, so runs with the same seed
+ * score the same items whatever else differs. k <= 0 or k >= n: all n
+ * items, 0..n-1. */
+int  lsc_task_sample(int n, int k, uint64_t seed, int *idx);
 /* lsc_batch_fn for fine-tuning, ctx = const lsc_task *: each row packs
  * items drawn uniformly with replacement (item = lsc_rng_u32(rng) % n)
  * back to back from position 0; the first draw that does not fit ends the

@@ -40,6 +40,10 @@ int  lsc_h5_write_f64(lsc_h5 *h, const char *path, int ndim, const size_t *dims,
                       const double *data, lsc_error *err);
 int  lsc_h5_write_f32(lsc_h5 *h, const char *path, int ndim, const size_t *dims,
                       const float *data, lsc_error *err);
+/* 1-D int32 and variable-length UTF-8 string datasets of n elements. */
+int  lsc_h5_write_i32(lsc_h5 *h, const char *path, size_t n, const int *data, lsc_error *err);
+int  lsc_h5_write_str(lsc_h5 *h, const char *path, size_t n, const char *const *data,
+                      lsc_error *err);
 
 /* Readers. lsc_h5_open allocates *out (read-only); lsc_h5_close frees it. */
 int  lsc_h5_open(lsc_h5 **out, const char *path, lsc_error *err);

@@ -1,5 +1,6 @@
 /*
- * lsc_train.h — optimiser and training loop (adamw.c train.c).
+ * lsc_train.h — optimiser, training loop and task evaluation (adamw.c train.c
+ * task_eval.c).
  * Part of liblorascope's public interface; include "lsc.h" for all of it.
  */
 #ifndef LSC_TRAIN_H
@@ -184,17 +185,48 @@ typedef struct lsc_train_memory {
 } lsc_train_memory;
 size_t lsc_train_predicted_bytes(const lsc_trainer *tr, lsc_train_memory *parts);
 /* Model shape and training settings of a `pretrain --profile`: "tiny"
- * (seconds, the tests), "quick" (minutes, C=128), "paper" (C=256). Fills
+ * (seconds, the tests), "quick" (minutes, C=128), "paper" (L2 C=512, about
+ * 2.5 hours on 2 threads; d = 512 so that r = 64 is d/8). Fills
  * both (defaults first); LSC_EARG for an unknown name. */
 int  lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config *tc);
 
-/* Evaluation of a word<TAB>label task (data.c's format) on its first
- * `limit` items (<= 0: all): exact-match accuracy of greedy decoding from
- * the prompt "word\t" until LF, and the mean cross-entropy per label byte
- * of the teacher-forced items (nats). pred (n) or NULL receives each item's
- * decoded label index (-1: none). Uses m's activations (allocated if too
- * small for one item); m's active adapter applies. */
+/* Evaluation of a word<TAB>label task (data.c's format; task_eval.c) on
+ * the items items[0..n_items) (indices into t; lsc_task_sample draws
+ * them). Three measures per item:
+ *   greedy exact match: decode from the prompt "word\t" alone until LF (at
+ *     most max_label + 1 bytes); correct when it names the gold label;
+ *   rank classification: the label l whose completion "label\n" has the
+ *     highest total log-likelihood (sum over its bytes of log softmax,
+ *     teacher-forced after the prompt) among ALL n_labels labels (ties:
+ *     the lowest index); correct when that is the gold label;
+ *   label loss: the gold completions' -sum of log-likelihoods / their byte
+ *     count (nats per label byte, the bytes fine-tuning trains on).
+ * pred, rank_pred (n_items) and label_ll (n_items, n_labels) may be NULL;
+ * pred[q] is the decoded label index (-1: none). m's active adapter applies;
+ * m's activations are reallocated when they cannot hold width - 1
+ * positions or 256 rows of one step.
+ * LSC_EARG: no items, an item out of range, items longer than n_ctx. */
 typedef struct lsc_task lsc_task;
+typedef struct lsc_task_eval_result {
+    int    n;               /* items scored */
+    double accuracy;        /* greedy exact match */
+    double rank_accuracy;   /* rank classification */
+    double loss;            /* label loss, nats per label byte */
+} lsc_task_eval_result;
+int  lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_items,
+                         lsc_task_eval_result *res, int *pred, int *rank_pred, double *label_ll,
+                         lsc_error *err);
+/* The rank classifier's scores alone: ll (n_items, n_labels) = the total
+ * log-likelihood of each label's completion after each item's prompt,
+ * batched: the rows "word\tlabel\n" of ~256/n_labels items and all labels
+ * advance together through the key/value-cached step forward, each prompt
+ * fed once and its keys/values shared by its rows; log-softmax in double.
+ * Equals scoring each row alone with lsc_gpt_forward up to float rounding
+ * (tests/test_task_eval.c: 1e-6 relative). */
+int  lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
+                       lsc_error *err);
+/* lsc_task_eval_items on the first `limit` items (<= 0: all): greedy
+ * accuracy and label loss; pred (n) or NULL as above. */
 int  lsc_task_eval(lsc_gpt *m, const lsc_task *t, int limit, double *accuracy,
                    double *loss, int *pred, lsc_error *err);
 

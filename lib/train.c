@@ -813,7 +813,8 @@ size_t lsc_train_predicted_bytes(const lsc_trainer *tr, lsc_train_memory *parts)
  * the 2-core reference machine are stated in the CLI help and README.
  *   tiny:  L2 NH2 C48 ctx64,   B8  × 400 steps, lr 3e-3 (seconds; tests)
  *   quick: L4 NH4 C128 ctx128, B16 × 1200 steps, lr 2e-3 (a few minutes)
- *   paper: L4 NH4 C256 ctx128, B16 × 2000 steps, lr 1e-3 (d >= 256)
+ *   paper: L2 NH8 C512 ctx128, B16 × 17000 steps, lr 1e-3 (d = 512: r = 64
+ *          is d/8; a full step takes ~0.53 s on 2 threads, so ~2.5 h)
  * All: warm-up 5 % of the steps, cosine to 10 % of lr, weight decay 0.1 on
  * 2-D weights, clip 1.0, validation every 10 % of the steps. */
 int lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config *tc)
@@ -834,10 +835,10 @@ int lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config 
         tc->steps = 1200;
         tc->opt.lr = 2e-3;
     } else if (name && strcmp(name, "paper") == 0) {
-        *mc = (lsc_gpt_config){.n_layer = 4, .n_head = 4, .n_embd = 256, .n_ctx = 128, .vocab = 256};
+        *mc = (lsc_gpt_config){.n_layer = 2, .n_head = 8, .n_embd = 512, .n_ctx = 128, .vocab = 256};
         tc->B = 16;
         tc->T = 128;
-        tc->steps = 2000;
+        tc->steps = 17000;
         tc->opt.lr = 1e-3;
     } else {
         return LSC_EARG;
@@ -850,119 +851,4 @@ int lsc_pretrain_profile(const char *name, lsc_gpt_config *mc, lsc_train_config 
     tc->eval_every = tc->steps / 10;
     tc->eval_batches = 16;
     return LSC_OK;
-}
-
-// ---- task evaluation ----
-
-/* Exact-match accuracy by greedy decoding (the prompt "word\t" alone from
- * position 0, decoded until LF or max_label + 1 bytes) and the mean
- * cross-entropy per label byte of the teacher-forced item "word\tlabel\n"
- * (mask on the label bytes and the LF, as lsc_task_batch trains). Rows are
- * processed m->B_alloc at a time. */
-/* Items in order of length (prompt + completion), stable: similar lengths share
- * a chunk, so decoding and scoring pad little. */
-typedef struct len_idx {
-    int len, idx;
-} len_idx;
-
-static int cmp_len_idx(const void *a, const void *b)
-{
-    const len_idx *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-int lsc_task_eval(lsc_gpt *m, const lsc_task *t, int limit, double *accuracy, double *loss,
-                  int *pred, lsc_error *err)
-{
-    *accuracy = NAN;
-    *loss = NAN;
-    int n = limit > 0 && limit < t->n ? limit : t->n;
-    if (n < 1)
-        LSC_FAIL(err, LSC_EARG, "%s: no items to evaluate", t->path ? t->path : "task");
-    /* "word\t" + "label\n"; the last byte is only ever a target, so the
-     * model sees at most width - 1 tokens */
-    int width = t->max_word + 1 + t->max_label + 1;
-    if (width - 1 > m->config.n_ctx)
-        LSC_FAIL(err, LSC_EARG, "%s: items need %d tokens of context, above the model's n_ctx %d",
-                 t->path ? t->path : "task", width - 1, m->config.n_ctx);
-    int rc;
-    if (!m->acts || m->T_alloc < width - 1)
-        if ((rc = lsc_gpt_alloc_acts(m, m->B_alloc > 0 ? m->B_alloc : 32, width - 1, err)) != LSC_OK)
-            return rc;
-    const int Bc = m->B_alloc, T = width - 1;
-    int *tok = LSC_MALLOC((size_t)n * (size_t)width * sizeof(int));
-    int *plen = LSC_MALLOC((size_t)n * sizeof(int)), *olen = LSC_MALLOC((size_t)n * sizeof(int));
-    int *in = LSC_MALLOC((size_t)Bc * (size_t)T * sizeof(int)), *tg = LSC_MALLOC((size_t)Bc * (size_t)T * sizeof(int));
-    float *mk = LSC_MALLOC((size_t)Bc * (size_t)T * sizeof(float));
-    char *text = LSC_MALLOC((size_t)width + 1);
-    int *item = LSC_MALLOC((size_t)width * sizeof(int));
-    len_idx *order = LSC_MALLOC((size_t)n * sizeof(len_idx));
-    if (!tok || !plen || !olen || !in || !tg || !mk || !text || !item || !order) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "task eval: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        order[i].idx = i;
-        order[i].len = lsc_task_prompt(t, i, item, width) + (int)strlen(lsc_task_completion(t, i));
-    }
-    qsort(order, (size_t)n, sizeof *order, cmp_len_idx);
-    /* row r of the decoding holds item order[r].idx */
-    for (int r = 0; r < n; r++)
-        plen[r] = lsc_task_prompt(t, order[r].idx, tok + (size_t)r * width, width);
-    if ((rc = lsc_decode(m, n, tok, width, plen, t->max_label + 1, '\n', 0.0, NULL, olen, err)) != LSC_OK)
-        goto done;
-    int correct = 0;
-    for (int r = 0; r < n; r++) {
-        int i = order[r].idx, k = 0;
-        for (int j = plen[r]; j < olen[r]; j++)
-            text[k++] = (char)tok[(size_t)r * width + j];
-        correct += lsc_task_score(t, i, text, (size_t)k);
-        if (pred)
-            pred[i] = lsc_task_parse(t, text, (size_t)k);
-    }
-    *accuracy = (double)correct / (double)n;
-    /* teacher-forced label loss, each chunk as wide as its longest item */
-    double sum = 0.0, wsum = 0.0;
-    for (int i0 = 0; i0 < n; i0 += Bc) {
-        int nb = n - i0 < Bc ? n - i0 : Bc;
-        int Tc = order[i0 + nb - 1].len - 1;
-        if (Tc > T)
-            Tc = T;
-        if (Tc < 1)
-            Tc = 1;
-        for (int b = 0; b < nb; b++) {
-            int i = order[i0 + b].idx, *row_in = in + (size_t)b * Tc, *row_tg = tg + (size_t)b * Tc;
-            float *row_mk = mk + (size_t)b * Tc;
-            int len = lsc_task_prompt(t, i, item, width);
-            const char *comp = lsc_task_completion(t, i);
-            int wl = len;   /* prompt length: word + TAB */
-            for (const char *p = comp; *p && len < width; p++)
-                item[len++] = (unsigned char)*p;
-            for (int j = 0; j < Tc; j++) {
-                int ok = j + 1 < len;
-                row_in[j] = ok ? item[j] : '\n';
-                row_tg[j] = ok ? item[j + 1] : '\n';
-                row_mk[j] = ok && j + 1 >= wl ? 1.0f : 0.0f;
-            }
-        }
-        if ((rc = lsc_gpt_forward(m, in, tg, mk, nb, Tc, NULL, err)) != LSC_OK)
-            goto done;
-        sum += (double)m->mean_loss * (double)m->mask_sum;
-        wsum += (double)m->mask_sum;
-    }
-    *loss = wsum > 0 ? sum / wsum : 0.0;
-    rc = LSC_OK;
-done:
-    LSC_FREE(tok);
-    LSC_FREE(plen);
-    LSC_FREE(olen);
-    LSC_FREE(in);
-    LSC_FREE(tg);
-    LSC_FREE(mk);
-    LSC_FREE(text);
-    LSC_FREE(item);
-    LSC_FREE(order);
-    return rc;
 }

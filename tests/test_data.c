@@ -287,15 +287,29 @@ static void task_split_baselines(lsc_task *t)
           lsc_fnv1a32("foobar", 6) == 0xbf9cf968u, "FNV-1a 32 test vectors");
     CHECK(lsc_fnv1a32("whale", 5) % 10 == 0 && lsc_fnv1a32("aardwolf", 8) % 10 == 3 &&
           lsc_fnv1a32("abbess", 6) % 10 == 9, "split examples of corpora.md (whale 0, aardwolf 3, abbess 9)");
-    lsc_task tr, va;
-    rc = lsc_task_split(t, &tr, &va, &err);
-    CHECK(rc == LSC_OK && tr.n + va.n == t->n && va.n > 10 && va.n < 60, "split %d -> %d + %d", t->n, tr.n, va.n);
+    CHECK(lsc_task_word_split("whale") == LSC_SPLIT_TEST && lsc_task_word_split("aardwolf") == LSC_SPLIT_TRAIN &&
+          lsc_task_word_split("abbess") == LSC_SPLIT_TRAIN, "word split: whale test, aardwolf and abbess train");
+    int h1 = 0;   /* a word with fnv1a32 % 10 == 1 goes to dev */
+    for (int i = 0; i < t->n && !h1; i++)
+        if (lsc_fnv1a32(t->words[i], strlen(t->words[i])) % 10 == 1)
+            h1 = lsc_task_word_split(t->words[i]) == LSC_SPLIT_DEV;
+    CHECK(h1, "fnv1a32 %% 10 == 1 is dev");
+    lsc_task tr, dv, va;
+    rc = lsc_task_split(t, &tr, &dv, &va, &err);
+    CHECK(rc == LSC_OK && tr.n == 240 && dv.n == 31 && va.n == 29, "split %d -> %d + %d + %d (240 + 31 + 29)", t->n,
+          tr.n, dv.n, va.n);
     int split_ok = 1;
     for (int i = 0; i < va.n; i++)
-        split_ok &= lsc_task_word_is_valid(va.words[i]);
+        split_ok &= lsc_fnv1a32(va.words[i], strlen(va.words[i])) % 10 == 0;
+    for (int i = 0; i < dv.n; i++)
+        split_ok &= lsc_fnv1a32(dv.words[i], strlen(dv.words[i])) % 10 == 1;
     for (int i = 0; i < tr.n; i++)
-        split_ok &= !lsc_task_word_is_valid(tr.words[i]);
-    CHECK(split_ok && tr.n_labels == 26 && va.n_labels == 26, "split follows fnv1a32 %% 10 and keeps the label set");
+        split_ok &= lsc_fnv1a32(tr.words[i], strlen(tr.words[i])) % 10 >= 2;
+    CHECK(split_ok && tr.n_labels == 26 && dv.n_labels == 26 && va.n_labels == 26,
+          "split follows fnv1a32 %% 10 (0 test, 1 dev, else train) and keeps the label set");
+    CHECK(strstr(tr.path, "[train]") && strstr(dv.path, "[dev]") && strstr(va.path, "[test]"),
+          "split parts are named [train] [dev] [test]");
+    lsc_task_free(&dv);
     int keep = 1;
     for (int i = 0; i < va.n; i++) {
         int j = find_word(t, va.words[i], strlen(va.words[i]));
@@ -533,25 +547,32 @@ static void test_baselines_exact(void)
 
 static void test_real_data(void)
 {
-    const char *tr_path = "data/tasks/supersense_train.tsv", *va_path = "data/tasks/supersense_valid.tsv";
-    if (!file_exists(tr_path) || !file_exists(va_path) || !file_exists("data/corpus/pretrain_valid.txt")) {
+    const char *tr_path = "data/tasks/supersense_train.tsv", *dv_path = "data/tasks/supersense_dev.tsv";
+    const char *va_path = "data/tasks/supersense_test.tsv";
+    if (!file_exists(tr_path) || !file_exists(dv_path) || !file_exists(va_path) ||
+        !file_exists("data/corpus/pretrain_valid.txt")) {
         test_skip("real data checks", "data/tasks and data/corpus are absent: run data/fetch.sh");
         return;
     }
     lsc_error err;
-    lsc_task tr, va;
+    lsc_task tr, dv, va;
     int rc = lsc_task_load(&tr, tr_path, NULL, &err);
+    rc |= lsc_task_load(&dv, dv_path, &tr, &err);
     rc |= lsc_task_load(&va, va_path, &tr, &err);
     CHECK(rc == LSC_OK, "load the real supersense split%s%s", rc ? ": " : "", rc ? err.msg : "");
     if (rc != LSC_OK)
         return;
-    CHECK(tr.n + va.n == 26224 && tr.n_labels == 26, "26,224 items (%d + %d), 26 labels", tr.n, va.n);
+    CHECK(tr.n + dv.n + va.n == 26224 && tr.n == 20955 && dv.n == 2644 && va.n == 2625 && tr.n_labels == 26,
+          "26,224 items (%d + %d + %d), 26 labels", tr.n, dv.n, va.n);
     int split_ok = 1;
     for (int i = 0; i < va.n; i++)
-        split_ok &= lsc_task_word_is_valid(va.words[i]);
+        split_ok &= lsc_task_word_split(va.words[i]) == LSC_SPLIT_TEST;
+    for (int i = 0; i < dv.n; i++)
+        split_ok &= lsc_task_word_split(dv.words[i]) == LSC_SPLIT_DEV;
     for (int i = 0; i < tr.n; i++)
-        split_ok &= !lsc_task_word_is_valid(tr.words[i]);
-    CHECK(split_ok, "the Python split and lsc_task_word_is_valid agree on every word");
+        split_ok &= lsc_task_word_split(tr.words[i]) == LSC_SPLIT_TRAIN;
+    CHECK(split_ok, "the Python split and lsc_task_word_split agree on every word");
+    lsc_task_free(&dv);
     lsc_baselines bl;
     rc = lsc_task_baselines(&tr, &va, 4, &bl, &err);
     CHECK(rc == LSC_OK && bl.majority > 0.14 && bl.majority < 0.16 && bl.suffix > 0.4 && bl.suffix < 0.6,
@@ -576,6 +597,96 @@ static void test_real_data(void)
     lsc_corpus_free(&dva);
 }
 
+// ---- the evaluation sample, subsets, the bigram baseline ----
+
+static void test_sample(void)
+{
+    enum { N = 1000 };
+    static int a[N], b[N], c[N];
+    int k = lsc_task_sample(N, 100, 7, a);
+    int ok = k == 100, seen[N] = {0};
+    for (int i = 0; i < k; i++) {
+        ok &= a[i] >= 0 && a[i] < N && !seen[a[i]] && (i == 0 || a[i] > a[i - 1]);
+        seen[a[i]] = 1;
+    }
+    CHECK(ok, "sample: 100 distinct items of 1000, increasing");
+    lsc_task_sample(N, 100, 7, b);
+    lsc_task_sample(N, 100, 8, c);
+    CHECK(memcmp(a, b, 100 * sizeof(int)) == 0 && memcmp(a, c, 100 * sizeof(int)) != 0,
+          "sample: the same seed gives the same items, another seed others");
+    /* the documented rule, written out again: the first k steps of a Fisher-Yates shuffle */
+    for (int i = 0; i < N; i++)
+        c[i] = i;
+    uint64_t rng;
+    lsc_rng_seed(&rng, 7);
+    for (int j = 0; j < 100; j++) {
+        int r = j + (int)(lsc_rng_u64(&rng) % (uint64_t)(N - j)), t = c[j];
+        c[j] = c[r];
+        c[r] = t;
+    }
+    for (int i = 0; i < 100; i++)
+        seen[c[i]] = 2;
+    ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= seen[a[i]] == 2;
+    CHECK(ok, "sample: the items of the documented rule (partial Fisher-Yates from lsc_rng_seed(S))");
+    k = lsc_task_sample(50, 0, 3, a);
+    ok = k == 50;
+    for (int i = 0; i < 50; i++)
+        ok &= a[i] == i;
+    CHECK(ok && lsc_task_sample(50, 80, 3, a) == 50, "sample: N = 0 or N >= n gives every item in order");
+    /* a roughly uniform inclusion frequency over many seeds */
+    static int hits[N];
+    for (int s = 0; s < 2000; s++) {
+        lsc_task_sample(N, 100, (uint64_t)s, a);
+        for (int i = 0; i < 100; i++)
+            hits[a[i]]++;
+    }
+    int lo = N, hi = 0;
+    for (int i = 0; i < N; i++) {
+        lo = hits[i] < lo ? hits[i] : lo;
+        hi = hits[i] > hi ? hits[i] : hi;
+    }
+    CHECK(lo > 130 && hi < 280, "sample: every item drawn about 200 of 2000 times (min %d, max %d)", lo, hi);
+
+    lsc_task t, sub;
+    lsc_error err;
+    int items[3] = {5, 0, 17};
+    int rc = lsc_task_load(&t, TINY_TSV, NULL, &err);
+    rc |= lsc_task_subset(&t, items, 3, &sub, &err);
+    CHECK(rc == LSC_OK && sub.n == 3 && strcmp(sub.words[0], t.words[5]) == 0 && sub.labels[2] == t.labels[17] &&
+          sub.n_labels == t.n_labels, "subset keeps the chosen items, in order, and the label set");
+    lsc_task_free(&sub);
+    items[1] = t.n;
+    CHECK(lsc_task_subset(&t, items, 3, &sub, &err) == LSC_EARG, "subset: an item out of range is LSC_EARG");
+    lsc_task_free(&t);
+}
+
+static void test_bigram(void)
+{
+    lsc_corpus tr, ev;
+    lsc_error err;
+    double x = 0;
+    /* train "abab": pairs ab, ba, ab -> count(a b) = 2, count(a .) = 2, count(b a) = 1, count(b .) = 1 */
+    int rc = lsc_corpus_from_bytes(&tr, "abab", 4, "tr", &err);
+    rc |= lsc_corpus_from_bytes(&ev, "abx", 3, "ev", &err);
+    rc |= lsc_corpus_bigram_xent(&tr, &ev, &x, &err);
+    double want = -(log(3.0 / 258.0) + log(1.0 / 257.0)) / 2.0;   /* p(b|a) = 3/258, p(x|b) = 1/257 */
+    CHECK(rc == LSC_OK && fabs(x - want) < 1e-12, "bigram cross-entropy of a known case: %.12f (want %.12f)", x, want);
+    lsc_corpus_free(&tr);
+    lsc_corpus_free(&ev);
+    /* on real text the bigram model beats the unigram one */
+    lsc_corpus c, a, b;
+    rc = lsc_corpus_load(&c, TINY_TXT, &err);
+    rc |= lsc_corpus_split(&c, 10, &a, &b, &err);
+    rc |= lsc_corpus_bigram_xent(&a, &b, &x, &err);
+    double u = lsc_corpus_unigram_xent(&a, &b);
+    CHECK(rc == LSC_OK && x < u && x > 1.0, "tiny.txt: bigram %.4f < unigram %.4f nats/byte", x, u);
+    lsc_corpus_free(&c);
+    lsc_corpus_free(&a);
+    lsc_corpus_free(&b);
+}
+
 int main(void)
 {
     if (test_tmpdir_make("data") != 0)
@@ -589,6 +700,8 @@ int main(void)
     test_task_fixture();
     test_task_bad_input();
     test_baselines_exact();
+    test_sample();
+    test_bigram();
     test_real_data();
     test_tmpdir_remove();
     return test_summary();

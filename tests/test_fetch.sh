@@ -14,7 +14,8 @@ tmpdir fetch
 
 OUTPUTS="corpus/austen.txt corpus/mobydick.txt corpus/kjv.txt corpus/fortunes.txt
          corpus/jargon.txt corpus/devil.txt corpus/pretrain_train.txt
-         corpus/pretrain_valid.txt tasks/supersense_train.tsv tasks/supersense_valid.tsv"
+         corpus/pretrain_valid.txt tasks/supersense_train.tsv tasks/supersense_dev.tsv
+         tasks/supersense_test.tsv"
 
 # ---- command line ----
 sh $FETCH --help > "$T/help" 2>&1; rc=$?
@@ -46,10 +47,10 @@ sh $FETCH --out "$O" --sums "$T/SUMS" > "$T/log" 2>&1; rc=$?
 [ "$(tail -c 1 "$O/corpus/kjv.txt")" = x ]; verdict "the corrupted file was left as it was"
 
 printf 'content of %s\n' corpus/kjv.txt > "$O/corpus/kjv.txt"
-rm "$O/tasks/supersense_valid.tsv"
+rm "$O/tasks/supersense_dev.tsv"
 sh $FETCH --verify --out "$O" --sums "$T/SUMS" > "$T/log" 2>&1; rc=$?
-[ $rc = 1 ] && grep -q "supersense_valid.tsv is missing" "$T/log"; verdict "--verify detects a missing output"
-printf 'content of %s\n' tasks/supersense_valid.tsv > "$O/tasks/supersense_valid.tsv"
+[ $rc = 1 ] && grep -q "supersense_dev.tsv is missing" "$T/log"; verdict "--verify detects a missing output"
+printf 'content of %s\n' tasks/supersense_dev.tsv > "$O/tasks/supersense_dev.tsv"
 
 grep -v 'corpus/devil.txt' "$T/SUMS" > "$T/SUMS2"
 sh $FETCH --verify --out "$O" --sums "$T/SUMS2" > "$T/log" 2>&1; rc=$?
@@ -59,7 +60,7 @@ sh $FETCH --verify --out "$O" --sums "$T/none" > "$T/log" 2>&1; rc=$?
 
 # ---- the committed checksum file ----
 n=$(grep -c -E '^[0-9a-f]{64}  (corpus|tasks)/[a-z_]+\.(txt|tsv)$' data/SHA256SUMS 2>/dev/null)
-[ "$n" = 10 ] && [ "$(wc -l < data/SHA256SUMS)" = 10 ]; verdict "data/SHA256SUMS has one well-formed line per output ($n)"
+[ "$n" = 11 ] && [ "$(wc -l < data/SHA256SUMS)" = 11 ]; verdict "data/SHA256SUMS has one well-formed line per output ($n)"
 missing=""
 for f in $OUTPUTS; do grep -q "  $f\$" data/SHA256SUMS || missing="$missing $f"; done
 [ -z "$missing" ]; verdict "data/SHA256SUMS lists every output${missing:+ (missing:$missing)}"

@@ -572,14 +572,15 @@ static int op_corpus(lsc_error *err)
 
 static int op_task(lsc_error *err)
 {
-    lsc_task t, tr, va, again;
+    lsc_task t, tr, dv, va, again;
     memset(&tr, 0, sizeof tr);
+    memset(&dv, 0, sizeof dv);
     memset(&va, 0, sizeof va);
     memset(&again, 0, sizeof again);
     const char *path = "data/fixtures/supersense_tiny.tsv";
     int rc = lsc_task_load(&t, path, NULL, err);
     if (rc == LSC_OK)
-        rc = lsc_task_split(&t, &tr, &va, err);
+        rc = lsc_task_split(&t, &tr, &dv, &va, err);
     if (rc == LSC_OK)
         rc = lsc_task_load(&again, path, &t, err);   /* labels_from */
     if (rc == LSC_OK) {
@@ -588,6 +589,7 @@ static int op_task(lsc_error *err)
     }
     lsc_task_free(&t);
     lsc_task_free(&tr);
+    lsc_task_free(&dv);
     lsc_task_free(&va);
     lsc_task_free(&again);
     return rc;

@@ -51,7 +51,8 @@ for f in adapter_config.json adapter_model.safetensors train_log.h5 train_state.
     [ -f "$T/a1/$f" ] || bad "train output lacks $f"
 done
 [ -f "$T/a1/adapter_model.safetensors" ] && ok "train writes a PEFT adapter directory"
-grep -q "supersense exact match" "$T/o" && grep -q "majority" "$T/o" && ok "train reports accuracy and baselines" \
+grep -q "supersense test (29 items, seed 1): exact match" "$T/o" && grep -q "rank accuracy" "$T/o" && grep -q "majority" "$T/o" &&
+    ok "train reports test exact match, rank accuracy and baselines" \
     || bad "train summary: $(cat "$T/o")"
 run "train again (same seed)" 0 train $TR -o "$T/a2"
 same "same seed -> identical adapter_model.safetensors" "$T/a1/adapter_model.safetensors" "$T/a2/adapter_model.safetensors"
