@@ -13,7 +13,8 @@
  *                                    larger at LOW than at HIGH beyond the null (amp.NAME)
  *   vregime  NAME  MODULE RANK       ‖ΔW‖_F/‖W‖_F of /p<k>/r<RANK>/modules/MODULE within 3× of
  *                                    the paper's (GPT-3 Wq, r=4, layer 48: 6.91/61.95)
- *   vsat     NAME  SMALL LARGE M     TOST of cells SMALL and LARGE, paired by seed, margin M
+ *   vsat     NAME  SMALL LARGE M     TOST of cells SMALL and LARGE, paired by seed, margin M; not
+ *                                    measured when LARGE is not above the majority class
  *   vbetter  NAME  A B               cell A better than cell B, paired t-test by seed
  *
  * Accuracies are the test split's rank-classification accuracy when the runs have it, else the
@@ -161,7 +162,7 @@ int collect_vphi_(wctx *w, const char *name, const char *value, FILE *dat)
     long long dim = 0;
     snprintf(obj, sizeof obj, "/p1/%c/modules/%s", f, module);
     lsc_h5_read_attr_int(w->h, obj, "dim", &dim, &e);
-    snprintf(nd, sizeof nd, "pairs of Haar-random subspaces of R^%lld (phi11_null of `lorascope subspace`)", dim);
+    snprintf(nd, sizeof nd, "Haar-random subspaces of R^%lld (phi11_null of `lorascope subspace`)", dim);
     lsc_verdict_opts opt = {ALPHA, 0, 12, nd};
     if (lsc_verdict_phi(tr, nin == n ? in : NULL, n, null, (int)nn, &opt, &v, &e) != LSC_OK) {
         free(null);
@@ -435,6 +436,17 @@ int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *va
                   : lsc_verdict_better(pa, pb, n, ALPHA, &v, &e);
     if (lrc != LSC_OK)
         return cli_error("collect", CLI_FAIL, "%s %s: %s", kind, name, e.msg);
+    /* equivalence of two cells that have not learned the task (both at or below the majority
+     * class) is not saturation: there is nothing to saturate */
+    double mb = 0, maj = w->nr > 0 ? w->runs[0].majority : NAN;
+    for (int i = 0; i < n; i++)
+        mb += xb[i] / n;
+    if (sat && v.state == LSC_SHOWN && !(mb > maj)) {
+        v.state = LSC_NOT_MEASURED;
+        snprintf(v.evidence, sizeof v.evidence, "not measured: the large cell's mean %s %.1f%% is not above the "
+                 "majority class (%.1f%%), so the task is not learned and equal accuracies say nothing about "
+                 "saturation", metric, 100 * mb, 100 * maj);
+    }
     put_verdict(w, name, &v, metric);
     char obj[320];
     snprintf(obj, sizeof obj, "/verdicts/%s", name);
@@ -442,11 +454,9 @@ int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *va
     w_attr_s(w, obj, "cell_b", cb);
     if (sat)
         w_attr_d(w, obj, "margin", margin);
-    double ma = 0, mb = 0;
-    for (int i = 0; i < n; i++) {
+    double ma = 0;
+    for (int i = 0; i < n; i++)
         ma += xa[i] / n;
-        mb += xb[i] / n;
-    }
     dat_row(dat, name, "-", &v, ma, mb, sat ? margin : NAN);
     return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }

@@ -93,8 +93,9 @@ for s in '70.4' '73.7' '91.7' '21.67' '61.95' '0.32'; do
     ok "paper number $s beside our tables"
 done
 n_find=$(grep -o 'class="badge ' "$R/report.html" | wc -l)
-[ "$n_find" = 6 ]; verdict "six findings with computed verdicts ($n_find)"
-grep -q 'Criterion' "$R/report.html"; verdict "each finding states its criterion"
+[ "$n_find" = 7 ]; verdict "seven findings with computed verdicts ($n_find)"
+n_rule=$(grep -c 'Rule: ' "$R/report.md")
+[ "$n_rule" -ge 7 ] && grep -q 'null: ' "$R/report.md"; verdict "each finding states its rule and the null it had to beat ($n_rule)"
 grep -q 'Regression check' "$R/report.html" && grep -Eq 'PASS|REGRESSION' "$R/report.html"; verdict "the regression outcome is on the page"
 grep -q 'git commit' "$R/report.html" && grep -q 'Wall times' "$R/report.html"; verdict "git commit and wall times on the page"
 n_md=$(grep -c '^!\[' "$R/report.md")
