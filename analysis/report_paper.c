@@ -64,7 +64,7 @@ void sec_table5_(ctx *c)
               "accuracies on WikiSQL and MultiNLI. Compare the ordering, not the values.");
     const char *heads[] = {"weight type", "r", "trainable params",
                            "test accuracy % (ours: rank classification [95% interval], exact match)",
-                           "val loss (ours)", "paper:WikiSQL", "paper:MultiNLI"};
+                           "test label loss (ours)", "paper:WikiSQL", "paper:MultiNLI"};
     table t;
     doc_table_begin_(d, &t, "Table 5: ours beside the paper's", 7, heads);
     for (size_t i = 0; i < sizeof PAPER_T5 / sizeof PAPER_T5[0]; i++) {

@@ -90,25 +90,40 @@ void sec_lr_(ctx *c)
               "states: %s. Grid: %s. The sweep reads only the dev split (disjoint from the training words "
               "and from the test words of every table); the tables report the test split only.",
            lr, rule, grid);
-    const char *heads[] = {"lr", "dev rank-classification %", "dev exact match %", "test rank-classification %"};
+    const char *heads[] = {"lr", "dev rank-classification %", "dev exact match %", "test rank-classification %",
+                           "median ‖ΔW‖/‖W‖"};
     table t;
-    doc_table_begin_(d, &t, "The sweep ({q,v}, r=8, seed 1)", 4, heads);
+    doc_table_begin_(d, &t, "The sweep ({q,v}, r=8, seed 1)", 5, heads);
     char **names = NULL;
     int nn = 0;
     lsc_error e = {0};
     if (s->h && lsc_h5_list(s->h, "/cells", &names, &nn, &e) == LSC_OK) {
         for (int i = 0; i < nn; i++) {
-            char obj[300], a[32], b[32], r[32];
+            char obj[300], a[32], b[32], r[32], q[32];
             snprintf(obj, sizeof obj, "/cells/%s", names[i]);
             rfmt_(a, sizeof a, "%.1f", 100 * attr_d_(s, obj, "dev_rank_accuracy_mean"));
             rfmt_(b, sizeof b, "%.1f", 100 * attr_d_(s, obj, "dev_accuracy_mean"));
             rfmt_(r, sizeof r, "%.1f", 100 * attr_d_(s, obj, "rank_accuracy_mean"));
-            const char *cells[] = {names[i] + (strncmp(names[i], "lr", 2) == 0 ? 2 : 0), a, b, r};
+            rfmt_(q, sizeof q, "%.3g", attr_d_(s, obj, "dw_ratio_median_mean"));
+            const char *cells[] = {names[i] + (strncmp(names[i], "lr", 2) == 0 ? 2 : 0), a, b, r, q};
             doc_row_(d, &t, cells);
         }
         lsc_h5_free_names(names, nn);
     }
     doc_table_end_(d);
+    /* an optimum on the grid's edge may lie outside it: say so */
+    double sel = atof(lr), lo = INFINITY, hi = -INFINITY;
+    char g2[128], *save = NULL;
+    snprintf(g2, sizeof g2, "%s", grid);
+    for (char *tok = strtok_r(g2, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        lo = fmin(lo, atof(tok));
+        hi = fmax(hi, atof(tok));
+    }
+    if (isfinite(lo) && (sel == lo || sel == hi))
+        doc_p_(d, "**The chosen lr is at the %s edge of the grid**: the best lr may lie outside it, so the "
+                  "runs may be under-tuned. The grid stays as written (changing it after seeing the results "
+                  "would be choosing on the data); a wider grid is a change to the profile for the next run.",
+               sel == hi ? "upper" : "lower");
 }
 
 // ---- the base model ----

@@ -122,7 +122,11 @@ lsc_base() {
         t0=$(lsc_now)
         times >"$CACHE/.times0.$$"
         # shellcheck disable=SC2086
-        if ! "$LSC" pretrain $PRETRAIN_ARGS $CORPUS_ARGS --threads "${LSC_BASE_THREADS:-$BASE_THREADS}" $resume \
+        # a checkpoint every BASE_CKPT_EVERY steps (the profile's), so that even a killed
+        # pretraining (not only Ctrl-C) continues from the last one; it does not change the result
+        ckpt=
+        [ "${BASE_CKPT_EVERY:-0}" -gt 0 ] && ckpt="--ckpt-every $BASE_CKPT_EVERY"
+        if ! "$LSC" pretrain $PRETRAIN_ARGS $CORPUS_ARGS --threads "${LSC_BASE_THREADS:-$BASE_THREADS}" $resume $ckpt \
                 -o "$BASE" >"$CACHE/base-$BASE_SHA.log" 2>&1; then
             tail -n 5 "$CACHE/base-$BASE_SHA.log" >&2
             lsc_die "pretraining failed (log: $CACHE/base-$BASE_SHA.log)"

@@ -23,9 +23,17 @@ if lsc_study_fresh && [ -f "$RESULTS/lr_selected" ]; then
 else
     lsc_study_add attr lr_rule_metric dev_rank_accuracy
     lsc_study_end --dat "$W/cells.dat"
+    # with LR_MAX_DW_RATIO (the paper profile: the paper's regime, 3 x 0.11) only the lrs whose
+    # run keeps the median ‖ΔW‖_F/‖W‖_F at or below it compete; when none does, the one with the
+    # smallest ratio is taken (and the report says that the regime was not reached)
     best=$(for lr in $LR_GRID; do
-               printf '%s %s\n' "$lr" "$(lsc_summary lr_sweep "lr$lr.dev_rank_accuracy")"
-           done | sort -g -k1,1 | awk '$2 > best + 1e-12 || NR == 1 { best = $2; lr = $1 } END { print lr }')
+               printf '%s %s %s\n' "$lr" "$(lsc_summary lr_sweep "lr$lr.dev_rank_accuracy")" \
+                   "$(lsc_summary lr_sweep "lr$lr.dw_ratio_median")"
+           done | sort -g -k1,1 | awk -v cap="${LR_MAX_DW_RATIO:-}" '
+               { ok = cap == "" || $3 <= cap + 0 }
+               ok && (!found || $2 > best + 1e-12) { best = $2; lr = $1; found = 1 }
+               NR == 1 || $3 < minr { minr = $3; minlr = $1 }
+               END { print found ? lr : minlr }')
     [ -n "$best" ] || lsc_die "lr_sweep: no lr chosen"
     printf '%s\n' "$best" >"$RESULTS/lr_selected.tmp" && mv "$RESULTS/lr_selected.tmp" "$RESULTS/lr_selected"
     # the choice goes into the study file too

@@ -22,8 +22,9 @@ TRAIN_ARGS="--alpha 8 --steps 400 --batch 32 --ctx 64 --eval-sample 600 --eval-s
 FULL_ARGS="--steps 400 --batch 32 --ctx 64 --lr 3e-4 --eval-sample 600 --eval-seed 1 --eval-batches 8"
 
 # the learning rate: written here before any run, chosen by study_lr.sh with this rule
-LR_GRID="1e-3 2e-3 5e-3 1e-2"
-LR_RULE="the lr of LR_GRID with the highest dev-split rank-classification accuracy of {q,v} r=8 seed 1 (ties: the smaller lr)"
+LR_GRID="1e-3 2e-3 5e-3 1e-2 2e-2"
+LR_RULE="among the lrs of LR_GRID whose {q,v} r=8 seed 1 run keeps the median ‖ΔW‖_F/‖W‖_F <= LR_MAX_DW_RATIO (the paper's regime, 3 x 6.91/61.95), the one with the highest dev-split rank-classification accuracy (ties: the smaller lr); when none does, the lr with the smallest ratio"
+LR_MAX_DW_RATIO=0.335
 
 SEEDS="1 2 3"
 FIG_SEEDS="1 2 3"
@@ -39,6 +40,7 @@ NULL_DRAWS=1000
 AMP_NULL_DRAWS=200
 JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=2       # threads of the base pretraining
+BASE_CKPT_EVERY=500   # base checkpoint interval (steps): a killed pretraining resumes from it
 QLORA_TARGETS="q,v"
 QLORA_RANKS="8"
 QLORA_SEEDS="1 2 3"

@@ -41,5 +41,6 @@ NULL_DRAWS=1000      # Haar-random draws of the phi null
 AMP_NULL_DRAWS=200   # random-ΔW draws of the Table 7 null
 JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=2       # threads of the base pretraining
+BASE_CKPT_EVERY=200   # base checkpoint interval (steps): a killed pretraining resumes from it
 QLORA_TARGETS="q,v"  # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8 64"
