@@ -55,7 +55,12 @@ static void check_rank(lsc_gpt *m, const lsc_task *t, const char *what)
     lsc_error err = {0};
     enum { NQ = 12 };
     int items[NQ], L = t->n_labels;
-    lsc_task_sample(t->n, NQ, 5, items);
+    int *all = malloc((size_t)t->n * sizeof *all);   /* lsc_task_sample needs room for all n */
+    if (!all)
+        abort();
+    lsc_task_sample(t->n, NQ, 5, all);
+    memcpy(items, all, sizeof items);
+    free(all);
     double *ll = malloc((size_t)NQ * L * sizeof *ll);
     int pred[NQ], rpred[NQ];
     lsc_task_eval_result res;
