@@ -12,7 +12,9 @@ CORPUS_ARGS=
 TASK="data/tasks/supersense_train.tsv data/tasks/supersense_dev.tsv data/tasks/supersense_test.tsv"
 TASK_ARGS=
 
-PRETRAIN_ARGS="--profile paper --seed 1"   # L2 NH8 C512 ctx128 (lorascope pretrain --help)
+# the shape and steps spelled out, so that the cache key (a hash of these arguments) changes with
+# them: the earlier paper profile (L4 C256) had the same "--profile paper --seed 1"
+PRETRAIN_ARGS="--profile paper --seed 1 --layers 2 --heads 8 --embd 512 --ctx 128 --steps 17000"
 N_LAYER=2
 
 # every LoRA run (the study adds --targets --rank --seed; lib.sh adds --lr from the sweep).
