@@ -75,6 +75,24 @@ error_line_stderr "resume without a checkpoint" "train_state.safetensors" "no ch
 run "resume with other options" 1 train $TR --lr 1e-3 --resume -o "$T/a3"
 error_line_stderr "resume with other options" "different run configuration"
 
+# ---- a killed pretraining (SIGKILL: no chance to save) resumes from its last --ckpt-every checkpoint ----
+# (what experiments/lib.sh relies on with the profile's BASE_CKPT_EVERY)
+run "pretrain tiny, 240 steps, uninterrupted" 0 pretrain --profile tiny --steps 240 --threads 1 -o "$T/k1.safetensors" --quiet
+"$LSC" pretrain --profile tiny --steps 240 --threads 1 --ckpt-every 20 -o "$T/k2.safetensors" --quiet \
+    >/dev/null 2>&1 &
+kpid=$!
+n=0
+while [ ! -f "$T/k2.train_state.safetensors" ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done
+kill -9 $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+if [ -f "$T/k2.safetensors" ]; then
+    skip "killed pretraining resumes" "the run finished before it could be killed"
+else
+    run "pretrain --resume after kill -9" 0 pretrain --profile tiny --steps 240 --threads 1 --ckpt-every 20 --resume \
+        -o "$T/k2.safetensors" --quiet
+    same "killed at a checkpoint + resumed = uninterrupted, byte for byte" "$T/k1.safetensors" "$T/k2.safetensors"
+fi
+
 # ---- the adapter read back ----
 run "inspect adapter" 0 inspect "$T/a1" --base "$B"
 grep -q "h.0.attn.q_proj" "$T/o" && grep -q "trainable%" "$T/o" && ok "inspect lists the modules" || bad "inspect: $(head -5 "$T/o")"
