@@ -45,5 +45,6 @@
 #include "lsc_atomic.h"
 #include "lsc_stats.h"
 #include "lsc_verdict.h"
+#include "lsc_tokenizer.h"
 
 #endif /* LSC_H */
