@@ -80,38 +80,6 @@ void lsc_tokenizer_free(lsc_tokenizer *tok)
     memset(tok, 0, sizeof *tok);
 }
 
-/* The whole file in a malloc'ed buffer (NUL-terminated; *n its size). */
-static int slurp(const char *path, char **out, size_t *n, lsc_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open", path);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = LSC_MALLOC(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len - 1, fp);
-        if (len < cap - 1)
-            break;
-        char *bigger = LSC_REALLOC(buf, cap * 2);
-        if (!bigger)
-            LSC_FREE(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (!buf)
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory reading it", path);
-    if (bad) {
-        LSC_FREE(buf);
-        LSC_FAIL(err, LSC_EIO, "%s: read error", path);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *n = len;
-    return LSC_OK;
-}
-
 /* pieces/piece_len/blob_ for vocab_size tokens, blob_bytes of piece bytes. */
 static int pieces_alloc(lsc_tokenizer *tok, int vocab_size, size_t blob_bytes, const char *path,
                         lsc_error *err)
@@ -179,7 +147,7 @@ int lsc_tokenizer_load_llama2c(lsc_tokenizer *tok, const char *path, int vocab_s
         LSC_FAIL(err, LSC_EARG, "%s: vocab_size %d < 0", path, vocab_size);
     char *buf;
     size_t size, bytes = 0;
-    int n_tok = 0, rc = slurp(path, &buf, &size, err);
+    int n_tok = 0, rc = lsc_read_file_(path, &buf, &size, err);
     if (rc != LSC_OK)
         return rc;
     rc = llama2c_scan(buf, size, vocab_size, path, &n_tok, &bytes, err);
@@ -438,7 +406,7 @@ static int gpt2_read_encoder(lsc_tokenizer *tok, const char *path, lsc_error *er
 {
     char *text;
     size_t size;
-    int rc = slurp(path, &text, &size, err);
+    int rc = lsc_read_file_(path, &text, &size, err);
     if (rc != LSC_OK)
         return rc;
     cJSON *root = cJSON_ParseWithLength(text, size);
@@ -537,7 +505,7 @@ static int gpt2_read_merges(lsc_tokenizer *tok, const char *path, lsc_error *err
 {
     char *text;
     size_t size;
-    int rc = slurp(path, &text, &size, err);
+    int rc = lsc_read_file_(path, &text, &size, err);
     if (rc != LSC_OK)
         return rc;
     size_t lines = 1;

@@ -86,7 +86,7 @@ static int encode_is(const lsc_tokenizer *tok, const char *text, int bos, const 
         printf("\n");
         return 0;
     }
-    return memcmp(ids, want, n * sizeof *ids) == 0;
+    return n == 0 || memcmp(ids, want, n * sizeof *ids) == 0;
 }
 
 // ---- the real tokenizers ----
