@@ -439,40 +439,37 @@ int lsc_hf_open(lsc_hf_folder *hf, const char *dir, lsc_error *err)
 
 // ---- reading tensors ----
 
-/* Drops the mapping's pages over bytes [p, p+n) from this process's
- * resident set; the file stays in the page cache and a later access
- * reads it again (the mapping is read-only and private, so nothing is
- * lost). Advisory: a failure changes nothing. */
-static void hf_release(const uint8_t *p, size_t n)
+/* Drops the mapping's pages over bytes [p, p+n) of shard f, and up to
+ * HF_SLACK either side, from this process's resident set; the file stays
+ * in the page cache and a later access reads it again (the mapping is
+ * read-only and private, so nothing is lost). The slack matters: a fault
+ * may map a whole large folio of the page cache (up to 2 MB), reaching
+ * back into a tensor already read. Advisory: a failure changes nothing. */
+#define HF_SLACK ((size_t)2 << 20)
+static void hf_release(const lsc_st_file *f, const uint8_t *p, size_t n)
 {
     long pg = sysconf(_SC_PAGESIZE);
     if (pg <= 0 || n == 0)
         return;
-    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
-    uintptr_t b = (uintptr_t)(p + n);
-    (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+    size_t lo = (size_t)(p - f->map), hi = lo + n;
+    lo = lo > HF_SLACK ? lo - HF_SLACK : 0;
+    hi = f->size - hi > HF_SLACK ? hi + HF_SLACK : f->size;
+    uintptr_t a = (uintptr_t)(f->map + lo) & ~(uintptr_t)(pg - 1);
+    (void)madvise((void *)a, (size_t)((uintptr_t)(f->map + hi) - a), MADV_DONTNEED);
 }
 
-static double hf_elem(const uint8_t *p, lsc_dtype dt, size_t i)
+/* Elements [first, first+count) of t as a tensor of their own: the
+ * safetensors reader's conversions then apply to one tile. */
+static lsc_st_tensor hf_tile(const lsc_st_tensor *t, size_t first, size_t count)
 {
-    switch (dt) {
-    case LSC_DT_F32: {
-        float v;
-        memcpy(&v, p + 4 * i, 4);
-        return v;
-    }
-    case LSC_DT_F64: {
-        double v;
-        memcpy(&v, p + 8 * i, 8);
-        return v;
-    }
-    case LSC_DT_F16:
-        return lsc_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-    case LSC_DT_BF16:
-        return lsc_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-    default:
-        LSC_ABORT("hf_elem: dtype %d", (int)dt);
-    }
+    lsc_st_tensor v = *t;
+    size_t es = lsc_dtype_size(t->dtype);
+    v.ndim = 1;
+    v.shape[0] = (int64_t)count;
+    v.numel = count;
+    v.begin = t->begin + first * es;
+    v.end = v.begin + count * es;
+    return v;
 }
 
 static int hf_check_dtype(const lsc_hf_folder *hf, const lsc_hf_tensor *t, lsc_error *err)
@@ -493,21 +490,15 @@ int lsc_hf_read_range(const lsc_hf_folder *hf, const lsc_hf_tensor *t, size_t fi
     if (first > t->t->numel || count > t->t->numel - first)
         LSC_FAIL(err, LSC_EARG, "%s: tensor '%s': elements [%zu, %zu) outside its %zu", lsc_hf_path(hf, t),
                  t->name, first, first + count, t->t->numel);
-    size_t es = lsc_dtype_size(t->t->dtype);
-    const uint8_t *p = lsc_st_bytes(&hf->shards[t->shard], t->t);
-    p += first * es;
-    for (size_t done = 0; done < count;) {
+    const lsc_st_file *f = &hf->shards[t->shard];
+    for (size_t done = 0; done < count && rc == LSC_OK;) {
         size_t m = count - done < HF_TILE ? count - done : HF_TILE;
-        const uint8_t *tile = p + done * es;
-        if (t->t->dtype == LSC_DT_F32)
-            memcpy(out + done, tile, m * 4);
-        else
-            for (size_t i = 0; i < m; i++)
-                out[done + i] = (float)hf_elem(tile, t->t->dtype, i);
-        hf_release(tile, m * es);
+        lsc_st_tensor v = hf_tile(t->t, first + done, m);
+        rc = lsc_st_read_f32(f, &v, out + done, err);
+        hf_release(f, f->data + v.begin, v.end - v.begin);
         done += m;
     }
-    return LSC_OK;
+    return rc;
 }
 
 int lsc_hf_read_f32(const lsc_hf_folder *hf, const char *name, float *out, size_t cap, lsc_error *err)
@@ -521,24 +512,26 @@ int lsc_hf_read_f32(const lsc_hf_folder *hf, const char *name, float *out, size_
     return lsc_hf_read_range(hf, t, 0, t->t->numel, out, err);
 }
 
+#define HF_CHECK_TILE 2048   /* doubles on the stack per tile of the check */
+
 static int hf_finite_one(const lsc_hf_folder *hf, const lsc_hf_tensor *t, lsc_error *err)
 {
     int rc = hf_check_dtype(hf, t, err);
-    if (rc != LSC_OK)
-        return rc;
-    const uint8_t *p = lsc_st_bytes(&hf->shards[t->shard], t->t);
-    size_t n = t->t->numel, es = lsc_dtype_size(t->t->dtype);
-    for (size_t i0 = 0; i0 < n; i0 += HF_TILE) {
-        size_t m = n - i0 < HF_TILE ? n - i0 : HF_TILE;
-        for (size_t i = i0; i < i0 + m; i++) {
-            double v = hf_elem(p, t->t->dtype, i);
-            if (!isfinite(v))
-                LSC_FAIL(err, LSC_ENAN, "%s: tensor '%s' (%s) has %s at element %zu", lsc_hf_path(hf, t), t->name,
-                         lsc_dtype_name(t->t->dtype), isnan(v) ? "NaN" : "an infinity", i);
-        }
-        hf_release(p + i0 * es, m * es);
+    const lsc_st_file *f = &hf->shards[t->shard];
+    double buf[HF_CHECK_TILE];
+    size_t n = t->t->numel;
+    for (size_t i0 = 0; i0 < n && rc == LSC_OK; i0 += HF_CHECK_TILE) {
+        size_t m = n - i0 < HF_CHECK_TILE ? n - i0 : HF_CHECK_TILE;
+        lsc_st_tensor v = hf_tile(t->t, i0, m);
+        rc = lsc_st_read_f64(f, &v, buf, err);
+        for (size_t i = 0; i < m && rc == LSC_OK; i++)
+            if (!isfinite(buf[i]))
+                rc = lsc_error_set(err, LSC_ENAN, __FILE__, __LINE__, "%s: tensor '%s' (%s) has %s at element %zu",
+                                   f->path, t->name, lsc_dtype_name(t->t->dtype),
+                                   isnan(buf[i]) ? "NaN" : "an infinity", i0 + i);
+        hf_release(f, f->data + v.begin, v.end - v.begin);
     }
-    return LSC_OK;
+    return rc;
 }
 
 int lsc_hf_check_finite(const lsc_hf_folder *hf, const char *name, lsc_error *err)

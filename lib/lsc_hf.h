@@ -78,9 +78,11 @@ const char *lsc_hf_path(const lsc_hf_folder *hf, const lsc_hf_tensor *t);
 /* Elements [first, first+count) of tensor t (flat, row-major) as float into
  * out[count] (caller-allocated), converting F16/BF16/F64 a tile at a time
  * straight from the mapping; the mapping's pages read are released
- * afterwards (madvise), so reading tensor after tensor keeps the resident
- * size near one float32 tensor. Other dtypes: LSC_EFORMAT; a range
- * outside the tensor: LSC_EARG. */
+ * afterwards (madvise, with a 2 MB margin), so reading tensor after tensor
+ * keeps the resident size near one float32 tensor (pages read again later
+ * simply fault back in: safe from several threads). Other dtypes:
+ * LSC_EFORMAT; a range outside the tensor: LSC_EARG. F64 values are
+ * rounded to float. */
 int lsc_hf_read_range(const lsc_hf_folder *hf, const lsc_hf_tensor *t,
                       size_t first, size_t count, float *out, lsc_error *err);
 /* The whole tensor called name into out[cap] (cap >= numel, else
