@@ -99,6 +99,8 @@ int collect_runs_write_(wctx *w, const run *runs, int nr, FILE *dat);
 /* collect_merge.c: the other line kinds (see collect.c's comment); dat_dir / dat / fp may be
  * NULL when the plain-text output was not asked for. */
 int collect_merge_(wctx *w, const char *group, const char *file);
+/* Reads the 2-D dataset path of h into *x (malloc'd, *r × *c); prints the error. */
+int collect_read_2d_(const lsc_h5 *h, const char *path, double **x, size_t *r, size_t *c);
 int collect_phi_(wctx *w, const char *key, const char *path, const char *dat_dir);
 int collect_qerr_(wctx *w, const char *key, const char *path);
 int collect_amp_(wctx *w, const char *key, const char *path, FILE *dat);

@@ -141,8 +141,7 @@ int collect_merge_(wctx *w, const char *group, const char *file)
 
 // ---- phi / amp / spec summaries ----
 
-/* Reads a 2-D dataset; *x malloc'd. */
-static int read_2d(const lsc_h5 *h, const char *path, double **x, size_t *r, size_t *c)
+int collect_read_2d_(const lsc_h5 *h, const char *path, double **x, size_t *r, size_t *c)
 {
     lsc_error e = {0};
     int nd;
@@ -214,11 +213,11 @@ int collect_phi_(wctx *w, const char *key, const char *path, const char *dat_dir
     snprintf(p, sizeof p, "%s/phi", path);
     if (!lsc_h5_exists(w->h, p))
         return cli_error("collect", CLI_FAIL, "phi %s: no dataset %s (merge its file first)", key, p);
-    int rc = read_2d(w->h, p, &phi, &r1, &r2);
+    int rc = collect_read_2d_(w->h, p, &phi, &r1, &r2);
     if (rc != CLI_OK)
         return rc;
     snprintf(p, sizeof p, "%s/phi_random", path);
-    if (lsc_h5_exists(w->h, p) && (rc = read_2d(w->h, p, &rnd, &q1, &q2)) != CLI_OK)
+    if (lsc_h5_exists(w->h, p) && (rc = collect_read_2d_(w->h, p, &rnd, &q1, &q2)) != CLI_OK)
         goto done;
     if (r1 == 0 || r2 == 0) {
         rc = cli_error("collect", CLI_FAIL, "phi %s: empty grid at %s", key, path);

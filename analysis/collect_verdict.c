@@ -113,18 +113,15 @@ static int read_phi11(wctx *w, const char *obj, double *v)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/phi", obj);
-    lsc_error e = {0};
-    int nd;
-    size_t dims[8];
-    if (lsc_h5_dataset_shape(w->h, p, &nd, dims, 8, &e) != LSC_OK || nd != 2 || dims[0] * dims[1] == 0)
-        return cli_error("collect", CLI_FAIL, "%s: no phi grid at %s", lsc_h5_path(w->h), p);
-    double *g = malloc(dims[0] * dims[1] * sizeof *g);
-    if (!g)
-        return cli_error("collect", CLI_FAIL, "out of memory");
-    int ok = lsc_h5_read_f64(w->h, p, dims[0] * dims[1], g, &e) == LSC_OK;
-    *v = g[0];
+    double *g = NULL;
+    size_t r = 0, c = 0;
+    int rc = collect_read_2d_(w->h, p, &g, &r, &c);
+    if (rc == CLI_OK && r * c == 0)
+        rc = cli_error("collect", CLI_FAIL, "%s: empty phi grid at %s", lsc_h5_path(w->h), p);
+    if (rc == CLI_OK)
+        *v = g[0];
     free(g);
-    return ok ? CLI_OK : cli_lib_error("collect", &e);
+    return rc;
 }
 
 // ---- vphi ----

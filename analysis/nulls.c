@@ -53,29 +53,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* numpy's default (linear) quantile of sorted x (n >= 1) */
-static double quantile_sorted(size_t n, const double *x, double q)
-{
-    double h = (double)(n - 1) * q;
-    size_t lo = (size_t)floor(h);
-    if (lo + 1 >= n)
-        return x[n - 1];
-    double t = h - (double)lo;
-    return x[lo] + t * (x[lo + 1] - x[lo]);
-}
-
 void ana_null_summary(size_t n, const double *x, double observed, double *sorted, ana_null *s)
 {
     s->mean = s->sd = s->q95 = s->p = NAN;
     if (n == 0)
         return;
     double sum = 0.0;
-    size_t ge = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i]))
             return;
         sum += x[i];
-        ge += x[i] >= observed;
     }
     double mean = sum / (double)n, ss = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -84,8 +71,8 @@ void ana_null_summary(size_t n, const double *x, double observed, double *sorted
     qsort(sorted, n, sizeof *sorted, cmp_double);
     s->mean = mean;
     s->sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
-    s->q95 = quantile_sorted(n, sorted, 0.95);
-    s->p = isnan(observed) ? NAN : (1.0 + (double)ge) / (1.0 + (double)n);
+    s->q95 = lsc_quantile_sorted(sorted, (int)n, 0.95);
+    s->p = lsc_mc_pvalue(observed, x, (int)n);
 }
 
 void ana_null_grid(size_t nd, size_t ncell, const double *draws, double *mean, double *q95,
@@ -97,6 +84,6 @@ void ana_null_grid(size_t nd, size_t ncell, const double *draws, double *mean, d
             sum += scratch[t] = draws[t * ncell + c];
         qsort(scratch, nd, sizeof *scratch, cmp_double);
         mean[c] = sum / (double)nd;
-        q95[c] = quantile_sorted(nd, scratch, 0.95);
+        q95[c] = lsc_quantile_sorted(scratch, (int)nd, 0.95);
     }
 }

@@ -301,9 +301,10 @@ void sec_fig3_(ctx *c)
         const char *nm[] = {n1, n2}, *lb[] = {"ΔWq, factor A", "ΔWv, factor A"};
         finding_from_verdicts_(c, 0, s, nm, lb, 2,
                                "per module of the half-depth layer, the mean φ(1,1) over the seed pairs must beat "
-                               "the resampled Haar null of that mean (p < 0.05) and exceed the step-0 overlap by more "
-                               "than the null's spread; shown when both ΔWq and ΔWv do, partly when one does. "
-                               "Every layer: section 'Every layer'.");
+                               "the resampled Haar null of that mean (p < 0.05); when the step-0 overlap itself "
+                               "beats that null, the trained values must also exceed it pair by pair (paired t) and "
+                               "by more than the null's spread; shown when both ΔWq and ΔWv do, partly when one "
+                               "does. Every layer: section 'Every layer'.");
     }
     const char *fac[2] = {"A", "B"}, *tn[2] = {"q", "v"};
     for (int f = 0; f < 2; f++)

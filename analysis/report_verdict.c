@@ -169,7 +169,7 @@ void sec_base_(ctx *c)
 
 // ---- all-layer summaries ----
 
-/* One row per layer and projection: the verdicts vname_fmt (with %c %d for projection, layer). */
+/* One row per layer and projection: the verdicts <pre>.<q|v>.L<layer> of s. */
 static void layer_rows(doc *d, const table *t, const study *s, const char *what, const char *pre, int n_layer)
 {
     const char tn[2] = {'q', 'v'};
@@ -181,8 +181,6 @@ static void layer_rows(doc *d, const table *t, const study *s, const char *what,
             verdict_get_(s, name, &v);
             if (v.state == -2)
                 continue;
-            char obj[300];
-            snprintf(obj, sizeof obj, "/summary");
             snprintf(lab, sizeof lab, "ΔW%c (%s)", tn[k], what);
             snprintf(ly, sizeof ly, "%d", l);
             rfmt_(a, sizeof a, "%.3g", smf_(s, "%s.phi11_mean", name));
