@@ -108,7 +108,7 @@ static int parse_targets(const char *cmd, const char *targets, long rank, const 
         for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             int t = lsc_lora_target_parse(tok);
             if (t < 0)
-                return cli_error(cmd, CLI_USAGE, "unknown target '%s' (q, k, v, o, fc_in, fc_out)", tok);
+                return cli_error(cmd, CLI_USAGE, "unknown target '%s' (q, k, v, o, fc_in, fc_out; Llama: gate, up, down)", tok);
             rank_out[t] = (int)rank;
         }
     }

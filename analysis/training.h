@@ -98,13 +98,14 @@ int  training_eval_write(lsc_h5 *h, const lsc_task *t, const training_eval *ev, 
  * lo (W the frozen base weight of m, deq(W) for NF4), or with lo NULL per
  * linear weight of the fully fine-tuned m against the base file again. */
 typedef struct training_delta {
+    lsc_gpt_config  model;         /* of the run (module names) */
     int             n;
     lsc_delta_norm *rows;          /* (n) owned */
     double          median, max;   /* of the ratios */
 } training_delta;
 int  training_delta_compute(const char *cmd, const lsc_gpt *m, const lsc_lora *lo, const char *base,
                             training_delta *dd);
-/* /delta/{module (PEFT names), layer, target (q k v o fc_in fc_out),
+/* /delta/{module (PEFT names), layer, target (q k v o fc_in fc_out | gate up down),
  * dw_fro, w_fro, ratio} and root attributes dw_ratio_median, dw_ratio_max. */
 int  training_delta_write(lsc_h5 *h, const training_delta *dd, lsc_error *err);
 void training_delta_free(training_delta *dd);

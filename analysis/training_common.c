@@ -330,6 +330,7 @@ int training_delta_compute(const char *cmd, const lsc_gpt *m, const lsc_lora *lo
 {
     lsc_error err = {0};
     memset(dd, 0, sizeof *dd);
+    dd->model = m->config;
     int n = lo ? lo->n_modules : m->config.n_layer * LSC_LORA_NTARGETS, rc;
     dd->rows = calloc((size_t)n, sizeof *dd->rows);
     double *r = malloc((size_t)n * sizeof *r);
@@ -343,7 +344,7 @@ int training_delta_compute(const char *cmd, const lsc_gpt *m, const lsc_lora *lo
         lsc_gpt m0;
         rc = lsc_gpt_load(&m0, base, &err);
         if (rc == LSC_OK)
-            rc = lsc_delta_full(&m0, m, dd->rows, &err);
+            rc = lsc_delta_full(&m0, m, dd->rows, &n, &err);
         lsc_gpt_free(&m0);
     }
     if (rc != LSC_OK) {
@@ -362,7 +363,6 @@ int training_delta_compute(const char *cmd, const lsc_gpt *m, const lsc_lora *lo
 
 int training_delta_write(lsc_h5 *h, const training_delta *dd, lsc_error *err)
 {
-    static const char *const tshort[LSC_LORA_NTARGETS] = {"q", "k", "v", "o", "fc_in", "fc_out"};
     size_t n = (size_t)dd->n, cap = n ? n : 1;
     char (*names)[64] = malloc(cap * sizeof *names);
     const char **np = malloc(cap * sizeof *np), **tp = malloc(cap * sizeof *tp);
@@ -375,9 +375,9 @@ int training_delta_write(lsc_h5 *h, const training_delta *dd, lsc_error *err)
     }
     for (size_t i = 0; i < n; i++) {
         const lsc_delta_norm *d = &dd->rows[i];
-        lsc_lora_module_name(d->layer, d->target, names[i], sizeof names[i]);
+        lsc_lora_module_name(&dd->model, d->layer, d->target, names[i], sizeof names[i]);
         np[i] = names[i];
-        tp[i] = tshort[d->target];
+        tp[i] = lsc_lora_target_short(d->target);
         layer[i] = d->layer;
         col[i] = d->dw_fro;
         col[cap + i] = d->w_fro;
@@ -444,8 +444,10 @@ int training_check_ranks(const char *cmd, const lsc_gpt_config *mc, const int ra
     for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
         if (rank[t] <= 0)
             continue;
-        int in = t == LSC_LORA_FC_OUT ? 4 * mc->n_embd : mc->n_embd;
-        int out = t == LSC_LORA_FC_IN ? 4 * mc->n_embd : mc->n_embd;
+        int in, out;
+        if (lsc_gpt_linear_shape(mc, t, &out, &in) != 0)
+            return cli_error(cmd, CLI_USAGE, "target %s is not a layer of the %s model", lsc_lora_target_name(t),
+                             lsc_arch_name(mc->arch));
         int mx = in < out ? in : out;
         if (rank[t] > mx)
             return cli_error(cmd, CLI_USAGE, "rank %d for %s is above min(in, out) = %d of that weight", rank[t],

@@ -29,8 +29,18 @@ typedef enum lsc_dim {
     LSC_DIM_V,          /* vocab */
     LSC_DIM_CTX,        /* n_ctx */
     LSC_DIM_C,          /* n_embd */
-    LSC_DIM_4C,         /* 4 * n_embd (the MLP's hidden width) */
+    LSC_DIM_4C,         /* 4 * n_embd (the GPT MLP's hidden width) */
+    LSC_DIM_QD,         /* NH * hs: the query width (Llama; C for the GPT) */
+    LSC_DIM_KVD,        /* NKV * hs: the key/value width (Llama) */
+    LSC_DIM_FF,         /* n_ff: the SwiGLU hidden width (Llama) */
 } lsc_dim;
+
+/* When a kind exists (Llama's optional tensors). */
+typedef enum lsc_cond {
+    LSC_COND_ALWAYS = 0,
+    LSC_COND_QKV_BIAS,  /* config qkv_bias (Qwen2) */
+    LSC_COND_UNTIED,    /* config untied: a separate lm_head */
+} lsc_cond;
 
 /* How lsc_gpt_init_weights draws a kind (GPT-2's init). */
 typedef enum lsc_init_rule {
@@ -51,26 +61,39 @@ typedef struct lsc_param_spec {
     int           lora;       /* LoRA may adapt it (and NF4 may hold it): a linear weight */
     int           decay;      /* AdamW's weight decay applies (2-D weights) */
     size_t        view;       /* offsetof(lsc_gpt_params, its named view) */
+    lsc_cond      cond;       /* the kind exists only when this holds */
 } lsc_param_spec;
 
 typedef struct lsc_arch {
-    const char           *name;          /* "gpt" */
+    const char           *name;          /* "gpt", "llama" */
+    const char           *layer_prefix;  /* per-layer tensor/module names: "h.%d.",
+                                            "model.layers.%d." (printf, the layer) */
     int                   n_params;      /* rows of params (LSC_GPT_NKINDS for GPT) */
     const lsc_param_spec *params;        /* in buffer (= view) order */
-    int                   n_targets;     /* linear layers per block (LSC_LORA_NTARGETS) */
-    const char *const    *target_alias;  /* (n_targets) short CLI names, NULL entries = none */
 } lsc_arch;
 
 /* The GPT of model.c (pre-LN GPT-2 with separate q/k/v/o, MLP 4C). */
 extern const lsc_arch lsc_gpt_arch_;
+/* The Llama family (arch_llama.c; forward and backward in model_llama.c). */
+extern const lsc_arch lsc_llama_arch_;
+
+/* The table of c->arch (the GPT's for an unknown value: configs are checked
+ * by lsc_gpt_config_check before use). */
+const lsc_arch *lsc_arch_of_(const lsc_gpt_config *c);
+/* Kind i exists under c (its lsc_cond holds). */
+int    lsc_arch_present_(const lsc_arch *a, int i, const lsc_gpt_config *c);
 
 /* Size of dimension d under config c (1 for LSC_DIM_NONE). */
 size_t lsc_arch_dim_(const lsc_gpt_config *c, lsc_dim d);
 /* Elements of one layer's slice of kind i (the whole tensor when global). */
 size_t lsc_arch_numel_(const lsc_arch *a, int i, const lsc_gpt_config *c);
 /* Kind of the weight (bias = 0) or bias (bias = 1) of linear layer target,
- * or -1 when the architecture has none (a bias-free layer). */
+ * or -1 when the architecture has none (a bias-free layer, or a target of
+ * another architecture: lsc_arch_has_target_). Bias kinds may be absent
+ * under a config (lsc_arch_present_). */
 int    lsc_arch_linear_kind_(const lsc_arch *a, int target, int bias);
+/* 1 when the architecture has LoRA target t (enum lsc_lora_target). */
+int    lsc_arch_has_target_(const lsc_arch *a, int t);
 /* Shape (out, in) of linear layer target's weight. */
 void   lsc_arch_target_shape_(const lsc_arch *a, const lsc_gpt_config *c, int target,
                               size_t *out, size_t *in);

@@ -87,16 +87,20 @@ int lsc_delta_lora(const lsc_gpt *m, const lsc_lora *lo, lsc_delta_norm *out, ls
     return LSC_OK;
 }
 
-int lsc_delta_full(const lsc_gpt *m0, const lsc_gpt *m1, lsc_delta_norm *out, lsc_error *err)
+int lsc_delta_full(const lsc_gpt *m0, const lsc_gpt *m1, lsc_delta_norm *out, int *n_out,
+                   lsc_error *err)
 {
     const lsc_gpt_config *a = &m0->config, *b = &m1->config;
-    if (a->n_layer != b->n_layer || a->n_embd != b->n_embd || a->vocab != b->vocab)
+    *n_out = 0;
+    if (a->arch != b->arch || a->n_layer != b->n_layer || a->n_embd != b->n_embd || a->vocab != b->vocab)
         LSC_FAIL(err, LSC_ESHAPE, "update norms: the models differ in shape (L=%d C=%d vs L=%d C=%d)", a->n_layer,
                  a->n_embd, b->n_layer, b->n_embd);
     if (m0->quant_targets || m1->quant_targets)
         LSC_FAIL(err, LSC_EARG, "update norms: full fine-tuning needs fp32 models");
     for (int l = 0; l < a->n_layer; l++)
         for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+            if (!lsc_arch_has_target_(lsc_arch_of_(a), t))
+                continue;
             float *w0, *w1, *bias;
             int o0, i0, o1, i1;
             lsc_gpt_linear(m0, l, t, &w0, &bias, &o0, &i0);
@@ -107,7 +111,7 @@ int lsc_delta_full(const lsc_gpt *m0, const lsc_gpt *m1, lsc_delta_norm *out, ls
                 double d = (double)w1[k] - (double)w0[k];
                 s += d * d;
             }
-            lsc_delta_norm *d = &out[(size_t)l * LSC_LORA_NTARGETS + (size_t)t];
+            lsc_delta_norm *d = &out[(*n_out)++];
             d->layer = l;
             d->target = t;
             d->dw_fro = sqrt(s);

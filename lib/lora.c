@@ -29,7 +29,7 @@
 static void target_shape(const lsc_gpt_config *mc, int t, int *out, int *in)
 {
     size_t d, k;
-    lsc_arch_target_shape_(&lsc_gpt_arch_, mc, t, &d, &k);
+    lsc_arch_target_shape_(lsc_arch_of_(mc), mc, t, &d, &k);
     *out = (int)d;
     *in = (int)k;
 }
@@ -134,6 +134,12 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
         LSC_FAIL(err, LSC_EARG, "LoRA: layer mask selects a layer >= n_layer = %d", L);
     for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
         int out, in;
+        if (!lsc_arch_has_target_(lsc_arch_of_(mcfg), t)) {
+            if (cfg->rank[t] != 0)
+                LSC_FAIL(err, LSC_EARG, "LoRA: target %s is not a layer of the %s model", lsc_lora_target_name(t),
+                         lsc_arch_name(mcfg->arch));
+            continue;
+        }
         target_shape(mcfg, t, &out, &in);
         int rmax = out < in ? out : in;
         if (cfg->rank[t] < 0 || cfg->rank[t] > rmax)
@@ -166,7 +172,7 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
     for (int i = 0; i < lo->n_modules; i++) {
         lsc_lora_module *md = &lo->modules[i];
         size_t na = (size_t)md->r * md->in;
-        lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+        lsc_lora_module_name(&lo->model, md->layer, md->target, name, sizeof name);
         uint64_t mrng = module_stream(key, name, md->r);
         if (cfg->init == LSC_LORA_INIT_KAIMING) {
             /* kaiming_uniform_(a=sqrt(5)) on (r, in): U(-1/sqrt(in), 1/sqrt(in)) */
@@ -334,7 +340,7 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
             const lsc_lora_module *md = &lo->modules[i];
             if (md->target != t)
                 continue;
-            lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+            lsc_lora_module_name(&lo->model, md->layer, md->target, name, sizeof name);
             if (!r_same && md->r != best_r) {
                 int k = ad->n_rank_pattern++;
                 if (!(ad->rank_pattern_keys[k] = lsc_strdup_(name)))
@@ -353,7 +359,7 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
         const lsc_lora_module *md = &lo->modules[i];
         lsc_adapter_module *am = &ad->modules[i];
         ad->n_modules = i + 1;
-        lsc_lora_module_name(md->layer, md->target, name, sizeof name);
+        lsc_lora_module_name(&lo->model, md->layer, md->target, name, sizeof name);
         am->name = lsc_strdup_(name);
         am->r = md->r;
         am->alpha = md->alpha;
@@ -400,10 +406,15 @@ int lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_ad
     for (int i = 0; i < n; i++) {
         const lsc_adapter_module *am = &ad->modules[i];
         int l, t, out, in;
-        if (lsc_lora_module_parse(am->name, &l, &t) != 0) {
+        char own[96] = "";
+        if (lsc_lora_module_parse(am->name, &l, &t) == 0)
+            lsc_lora_module_name(mcfg, l, t, own, sizeof own);
+        if (strcmp(own, am->name) != 0) {   /* not a name of this model's architecture */
+            char ex[96];
+            lsc_lora_module_name(mcfg, 0, LSC_LORA_Q, ex, sizeof ex);
             rc = lsc_error_set(err, LSC_ENOTFOUND, __FILE__, __LINE__,
-                               "%s: module '%s' is not a layer of this model (expected names like h.0.attn.q_proj)",
-                               where, am->name);
+                               "%s: module '%s' is not a layer of this %s model (expected names like %s)",
+                               where, am->name, lsc_arch_name(mcfg->arch), ex);
             goto done;
         }
         if (l >= L) {

@@ -27,10 +27,12 @@ int    lsc_gpt_weight_fro(const lsc_gpt *m, int layer, int target, double *fro, 
 /* LoRA: out[i] for module i of lo (lo's order: by layer, then target), W the
  * base weight of m (the adapter must not be merged into m). */
 int    lsc_delta_lora(const lsc_gpt *m, const lsc_lora *lo, lsc_delta_norm *out, lsc_error *err);
-/* Full fine-tuning: ‖W1 − W0‖_F / ‖W0‖_F for every adaptable linear weight,
- * out[l·LSC_LORA_NTARGETS + t] (n_layer·LSC_LORA_NTARGETS rows); m0 the
- * initial model, m1 the fine-tuned one, both fp32 and of the same shape
+/* Full fine-tuning: ‖W1 − W0‖_F / ‖W0‖_F for every adaptable linear weight
+ * of the architecture, by layer then target, into out (which must hold
+ * n_layer·LSC_LORA_NTARGETS rows); *n = the rows written. m0 the initial
+ * model, m1 the fine-tuned one, both fp32 and of the same shape
  * (LSC_ESHAPE / LSC_EARG otherwise). */
-int    lsc_delta_full(const lsc_gpt *m0, const lsc_gpt *m1, lsc_delta_norm *out, lsc_error *err);
+int    lsc_delta_full(const lsc_gpt *m0, const lsc_gpt *m1, lsc_delta_norm *out, int *n,
+                      lsc_error *err);
 
 #endif /* LSC_DELTA_H */

@@ -131,7 +131,10 @@ void lsc_lora_backward_naive_(double *dinp, double *dA, double *dB,
 
 // ---- GPT activations (model.c) ----
 /* One buffer sized for (B_alloc, T_alloc); per-layer arrays are indexed with
- * the B, T of the current forward: layer l of ln1 is ln1 + l*B*T*C. */
+ * the B, T of the current forward: layer l of ln1 is ln1 + l*B*T*C. The
+ * Llama uses the same buffers with its widths (q, atty: Q = NH·hs; k, v:
+ * KV = NKV·hs; ln1/ln2 hold the RMSNorm outputs and ln*_rstd their 1/rms;
+ * ln*_mean unused) — shapes below are the GPT's. */
 struct lsc_gpt_acts {
     float  *memory;
     size_t  num;
@@ -149,8 +152,9 @@ struct lsc_gpt_acts {
     float *ln2;        // (L,B,T,C)
     float *ln2_mean;   // (L,B,T)
     float *ln2_rstd;   // (L,B,T)
-    float *fch;        // (L,B,T,4C)
-    float *fch_gelu;   // (L,B,T,4C)
+    float *fch;        // (L,B,T,4C)   Llama: gate (L,B,T,F)
+    float *fch_gelu;   // (L,B,T,4C)   Llama: silu(gate)·up (L,B,T,F)
+    float *up;         // (L,B,T,F)    Llama only (NULL for the GPT)
     float *fcproj;     // (L,B,T,C)
     float *residual3;  // (L,B,T,C)
     float *lnf;        // (B,T,C)
@@ -168,11 +172,13 @@ struct lsc_gpt_acts {
     float *dv;         // (B,T,C)
     float *datty;      // (B,T,C)
     float *datt;       // (B,NH,T,T)
-    float *dfch;       // (B,T,4C)
-    float *dfch_gelu;  // (B,T,4C)
+    float *dfch;       // (B,T,4C)     Llama: dgate
+    float *dfch_gelu;  // (B,T,4C)     Llama: d(silu(gate)·up)
+    float *dup;        // (B,T,F)      Llama only
     float *dlogits;    // (B,T,V)
     int   *inputs;     // (B,T) copy of the last forward's inputs
     int   *targets;    // (B,T) copy of its targets
+    int   *pos;        // (B,T) positions of the rows (RoPE): t, or the decoding step's
     int    has_targets;
 };
 
@@ -181,7 +187,8 @@ struct lsc_gpt_acts {
  * kinds of the targets in qmask (NF4) get 0 floats. */
 void   lsc_gpt_param_sizes_(size_t *sz, const lsc_gpt_config *cfg, int qmask);
 /* Points the views at consecutive slices of mem (NULL for empty kinds). */
-void   lsc_gpt_point_params_(lsc_gpt_params *p, float *mem, const size_t *sz);
+void   lsc_gpt_point_params_(lsc_gpt_params *p, const lsc_gpt_config *cfg, float *mem,
+                             const size_t *sz);
 /* (Re)builds m->tensors from m->param_sizes and m->quant_targets. */
 void   lsc_gpt_fill_tensors_(lsc_gpt *m);
 /* lsc_gpt_init with the targets of qmask held in NF4: the buffer leaves
@@ -195,14 +202,40 @@ size_t lsc_gpt_tile_floats_(const lsc_gpt_config *c, int qmask);
 /* Elements the targets in qmask hold over all layers. */
 size_t lsc_gpt_quantized_count_(const lsc_gpt_config *c, int qmask);
 /* Target mask, blocksize and double-quant flag of opts (NULL: every linear
- * target, 64, double quant — QLoRA's setting); model_nf4.c. */
-int    lsc_gpt_nf4_opts_parse_(const struct lsc_nf4_opts *opts, int *mask, int *bs, int *dq,
-                               lsc_error *err);
+ * target of c's architecture, 64, double quant — QLoRA's setting); a target
+ * the architecture lacks is an error; model_nf4.c. */
+int    lsc_gpt_nf4_opts_parse_(const lsc_gpt_config *c, const struct lsc_nf4_opts *opts, int *mask,
+                               int *bs, int *dq, lsc_error *err);
 /* Largest numel of the table's NF4 tensors (the scratch a loader needs). */
 size_t lsc_gpt_nf4_scratch_floats_(const lsc_gpt *m);
 /* A linear layer plus its adapter module, if any (model_forward.c). */
 void   lsc_gpt_linear_forward_(lsc_gpt *m, int l, int target, float *out, const float *inp, int N,
                                uint64_t *rng);
+
+/* Backward of lsc_gpt_linear_forward_: dinp (may be NULL) += dout·W (and the
+ * adapter's part); in full mode the weight's (and bias's) gradients too. */
+void   lsc_gpt_linear_backward_(lsc_gpt *m, int l, int target, float *dinp, const float *dout,
+                                const float *inp, int N);
+/* lsc_gpt_forward's checks and bookkeeping (inputs, targets, positions t,
+ * LoRA buffers and dropout flag, m->B/T); then an architecture's layers fill
+ * the logits and lsc_gpt_forward_loss_ the probabilities and the loss. */
+int    lsc_gpt_forward_setup_(lsc_gpt *m, const int *inputs, const int *targets, int B, int T,
+                              uint64_t *rng, lsc_error *err);
+void   lsc_gpt_forward_loss_(lsc_gpt *m, const int *targets, const float *mask);
+/* The lowest layer backward must reach: 0 in full mode, the lowest adapted
+ * layer with an unmerged adapter, -1 when nothing is trainable. */
+int    lsc_gpt_lowest_layer_(const lsc_gpt *m);
+/* Attention of one new position per row against cache rows (model_decode.c):
+ * q, out (n, NH·hs); cache (rows, Tk, NKV·hs); p (Tk) scratch. */
+void   lsc_attention_step_(float *out, const float *q, const float *kc, const float *vc, const int *slot,
+                           const int *pos, int n, int Tk, int NH, int NKV, int hs, float *p);
+/* The Llama's layers (model_llama.c): forward of the stored inputs up to the
+ * logits; backward of the last forward; the decoding step (checked by
+ * lsc_gpt_forward_step). */
+void   lsc_llama_forward_(lsc_gpt *m, uint64_t *rng);
+void   lsc_llama_backward_(lsc_gpt *m);
+void   lsc_llama_forward_step_(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const int *slot,
+                               const int *pos, int n);
 
 /* Slot of (layer, target) in m->nf4. */
 static inline size_t lsc_gpt_nf4_slot_(int layer, int target)
@@ -211,9 +244,9 @@ static inline size_t lsc_gpt_nf4_slot_(int layer, int target)
 }
 
 /* Slot in m->nf4 of table entry t, which must be a per-layer linear weight. */
-static inline size_t lsc_gpt_tensor_slot_(const lsc_gpt_tensor *t)
+static inline size_t lsc_gpt_tensor_slot_(const lsc_gpt *m, const lsc_gpt_tensor *t)
 {
-    int target = lsc_gpt_arch_.params[t->kind].linear;
+    int target = lsc_arch_of_(&m->config)->params[t->kind].linear;
     LSC_ASSERT(t->layer >= 0 && target >= 0);
     return lsc_gpt_nf4_slot_(t->layer, target);
 }

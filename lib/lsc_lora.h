@@ -12,21 +12,33 @@
 #include "lsc_model.h"
 #include "lsc_peft.h"
 
-/* LoRA targets: the adaptable linear layers of a block. */
+/* LoRA targets: the adaptable linear layers of a block, one namespace over
+ * the architectures: q, k, v, o in both; fc_in, fc_out in the GPT; gate,
+ * up, down in the Llama family. A target the model's architecture lacks is
+ * refused by lsc_lora_init. */
 enum lsc_lora_target {
     LSC_LORA_Q = 0, LSC_LORA_K, LSC_LORA_V, LSC_LORA_O, LSC_LORA_FC_IN,
-    LSC_LORA_FC_OUT, LSC_LORA_NTARGETS
+    LSC_LORA_FC_OUT, LSC_LORA_GATE, LSC_LORA_UP, LSC_LORA_DOWN, LSC_LORA_NTARGETS
 };
-/* Names, read off the parameter table (arch_gpt.c): the last component of
- * the target weight's module, "q_proj", "k_proj", "v_proj", "o_proj",
- * "fc_in", "fc_out" ("?" for a bad target). */
+/* Names, read off the parameter tables (arch_gpt.c, arch_llama.c): the last
+ * component of the target weight's module, "q_proj", "k_proj", "v_proj",
+ * "o_proj", "fc_in", "fc_out", "gate_proj", "up_proj", "down_proj" ("?" for
+ * a bad target). */
 const char *lsc_lora_target_name(int target);
-/* Accepts "q" | "q_proj" | "k" | ... | "o" | "o_proj" | "fc_in" | "fc_out";
- * returns the target or -1. */
+/* The short name of the CLI and of HDF5 files: "q", "k", "v", "o", "fc_in",
+ * "fc_out", "gate", "up", "down". */
+const char *lsc_lora_target_short(int target);
+/* Accepts "q" | "q_proj" | "k" | ... | "o" | "o_proj" | "fc_in" | "fc_out" |
+ * "gate" | "gate_proj" | "up" | "up_proj" | "down" | "down_proj"; returns the
+ * target or -1. */
 int lsc_lora_target_parse(const char *s);
-/* Module name "h.{l}.attn.q_proj" / "h.{l}.mlp.fc_in" into buf. */
-void lsc_lora_module_name(int layer, int target, char *buf, size_t n);
-/* Parses such a name; returns 0 and sets layer/target, or -1. */
+/* The PEFT module name of (layer, target) in a model of config c into buf:
+ * GPT "h.{l}.attn.q_proj" / "h.{l}.mlp.fc_in"; Llama
+ * "model.layers.{l}.self_attn.q_proj" / "model.layers.{l}.mlp.gate_proj". */
+void lsc_lora_module_name(const lsc_gpt_config *c, int layer, int target, char *buf, size_t n);
+/* Parses a name of either architecture; returns 0 and sets layer/target, or
+ * -1. (The architecture is the name's; lsc_lora_from_adapter checks that it
+ * is the model's.) */
 int lsc_lora_module_parse(const char *name, int *layer, int *target);
 
 enum lsc_lora_init { LSC_LORA_INIT_KAIMING = 0, LSC_LORA_INIT_GAUSSIAN = 1 };

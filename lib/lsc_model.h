@@ -46,51 +46,108 @@ typedef int (*lsc_batch_fn)(void *ctx, int B, int T, int *inputs, int *targets,
  *     lsc_gpt_free(&m);
  */
 
+/* The architecture of a model (the parameter tables arch_gpt.c, arch_llama.c). */
+enum lsc_arch_id {
+    LSC_ARCH_GPT   = 0,  /* the GPT above */
+    LSC_ARCH_LLAMA = 1,  /* Llama family: RMSNorm, RoPE, SwiGLU, grouped-query
+                            attention, no position table, optional q/k/v biases
+                            (Qwen2) and untied LM head; Hugging Face tensor names */
+};
+
+/* Zero-initialised fields take their defaults, so a GPT config needs only
+ * the first five. The Llama fields are ignored for a GPT (head size C/NH,
+ * MLP 4C). lsc_gpt_init stores the config with the defaults filled in. */
 typedef struct lsc_gpt_config {
     int n_layer;  /* L */
-    int n_head;   /* NH, divides n_embd */
+    int n_head;   /* NH, divides n_embd (GPT) */
     int n_embd;   /* C */
-    int n_ctx;    /* maximum T (rows of wpe) */
+    int n_ctx;    /* maximum T (rows of wpe; Llama: the RoPE context) */
     int vocab;    /* V, 256 for bytes */
+    int arch;     /* enum lsc_arch_id; 0 = GPT */
+    /* Llama only */
+    int   n_kv_head;   /* grouped-query attention: divides NH; 0 = NH */
+    int   head_dim;    /* hs; 0 = C / NH (then NH must divide C) */
+    int   n_ff;        /* SwiGLU hidden width (intermediate_size); 0 = llama2.c's
+                          rule: floor(8C/3) rounded up to a multiple of 32 */
+    float rope_theta;  /* 0 = 10000 */
+    float norm_eps;    /* RMSNorm epsilon; 0 = 1e-5 (llama2.c) */
+    int   rope_half;   /* 1: Hugging Face rotate_half pairs (j, j+hs/2); 0: llama2.c /
+                          Meta interleaved pairs (2j, 2j+1) */
+    int   qkv_bias;    /* q/k/v projections carry biases (Qwen2) */
+    int   untied;      /* separate lm_head (else the LM head is embed_tokens) */
 } lsc_gpt_config;
 
-/* Checks 1 <= L <= 64, NH >= 1, C % NH == 0, n_ctx >= 1, 1 <= V. */
+/* Checks the config (GPT: 1 <= L <= 64, NH >= 1, C % NH == 0, n_ctx >= 1,
+ * 1 <= V; Llama also NKV | NH, hs even, n_ff >= 1, theta > 0, eps > 0). */
 int lsc_gpt_config_check(const lsc_gpt_config *cfg, lsc_error *err);
+/* c with every 0 default filled in (the GPT's Llama fields left 0). */
+lsc_gpt_config lsc_gpt_config_fill(const lsc_gpt_config *c);
+/* Resolved sizes (defaults applied): head size, key/value heads, MLP width. */
+int lsc_gpt_head_dim(const lsc_gpt_config *c);
+int lsc_gpt_kv_heads(const lsc_gpt_config *c);
+int lsc_gpt_ff_dim(const lsc_gpt_config *c);
+/* "gpt" | "llama"; and back (-1 when unknown). */
+const char *lsc_arch_name(int arch);
+int         lsc_arch_parse(const char *s);
 
-#define LSC_GPT_NKINDS 20   /* rows of the parameter table (arch_gpt.c) */
+#define LSC_GPT_NKINDS 20   /* rows of the GPT's parameter table (arch_gpt.c) */
+#define LSC_MAX_KINDS  20   /* rows of the largest parameter table (any arch) */
 
 /* The model file: safetensors metadata lsc_format / lsc_format_version. */
 #define LSC_GPT_FORMAT         "lorascope-gpt"
 #define LSC_GPT_FORMAT_VERSION "1"
 
 /* Named views into params_memory (or grads_memory). Per-layer tensors are
- * stacked over layers: layer l of qw is qw + l*C*C. Weights are (out, in). */
-typedef struct lsc_gpt_params {
-    float *wte;     // (V, C)
-    float *wpe;     // (n_ctx, C)
-    float *ln1w;    // (L, C)
-    float *ln1b;    // (L, C)
-    float *qw;      // (L, C, C)
-    float *qb;      // (L, C)
-    float *kw;      // (L, C, C)
-    float *kb;      // (L, C)
-    float *vw;      // (L, C, C)
-    float *vb;      // (L, C)
-    float *ow;      // (L, C, C)
-    float *ob;      // (L, C)
-    float *ln2w;    // (L, C)
-    float *ln2b;    // (L, C)
-    float *fcw;     // (L, 4C, C)   mlp.fc_in
-    float *fcb;     // (L, 4C)
-    float *fcprojw; // (L, C, 4C)   mlp.fc_out
-    float *fcprojb; // (L, C)
-    float *lnfw;    // (C)
-    float *lnfb;    // (C)
+ * stacked over layers: layer l of qw is qw + l*C*C. Weights are (out, in).
+ * A union: the GPT's views are the anonymous struct (p->wte), the Llama's
+ * p->llama (p->llama.qw), and view[i] is the parameter table's row i. */
+typedef union lsc_gpt_params {
+    struct {
+        float *wte;     // (V, C)
+        float *wpe;     // (n_ctx, C)
+        float *ln1w;    // (L, C)
+        float *ln1b;    // (L, C)
+        float *qw;      // (L, C, C)
+        float *qb;      // (L, C)
+        float *kw;      // (L, C, C)
+        float *kb;      // (L, C)
+        float *vw;      // (L, C, C)
+        float *vb;      // (L, C)
+        float *ow;      // (L, C, C)
+        float *ob;      // (L, C)
+        float *ln2w;    // (L, C)
+        float *ln2b;    // (L, C)
+        float *fcw;     // (L, 4C, C)   mlp.fc_in
+        float *fcb;     // (L, 4C)
+        float *fcprojw; // (L, C, 4C)   mlp.fc_out
+        float *fcprojb; // (L, C)
+        float *lnfw;    // (C)
+        float *lnfb;    // (C)
+    };
+    /* Llama: Q = NH·hs, KV = NKV·hs, F = n_ff; absent kinds are NULL */
+    struct lsc_llama_params {
+        float *embed;     // (V, C)        model.embed_tokens
+        float *attn_norm; // (L, C)        input_layernorm
+        float *qw;        // (L, Q, C)
+        float *qb;        // (L, Q)        qkv_bias only
+        float *kw;        // (L, KV, C)
+        float *kb;        // (L, KV)       qkv_bias only
+        float *vw;        // (L, KV, C)
+        float *vb;        // (L, KV)       qkv_bias only
+        float *ow;        // (L, C, Q)
+        float *mlp_norm;  // (L, C)        post_attention_layernorm
+        float *gate;      // (L, F, C)
+        float *up;        // (L, F, C)
+        float *down;      // (L, C, F)
+        float *norm;      // (C)           model.norm
+        float *lm_head;   // (V, C)        untied only
+    } llama;
+    float *view[LSC_MAX_KINDS];
 } lsc_gpt_params;
 
 /* One safetensors tensor of the model (names as DESIGN.md §4). */
 typedef struct lsc_gpt_tensor {
-    char   name[48];   /* "wte.weight", "h.3.attn.q_proj.weight", ... */
+    char   name[64];   /* "wte.weight", "h.3.attn.q_proj.weight", "model.layers.3.mlp.up_proj.weight" */
     size_t offset;     /* in floats, into params_memory and grads_memory */
     size_t numel;
     int    ndim;       /* 1 or 2 */
@@ -114,14 +171,14 @@ struct lsc_nf4_opts;
 
 typedef struct lsc_gpt {
     lsc_gpt_config  config;
-    size_t          param_sizes[LSC_GPT_NKINDS]; /* floats per view, in view order */
+    size_t          param_sizes[LSC_MAX_KINDS]; /* floats per view, in view order */
     size_t          num_parameters;
     float          *params_memory;  /* (num_parameters) owned */
     lsc_gpt_params  params;         /* views into params_memory */
     int             mode;           /* enum lsc_gpt_mode */
     float          *grads_memory;   /* (num_parameters) owned; NULL when frozen */
     lsc_gpt_params  grads;          /* views into grads_memory (all NULL when frozen) */
-    int             n_tensors;      /* 4 + 16 L: globals + per-layer kinds x L */
+    int             n_tensors;      /* globals + per-layer kinds x L (GPT: 4 + 16 L) */
     lsc_gpt_tensor *tensors;        /* owned; file/name table */
     /* activations: sized for (B_alloc, T_alloc) by lsc_gpt_alloc_acts */
     int             B_alloc, T_alloc;
@@ -179,7 +236,7 @@ int  lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets,
 /* Key/value cache for decoding: keys and values of every layer for `rows`
  * independent rows of up to T positions (T <= n_ctx). */
 typedef struct lsc_kv_cache {
-    int    rows, T, n_layer, C;
+    int    rows, T, n_layer, C;   /* C: the key/value width, n_embd (GPT) or NKV·hs (Llama) */
     float *k, *v;     /* (L, rows, T, C) each, owned */
 } lsc_kv_cache;
 int  lsc_kv_cache_alloc(lsc_kv_cache *kv, const lsc_gpt *m, int rows, int T, lsc_error *err);
@@ -211,6 +268,9 @@ const lsc_gpt_tensor *lsc_gpt_find_tensor(const lsc_gpt *m, const char *name);
 /* Weight (out, in) and bias (out) of an adaptable linear layer. */
 void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w,
                     float **b, int *out, int *in);
+/* Shape (out, in) of LoRA target t's weight in a model of config c; 0, or -1
+ * (out, in untouched) when c's architecture has no such layer. */
+int  lsc_gpt_linear_shape(const lsc_gpt_config *c, int target, int *out, int *in);
 /* Makes lo the active adapter (borrowed; NULL = base only). lo must have been
  * made for m's config. Allocates lo's activation buffers for m's (B, T). */
 int  lsc_gpt_set_lora(lsc_gpt *m, lsc_lora *lo, lsc_error *err);

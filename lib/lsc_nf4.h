@@ -156,7 +156,7 @@ int lsc_nf4_st_load(lsc_nf4 *q, const lsc_st_file *f, const char *name, lsc_erro
 typedef struct lsc_nf4_opts {
     int         blocksize;     /* 0 = LSC_NF4_BLOCKSIZE_DEFAULT */
     int         double_quant;  /* 1 = nested absmax (QLoRA) */
-    const char *targets;       /* NULL = LSC_NF4_DEFAULT_TARGETS */
+    const char *targets;       /* NULL = every linear layer of the architecture */
 } lsc_nf4_opts;
 
 typedef struct lsc_nf4_stats {

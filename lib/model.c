@@ -27,64 +27,90 @@
 
 int lsc_gpt_config_check(const lsc_gpt_config *cfg, lsc_error *err)
 {
+    if (cfg->arch != LSC_ARCH_GPT && cfg->arch != LSC_ARCH_LLAMA)
+        LSC_FAIL(err, LSC_EARG, "model config: unknown architecture %d", cfg->arch);
     if (cfg->n_layer < 1 || cfg->n_layer > 64)
         LSC_FAIL(err, LSC_EARG, "model config: n_layer = %d, must be in [1, 64]", cfg->n_layer);
     if (cfg->n_embd < 1 || cfg->n_embd > 65536)
         LSC_FAIL(err, LSC_EARG, "model config: n_embd = %d, must be in [1, 65536]", cfg->n_embd);
-    if (cfg->n_head < 1 || cfg->n_embd % cfg->n_head != 0)
-        LSC_FAIL(err, LSC_EARG, "model config: n_head = %d must be >= 1 and divide n_embd = %d",
-                 cfg->n_head, cfg->n_embd);
     if (cfg->n_ctx < 1 || cfg->n_ctx > 65536)
         LSC_FAIL(err, LSC_EARG, "model config: n_ctx = %d, must be in [1, 65536]", cfg->n_ctx);
     if (cfg->vocab < 1 || cfg->vocab > (1 << 24))
         LSC_FAIL(err, LSC_EARG, "model config: vocab = %d, must be in [1, 2^24]", cfg->vocab);
+    if (cfg->arch == LSC_ARCH_GPT || cfg->head_dim <= 0) {
+        if (cfg->n_head < 1 || cfg->n_embd % cfg->n_head != 0)
+            LSC_FAIL(err, LSC_EARG, "model config: n_head = %d must be >= 1 and divide n_embd = %d",
+                     cfg->n_head, cfg->n_embd);
+    }
+    if (cfg->arch == LSC_ARCH_GPT)
+        return LSC_OK;
+    lsc_gpt_config f = lsc_gpt_config_fill(cfg);
+    if (f.n_head < 1 || f.n_head > 1024)
+        LSC_FAIL(err, LSC_EARG, "model config: n_head = %d, must be in [1, 1024]", f.n_head);
+    if (f.n_kv_head < 1 || f.n_head % f.n_kv_head != 0)
+        LSC_FAIL(err, LSC_EARG, "model config: n_kv_head = %d must be >= 1 and divide n_head = %d",
+                 f.n_kv_head, f.n_head);
+    if (f.head_dim < 2 || f.head_dim % 2 != 0 || f.head_dim > 4096)
+        LSC_FAIL(err, LSC_EARG, "model config: head_dim = %d must be even and in [2, 4096]", f.head_dim);
+    if (f.n_ff < 1 || f.n_ff > (1 << 20))
+        LSC_FAIL(err, LSC_EARG, "model config: intermediate size %d, must be in [1, 2^20]", f.n_ff);
+    if (!(f.rope_theta > 0.0f && f.rope_theta <= 1e12f))
+        LSC_FAIL(err, LSC_EARG, "model config: rope_theta = %g, must be in (0, 1e12]", (double)f.rope_theta);
+    if (!(f.norm_eps > 0.0f && f.norm_eps < 1.0f))
+        LSC_FAIL(err, LSC_EARG, "model config: norm epsilon %g, must be in (0, 1)", (double)f.norm_eps);
     return LSC_OK;
 }
 
-
 // ---- sizes, views and the tensor table (from the parameter table) ----
 
-/* Kind i is held in NF4 under the target mask qmask. */
-static int kind_in_nf4(int i, int qmask)
+/* Kind i of table a is held in NF4 under the target mask qmask. */
+static int kind_in_nf4(const lsc_arch *a, int i, int qmask)
 {
-    const lsc_param_spec *p = &lsc_gpt_arch_.params[i];
+    const lsc_param_spec *p = &a->params[i];
     return p->lora && ((qmask >> p->linear) & 1);
 }
 
 void lsc_gpt_param_sizes_(size_t *sz, const lsc_gpt_config *cfg, int qmask)
 {
-    const lsc_arch *a = &lsc_gpt_arch_;
-    LSC_ASSERT(a->n_params == LSC_GPT_NKINDS);
+    const lsc_arch *a = lsc_arch_of_(cfg);
+    LSC_ASSERT(a->n_params <= LSC_MAX_KINDS);
+    for (int i = 0; i < LSC_MAX_KINDS; i++)
+        sz[i] = 0;
     for (int i = 0; i < a->n_params; i++) {
         size_t layers = a->params[i].per_layer ? (size_t)cfg->n_layer : 1;
-        sz[i] = kind_in_nf4(i, qmask) ? 0 : layers * lsc_arch_numel_(a, i, cfg);
+        int held = lsc_arch_present_(a, i, cfg) && !kind_in_nf4(a, i, qmask);
+        sz[i] = held ? layers * lsc_arch_numel_(a, i, cfg) : 0;
     }
 }
 
-void lsc_gpt_point_params_(lsc_gpt_params *p, float *mem, const size_t *sz)
+void lsc_gpt_point_params_(lsc_gpt_params *p, const lsc_gpt_config *cfg, float *mem, const size_t *sz)
 {
-    for (int i = 0; i < lsc_gpt_arch_.n_params; i++) {
-        *lsc_arch_view_(&lsc_gpt_arch_, i, p) = sz[i] ? mem : NULL;
+    const lsc_arch *a = lsc_arch_of_(cfg);
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < a->n_params; i++) {
+        *lsc_arch_view_(a, i, p) = sz[i] ? mem : NULL;
         mem += sz[i];
     }
 }
 
-/* Entries of the tensor table: every global kind once, every per-layer
- * kind once per layer. */
+/* Entries of the tensor table: every present global kind once, every
+ * present per-layer kind once per layer. */
 static int tensor_count(const lsc_gpt_config *c)
 {
+    const lsc_arch *a = lsc_arch_of_(c);
     int n = 0;
-    for (int i = 0; i < lsc_gpt_arch_.n_params; i++)
-        n += lsc_gpt_arch_.params[i].per_layer ? c->n_layer : 1;
+    for (int i = 0; i < a->n_params; i++)
+        if (lsc_arch_present_(a, i, c))
+            n += a->params[i].per_layer ? c->n_layer : 1;
     return n;
 }
 
 /* Table entry for kind i in layer l; off = the kinds' offsets in the buffer. */
 static void set_tensor(const lsc_gpt *m, lsc_gpt_tensor *t, int i, int l, const size_t *off)
 {
-    const lsc_arch *a = &lsc_gpt_arch_;
-    const lsc_param_spec *p = &a->params[i];
     const lsc_gpt_config *c = &m->config;
+    const lsc_arch *a = lsc_arch_of_(c);
+    const lsc_param_spec *p = &a->params[i];
     lsc_arch_tensor_name_(a, i, l, t->name, sizeof t->name);
     t->kind = i;
     t->layer = p->per_layer ? l : -1;
@@ -94,16 +120,17 @@ static void set_tensor(const lsc_gpt *m, lsc_gpt_tensor *t, int i, int l, const 
     t->numel = lsc_arch_numel_(a, i, c);
     t->is_matrix = t->ndim == 2;
     t->decay = p->decay;
-    t->nf4 = kind_in_nf4(i, m->quant_targets);
+    t->nf4 = kind_in_nf4(a, i, m->quant_targets);
     t->offset = t->nf4 ? 0 : off[i] + (p->per_layer ? (size_t)l * t->numel : 0);
 }
 
 /* The tensor (file) order of arch.h: leading globals, layer by layer,
- * trailing globals. */
+ * trailing globals; absent kinds have no entries. */
 void lsc_gpt_fill_tensors_(lsc_gpt *m)
 {
-    const lsc_arch *a = &lsc_gpt_arch_;
-    size_t off[LSC_GPT_NKINDS], o = 0;
+    const lsc_gpt_config *c = &m->config;
+    const lsc_arch *a = lsc_arch_of_(c);
+    size_t off[LSC_MAX_KINDS], o = 0;
     int first = a->n_params, n = 0;
     for (int i = 0; i < a->n_params; i++) {
         off[i] = o;
@@ -112,13 +139,14 @@ void lsc_gpt_fill_tensors_(lsc_gpt *m)
             first = i;
     }
     for (int i = 0; i < first; i++)
-        set_tensor(m, &m->tensors[n++], i, 0, off);
-    for (int l = 0; l < m->config.n_layer; l++)
+        if (lsc_arch_present_(a, i, c))
+            set_tensor(m, &m->tensors[n++], i, 0, off);
+    for (int l = 0; l < c->n_layer; l++)
         for (int i = first; i < a->n_params; i++)
-            if (a->params[i].per_layer)
+            if (a->params[i].per_layer && lsc_arch_present_(a, i, c))
                 set_tensor(m, &m->tensors[n++], i, l, off);
     for (int i = first; i < a->n_params; i++)
-        if (!a->params[i].per_layer)
+        if (!a->params[i].per_layer && lsc_arch_present_(a, i, c))
             set_tensor(m, &m->tensors[n++], i, 0, off);
     LSC_ASSERT(n == m->n_tensors);
 }
@@ -131,7 +159,7 @@ size_t lsc_gpt_tile_floats_(const lsc_gpt_config *c, int qmask)
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         if ((qmask >> t) & 1) {
             size_t d, k;
-            lsc_arch_target_shape_(&lsc_gpt_arch_, c, t, &d, &k);
+            lsc_arch_target_shape_(lsc_arch_of_(c), c, t, &d, &k);
             size_t f = lsc_nf4_tile_floats(d, k);
             if (f > best)
                 best = f;
@@ -145,7 +173,7 @@ size_t lsc_gpt_quantized_count_(const lsc_gpt_config *c, int qmask)
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         if ((qmask >> t) & 1) {
             size_t d, k;
-            lsc_arch_target_shape_(&lsc_gpt_arch_, c, t, &d, &k);
+            lsc_arch_target_shape_(lsc_arch_of_(c), c, t, &d, &k);
             n += (size_t)c->n_layer * d * k;
         }
     return n;
@@ -171,10 +199,11 @@ int lsc_gpt_init_q_(lsc_gpt *m, const lsc_gpt_config *cfg, int qmask, lsc_error 
     int rc = lsc_gpt_config_check(cfg, err);
     if (rc != LSC_OK)
         return rc;
-    m->config = *cfg;
+    m->config = lsc_gpt_config_fill(cfg);
+    cfg = &m->config;
     m->quant_targets = qmask;
     lsc_gpt_param_sizes_(m->param_sizes, cfg, qmask);
-    for (int i = 0; i < LSC_GPT_NKINDS; i++)
+    for (int i = 0; i < LSC_MAX_KINDS; i++)
         m->num_parameters += m->param_sizes[i];
     m->params_memory = LSC_CALLOC(m->num_parameters, sizeof(float));
     m->n_tensors = tensor_count(cfg);
@@ -192,7 +221,7 @@ int lsc_gpt_init_q_(lsc_gpt *m, const lsc_gpt_config *cfg, int qmask, lsc_error 
         lsc_gpt_free(m);
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", n);
     }
-    lsc_gpt_point_params_(&m->params, m->params_memory, m->param_sizes);
+    lsc_gpt_point_params_(&m->params, &m->config, m->params_memory, m->param_sizes);
     lsc_gpt_fill_tensors_(m);
     m->mode = LSC_GPT_FROZEN;
     m->mean_loss = -1.0f;
@@ -210,6 +239,7 @@ static void free_acts(lsc_gpt *m)
         LSC_FREE(m->acts->memory);
         LSC_FREE(m->acts->inputs);
         LSC_FREE(m->acts->targets);
+        LSC_FREE(m->acts->pos);
         LSC_FREE(m->acts);
     }
     m->acts = NULL;
@@ -231,7 +261,7 @@ void lsc_gpt_draw_tensor_(const lsc_gpt *m, const lsc_gpt_tensor *t, float *p, u
 {
     double s = 0.02;
     float v = 0.0f;
-    switch (lsc_gpt_arch_.params[t->kind].init) {
+    switch (lsc_arch_of_(&m->config)->params[t->kind].init) {
     case LSC_INIT_NORMAL_RES:
         s = 0.02 / sqrt(2.0 * m->config.n_layer);
         /* fall through */
@@ -271,7 +301,7 @@ int lsc_gpt_set_trainable(lsc_gpt *m, int mode, lsc_error *err)
             m->grads_memory = LSC_CALLOC(m->num_parameters, sizeof(float));
             if (!m->grads_memory)
                 LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu gradients", m->num_parameters);
-            lsc_gpt_point_params_(&m->grads, m->grads_memory, m->param_sizes);
+            lsc_gpt_point_params_(&m->grads, &m->config, m->grads_memory, m->param_sizes);
         }
     } else {
         LSC_FAIL(err, LSC_EARG, "model: unknown trainable mode %d", mode);
@@ -292,9 +322,9 @@ const lsc_gpt_tensor *lsc_gpt_find_tensor(const lsc_gpt *m, const char *name)
 void lsc_gpt_linear(const lsc_gpt *m, int layer, int target, float **w, float **b,
                     int *out, int *in)
 {
-    const lsc_arch *a = &lsc_gpt_arch_;
+    const lsc_arch *a = lsc_arch_of_(&m->config);
     LSC_ASSERT(layer >= 0 && layer < m->config.n_layer);
-    if (target < 0 || target >= a->n_targets)
+    if (!lsc_arch_has_target_(a, target))
         LSC_ABORT("lsc_gpt_linear: bad target %d", target);
     int wi = lsc_arch_linear_kind_(a, target, 0), bi = lsc_arch_linear_kind_(a, target, 1);
     size_t d, k, l = (size_t)layer;
@@ -320,22 +350,27 @@ int lsc_gpt_alloc_acts(lsc_gpt *m, int B, int T, lsc_error *err)
     m->B_alloc = m->T_alloc = 0;
     size_t Bs = (size_t)B, Ts = (size_t)T, C = (size_t)c->n_embd, L = (size_t)c->n_layer;
     size_t NH = (size_t)c->n_head, V = (size_t)c->vocab, N = Bs * Ts;
+    /* widths: query/attention output Q, key/value KV, MLP hidden F (GPT: C, C, 4C);
+     * the Llama's SwiGLU keeps gate (fch), up and silu(gate)·up (fch_gelu) */
+    size_t Q = lsc_arch_dim_(c, LSC_DIM_QD), KV = lsc_arch_dim_(c, LSC_DIM_KVD);
+    size_t F = (size_t)lsc_gpt_ff_dim(c), llama = c->arch == LSC_ARCH_LLAMA;
     lsc_gpt_acts *a = LSC_CALLOC(1, sizeof *a);
     if (!a)
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for activations");
     struct { float **p; size_t n; } tab[] = {
         {&a->encoded, N * C},       {&a->ln1, L * N * C},        {&a->ln1_mean, L * N},
-        {&a->ln1_rstd, L * N},      {&a->q, L * N * C},          {&a->k, L * N * C},
-        {&a->v, L * N * C},         {&a->att, L * Bs * NH * Ts * Ts}, {&a->atty, L * N * C},
+        {&a->ln1_rstd, L * N},      {&a->q, L * N * Q},          {&a->k, L * N * KV},
+        {&a->v, L * N * KV},        {&a->att, L * Bs * NH * Ts * Ts}, {&a->atty, L * N * Q},
         {&a->attproj, L * N * C},   {&a->residual2, L * N * C},  {&a->ln2, L * N * C},
-        {&a->ln2_mean, L * N},      {&a->ln2_rstd, L * N},       {&a->fch, L * N * 4 * C},
-        {&a->fch_gelu, L * N * 4 * C}, {&a->fcproj, L * N * C},  {&a->residual3, L * N * C},
-        {&a->lnf, N * C},           {&a->lnf_mean, N},           {&a->lnf_rstd, N},
-        {&a->logits, N * V},        {&a->probs, N * V},          {&a->losses, N},
-        {&a->dloss, N},             {&a->dres, N * C},           {&a->dln, N * C},
-        {&a->dq, N * C},            {&a->dk, N * C},             {&a->dv, N * C},
-        {&a->datty, N * C},         {&a->datt, Bs * NH * Ts * Ts}, {&a->dfch, N * 4 * C},
-        {&a->dfch_gelu, N * 4 * C}, {&a->dlogits, N * V},
+        {&a->ln2_mean, L * N},      {&a->ln2_rstd, L * N},       {&a->fch, L * N * F},
+        {&a->fch_gelu, L * N * F},  {&a->up, llama * L * N * F}, {&a->fcproj, L * N * C},
+        {&a->residual3, L * N * C}, {&a->lnf, N * C},            {&a->lnf_mean, N},
+        {&a->lnf_rstd, N},          {&a->logits, N * V},         {&a->probs, N * V},
+        {&a->losses, N},            {&a->dloss, N},              {&a->dres, N * C},
+        {&a->dln, N * C},           {&a->dq, N * Q},             {&a->dk, N * KV},
+        {&a->dv, N * KV},           {&a->datty, N * Q},          {&a->datt, Bs * NH * Ts * Ts},
+        {&a->dfch, N * F},          {&a->dfch_gelu, N * F},      {&a->dup, llama * N * F},
+        {&a->dlogits, N * V},
     };
     size_t ntab = sizeof tab / sizeof tab[0], total = 0;
     for (size_t i = 0; i < ntab; i++)
@@ -343,10 +378,12 @@ int lsc_gpt_alloc_acts(lsc_gpt *m, int B, int T, lsc_error *err)
     a->memory = LSC_CALLOC(total, sizeof(float));
     a->inputs = LSC_CALLOC(N, sizeof(int));
     a->targets = LSC_CALLOC(N, sizeof(int));
-    if (!a->memory || !a->inputs || !a->targets) {
+    a->pos = LSC_CALLOC(N, sizeof(int));
+    if (!a->memory || !a->inputs || !a->targets || !a->pos) {
         LSC_FREE(a->memory);
         LSC_FREE(a->inputs);
         LSC_FREE(a->targets);
+        LSC_FREE(a->pos);
         LSC_FREE(a);
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for activations (%zu floats)", total);
     }
@@ -354,6 +391,8 @@ int lsc_gpt_alloc_acts(lsc_gpt *m, int B, int T, lsc_error *err)
     float *p = a->memory;
     for (size_t i = 0; i < ntab; i++) {
         *tab[i].p = p;
+        if (!tab[i].n)
+            *tab[i].p = NULL;
         p += tab[i].n;
     }
     m->acts = a;

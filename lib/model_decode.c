@@ -9,7 +9,9 @@
  * (train.c's lsc_decode drives it).
  *
  * Shapes: n rows of the step, C = n_embd, NH heads, hs = C/NH, L layers,
- * the cache (L, rows, T, C).
+ * the cache (L, rows, T, C). The Llama's step is model_llama.c's; it shares
+ * the cache, the checks and the attention of one position (grouped-query:
+ * the cache holds NKV·hs per position).
  */
 #include <math.h>
 #include <string.h>
@@ -34,7 +36,8 @@ int lsc_kv_cache_alloc(lsc_kv_cache *kv, const lsc_gpt *m, int rows, int T, lsc_
     if (rows < 1 || T < 1 || T > c->n_ctx)
         LSC_FAIL(err, LSC_EARG, "kv cache: %d rows of %d positions (need rows >= 1, 1 <= T <= n_ctx = %d)",
                  rows, T, c->n_ctx);
-    size_t n = (size_t)c->n_layer * (size_t)rows * (size_t)T * (size_t)c->n_embd;
+    size_t kvd = lsc_arch_dim_(c, LSC_DIM_KVD);   /* C for the GPT */
+    size_t n = (size_t)c->n_layer * (size_t)rows * (size_t)T * kvd;
     kv->k = LSC_MALLOC(n * sizeof(float));
     kv->v = LSC_MALLOC(n * sizeof(float));
     if (!kv->k || !kv->v) {
@@ -44,37 +47,36 @@ int lsc_kv_cache_alloc(lsc_kv_cache *kv, const lsc_gpt *m, int rows, int T, lsc_
     kv->rows = rows;
     kv->T = T;
     kv->n_layer = c->n_layer;
-    kv->C = c->n_embd;
+    kv->C = (int)kvd;
     return LSC_OK;
 }
 
 // ---- the step ----
 
-/* Causal attention of one new position per row against the cached keys and
- * values 0..pos of its cache row, head by head (T is small: plain loops). */
-static void attention_step(float *out, const float *q, const float *kc, const float *vc,
-                           const int *slot, const int *pos, int n, int Tk, int C, int NH,
-                           float *p)
+void lsc_attention_step_(float *out, const float *q, const float *kc, const float *vc, const int *slot,
+                         const int *pos, int n, int Tk, int NH, int NKV, int hs, float *p)
 {
-    int hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
+    size_t Q = (size_t)NH * hs, KV = (size_t)NKV * hs;
+    int group = NH / NKV;
     for (int b = 0; b < n; b++) {
-        const float *K = kc + (size_t)slot[b] * Tk * C, *Vv = vc + (size_t)slot[b] * Tk * C;
+        const float *K = kc + (size_t)slot[b] * Tk * KV, *Vv = vc + (size_t)slot[b] * Tk * KV;
         for (int h = 0; h < NH; h++) {
-            const float *qh = q + (size_t)b * C + (size_t)h * hs;
+            const float *qh = q + (size_t)b * Q + (size_t)h * hs;
+            size_t kh = (size_t)(h / group) * hs;
             for (int j = 0; j <= pos[b]; j++) {
-                const float *kj = K + (size_t)j * C + (size_t)h * hs;
+                const float *kj = K + (size_t)j * KV + kh;
                 float sdot = 0.0f;
                 for (int i = 0; i < hs; i++)
                     sdot += qh[i] * kj[i];
                 p[j] = sdot * scale;
             }
             lsc_causal_softmax_row_(p, pos[b], pos[b] + 1);
-            float *o = out + (size_t)b * C + (size_t)h * hs;
+            float *o = out + (size_t)b * Q + (size_t)h * hs;
             for (int i = 0; i < hs; i++)
                 o[i] = 0.0f;
             for (int j = 0; j <= pos[b]; j++) {
-                const float *vj = Vv + (size_t)j * C + (size_t)h * hs;
+                const float *vj = Vv + (size_t)j * KV + kh;
                 for (int i = 0; i < hs; i++)
                     o[i] += p[j] * vj[i];
             }
@@ -89,7 +91,7 @@ int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const 
     lsc_gpt_acts *a = m->acts;
     if (!a)
         LSC_FAIL(err, LSC_EARG, "model: forward step before lsc_gpt_alloc_acts");
-    if (!kv || !kv->k || kv->n_layer != c->n_layer || kv->C != c->n_embd)
+    if (!kv || !kv->k || kv->n_layer != c->n_layer || (size_t)kv->C != lsc_arch_dim_(c, LSC_DIM_KVD))
         LSC_FAIL(err, LSC_EARG, "model: forward step with a key/value cache of another model");
     int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab;
     if (kv->T > m->T_alloc)
@@ -118,6 +120,10 @@ int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const 
     a->has_targets = 0;
     m->mean_loss = -1.0f;
     m->mask_sum = 0.0f;
+    if (c->arch == LSC_ARCH_LLAMA) {
+        lsc_llama_forward_step_(m, kv, tokens, slot, pos, n);
+        return LSC_OK;
+    }
     const lsc_gpt_params *p = &m->params;
     size_t nC = (size_t)n * C, Cs = (size_t)C, per_layer = (size_t)kv->rows * kv->T * C;
     float *x = a->encoded, *ln = a->ln1, *q = a->q, *k = a->k, *v = a->v, *y = a->atty;
@@ -140,7 +146,7 @@ int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const 
             memcpy(kc + at, k + (size_t)b * C, Cs * sizeof(float));
             memcpy(vc + at, v + (size_t)b * C, Cs * sizeof(float));
         }
-        attention_step(y, q, kc, vc, slot, pos, n, kv->T, C, NH, prob);
+        lsc_attention_step_(y, q, kc, vc, slot, pos, n, kv->T, NH, NH, C / NH, prob);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_O, proj, y, n, NULL);
         lsc_residual_forward_(x2, x, proj, nC);
         lsc_layernorm_forward_(ln, a->ln2_mean, a->ln2_rstd, x2, p->ln2w + ls * Cs, p->ln2b + ls * Cs, n, C);

@@ -46,39 +46,13 @@ void lsc_gpt_linear_forward_(lsc_gpt *m, int l, int target, float *out, const fl
         lsc_lora_module_forward_(m->lora, mi, out, inp, N, rng);
 }
 
-int lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets, const float *mask,
-                    int B, int T, uint64_t *rng, lsc_error *err)
+/* The GPT's layers over the inputs lsc_gpt_forward_setup_ stored, up to the logits. */
+static void gpt_forward(lsc_gpt *m, uint64_t *rng)
 {
     const lsc_gpt_config *c = &m->config;
     lsc_gpt_acts *a = m->acts;
-    if (!a)
-        LSC_FAIL(err, LSC_EARG, "model: forward before lsc_gpt_alloc_acts");
-    if (T > c->n_ctx)
-        LSC_FAIL(err, LSC_EARG, "model: context length %d exceeds the model's n_ctx = %d", T, c->n_ctx);
-    if (B < 1 || T < 1 || B > m->B_alloc || T > m->T_alloc)
-        LSC_FAIL(err, LSC_EARG, "model: batch (%d, %d) outside the allocated (%d, %d)", B, T,
-                 m->B_alloc, m->T_alloc);
-    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab, N = B * T;
-    for (int i = 0; i < N; i++) {
-        if (inputs[i] < 0 || inputs[i] >= V)
-            LSC_FAIL(err, LSC_EARG, "model: input token %d at position %d outside [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V))
-            LSC_FAIL(err, LSC_EARG, "model: target token %d at position %d outside [0, %d)", targets[i], i, V);
-    }
-    if (m->lora && !m->lora->merged && (m->lora->B_alloc * m->lora->T_alloc < N)) {
-        int rc = lsc_lora_alloc_acts_(m->lora, m->B_alloc, m->T_alloc, err);
-        if (rc != LSC_OK)
-            return rc;
-    }
-    m->B = B;
-    m->T = T;
-    memcpy(a->inputs, inputs, (size_t)N * sizeof(int));
-    a->has_targets = targets != NULL;
-    if (targets)
-        memcpy(a->targets, targets, (size_t)N * sizeof(int));
-    if (m->lora)
-        m->lora->dropout_on = rng != NULL && m->lora->config.dropout > 0.0;
-
+    int B = m->B, T = m->T, L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab, N = B * T;
+    const int *inputs = a->inputs;
     const lsc_gpt_params *p = &m->params;
     size_t NC = (size_t)N * C, Cs = (size_t)C;
     lsc_encoder_forward_(a->encoded, inputs, p->wte, p->wpe, B, T, C);
@@ -110,26 +84,80 @@ int lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets, const flo
     lsc_layernorm_forward_(a->lnf, a->lnf_mean, a->lnf_rstd, a->residual3 + (size_t)(L - 1) * NC,
                            p->lnfw, p->lnfb, N, C);
     lsc_matmul_forward_(a->logits, a->lnf, p->wte, NULL, N, C, V);   // tied LM head
-    lsc_softmax_forward_(a->probs, a->logits, N, V);
+}
 
-    m->mean_loss = -1.0f;
-    m->mask_sum = 0.0f;
-    if (targets) {
-        lsc_crossentropy_forward_(a->losses, a->logits, targets, N, V);
-        double msum = 0.0, lsum = 0.0;
-        for (int i = 0; i < N; i++) {
-            double w = mask ? (double)mask[i] : 1.0;
-            msum += w;
-            lsum += w * (double)a->losses[i];
-        }
-        for (int i = 0; i < N; i++)
-            a->dloss[i] = msum > 0.0 ? (float)((mask ? (double)mask[i] : 1.0) / msum) : 0.0f;
-        m->mask_sum = (float)msum;
-        m->mean_loss = msum > 0.0 ? (float)(lsum / msum) : 0.0f;
+int lsc_gpt_forward_setup_(lsc_gpt *m, const int *inputs, const int *targets, int B, int T,
+                           uint64_t *rng, lsc_error *err)
+{
+    const lsc_gpt_config *c = &m->config;
+    lsc_gpt_acts *a = m->acts;
+    if (!a)
+        LSC_FAIL(err, LSC_EARG, "model: forward before lsc_gpt_alloc_acts");
+    if (T > c->n_ctx)
+        LSC_FAIL(err, LSC_EARG, "model: context length %d exceeds the model's n_ctx = %d", T, c->n_ctx);
+    if (B < 1 || T < 1 || B > m->B_alloc || T > m->T_alloc)
+        LSC_FAIL(err, LSC_EARG, "model: batch (%d, %d) outside the allocated (%d, %d)", B, T,
+                 m->B_alloc, m->T_alloc);
+    int V = c->vocab, N = B * T;
+    for (int i = 0; i < N; i++) {
+        if (inputs[i] < 0 || inputs[i] >= V)
+            LSC_FAIL(err, LSC_EARG, "model: input token %d at position %d outside [0, %d)", inputs[i], i, V);
+        if (targets && (targets[i] < 0 || targets[i] >= V))
+            LSC_FAIL(err, LSC_EARG, "model: target token %d at position %d outside [0, %d)", targets[i], i, V);
     }
+    if (m->lora && !m->lora->merged && (m->lora->B_alloc * m->lora->T_alloc < N)) {
+        int rc = lsc_lora_alloc_acts_(m->lora, m->B_alloc, m->T_alloc, err);
+        if (rc != LSC_OK)
+            return rc;
+    }
+    m->B = B;
+    m->T = T;
+    memcpy(a->inputs, inputs, (size_t)N * sizeof(int));
+    for (int i = 0; i < N; i++)
+        a->pos[i] = i % T;
+    a->has_targets = targets != NULL;
+    if (targets)
+        memcpy(a->targets, targets, (size_t)N * sizeof(int));
+    if (m->lora)
+        m->lora->dropout_on = rng != NULL && m->lora->config.dropout > 0.0;
     return LSC_OK;
 }
 
+void lsc_gpt_forward_loss_(lsc_gpt *m, const int *targets, const float *mask)
+{
+    lsc_gpt_acts *a = m->acts;
+    int N = m->B * m->T, V = m->config.vocab;
+    lsc_softmax_forward_(a->probs, a->logits, N, V);
+    m->mean_loss = -1.0f;
+    m->mask_sum = 0.0f;
+    if (!targets)
+        return;
+    lsc_crossentropy_forward_(a->losses, a->logits, targets, N, V);
+    double msum = 0.0, lsum = 0.0;
+    for (int i = 0; i < N; i++) {
+        double w = mask ? (double)mask[i] : 1.0;
+        msum += w;
+        lsum += w * (double)a->losses[i];
+    }
+    for (int i = 0; i < N; i++)
+        a->dloss[i] = msum > 0.0 ? (float)((mask ? (double)mask[i] : 1.0) / msum) : 0.0f;
+    m->mask_sum = (float)msum;
+    m->mean_loss = msum > 0.0 ? (float)(lsum / msum) : 0.0f;
+}
+
+int lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets, const float *mask,
+                    int B, int T, uint64_t *rng, lsc_error *err)
+{
+    int rc = lsc_gpt_forward_setup_(m, inputs, targets, B, T, rng, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (m->config.arch == LSC_ARCH_LLAMA)
+        lsc_llama_forward_(m, rng);
+    else
+        gpt_forward(m, rng);
+    lsc_gpt_forward_loss_(m, targets, mask);
+    return LSC_OK;
+}
 
 // ---- backward ----
 
@@ -141,8 +169,21 @@ void lsc_gpt_zero_grad(lsc_gpt *m)
         memset(m->lora->grads, 0, m->lora->num_parameters * sizeof(float));
 }
 
+int lsc_gpt_lowest_layer_(const lsc_gpt *m)
+{
+    if (m->grads_memory)
+        return 0;
+    if (!m->lora || m->lora->merged)
+        return -1;
+    int l_min = m->config.n_layer;
+    for (int i = 0; i < m->lora->n_modules; i++)
+        if (m->lora->modules[i].layer < l_min)
+            l_min = m->lora->modules[i].layer;
+    return l_min;
+}
+
 /* Backward of lsc_gpt_linear_forward_: dinp += ..., weight grads only in full mode. */
-static void linear_backward(lsc_gpt *m, int l, int target, float *dinp, const float *dout,
+void lsc_gpt_linear_backward_(lsc_gpt *m, int l, int target, float *dinp, const float *dout,
                             const float *inp, int N)
 {
     float *w, *bias;
@@ -157,9 +198,9 @@ static void linear_backward(lsc_gpt *m, int l, int target, float *dinp, const fl
     } else {
         float *dw = NULL, *db = NULL;
         if (m->grads_memory) {
-            size_t off_w = (size_t)(w - m->params_memory), off_b = (size_t)(bias - m->params_memory);
-            dw = m->grads_memory + off_w;
-            db = m->grads_memory + off_b;
+            dw = m->grads_memory + (size_t)(w - m->params_memory);
+            if (bias)   /* the Llama's layers have none (Qwen2: q, k, v only) */
+                db = m->grads_memory + (size_t)(bias - m->params_memory);
         }
         lsc_matmul_backward_(dinp, dw, db, dout, inp, w, N, IC, OC);
     }
@@ -173,6 +214,8 @@ int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
     lsc_gpt_acts *a = m->acts;
     if (!a || m->B == 0 || !a->has_targets)
         LSC_FAIL(err, LSC_EARG, "model: backward needs a forward with targets first");
+    if (m->config.arch == LSC_ARCH_LLAMA)
+        return lsc_llama_backward_(m), LSC_OK;
     const lsc_gpt_config *c = &m->config;
     int B = m->B, T = m->T, L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab;
     int N = B * T;
@@ -181,16 +224,9 @@ int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
     const lsc_gpt_params *p = &m->params;
     const lsc_gpt_params *g = &m->grads;
 
-    /* the lowest layer whose backward is needed */
-    int l_min = 0;
-    if (!full) {
-        if (!m->lora || m->lora->merged)
-            return LSC_OK;   /* nothing trainable: nothing to compute */
-        l_min = L;
-        for (int i = 0; i < m->lora->n_modules; i++)
-            if (m->lora->modules[i].layer < l_min)
-                l_min = m->lora->modules[i].layer;
-    }
+    int l_min = lsc_gpt_lowest_layer_(m);
+    if (l_min < 0)
+        return LSC_OK;   /* nothing trainable: nothing to compute */
 
     // loss -> logits -> LM head -> final layernorm
     memset(a->dlogits, 0, (size_t)N * V * sizeof(float));
@@ -214,17 +250,17 @@ int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
 
         // residual3 = residual2 + fc_out(gelu(fc_in(ln2(residual2)))): dres flows to both
         memset(a->dfch_gelu, 0, 4 * NC * sizeof(float));
-        linear_backward(m, l, LSC_LORA_FC_OUT, a->dfch_gelu, a->dres, fchg, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_FC_OUT, a->dfch_gelu, a->dres, fchg, N);
         memset(a->dfch, 0, 4 * NC * sizeof(float));
         lsc_gelu_backward_(a->dfch, fch, a->dfch_gelu, 4 * NC);
         memset(a->dln, 0, NC * sizeof(float));
-        linear_backward(m, l, LSC_LORA_FC_IN, a->dln, a->dfch, ln2, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_FC_IN, a->dln, a->dfch, ln2, N);
         lsc_layernorm_backward_(a->dres, full ? g->ln2w + ls * Cs : NULL,
                                 full ? g->ln2b + ls * Cs : NULL, a->dln, res2, p->ln2w + ls * Cs,
                                 a->ln2_mean + ls * N, a->ln2_rstd + ls * N, N, C);
         // residual2 = res + o_proj(attention(q, k, v))
         memset(a->datty, 0, NC * sizeof(float));
-        linear_backward(m, l, LSC_LORA_O, a->datty, a->dres, atty, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_O, a->datty, a->dres, atty, N);
         memset(a->dq, 0, NC * sizeof(float));
         memset(a->dk, 0, NC * sizeof(float));
         memset(a->dv, 0, NC * sizeof(float));
@@ -232,9 +268,9 @@ int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
         float *dln1 = need_dinp ? a->dln : NULL;
         if (dln1)
             memset(dln1, 0, NC * sizeof(float));
-        linear_backward(m, l, LSC_LORA_Q, dln1, a->dq, ln1, N);
-        linear_backward(m, l, LSC_LORA_K, dln1, a->dk, ln1, N);
-        linear_backward(m, l, LSC_LORA_V, dln1, a->dv, ln1, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_Q, dln1, a->dq, ln1, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_K, dln1, a->dk, ln1, N);
+        lsc_gpt_linear_backward_(m, l, LSC_LORA_V, dln1, a->dv, ln1, N);
         if (need_dinp)
             lsc_layernorm_backward_(a->dres, full ? g->ln1w + ls * Cs : NULL,
                                     full ? g->ln1b + ls * Cs : NULL, a->dln, res,

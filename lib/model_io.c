@@ -28,6 +28,24 @@ static const struct {
 };
 #define N_CONFIG_KEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
+/* A Llama also writes "arch" = "llama" and these (a GPT file has none of
+ * them, so GPT files are unchanged); integers, then the two floats. */
+static const struct {
+    const char *key;
+    size_t      off;
+    int         is_float;
+} llama_keys[] = {
+    {"n_kv_head", offsetof(lsc_gpt_config, n_kv_head), 0},
+    {"head_dim", offsetof(lsc_gpt_config, head_dim), 0},
+    {"intermediate_size", offsetof(lsc_gpt_config, n_ff), 0},
+    {"rope_half", offsetof(lsc_gpt_config, rope_half), 0},
+    {"qkv_bias", offsetof(lsc_gpt_config, qkv_bias), 0},
+    {"untied", offsetof(lsc_gpt_config, untied), 0},
+    {"rope_theta", offsetof(lsc_gpt_config, rope_theta), 1},
+    {"rms_norm_eps", offsetof(lsc_gpt_config, norm_eps), 1},
+};
+#define N_LLAMA_KEYS ((int)(sizeof llama_keys / sizeof llama_keys[0]))
+
 static int *config_field(lsc_gpt_config *c, int i)
 {
     return (int *)((char *)c + config_keys[i].off);
@@ -54,7 +72,7 @@ int lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err)
         const lsc_gpt_tensor *t = &m->tensors[i];
         if (t->nf4) {
             lsc_nf4_st *st = &sts[nq++];
-            if ((rc = lsc_nf4_st_entries(st, &m->nf4[lsc_gpt_tensor_slot_(t)], t->name, err)) != LSC_OK)
+            if ((rc = lsc_nf4_st_entries(st, &m->nf4[lsc_gpt_tensor_slot_(m, t)], t->name, err)) != LSC_OK)
                 goto done;
             for (int j = 0; j < st->n; j++)
                 e[ne++] = st->entries[j];
@@ -68,16 +86,31 @@ int lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err)
         e[ne].data = m->params_memory + t->offset;
         ne++;
     }
-    char v[N_CONFIG_KEYS][16];
-    const char *keys[3 + N_CONFIG_KEYS] = {"format", "lsc_format", "lsc_format_version"};
-    const char *vals[3 + N_CONFIG_KEYS] = {LSC_ST_FORMAT_PT, LSC_GPT_FORMAT, LSC_GPT_FORMAT_VERSION};
+    char v[N_CONFIG_KEYS + N_LLAMA_KEYS][32];
+    const char *keys[4 + N_CONFIG_KEYS + N_LLAMA_KEYS] = {"format", "lsc_format", "lsc_format_version"};
+    const char *vals[4 + N_CONFIG_KEYS + N_LLAMA_KEYS] = {LSC_ST_FORMAT_PT, LSC_GPT_FORMAT,
+                                                          LSC_GPT_FORMAT_VERSION};
     lsc_gpt_config cfg = m->config;
-    for (int i = 0; i < N_CONFIG_KEYS; i++) {
+    int nk = 3;
+    for (int i = 0; i < N_CONFIG_KEYS; i++, nk++) {
         snprintf(v[i], sizeof v[i], "%d", *config_field(&cfg, i));
-        keys[3 + i] = config_keys[i].key;
-        vals[3 + i] = v[i];
+        keys[nk] = config_keys[i].key;
+        vals[nk] = v[i];
     }
-    rc = lsc_st_write(path, e, ne, keys, vals, 3 + N_CONFIG_KEYS, err);
+    if (cfg.arch == LSC_ARCH_LLAMA) {
+        keys[nk] = "arch";
+        vals[nk++] = lsc_arch_name(cfg.arch);
+        for (int i = 0; i < N_LLAMA_KEYS; i++, nk++) {
+            const char *f = (const char *)&cfg + llama_keys[i].off;
+            if (llama_keys[i].is_float)
+                snprintf(v[N_CONFIG_KEYS + i], sizeof v[0], "%.9g", (double)*(const float *)f);
+            else
+                snprintf(v[N_CONFIG_KEYS + i], sizeof v[0], "%d", *(const int *)f);
+            keys[nk] = llama_keys[i].key;
+            vals[nk] = v[N_CONFIG_KEYS + i];
+        }
+    }
+    rc = lsc_st_write(path, e, ne, keys, vals, nk, err);
 done:
     LSC_FREE(e);
     LSC_FREE(sts);
@@ -113,6 +146,32 @@ static void drop_pages(const void *p, size_t n)
         (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* The Llama's keys when f's metadata says arch = llama (else a GPT). */
+static int read_llama_config(const lsc_st_file *f, lsc_gpt_config *cfg, lsc_error *err)
+{
+    const char *arch = lsc_st_meta(f, "arch");
+    if (!arch)
+        return LSC_OK;
+    if ((cfg->arch = lsc_arch_parse(arch)) < 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: metadata arch = '%s' is not an architecture lorascope knows "
+                 "(gpt, llama)", f->path, arch);
+    for (int i = 0; cfg->arch == LSC_ARCH_LLAMA && i < N_LLAMA_KEYS; i++) {
+        const char *s = lsc_st_meta(f, llama_keys[i].key);
+        char *end;
+        double x = s ? strtod(s, &end) : 0.0;
+        if (!s || *s == '\0' || *end != '\0' || !(x >= 0.0 && x <= 1e12) ||
+            (!llama_keys[i].is_float && x != (double)(int)x))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: metadata %s = '%s' is missing or out of range", f->path,
+                     llama_keys[i].key, s ? s : "");
+        char *field = (char *)cfg + llama_keys[i].off;
+        if (llama_keys[i].is_float)
+            *(float *)field = (float)x;
+        else
+            *(int *)field = (int)x;
+    }
+    return LSC_OK;
+}
+
 /* The config in f's metadata, checked. */
 static int read_config(const lsc_st_file *f, lsc_gpt_config *cfg, lsc_error *err)
 {
@@ -121,9 +180,12 @@ static int read_config(const lsc_st_file *f, lsc_gpt_config *cfg, lsc_error *err
     if (ver && strcmp(ver, LSC_GPT_FORMAT_VERSION) != 0)
         LSC_FAIL(err, LSC_EVERSION, "%s: model format version '%s' is not supported (expected %s)",
                  f->path, ver, LSC_GPT_FORMAT_VERSION);
+    memset(cfg, 0, sizeof *cfg);
     for (int i = 0; i < N_CONFIG_KEYS; i++)
         if ((rc = meta_int(f, config_keys[i].key, config_field(cfg, i), err)) != LSC_OK)
             return rc;
+    if ((rc = read_llama_config(f, cfg, err)) != LSC_OK)
+        return rc;
     if ((rc = lsc_gpt_config_check(cfg, err)) != LSC_OK) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "bad config");
@@ -138,10 +200,13 @@ static int file_nf4_mask(const lsc_st_file *f, const lsc_gpt_config *cfg)
 {
     int mask = 0;
     for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
-        int all = 1, kind = lsc_arch_linear_kind_(&lsc_gpt_arch_, t, 0);
+        const lsc_arch *a = lsc_arch_of_(cfg);
+        if (!lsc_arch_has_target_(a, t))
+            continue;
+        int all = 1, kind = lsc_arch_linear_kind_(a, t, 0);
         for (int l = 0; l < cfg->n_layer && all; l++) {
             char name[64];
-            lsc_arch_tensor_name_(&lsc_gpt_arch_, kind, l, name, sizeof name);
+            lsc_arch_tensor_name_(a, kind, l, name, sizeof name);
             all = lsc_nf4_st_role(f, name) == LSC_NF4_ROLE_WEIGHT;
         }
         mask |= all << t;
@@ -165,7 +230,7 @@ static int load_nf4_tensor(lsc_gpt *m, const lsc_st_file *f, const lsc_gpt_tenso
         return rc;
     }
     if (t->nf4) {
-        m->nf4[lsc_gpt_tensor_slot_(t)] = q;   /* ownership moves */
+        m->nf4[lsc_gpt_tensor_slot_(m, t)] = q;   /* ownership moves */
     } else {
         lsc_nf4_dequant_range(&q, 0, q.n, m->params_memory + t->offset);
         lsc_nf4_free(&q);
@@ -188,7 +253,7 @@ static int load_float_tensor(lsc_gpt *m, const lsc_st_file *f, const lsc_st_tens
     if (rc != LSC_OK || !t->nf4)
         return rc;
     lsc_error inner;
-    rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_tensor_slot_(t)], scratch, (size_t)t->shape[0],
+    rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_tensor_slot_(m, t)], scratch, (size_t)t->shape[0],
                           (size_t)t->shape[1], bs, dq, &inner);
     if (rc != LSC_OK)
         return lsc_error_set(err, rc, __FILE__, __LINE__, "%s: tensor '%s': %s", f->path, t->name,
@@ -204,11 +269,11 @@ static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc
     float *scratch = NULL;
     int rc, mask = 0, bs = 0, dq = 0;
     memset(m, 0, sizeof *m);
-    if (opts && (rc = lsc_gpt_nf4_opts_parse_(opts, &mask, &bs, &dq, err)) != LSC_OK)
-        return rc;
     if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
         return rc;
     if ((rc = read_config(&f, &cfg, err)) != LSC_OK)
+        goto fail;
+    if (opts && (rc = lsc_gpt_nf4_opts_parse_(&cfg, opts, &mask, &bs, &dq, err)) != LSC_OK)
         goto fail;
     mask |= file_nf4_mask(&f, &cfg);
     if ((rc = lsc_gpt_init_q_(m, &cfg, mask, err)) != LSC_OK)

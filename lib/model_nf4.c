@@ -19,15 +19,23 @@
 
 // ---- options ----
 
-int lsc_gpt_nf4_opts_parse_(const lsc_nf4_opts *opts, int *mask, int *bs, int *dq, lsc_error *err)
+int lsc_gpt_nf4_opts_parse_(const lsc_gpt_config *c, const lsc_nf4_opts *opts, int *mask, int *bs,
+                            int *dq, lsc_error *err)
 {
-    const char *s = opts && opts->targets ? opts->targets : LSC_NF4_DEFAULT_TARGETS;
+    const lsc_arch *a = lsc_arch_of_(c);
+    const char *s = opts && opts->targets ? opts->targets : NULL;
     *bs = opts && opts->blocksize ? opts->blocksize : LSC_NF4_BLOCKSIZE_DEFAULT;
     *dq = opts ? (opts->double_quant != 0) : 1;
     *mask = 0;
     if (*bs < LSC_NF4_BLOCKSIZE_MIN || *bs > LSC_NF4_BLOCKSIZE_MAX || (*bs & (*bs - 1)) != 0)
         LSC_FAIL(err, LSC_EARG, "model: NF4 blocksize %d is not a power of two in %d..%d", *bs,
                  LSC_NF4_BLOCKSIZE_MIN, LSC_NF4_BLOCKSIZE_MAX);
+    if (!s) {   /* every linear target of the architecture */
+        for (int t = 0; t < LSC_LORA_NTARGETS; t++)
+            if (lsc_arch_has_target_(a, t))
+                *mask |= 1 << t;
+        return LSC_OK;
+    }
     while (*s) {
         while (*s == ',' || *s == ' ')
             s++;
@@ -43,9 +51,10 @@ int lsc_gpt_nf4_opts_parse_(const lsc_nf4_opts *opts, int *mask, int *bs, int *d
             item[n] = '\0';
             t = lsc_lora_target_parse(item);
         }
-        if (t < 0)
-            LSC_FAIL(err, LSC_EARG, "model: NF4 target '%.*s' is not a linear layer of the model "
-                     "(q, k, v, o, fc_in, fc_out)", (int)(n < 64 ? n : 64), s);
+        if (!lsc_arch_has_target_(a, t))
+            LSC_FAIL(err, LSC_EARG, "model: NF4 target '%.*s' is not a linear layer of the %s model "
+                     "(%s)", (int)(n < 64 ? n : 64), s, a->name,
+                     c->arch == LSC_ARCH_LLAMA ? "q, k, v, o, gate, up, down" : "q, k, v, o, fc_in, fc_out");
         *mask |= 1 << t;
         s += n;
     }
@@ -63,9 +72,9 @@ int lsc_gpt_nf4_opts_parse_(const lsc_nf4_opts *opts, int *mask, int *bs, int *d
 static int rebuild(lsc_gpt *m, int qmask, lsc_error *err)
 {
     LSC_ASSERT(!m->grads_memory);
-    size_t sz[LSC_GPT_NKINDS], n = 0;
+    size_t sz[LSC_MAX_KINDS], n = 0;
     lsc_gpt_param_sizes_(sz, &m->config, qmask);
-    for (int i = 0; i < LSC_GPT_NKINDS; i++)
+    for (int i = 0; i < LSC_MAX_KINDS; i++)
         n += sz[i];
     size_t tf = lsc_gpt_tile_floats_(&m->config, qmask);
     float *mem = LSC_CALLOC(n, sizeof(float));
@@ -76,7 +85,7 @@ static int rebuild(lsc_gpt *m, int qmask, lsc_error *err)
         LSC_FAIL(err, LSC_ENOMEM, "model: out of memory for %zu parameters", n);
     }
     size_t o_old = 0, o_new = 0;
-    for (int i = 0; i < LSC_GPT_NKINDS; i++) {
+    for (int i = 0; i < LSC_MAX_KINDS; i++) {
         if (m->param_sizes[i] && sz[i]) {
             LSC_ASSERT(m->param_sizes[i] == sz[i]);
             memcpy(mem + o_new, m->params_memory + o_old, sz[i] * sizeof(float));
@@ -89,7 +98,7 @@ static int rebuild(lsc_gpt *m, int qmask, lsc_error *err)
     m->params_memory = mem;
     memcpy(m->param_sizes, sz, sizeof sz);
     m->num_parameters = n;
-    lsc_gpt_point_params_(&m->params, mem, sz);
+    lsc_gpt_point_params_(&m->params, &m->config, mem, sz);
     m->quant_targets = qmask;
     m->num_quantized = lsc_gpt_quantized_count_(&m->config, qmask);
     m->nf4_tile = tile;
@@ -101,7 +110,7 @@ static int rebuild(lsc_gpt *m, int qmask, lsc_error *err)
 int lsc_gpt_quantize(lsc_gpt *m, const lsc_nf4_opts *opts, lsc_error *err)
 {
     int mask, bs, dq, rc;
-    if ((rc = lsc_gpt_nf4_opts_parse_(opts, &mask, &bs, &dq, err)) != LSC_OK)
+    if ((rc = lsc_gpt_nf4_opts_parse_(&m->config, opts, &mask, &bs, &dq, err)) != LSC_OK)
         return rc;
     if (m->grads_memory)
         LSC_FAIL(err, LSC_EARG, "model: cannot quantise a model in full fine-tuning mode "
@@ -124,8 +133,8 @@ int lsc_gpt_quantize(lsc_gpt *m, const lsc_nf4_opts *opts, lsc_error *err)
             rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_nf4_slot_(l, t)], w, (size_t)out, (size_t)in, bs, dq, &inner);
             if (rc != LSC_OK) {
                 char name[64];
-                lsc_arch_tensor_name_(&lsc_gpt_arch_, lsc_arch_linear_kind_(&lsc_gpt_arch_, t, 0), l, name,
-                                      sizeof name);
+                const lsc_arch *a = lsc_arch_of_(&m->config);
+                lsc_arch_tensor_name_(a, lsc_arch_linear_kind_(a, t, 0), l, name, sizeof name);
                 rc = lsc_error_set(err, rc, __FILE__, __LINE__, "model: %s: %s", name, inner.msg);
                 goto undo;
             }
@@ -160,7 +169,7 @@ int lsc_gpt_init_nf4(lsc_gpt *m, const lsc_gpt_config *cfg, const lsc_nf4_opts *
 {
     int mask, bs, dq, rc;
     memset(m, 0, sizeof *m);
-    if ((rc = lsc_gpt_nf4_opts_parse_(opts, &mask, &bs, &dq, err)) != LSC_OK)
+    if ((rc = lsc_gpt_nf4_opts_parse_(cfg, opts, &mask, &bs, &dq, err)) != LSC_OK)
         return rc;
     if ((rc = lsc_gpt_init_q_(m, cfg, mask, err)) != LSC_OK)
         return rc;
@@ -178,7 +187,7 @@ int lsc_gpt_init_nf4(lsc_gpt *m, const lsc_gpt_config *cfg, const lsc_nf4_opts *
         }
         lsc_gpt_draw_tensor_(m, t, scratch, rng);
         lsc_error inner;
-        rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_tensor_slot_(t)], scratch, (size_t)t->shape[0], (size_t)t->shape[1],
+        rc = lsc_nf4_quantize(&m->nf4[lsc_gpt_tensor_slot_(m, t)], scratch, (size_t)t->shape[0], (size_t)t->shape[1],
                               bs, dq, &inner);
         if (rc != LSC_OK) {
             rc = lsc_error_set(err, rc, __FILE__, __LINE__, "model: %s: %s", t->name, inner.msg);

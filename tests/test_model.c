@@ -854,7 +854,7 @@ static void test_errors(void)
           "target names: q, v_proj, fc_out parse; c_attn does not");
     int l, t;
     char nm[64];
-    lsc_lora_module_name(11, LSC_LORA_FC_IN, nm, sizeof nm);
+    lsc_lora_module_name(&CFG, 11, LSC_LORA_FC_IN, nm, sizeof nm);
     CHECK(strcmp(nm, "h.11.mlp.fc_in") == 0 && lsc_lora_module_parse(nm, &l, &t) == 0 && l == 11 &&
               t == LSC_LORA_FC_IN && lsc_lora_module_parse("h.1.attn.c_attn", &l, &t) == -1 &&
               lsc_lora_module_parse("transformer.h.0.attn.q_proj", &l, &t) == -1,

@@ -196,7 +196,7 @@ static void test_construction(void)
     size_t total = lsc_gpt_weight_bytes(&q, &pb);
     size_t want_nf4 = 0;
     for (int l = 0; l < CFG.n_layer; l++)
-        for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        for (int t = 0; t <= LSC_LORA_FC_OUT; t++) {
             const lsc_nf4 *qq = lsc_gpt_nf4(&q, l, t);
             want_nf4 += qq->n / 2 + qq->n_blocks + 4 * qq->n_nested + 4;
         }
@@ -211,7 +211,7 @@ static void test_construction(void)
     ok = lsc_gpt_init(&man, &CFG, &err) == LSC_OK;
     lsc_gpt_init_weights(&man, &rm);
     for (int l = 0; ok && l < CFG.n_layer; l++)
-        for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        for (int t = 0; t <= LSC_LORA_FC_OUT; t++) {
             float *w, *b;
             int out, in;
             lsc_gpt_linear(&man, l, t, &w, &b, &out, &in);

@@ -123,7 +123,7 @@ static void check_lora(lsc_gpt *m, const lsc_st_file *f, const ref_batch *bt)
     for (int i = 0; ok && i < lo.n_modules; i++) {
         lsc_lora_module *md = &lo.modules[i];
         char mod[64], name[128];
-        lsc_lora_module_name(md->layer, md->target, mod, sizeof mod);
+        lsc_lora_module_name(&lo.model, md->layer, md->target, mod, sizeof mod);
         snprintf(name, sizeof name, "lora.%s.lora_A", mod);
         float *a = read_f32(f, name, (size_t)md->r * md->in);
         snprintf(name, sizeof name, "lora.%s.lora_B", mod);
@@ -151,7 +151,7 @@ static void check_lora(lsc_gpt *m, const lsc_st_file *f, const ref_batch *bt)
     for (int i = 0; i < lo.n_modules; i++) {
         const lsc_lora_module *md = &lo.modules[i];
         char mod[64], name[128];
-        lsc_lora_module_name(md->layer, md->target, mod, sizeof mod);
+        lsc_lora_module_name(&lo.model, md->layer, md->target, mod, sizeof mod);
         snprintf(name, sizeof name, "lora.grad.%s.lora_A", mod);
         float *ga = read_f32(f, name, (size_t)md->r * md->in);
         snprintf(name, sizeof name, "lora.grad.%s.lora_B", mod);

@@ -218,9 +218,10 @@ static void test_delta(void)
         for (int k = 0; k < out * in; k++)
             w[k] *= 1.5f;
         lsc_delta_norm full[2 * LSC_LORA_NTARGETS];
-        rc = lsc_delta_full(&m, &m1, full, &err);
-        int ok = rc == LSC_OK;
-        for (int i = 0; ok && i < 2 * LSC_LORA_NTARGETS; i++) {
+        int nfull = 0;
+        rc = lsc_delta_full(&m, &m1, full, &nfull, &err);
+        int ok = rc == LSC_OK && nfull == 2 * 6;
+        for (int i = 0; ok && i < nfull; i++) {
             int hit = full[i].layer == 1 && full[i].target == LSC_LORA_O;
             ok &= hit ? fabs(full[i].ratio - 0.5) < 1e-6 : full[i].ratio == 0.0;
         }
