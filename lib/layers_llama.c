@@ -270,20 +270,8 @@ void lsc_attention_gqa_backward_(float *dq, float *dk, float *dv, float *datt, c
                     dout + qo, ldq, 1.0f, dv + kvo, ldkv);
     }
     // softmax backward: dS = P ⊙ (dP − Σ_j P dP), zero above the diagonal
-    for (int row = 0; row < BH * T; row++) {
-        int t = row % T;
-        const float *p = att + (size_t)row * T;
-        float *d = datt + (size_t)row * T;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int j = 0; j <= t; j++)
-            dot += p[j] * d[j];
-#pragma omp simd
-        for (int j = 0; j <= t; j++)
-            d[j] = p[j] * (d[j] - dot);
-        for (int j = t + 1; j < T; j++)
-            d[j] = 0.0f;
-    }
+    for (int row = 0; row < BH * T; row++)
+        lsc_causal_softmax_backward_row_(datt + (size_t)row * T, att + (size_t)row * T, row % T, T);
     // dQ += scale dS K ; dK += scale dS^T Q
     for (int bh = 0; bh < BH; bh++) {
         size_t qo, kvo;

@@ -160,6 +160,10 @@ void lsc_attention_gqa_forward_(float *out, float *att, const float *q, const fl
 void lsc_attention_gqa_backward_(float *dq, float *dk, float *dv, float *datt, const float *dout,
                                  const float *att, const float *q, const float *k, const float *v,
                                  int B, int T, int NH, int NKV, int hs);
+/* Defined in layers.c beside lsc_causal_softmax_row_ (both attentions'
+ * backward use it): in place, d = dP of row t becomes dS = p ⊙ (dP − Σ_j p dP)
+ * over [0, t] and 0 after t. */
+void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T);
 
 void lsc_rmsnorm_forward_naive_(double *out, double *rstd, const double *inp, const double *w,
                                 double eps, int N, int C);

@@ -16,52 +16,10 @@
 #include <string.h>
 
 #include "../lib/lsc_internal.h"
+#include "kernel_check.h"
 #include "test.h"
 
-static uint64_t rng_state;
-
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    if (!p)
-        abort();
-    return p;
-}
-
-static float *falloc(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p)
-        abort();
-    return p;
-}
-
-static void fill(double *x, size_t n, double scale)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = scale * (2.0 * lsc_rng_uniform_d(&rng_state) - 1.0);
-}
-
-static float *tof(const double *x, size_t n)
-{
-    float *f = falloc(n);
-    for (size_t i = 0; i < n; i++)
-        f[i] = (float)x[i];
-    return f;
-}
-
-/* max |a - b| / max |b|: the error relative to the tensor's scale */
-static double nerr(const float *a, const double *b, size_t n)
-{
-    double e = 0.0, s = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs((double)a[i] - b[i]));
-        s = fmax(s, fabs(b[i]));
-    }
-    return s > 0.0 ? e / s : e;
-}
-
-/* the same between two float tensors */
+/* max |a - b| / max |b| between two float tensors */
 static double nerr_ff(const float *a, const float *b, size_t n)
 {
     double e = 0.0, s = 0.0;
@@ -71,43 +29,6 @@ static double nerr_ff(const float *a, const float *b, size_t n)
     }
     return s > 0.0 ? e / s : e;
 }
-
-static double dot(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Central differences of f with respect to x[0..n) at up to maxcheck
- * indices (all when n <= maxcheck, else a fixed-seed sample) against the
- * analytic gradient g: max |g - fd| / max(max |fd|, 1e-12). */
-static double fd_check(loss_fn f, void *ctx, double *x, size_t n, const double *g, size_t maxcheck)
-{
-    const double h = 1e-5;
-    double emax = 0.0, smax = 0.0;
-    uint64_t r;
-    lsc_rng_seed(&r, 77);
-    for (size_t c = 0; c < (n < maxcheck ? n : maxcheck); c++) {
-        size_t i = n <= maxcheck ? c : (size_t)(lsc_rng_u64(&r) % n);
-        double x0 = x[i];
-        x[i] = x0 + h;
-        double lp = f(ctx);
-        x[i] = x0 - h;
-        double lm = f(ctx);
-        x[i] = x0;
-        double fd = (lp - lm) / (2.0 * h);
-        emax = fmax(emax, fabs(fd - g[i]));
-        smax = fmax(smax, fabs(fd));
-    }
-    return emax / fmax(smax, 1e-12);
-}
-
-#define FD_TOL   1e-6   /* double naive backward vs double central differences */
-#define FAST_TOL 2e-5   /* float fast kernels vs double naive, relative to scale */
 
 // ---- rmsnorm ----
 
@@ -138,17 +59,17 @@ static void test_rmsnorm(void)
     double *dinp = dalloc(NC), *dw = dalloc((size_t)C);
     rms_loss(&c);
     lsc_rmsnorm_backward_naive_(dinp, dw, c.proj, c.inp, c.w, c.rstd, N, C);
-    CHECK(fd_check(rms_loss, &c, c.inp, NC, dinp, 200) < FD_TOL, "rmsnorm naive dinp = FD");
-    CHECK(fd_check(rms_loss, &c, c.w, (size_t)C, dw, 200) < FD_TOL, "rmsnorm naive dw = FD");
+    CHECK(fd_check(rms_loss, &c, c.inp, NC, dinp, 1e-5, 200) < FD_TOL, "rmsnorm naive dinp = FD");
+    CHECK(fd_check(rms_loss, &c, c.w, (size_t)C, dw, 1e-5, 200) < FD_TOL, "rmsnorm naive dw = FD");
     rms_loss(&c);
     float *fi = tof(c.inp, NC), *fw = tof(c.w, (size_t)C), *fp = tof(c.proj, NC);
     float *fo = falloc(NC), *fr = falloc((size_t)N), *fdi = falloc(NC), *fdw = falloc((size_t)C);
     lsc_rmsnorm_forward_(fo, fr, fi, fw, 1e-5f, N, C);
     lsc_rmsnorm_backward_(fdi, fdw, fp, fi, fw, fr, N, C);
-    CHECK(nerr(fo, c.out, NC) < FAST_TOL, "rmsnorm float forward = naive");
-    CHECK(nerr(fr, c.rstd, (size_t)N) < FAST_TOL, "rmsnorm float rstd = naive");
-    CHECK(nerr(fdi, dinp, NC) < FAST_TOL, "rmsnorm float dinp = naive");
-    CHECK(nerr(fdw, dw, (size_t)C) < FAST_TOL, "rmsnorm float dw = naive");
+    CHECK(nerr_fd(fo, c.out, NC) < FAST_TOL, "rmsnorm float forward = naive");
+    CHECK(nerr_fd(fr, c.rstd, (size_t)N) < FAST_TOL, "rmsnorm float rstd = naive");
+    CHECK(nerr_fd(fdi, dinp, NC) < FAST_TOL, "rmsnorm float dinp = naive");
+    CHECK(nerr_fd(fdw, dw, (size_t)C) < FAST_TOL, "rmsnorm float dw = naive");
     /* accumulation: a second backward with dw NULL doubles dinp, leaves dw */
     float *fdi2 = falloc(NC), *fdw2 = falloc((size_t)C);
     memcpy(fdi2, fdi, NC * sizeof(float));
@@ -241,13 +162,13 @@ static void test_rope(int interleaved, float theta)
     double *g = dalloc(n);
     memcpy(g, c.proj, n * sizeof(double));
     lsc_rope_backward_naive_(g, pos, N, NH, HS, theta, interleaved);
-    CHECK(fd_check(rope_loss, &c, c.x, n, g, 300) < FD_TOL, "rope naive backward = FD (%s, theta %g)", lay, theta);
+    CHECK(fd_check(rope_loss, &c, c.x, n, g, 1e-5, 300) < FD_TOL, "rope naive backward = FD (%s, theta %g)", lay, theta);
     rope_loss(&c);
     float *fx = tof(c.x, n), *fg = tof(c.proj, n), *x0 = tof(c.x, n);
     lsc_rope_forward_(fx, pos, N, NH, HS, theta, interleaved);
     lsc_rope_backward_(fg, pos, N, NH, HS, theta, interleaved);
-    CHECK(nerr(fx, c.out, n) < FAST_TOL, "rope float forward = naive (%s, theta %g)", lay, theta);
-    CHECK(nerr(fg, g, n) < FAST_TOL, "rope float backward = naive (%s, theta %g)", lay, theta);
+    CHECK(nerr_fd(fx, c.out, n) < FAST_TOL, "rope float forward = naive (%s, theta %g)", lay, theta);
+    CHECK(nerr_fd(fg, g, n) < FAST_TOL, "rope float backward = naive (%s, theta %g)", lay, theta);
     lsc_rope_backward_(fx, pos, N, NH, HS, theta, interleaved);
     CHECK(nerr_ff(fx, x0, n) < 1e-6, "rope float backward undoes forward (%s, err %.1e)", lay, nerr_ff(fx, x0, n));
     free(c.x), free(c.out), free(c.proj), free(g), free(fx), free(fg), free(x0);
@@ -302,18 +223,18 @@ static void test_swiglu(void)
     double *dg = dalloc(n), *du = dalloc(n);
     sw_loss(&c);
     lsc_swiglu_backward_naive_(dg, du, c.proj, c.gate, c.up, n);
-    CHECK(fd_check(sw_loss, &c, c.gate, n, dg, 300) < FD_TOL, "swiglu naive dgate = FD");
-    CHECK(fd_check(sw_loss, &c, c.up, n, du, 300) < FD_TOL, "swiglu naive dup = FD");
+    CHECK(fd_check(sw_loss, &c, c.gate, n, dg, 1e-5, 300) < FD_TOL, "swiglu naive dgate = FD");
+    CHECK(fd_check(sw_loss, &c, c.up, n, du, 1e-5, 300) < FD_TOL, "swiglu naive dup = FD");
     sw_loss(&c);
     float *fg = tof(c.gate, n), *fu = tof(c.up, n), *fp = tof(c.proj, n), *fo = falloc(n);
     float *fdg = falloc(n), *fdu = falloc(n);
     lsc_swiglu_forward_(fo, fg, fu, n);
     lsc_swiglu_backward_(fdg, fdu, fp, fg, fu, n);
-    CHECK(nerr(fo, c.out, n) < FAST_TOL, "swiglu float forward = naive");
-    CHECK(nerr(fdg, dg, n) < FAST_TOL, "swiglu float dgate = naive");
-    CHECK(nerr(fdu, du, n) < FAST_TOL, "swiglu float dup = naive");
+    CHECK(nerr_fd(fo, c.out, n) < FAST_TOL, "swiglu float forward = naive");
+    CHECK(nerr_fd(fdg, dg, n) < FAST_TOL, "swiglu float dgate = naive");
+    CHECK(nerr_fd(fdu, du, n) < FAST_TOL, "swiglu float dup = naive");
     lsc_swiglu_backward_(fdg, NULL, fp, fg, fu, n);
-    CHECK(nerr(fdg, dg, n) > 0.9 && nerr(fdu, du, n) < FAST_TOL, "swiglu backward accumulates; dup NULL skips dup");
+    CHECK(nerr_fd(fdg, dg, n) > 0.9 && nerr_fd(fdu, du, n) < FAST_TOL, "swiglu backward accumulates; dup NULL skips dup");
     /* known answers and extremes: silu(1) = 1/(1+e^-1); ±100 stay finite */
     float g3[3] = {1.0f, -100.0f, 100.0f}, u3[3] = {1.0f, 1.0f, 1.0f}, h3[3], d3[3] = {0, 0, 0};
     lsc_swiglu_forward_(h3, g3, u3, 3);
@@ -337,6 +258,18 @@ static double gq_loss(void *p)
     gq_ctx *c = p;
     lsc_attention_gqa_forward_naive_(c->out, c->att, c->q, c->k, c->v, c->B, c->T, c->NH, c->NKV, c->hs);
     return dot(c->out, c->proj, (size_t)c->B * c->T * c->NH * c->hs);
+}
+
+/* Random q, k, v, proj (= dout) for a (B,T,NH,NKV,hs) case. */
+static gq_ctx gq_make(int B, int T, int NH, int NKV, int hs)
+{
+    size_t nq = (size_t)B * T * NH * hs, nkv = (size_t)B * T * NKV * hs, na = (size_t)B * NH * T * T;
+    gq_ctx c = {B, T, NH, NKV, hs, dalloc(nq), dalloc(nkv), dalloc(nkv), dalloc(nq), dalloc(na), dalloc(nq)};
+    fill(c.q, nq, 1.5);
+    fill(c.k, nkv, 1.5);
+    fill(c.v, nkv, 1.0);
+    fill(c.proj, nq, 1.0);
+    return c;
 }
 
 /* The fast kernel's outputs: out, att, dq, dk, dv (dout = proj). */
@@ -366,27 +299,23 @@ static void gq_free(gq_fast *f)
 static void test_gqa(int B, int T, int NH, int NKV, int hs, int with_fd)
 {
     size_t nq = (size_t)B * T * NH * hs, nkv = (size_t)B * T * NKV * hs, na = (size_t)B * NH * T * T;
-    gq_ctx c = {B, T, NH, NKV, hs, dalloc(nq), dalloc(nkv), dalloc(nkv), dalloc(nq), dalloc(na), dalloc(nq)};
-    fill(c.q, nq, 1.5);
-    fill(c.k, nkv, 1.5);
-    fill(c.v, nkv, 1.0);
-    fill(c.proj, nq, 1.0);
+    gq_ctx c = gq_make(B, T, NH, NKV, hs);
     double *dq = dalloc(nq), *dk = dalloc(nkv), *dv = dalloc(nkv), *datt = dalloc(na);
     gq_loss(&c);
     lsc_attention_gqa_backward_naive_(dq, dk, dv, datt, c.proj, c.att, c.q, c.k, c.v, B, T, NH, NKV, hs);
     if (with_fd) {
-        CHECK(fd_check(gq_loss, &c, c.q, nq, dq, 300) < FD_TOL, "gqa naive dq = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
-        CHECK(fd_check(gq_loss, &c, c.k, nkv, dk, 300) < FD_TOL, "gqa naive dk = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
-        CHECK(fd_check(gq_loss, &c, c.v, nkv, dv, 300) < FD_TOL, "gqa naive dv = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
+        CHECK(fd_check(gq_loss, &c, c.q, nq, dq, 1e-5, 300) < FD_TOL, "gqa naive dq = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
+        CHECK(fd_check(gq_loss, &c, c.k, nkv, dk, 1e-5, 300) < FD_TOL, "gqa naive dk = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
+        CHECK(fd_check(gq_loss, &c, c.v, nkv, dv, 1e-5, 300) < FD_TOL, "gqa naive dv = FD (NH=%d NKV=%d hs=%d)", NH, NKV, hs);
         gq_loss(&c);
     }
     float *fq = tof(c.q, nq), *fk = tof(c.k, nkv), *fv = tof(c.v, nkv), *fp = tof(c.proj, nq);
     gq_fast f = gq_run_fast(fq, fk, fv, fp, B, T, NH, NKV, hs);
-    CHECK(nerr(f.out, c.out, nq) < FAST_TOL, "gqa BLAS forward = naive (B=%d T=%d NH=%d NKV=%d hs=%d)", B, T, NH, NKV, hs);
-    CHECK(nerr(f.att, c.att, na) < FAST_TOL, "gqa BLAS probabilities = naive (T=%d NKV=%d)", T, NKV);
-    CHECK(nerr(f.dq, dq, nq) < FAST_TOL, "gqa BLAS dq = naive (T=%d NKV=%d)", T, NKV);
-    CHECK(nerr(f.dk, dk, nkv) < FAST_TOL, "gqa BLAS dk = naive (T=%d NKV=%d)", T, NKV);
-    CHECK(nerr(f.dv, dv, nkv) < FAST_TOL, "gqa BLAS dv = naive (T=%d NKV=%d)", T, NKV);
+    CHECK(nerr_fd(f.out, c.out, nq) < FAST_TOL, "gqa BLAS forward = naive (B=%d T=%d NH=%d NKV=%d hs=%d)", B, T, NH, NKV, hs);
+    CHECK(nerr_fd(f.att, c.att, na) < FAST_TOL, "gqa BLAS probabilities = naive (T=%d NKV=%d)", T, NKV);
+    CHECK(nerr_fd(f.dq, dq, nq) < FAST_TOL, "gqa BLAS dq = naive (T=%d NKV=%d)", T, NKV);
+    CHECK(nerr_fd(f.dk, dk, nkv) < FAST_TOL, "gqa BLAS dk = naive (T=%d NKV=%d)", T, NKV);
+    CHECK(nerr_fd(f.dv, dv, nkv) < FAST_TOL, "gqa BLAS dv = naive (T=%d NKV=%d)", T, NKV);
     /* known answer: at t = 0 every query head outputs its kv head's v[0] exactly */
     int ok = 1;
     for (int b = 0; b < B; b++)
@@ -498,11 +427,7 @@ static void test_negative_control(void)
 {
     int B = 1, T = 4, NH = 4, NKV = 2, hs = 3;
     size_t nq = (size_t)B * T * NH * hs, nkv = (size_t)B * T * NKV * hs, na = (size_t)B * NH * T * T;
-    gq_ctx c = {B, T, NH, NKV, hs, dalloc(nq), dalloc(nkv), dalloc(nkv), dalloc(nq), dalloc(na), dalloc(nq)};
-    fill(c.q, nq, 1.5);
-    fill(c.k, nkv, 1.5);
-    fill(c.v, nkv, 1.0);
-    fill(c.proj, nq, 1.0);
+    gq_ctx c = gq_make(B, T, NH, NKV, hs);
     double *dq = dalloc(nq), *dk = dalloc(nkv), *dv = dalloc(nkv), *datt = dalloc(na);
     gq_loss(&c);
     lsc_attention_gqa_backward_naive_(dq, dk, dv, datt, c.proj, c.att, c.q, c.k, c.v, B, T, NH, NKV, hs);
@@ -511,11 +436,11 @@ static void test_negative_control(void)
         if (fabs(dk[i]) > fabs(dk[imax]))
             imax = i;
     dk[imax] *= 1.01;
-    double e = fd_check(gq_loss, &c, c.k, nkv, dk, 300);
+    double e = fd_check(gq_loss, &c, c.k, nkv, dk, 1e-5, 300);
     CHECK(e > 100 * FD_TOL, "negative control: a 1%% error in one gqa dk entry is flagged (err %.2e)", e);
     float f[4] = {1, 2, 3.003f, 4};
     double d[4] = {1, 2, 3, 4};
-    CHECK(nerr(f, d, 4) > FAST_TOL, "negative control: a 0.1%% error fails the float-vs-naive check");
+    CHECK(nerr_fd(f, d, 4) > FAST_TOL, "negative control: a 0.1%% error fails the float-vs-naive check");
     free(c.q), free(c.k), free(c.v), free(c.out), free(c.att), free(c.proj);
     free(dq), free(dk), free(dv), free(datt);
 }
