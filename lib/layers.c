@@ -342,6 +342,22 @@ void lsc_causal_softmax_row_(float *s, int t, int T)
         s[j] = 0.0f;
 }
 
+/* Row t of that softmax's backward, in place: d holds dP (row t of the
+ * gradient w.r.t. the probabilities p) and becomes dS = p ⊙ (dP − Σ_j p dP)
+ * over [0, t], 0 after t. */
+void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T)
+{
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int j = 0; j <= t; j++)
+        dot += p[j] * d[j];
+#pragma omp simd
+    for (int j = 0; j <= t; j++)
+        d[j] = p[j] * (d[j] - dot);
+    for (int j = t + 1; j < T; j++)
+        d[j] = 0.0f;
+}
+
 void lsc_attention_forward_(float *out, float *att, const float *q,
                             const float *k, const float *v, int B, int T,
                             int C, int NH)
@@ -385,20 +401,8 @@ void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
                     dout + off, C, 1.0f, dv + off, C);
     }
     // softmax backward: dS = P ⊙ (dP − Σ_j P dP), zero above the diagonal
-    for (int row = 0; row < BH * T; row++) {
-        int t = row % T;
-        const float *p = att + (size_t)row * T;
-        float *d = datt + (size_t)row * T;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int j = 0; j <= t; j++)
-            dot += p[j] * d[j];
-#pragma omp simd
-        for (int j = 0; j <= t; j++)
-            d[j] = p[j] * (d[j] - dot);
-        for (int j = t + 1; j < T; j++)
-            d[j] = 0.0f;
-    }
+    for (int row = 0; row < BH * T; row++)
+        lsc_causal_softmax_backward_row_(datt + (size_t)row * T, att + (size_t)row * T, row % T, T);
     // dQ += scale dS K ; dK += scale dS^T Q
     for (int bh = 0; bh < BH; bh++) {
         size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;

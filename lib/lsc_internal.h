@@ -129,6 +129,60 @@ void lsc_lora_backward_naive_(double *dinp, double *dA, double *dB,
                               const double *Bw, const double *dmask,
                               double scale, int N, int C, int r, int OC);
 
+// ---- Llama kernels (layers_llama.c) ----
+/* layers.c's conventions (backward accumulates, NULL = not wanted), except
+ * lsc_rope_backward_, which maps dx in place. */
+/* RMSNorm: out[i,:] = inp[i,:] · rstd[i] · w, rstd[i] = 1/sqrt(mean_j inp[i,j]² + eps);
+ * rstd (N) cached for backward. */
+void lsc_rmsnorm_forward_(float *out, float *rstd, const float *inp, const float *w,
+                          float eps, int N, int C);
+void lsc_rmsnorm_backward_(float *dinp, float *dw, const float *dout, const float *inp,
+                           const float *w, const float *rstd, int N, int C);
+/* Rotary position embedding in place on x: N rows of nh heads of hs (even)
+ * channels, row i at position pos[i]; pair j in [0, hs/2) is rotated by
+ * pos·theta^(-2j/hs) in run.c's float expressions. interleaved = 1 pairs
+ * (x[2j], x[2j+1]) (llama2.c/Meta), 0 pairs (x[j], x[j+hs/2]) (Hugging Face
+ * rotate_half). Backward: the transpose rotation of dx, in place, NOT
+ * accumulating. */
+void lsc_rope_forward_(float *x, const int *pos, int N, int nh, int hs, float theta, int interleaved);
+void lsc_rope_backward_(float *dx, const int *pos, int N, int nh, int hs, float theta, int interleaved);
+/* SwiGLU: h = silu(gate) · up, silu(g) = g / (1 + e^-g), n elements. */
+void lsc_swiglu_forward_(float *h, const float *gate, const float *up, size_t n);
+void lsc_swiglu_backward_(float *dgate, float *dup, const float *dh, const float *gate,
+                          const float *up, size_t n);
+/* Causal grouped-query attention: q, out (B,T,NH·hs); k, v (B,T,NKV·hs);
+ * NKV divides NH, query head h uses kv head h / (NH/NKV); scale 1/sqrt(hs);
+ * att (B,NH,T,T) the softmax probabilities (upper triangle 0). NKV == NH
+ * gives exactly lsc_attention_forward_/backward_ with C = NH·hs. Backward
+ * accumulates into dq, dk, dv; datt (B,NH,T,T) scratch. */
+void lsc_attention_gqa_forward_(float *out, float *att, const float *q, const float *k,
+                                const float *v, int B, int T, int NH, int NKV, int hs);
+void lsc_attention_gqa_backward_(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                                 const float *att, const float *q, const float *k, const float *v,
+                                 int B, int T, int NH, int NKV, int hs);
+/* Defined in layers.c beside lsc_causal_softmax_row_ (both attentions'
+ * backward use it): in place, d = dP of row t becomes dS = p ⊙ (dP − Σ_j p dP)
+ * over [0, t] and 0 after t. */
+void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T);
+
+void lsc_rmsnorm_forward_naive_(double *out, double *rstd, const double *inp, const double *w,
+                                double eps, int N, int C);
+void lsc_rmsnorm_backward_naive_(double *dinp, double *dw, const double *dout, const double *inp,
+                                 const double *w, const double *rstd, int N, int C);
+void lsc_rope_forward_naive_(double *x, const int *pos, int N, int nh, int hs, double theta,
+                             int interleaved);
+void lsc_rope_backward_naive_(double *dx, const int *pos, int N, int nh, int hs, double theta,
+                              int interleaved);
+void lsc_swiglu_forward_naive_(double *h, const double *gate, const double *up, size_t n);
+void lsc_swiglu_backward_naive_(double *dgate, double *dup, const double *dh, const double *gate,
+                                const double *up, size_t n);
+void lsc_attention_gqa_forward_naive_(double *out, double *att, const double *q, const double *k,
+                                      const double *v, int B, int T, int NH, int NKV, int hs);
+void lsc_attention_gqa_backward_naive_(double *dq, double *dk, double *dv, double *datt,
+                                       const double *dout, const double *att, const double *q,
+                                       const double *k, const double *v, int B, int T, int NH,
+                                       int NKV, int hs);
+
 // ---- GPT activations (model.c) ----
 /* One buffer sized for (B_alloc, T_alloc); per-layer arrays are indexed with
  * the B, T of the current forward: layer l of ln1 is ln1 + l*B*T*C. The
