@@ -20,12 +20,13 @@
 
 static const char *PRETRAIN_USAGE =
     "usage: lorascope pretrain -o BASE.safetensors [--profile tiny|quick|paper]\n"
+    "         [--arch gpt|llama [--kv-heads NKV --ffn F --rope-theta X]]\n"
     "         [--layers L --heads NH --embd C --ctx T] [--steps N --batch B --lr LR --warmup K]\n"
     "         [--schedule cosine|linear|constant --weight-decay WD --clip G --seed S]\n"
     "         [--eval-every K --eval-batches N --ckpt-every K --threads P]\n"
     "         [--data FILE [--valid FILE]] [--resume] [--stop-at STEP] [--quiet]\n"
     "\n"
-    "Trains a byte-level GPT base model (every weight trainable) and writes it as\n"
+    "Trains a byte-level base model (every weight trainable) and writes it as\n"
     "safetensors, with BASE.train_log.h5 (loss per step, validation loss at\n"
     "intervals, config, wall time, and the baselines unigram_xent and bigram_xent: the\n"
     "cross-entropy of the validation bytes under add-one-smoothed byte unigram and\n"
@@ -39,6 +40,12 @@ static const char *PRETRAIN_USAGE =
     "         studies (d = 512, so r = 64 is d/8); about 2.5 h on 2 threads (0.53 s a step)\n"
     "  all: warm-up 5%% of the steps, cosine decay to 10%% of lr, weight decay 0.1 on 2-D\n"
     "  weights, clipping at norm 1, validation every 10%% of the steps on 16 fixed batches.\n"
+    "\n"
+    "--arch llama: the Llama family instead of the GPT (RMSNorm, rotary positions in\n"
+    "Hugging Face's rotate_half layout, SwiGLU MLP of width F (default floor(8C/3)\n"
+    "rounded up to 32), grouped-query attention with NKV key/value heads (default NH),\n"
+    "RoPE theta X (default 10000), tied embeddings), same profile shapes otherwise;\n"
+    "its tensors carry Hugging Face names (model.layers.N.self_attn.q_proj.weight).\n"
     "\n"
     "data: data/corpus/pretrain_train.txt and pretrain_valid.txt (from `make data`);\n"
     "--data FILE uses FILE split 90/10 at a paragraph boundary (or --valid FILE).\n"
@@ -60,6 +67,7 @@ int cmd_pretrain(int argc, char **argv)
                       {"clip", 1, NULL}, {"seed", 1, NULL}, {"eval-every", 1, NULL}, {"eval-batches", 1, NULL},
                       {"ckpt-every", 1, NULL}, {"threads", 1, NULL}, {"data", 1, NULL}, {"valid", 1, NULL},
                       {"resume", 0, NULL}, {"stop-at", 1, NULL}, {"quiet", 0, NULL}, {"log", 1, NULL},
+                      {"arch", 1, NULL}, {"kv-heads", 1, NULL}, {"ffn", 1, NULL}, {"rope-theta", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
     int npos, help, bad = 0;
@@ -81,6 +89,14 @@ int cmd_pretrain(int argc, char **argv)
     o.mc.n_head = (int)cli_long(opts, "heads", o.mc.n_head, &bad);
     o.mc.n_embd = (int)cli_long(opts, "embd", o.mc.n_embd, &bad);
     o.mc.n_ctx = (int)cli_long(opts, "ctx", o.mc.n_ctx, &bad);
+    if (cli_get(opts, "arch") && (o.mc.arch = lsc_arch_parse(cli_get(opts, "arch"))) < 0)
+        return cli_error(cmd, CLI_USAGE, "unknown --arch '%s' (gpt or llama)", cli_get(opts, "arch"));
+    if (o.mc.arch != LSC_ARCH_LLAMA && (cli_get(opts, "kv-heads") || cli_get(opts, "ffn") || cli_get(opts, "rope-theta")))
+        return cli_error(cmd, CLI_USAGE, "--kv-heads, --ffn and --rope-theta need --arch llama");
+    o.mc.n_kv_head = (int)cli_long(opts, "kv-heads", 0, &bad);
+    o.mc.n_ff = (int)cli_long(opts, "ffn", 0, &bad);
+    o.mc.rope_theta = (float)cli_double(opts, "rope-theta", 0.0, &bad);
+    o.mc.rope_half = 1;   /* Hugging Face's layout: merge writes folders that transformers reads */
     o.tc.T = o.mc.n_ctx;
     /* the profile's warm-up and validation interval, unless --steps sets them */
     training_parse_run_opts(opts, cli_get(opts, "steps") != NULL, &o, &bad);
