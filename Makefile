@@ -6,6 +6,7 @@
 #                     packages are missing (DEPS=run: build + studies; DEPS=all: + tests)
 #   make test         make deps, build, run every test
 #   make reproduce    make deps, build, the LoRA paper's Section 7 studies (PROFILE=tiny|quick|paper)
+#                     (ARCH=llama: the same studies on a Llama-family base)
 #   make asan         the whole test suite under -fsanitize=address,undefined
 #   make bench        benchmarks -> data/results/bench/bench.json
 #   make data         fetch and extract the corpora (data/fetch.sh)
@@ -23,6 +24,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 PROFILE ?= quick
+ARCH    ?=
 OPT     ?= -O2
 CFLAGS  ?=
 # OpenMP is on when the compiler has it (test-compiled once), unless OPENMP=0.
@@ -181,7 +183,7 @@ data:
 reproduce:
 	$(Q)$(MAKE) --no-print-directory deps DEPS=run
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)PROFILE=$(PROFILE) BUILD=$(BUILD) sh experiments/reproduce.sh
+	$(Q)PROFILE=$(PROFILE) ARCH=$(ARCH) BUILD=$(BUILD) sh experiments/reproduce.sh
 
 regress:
 	$(Q)$(MAKE) --no-print-directory deps DEPS=run

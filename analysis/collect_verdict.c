@@ -71,11 +71,11 @@ static void dat_row(FILE *dat, const char *name, const char *module, const lsc_v
 {
     if (!dat)
         return;
-    int layer = -1;
-    sscanf(module, "h.%d.", &layer);
-    const char *t = strstr(module, "attn.");
-    fprintf(dat, "%s %d %c %.6g %.6g %.6g %.6g %.6g %.6g %d\n", name, layer, t ? t[5] : '?', a, b, c, v->effect,
-            v->lo, v->p, v->state);
+    int layer = -1, target = -1;   /* either architecture's PEFT name */
+    if (lsc_lora_module_parse(module, &layer, &target) != 0)
+        layer = -1;
+    fprintf(dat, "%s %d %c %.6g %.6g %.6g %.6g %.6g %.6g %d\n", name, layer,
+            target >= 0 ? lsc_lora_target_short(target)[0] : '?', a, b, c, v->effect, v->lo, v->p, v->state);
 }
 
 // ---- reading the merged outputs ----

@@ -155,10 +155,10 @@ void sec_setup_(ctx *c)
         doc_p_(d, "No study file found in %s.", c->dir);
         return;
     }
-    const char *keys[] = {"profile_description", "git_commit", "lorascope_version", "base_model",
+    const char *keys[] = {"profile_description", "git_commit", "lorascope_version", "arch", "base_model",
                           "base_config", "corpus", "task", "lora_train_args", "seeds", "threads",
                           "profile_config"};
-    const char *labels[] = {"profile", "git commit", "lorascope version", "base model (cached)",
+    const char *labels[] = {"profile", "git commit", "lorascope version", "architecture", "base model (cached)",
                             "base model config", "pretraining corpus", "task",
                             "LoRA training (every run)", "seeds", "threads per run",
                             "profile file"};

@@ -33,8 +33,19 @@ if [ ! -f "experiments/profiles/$PROFILE.sh" ]; then
     echo "experiments: unknown PROFILE '$PROFILE' (tiny, quick or paper)" >&2
     exit 2
 fi
+ARCH_CLI=${ARCH:-}
 . "experiments/profiles/$PROFILE.sh"
 JOBS=${LSC_JOBS:-$JOBS}
+# The architecture of the base (LoRA issue 13): ARCH=gpt|llama from the command line (make
+# reproduce ARCH=llama), else the profile's ARCH, else gpt. A Llama base is pretrained with
+# --arch llama (so it has its own cache key) and its results go to <profile>-llama; GPT runs
+# keep their paths and cache keys.
+ARCH=${ARCH_CLI:-${ARCH:-gpt}}
+case "$ARCH" in
+    gpt) PROFILE_TAG=$PROFILE ;;
+    llama) PROFILE_TAG=$PROFILE-llama; PRETRAIN_ARGS="$PRETRAIN_ARGS --arch llama" ;;
+    *) echo "experiments: unknown ARCH '$ARCH' (gpt or llama)" >&2; exit 2 ;;
+esac
 # The layer of the figures and of Table 7: the one whose relative depth (i+1)/N_LAYER is nearest
 # LAYER_DEPTH (ties: the shallower), as the paper's layer 48 of 96 is at 0.5 (LoRA issue 12).
 # Every other layer is analysed too (the all-layer summaries).
@@ -44,10 +55,10 @@ MID_LAYER=$(awk -v L="$N_LAYER" -v d="$LAYER_DEPTH" 'BEGIN { best = 0; bd = 2
 LAYERS=$(awk -v L="$N_LAYER" 'BEGIN { for (i = 0; i < L; i++) printf "%s%d", i ? " " : "", i }')
 
 # Where things go; the tests point these at a scratch directory to run from nothing.
-RESULTS=${LSC_RESULTS_ROOT:-data/results}/$PROFILE
+RESULTS=${LSC_RESULTS_ROOT:-data/results}/$PROFILE_TAG
 RUNS=$RESULTS/runs
 WORK=$RESULTS/work
-FIGS=${LSC_FIGS_ROOT:-plots/out}/$PROFILE
+FIGS=${LSC_FIGS_ROOT:-plots/out}/$PROFILE_TAG
 CACHE=${LSC_CACHE:-data/cache}
 mkdir -p "$RUNS" "$WORK" "$FIGS" "$CACHE"
 
@@ -55,6 +66,14 @@ mkdir -p "$RUNS" "$WORK" "$FIGS" "$CACHE"
 export LSC_T0
 
 # ---- small helpers ----
+
+# The PEFT module name of attention projection T (q k v o) in layer L of the base's architecture.
+lsc_mod() {
+    case "$ARCH" in
+        llama) printf 'model.layers.%s.self_attn.%s_proj' "$1" "$2" ;;
+        *) printf 'h.%s.attn.%s_proj' "$1" "$2" ;;
+    esac
+}
 
 lsc_now() { date +%s.%N | cut -c1-14; }
 lsc_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -297,6 +316,7 @@ lsc_study_begin() {
         printf 'attr\tprofile_config\t%s\n' "$(grep -v '^#' "experiments/profiles/$PROFILE.sh" | grep . | tr '\n' ';')"
         printf 'attr\tbase_model\t%s\n' "$BASE"
         printf 'attr\tbase_config\t%s\n' "$PRETRAIN_ARGS"
+        printf 'attr\tarch\t%s\n' "$ARCH"
         printf 'attr\tcorpus\t%s\n' "$(echo $CORPUS)"
         printf 'attr\ttask\t%s\n' "$(echo $TASK)"
         printf 'attr\ttask_sha\t%s\n' "$TASK_SHA"

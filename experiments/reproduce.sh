@@ -96,7 +96,7 @@ plan_and_run() {
     computed=$(( computed + $(grep -c ' 0$' "$WORK/progress" || true) ))
 }
 
-lsc_log "profile $PROFILE: $PROFILE_DESC"
+lsc_log "profile $PROFILE ($ARCH): $PROFILE_DESC"
 lsc_base
 stage_done base_model
 computed=${BASE_COMPUTED:-0}
@@ -117,7 +117,7 @@ for s in $STUDIES; do
 done
 
 # ---- 6. regression check ----
-baseline=experiments/baselines/$PROFILE.json
+baseline=experiments/baselines/$PROFILE_TAG.json
 regress_rc=0
 if [ -f "$baseline" ]; then
     lsc_log "regression check against $baseline"

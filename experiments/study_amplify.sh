@@ -33,16 +33,16 @@ for kr in $runs; do
 done
 for r in $AMP_RANKS; do
     for t in q v; do
-        lsc_study_add amp "r$r.$t" "/p1/r$r/modules/h.$MID_LAYER.attn.${t}_proj"
+        lsc_study_add amp "r$r.$t" "/p1/r$r/modules/$(lsc_mod $MID_LAYER $t)"
     done
 done
 for l in $LAYERS; do
     for t in q v; do
-        lsc_study_add vamp "$t.L$l" "h.$l.attn.${t}_proj $r_lo $r_hi"
+        lsc_study_add vamp "$t.L$l" "$(lsc_mod $l $t) $r_lo $r_hi"
     done
 done
 # ‖ΔWq‖_F/‖Wq‖_F at the low rank in the figure layer against GPT-3's (Table 7: 6.91/61.95), within 3x
-lsc_study_add vregime regime "h.$MID_LAYER.attn.q_proj $r_lo"
+lsc_study_add vregime regime "$(lsc_mod $MID_LAYER q) $r_lo"
 if lsc_study_fresh; then
     lsc_log "table7_amplify: up to date"
 else

@@ -30,7 +30,7 @@ lsc_study_add merge full "$W/deltaspec_full.h5"
 lsc_study_add merge lora_r8 "$W/spectrum_r8.h5"
 lsc_study_add merge "lora_r$R_HIGH" "$W/spectrum_r$R_HIGH.h5"
 for t in q k v o; do
-    m=h.$MID_LAYER.attn.${t}_proj
+    m=$(lsc_mod $MID_LAYER $t)
     lsc_study_add spec "full.$t" "/full/modules/$m"
     lsc_study_add spec "lora_r8.$t" "/lora_r8/modules/$m"
     lsc_study_add spec "lora_r$R_HIGH.$t" "/lora_r$R_HIGH/modules/$m"

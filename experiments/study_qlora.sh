@@ -42,7 +42,7 @@ else
     for p in $pairs; do
         key=${p%%:*}; rest=${p#*:}; qrun=${rest%%:*}; frun=${rest#*:}
         "$LSC" quanterr "$BASE" "$qrun/adapter" --compare "$frun/adapter" -o "$W/quanterr_$key.h5" \
-            --module "h.$MID_LAYER.attn.v_proj" --plots "$W/figs_$key" >"$W/quanterr_$key.log" 2>&1 \
+            --module "$(lsc_mod $MID_LAYER v)" --plots "$W/figs_$key" >"$W/quanterr_$key.log" 2>&1 \
             || { cat "$W/quanterr_$key.log" >&2; lsc_die "qlora: lorascope quanterr failed for $key"; }
     done
     lsc_study_end --dat "$W/cells.dat"

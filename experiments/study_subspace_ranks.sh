@@ -35,17 +35,17 @@ done
 # the figure: seed pair 1, the layer at LAYER_DEPTH
 for f in A B; do
     for t in q v; do
-        lsc_study_add phi "$f.$t" "/p1/$f/modules/h.$MID_LAYER.attn.${t}_proj"
+        lsc_study_add phi "$f.$t" "/p1/$f/modules/$(lsc_mod $MID_LAYER $t)"
     done
 done
 for t in q v; do
-    lsc_study_add phi "init.A.$t" "/p1/init_A/modules/h.$MID_LAYER.attn.${t}_proj"
+    lsc_study_add phi "init.A.$t" "/p1/init_A/modules/$(lsc_mod $MID_LAYER $t)"
 done
 # the verdicts, every layer and projection
 for l in $LAYERS; do
     for f in A B; do
         for t in q v; do
-            lsc_study_add vphi "phi.$f.$t.L$l" "$f:h.$l.attn.${t}_proj"
+            lsc_study_add vphi "phi.$f.$t.L$l" "$f:$(lsc_mod $l $t)"
         done
     done
 done

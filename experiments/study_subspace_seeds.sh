@@ -33,11 +33,11 @@ for a in $runs; do
 done
 for r in $runs; do lsc_study_add run "qv_r${R_HIGH}_s${r%%:*}" "${r#*:}"; done
 for t in q v; do
-    lsc_study_add phi "A.$t" "/p1/A/modules/h.$MID_LAYER.attn.${t}_proj"
-    lsc_study_add phi "init.A.$t" "/p1/init_A/modules/h.$MID_LAYER.attn.${t}_proj"
+    lsc_study_add phi "A.$t" "/p1/A/modules/$(lsc_mod $MID_LAYER $t)"
+    lsc_study_add phi "init.A.$t" "/p1/init_A/modules/$(lsc_mod $MID_LAYER $t)"
 done
 for l in $LAYERS; do
-    for t in q v; do lsc_study_add vphi "phi.A.$t.L$l" "A:h.$l.attn.${t}_proj"; done
+    for t in q v; do lsc_study_add vphi "phi.A.$t.L$l" "A:$(lsc_mod $l $t)"; done
 done
 if lsc_study_fresh; then
     lsc_log "fig4_subspace_seeds: up to date"
