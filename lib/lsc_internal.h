@@ -270,7 +270,7 @@ int    lsc_nf4_blocksize_ok_(int bs);
 /* Bytes of q's scale constants (absmax, or 8-bit absmax + nested scales + offset). */
 size_t lsc_nf4_constant_bytes_(const lsc_nf4 *q);
 
-// ---- batch rules shared by data.c and data_tok.c (defined in data.c) ----
+// ---- data.c and data_tok.c: the batch rules they share (defined in data.c) ----
 /* The argument checks of every lsc_batch_fn ("who: NULL argument", shape). */
 int    lsc_batch_check_(const void *ctx, int B, int T, const int *inputs, const int *targets,
                         const float *mask, const uint64_t *rng, const char *who, lsc_error *err);
@@ -285,5 +285,10 @@ int    lsc_seq_batch_(const uint8_t *bytes, const int *ids, size_t n, const char
                       const char *unit, int B, int T, int *inputs, int *targets, float *mask,
                       uint64_t *rng, lsc_error *err);
 size_t lsc_seq_n_windows_(size_t n, int T);
+/* lsc_tokens_from_corpus with the chunk size (bytes) as an argument, so
+ * tests can check on a small text that chunking leaves the ids unchanged
+ * (data_tok.c). */
+int    lsc_tokens_from_corpus_(lsc_tokens *t, const lsc_corpus *c, const lsc_tokenizer *tok,
+                               size_t chunk, lsc_error *err);
 
 #endif /* LSC_INTERNAL_H */
