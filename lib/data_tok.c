@@ -271,7 +271,8 @@ static int record_encode(lsc_instruct *d, int i, const lsc_tokenizer *tok, lsc_e
                 rc = lsc_tokenizer_encode(tok, p, np, bos, 0, pid, np + 3, &mq, err);
             while (rc == LSC_OK && mp < mq && mp < m && ids[mp] == pid[mp])
                 mp++;   /* a token straddling the boundary belongs to the response */
-            ids[m++] = tok->eos_id;
+            if (rc == LSC_OK)
+                ids[m++] = tok->eos_id;
         }
     }
     LSC_FREE(full);
