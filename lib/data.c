@@ -140,9 +140,8 @@ int lsc_corpus_split(const lsc_corpus *c, int valid_percent, lsc_corpus *train,
     return LSC_OK;
 }
 
-static int check_batch_args(const void *ctx, int B, int T, const int *inputs,
-                            const int *targets, const float *mask,
-                            const uint64_t *rng, const char *who, lsc_error *err)
+int lsc_batch_check_(const void *ctx, int B, int T, const int *inputs, const int *targets,
+                     const float *mask, const uint64_t *rng, const char *who, lsc_error *err)
 {
     if (!ctx || !inputs || !targets || !mask || !rng)
         LSC_FAIL(err, LSC_EARG, "%s: NULL argument", who);
@@ -151,56 +150,63 @@ static int check_batch_args(const void *ctx, int B, int T, const int *inputs,
     return LSC_OK;
 }
 
-int lsc_corpus_batch(void *ctx, int B, int T, int *inputs, int *targets,
-                     float *mask, uint64_t *rng, lsc_error *err)
+/* The window rule, shared with data_tok.c's token corpora (a sequence is
+ * bytes, or ids when bytes == NULL): row position t holds token o+t and
+ * predicts o+t+1; past the end, input/target 0 and mask 0. */
+void lsc_seq_row_(const uint8_t *bytes, const int *ids, size_t n, size_t o, int T,
+                  int *inputs, int *targets, float *mask)
 {
-    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "corpus batch", err);
-    if (rc != LSC_OK)
-        return rc;
-    const lsc_corpus *c = ctx;
-    if (c->n < (size_t)T + 1)
-        LSC_FAIL(err, LSC_EARG, "%s: corpus has %zu bytes, fewer than one window of T+1 = %d",
-                 c->path ? c->path : "corpus", c->n, T + 1);
-    uint64_t span = (uint64_t)(c->n - (size_t)T);   /* start offsets 0 .. n-T-1 */
+    for (int t = 0; t < T; t++) {
+        size_t p = o + (size_t)t;
+        int in = p + 1 < n;
+        inputs[t] = !in ? 0 : bytes ? bytes[p] : ids[p];
+        targets[t] = !in ? 0 : bytes ? bytes[p + 1] : ids[p + 1];
+        mask[t] = in ? 1.0f : 0.0f;
+    }
+}
+
+int lsc_seq_batch_(const uint8_t *bytes, const int *ids, size_t n, const char *name,
+                   const char *unit, int B, int T, int *inputs, int *targets, float *mask,
+                   uint64_t *rng, lsc_error *err)
+{
+    if (n < (size_t)T + 1)
+        LSC_FAIL(err, LSC_EARG, "%s: corpus has %zu %s, fewer than one window of T+1 = %d",
+                 name, n, unit, T + 1);
+    uint64_t span = (uint64_t)(n - (size_t)T);      /* start offsets 0 .. n-T-1 */
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)(lsc_rng_u64(rng) % span);
-        const uint8_t *w = c->bytes + o;
-        int   *in = inputs + (size_t)b * T;         // (T)
-        int   *tg = targets + (size_t)b * T;        // (T)
-        float *m  = mask + (size_t)b * T;           // (T)
-        for (int t = 0; t < T; t++) {
-            in[t] = w[t];
-            tg[t] = w[t + 1];
-            m[t] = 1.0f;
-        }
+        lsc_seq_row_(bytes, ids, n, o, T, inputs + (size_t)b * T, targets + (size_t)b * T,
+                     mask + (size_t)b * T);
     }
     return LSC_OK;
 }
 
+size_t lsc_seq_n_windows_(size_t n, int T)
+{
+    return n < 2 || T < 1 ? 0 : (n - 1 + (size_t)T - 1) / (size_t)T;
+}
+
+int lsc_corpus_batch(void *ctx, int B, int T, int *inputs, int *targets,
+                     float *mask, uint64_t *rng, lsc_error *err)
+{
+    int rc = lsc_batch_check_(ctx, B, T, inputs, targets, mask, rng, "corpus batch", err);
+    if (rc != LSC_OK)
+        return rc;
+    const lsc_corpus *c = ctx;
+    return lsc_seq_batch_(c->bytes, NULL, c->n, c->path ? c->path : "corpus", "bytes", B, T,
+                          inputs, targets, mask, rng, err);
+}
+
 size_t lsc_corpus_n_windows(const lsc_corpus *c, int T)
 {
-    if (!c || c->n < 2 || T < 1)
-        return 0;
-    return (c->n - 1 + (size_t)T - 1) / (size_t)T;
+    return c ? lsc_seq_n_windows_(c->n, T) : 0;
 }
 
 void lsc_corpus_window(const lsc_corpus *c, size_t i, int T, int *inputs,
                        int *targets, float *mask)
 {
     LSC_ASSERT(c && T >= 1 && i < lsc_corpus_n_windows(c, T));
-    size_t o = i * (size_t)T;
-    for (int t = 0; t < T; t++) {
-        size_t p = o + (size_t)t;
-        if (p + 1 < c->n) {
-            inputs[t] = c->bytes[p];
-            targets[t] = c->bytes[p + 1];
-            mask[t] = 1.0f;
-        } else {
-            inputs[t] = 0;
-            targets[t] = 0;
-            mask[t] = 0.0f;
-        }
-    }
+    lsc_seq_row_(c->bytes, NULL, c->n, i * (size_t)T, T, inputs, targets, mask);
 }
 
 double lsc_corpus_unigram_xent(const lsc_corpus *train, const lsc_corpus *eval)
@@ -249,7 +255,7 @@ int lsc_corpus_bigram_xent(const lsc_corpus *train, const lsc_corpus *eval, doub
 int lsc_synthetic_batch(void *ctx, int B, int T, int *inputs, int *targets,
                         float *mask, uint64_t *rng, lsc_error *err)
 {
-    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "synthetic batch", err);
+    int rc = lsc_batch_check_(ctx, B, T, inputs, targets, mask, rng, "synthetic batch", err);
     if (rc != LSC_OK)
         return rc;
     const lsc_synthetic *s = ctx;
@@ -725,7 +731,7 @@ static inline void row_put(int *in, int *tg, float *m, int T, int j, int byte, f
 int lsc_task_batch(void *ctx, int B, int T, int *inputs, int *targets,
                    float *mask, uint64_t *rng, lsc_error *err)
 {
-    int rc = check_batch_args(ctx, B, T, inputs, targets, mask, rng, "task batch", err);
+    int rc = lsc_batch_check_(ctx, B, T, inputs, targets, mask, rng, "task batch", err);
     if (rc != LSC_OK)
         return rc;
     const lsc_task *t = ctx;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "lsc_model.h"
+#include "lsc_tokenizer.h"
 #include "lsc_train.h"
 
 // ---- data: corpus and tasks (data.c) ----
@@ -175,5 +176,120 @@ typedef struct lsc_baselines {
  * LSC_EARG; suffix_len in 1..7. */
 int lsc_task_baselines(const lsc_task *train, const lsc_task *eval,
                        int suffix_len, lsc_baselines *out, lsc_error *err);
+
+// ---- data for tokenized bases: token corpora and Alpaca records (data_tok.c) ----
+/* What the data above becomes for a base with its own vocabulary (a llama2.c
+ * tokenizer.bin or GPT-2 BPE, lsc_tokenizer.h). tok == NULL everywhere means
+ * byte tokens (V = 256), and then a token corpus gives exactly the batches
+ * and windows of the byte corpus it came from.
+ *
+ *     lsc_tokens tk;                  // train --data corpus.txt with a tokenizer
+ *     lsc_tokens_from_corpus(&tk, &corpus, &tok, &err);
+ *     ... lsc_train_run(..., lsc_tokens_batch, &tk, ...) ...
+ *     lsc_instruct d;                 // train --data x.json --format alpaca
+ *     lsc_instruct_load(&d, "x.json", &tok, T + 1, &err);
+ *     ... lsc_instruct_batch as the batch function, &d as its ctx ...
+ */
+
+typedef struct lsc_tokens {
+    char  *path;   /* the corpus's path (copied) */
+    int   *ids;    /* (n) token ids in [0, V) */
+    size_t n;
+    int    V;      /* tok's vocab_size, or 256 */
+} lsc_tokens;
+
+/* c's bytes encoded with tok: tok == NULL gives the bytes themselves (V =
+ * 256, no BOS); otherwise BOS first when the vocabulary has one (llama2.c:
+ * id 1; GPT-2: <|endoftext|>), no EOS. The text is encoded in chunks of
+ * about 64 KiB, each ending just after a paragraph boundary "\n\n", so time
+ * and memory stay linear in the corpus. A boundary changes nothing that
+ * matters: llama2.c's dummy " " prefix is not added again inside the text
+ * (a later chunk is encoded after the LF before it, whose tokens are then
+ * dropped; llama2.c's LF is a byte token that never merges, so the ids are
+ * exactly those of one whole encode), and with GPT-2 at most the
+ * whitespace run at a boundary is split differently. Either way
+ * lsc_tokenizer_decode(ids) == the corpus, byte for byte. A text without
+ * "\n\n" is one chunk (the encoder is O(n log n) anyway). Free with
+ * lsc_tokens_free (also after a failure, and twice). LSC_EARG when fewer
+ * than 2 tokens result, LSC_ENOMEM. */
+int  lsc_tokens_from_corpus(lsc_tokens *t, const lsc_corpus *c, const lsc_tokenizer *tok,
+                            lsc_error *err);
+void lsc_tokens_free(lsc_tokens *t);
+/* lsc_batch_fn, ctx = const lsc_tokens *: lsc_corpus_batch's rule on ids
+ * (one lsc_rng_u64 draw per row, o = draw % (n - T), mask 1). LSC_EARG when
+ * n < T + 1 or an argument is bad. */
+int  lsc_tokens_batch(void *ctx, int B, int T, int *inputs, int *targets, float *mask,
+                      uint64_t *rng, lsc_error *err);
+/* lsc_corpus_n_windows / lsc_corpus_window on ids: window i starts at
+ * token i·T, every token 1..n-1 is a target once, the last one padded. */
+size_t lsc_tokens_n_windows(const lsc_tokens *t, int T);
+void   lsc_tokens_window(const lsc_tokens *t, size_t i, int T, int *inputs, int *targets,
+                         float *mask);
+
+/* The Alpaca prompt templates (lora-facts.md, "Alpaca instruction
+ * template"; printf formats: instruction, then input). The response text
+ * follows "### Response:" directly. */
+#define LSC_ALPACA_PROMPT_INPUT \
+    "Below is an instruction that describes a task, paired with an input that provides further " \
+    "context. Write a response that appropriately completes the request.\n\n### Instruction:\n%s" \
+    "\n\n### Input:\n%s\n\n### Response:"
+#define LSC_ALPACA_PROMPT \
+    "Below is an instruction that describes a task. Write a response that appropriately " \
+    "completes the request.\n\n### Instruction:\n%s\n\n### Response:"
+
+/* Instruction records rendered with the Alpaca template and tokenized. */
+typedef struct lsc_instruct {
+    char  *path;
+    int    n;              /* records */
+    int  **ids;            /* (n) per record: prompt + response token ids */
+    int   *n_ids;          /* (n) */
+    int   *n_prompt;       /* (n) how many of ids[i] are the prompt (no loss there) */
+    int    max_len;        /* longest record, tokens */
+    char **prompt_text;    /* (n) the rendered prompt (for generation) */
+    char **output_text;    /* (n) the expected response, without EOS/LF */
+    int    V;              /* tok's vocab_size, or 256 */
+    int    end_id;         /* the token ending every record (EOS, or LF 10 for bytes); pads rows */
+} lsc_instruct;
+
+/* Reads path: a JSON array of objects, or JSON lines (first non-blank byte
+ * not '['; one object per non-blank line). Each record has string fields
+ * "instruction" and "output" and optionally "input" (missing, null or "" =
+ * the template without input); other keys are ignored. The prompt is the
+ * template rendered (LSC_ALPACA_PROMPT_INPUT / LSC_ALPACA_PROMPT) and the
+ * response is output, so the text is prompt + output.
+ * Tokens: tok == NULL: the prompt's bytes, the output's bytes and LF 0x0A.
+ * With a tokenizer: ids = encode(BOS + prompt + output) + EOS (BOS when the
+ * vocabulary has one), i.e. the output is tokenized in context, with no
+ * dummy-space prefix of its own (encoding it alone would make llama2.c put a
+ * " " before it); n_prompt is the length of the common prefix of those ids
+ * and encode(BOS + prompt) (the Alpaca and alpaca-lora rule): when a token
+ * straddles the prompt/output boundary it counts as response. So a model
+ * fed encode(BOS + prompt) at generation sees exactly its training prefix.
+ * max_tokens >= 1: a longer record is an error; 0: no limit.
+ * Errors (LSC_EFORMAT), one line "path: ..." naming the 1-based record and
+ * the field: "record 3: field \"output\" is missing" / "... is not a
+ * string", "record 5 is not an object", "bad JSON at line L, column C",
+ * "empty file", "no records", "record 4 is 700 tokens, more than
+ * max_tokens 512"; LSC_EIO, LSC_ENOMEM. Free with lsc_instruct_free (also
+ * after a failure, and twice). */
+int  lsc_instruct_load(lsc_instruct *d, const char *path, const lsc_tokenizer *tok,
+                       int max_tokens, lsc_error *err);
+void lsc_instruct_free(lsc_instruct *d);
+/* lsc_batch_fn, ctx = const lsc_instruct *: lsc_task_batch's packing: each
+ * row of T+1 tokens takes records drawn uniformly with replacement (record
+ * = lsc_rng_u32(rng) % n) back to back from position 0; the first that does
+ * not fit ends the row, which is padded with end_id (mask 0). mask[b,t] = 1
+ * exactly where targets[b,t] is a response token (output tokens and the
+ * final EOS/LF), 0 on prompt targets. LSC_EARG when T + 1 < max_len. */
+int  lsc_instruct_batch(void *ctx, int B, int T, int *inputs, int *targets, float *mask,
+                        uint64_t *rng, lsc_error *err);
+/* The task in Alpaca form, a JSON array to path (atomically): per item
+ * {"instruction":"Name the WordNet supersense of this noun.","input":word,
+ * "output":label}, one record a line: "[\n" rec (",\n" rec)* "\n]\n"
+ * ("[]\n" when empty), compact (cJSON's unformatted print: no spaces,
+ * control bytes as \u00XX, other bytes as they are). These are the bytes of
+ * data/supersense_alpaca.py. LSC_EIO, LSC_ENOMEM. */
+#define LSC_SUPERSENSE_INSTRUCTION "Name the WordNet supersense of this noun."
+int  lsc_task_write_alpaca(const lsc_task *t, const char *path, lsc_error *err);
 
 #endif /* LSC_DATA_H */

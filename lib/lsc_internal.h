@@ -357,4 +357,25 @@ int    lsc_nf4_blocksize_ok_(int bs);
 /* Bytes of q's scale constants (absmax, or 8-bit absmax + nested scales + offset). */
 size_t lsc_nf4_constant_bytes_(const lsc_nf4 *q);
 
+// ---- data.c and data_tok.c: the batch rules they share (defined in data.c) ----
+/* The argument checks of every lsc_batch_fn ("who: NULL argument", shape). */
+int    lsc_batch_check_(const void *ctx, int B, int T, const int *inputs, const int *targets,
+                        const float *mask, const uint64_t *rng, const char *who, lsc_error *err);
+/* A sequence of n tokens is bytes[0..n), or ids[0..n) when bytes == NULL.
+ * lsc_seq_row_: one row (T) from offset o (targets past the end: 0, mask 0);
+ * lsc_seq_batch_: lsc_corpus_batch's rule (one lsc_rng_u64 draw per row,
+ * o = draw % (n - T); LSC_EARG naming name and unit when n < T + 1);
+ * lsc_seq_n_windows_: lsc_corpus_n_windows's count. */
+void   lsc_seq_row_(const uint8_t *bytes, const int *ids, size_t n, size_t o, int T,
+                    int *inputs, int *targets, float *mask);
+int    lsc_seq_batch_(const uint8_t *bytes, const int *ids, size_t n, const char *name,
+                      const char *unit, int B, int T, int *inputs, int *targets, float *mask,
+                      uint64_t *rng, lsc_error *err);
+size_t lsc_seq_n_windows_(size_t n, int T);
+/* lsc_tokens_from_corpus with the chunk size (bytes) as an argument, so
+ * tests can check on a small text that chunking leaves the ids unchanged
+ * (data_tok.c). */
+int    lsc_tokens_from_corpus_(lsc_tokens *t, const lsc_corpus *c, const lsc_tokenizer *tok,
+                               size_t chunk, lsc_error *err);
+
 #endif /* LSC_INTERNAL_H */
