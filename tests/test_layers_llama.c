@@ -10,7 +10,8 @@
  *     layers.c's attention bit for bit, GQA with NKV < NH is NH-head
  *     attention on repeated k, v heads (repeat_kv); causality.
  * Negative controls show the checkers flag a small error and a wrong
- * head mapping.
+ * head mapping. `test_layers_llama --dump` prints one case of each kernel
+ * for tests/test_layers_llama_oracle.py's numpy cross-check (no checks).
  */
 #include <math.h>
 #include <string.h>
@@ -445,9 +446,72 @@ static void test_negative_control(void)
     free(dq), free(dk), free(dv), free(datt);
 }
 
-int main(void)
+// ---- the numpy oracle's case (--dump) ----
+
+static void dump_arr(const char *name, const float *x, size_t n)
+{
+    printf("%s", name);
+    for (size_t i = 0; i < n; i++)
+        printf(" %.9g", x[i]);
+    printf("\n");
+}
+
+static float *frand(size_t n, double scale)
+{
+    double *d = dalloc(n);
+    fill(d, n, scale);
+    float *f = tof(d, n);
+    free(d);
+    return f;
+}
+
+/* Inputs and the fast kernels' outputs and gradients for one small case of
+ * each kernel, one "name v0 v1 ..." line per array, for
+ * tests/test_layers_llama_oracle.py (shapes there). No checks. */
+static void dump(void)
+{
+    enum { N = 6, C = 16, NH = 4, NKV = 2, HS = 6, B = 2, T = 6, NS = 50 };
+    static const int pos[N] = {0, 1, 2, 5, 17, 40};
+    float *x = frand(N * C, 2.0), *w = frand(C, 1.5), *g = frand(N * C, 1.0), *o = falloc(N * C);
+    float *r = falloc(N), *dx = falloc(N * C), *dw = falloc(C);
+    lsc_rmsnorm_forward_(o, r, x, w, 1e-5f, N, C);
+    lsc_rmsnorm_backward_(dx, dw, g, x, w, r, N, C);
+    dump_arr("rms_x", x, N * C), dump_arr("rms_w", w, C), dump_arr("rms_g", g, N * C);
+    dump_arr("rms_out", o, N * C), dump_arr("rms_dx", dx, N * C), dump_arr("rms_dw", dw, C);
+    float *rx = frand(N * NH * HS, 1.0), *ry = falloc(N * NH * HS);
+    dump_arr("rope_x", rx, N * NH * HS);
+    for (int lay = 0; lay < 2; lay++) {
+        memcpy(ry, rx, sizeof(float) * N * NH * HS);
+        lsc_rope_forward_(ry, pos, N, NH, HS, 10000.0f, lay);
+        dump_arr(lay ? "rope_fwd_interleaved" : "rope_fwd_half", ry, N * NH * HS);
+        memcpy(ry, rx, sizeof(float) * N * NH * HS);
+        lsc_rope_backward_(ry, pos, N, NH, HS, 10000.0f, lay);
+        dump_arr(lay ? "rope_bwd_interleaved" : "rope_bwd_half", ry, N * NH * HS);
+    }
+    float *sg = frand(NS, 6.0), *su = frand(NS, 2.0), *sd = frand(NS, 1.0), *sh = falloc(NS);
+    float *sdg = falloc(NS), *sdu = falloc(NS);
+    lsc_swiglu_forward_(sh, sg, su, NS);
+    lsc_swiglu_backward_(sdg, sdu, sd, sg, su, NS);
+    dump_arr("sw_gate", sg, NS), dump_arr("sw_up", su, NS), dump_arr("sw_dh", sd, NS);
+    dump_arr("sw_h", sh, NS), dump_arr("sw_dgate", sdg, NS), dump_arr("sw_dup", sdu, NS);
+    size_t nq = (size_t)B * T * NH * HS, nkv = (size_t)B * T * NKV * HS;
+    float *q = frand(nq, 1.5), *k = frand(nkv, 1.5), *v = frand(nkv, 1.0), *dout = frand(nq, 1.0);
+    gq_fast f = gq_run_fast(q, k, v, dout, B, T, NH, NKV, HS);
+    dump_arr("gqa_q", q, nq), dump_arr("gqa_k", k, nkv), dump_arr("gqa_v", v, nkv), dump_arr("gqa_dout", dout, nq);
+    dump_arr("gqa_out", f.out, nq), dump_arr("gqa_dq", f.dq, nq), dump_arr("gqa_dk", f.dk, nkv);
+    dump_arr("gqa_dv", f.dv, nkv);
+    free(x), free(w), free(g), free(o), free(r), free(dx), free(dw), free(rx), free(ry);
+    free(sg), free(su), free(sd), free(sh), free(sdg), free(sdu), free(q), free(k), free(v), free(dout);
+    gq_free(&f);
+}
+
+int main(int argc, char **argv)
 {
     lsc_rng_seed(&rng_state, 4321);
+    if (argc > 1 && strcmp(argv[1], "--dump") == 0) {
+        dump();
+        return 0;
+    }
     test_rmsnorm();
     test_rope_known();
     test_rope(1, 10000.0f);
