@@ -30,6 +30,7 @@ static const char *TRAIN_USAGE =
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
     "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet] [--save-init DIR]\n"
     "         [--data FILE [--valid FILE]] [--task-file FILE [--task-dev FILE --task-test FILE]]\n"
+    "         [--tokenizer TOKENIZER.bin] [--format text|alpaca]\n"
     "         [--eval-sample N] [--eval-seed S] [--eval-dev]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets q,k,v,o,fc_in,fc_out]]\n"
     "       lorascope train --synthetic --layers L --heads NH --embd C --ctx T --batch B\n"
@@ -81,6 +82,12 @@ static const char *TRAIN_USAGE =
     "to 8 bits unless --no-double-quant) and dequantised a tile at a time inside the forward and\n"
     "input-gradient passes; the fp32 weights are never held. A base written by `lorascope\n"
     "quantize` is recognised without the flag. `eval` and `merge` take the same flags.\n"
+    "--format alpaca: --data FILE.json (a JSON array or JSON lines of {instruction,\n"
+    "input, output} records) rendered with the Alpaca template, loss on the response\n"
+    "only; --valid FILE.json gives the validation curve (without it there is none).\n"
+    "data/supersense_alpaca.py writes the supersense task in that form.\n"
+    "--tokenizer FILE: the base's llama2.c tokenizer.bin (a base whose vocabulary is not\n"
+    "the 256 bytes needs one): the lm text and the Alpaca records are encoded with it.\n"
     "\n"
     "--synthetic: throughput benchmark on random tokens with a random-init model of the given\n"
     "shape (no --base, no data, no files unless -o). --warmup K untimed steps, then N timed\n"
@@ -245,6 +252,12 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
     o->is_ss = strcmp(o->task, "supersense") == 0;
     if (!o->is_ss && strcmp(o->task, "lm") != 0)
         return cli_error(cmd, CLI_USAGE, "unknown task '%s' (lm or supersense)", o->task);
+    const char *fmt = cli_get(opts, "format");
+    if ((o->alpaca = fmt && strcmp(fmt, "alpaca") == 0)) {
+        if (o->is_ss)
+            return cli_error(cmd, CLI_USAGE, "--format alpaca trains on --data FILE.json records, not --task supersense");
+        o->task = "alpaca";
+    }
     o->full = cli_flag(opts, "full");
     o->rank = cli_long(opts, "rank", 8, &bad);
     o->lc.alpha = cli_double(opts, "alpha", 16.0, &bad);
@@ -296,7 +309,8 @@ int cmd_train(int argc, char **argv)
                       {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
-                      {"save-init", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+                      {"save-init", 1, NULL}, {"tokenizer", 1, NULL}, {"format", 1, NULL},
+                      {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
     int npos, help;
     int rc = ana_parse_args(cmd, TRAIN_USAGE, argc, argv, opts, pos, 0, &npos, &help);

@@ -389,8 +389,10 @@ static int finetune_ctx(run *r)
     training_opts *o = r->o;
     const lsc_gpt_config *mc = &r->m.config;
     int def_T = mc->n_ctx, bad = 0;
-    if (o->is_ss) {
-        int need = (r->d.ttrain.max_example > r->d.tdev.max_example ? r->d.ttrain.max_example : r->d.tdev.max_example);
+    if (o->is_ss || o->alpaca) {
+        int need = o->alpaca ? training_tok_min_ctx(&r->d) + 1
+                             : (r->d.ttrain.max_example > r->d.tdev.max_example ? r->d.ttrain.max_example
+                                                                                 : r->d.tdev.max_example);
         def_T = ((need + 7) / 8) * 8;
         if (def_T < 32)
             def_T = 32;
@@ -408,7 +410,10 @@ static int finetune_ctx(run *r)
     if (o->is_ss && T + 1 < r->d.ttrain.max_example)
         return cli_error(o->cmd, CLI_FAIL, "%s: items need a context of %d tokens, the model has %d", r->d.src.train,
                          r->d.ttrain.max_example - 1, (int)T);
-    if (!o->is_ss && (r->d.ctrain.n < (size_t)T + 1 || r->d.cvalid.n < (size_t)T + 1))
+    if (o->alpaca && T < training_tok_min_ctx(&r->d))
+        return cli_error(o->cmd, CLI_FAIL, "%s: records need a context of %d tokens, --ctx is %ld", r->d.src.train,
+                         training_tok_min_ctx(&r->d), T);
+    if (!o->is_ss && !o->alpaca && !r->d.tokens && (r->d.ctrain.n < (size_t)T + 1 || r->d.cvalid.n < (size_t)T + 1))
         return cli_error(o->cmd, CLI_FAIL, "%s: too short for context %ld", r->d.src.train, T);
     o->tc.T = (int)T;
     return CLI_OK;
@@ -425,7 +430,14 @@ static int load_data(run *r)
         return CLI_OK;
     }
     if (o->kind == TRAINING_FINETUNE) {
-        rc = training_data_load(o->cmd, o->opts, o->is_ss, NULL, &r->d);
+        int V = r->m.config.vocab;
+        if (o->alpaca)   /* token-level sources: training_tok.c */
+            rc = training_tok_load(o->cmd, o->opts, V, r->m.config.n_ctx + 1, &r->d);
+        else if ((rc = training_data_load(o->cmd, o->opts, o->is_ss, NULL, &r->d)) == CLI_OK && !o->is_ss)
+            rc = training_tok_load(o->cmd, o->opts, V, 0, &r->d);
+        else if (rc == CLI_OK && V != LSC_BYTE_VOCAB)
+            rc = cli_error(o->cmd, CLI_USAGE, "the supersense task is byte-level but the base has %d tokens: write "
+                                              "it in Alpaca form (data/supersense_alpaca.py) and use --format alpaca", V);
         return rc != CLI_OK ? rc : finetune_ctx(r);
     }
     const char *def = strcmp(o->profile, "tiny") == 0 ? "data/fixtures/tiny.txt" : NULL;
@@ -558,6 +570,8 @@ static int init_trainer(run *r)
         tctx = &r->syn;
         vfn = NULL;
         vctx = NULL;
+    } else if (training_tok_source(&r->d, &fn, &tctx, &vfn, &vctx)) {
+        /* --tokenizer / --format alpaca (training_tok.c) */
     } else if (o->is_ss) {
         fn = vfn = lsc_task_batch;
         tctx = &r->d.ttrain;

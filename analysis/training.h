@@ -45,6 +45,13 @@ typedef struct training_data {
     lsc_corpus        ctrain, cvalid;       /* lm */
     lsc_task          ttrain, tdev, ttest;  /* supersense */
     training_data_src src;
+    /* token-level sources (training_tok.c): --tokenizer and --format alpaca */
+    int               has_tok;              /* tok loaded */
+    lsc_tokenizer     tok;
+    int               tokens;               /* lm through the tokenizer: ktrain, kvalid */
+    lsc_tokens        ktrain, kvalid;
+    int               alpaca;               /* --format alpaca: itrain, ivalid (if --valid) */
+    lsc_instruct      itrain, ivalid;
 } training_data;
 
 /* Loads *d (zeroed first). LM: --data FILE split 90/10 at a paragraph
@@ -57,6 +64,20 @@ typedef struct training_data {
  * training_data_free(d) either way. */
 int  training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d);
 void training_data_free(training_data *d);
+
+/* --tokenizer FILE (llama2.c tokenizer.bin, V entries) and --format alpaca
+ * (training_tok.c). Alpaca: --data FILE.json (array or JSON lines) and
+ * optionally --valid FILE.json, tokenized with the tokenizer (bytes
+ * without one), records up to max_tokens; sets d->src. LM with a
+ * tokenizer: d's corpora (loaded by training_data_load) encoded into
+ * ktrain/kvalid. Prints the error and returns its exit code. */
+int  training_tok_load(const char *cmd, const cli_opt *opts, int V, int max_tokens, training_data *d);
+/* The batch functions of d's token-level source (training_tok_load); 0
+ * when d has none (the byte sources apply). vfn/vctx NULL without a
+ * validation part. */
+int  training_tok_source(training_data *d, lsc_batch_fn *fn, void **tctx, lsc_batch_fn *vfn, void **vctx);
+/* The shortest context the source can be trained with (0: no limit). */
+int  training_tok_min_ctx(const training_data *d);
 
 /* sha256 of the data files (train, then valid/dev and test if any) as one digest. */
 int training_data_sha(const training_data_src *d, char hex[65], lsc_error *err);
@@ -136,6 +157,7 @@ typedef struct training_opts {
     const char      *base;       /* FINETUNE: --base */
     const char      *task;       /* FINETUNE: lm or supersense */
     int              is_ss;      /* task is supersense */
+    int              alpaca;     /* --format alpaca (task "alpaca") */
     int              full;       /* every weight trainable (always for PRETRAIN) */
     int              quant;      /* --quant nf4, options in qo */
     int              resume, quiet, json, threads;

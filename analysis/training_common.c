@@ -226,6 +226,13 @@ void training_data_free(training_data *d)
     lsc_task_free(&d->ttrain);
     lsc_task_free(&d->tdev);
     lsc_task_free(&d->ttest);
+    lsc_tokens_free(&d->ktrain);
+    lsc_tokens_free(&d->kvalid);
+    lsc_instruct_free(&d->itrain);
+    lsc_instruct_free(&d->ivalid);
+    if (d->has_tok)
+        lsc_tokenizer_free(&d->tok);
+    d->has_tok = d->tokens = d->alpaca = 0;
 }
 
 // ---- task evaluation ----
