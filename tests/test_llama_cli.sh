@@ -1,0 +1,90 @@
+#!/bin/sh
+# test_llama_cli.sh — the Llama family through the command line (LoRA issue
+# 13) on tiny settings: pretrain --arch llama (with GQA), train LoRA on q,k,v,o
+# and gate,up,down with PEFT module names, the adapter read back by inspect,
+# spectrum, subspace and amplify, eval of base+adapter = eval of the merged
+# model, Alpaca instruction tuning (--format alpaca, loss on the response),
+# exact resume, and bad input: a GPT target on a Llama, a supersense run on a
+# non-byte base, an Alpaca record longer than the context.
+# Needs $LSC_BIN (default build/lorascope); /usr/bin/python3 with h5py for the
+# HDF5 checks (skipped without it). Runs from the project root.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. tests/lib.sh
+LSC=${LSC_BIN:-$PWD/build/lorascope}
+PY=/usr/bin/python3
+tmpdir llama_cli
+export OMP_NUM_THREADS=1
+TINY=data/fixtures/tiny.txt
+SS=data/fixtures/supersense_tiny.tsv
+AL=data/fixtures/alpaca_tiny.json
+
+B=$T/base.safetensors
+run "pretrain --arch llama --kv-heads 1" 0 pretrain --profile tiny --arch llama --kv-heads 1 --ctx 320 --steps 30 \
+    --data "$TINY" --quiet -o "$B"
+grep -q "model.layers.1.mlp.gate_proj.weight" "$B" && ! grep -q "wpe.weight" "$B"
+verdict "the Llama base holds Hugging Face tensor names and no position table"
+
+run "train LoRA on all seven Llama targets" 0 train --base "$B" --task supersense --task-file "$SS" \
+    --targets q,k,v,o,gate,up,down --rank 4 --steps 12 --batch 8 --quiet -o "$T/a4"
+run "train rank 8, another seed" 0 train --base "$B" --task supersense --task-file "$SS" \
+    --targets q,k,v,o,gate,up,down --rank 8 --seed 2 --steps 12 --batch 8 --quiet -o "$T/a8"
+run "inspect the adapter" 0 inspect "$T/a4"
+grep -q "model.layers.0.self_attn.k_proj " "$T/o" && grep -q "model.layers.1.mlp.down_proj " "$T/o" &&
+    [ "$(grep -o 'model\.layers\.[0-9]*\.[a-z_]*\.[a-z_]*' "$T/o" | sort -u | wc -l)" = 14 ]
+verdict "inspect lists 14 modules with PEFT names"
+grep -q '"gate_proj"' "$T/a4/adapter_config.json" && grep -q '"down_proj"' "$T/a4/adapter_config.json"
+verdict "adapter_config.json target_modules name gate_proj and down_proj"
+run "spectrum" 0 spectrum "$T/a4" -o "$T/sp.h5"
+run "subspace r=4 vs r=8" 0 subspace "$T/a4" "$T/a8" -o "$T/ss.h5"
+run "amplify against the Llama base" 0 amplify "$T/a4" --base "$B" -o "$T/am.h5"
+grep -q "model.layers.1.mlp.up_proj" "$T/o"
+verdict "amplify finds the base weight of every module (up_proj among them)"
+
+# merged = base + adapter (the evaluations agree)
+run "merge" 0 merge --base "$B" --adapter "$T/a4" -o "$T/merged.safetensors"
+run "eval base + adapter" 0 eval --base "$B" --adapter "$T/a4" --task supersense --task-file "$SS" --json -
+cp "$T/o" "$T/e1.json"
+run "eval merged" 0 eval --base "$T/merged.safetensors" --task supersense --task-file "$SS" --json -
+if [ -x "$PY" ]; then
+    "$PY" - "$T/e1.json" "$T/o" <<'PYEOF'
+import json, sys
+def last_json(path):   # the last JSON line (the adapter's, or the merged model's)
+    return json.loads([l for l in open(path) if l.startswith("{")][-1])
+ra, rb = last_json(sys.argv[1]), last_json(sys.argv[2])
+keys = [k for k in ("loss", "val_loss", "label_loss", "accuracy", "rank_accuracy") if k in ra and k in rb]
+assert keys, (ra, rb)
+for k in keys:
+    assert abs(ra[k] - rb[k]) <= 1e-4 * max(1.0, abs(ra[k])), (k, ra[k], rb[k])
+PYEOF
+    verdict "eval: base + adapter = merged model (loss and accuracies within 1e-4)"
+else
+    skip "eval base+adapter = merged" "no /usr/bin/python3"
+fi
+
+# Alpaca instruction tuning on the byte-level Llama
+run "train --format alpaca" 0 train --base "$B" --data "$AL" --valid "$AL" --format alpaca --targets q,v \
+    --rank 2 --steps 6 --batch 2 --quiet -o "$T/alp"
+[ -f "$T/alp/adapter_model.safetensors" ]
+verdict "the Alpaca run wrote an adapter"
+run "train --format alpaca --stop-at 3" 0 train --base "$B" --data "$AL" --format alpaca --targets q,v --rank 2 \
+    --steps 6 --batch 2 --quiet --stop-at 3 -o "$T/alr"
+run "train --format alpaca --resume" 0 train --base "$B" --data "$AL" --format alpaca --targets q,v --rank 2 \
+    --steps 6 --batch 2 --quiet --resume -o "$T/alr"
+run "train --format alpaca uninterrupted" 0 train --base "$B" --data "$AL" --format alpaca --targets q,v --rank 2 \
+    --steps 6 --batch 2 --quiet -o "$T/alu"
+cmp -s "$T/alr/adapter_model.safetensors" "$T/alu/adapter_model.safetensors"
+verdict "Alpaca: --stop-at + --resume = uninterrupted, byte for byte"
+
+# bad input
+expect_error 2 "fc_in" "a GPT target on a Llama base is refused" -- "$LSC" train --base "$B" --task supersense \
+    --task-file "$SS" --targets fc_in --steps 2 -o "$T/bad1"
+printf '[{"instruction": "x", "output": "%s"}]\n' "$(head -c 400 /dev/zero | tr '\0' a)" >"$T/long.json"
+expect_error 1 "record 1 is" "an Alpaca record longer than the context names the record" -- "$LSC" train \
+    --base "$B" --data "$T/long.json" --format alpaca --steps 2 -o "$T/bad2"
+printf '[{"instruction": "x"}]\n' >"$T/noout.json"
+expect_error 1 'record 1: field "output" is missing' "a record without output names the field" -- "$LSC" train \
+    --base "$B" --data "$T/noout.json" --format alpaca --steps 2 -o "$T/bad3"
+expect_error 2 "unknown --format" "an unknown --format" -- "$LSC" train --base "$B" --data "$AL" --format yaml \
+    --steps 2 -o "$T/bad4"
+finish
