@@ -317,4 +317,39 @@ typedef struct lsc_gpt_bytes {
 } lsc_gpt_bytes;
 size_t lsc_gpt_weight_bytes(const lsc_gpt *m, lsc_gpt_bytes *parts);
 
+// ---- Hugging Face model folders (model_hf.c) ----
+/* Loads a Hugging Face Llama-family folder (LlamaForCausalLM,
+ * MistralForCausalLM, Qwen2ForCausalLM; model_type llama/mistral/qwen2;
+ * lsc_hf_open reads it) into a Llama-architecture model: config.json ->
+ * lsc_gpt_config (n_ctx = max_position_embeddings capped to 65536,
+ * rope_half = 1, qkv_bias, untied = the folder holds lm_head.weight and
+ * tie_word_embeddings is false), then every table tensor read
+ * (F32/F16/BF16 -> float) straight into params_memory from the mmap'ed
+ * shards, their pages released after each tile, so the only full copy is
+ * the float buffer. Errors, each one line naming the folder or file:
+ * LSC_EFORMAT an unsupported architecture (config.json's `architectures`
+ * and the supported list) or an o_proj bias; LSC_ENOTFOUND a missing
+ * tensor (and the shard expected); LSC_ESHAPE a shape other than
+ * config.json's (both shapes); LSC_ENAN NaN/Inf in a tensor (named);
+ * truncated shards and bad indexes as lsc_hf_open reports them. Tensors
+ * outside the table (RoPE's "...rotary_emb.inv_freq" buffers excepted) are
+ * LSC_EFORMAT naming the first few unless allow_extra, then never read and
+ * counted in *n_extra (may be NULL). tie_word_embeddings true with an
+ * lm_head.weight: ignored when equal to embed_tokens, else LSC_EFORMAT.
+ * On failure *m is freed. */
+int lsc_gpt_load_hf(lsc_gpt *m, const char *dir, int allow_extra, int *n_extra, lsc_error *err);
+/* Writes m (a Llama-architecture fp32 model; a GPT or NF4 model is
+ * LSC_EARG) as a Hugging Face folder dir (created if needed): config.json
+ * (LlamaForCausalLM, or Qwen2ForCausalLM when qkv_bias; torch_dtype
+ * float32; max_position_embeddings = n_ctx) and F32 safetensors in the
+ * table's order, one model.safetensors when the total is <= shard_bytes,
+ * else model-0000k-of-0000n.safetensors shards (each <= shard_bytes unless
+ * one tensor is larger) plus model.safetensors.index.json (a stale
+ * model.safetensors, which would shadow the index, is removed). Every file
+ * is written atomically. A llama2.c-layout model (rope_half 0) is written
+ * in the rotate_half layout: q_proj/k_proj rows (and biases) permuted per
+ * head as Hugging Face's convert_llama_weights_to_hf.py does, so the
+ * folder computes the same function. */
+int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_error *err);
+
 #endif /* LSC_MODEL_H */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lsc_internal.h"
@@ -261,6 +262,16 @@ static int load_float_tensor(lsc_gpt *m, const lsc_st_file *f, const lsc_st_tens
     return LSC_OK;
 }
 
+/* A directory is a Hugging Face folder (model_hf.c; extra tensors
+ * ignored); opts then quantise the fp32 model. */
+static int load_hf_dir(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc_error *err)
+{
+    int n_extra, rc = lsc_gpt_load_hf(m, path, 1, &n_extra, err);
+    if (rc == LSC_OK && opts && (rc = lsc_gpt_quantize(m, opts, err)) != LSC_OK)
+        lsc_gpt_free(m);
+    return rc;
+}
+
 /* lsc_gpt_load (opts NULL) and lsc_gpt_load_nf4. */
 static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc_error *err)
 {
@@ -269,6 +280,9 @@ static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc
     float *scratch = NULL;
     int rc, mask = 0, bs = 0, dq = 0;
     memset(m, 0, sizeof *m);
+    struct stat sd;
+    if (stat(path, &sd) == 0 && S_ISDIR(sd.st_mode))
+        return load_hf_dir(m, path, opts, err);
     if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
         return rc;
     if ((rc = read_config(&f, &cfg, err)) != LSC_OK)
