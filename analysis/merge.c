@@ -1,6 +1,7 @@
 /*
  * merge.c — `lorascope merge`: the base model with an adapter merged in,
- * W0 + s·B·A for every adapted weight, written as safetensors; --unmerge
+ * W0 + s·B·A for every adapted weight, written as safetensors (a Hugging
+ * Face folder for a Llama-family model with --hf or a folder base); --unmerge
  * subtracts it again from a merged model. On an NF4 base the output is
  * fp32, deq(W_nf4) + s·B·A.
  *
@@ -18,14 +19,22 @@
 // ---- help ----
 
 static const char *MERGE_USAGE =
-    "usage: lorascope merge --base BASE.safetensors --adapter DIR -o MERGED.safetensors [--unmerge]\n"
-    "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
+    "usage: lorascope merge --base BASE --adapter DIR -o MERGED [--unmerge]\n"
+    "         [--hf [--shard-size BYTES]] [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
     "\n"
     "Writes the base model with the adapter merged in, W0 + s·B·A for every adapted\n"
     "weight (no extra latency at inference). With --unmerge, BASE is a merged model\n"
     "and the output is W0 = W - s·B·A (equal to the original up to float rounding).\n"
     "On an NF4 base (a file from `lorascope quantize`, or --quant nf4) the output is\n"
     "fp32: W = deq(W_nf4) + s·B·A, the weights the QLoRA adapter was trained with.\n"
+    "\n"
+    "BASE is a lorascope .safetensors file, a llama2.c .bin checkpoint or a Hugging\n"
+    "Face model folder (config.json + model.safetensors or shards with an index).\n"
+    "A Llama-family model is written as a Hugging Face folder MERGED (config.json and\n"
+    "F32 safetensors, sharded into files of at most --shard-size BYTES, default 2 GiB,\n"
+    "with model.safetensors.index.json) when the base is a folder or with --hf; the\n"
+    "same command line reads that folder again as --base. Otherwise MERGED is one\n"
+    "lorascope .safetensors file.\n"
     "\n"
     "example:\n"
     "  lorascope merge --base base.safetensors --adapter ad8 -o merged.safetensors\n";
@@ -37,7 +46,8 @@ int cmd_merge(int argc, char **argv)
     const char *cmd = "merge";
     cli_opt opts[] = {{"base", 1, NULL}, {"adapter", 1, NULL}, {"output", 1, NULL}, {"unmerge", 0, NULL},
                       {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
-                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
+                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"hf", 0, NULL},
+                      {"shard-size", 1, NULL}, {"help", 0, NULL},
                       {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
     int npos, help;
@@ -46,7 +56,7 @@ int cmd_merge(int argc, char **argv)
         return rc;
     const char *base = cli_get(opts, "base"), *ad = cli_get(opts, "adapter"), *out = cli_get(opts, "output");
     if (!base || !ad || !out)
-        return cli_error(cmd, CLI_USAGE, "needs --base BASE.safetensors, --adapter DIR and -o MERGED.safetensors");
+        return cli_error(cmd, CLI_USAGE, "needs --base BASE, --adapter DIR and -o MERGED");
     lsc_nf4_opts qo;   /* QLoRA (issue 6) */
     int quant;
     if ((rc = training_parse_quant(cmd, opts, 0, &qo, &quant)) != CLI_OK)
@@ -54,6 +64,10 @@ int cmd_merge(int argc, char **argv)
     struct stat sb;
     if (stat(base, &sb) != 0)
         return cli_error(cmd, CLI_FAIL, "%s: no such file", base);
+    int bad = 0, hf = cli_flag(opts, "hf") || S_ISDIR(sb.st_mode);
+    long shard = cli_long(opts, "shard-size", 2L << 30, &bad);
+    if (bad || shard < 1)
+        return cli_error(cmd, CLI_USAGE, "--shard-size must be a positive number of bytes");
     if (stat(ad, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", ad);
     lsc_error err = {0};
@@ -72,7 +86,7 @@ int cmd_merge(int argc, char **argv)
     } else if (lsc_lora_merge(&m, &lo, &err) != LSC_OK) {
         goto fail;
     }
-    if (lsc_gpt_save(&m, out, &err) != LSC_OK)
+    if ((hf ? lsc_gpt_save_hf(&m, out, (size_t)shard, &err) : lsc_gpt_save(&m, out, &err)) != LSC_OK)
         goto fail;
     printf("wrote %s: %s %d modules of %s %s %s\n", out, unmerge ? "subtracted" : "merged", lo.n_modules, ad,
            unmerge ? "from" : "into", base);

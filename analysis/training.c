@@ -504,7 +504,7 @@ static int finetune_identity(run *r)
     const training_opts *o = r->o;
     const lsc_train_config *tc = &o->tc;
     char base_sha[65], dsha[65];
-    if (lsc_sha256_file(o->base, base_sha, &r->err) != LSC_OK || training_data_sha(&r->d.src, dsha, &r->err) != LSC_OK)
+    if (lsc_sha256_path(o->base, base_sha, &r->err) != LSC_OK || training_data_sha(&r->d.src, dsha, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
     for (int t = 0, k = 0; t < LSC_LORA_NTARGETS; t++)
         if (o->lc.rank[t] > 0)

@@ -20,6 +20,9 @@ SS=data/fixtures/supersense_tiny.tsv
 AL=data/fixtures/alpaca_tiny.json
 
 B=$T/base.safetensors
+run "pretrain a GPT (for the refusals)" 0 pretrain --profile tiny --steps 2 --data "$TINY" --quiet -o "$T/gpt.safetensors"
+run "train a GPT adapter" 0 train --base "$T/gpt.safetensors" --task supersense --task-file "$SS" --steps 2 --quiet \
+    -o "$T/agpt"
 run "pretrain --arch llama --kv-heads 1" 0 pretrain --profile tiny --arch llama --kv-heads 1 --ctx 320 --steps 30 \
     --data "$TINY" --quiet -o "$B"
 grep -q "model.layers.1.mlp.gate_proj.weight" "$B" && ! grep -q "wpe.weight" "$B"
@@ -61,6 +64,26 @@ PYEOF
 else
     skip "eval base+adapter = merged" "no /usr/bin/python3"
 fi
+
+# merge into a Hugging Face folder (sharded), which the same command line reads again
+run "merge --hf --shard-size 100000" 0 merge --base "$B" --adapter "$T/a4" --hf --shard-size 100000 -o "$T/hf"
+[ -f "$T/hf/config.json" ] && [ -f "$T/hf/model.safetensors.index.json" ] && [ -f "$T/hf/model-00003-of-00003.safetensors" ] \
+    && grep -q '"LlamaForCausalLM"' "$T/hf/config.json"
+verdict "merge --hf writes config.json, 3 shards and the index"
+run "eval the merged folder" 0 eval --base "$T/hf" --task supersense --task-file "$SS" --json -
+if [ -x "$PY" ]; then
+    "$PY" -c '
+import json, sys
+def last(p): return json.loads([l for l in open(p) if l.startswith("{")][-1])
+a, b = last(sys.argv[1]), last(sys.argv[2])
+assert abs(a["val_loss"] - b["val_loss"]) <= 1e-4 and a["rank_accuracy"] == b["rank_accuracy"], (a, b)' "$T/e1.json" "$T/o"
+    verdict "the merged Hugging Face folder evaluates as base + adapter"
+fi
+run "merge --unmerge from the folder" 0 merge --base "$T/hf" --adapter "$T/a4" --unmerge -o "$T/hf0"
+run "train on the Hugging Face folder as --base" 0 train --base "$T/hf0" --task supersense --task-file "$SS" \
+    --targets q,v --rank 2 --steps 3 --batch 4 --quiet -o "$T/a_hf"
+expect_error 1 "gpt" "merge --hf of a GPT base is refused" -- "$LSC" merge --base "$T/gpt.safetensors" \
+    --adapter "$T/agpt" --hf -o "$T/hfgpt"
 
 # Alpaca instruction tuning on the byte-level Llama
 run "train --format alpaca" 0 train --base "$B" --data "$AL" --valid "$AL" --format alpaca --targets q,v \
