@@ -14,12 +14,13 @@
 #include "commands.h"
 
 static const char *USAGE =
-    "usage: lorascope inspect PATH [--base MODEL.safetensors]\n"
+    "usage: lorascope inspect PATH [--base MODEL]\n"
     "\n"
     "PATH is a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)\n"
     "or a .safetensors file. Prints tensors (name, dtype, shape), and for an adapter\n"
     "each LoRA module with r, alpha, scaling and in/out features, and the number of\n"
-    "trainable parameters. With --base, also the base model's parameter count and the\n"
+    "trainable parameters. With --base (a .safetensors file, a Hugging Face folder or a\n"
+    "llama2.c .bin checkpoint), also the base model's parameter count and the\n"
     "trainable percentage.\n"
     "\n"
     "example:\n"
@@ -56,13 +57,34 @@ static int list_tensors(const char *path, size_t *n_params, lsc_error *err)
     return LSC_OK;
 }
 
+/* Parameters of a base model: a Hugging Face folder (its tensors'
+ * elements), a .safetensors file, or another checkpoint lsc_gpt_load reads
+ * (a llama2.c .bin: the model's parameters). */
 static size_t count_params(const char *path, lsc_error *err, int *rc)
 {
-    lsc_st_file f;
-    *rc = lsc_st_open(&f, path, err);
-    if (*rc != LSC_OK)
-        return 0;
+    struct stat sb;
     size_t total = 0;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        lsc_hf_folder hf;
+        if ((*rc = lsc_hf_open(&hf, path, err)) != LSC_OK)
+            return 0;
+        total = hf.n_params;
+        lsc_hf_close(&hf);
+        return total;
+    }
+    lsc_st_file f;
+    lsc_error st_err = {0};
+    if ((*rc = lsc_st_open(&f, path, &st_err)) != LSC_OK) {
+        lsc_gpt m;   /* not safetensors: a checkpoint the model loader knows, or st_err */
+        if (lsc_gpt_load(&m, path, err) != LSC_OK) {
+            *err = st_err;
+            return 0;
+        }
+        *rc = LSC_OK;
+        total = m.num_parameters + m.num_quantized;
+        lsc_gpt_free(&m);
+        return total;
+    }
     for (int i = 0; i < f.n_tensors; i++)
         total += f.tensors[i].numel;
     lsc_st_close(&f);

@@ -79,6 +79,9 @@ a, b = last(sys.argv[1]), last(sys.argv[2])
 assert abs(a["val_loss"] - b["val_loss"]) <= 1e-4 and a["rank_accuracy"] == b["rank_accuracy"], (a, b)' "$T/e1.json" "$T/o"
     verdict "the merged Hugging Face folder evaluates as base + adapter"
 fi
+run "inspect --base the folder" 0 inspect "$T/a4" --base "$T/hf"
+grep -q "trainable params: .* || all params: " "$T/o"
+verdict "inspect --base counts a Hugging Face folder's parameters"
 run "merge --unmerge from the folder" 0 merge --base "$T/hf" --adapter "$T/a4" --unmerge -o "$T/hf0"
 run "train on the Hugging Face folder as --base" 0 train --base "$T/hf0" --task supersense --task-file "$SS" \
     --targets q,v --rank 2 --steps 3 --batch 4 --quiet -o "$T/a_hf"
