@@ -53,37 +53,6 @@ int lsc_kv_cache_alloc(lsc_kv_cache *kv, const lsc_gpt *m, int rows, int T, lsc_
 
 // ---- the step ----
 
-void lsc_attention_step_(float *out, const float *q, const float *kc, const float *vc, const int *slot,
-                         const int *pos, int n, int Tk, int NH, int NKV, int hs, float *p)
-{
-    float scale = 1.0f / sqrtf((float)hs);
-    size_t Q = (size_t)NH * hs, KV = (size_t)NKV * hs;
-    int group = NH / NKV;
-    for (int b = 0; b < n; b++) {
-        const float *K = kc + (size_t)slot[b] * Tk * KV, *Vv = vc + (size_t)slot[b] * Tk * KV;
-        for (int h = 0; h < NH; h++) {
-            const float *qh = q + (size_t)b * Q + (size_t)h * hs;
-            size_t kh = (size_t)(h / group) * hs;
-            for (int j = 0; j <= pos[b]; j++) {
-                const float *kj = K + (size_t)j * KV + kh;
-                float sdot = 0.0f;
-                for (int i = 0; i < hs; i++)
-                    sdot += qh[i] * kj[i];
-                p[j] = sdot * scale;
-            }
-            lsc_causal_softmax_row_(p, pos[b], pos[b] + 1);
-            float *o = out + (size_t)b * Q + (size_t)h * hs;
-            for (int i = 0; i < hs; i++)
-                o[i] = 0.0f;
-            for (int j = 0; j <= pos[b]; j++) {
-                const float *vj = Vv + (size_t)j * KV + kh;
-                for (int i = 0; i < hs; i++)
-                    o[i] += p[j] * vj[i];
-            }
-        }
-    }
-}
-
 int lsc_gpt_forward_step(lsc_gpt *m, lsc_kv_cache *kv, const int *tokens, const int *slot,
                          const int *pos, int n, lsc_error *err)
 {

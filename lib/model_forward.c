@@ -1,9 +1,10 @@
 /*
- * model_forward.c — the GPT's forward and backward passes over (B, T): a
- * call list of layers.c kernels (backward is forward's list in reverse),
- * each adaptable linear layer followed by its LoRA module (lora_layer.c)
- * when an unmerged adapter is active, NF4 weights (model_nf4.c) multiplied
- * a dequantised tile at a time.
+ * model_forward.c — the model's forward and backward entry points (they
+ * dispatch on the architecture: the Llama family's passes are
+ * model_llama.c's) and the GPT's passes over (B, T): a call list of
+ * layers.c kernels (backward is forward's list in reverse), each adaptable
+ * linear layer followed by its LoRA module when an unmerged adapter is
+ * active (model_common.c's linear layer; NF4 weights a tile at a time).
  *
  * What it is not: no allocation (the buffers are model.c's), no decoding
  * step (model_decode.c), no optimiser.
@@ -20,31 +21,6 @@
 #include "lsc_internal.h"
 
 // ---- forward ----
-
-/* The active adapter's module for (l, t) if it is applied unmerged, else -1. */
-static int lora_module(const lsc_gpt *m, int l, int t)
-{
-    const lsc_lora *lo = m->lora;
-    if (!lo || lo->merged)
-        return -1;
-    return lo->module_of[l * LSC_LORA_NTARGETS + t];
-}
-
-void lsc_gpt_linear_forward_(lsc_gpt *m, int l, int target, float *out, const float *inp, int N,
-                             uint64_t *rng)
-{
-    float *w, *bias;
-    int OC, IC;
-    lsc_gpt_linear(m, l, target, &w, &bias, &OC, &IC);
-    const lsc_nf4 *q = lsc_gpt_nf4(m, l, target);
-    if (q)   /* QLoRA: deq(W) a tile of rows at a time, never the whole matrix */
-        lsc_nf4_matmul_forward(out, inp, q, bias, m->nf4_tile, m->nf4_tile_floats, (size_t)N);
-    else
-        lsc_matmul_forward_(out, inp, w, bias, N, IC, OC);
-    int mi = lora_module(m, l, target);
-    if (mi >= 0)
-        lsc_lora_module_forward_(m->lora, mi, out, inp, N, rng);
-}
 
 /* The GPT's layers over the inputs lsc_gpt_forward_setup_ stored, up to the logits. */
 static void gpt_forward(lsc_gpt *m, uint64_t *rng)
@@ -86,65 +62,6 @@ static void gpt_forward(lsc_gpt *m, uint64_t *rng)
     lsc_matmul_forward_(a->logits, a->lnf, p->wte, NULL, N, C, V);   // tied LM head
 }
 
-int lsc_gpt_forward_setup_(lsc_gpt *m, const int *inputs, const int *targets, int B, int T,
-                           uint64_t *rng, lsc_error *err)
-{
-    const lsc_gpt_config *c = &m->config;
-    lsc_gpt_acts *a = m->acts;
-    if (!a)
-        LSC_FAIL(err, LSC_EARG, "model: forward before lsc_gpt_alloc_acts");
-    if (T > c->n_ctx)
-        LSC_FAIL(err, LSC_EARG, "model: context length %d exceeds the model's n_ctx = %d", T, c->n_ctx);
-    if (B < 1 || T < 1 || B > m->B_alloc || T > m->T_alloc)
-        LSC_FAIL(err, LSC_EARG, "model: batch (%d, %d) outside the allocated (%d, %d)", B, T,
-                 m->B_alloc, m->T_alloc);
-    int V = c->vocab, N = B * T;
-    for (int i = 0; i < N; i++) {
-        if (inputs[i] < 0 || inputs[i] >= V)
-            LSC_FAIL(err, LSC_EARG, "model: input token %d at position %d outside [0, %d)", inputs[i], i, V);
-        if (targets && (targets[i] < 0 || targets[i] >= V))
-            LSC_FAIL(err, LSC_EARG, "model: target token %d at position %d outside [0, %d)", targets[i], i, V);
-    }
-    if (m->lora && !m->lora->merged && (m->lora->B_alloc * m->lora->T_alloc < N)) {
-        int rc = lsc_lora_alloc_acts_(m->lora, m->B_alloc, m->T_alloc, err);
-        if (rc != LSC_OK)
-            return rc;
-    }
-    m->B = B;
-    m->T = T;
-    memcpy(a->inputs, inputs, (size_t)N * sizeof(int));
-    for (int i = 0; i < N; i++)
-        a->pos[i] = i % T;
-    a->has_targets = targets != NULL;
-    if (targets)
-        memcpy(a->targets, targets, (size_t)N * sizeof(int));
-    if (m->lora)
-        m->lora->dropout_on = rng != NULL && m->lora->config.dropout > 0.0;
-    return LSC_OK;
-}
-
-void lsc_gpt_forward_loss_(lsc_gpt *m, const int *targets, const float *mask)
-{
-    lsc_gpt_acts *a = m->acts;
-    int N = m->B * m->T, V = m->config.vocab;
-    lsc_softmax_forward_(a->probs, a->logits, N, V);
-    m->mean_loss = -1.0f;
-    m->mask_sum = 0.0f;
-    if (!targets)
-        return;
-    lsc_crossentropy_forward_(a->losses, a->logits, targets, N, V);
-    double msum = 0.0, lsum = 0.0;
-    for (int i = 0; i < N; i++) {
-        double w = mask ? (double)mask[i] : 1.0;
-        msum += w;
-        lsum += w * (double)a->losses[i];
-    }
-    for (int i = 0; i < N; i++)
-        a->dloss[i] = msum > 0.0 ? (float)((mask ? (double)mask[i] : 1.0) / msum) : 0.0f;
-    m->mask_sum = (float)msum;
-    m->mean_loss = msum > 0.0 ? (float)(lsum / msum) : 0.0f;
-}
-
 int lsc_gpt_forward(lsc_gpt *m, const int *inputs, const int *targets, const float *mask,
                     int B, int T, uint64_t *rng, lsc_error *err)
 {
@@ -167,46 +84,6 @@ void lsc_gpt_zero_grad(lsc_gpt *m)
         memset(m->grads_memory, 0, m->num_parameters * sizeof(float));
     if (m->lora && m->lora->grads)
         memset(m->lora->grads, 0, m->lora->num_parameters * sizeof(float));
-}
-
-int lsc_gpt_lowest_layer_(const lsc_gpt *m)
-{
-    if (m->grads_memory)
-        return 0;
-    if (!m->lora || m->lora->merged)
-        return -1;
-    int l_min = m->config.n_layer;
-    for (int i = 0; i < m->lora->n_modules; i++)
-        if (m->lora->modules[i].layer < l_min)
-            l_min = m->lora->modules[i].layer;
-    return l_min;
-}
-
-/* Backward of lsc_gpt_linear_forward_: dinp += ..., weight grads only in full mode. */
-void lsc_gpt_linear_backward_(lsc_gpt *m, int l, int target, float *dinp, const float *dout,
-                            const float *inp, int N)
-{
-    float *w, *bias;
-    int OC, IC;
-    lsc_gpt_linear(m, l, target, &w, &bias, &OC, &IC);
-    const lsc_nf4 *q = lsc_gpt_nf4(m, l, target);
-    if (q) {
-        /* an NF4 weight is frozen: only the input gradient, through deq(W) */
-        LSC_ASSERT(!m->grads_memory);
-        if (dinp)
-            lsc_nf4_matmul_backward_input(dinp, dout, q, m->nf4_tile, m->nf4_tile_floats, (size_t)N);
-    } else {
-        float *dw = NULL, *db = NULL;
-        if (m->grads_memory) {
-            dw = m->grads_memory + (size_t)(w - m->params_memory);
-            if (bias)   /* the Llama's layers have none (Qwen2: q, k, v only) */
-                db = m->grads_memory + (size_t)(bias - m->params_memory);
-        }
-        lsc_matmul_backward_(dinp, dw, db, dout, inp, w, N, IC, OC);
-    }
-    int mi = lora_module(m, l, target);
-    if (mi >= 0)
-        lsc_lora_module_backward_(m->lora, mi, dinp, dout, inp, N);
 }
 
 int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
