@@ -317,4 +317,30 @@ typedef struct lsc_gpt_bytes {
 } lsc_gpt_bytes;
 size_t lsc_gpt_weight_bytes(const lsc_gpt *m, lsc_gpt_bytes *parts);
 
+// ---- llama2.c checkpoints (model_llama2c.c) ----
+/* Reads a llama2.c checkpoint into a Llama-architecture model (lsc_gpt_init
+ * inside; free with lsc_gpt_free; on failure *m is freed). Formats
+ * (karpathy/llama2.c export.py): the legacy v0 file (7 int32 dim,
+ * hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: a
+ * separate classifier wcls), seq_len; float32 tensors in run.c's order, the
+ * two RoPE tables skipped) and the fp32 "version 1" export (magic "ak42",
+ * 256-byte header with a shared-classifier flag). Config: rope_half 0
+ * (interleaved pairs), rope_theta 10000, norm_eps 1e-5, head_dim =
+ * dim / n_heads, n_ff = hidden_dim, n_ctx = seq_len, untied when the
+ * classifier is separate. Names: token_embedding_table -> model.embed_tokens,
+ * rms_att -> input_layernorm, wq/wk/wv/wo -> self_attn.{q,k,v,o}_proj,
+ * rms_ffn -> post_attention_layernorm, w1 -> mlp.gate_proj, w2 ->
+ * mlp.down_proj, w3 -> mlp.up_proj, rms_final -> model.norm, wcls -> lm_head.
+ * Each tensor is read straight into the model's buffer (no second copy).
+ * Errors, each one message naming the file: LSC_EIO; LSC_EFORMAT for a
+ * header field out of range (named), n_kv_heads not dividing n_heads,
+ * n_heads not dividing dim, a file size other than the header implies
+ * (truncated / trailing bytes, both sizes given); LSC_EVERSION for another
+ * version (2 = int8); LSC_ENAN naming the tensor; LSC_ENOMEM. */
+int lsc_gpt_load_llama2c(lsc_gpt *m, const char *path, lsc_error *err);
+/* 1 when the file at path starts like a llama2.c checkpoint and not like a
+ * safetensors file (magic "ak42", or seven small int32 with dim >= 1): what
+ * lsc_gpt_load dispatches on. 0 otherwise, also when it cannot be read. */
+int lsc_is_llama2c_file(const char *path);
+
 #endif /* LSC_MODEL_H */

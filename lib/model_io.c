@@ -269,6 +269,12 @@ static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc
     float *scratch = NULL;
     int rc, mask = 0, bs = 0, dq = 0;
     memset(m, 0, sizeof *m);
+    if (lsc_is_llama2c_file(path)) {   /* a llama2.c checkpoint (model_llama2c.c) */
+        if ((rc = lsc_gpt_load_llama2c(m, path, err)) == LSC_OK && opts &&
+            (rc = lsc_gpt_quantize(m, opts, err)) != LSC_OK)
+            lsc_gpt_free(m);
+        return rc;
+    }
     if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
         return rc;
     if ((rc = read_config(&f, &cfg, err)) != LSC_OK)
