@@ -217,7 +217,9 @@ void lsc_gpt_init_weights(lsc_gpt *m, uint64_t *rng);
 int  lsc_gpt_save(const lsc_gpt *m, const char *path, lsc_error *err);
 /* lsc_gpt_init from the file's config + reads every tensor (F32/F16/BF16),
  * checking names and shapes. On failure *m is freed. A file holding NF4
- * weights (bitsandbytes' layout) loads in NF4 mode: see lsc_gpt_load_nf4. */
+ * weights (bitsandbytes' layout) loads in NF4 mode: see lsc_gpt_load_nf4.
+ * path may also be a Hugging Face folder (lsc_gpt_load_hf, extra tensors
+ * ignored) or a llama2.c checkpoint (lsc_gpt_load_llama2c). */
 int  lsc_gpt_load(lsc_gpt *m, const char *path, lsc_error *err);
 /* LSC_GPT_FULL allocates grads_memory (zeroed); LSC_GPT_FROZEN frees it. */
 int  lsc_gpt_set_trainable(lsc_gpt *m, int mode, lsc_error *err);
@@ -351,5 +353,31 @@ int lsc_gpt_load_hf(lsc_gpt *m, const char *dir, int allow_extra, int *n_extra, 
  * head as Hugging Face's convert_llama_weights_to_hf.py does, so the
  * folder computes the same function. */
 int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_error *err);
+
+// ---- llama2.c checkpoints (model_llama2c.c) ----
+/* Reads a llama2.c checkpoint into a Llama-architecture model (lsc_gpt_init
+ * inside; free with lsc_gpt_free; on failure *m is freed). Formats
+ * (karpathy/llama2.c export.py): the legacy v0 file (7 int32 dim,
+ * hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative: a
+ * separate classifier wcls), seq_len; float32 tensors in run.c's order, the
+ * two RoPE tables skipped) and the fp32 "version 1" export (magic "ak42",
+ * 256-byte header with a shared-classifier flag). Config: rope_half 0
+ * (interleaved pairs), rope_theta 10000, norm_eps 1e-5, head_dim =
+ * dim / n_heads, n_ff = hidden_dim, n_ctx = seq_len, untied when the
+ * classifier is separate. Names: token_embedding_table -> model.embed_tokens,
+ * rms_att -> input_layernorm, wq/wk/wv/wo -> self_attn.{q,k,v,o}_proj,
+ * rms_ffn -> post_attention_layernorm, w1 -> mlp.gate_proj, w2 ->
+ * mlp.down_proj, w3 -> mlp.up_proj, rms_final -> model.norm, wcls -> lm_head.
+ * Each tensor is read straight into the model's buffer (no second copy).
+ * Errors, each one message naming the file: LSC_EIO; LSC_EFORMAT for a
+ * header field out of range (named), n_kv_heads not dividing n_heads,
+ * n_heads not dividing dim, a file size other than the header implies
+ * (truncated / trailing bytes, both sizes given); LSC_EVERSION for another
+ * version (2 = int8); LSC_ENAN naming the tensor; LSC_ENOMEM. */
+int lsc_gpt_load_llama2c(lsc_gpt *m, const char *path, lsc_error *err);
+/* 1 when the file at path starts like a llama2.c checkpoint and not like a
+ * safetensors file (magic "ak42", or seven small int32 with dim >= 1): what
+ * lsc_gpt_load dispatches on. 0 otherwise, also when it cannot be read. */
+int lsc_is_llama2c_file(const char *path);
 
 #endif /* LSC_MODEL_H */

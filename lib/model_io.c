@@ -262,11 +262,12 @@ static int load_float_tensor(lsc_gpt *m, const lsc_st_file *f, const lsc_st_tens
     return LSC_OK;
 }
 
-/* A directory is a Hugging Face folder (model_hf.c; extra tensors
- * ignored); opts then quantise the fp32 model. */
-static int load_hf_dir(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc_error *err)
+/* An imported base: a Hugging Face folder (dir; model_hf.c, extra tensors
+ * ignored) or a llama2.c checkpoint (model_llama2c.c), read fp32; opts
+ * then quantise it (so NF4 loading holds the fp32 model once here). */
+static int load_imported(lsc_gpt *m, const char *path, int dir, const lsc_nf4_opts *opts, lsc_error *err)
 {
-    int n_extra, rc = lsc_gpt_load_hf(m, path, 1, &n_extra, err);
+    int n_extra, rc = dir ? lsc_gpt_load_hf(m, path, 1, &n_extra, err) : lsc_gpt_load_llama2c(m, path, err);
     if (rc == LSC_OK && opts && (rc = lsc_gpt_quantize(m, opts, err)) != LSC_OK)
         lsc_gpt_free(m);
     return rc;
@@ -281,8 +282,9 @@ static int gpt_load_(lsc_gpt *m, const char *path, const lsc_nf4_opts *opts, lsc
     int rc, mask = 0, bs = 0, dq = 0;
     memset(m, 0, sizeof *m);
     struct stat sd;
-    if (stat(path, &sd) == 0 && S_ISDIR(sd.st_mode))
-        return load_hf_dir(m, path, opts, err);
+    int dir = stat(path, &sd) == 0 && S_ISDIR(sd.st_mode);
+    if (dir || lsc_is_llama2c_file(path))
+        return load_imported(m, path, dir, opts, err);
     if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
         return rc;
     if ((rc = read_config(&f, &cfg, err)) != LSC_OK)
