@@ -7,9 +7,9 @@
 # a time" (prefill through the KV-cached step); usage errors; bad llama2.c
 # files made from the real one (truncated, trailing bytes, a bad header
 # field, NaN in a tensor): exit 1 with one stderr line naming the file; a
-# 3-step LoRA training on the imported base runs and its adapter generates.
-# (Training reads --data as bytes: ids 0..255 of the 512-token vocabulary,
-# not tokenised text; this checks that the Llama base trains, not what.)
+# 3-step LoRA training on the imported base (the text encoded with its
+# tokenizer, --tokenizer) runs and its adapter generates; without
+# --tokenizer the 512-token base is refused.
 # Logits against the numpy reference: tests/test_generate_llama.py.
 # Needs $LSC_BIN (default build/lorascope) and ../shared/fixtures.
 set -u
@@ -88,7 +88,9 @@ one_line_stderr "NaN in a tensor" "$T/nan.bin" "model.layers.1.self_attn.q_proj.
 
 # ---- LoRA on the imported base ----
 if [ -f data/fixtures/tiny.txt ]; then
-    run "3-step LoRA on stories260K" 0 train --base "$BIN" --task lm --data data/fixtures/tiny.txt \
+    run "LoRA on the 512-token base without its tokenizer is refused" 2 train --base "$BIN" --task lm \
+        --data data/fixtures/tiny.txt -o "$T/ad0" --steps 3 --quiet
+    run "3-step LoRA on stories260K" 0 train --base "$BIN" --tokenizer "$TOK" --task lm --data data/fixtures/tiny.txt \
         -o "$T/ad" --steps 3 --batch 2 --ctx 32 --targets q,v,gate,down --rank 4 --eval-every 3 \
         --eval-batches 1 --quiet
     [ -f "$T/ad/adapter_model.safetensors" ] && grep -q "q_proj" "$T/ad/adapter_config.json" \
