@@ -22,7 +22,7 @@ Usage:
   make_big_hf.py big OUTDIR [--hidden 1024] [--layers 8] [--ffn 2816]
                  [--vocab 32000] [--shards 3] [--rank 8]
       the memory benchmark: OUTDIR/model, a tied Llama-shaped BF16 folder
-      of random weights (defaults: 125.8 M parameters, 252 MB) in N shards,
+      of random weights (defaults: 135.5 M parameters, 271 MB) in N shards,
       and OUTDIR/adapter, PEFT rank-r LoRA on q_proj, v_proj of every layer.
       Prints "raw_bytes=B params=P".
   make_big_hf.py compare A.h5 B.h5

@@ -18,8 +18,8 @@
 #   - a folder whose index names a missing shard: exit 1, one line naming
 #     the shard; a folder without one module's tensor: a warning naming the
 #     folder and the module, the rest analysed.
-# Not run by default: --rss (or LSC_RSS=1) generates a ~126 M-parameter BF16
-# folder in 3 shards with a rank-8 q_proj/v_proj adapter in $TMPDIR (~260 MB,
+# Not run by default: --rss (or LSC_RSS=1) generates a 135.5 M-parameter BF16
+# folder in 3 shards with a rank-8 q_proj/v_proj adapter in $TMPDIR (271 MB,
 # deleted afterwards), runs amplify under /usr/bin/time -v and reports the
 # peak RSS against the raw tensor bytes (check: <= 1.3x):
 #     sh tests/test_amplify_hf.sh --rss
