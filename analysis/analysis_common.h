@@ -4,9 +4,10 @@
  * inspect, quantize, dequantize and bench too): the common options
  * (--seed, --threads, --json, --plots, --module), adapter loading with
  * one-line errors, the base model (a .safetensors file or a Hugging Face
- * folder) and its one name lookup, per-module random seeds, the per-module tasks on worker
- * threads, the output file from creation to the provenance root attributes
- * and commit, plot data files and figures, and the final JSON line. Not
+ * folder) and its one name lookup, per-module random seeds, the per-module
+ * tasks on worker threads, the output file from creation to the provenance
+ * root attributes and commit, plot data files and figures, and the final
+ * JSON line. Not
  * library code: it prints (through cli.h) and is only linked into the
  * lorascope program.
  */
