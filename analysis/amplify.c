@@ -1,5 +1,5 @@
 /*
- * amplify.c — `lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5`:
+ * amplify.c — `lorascope amplify ADAPTER --base MODEL -o OUT.h5`:
  * Table 7 of the LoRA paper (§7.3) for every module whose frozen weight W
  * is found in the base model: how strongly dW = s·B·A amplifies directions
  * of W. With U, V the top-K singular vectors (K = r, or --rank K):
@@ -9,8 +9,11 @@
  *   proj_random = the same with seeded uniformly random orthonormal U, V
  *   amplification = ‖dW‖_F / proj_delta
  *
- * The base weight is looked up as "<module>.weight", then without a
- * leading "transformer." / "model." (or with one added); with
+ * MODEL is FILE.safetensors or a Hugging Face folder (config.json and
+ * model.safetensors, or shards behind model.safetensors.index.json; see
+ * ana_base_open). The base weight is looked up as "<module>.weight", then
+ * without a leading "transformer." / "model." (or with one added:
+ * ana_base_find); with
  * fan_in_fan_out (GPT-2's Conv1D) it is stored (in, out) and transposed.
  * dW includes the scaling s.
  *
@@ -42,7 +45,11 @@
  * alignment_excess_k, amplification_k (delta_fro / proj_delta_k),
  * amplification_null_k, null_seed_k. NaN where the inputs are (degenerate,
  * NaN/Inf); a NaN/Inf base gives NaN draws.
- * Not a model loader: only the 2-D weights of adapted modules are read. Not
+ * Not a model loader: only the 2-D weights of adapted modules are read,
+ * one at a time (F32 in place in the mapping, F16/BF16 converted into a
+ * buffer freed after the module), and each tensor's mapped pages are given
+ * back after its module (ana_base_release), so the resident size stays
+ * near a few tensors, not the model. Not
  * a statistics package: the null's summaries and a Monte-Carlo p-value, no
  * verdicts.
  */
@@ -58,7 +65,7 @@
 #include "nulls.h"
 
 static const char *USAGE =
-    "usage: lorascope amplify ADAPTER --base MODEL.safetensors -o OUT.h5 [--rank K]\n"
+    "usage: lorascope amplify ADAPTER --base MODEL -o OUT.h5 [--rank K]\n"
     "                         [--k K] [--null-draws N] [--plots DIR] [options]\n"
     "\n"
     "Table 7 of the LoRA paper for every module whose base weight W is found:\n"
@@ -69,7 +76,9 @@ static const char *USAGE =
     "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
     "says fan_in_fan_out (GPT-2 Conv1D).\n"
     "\n"
-    "  --base FILE          base model weights (.safetensors; F32/F16/BF16)\n"
+    "  --base MODEL         base model weights: FILE.safetensors or a Hugging Face\n"
+    "                       folder (config.json + model.safetensors, or sharded\n"
+    "                       with model.safetensors.index.json); F32/F16/BF16\n"
     "  --rank K             use the top-K directions instead of r (K <= r)\n"
     "  --k K                also every quantity for a K fixed across adapters (the\n"
     "                       same K for r=4 and r=64; K <= r, else the module's\n"
@@ -87,6 +96,7 @@ static const char *USAGE =
 
 typedef struct amp {
     const lsc_adapter_module *m;
+    const lsc_st_file        *f;        /* the file holding t (a folder's shard) */
     const lsc_st_tensor      *t;        /* base tensor, NULL: not found */
     int    K, transposed, degenerate, base_nonfinite;
     double delta_fro, base_fro, proj_delta, proj_base, proj_random, proj_random_expected;
@@ -107,38 +117,6 @@ typedef struct amp {
     int    rc;                         /* of compute() */
     ana_msgs msgs;                     /* warnings/error of compute(), printed in order */
 } amp;
-
-/* The base tensor of a module: "<name>.weight", then the name without a
- * leading "transformer."/"model.", or with one added. tried: what was
- * looked for (for the warning). */
-static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name, char *tried,
-                                      size_t ntried)
-{
-    char cand[4][1100];
-    int nc = 0;
-    snprintf(cand[nc++], sizeof cand[0], "%s.weight", name);
-    const char *pre[] = {"transformer.", "model."};
-    int stripped = 0;
-    for (int i = 0; i < 2; i++) {
-        size_t l = strlen(pre[i]);
-        if (strncmp(name, pre[i], l) == 0) {
-            snprintf(cand[nc++], sizeof cand[0], "%s.weight", name + l);
-            stripped = 1;
-        }
-    }
-    if (!stripped)
-        for (int i = 0; i < 2; i++)
-            snprintf(cand[nc++], sizeof cand[0], "%s%s.weight", pre[i], name);
-    tried[0] = '\0';
-    for (int i = 0; i < nc; i++) {
-        const lsc_st_tensor *t = lsc_st_find(f, cand[i]);
-        if (t)
-            return t;
-        size_t l = strlen(tried);
-        snprintf(tried + l, ntried - l, "%s%s", i ? ", " : "", cand[i]);
-    }
-    return NULL;
-}
 
 /* ‖Aᵀ·B‖_F for A, B with n rows and K columns: A[i][a] at A[i·ai + a·aa]
  * (so a transposed view is just other strides), B[i][b] at B[i·ldb + b]. */
@@ -211,8 +189,9 @@ static double fro_f32(size_t nw, const float *Wf)
  * F32 weights are used in place in the file's mapping (no copy, no fresh
  * pages); other dtypes (and a misaligned tensor) are converted into *copy
  * (the caller frees it). NULL after recording the error. */
-static const float *base_weight(const lsc_st_file *bf, amp *a, float **copy)
+static const float *base_weight(amp *a, float **copy)
 {
+    const lsc_st_file *bf = a->f;
     size_t n = (size_t)a->m->out_features * (size_t)a->m->in_features;
     const float *Wf = NULL;
     lsc_error err = {0};
@@ -570,7 +549,7 @@ static int amp_is(const void *items, int i, const char *name)
  * per module. */
 typedef struct amplify_job {
     const char        *path, *base_path;
-    const lsc_st_file *bf;
+    const ana_base    *base;
     uint64_t           seed, null_seed;
     amp               *amps;       /* (na) */
     char               base_hex[65];
@@ -584,20 +563,14 @@ static void amplify_task(void *ctx, int t)
     if (t > 0) {
         amp *a = &j->amps[t - 1];
         float *Wcopy;
-        const float *Wf = base_weight(j->bf, a, &Wcopy);
+        const float *Wf = base_weight(a, &Wcopy);
         a->rc = Wf ? compute(j->path, j->base_path, Wf, j->seed, a) : CLI_FAIL;
         if (a->rc == CLI_OK)
             a->rc = compute_nulls(a, Wf, j->null_seed);
         free(Wcopy);
-    } else if (j->bf->map && j->bf->size > 0) {
-        /* the digest of the file is that of its bytes: hash the mapping
-         * the modules read from (one set of page faults, no copy) */
-        lsc_sha256 sh;
-        lsc_sha256_init(&sh);
-        lsc_sha256_update(&sh, j->bf->map, j->bf->size);
-        lsc_sha256_final(&sh, j->base_hex);
+        ana_base_release(a->f, a->t);   /* W's pages: resident one module at a time */
     } else {
-        j->sha_rc = lsc_sha256_path(j->base_path, j->base_hex, &j->sha_err);
+        j->sha_rc = ana_base_sha256(j->base, j->base_hex, &j->sha_err);
     }
 }
 
@@ -616,7 +589,7 @@ typedef struct amplify_run {
     const amplify_opts *ao;
     ana_opts    o;
     lsc_adapter ad;
-    lsc_st_file bf;
+    ana_base    base;
     amp        *amps;          /* (ad.n_modules), the first na used */
     char      (*skipped)[1400]; /* (ad.n_modules), the first n_missing used */
     int         na, n_missing, n_degenerate, n_clamped, n_kskipped, hl;
@@ -640,8 +613,8 @@ static void skip_line(amplify_run *R, const char *fmt, ...)
 
 /* Module m against its base tensor t (NULL: not found): an amp, or a
  * skipped line. */
-static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_st_tensor *t,
-                         const char *tried)
+static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_st_file *f,
+                         const lsc_st_tensor *t, const char *tried)
 {
     const lsc_adapter *ad = &R->ad;
     long rank_opt = R->ao->rank_opt;
@@ -664,6 +637,7 @@ static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_
     }
     amp *a = &R->amps[R->na++];
     a->m = m;
+    a->f = f;
     a->t = t;
     a->transposed = ad->fan_in_fan_out;
     int maxk = m->r;
@@ -687,8 +661,10 @@ static int match_modules(const char *cmd, amplify_run *R)
     for (int i = 0; i < R->ad.n_modules; i++) {
         const lsc_adapter_module *m = &R->ad.modules[i];
         char tried[4500];
-        const lsc_st_tensor *t = find_base(&R->bf, m->name, tried, sizeof tried);
-        match_module(R, m, t, tried);
+        const lsc_st_file *f;
+        const lsc_st_tensor *t;
+        ana_base_find(&R->base, m->name, &f, &t, tried, sizeof tried);
+        match_module(R, m, f, t, tried);
     }
     if (R->na == 0)
         return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
@@ -746,7 +722,7 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         if (!a->sv_delta || !a->sv_base || !a->proj_null || (a->kf > 0 && !a->k_skipped && !a->proj_null_k))
             return cli_error(cmd, CLI_FAIL, "out of memory");
     }
-    amplify_job job = {ao->path, ao->base_path, &R->bf, R->o.seed,
+    amplify_job job = {ao->path, ao->base_path, &R->base, R->o.seed,
                        ao->null_seed_given ? ao->null_seed : R->o.seed, R->amps, "", LSC_OK, {0}};
     ana_run_tasks(&R->o, R->na + 1, amplify_task, &job);
     for (int i = 0; i < R->na; i++) {
@@ -803,7 +779,7 @@ static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *o
     int rc = ana_setup(cmd, opts, &R.o, ao->path, &R.ad, NULL, NULL);
     if (rc != CLI_OK)
         return rc;
-    if ((rc = ana_open_base(cmd, ao->base_path, &R.bf)) != CLI_OK)
+    if ((rc = ana_base_open(cmd, ao->base_path, &R.base)) != CLI_OK)
         goto done;
     R.amps = calloc((size_t)R.ad.n_modules, sizeof *R.amps);
     R.skipped = R.amps ? calloc((size_t)R.ad.n_modules, sizeof *R.skipped) : NULL;
@@ -832,7 +808,7 @@ done:
         }
     free(R.amps);
     free(R.skipped);
-    lsc_st_close(&R.bf);
+    ana_base_close(&R.base);
     lsc_adapter_free(&R.ad);
     return rc;
 }
@@ -851,7 +827,7 @@ int cmd_amplify(int argc, char **argv)
         return rc;
     ao.base_path = cli_get(opts, "base");
     if (!ao.base_path)
-        return cli_error(cmd, CLI_USAGE, "missing --base MODEL.safetensors");
+        return cli_error(cmd, CLI_USAGE, "missing --base MODEL (.safetensors file or Hugging Face folder)");
     int bad = 0;
     ao.rank_opt = cli_long(opts, "rank", 0, &bad);
     if (bad)

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,13 +117,104 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
     return CLI_OK;
 }
 
-int ana_open_base(const char *cmd, const char *path, lsc_st_file *bf)
+// ---- the base model: a safetensors file or a Hugging Face folder ----
+
+int ana_base_open(const char *cmd, const char *path, ana_base *b)
 {
     lsc_error err = {0};
-    memset(bf, 0, sizeof *bf);
-    if (lsc_st_open(bf, path, &err) != LSC_OK)
-        return cli_lib_error(cmd, &err);
-    return CLI_OK;
+    struct stat st;
+    memset(b, 0, sizeof *b);
+    b->path = path;
+    b->is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    int rc = b->is_dir ? lsc_hf_open(&b->hf, path, &err) : lsc_st_open(&b->st, path, &err);
+    return rc == LSC_OK ? CLI_OK : cli_lib_error(cmd, &err);
+}
+
+void ana_base_close(ana_base *b)
+{
+    lsc_st_close(&b->st);
+    lsc_hf_close(&b->hf);
+}
+
+/* name's tensor in b (and its file), or NULL */
+static const lsc_st_tensor *base_lookup(const ana_base *b, const char *name, const lsc_st_file **file)
+{
+    if (!b->is_dir) {
+        *file = &b->st;
+        return lsc_st_find(&b->st, name);
+    }
+    const lsc_hf_tensor *ht = lsc_hf_find(&b->hf, name);
+    *file = ht ? &b->hf.shards[ht->shard] : NULL;
+    return ht ? ht->t : NULL;
+}
+
+int ana_base_find(const ana_base *b, const char *module, const lsc_st_file **file,
+                  const lsc_st_tensor **t, char *tried, size_t ntried)
+{
+    static const char *const pre[] = {"transformer.", "model."};
+    char cand[4][1100];
+    int nc = 0, stripped = 0;
+    snprintf(cand[nc++], sizeof cand[0], "%s.weight", module);
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(pre[i]);
+        if (strncmp(module, pre[i], l) == 0) {
+            snprintf(cand[nc++], sizeof cand[0], "%s.weight", module + l);
+            stripped = 1;
+        }
+    }
+    if (!stripped)
+        for (int i = 0; i < 2; i++)
+            snprintf(cand[nc++], sizeof cand[0], "%s%s.weight", pre[i], module);
+    if (ntried)
+        tried[0] = '\0';
+    for (int i = 0; i < nc; i++) {
+        if ((*t = base_lookup(b, cand[i], file)) != NULL)
+            return 1;
+        size_t l = ntried ? strlen(tried) : 0;
+        if (l + 1 < ntried)
+            snprintf(tried + l, ntried - l, "%s%s", i ? ", " : "", cand[i]);
+    }
+    *file = NULL;
+    *t = NULL;
+    return 0;
+}
+
+/* Drops the pages of bytes [off, off+n) of f's mapping, widened by
+ * ANA_SLACK either side and to whole pages (see ana_base_release). */
+#define ANA_SLACK ((size_t)2 << 20)
+static void drop_pages(const lsc_st_file *f, size_t off, size_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || n == 0 || !f->map || off >= f->size)
+        return;
+    size_t end = n < f->size - off ? off + n : f->size;
+    size_t lo = off > ANA_SLACK ? off - ANA_SLACK : 0;
+    size_t hi = f->size - end > ANA_SLACK ? end + ANA_SLACK : f->size;
+    uintptr_t a = (uintptr_t)(f->map + lo) & ~(uintptr_t)(pg - 1);
+    (void)madvise((void *)a, (size_t)((uintptr_t)(f->map + hi) - a), MADV_DONTNEED);
+}
+
+void ana_base_release(const lsc_st_file *file, const lsc_st_tensor *t)
+{
+    if (file && t)
+        drop_pages(file, (size_t)((const uint8_t *)lsc_st_bytes(file, t) - file->map),
+                   t->end - t->begin);
+}
+
+int ana_base_sha256(const ana_base *b, char hex[65], lsc_error *err)
+{
+    if (b->is_dir || !b->st.map || b->st.size == 0)
+        return lsc_sha256_path(b->path, hex, err);
+    const size_t chunk = (size_t)64 << 20;
+    lsc_sha256 sh;
+    lsc_sha256_init(&sh);
+    for (size_t off = 0; off < b->st.size; off += chunk) {
+        size_t n = b->st.size - off < chunk ? b->st.size - off : chunk;
+        lsc_sha256_update(&sh, b->st.map + off, n);
+        drop_pages(&b->st, off, n);
+    }
+    lsc_sha256_final(&sh, hex);
+    return LSC_OK;
 }
 
 int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, lsc_error *err)

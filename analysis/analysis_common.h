@@ -3,9 +3,11 @@
  * subcommands share (and, for argument parsing with --help, deltaspec,
  * inspect, quantize, dequantize and bench too): the common options
  * (--seed, --threads, --json, --plots, --module), adapter loading with
- * one-line errors, per-module random seeds, the per-module tasks on worker
- * threads, the output file from creation to the provenance root attributes
- * and commit, plot data files and figures, and the final JSON line. Not
+ * one-line errors, the base model (a .safetensors file or a Hugging Face
+ * folder) and its one name lookup, per-module random seeds, the per-module
+ * tasks on worker threads, the output file from creation to the provenance
+ * root attributes and commit, plot data files and figures, and the final
+ * JSON line. Not
  * library code: it prints (through cli.h) and is only linked into the
  * lorascope program.
  */
@@ -82,9 +84,43 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
 int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
               lsc_adapter *ad, const char *path2, lsc_adapter *ad2);
 
-/* Opens (maps) the base model's .safetensors; on failure prints one line
- * and returns CLI_FAIL. *bf is cleared first: lsc_st_close is always safe. */
-int ana_open_base(const char *cmd, const char *path, lsc_st_file *bf);
+/* The base model of amplify and quanterr: one .safetensors file, or a
+ * Hugging Face model folder (lib/hf_folder.c: config.json plus
+ * model.safetensors or shards behind model.safetensors.index.json). Every
+ * file is mapped, nothing is copied. */
+typedef struct ana_base {
+    const char   *path;     /* as given (borrowed) */
+    int           is_dir;   /* 1: hf is open, else st */
+    lsc_st_file   st;
+    lsc_hf_folder hf;
+} ana_base;
+
+/* Opens path: a directory as a Hugging Face folder (lsc_hf_open), else a
+ * safetensors file (lsc_st_open). *b is cleared first, so ana_base_close
+ * is always safe; on failure one line naming the file is printed and
+ * CLI_FAIL returned. */
+int  ana_base_open(const char *cmd, const char *path, ana_base *b);
+void ana_base_close(ana_base *b);
+/* The base weight of adapter module `module`: "<module>.weight", then the
+ * name without a leading "transformer." / "model." (each that matches),
+ * or, when neither matches, with "transformer." then "model." added. *file
+ * is the safetensors file holding it (a folder's shard) and *t its entry
+ * there (both borrowed from b), so lsc_st_bytes / lsc_st_read_f32 read it.
+ * Not found: *file = *t = NULL and tried lists the names looked for
+ * ("a, b, c"; cut to ntried). Returns 1 if found, else 0. */
+int  ana_base_find(const ana_base *b, const char *module, const lsc_st_file **file,
+                   const lsc_st_tensor **t, char *tried, size_t ntried);
+/* Gives tensor t's mapped pages of file back to the kernel (madvise
+ * MADV_DONTNEED; with a 2 MB margin either side, as large page-cache
+ * folios may be mapped whole): they stay in the page cache and fault back
+ * in if read again, so analysing module after module keeps the resident
+ * size near one tensor. Advisory; safe while other threads read the
+ * mapping. */
+void ana_base_release(const lsc_st_file *file, const lsc_st_tensor *t);
+/* The sha256 of the base as lsc_sha256_path computes it (a folder: every
+ * file in it). A single file is hashed from its mapping a chunk at a time,
+ * each chunk's pages released afterwards. */
+int  ana_base_sha256(const ana_base *b, char hex[65], lsc_error *err);
 
 /* The adapter module's own attributes in its group g: r, alpha, scaling,
  * in_features, out_features. */

@@ -1,5 +1,6 @@
 /*
- * quanterr.c — `lorascope quanterr BASE.safetensors ADAPTER -o OUT.h5`:
+ * quanterr.c — `lorascope quanterr BASE ADAPTER -o OUT.h5` (BASE:
+ * FILE.safetensors or a Hugging Face folder, ana_base_open):
  * does a QLoRA adapter learn to compensate the quantisation error of its
  * NF4 base (issue 6)? For every adapted module with fp32 base weight W
  * (d, k) and the adapter's update dW = s·B·A (rank r, p = min(r, d, k)):
@@ -61,7 +62,10 @@
  * This file is the command (matching modules to base tensors, the output
  * file, the table, plots); the numerics of one module are in
  * quanterr_compute.c. Not a trainer and not a model loader: only the 2-D
- * base weights of adapted modules are read.
+ * base weights of adapted modules are read, looked up as amplify does
+ * (ana_base_find: "<module>.weight", then without a leading
+ * "transformer." / "model.", or with one added), one at a time, and each
+ * tensor's mapped pages are given back after its module.
  */
 #include <float.h>
 #include <math.h>
@@ -74,7 +78,7 @@
 #include "quanterr.h"
 
 static const char *USAGE =
-    "usage: lorascope quanterr BASE.safetensors ADAPTER -o OUT.h5 [--compare FP32_ADAPTER]\n"
+    "usage: lorascope quanterr BASE ADAPTER -o OUT.h5 [--compare FP32_ADAPTER]\n"
     "                          [--blocksize 64] [--double-quant | --no-double-quant] [--top K]\n"
     "                          [--store-error] [--plots DIR] [options]\n"
     "\n"
@@ -87,7 +91,11 @@ static const char *USAGE =
     "|U^T E V|_F for U, V from dW / compare / random / E itself, cos(dW, E) and the\n"
     "fraction of ||E||^2 that deq(W) + dW removes.\n"
     "\n"
-    "  BASE                 the fp32 base model (.safetensors; not an NF4 file)\n"
+    "  BASE                 the fp32 base model: FILE.safetensors or a Hugging Face\n"
+    "                       folder (config.json + model.safetensors, or sharded\n"
+    "                       with model.safetensors.index.json); not an NF4 file.\n"
+    "                       The weight of module M is 'M.weight', tried with and\n"
+    "                       without a leading 'transformer.' / 'model.'\n"
     "  --compare DIR        the fp32-base adapter to compare with (same modules)\n"
     "  --blocksize N        NF4 block size used in training (default 64)\n"
     "  --double-quant       double-quantised absmax (default, as QLoRA)\n"
@@ -101,25 +109,6 @@ static const char *USAGE =
     "  lorascope quanterr base.safetensors runs/qlora-r8 --compare runs/lora-r8 \\\n"
     "      -o quanterr.h5 --plots figs\n";
 
-
-/* The base tensor: "<name>.weight", without a leading "transformer."/"model."
- * or with one added (as amplify). */
-static const lsc_st_tensor *find_base(const lsc_st_file *f, const char *name)
-{
-    char cand[1100];
-    const char *pre[] = {"transformer.", "model."};
-    snprintf(cand, sizeof cand, "%s.weight", name);
-    const lsc_st_tensor *t = lsc_st_find(f, cand);
-    for (int i = 0; !t && i < 2; i++) {
-        size_t l = strlen(pre[i]);
-        if (strncmp(name, pre[i], l) == 0)
-            snprintf(cand, sizeof cand, "%s.weight", name + l);
-        else
-            snprintf(cand, sizeof cand, "%s%s.weight", pre[i], name);
-        t = lsc_st_find(f, cand);
-    }
-    return t;
-}
 
 static int write_module(lsc_h5 *h, const qe *a, int bs, int dq, lsc_error *err)
 {
@@ -298,7 +287,7 @@ typedef struct quanterr_run {
     const quanterr_opts *q;
     ana_opts     o;
     lsc_adapter  ad, cad;
-    lsc_st_file  bf;
+    ana_base     base;
     qe          *qs;         /* (ad.n_modules), the first na used */
     int          na, n_skip, n_cmp, hl;
 } quanterr_run;
@@ -347,14 +336,16 @@ static int match_modules(const char *cmd, quanterr_run *R)
     const lsc_adapter *ad = &R->ad;
     for (int i = 0; i < ad->n_modules; i++) {
         const lsc_adapter_module *m = &ad->modules[i];
-        const lsc_st_tensor *t = find_base(&R->bf, m->name);
-        if (!t) {
-            cli_warn(cmd, "%s: no base weight for module %s (tried %s.weight with and without "
-                          "'transformer.'/'model.'); skipped", q->base_path, m->name, m->name);
+        const lsc_st_file *f;
+        const lsc_st_tensor *t;
+        char tried[4500];
+        if (!ana_base_find(&R->base, m->name, &f, &t, tried, sizeof tried)) {
+            cli_warn(cmd, "%s: no base weight for module %s (tried %s); skipped", q->base_path, m->name,
+                     tried);
             R->n_skip++;
             continue;
         }
-        if (lsc_nf4_st_role(&R->bf, t->name) != LSC_NF4_ROLE_PLAIN)
+        if (lsc_nf4_st_role(f, t->name) != LSC_NF4_ROLE_PLAIN)
             return cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
                                             "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
                              q->base_path, t->name);
@@ -373,6 +364,7 @@ static int match_modules(const char *cmd, quanterr_run *R)
         }
         qe *a = &R->qs[R->na++];
         a->m = m;
+        a->f = f;
         a->t = t;
         a->transposed = ad->fan_in_fan_out;
         a->mn = m->in_features < m->out_features ? m->in_features : m->out_features;
@@ -438,7 +430,9 @@ static int analyse_modules(const char *cmd, quanterr_run *R, lsc_h5 *h)
         int rc;
         if (alloc_results(a, q->store) != 0)
             return cli_error(cmd, CLI_FAIL, "out of memory");
-        if ((rc = quanterr_compute_(cmd, q->base_path, &R->bf, (int)q->bs, q->dq, R->o.seed, q->store, a)) != CLI_OK)
+        rc = quanterr_compute_(cmd, q->base_path, a->f, (int)q->bs, q->dq, R->o.seed, q->store, a);
+        ana_base_release(a->f, a->t);
+        if (rc != CLI_OK)
             return rc;
         if (write_module(h, a, (int)q->bs, q->dq, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
@@ -541,7 +535,7 @@ static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *
     int rc = ana_setup(cmd, opts, &R.o, q->path, &R.ad, q->cmp_path, &R.cad);
     if (rc != CLI_OK)
         return rc;
-    if ((rc = ana_open_base(cmd, q->base_path, &R.bf)) != CLI_OK)
+    if ((rc = ana_base_open(cmd, q->base_path, &R.base)) != CLI_OK)
         goto done;
     R.qs = calloc((size_t)R.ad.n_modules, sizeof *R.qs);
     if (!R.qs) {
@@ -566,7 +560,7 @@ done:
         for (int i = 0; i < R.ad.n_modules; i++)
             free_results(&R.qs[i]);
     free(R.qs);
-    lsc_st_close(&R.bf);
+    ana_base_close(&R.base);
     lsc_adapter_free(&R.ad);
     lsc_adapter_free(&R.cad);
     return rc;
@@ -585,7 +579,7 @@ int cmd_quanterr(int argc, char **argv)
     if (rc != CLI_OK || help)
         return rc;
     if (npos != 2)
-        return cli_error(cmd, CLI_USAGE, "expected BASE.safetensors and ADAPTER, got %d argument%s", npos,
+        return cli_error(cmd, CLI_USAGE, "expected BASE (.safetensors file or Hugging Face folder) and ADAPTER, got %d argument%s", npos,
                          npos == 1 ? "" : "s");
     int bad = 0;
     quanterr_opts q;

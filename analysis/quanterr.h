@@ -18,6 +18,7 @@
  * command) and every result. */
 typedef struct qe {
     const lsc_adapter_module *m, *c;     /* QLoRA module; compare module or NULL */
+    const lsc_st_file        *f;         /* the file holding t (a folder's shard) */
     const lsc_st_tensor      *t;         /* base tensor */
     int    transposed, p, p2, K, mn, degenerate, cdegenerate;
     double bits_total, bits_constants;
@@ -38,8 +39,8 @@ typedef struct qe {
 } qe;
 
 /* Every result of module a: E = W − deq(Q(W)) of its base tensor in bf
- * (NF4, block bs, double quant dq), E's spectrum, and dW, the compare dW
- * and their difference against E (with store, E itself into a->E). The
+ * (the file holding a->t, a->f; NF4, block bs, double quant dq), E's
+ * spectrum, and dW, the compare dW and their difference against E (with store, E itself into a->E). The
  * result arrays are the caller's; the scratch is allocated and freed here.
  * CLI_OK, or CLI_FAIL after printing the message (warnings are printed as
  * they come). */
