@@ -119,6 +119,33 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
 
 // ---- the base model: a safetensors file or a Hugging Face folder ----
 
+/* b->st as a view of b->model's float32 tensors (the data area is the
+ * model's buffer; map NULL). */
+static int view_model(ana_base *b, lsc_error *err)
+{
+    const lsc_gpt *m = &b->model;
+    lsc_st_file *f = &b->st;
+    if (!(f->tensors = calloc((size_t)m->n_tensors, sizeof *f->tensors)))
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", b->path);
+    f->data = (const uint8_t *)m->params_memory;
+    f->data_size = m->num_parameters * sizeof(float);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const lsc_gpt_tensor *t = &m->tensors[i];
+        if (t->nf4)
+            continue;
+        lsc_st_tensor *o = &f->tensors[f->n_tensors++];
+        o->name = (char *)t->name;
+        o->dtype = LSC_DT_F32;
+        o->ndim = t->ndim;
+        o->shape[0] = t->shape[0];
+        o->shape[1] = t->shape[1];
+        o->numel = t->numel;
+        o->begin = t->offset * sizeof(float);
+        o->end = o->begin + t->numel * sizeof(float);
+    }
+    return LSC_OK;
+}
+
 int ana_base_open(const char *cmd, const char *path, ana_base *b)
 {
     lsc_error err = {0};
@@ -126,12 +153,24 @@ int ana_base_open(const char *cmd, const char *path, ana_base *b)
     memset(b, 0, sizeof *b);
     b->path = path;
     b->is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    int rc = b->is_dir ? lsc_hf_open(&b->hf, path, &err) : lsc_st_open(&b->st, path, &err);
+    int rc;
+    if (b->is_dir)
+        rc = lsc_hf_open(&b->hf, path, &err);
+    else if (lsc_is_llama2c_file(path))
+        rc = (b->is_model = lsc_gpt_load(&b->model, path, &err) == LSC_OK) ? view_model(b, &err) : LSC_EFORMAT;
+    else
+        rc = lsc_st_open(&b->st, path, &err);
     return rc == LSC_OK ? CLI_OK : cli_lib_error(cmd, &err);
 }
 
 void ana_base_close(ana_base *b)
 {
+    if (b->is_model) {   /* the view owns only its table */
+        free(b->st.tensors);
+        memset(&b->st, 0, sizeof b->st);
+        lsc_gpt_free(&b->model);
+        b->is_model = 0;
+    }
     lsc_st_close(&b->st);
     lsc_hf_close(&b->hf);
 }

@@ -86,19 +86,24 @@ int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *pat
 
 /* The base model of amplify and quanterr: one .safetensors file, or a
  * Hugging Face model folder (lib/hf_folder.c: config.json plus
- * model.safetensors or shards behind model.safetensors.index.json). Every
- * file is mapped, nothing is copied. */
+ * model.safetensors or shards behind model.safetensors.index.json), every
+ * file mapped and nothing copied; or a llama2.c checkpoint, loaded as a
+ * model (lsc_gpt_load, float32 as the file is) and served through st as
+ * an in-memory view (st.map NULL: no pages are ever released) with the
+ * model's Hugging Face tensor names. */
 typedef struct ana_base {
     const char   *path;     /* as given (borrowed) */
     int           is_dir;   /* 1: hf is open, else st */
     lsc_st_file   st;
     lsc_hf_folder hf;
+    int           is_model; /* 1: st views model (a llama2.c checkpoint) */
+    lsc_gpt       model;
 } ana_base;
 
-/* Opens path: a directory as a Hugging Face folder (lsc_hf_open), else a
- * safetensors file (lsc_st_open). *b is cleared first, so ana_base_close
- * is always safe; on failure one line naming the file is printed and
- * CLI_FAIL returned. */
+/* Opens path: a directory as a Hugging Face folder (lsc_hf_open), a
+ * llama2.c checkpoint as a model, else a safetensors file (lsc_st_open).
+ * *b is cleared first, so ana_base_close is always safe; on failure one
+ * line naming the file is printed and CLI_FAIL returned. */
 int  ana_base_open(const char *cmd, const char *path, ana_base *b);
 void ana_base_close(ana_base *b);
 /* The base weight of adapter module `module`: "<module>.weight", then the

@@ -98,6 +98,12 @@ if [ -f data/fixtures/tiny.txt ]; then
         && ok "the adapter is saved in PEFT layout (q_proj, gate_proj)" || bad "no PEFT adapter in $T/ad"
     run "generate with the adapter" 0 generate --base "$BIN" --tokenizer "$TOK" --adapter "$T/ad" \
         --temperature 0 --steps 20
+    run "amplify with the llama2.c file as --base" 0 amplify "$T/ad" --base "$BIN" -o "$T/amp.h5"
+    [ "$(grep '^model.layers' "$T/o" | cut -d' ' -f1 | sort -u | wc -l)" = 20 ] && ! grep -q "not found" "$T/e"
+    verdict "amplify finds the base weight of all 20 modules in the llama2.c checkpoint"
+    run "inspect --base the llama2.c file" 0 inspect "$T/ad" --base "$BIN"
+    grep -q "|| all params: " "$T/o"
+    verdict "inspect counts the llama2.c checkpoint's parameters"
 else
     skip "3-step LoRA on stories260K" "data/fixtures/tiny.txt missing"
 fi
