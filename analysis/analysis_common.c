@@ -119,6 +119,14 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
 
 // ---- the base model: a safetensors file or a Hugging Face folder ----
 
+void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path)
+{
+    if (m->n_ignored > 0)
+        fprintf(stderr, "lorascope %s: warning: %s: %d tensor%s not part of the %s model ignored "
+                        "(lsc_gpt_load_hf names them in strict mode)\n",
+                cmd, path, m->n_ignored, m->n_ignored == 1 ? "" : "s", lsc_arch_name(m->config.arch));
+}
+
 /* b->st as a view of b->model's float32 tensors (the data area is the
  * model's buffer; map NULL). */
 static int view_model(ana_base *b, lsc_error *err)

@@ -84,6 +84,10 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
 int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
               lsc_adapter *ad, const char *path2, lsc_adapter *ad2);
 
+/* After lsc_gpt_load of path: one warning line on stderr when an imported
+ * Hugging Face folder held tensors the model ignored (m->n_ignored). */
+void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path);
+
 /* The base model of amplify and quanterr: one .safetensors file, or a
  * Hugging Face model folder (lib/hf_folder.c: config.json plus
  * model.safetensors or shards behind model.safetensors.index.json), every

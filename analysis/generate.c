@@ -155,6 +155,7 @@ static int gen_load(lsc_gpt *m, lsc_lora *lo, lsc_tokenizer *tz, const char *bas
     int rc = lsc_gpt_load(m, base, err);
     if (rc != LSC_OK)
         return rc;
+    ana_warn_ignored("generate", m, base);
     if (ad && ((rc = lsc_lora_load(lo, &m->config, ad, err)) != LSC_OK ||
                (rc = lsc_gpt_set_lora(m, lo, err)) != LSC_OK))
         return rc;

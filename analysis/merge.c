@@ -76,6 +76,7 @@ int cmd_merge(int argc, char **argv)
     memset(&lo, 0, sizeof lo);
     if ((quant ? lsc_gpt_load_nf4(&m, base, &qo, &err) : lsc_gpt_load(&m, base, &err)) != LSC_OK)
         return cli_lib_error(cmd, &err);
+    ana_warn_ignored(cmd, &m, base);
     int unmerge = cli_flag(opts, "unmerge");
     if (lsc_lora_load(&lo, &m.config, ad, &err) != LSC_OK)
         goto fail;

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analysis_common.h"
 #include "training.h"
 
 #define STATE_FILE "train_state.safetensors"
@@ -355,6 +356,7 @@ static int load_base(run *r)
     if ((o->quant ? lsc_gpt_load_nf4(&r->m, o->base, &o->qo, &r->err) : lsc_gpt_load(&r->m, o->base, &r->err)) !=
         LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
+    ana_warn_ignored(o->cmd, &r->m, o->base);
     if (o->full && r->m.quant_targets)
         return cli_error(o->cmd, CLI_USAGE, "%s holds NF4 weights (a QLoRA base): --full needs an fp32 base",
                          o->base);

@@ -198,6 +198,8 @@ typedef struct lsc_gpt {
     size_t          num_quantized;  /* elements held in NF4 */
     float          *nf4_tile;       /* (nf4_tile_floats) owned dequantisation tile */
     size_t          nf4_tile_floats;
+    int             n_ignored;      /* tensors of an imported Hugging Face folder that are not
+                                       the model's and were ignored (lsc_gpt_load of a folder) */
 } lsc_gpt;
 
 /* Allocates params_memory (zeroed) and the views/tables for cfg; mode is

@@ -267,9 +267,11 @@ static int load_float_tensor(lsc_gpt *m, const lsc_st_file *f, const lsc_st_tens
  * then quantise it (so NF4 loading holds the fp32 model once here). */
 static int load_imported(lsc_gpt *m, const char *path, int dir, const lsc_nf4_opts *opts, lsc_error *err)
 {
-    int n_extra, rc = dir ? lsc_gpt_load_hf(m, path, 1, &n_extra, err) : lsc_gpt_load_llama2c(m, path, err);
+    int n_extra = 0, rc = dir ? lsc_gpt_load_hf(m, path, 1, &n_extra, err) : lsc_gpt_load_llama2c(m, path, err);
     if (rc == LSC_OK && opts && (rc = lsc_gpt_quantize(m, opts, err)) != LSC_OK)
         lsc_gpt_free(m);
+    if (rc == LSC_OK)
+        m->n_ignored = n_extra;   /* the caller warns */
     return rc;
 }
 

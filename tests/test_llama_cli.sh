@@ -82,6 +82,23 @@ fi
 run "inspect --base the folder" 0 inspect "$T/a4" --base "$T/hf"
 grep -q "trainable params: .* || all params: " "$T/o"
 verdict "inspect --base counts a Hugging Face folder's parameters"
+if [ -x "$PY" ]; then   # an unknown extra tensor in a folder: ignored by the CLI with one warning
+    cp -r "$T/hf" "$T/hfx"
+    "$PY" - "$T/hfx/model-00001-of-00003.safetensors" "$T/hfx/model.safetensors.index.json" <<'PYEOF'
+import json, struct, sys
+p, ip = sys.argv[1], sys.argv[2]
+b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); data = b[8 + n:]
+end = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__")
+h["model.visual.proj.weight"] = {"dtype": "F32", "shape": [2], "data_offsets": [end, end + 8]}
+hb = json.dumps(h).encode(); hb += b" " * ((8 - len(hb) % 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hb)) + hb + data[:end] + b"\0" * 8)
+ix = json.load(open(ip)); ix["weight_map"]["model.visual.proj.weight"] = p.rsplit("/", 1)[1]
+json.dump(ix, open(ip, "w"))
+PYEOF
+    run "merge from a folder with an unknown extra tensor" 0 merge --base "$T/hfx" --adapter "$T/a4" -o "$T/mx.safetensors"
+    [ "$(grep -c "warning: .*1 tensor not part of the llama model ignored" "$T/e")" = 1 ]
+    verdict "the extra tensor is ignored with one warning line"
+fi
 run "merge --unmerge from the folder" 0 merge --base "$T/hf" --adapter "$T/a4" --unmerge -o "$T/hf0"
 run "train on the Hugging Face folder as --base" 0 train --base "$T/hf0" --task supersense --task-file "$SS" \
     --targets q,v --rank 2 --steps 3 --batch 4 --quiet -o "$T/a_hf"
