@@ -39,6 +39,13 @@ char *lsc_strdup_(const char *s);
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err);
 
+/* Instruction record tokens (data_tok.c, lsc_instruct_load's rule): *ids
+ * (heap, caller frees) = prompt + output + end (LF / EOS), *n_prompt the
+ * prompt part; output NULL: encode(BOS + prompt) alone (the prompt's bytes
+ * without tok), *n_prompt = *n_ids. path and rec (1-based) name errors. */
+int lsc_instruct_encode_(const lsc_tokenizer *tok, const char *prompt, const char *output, int **ids,
+                         int *n_ids, int *n_prompt, const char *path, int rec, lsc_error *err);
+
 // ---- kernels (layers.c): forward/backward pairs; float fast + double naive ----
 /* Backward kernels accumulate (+=); a NULL gradient pointer skips that
  * gradient (a frozen weight gets no dW GEMM). Linear weights are (OC, C). */
