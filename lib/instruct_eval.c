@@ -19,6 +19,15 @@
  * logits at position j - 1) counts when j >= its n_prompt; log-softmax in
  * double.
  *
+ * Greedy exact match: with a tokenizer, lsc_decode after encode(BOS +
+ * prompt) and the decoded text compared with the labels. With bytes the
+ * decoding's path is already in the rank pass: greedy decoding after the
+ * prompt's bytes yields label l then LF exactly when every byte of "l\n"
+ * is the argmax (lowest index on ties, as lsc_decode) of the logits before
+ * it on l's own candidate — and any other output names no label (it is
+ * longer than max_label + 1, or not a label followed by LF) — so the
+ * bytes need no second prefill of the prompts.
+ *
  * Shapes: n items evaluated, L labels, G items per group (G·L cache rows),
  * V vocabulary, W the longest candidate of a group (W - 1 positions fed).
  */
@@ -117,15 +126,18 @@ int lsc_instruct_task(lsc_task *t, const lsc_instruct *d, const lsc_task *labels
 
 // ---- rank classification ----
 
-static double log_sum_exp(const float *x, int V)
+/* log-sum-exp of one logits row in double; *best = its argmax (the lowest
+ * index on ties, lsc_decode's greedy choice). */
+static double log_sum_exp(const float *x, int V, int *best)
 {
-    double mx = x[0];
+    int b = 0;
     for (int j = 1; j < V; j++)
-        if (x[j] > mx)
-            mx = x[j];
-    double z = 0.0;
+        if (x[j] > x[b])
+            b = j;
+    double mx = x[b], z = 0.0;
     for (int j = 0; j < V; j++)
         z += exp((double)x[j] - mx);
+    *best = b;
     return mx + log(z);
 }
 
@@ -136,6 +148,7 @@ typedef struct cand_group {
     int         *len, *np;             /* (G·L) tokens, prompt tokens */
     int         *plen;                 /* (G) shared prefix fed once */
     int         *tok, *slot, *pos;     /* (G·L) one step's rows */
+    char        *top;                  /* (G·L) or NULL: every response target so far the argmax */
     int          G, cap_G;
 } cand_group;
 
@@ -180,12 +193,15 @@ static void score_step(const lsc_gpt *m, const cand_group *w, int L, int n, int 
         const float *x = lsc_gpt_logits(m) + (size_t)j * (size_t)V;
         int r0 = w->slot[j], r1 = all ? r0 + L : r0 + 1, tg = w->pos[j] + 1;
         double lse = NAN;
+        int best = -1;
         for (int r = r0; r < r1; r++) {
             if (tg >= w->len[r] || tg < w->np[r])
                 continue;
             if (isnan(lse))
-                lse = log_sum_exp(x, V);
+                lse = log_sum_exp(x, V, &best);
             ll[r] += (double)x[w->ids[r][tg]] - lse;
+            if (w->top && w->ids[r][tg] != best)
+                w->top[r] = 0;
         }
     }
 }
@@ -197,6 +213,8 @@ static int rank_group(lsc_gpt *m, cand_group *w, int L, int G, double *ll, lsc_e
     for (int g = 0; g < G; g++)
         maxp = w->plen[g] > maxp ? w->plen[g] : maxp;
     memset(ll, 0, (size_t)G * (size_t)L * sizeof *ll);
+    if (w->top)
+        memset(w->top, 1, (size_t)G * (size_t)L);
     for (int p = 0; p < maxp; p++) {   /* the shared prefixes, in each item's first row */
         int n = 0;
         for (int g = 0; g < G; g++)
@@ -259,8 +277,11 @@ static int check_items(const lsc_instruct *d, const lsc_task *t, const int *item
     return LSC_OK;
 }
 
-int lsc_instruct_label_ll(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, const lsc_tokenizer *tok,
-                          const int *items, int n_items, double *ll, lsc_error *err)
+/* lsc_instruct_label_ll; with gpred non-NULL (bytes only) also the
+ * greedy predictions read off the same pass: gpred[q] = the label all of
+ * whose response targets are the argmax of their logits, else -1. */
+static int label_scores(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, const lsc_tokenizer *tok,
+                        const int *items, int n_items, double *ll, int *gpred, lsc_error *err)
 {
     int rc = check_items(d, t, items, n_items, err);
     if (rc != LSC_OK)
@@ -278,7 +299,8 @@ int lsc_instruct_label_ll(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, 
     w.slot = LSC_MALLOC(R * sizeof(int));
     w.pos = LSC_MALLOC(R * sizeof(int));
     w.plen = LSC_MALLOC((size_t)w.cap_G * sizeof(int));
-    if (!w.ids || !w.len || !w.np || !w.tok || !w.slot || !w.pos || !w.plen) {
+    w.top = gpred ? LSC_MALLOC(R) : NULL;
+    if (!w.ids || !w.len || !w.np || !w.tok || !w.slot || !w.pos || !w.plen || (gpred && !w.top)) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "instruct eval: out of memory");
         goto done;
     }
@@ -300,6 +322,12 @@ int lsc_instruct_label_ll(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, 
         }
         w.G = G;
         rc = rank_group(m, &w, L, G, ll + (size_t)q0 * (size_t)L, err);
+        for (int g = 0; gpred && g < G; g++) {
+            gpred[q0 + g] = -1;
+            for (int l = 0; l < L && gpred[q0 + g] < 0; l++)
+                if (w.top[g * L + l])
+                    gpred[q0 + g] = l;
+        }
     }
 done:
     if (w.ids)
@@ -313,7 +341,14 @@ done:
     LSC_FREE(w.slot);
     LSC_FREE(w.pos);
     LSC_FREE(w.plen);
+    LSC_FREE(w.top);
     return rc;
+}
+
+int lsc_instruct_label_ll(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, const lsc_tokenizer *tok,
+                          const int *items, int n_items, double *ll, lsc_error *err)
+{
+    return label_scores(m, d, t, tok, items, n_items, ll, NULL, err);
 }
 
 // ---- greedy decoding and the whole evaluation ----
@@ -435,8 +470,9 @@ int lsc_instruct_eval_items(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "instruct eval: out of memory");
         goto done;
     }
-    if ((rc = lsc_instruct_label_ll(m, d, t, tok, items, n_items, ll, err)) != LSC_OK ||
-        (rc = greedy_pred(m, d, t, tok, items, n_items, gp, err)) != LSC_OK)
+    /* bytes: the greedy path is read off the rank pass (see label_scores) */
+    if ((rc = label_scores(m, d, t, tok, items, n_items, ll, tok ? NULL : gp, err)) != LSC_OK ||
+        (tok && (rc = greedy_pred(m, d, t, tok, items, n_items, gp, err)) != LSC_OK))
         goto done;
     long hit = 0, rank_hit = 0;
     double nll = 0.0, ntok = 0.0;

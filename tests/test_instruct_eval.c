@@ -7,7 +7,8 @@
  * KV-cached rank scores against scoring every candidate alone by a full
  * forward built here from the tokenizer directly (1e-4); the per-item
  * label ordering, rank_pred, rank accuracy and label loss recomputed from
- * those; greedy predictions against a greedy decoding by full forwards.
+ * those; greedy predictions against a greedy decoding by full forwards,
+ * and on a model forced to answer "" at once, the exact-match hits.
  * Runs from the project root (tests/run.sh does).
  */
 #include <math.h>
@@ -204,6 +205,51 @@ done:
     lsc_instruct_free(&d);
 }
 
+/* A model whose greedy choice is always the end token (final LayerNorm
+ * weight 0, bias 1, wte[end] = 1: logits[end] = C): greedy decoding gives
+ * "" at once, so the records whose output is "" are exactly the hits. */
+static void check_forced(const lsc_gpt_config *cfg, const lsc_tokenizer *tok, const char *what)
+{
+    lsc_error err = {0};
+    const char *json = test_tmp("forced.json");
+    FILE *fp = fopen(json, "w");
+    fputs("[{\"instruction\":\"Say nothing.\",\"output\":\"\"},\n"
+          "{\"instruction\":\"Name it.\",\"input\":\"aioli\",\"output\":\"food\"},\n"
+          "{\"instruction\":\"Say nothing.\",\"input\":\"x\",\"output\":\"\"}]\n", fp);
+    fclose(fp);
+    lsc_instruct d;
+    lsc_task t;
+    lsc_gpt m;
+    uint64_t rng;
+    lsc_rng_seed(&rng, 5);
+    int rc = lsc_instruct_load(&d, json, tok, 0, &err);
+    if (rc == LSC_OK && (rc = lsc_instruct_task(&t, &d, NULL, &err)) == LSC_OK &&
+        (rc = lsc_gpt_init(&m, cfg, &err)) == LSC_OK) {
+        lsc_gpt_init_weights(&m, &rng);
+        const int C = cfg->n_embd;
+        for (int c = 0; c < C; c++) {
+            m.params.lnfw[c] = 0.0f;
+            m.params.lnfb[c] = 1.0f;
+            m.params.wte[(size_t)d.end_id * C + c] = 1.0f;
+        }
+        int items[3] = {0, 1, 2}, pred[3];
+        lsc_task_eval_result res;
+        rc = lsc_instruct_eval_items(&m, &d, &t, tok, items, 3, &res, pred, NULL, NULL, &err);
+        lsc_gpt_alloc_acts(&m, 1, cfg->n_ctx, &err);
+        char text[256];
+        int nt = brute_greedy(&m, tok, d.prompt_text[1], t.max_label + 1, d.end_id, text, sizeof text);
+        CHECK(rc == LSC_OK && pred[0] == 0 && pred[1] == 0 && pred[2] == 0 && t.label_names[0][0] == '\0' &&
+                  fabs(res.accuracy - 2.0 / 3.0) < 1e-12 && nt == 0,
+              "%s: a model always choosing the end token: greedy \"\" on every record, exact match 2/3 (%.3f; %s)",
+              what, res.accuracy, rc ? err.msg : "ok");
+        lsc_gpt_free(&m);
+    }
+    if (rc != LSC_OK)
+        CHECK(0, "%s: forced model (%s)", what, err.msg);
+    lsc_task_free(&t);
+    lsc_instruct_free(&d);
+}
+
 /* The view with a reference label set: an output outside it is refused. */
 static void check_unknown_label(const char *json)
 {
@@ -249,6 +295,7 @@ int main(void)
         return test_summary();
     lsc_gpt_config bytes = {.n_layer = 2, .n_head = 2, .n_embd = 32, .n_ctx = 288, .vocab = 256};
     run_case("bytes", &bytes, NULL, json);
+    check_forced(&bytes, NULL, "bytes");
     check_unknown_label(json);
     const char *fx = test_fixtures_dir("instruction evaluation with the llama2.c tokenizer tok512");
     if (fx) {
@@ -260,6 +307,7 @@ int main(void)
         if (rc == LSC_OK) {
             lsc_gpt_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 32, .n_ctx = 256, .vocab = 512};
             run_case("tok512", &cfg, &tok, json);
+            check_forced(&cfg, &tok, "tok512");
             lsc_tokenizer_free(&tok);
         }
     }
