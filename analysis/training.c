@@ -6,8 +6,8 @@
  * paths with the run's identity (checked on --resume), checkpointed
  * training with the progress line and Ctrl-C, and the outputs (model file
  * or PEFT adapter directory, train_log.h5) with the summary on stdout.
- * Supersense runs validate on the dev split during training and score the
- * test split's --eval-sample once at the end (/eval); fine-tuning runs
+ * Supersense runs (and Alpaca runs with --task-test) validate on dev during
+ * training and score the test split's --eval-sample at the end (/eval); fine-tuning runs
  * record ‖ΔW‖_F/‖W‖_F per weight (/delta).
  *
  * Not here: option parsing beyond the options pretrain and train share

@@ -143,7 +143,10 @@ lsc_arg() {
 # Sets BASE (the safetensors path) and BASE_SHA; pretrains it once per config. An interrupted
 # pretraining leaves its checkpoint, and the next call continues it (--resume).
 lsc_base() {
-    [ -n "${BASE:-}" ] && return 0
+    if [ -n "${BASE:-}" ]; then   # set by the parent (reproduce.sh --one); TASK_SHA too
+        if [ "$FORMAT" = alpaca ]; then lsc_task_files; fi
+        return 0
+    fi
     for f in $CORPUS $TASK; do
         [ -e "$f" ] || lsc_die "$f is missing (run data/fetch.sh or make data)"
     done
