@@ -126,21 +126,6 @@ int lsc_instruct_task(lsc_task *t, const lsc_instruct *d, const lsc_task *labels
 
 // ---- rank classification ----
 
-/* log-sum-exp of one logits row in double; *best = its argmax (the lowest
- * index on ties, lsc_decode's greedy choice). */
-static double log_sum_exp(const float *x, int V, int *best)
-{
-    int b = 0;
-    for (int j = 1; j < V; j++)
-        if (x[j] > x[b])
-            b = j;
-    double mx = x[b], z = 0.0;
-    for (int j = 0; j < V; j++)
-        z += exp((double)x[j] - mx);
-    *best = b;
-    return mx + log(z);
-}
-
 /* One group's candidates and work space. */
 typedef struct cand_group {
     lsc_kv_cache kv;
@@ -198,7 +183,7 @@ static void score_step(const lsc_gpt *m, const cand_group *w, int L, int n, int 
             if (tg >= w->len[r] || tg < w->np[r])
                 continue;
             if (isnan(lse))
-                lse = log_sum_exp(x, V, &best);
+                lse = lsc_log_sum_exp_(x, V, &best);
             ll[r] += (double)x[w->ids[r][tg]] - lse;
             if (w->top && w->ids[r][tg] != best)
                 w->top[r] = 0;
@@ -227,14 +212,7 @@ static int rank_group(lsc_gpt *m, cand_group *w, int L, int G, double *ll, lsc_e
             return rc;
         score_step(m, w, L, n, 1, ll);
     }
-    const size_t TC = (size_t)w->kv.T * (size_t)w->kv.C;
-    for (int ly = 0; ly < w->kv.n_layer; ly++)
-        for (int g = 0; g < G; g++)
-            for (int l = 1; l < L; l++) {
-                size_t src = ((size_t)ly * w->kv.rows + (size_t)g * L) * TC, dst = src + (size_t)l * TC;
-                memcpy(w->kv.k + dst, w->kv.k + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
-                memcpy(w->kv.v + dst, w->kv.v + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
-            }
+    lsc_kv_share_prefix_(&w->kv, G, L, w->plen);
     for (int k = 0;; k++) {   /* each candidate's own tokens: position plen + k predicts plen + k + 1 */
         int n = 0;
         for (int g = 0; g < G; g++)
@@ -466,7 +444,8 @@ int lsc_instruct_eval_items(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t
     const int L = t->n_labels;
     int *gp = pred ? pred : LSC_MALLOC((size_t)n_items * sizeof(int));
     double *ll = label_ll ? label_ll : LSC_MALLOC((size_t)n_items * (size_t)L * sizeof(double));
-    if (!gp || !ll) {
+    int *gold = LSC_MALLOC((size_t)n_items * sizeof(int));
+    if (!gp || !ll || !gold) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "instruct eval: out of memory");
         goto done;
     }
@@ -474,28 +453,17 @@ int lsc_instruct_eval_items(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t
     if ((rc = label_scores(m, d, t, tok, items, n_items, ll, tok ? NULL : gp, err)) != LSC_OK ||
         (tok && (rc = greedy_pred(m, d, t, tok, items, n_items, gp, err)) != LSC_OK))
         goto done;
-    long hit = 0, rank_hit = 0;
-    double nll = 0.0, ntok = 0.0;
+    double ntok = 0.0;
     for (int q = 0; q < n_items && rc == LSC_OK; q++) {
-        const double *row = ll + (size_t)q * L;
-        int gold = t->labels[items[q]], best = 0;
-        for (int l = 1; l < L; l++)
-            if (row[l] > row[best])
-                best = l;   /* ties: the lowest label index */
-        if (rank_pred)
-            rank_pred[q] = best;
-        hit += gp[q] == gold;
-        rank_hit += best == gold;
-        nll -= row[gold];
+        gold[q] = t->labels[items[q]];
         rc = gold_tokens(d, t, tok, items[q], &ntok, err);
     }
     if (rc != LSC_OK)
         goto done;
-    res->n = n_items;
-    res->accuracy = (double)hit / n_items;
-    res->rank_accuracy = (double)rank_hit / n_items;
-    res->loss = nll / ntok;
+    lsc_rank_tally_(ll, gold, gp, n_items, L, rank_pred, res);
+    res->loss /= ntok;
 done:
+    LSC_FREE(gold);
     if (gp != pred)
         LSC_FREE(gp);
     if (ll != label_ll)
