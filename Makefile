@@ -6,7 +6,8 @@
 #                     packages are missing (DEPS=run: build + studies; DEPS=all: + tests)
 #   make test         make deps, build, run every test
 #   make reproduce    make deps, build, the LoRA paper's Section 7 studies (PROFILE=tiny|quick|paper)
-#                     (ARCH=llama: the same studies on a Llama-family base)
+#                     (ARCH=llama: the same studies on a Llama-family base;
+#                     FORMAT=alpaca: the task as instruction tuning in the Alpaca template)
 #   make asan         the whole test suite under -fsanitize=address,undefined
 #   make bench        benchmarks -> data/results/bench/bench.json
 #   make data         fetch and extract the corpora (data/fetch.sh)
@@ -25,6 +26,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 PROFILE ?= quick
 ARCH    ?=
+FORMAT  ?=
 OPT     ?= -O2
 CFLAGS  ?=
 # OpenMP is on when the compiler has it (test-compiled once), unless OPENMP=0.
@@ -183,7 +185,7 @@ data:
 reproduce:
 	$(Q)$(MAKE) --no-print-directory deps DEPS=run
 	$(Q)$(MAKE) --no-print-directory build
-	$(Q)PROFILE=$(PROFILE) ARCH=$(ARCH) BUILD=$(BUILD) sh experiments/reproduce.sh
+	$(Q)PROFILE=$(PROFILE) ARCH=$(ARCH) FORMAT=$(FORMAT) BUILD=$(BUILD) sh experiments/reproduce.sh
 
 regress:
 	$(Q)$(MAKE) --no-print-directory deps DEPS=run

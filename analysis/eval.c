@@ -4,8 +4,9 @@
  * evenly spread windows of the validation text (lm), or, on the seeded
  * sample of the test split (and the dev split with --eval-dev), label loss,
  * exact-match accuracy by greedy decoding and rank-classification accuracy
- * next to the majority and suffix baselines (supersense); a table on stdout
- * and, with --json, one JSON object.
+ * next to the majority and suffix baselines (supersense; also Alpaca
+ * instruction records with --format alpaca, classified over the training
+ * records' outputs); a table on stdout and, with --json, one JSON object.
  *
  * Not here: the forward pass and task scoring (lib/model_forward.c,
  * lib/task_eval.c) or the data sources and the sample (training_common.c,
@@ -32,6 +33,7 @@ static const char *EVAL_USAGE =
     "         [--data FILE | --task-file FILE [--task-dev FILE --task-test FILE]] [--ctx T --batch B]\n"
     "         [--windows N] [--eval-sample N] [--eval-seed S] [--eval-dev] [--threads P] [--json FILE|-]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
+    "         [--format alpaca --data TRAIN.json --task-test TEST.json [--valid DEV.json] [--tokenizer TOK.bin]]\n"
     "\n"
     "Evaluates the base model and, one after another, each adapter on it (repeat\n"
     "--adapter, or list more directories after it). lm: mean next-byte loss\n"
@@ -50,6 +52,12 @@ static const char *EVAL_USAGE =
     "\"results\"); --json - prints\n"
     "it as the last stdout line. --quant nf4 evaluates on the base quantised to NF4 as\n"
     "`train --quant nf4` trains (QLoRA); an NF4 base file is recognised without it.\n"
+    "--format alpaca: the supersense-style evaluation of Alpaca instruction records (as\n"
+    "`train --format alpaca --task-test` does at the end of a run): the records of --task-test\n"
+    "(and of --valid with --eval-dev) classified over the label set = the distinct outputs of\n"
+    "the --data records (which also fit the majority baseline; no suffix baseline: null),\n"
+    "each label scored on exactly the tokens training feeds (--tokenizer: the base's llama2.c\n"
+    "tokenizer; the label loss is then per response token).\n"
     "\n"
     "example:\n"
     "  lorascope eval --base base.safetensors --adapter ad8 --task supersense\n";
@@ -101,7 +109,7 @@ enum { MAXA = 64 };
 typedef struct eval_run {
     const char        *cmd, *base, *task, *json_path;
     const char        *ads[2 * MAXA];   /* adapter directories, in order */
-    int                nad, is_ss, B, quant, n_items, eval_dev;
+    int                nad, is_ss, alpaca, B, quant, n_items, eval_dev;
     long               windows, sample, seed, T;
     lsc_nf4_opts       qo;
     double             t_start;
@@ -134,6 +142,12 @@ static int parse_eval(const cli_opt *opts, int argc, char **argv, const char **p
     e->is_ss = strcmp(e->task, "supersense") == 0;
     if (!e->is_ss && strcmp(e->task, "lm") != 0)
         return cli_error(cmd, CLI_USAGE, "unknown task '%s' (lm or supersense)", e->task);
+    if (cli_get(opts, "format") && strcmp(cli_get(opts, "format"), "alpaca") == 0) {
+        if (cli_get(opts, "task"))
+            return cli_error(cmd, CLI_USAGE, "--format alpaca evaluates --task-test FILE.json records, not --task");
+        e->task = "alpaca";   /* scored like supersense, on the records (training_tok.c) */
+        e->is_ss = e->alpaca = 1;
+    }
     e->B = (int)cli_long(opts, "batch", 32, &bad);
     e->windows = cli_long(opts, "windows", 256, &bad);
     training_parse_eval(opts, &e->sample, &e->seed, &e->eval_dev, &bad);
@@ -163,8 +177,11 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
     if ((e->quant ? lsc_gpt_load_nf4(&e->m, e->base, &e->qo, &e->err) : lsc_gpt_load(&e->m, e->base, &e->err)) !=
         LSC_OK)
         return cli_lib_error(cmd, &e->err);
-    if ((rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
+    if (e->alpaca ? (rc = training_tok_load(cmd, opts, e->m.config.vocab, 0, &e->d)) != CLI_OK
+                  : (rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
         return rc;
+    if (e->alpaca && !e->d.evaluates)
+        return cli_error(cmd, CLI_USAGE, "--format alpaca needs --task-test FILE.json (the records to score)");
     e->T = cli_long(opts, "ctx", e->m.config.n_ctx, &bad);
     if (bad)
         return CLI_USAGE;   /* cli_long printed the usage error */
@@ -181,8 +198,10 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
         training_eval_free(&items);
         if (rc != CLI_OK)
             return rc;
-        printf("supersense: %d test items (seed %ld) from %s; baselines: majority class %.2f%%, 4-letter suffix "
-               "%.2f%%\n", e->n_items, e->seed, e->d.src.test[0] ? e->d.src.test : e->d.src.train,
+        if (e->alpaca)   /* the prompts end in the template: no suffix baseline */
+            e->bl.suffix = NAN;
+        printf("%s: %d test items (seed %ld) from %s; baselines: majority class %.2f%%, 4-letter suffix "
+               "%.2f%%\n", e->task, e->n_items, e->seed, e->d.src.test[0] ? e->d.src.test : e->d.src.train,
                100 * e->bl.majority, 100 * e->bl.suffix);
     } else {
         printf("lm: validation text %s (%zu bytes), context %ld\n", e->d.cvalid.path, e->d.cvalid.n, e->T);
@@ -245,10 +264,9 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
     memset(&te, 0, sizeof te);
     memset(&de, 0, sizeof de);
     int rc = CLI_OK;
-    if (e->is_ss) {
-        if ((rc = training_eval_run(e->cmd, &e->m, &e->d.ttest, "test", e->sample, e->seed, &te)) == CLI_OK &&
-            e->eval_dev)
-            rc = training_eval_run(e->cmd, &e->m, &e->d.tdev, "dev", e->sample, e->seed, &de);
+    if (e->is_ss) {   /* supersense, or --format alpaca records */
+        lsc_baselines bl;
+        rc = training_eval_final(e->cmd, &e->m, &e->d, e->sample, e->seed, e->eval_dev, &te, &de, &bl);
         loss = te.res.loss;
     } else if (eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
         rc = cli_lib_error(e->cmd, &e->err);
@@ -332,8 +350,9 @@ int cmd_eval(int argc, char **argv)
                       {"ctx", 1, NULL}, {"batch", 1, NULL}, {"windows", 1, NULL}, {"eval-sample", 1, NULL},
                       {"eval-seed", 1, NULL}, {"eval-dev", 0, NULL}, {"threads", 1, NULL},
                       {"json", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
-                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"help", 0, NULL},
-                      {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
+                      {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"format", 1, NULL},
+                      {"tokenizer", 1, NULL}, {"help", 0, NULL},
+                      {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6); format, tokenizer: issue 13 */
     eval_run e;
     memset(&e, 0, sizeof e);
     e.cmd = cmd;

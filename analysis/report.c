@@ -262,7 +262,7 @@ static void write_head(ctx *c, const char *title_opt)
     html_text_(c->d.html, title);
     fputs("</h1>\n", c->d.html);
     fprintf(c->d.md, "# %s\n\n", title);
-    char arch[32] = "gpt";
+    char arch[32] = "gpt", format[32] = "tsv";
     for (int i = 0; i < S_N; i++)
         if (c->st[i].h) {
             char note[512];
@@ -270,6 +270,7 @@ static void write_head(ctx *c, const char *title_opt)
             if (note[0] && strcmp(note, "?") != 0)
                 doc_p_(&c->d, "**Too small for verdicts:** %s.", note);
             root_str_(&c->st[i], "arch", arch, sizeof arch);
+            root_str_(&c->st[i], "format", format, sizeof format);
             break;
         }
     /* the architecture of the base (results before LoRA issue 13 have no attribute: GPT) */
@@ -277,9 +278,10 @@ static void write_head(ctx *c, const char *title_opt)
     doc_p_(&c->d, "Generated %s by lorascope %s from %s (git commit %s). Hu et al. 2021, "
                   "\"LoRA: Low-Rank Adaptation of Large Language Models\" (arXiv:2106.09685), "
                   "§7, reproduced on a small byte-level %s trained here on English text and "
-                  "adapted to the WordNet noun-supersense task. The paper's numbers (GPT-3 175B on "
+                  "adapted to the WordNet noun-supersense task%s. The paper's numbers (GPT-3 175B on "
                   "WikiSQL/MultiNLI) stand beside ours for their pattern, not their values.",
-           created, LSC_VERSION, c->dir, gc, model);
+           created, LSC_VERSION, c->dir, gc, model,
+           strcmp(format, "alpaca") == 0 ? ", instruction-tuned (Alpaca template; no suffix baseline)" : "");
     doc_h_(&c->d, 2, "findings", "Does our miniature show what the paper shows?");
     doc_p_(&c->d, "Each verdict is computed from the numbers below by the criterion printed with it.");
     fputs("<ul class=\"findings\">\n", c->d.html);

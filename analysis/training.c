@@ -6,8 +6,8 @@
  * paths with the run's identity (checked on --resume), checkpointed
  * training with the progress line and Ctrl-C, and the outputs (model file
  * or PEFT adapter directory, train_log.h5) with the summary on stdout.
- * Supersense runs validate on the dev split during training and score the
- * test split's --eval-sample once at the end (/eval); fine-tuning runs
+ * Supersense runs (and Alpaca runs with --task-test) validate on dev during
+ * training and score the test split's --eval-sample at the end (/eval); fine-tuning runs
  * record ‖ΔW‖_F/‖W‖_F per weight (/delta).
  *
  * Not here: option parsing beyond the options pretrain and train share
@@ -660,14 +660,10 @@ static int final_metrics(run *r, log_extra ex[24], int *nex)
         if ((rc = training_delta_compute(o->cmd, &r->m, o->full ? NULL : &r->lo, o->base, &r->delta)) != CLI_OK)
             return rc;
     }
-    if (o->is_ss) {
-        if ((rc = training_eval_run(o->cmd, &r->m, &r->d.ttest, "test", o->eval_sample, o->eval_seed, &r->test)) !=
-                CLI_OK ||
-            (o->eval_dev &&
-             (rc = training_eval_run(o->cmd, &r->m, &r->d.tdev, "dev", o->eval_sample, o->eval_seed, &r->dev)) != CLI_OK))
+    if (r->d.evaluates) {   /* supersense, or alpaca with --task-test */
+        if ((rc = training_eval_final(o->cmd, &r->m, &r->d, o->eval_sample, o->eval_seed, o->eval_dev, &r->test,
+                                      &r->dev, &r->bl)) != CLI_OK)
             return rc;
-        if (training_eval_baselines(&r->d.ttrain, &r->d.ttest, &r->test, &r->bl, &r->err) != LSC_OK)
-            return cli_lib_error(o->cmd, &r->err);
         ex[n++] = (log_extra){"accuracy", r->test.res.accuracy};
         ex[n++] = (log_extra){"rank_accuracy", r->test.res.rank_accuracy};
         ex[n++] = (log_extra){"label_loss", r->test.res.loss};
@@ -696,7 +692,7 @@ static int run_params(const run *r, lsc_h5_param par[64])
         PAR_S(par, np, "profile", o->profile);
     if (o->kind == TRAINING_FINETUNE)
         PAR_S(par, np, "task", o->task);
-    if (o->kind == TRAINING_FINETUNE && o->is_ss) {
+    if (o->kind == TRAINING_FINETUNE && r->d.evaluates) {
         PAR_I(par, np, "eval_seed", o->eval_seed);
         PAR_I(par, np, "eval_sample", o->eval_sample);
         PAR_S(par, np, "eval_split", "test");
@@ -752,7 +748,7 @@ static int write_log_more(lsc_h5 *h, const void *ctx, lsc_error *err)
 {
     const run *r = ctx;
     int rc = LSC_OK;
-    if (r->o->is_ss && (rc = training_eval_write(h, &r->d.ttest, &r->test, err)) == LSC_OK && r->o->eval_dev)
+    if (r->d.evaluates && (rc = training_eval_write(h, &r->d.ttest, &r->test, err)) == LSC_OK && r->o->eval_dev)
         rc = training_eval_write(h, &r->d.tdev, &r->dev, err);
     if (rc == LSC_OK && r->delta.n > 0)
         rc = training_delta_write(h, &r->delta, err);
@@ -773,7 +769,7 @@ static int write_log(run *r, double wall, const log_extra *ex, int nex)
     if (o->kind != TRAINING_SYNTHETIC) {
         inp[ni++] = (lsc_h5_input){"data", r->d.src.train};
         if (r->d.src.valid[0])
-            inp[ni++] = (lsc_h5_input){o->is_ss ? "data_dev" : "data_valid", r->d.src.valid};
+            inp[ni++] = (lsc_h5_input){r->d.evaluates ? "data_dev" : "data_valid", r->d.src.valid};
         if (r->d.src.test[0])
             inp[ni++] = (lsc_h5_input){"data_test", r->d.src.test};
     }
@@ -799,14 +795,14 @@ static void print_summary(const run *r)
            o->full ? r->modelp : o->out, o->full ? "full model" : "PEFT adapter", r->vl, exp(r->vl), r->tr.step, wall);
     printf("update size ||dW||_F/||W||_F: median %.4g, max %.4g over %d weights\n", r->delta.median, r->delta.max,
            r->delta.n);
-    if (o->is_ss)
-        printf("supersense test (%d items, seed %ld): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f); "
-               "baselines: majority %.2f%%, 4-letter suffix %.2f%%\n",
+    if (r->d.evaluates)
+        printf("%s test (%d items, seed %ld): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f); "
+               "baselines: majority %.2f%%, 4-letter suffix %.2f%%\n", o->alpaca ? "instruction" : "supersense",
                r->test.n, o->eval_seed, 100 * r->test.res.accuracy, 100 * r->test.res.rank_accuracy, r->test.res.loss,
                100 * r->bl.majority, 100 * r->bl.suffix);
-    if (o->is_ss && o->eval_dev)
-        printf("supersense dev (%d items): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f)\n", r->dev.n,
-               100 * r->dev.res.accuracy, 100 * r->dev.res.rank_accuracy, r->dev.res.loss);
+    if (r->d.evaluates && o->eval_dev)
+        printf("%s dev (%d items): exact match %.2f%%, rank accuracy %.2f%% (label loss %.4f)\n",
+               o->alpaca ? "instruction" : "supersense", r->dev.n, 100 * r->dev.res.accuracy, 100 * r->dev.res.rank_accuracy, r->dev.res.loss);
 }
 
 /* Metrics, then the model or adapter, the log and the summary. */

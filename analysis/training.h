@@ -52,6 +52,9 @@ typedef struct training_data {
     lsc_tokens        ktrain, kvalid;
     int               alpaca;               /* --format alpaca: itrain, ivalid (if --valid) */
     lsc_instruct      itrain, ivalid;
+    lsc_instruct      itest;                /* --format alpaca --task-test FILE.json */
+    int               evaluates;            /* scored at the end: supersense, or alpaca with itest
+                                               (ttrain/tdev/ttest then the records' label-set views) */
 } training_data;
 
 /* Loads *d (zeroed first). LM: --data FILE split 90/10 at a paragraph
@@ -106,6 +109,17 @@ int  training_eval_items(const char *cmd, const lsc_task *t, const char *split, 
 int  training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char *split, long sample, long seed,
                        training_eval *ev);
 void training_eval_free(training_eval *ev);
+/* Alpaca with --task-test FILE.json: the test records scored with m as a
+ * classification over the training records' outputs (lsc_instruct_eval_items)
+ * on the sample of t (d->ttest or d->tdev, the view of recs). */
+int  training_tok_eval_run(const char *cmd, lsc_gpt *m, const training_data *d, const lsc_instruct *recs,
+                           const lsc_task *t, const char *split, long sample, long seed, training_eval *ev);
+/* The end of a run that evaluates (d->evaluates): the test sample, and the
+ * dev sample with dev, scored (supersense: training_eval_run; alpaca:
+ * training_tok_eval_run), and the baselines fitted on d->ttrain on the test
+ * sample (alpaca: no suffix baseline, bl->suffix = NaN). */
+int  training_eval_final(const char *cmd, lsc_gpt *m, const training_data *d, long sample, long seed, int dev,
+                         training_eval *test, training_eval *devev, lsc_baselines *bl);
 /* The majority and 4-letter-suffix baselines fitted on train, scored on
  * the items ev evaluated. */
 int  training_eval_baselines(const lsc_task *train, const lsc_task *t, const training_eval *ev, lsc_baselines *bl,

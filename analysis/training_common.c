@@ -13,6 +13,7 @@
  */
 #include <cblas.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,7 @@ fail:
 int training_data_load(const char *cmd, const cli_opt *opts, int is_ss, const char *def_file, training_data *d)
 {
     memset(d, 0, sizeof *d);
+    d->evaluates = is_ss;
     return is_ss ? load_task(cmd, opts, &d->ttrain, &d->tdev, &d->ttest, &d->src)
                  : load_lm(cmd, opts, def_file, &d->ctrain, &d->cvalid, &d->src);
 }
@@ -230,9 +232,10 @@ void training_data_free(training_data *d)
     lsc_tokens_free(&d->kvalid);
     lsc_instruct_free(&d->itrain);
     lsc_instruct_free(&d->ivalid);
+    lsc_instruct_free(&d->itest);
     if (d->has_tok)
         lsc_tokenizer_free(&d->tok);
-    d->has_tok = d->tokens = d->alpaca = 0;
+    d->has_tok = d->tokens = d->alpaca = d->evaluates = 0;
 }
 
 // ---- task evaluation ----
@@ -273,6 +276,24 @@ int training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char
         return rc;
     if (lsc_task_eval_items(m, t, ev->item, ev->n, &ev->res, ev->pred, ev->rank_pred, NULL, &err) != LSC_OK)
         return cli_lib_error(cmd, &err);
+    return CLI_OK;
+}
+
+int training_eval_final(const char *cmd, lsc_gpt *m, const training_data *d, long sample, long seed, int dev,
+                        training_eval *test, training_eval *devev, lsc_baselines *bl)
+{
+    lsc_error err = {0};
+    int rc = d->alpaca ? training_tok_eval_run(cmd, m, d, &d->itest, &d->ttest, "test", sample, seed, test)
+                       : training_eval_run(cmd, m, &d->ttest, "test", sample, seed, test);
+    if (rc == CLI_OK && dev)
+        rc = d->alpaca ? training_tok_eval_run(cmd, m, d, &d->ivalid, &d->tdev, "dev", sample, seed, devev)
+                       : training_eval_run(cmd, m, &d->tdev, "dev", sample, seed, devev);
+    if (rc != CLI_OK)
+        return rc;
+    if (training_eval_baselines(&d->ttrain, &d->ttest, test, bl, &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    if (d->alpaca)   /* the prompts' last 4 bytes are the template's: no suffix baseline */
+        bl->suffix = bl->suffix_seen = NAN;
     return CLI_OK;
 }
 

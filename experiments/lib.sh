@@ -34,6 +34,7 @@ if [ ! -f "experiments/profiles/$PROFILE.sh" ]; then
     exit 2
 fi
 ARCH_CLI=${ARCH:-}
+FORMAT_CLI=${FORMAT:-}
 . "experiments/profiles/$PROFILE.sh"
 JOBS=${LSC_JOBS:-$JOBS}
 # The architecture of the base (LoRA issue 13): ARCH=gpt|llama from the command line (make
@@ -45,6 +46,21 @@ case "$ARCH" in
     gpt) PROFILE_TAG=$PROFILE ;;
     llama) PROFILE_TAG=$PROFILE-llama; PRETRAIN_ARGS="$PRETRAIN_ARGS --arch llama" ;;
     *) echo "experiments: unknown ARCH '$ARCH' (gpt or llama)" >&2; exit 2 ;;
+esac
+# The task's format (LoRA issue 13): FORMAT=tsv|alpaca from the command line (make reproduce
+# FORMAT=alpaca), else the profile's FORMAT, else tsv. tsv: the byte-level word<TAB>label task
+# (`train --task supersense`). alpaca: the same task as instruction tuning: lsc_task_files writes
+# the train/dev/test records (data/supersense_alpaca.py) into the cache, keyed by the TSVs' sha, and
+# TASK_ARGS becomes `--format alpaca --data TRAIN.json --valid DEV.json --task-test TEST.json`.
+# The byte-level template needs ALPACA_CTX bytes of context (the longest record of the real data,
+# 290 bytes, fits), so the base is pretrained with that --ctx (its own cache key) and the results
+# go to <profile>[-llama]-alpaca.
+ALPACA_CTX=320
+FORMAT=${FORMAT_CLI:-${FORMAT:-tsv}}
+case "$FORMAT" in
+    tsv) TASK_FLAG="--task supersense" ;;
+    alpaca) TASK_FLAG=; PROFILE_TAG=$PROFILE_TAG-alpaca; PRETRAIN_ARGS="$PRETRAIN_ARGS --ctx $ALPACA_CTX" ;;
+    *) echo "experiments: unknown FORMAT '$FORMAT' (tsv or alpaca)" >&2; exit 2 ;;
 esac
 # The layer of the figures and of Table 7: the one whose relative depth (i+1)/N_LAYER is nearest
 # LAYER_DEPTH (ties: the shallower), as the paper's layer 48 of 96 is at 0.5 (LoRA issue 12).
@@ -127,7 +143,10 @@ lsc_arg() {
 # Sets BASE (the safetensors path) and BASE_SHA; pretrains it once per config. An interrupted
 # pretraining leaves its checkpoint, and the next call continues it (--resume).
 lsc_base() {
-    [ -n "${BASE:-}" ] && return 0
+    if [ -n "${BASE:-}" ]; then   # set by the parent (reproduce.sh --one); TASK_SHA too
+        if [ "$FORMAT" = alpaca ]; then lsc_task_files; fi
+        return 0
+    fi
     for f in $CORPUS $TASK; do
         [ -e "$f" ] || lsc_die "$f is missing (run data/fetch.sh or make data)"
     done
@@ -162,6 +181,37 @@ lsc_base() {
     fi
     TASK_SHA=$(lsc_sha_paths $TASK)
     export BASE BASE_SHA TASK_SHA
+    if [ "$FORMAT" = alpaca ]; then lsc_task_files; fi
+}
+
+# FORMAT=alpaca: the task's train/dev/test records in Alpaca form in $CACHE/alpaca-$TASK_SHA/
+# (made once): three TSVs as they are, or one TSV split three ways by the word hash (the rule of
+# train --task-file, data/wordnet_supersense.py's split_of); then TASK_ARGS points train at them.
+lsc_task_files() {
+    _ad=$CACHE/alpaca-$TASK_SHA
+    if [ ! -f "$_ad/test.json" ]; then
+        rm -rf "$_ad.tmp.$$"
+        mkdir -p "$_ad.tmp.$$"
+        # shellcheck disable=SC2086
+        set -- $TASK
+        if [ $# -eq 3 ]; then
+            cp "$1" "$_ad.tmp.$$/train.tsv"; cp "$2" "$_ad.tmp.$$/dev.tsv"; cp "$3" "$_ad.tmp.$$/test.tsv"
+        else
+            python3 -c 'import sys; sys.path.insert(0, "data"); from wordnet_supersense import split_of
+out = [open(sys.argv[2] + "/" + s + ".tsv", "w") for s in ("train", "dev", "test")]
+for line in open(sys.argv[1]):
+    out[split_of(line.split("\t")[0])].write(line if line.endswith("\n") else line + "\n")' \
+                "$1" "$_ad.tmp.$$" || lsc_die "splitting $1 for FORMAT=alpaca failed"
+        fi
+        for _sp in train dev test; do
+            python3 data/supersense_alpaca.py "$_ad.tmp.$$/$_sp.tsv" "$_ad.tmp.$$/$_sp.json" \
+                || lsc_die "data/supersense_alpaca.py failed on $_ad.tmp.$$/$_sp.tsv"
+            rm -f "$_ad.tmp.$$/$_sp.tsv"
+        done
+        rm -rf "$_ad"
+        mv "$_ad.tmp.$$" "$_ad"
+    fi
+    TASK_ARGS="--format alpaca --data $_ad/train.json --valid $_ad/dev.json --task-test $_ad/test.json"
 }
 
 # ---- runs (cached by config) ----
@@ -192,6 +242,7 @@ lsc_run_kind() {
     # sampled test evaluation and rank classification; runs made before are redone
     if [ "$kind" = lora ]; then cfg="$cfg a0=module-streams"; fi
     cfg="$cfg split=train-dev-test"
+    if [ "$FORMAT" = alpaca ]; then cfg="$cfg format=alpaca"; fi
     hash=$(printf '%s\n' "$cfg" | lsc_sha)
     if [ -f "$RUN_DIR/config.sha" ] && [ "$(cat "$RUN_DIR/config.sha")" = "$hash" ] \
             && [ -f "$RUN_DIR/run.json" ] && { [ "$kind" = full ] || [ -d "$RUN_DIR/init" ]; }; then
@@ -213,7 +264,7 @@ lsc_run_kind() {
     threads=${LSC_RUN_THREADS:-$(lsc_threads)}
     if [ "$kind" = full ]; then set -- --full "$@"; else set -- "$@" --save-init "$tmp/init"; fi
     # shellcheck disable=SC2086
-    set -- --base "$BASE" --task supersense $TASK_ARGS "$@" $common --threads "$threads" -o "$tmp/out"
+    set -- --base "$BASE" $TASK_FLAG $TASK_ARGS "$@" $common --threads "$threads" -o "$tmp/out"
     printf '%s train' "$LSC" >"$tmp/command.txt"
     printf ' %s' "$@" >>"$tmp/command.txt"
     echo >>"$tmp/command.txt"
@@ -317,6 +368,7 @@ lsc_study_begin() {
         printf 'attr\tbase_model\t%s\n' "$BASE"
         printf 'attr\tbase_config\t%s\n' "$PRETRAIN_ARGS"
         printf 'attr\tarch\t%s\n' "$ARCH"
+        printf 'attr\tformat\t%s\n' "$FORMAT"
         printf 'attr\tcorpus\t%s\n' "$(echo $CORPUS)"
         printf 'attr\ttask\t%s\n' "$(echo $TASK)"
         printf 'attr\ttask_sha\t%s\n' "$TASK_SHA"
@@ -367,6 +419,7 @@ lsc_plot() {
     for kv in "$@"; do
         v=${kv#*=}
         case "$v" in
+            nan|-nan|NaN) vars="$vars; ${kv%%=*}=NaN" ;;   # e.g. no suffix baseline (FORMAT=alpaca)
             *[!0-9.]*|'') vars="$vars; ${kv%%=*}='$(printf '%s' "$v" | sed "s/'/''/g")'" ;;
             *) vars="$vars; ${kv%%=*}=$v" ;;
         esac

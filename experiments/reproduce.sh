@@ -96,7 +96,7 @@ plan_and_run() {
     computed=$(( computed + $(grep -c ' 0$' "$WORK/progress" || true) ))
 }
 
-lsc_log "profile $PROFILE ($ARCH): $PROFILE_DESC"
+lsc_log "profile $PROFILE ($ARCH, $FORMAT): $PROFILE_DESC"
 lsc_base
 stage_done base_model
 computed=${BASE_COMPUTED:-0}

@@ -239,31 +239,32 @@ static char *render_prompt(const char *instruction, const char *input)
     return s;
 }
 
-/* Record i's ids from its texts (see lsc_instruct_load). */
-static int record_encode(lsc_instruct *d, int i, const lsc_tokenizer *tok, lsc_error *err)
+int lsc_instruct_encode_(const lsc_tokenizer *tok, const char *p, const char *o, int **out, int *n_ids,
+                         int *n_prompt, const char *path, int rec, lsc_error *err)
 {
-    const char *p = d->prompt_text[i], *o = d->output_text[i];
-    size_t np = strlen(p), no = strlen(o), m = 0, mp = 0;
+    size_t np = strlen(p), no = o ? strlen(o) : 0, m = 0, mp = 0;
     int *ids = LSC_MALLOC((np + no + 4) * sizeof *ids), *pid = NULL;
     char *full = NULL;
     int rc = LSC_OK;
+    *out = NULL;
     if (!ids)
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory encoding record %d", d->path, i + 1);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory encoding record %d", path, rec);
     if (!tok) {
         for (size_t j = 0; j < np + no; j++)
             ids[j] = (unsigned char)(j < np ? p[j] : o[j - np]);
-        ids[np + no] = '\n';
-        m = np + no + 1;
+        m = np + no;
+        if (o)
+            ids[m++] = '\n';
         mp = np;
     } else {
         full = LSC_MALLOC(np + no + 1);
         pid = LSC_MALLOC((np + 3) * sizeof *pid);
         if (!full || !pid)
             rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__,
-                               "%s: out of memory encoding record %d", d->path, i + 1);
+                               "%s: out of memory encoding record %d", path, rec);
         else {
             memcpy(full, p, np);
-            memcpy(full + np, o, no + 1);
+            memcpy(full + np, o ? o : "", no + 1);
             int bos = tok->bos_id >= 0;
             size_t mq = 0;
             rc = lsc_tokenizer_encode(tok, full, np + no, bos, 0, ids, np + no + 3, &m, err);
@@ -271,7 +272,7 @@ static int record_encode(lsc_instruct *d, int i, const lsc_tokenizer *tok, lsc_e
                 rc = lsc_tokenizer_encode(tok, p, np, bos, 0, pid, np + 3, &mq, err);
             while (rc == LSC_OK && mp < mq && mp < m && ids[mp] == pid[mp])
                 mp++;   /* a token straddling the boundary belongs to the response */
-            if (rc == LSC_OK)
+            if (rc == LSC_OK && o)
                 ids[m++] = tok->eos_id;
         }
     }
@@ -281,10 +282,17 @@ static int record_encode(lsc_instruct *d, int i, const lsc_tokenizer *tok, lsc_e
         LSC_FREE(ids);
         return rc;
     }
-    d->ids[i] = ids;
-    d->n_ids[i] = (int)m;
-    d->n_prompt[i] = (int)mp;
+    *out = ids;
+    *n_ids = (int)m;
+    *n_prompt = (int)mp;
     return LSC_OK;
+}
+
+/* Record i's ids from its texts (see lsc_instruct_load). */
+static int record_encode(lsc_instruct *d, int i, const lsc_tokenizer *tok, lsc_error *err)
+{
+    return lsc_instruct_encode_(tok, d->prompt_text[i], d->output_text[i], &d->ids[i], &d->n_ids[i],
+                                &d->n_prompt[i], d->path, i + 1, err);
 }
 
 /* Record k (1-based) from its JSON value into slot d->n. */

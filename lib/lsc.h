@@ -47,5 +47,6 @@
 #include "lsc_stats.h"
 #include "lsc_verdict.h"
 #include "lsc_tokenizer.h"
+#include "lsc_instruct_eval.h"
 
 #endif /* LSC_H */

@@ -39,6 +39,25 @@ char *lsc_strdup_(const char *s);
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err);
 
+/* Instruction record tokens (data_tok.c, lsc_instruct_load's rule): *ids
+ * (heap, caller frees) = prompt + output + end (LF / EOS), *n_prompt the
+ * prompt part; output NULL: encode(BOS + prompt) alone (the prompt's bytes
+ * without tok), *n_prompt = *n_ids. path and rec (1-based) name errors. */
+int lsc_instruct_encode_(const lsc_tokenizer *tok, const char *prompt, const char *output, int **ids,
+                         int *n_ids, int *n_prompt, const char *path, int rec, lsc_error *err);
+
+/* Shared by the rank classifiers (task_eval.c, instruct_eval.c):
+ * log-sum-exp of one logits row in double, *best (may be NULL) its argmax,
+ * the lowest index on ties (lsc_decode's greedy choice); the keys/values of
+ * positions [0, plen[g]) of cache row g·L copied to rows g·L + 1..L-1 for
+ * g < G; and the tally of ll (n, L) against gold (n) and the greedy gp (n):
+ * rank_pred (may be NULL) = row argmax (ties: lowest), res->accuracy and
+ * rank_accuracy, res->loss = -sum of the gold entries (not yet divided). */
+double lsc_log_sum_exp_(const float *x, int V, int *best);
+void   lsc_kv_share_prefix_(lsc_kv_cache *kv, int G, int L, const int *plen);
+void   lsc_rank_tally_(const double *ll, const int *gold, const int *gp, int n, int L, int *rank_pred,
+                       lsc_task_eval_result *res);
+
 // ---- kernels (layers.c): forward/backward pairs; float fast + double naive ----
 /* Backward kernels accumulate (+=); a NULL gradient pointer skips that
  * gradient (a frozen weight gets no dW GEMM). Linear weights are (OC, C). */

@@ -72,17 +72,58 @@ static int eval_prepare(lsc_gpt *m, const lsc_task *t, const int *items, int n_i
 
 // ---- rank classification ----
 
-/* log-sum-exp of one logits row, in double. */
-static double log_sum_exp(const float *x, int V)
+double lsc_log_sum_exp_(const float *x, int V, int *best)
 {
-    double mx = x[0];
+    int b = 0;
     for (int j = 1; j < V; j++)
-        if (x[j] > mx)
-            mx = x[j];
-    double z = 0.0;
+        if (x[j] > x[b])
+            b = j;
+    double mx = x[b], z = 0.0;
     for (int j = 0; j < V; j++)
         z += exp((double)x[j] - mx);
+    if (best)
+        *best = b;
     return mx + log(z);
+}
+
+static double log_sum_exp(const float *x, int V)
+{
+    return lsc_log_sum_exp_(x, V, NULL);
+}
+
+void lsc_kv_share_prefix_(lsc_kv_cache *kv, int G, int L, const int *plen)
+{
+    const size_t TC = (size_t)kv->T * (size_t)kv->C;
+    for (int ly = 0; ly < kv->n_layer; ly++)
+        for (int g = 0; g < G; g++)
+            for (int l = 1; l < L; l++) {
+                size_t src = ((size_t)ly * kv->rows + (size_t)g * L) * TC, dst = src + (size_t)l * TC;
+                memcpy(kv->k + dst, kv->k + src, (size_t)plen[g] * kv->C * sizeof(float));
+                memcpy(kv->v + dst, kv->v + src, (size_t)plen[g] * kv->C * sizeof(float));
+            }
+}
+
+void lsc_rank_tally_(const double *ll, const int *gold, const int *gp, int n, int L, int *rank_pred,
+                     lsc_task_eval_result *res)
+{
+    long hit = 0, rank_hit = 0;
+    double nll = 0.0;
+    for (int q = 0; q < n; q++) {
+        const double *row = ll + (size_t)q * L;
+        int best = 0;
+        for (int l = 1; l < L; l++)
+            if (row[l] > row[best])
+                best = l;   /* ties: the lowest label index */
+        if (rank_pred)
+            rank_pred[q] = best;
+        hit += gp[q] == gold[q];
+        rank_hit += best == gold[q];
+        nll -= row[gold[q]];
+    }
+    res->n = n;
+    res->accuracy = (double)hit / n;
+    res->rank_accuracy = (double)rank_hit / n;
+    res->loss = nll;   /* the caller divides by the gold labels' token count */
 }
 
 /* Work space of one group of items: G items x L labels = G·L cache slots. */
@@ -126,14 +167,7 @@ static int rank_group(lsc_gpt *m, const lsc_task *t, const int *items, int G, ra
                 ll[(size_t)g * L + l] += (double)x[(unsigned char)t->completions_[l][0]] - lse;
         }
     }
-    const size_t TC = (size_t)w->kv.T * (size_t)w->kv.C;
-    for (int ly = 0; ly < w->kv.n_layer; ly++)
-        for (int g = 0; g < G; g++)
-            for (int l = 1; l < L; l++) {
-                size_t src = ((size_t)ly * w->kv.rows + (size_t)g * L) * TC, dst = src + (size_t)l * TC;
-                memcpy(w->kv.k + dst, w->kv.k + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
-                memcpy(w->kv.v + dst, w->kv.v + src, (size_t)w->plen[g] * w->kv.C * sizeof(float));
-            }
+    lsc_kv_share_prefix_(&w->kv, G, L, w->plen);
     /* byte k of "label\n" is fed at position plen + k and predicts byte k + 1 */
     for (int k = 0;; k++) {
         int n = 0;
@@ -253,33 +287,23 @@ int lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_i
     const int L = t->n_labels;
     int *gp = pred ? pred : LSC_MALLOC((size_t)n_items * sizeof(int));
     double *ll = label_ll ? label_ll : LSC_MALLOC((size_t)n_items * (size_t)L * sizeof(double));
-    if (!gp || !ll) {
+    int *gold = LSC_MALLOC((size_t)n_items * sizeof(int));
+    if (!gp || !ll || !gold) {
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "task eval: out of memory");
         goto done;
     }
     if ((rc = greedy_pred(m, t, items, n_items, width, gp, err)) != LSC_OK ||
         (rc = lsc_task_label_ll(m, t, items, n_items, ll, err)) != LSC_OK)
         goto done;
-    long hit = 0, rank_hit = 0;
-    double nll = 0.0, bytes = 0.0;
+    double bytes = 0.0;
     for (int q = 0; q < n_items; q++) {
-        const double *row = ll + (size_t)q * L;
-        int gold = t->labels[items[q]], best = 0;
-        for (int l = 1; l < L; l++)
-            if (row[l] > row[best])
-                best = l;   /* ties: the lowest label index */
-        if (rank_pred)
-            rank_pred[q] = best;
-        hit += gp[q] == gold;
-        rank_hit += best == gold;
-        nll -= row[gold];
-        bytes += (double)strlen(t->completions_[gold]);
+        gold[q] = t->labels[items[q]];
+        bytes += (double)strlen(t->completions_[gold[q]]);
     }
-    res->n = n_items;
-    res->accuracy = (double)hit / n_items;
-    res->rank_accuracy = (double)rank_hit / n_items;
-    res->loss = nll / bytes;
+    lsc_rank_tally_(ll, gold, gp, n_items, L, rank_pred, res);
+    res->loss /= bytes;
 done:
+    LSC_FREE(gold);
     if (gp != pred)
         LSC_FREE(gp);
     if (ll != label_ll)

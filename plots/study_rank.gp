@@ -42,7 +42,7 @@ do for [term = 1:2] {
          for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):($6*100) \
              with linespoints dt 3 lw 1 pt 6 lc rgb word(colors, i) notitle, \
          maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
-         suf*100 with lines dt 4 lc rgb '#777777' title sprintf('4-letter suffix %.1f%%', suf*100)
+         suf*100 with lines dt 4 lc rgb '#777777' title (suf == suf ? sprintf('4-letter suffix %.1f%%', suf*100) : 'no suffix baseline (instruction format)')
     set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
     set key top right

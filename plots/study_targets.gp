@@ -41,7 +41,7 @@ do for [term = 1:2] {
          ''   using 0:($14*100):(($15==$15 ? $15 : $14)*100):(($16==$16 ? $16 : $14)*100) with yerrorbars lc rgb '#222222' pt 0 title '95% interval', \
          ''   using 0:($6*100) with points pt 6 ps 1.5 lc rgb '#d1603d' title 'exact match (greedy)', \
          maj*100 with lines dt 2 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100), \
-         suf*100 with lines dt 4 lc rgb '#2a7d2a' title sprintf('4-letter suffix %.1f%%', suf*100)
+         suf*100 with lines dt 4 lc rgb '#2a7d2a' title (suf == suf ? sprintf('4-letter suffix %.1f%%', suf*100) : 'no suffix baseline (instruction format)')
     set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
     set yrange [*:*]
