@@ -29,7 +29,7 @@
 // ---- help ----
 
 static const char *EVAL_USAGE =
-    "usage: lorascope eval --base BASE.safetensors [--adapter DIR ...] [--task lm|supersense]\n"
+    "usage: lorascope eval --base BASE [--adapter DIR ...] [--task lm|supersense]\n"
     "         [--data FILE | --task-file FILE [--task-dev FILE --task-test FILE]] [--ctx T --batch B]\n"
     "         [--windows N] [--eval-sample N] [--eval-seed S] [--eval-dev] [--threads P] [--json FILE|-]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
@@ -38,7 +38,9 @@ static const char *EVAL_USAGE =
     "Evaluates the base model and, one after another, each adapter on it (repeat\n"
     "--adapter, or list more directories after it). lm: mean next-byte loss\n"
     "(nats/byte) and perplexity over N windows of T bytes spread evenly over the\n"
-    "validation text (--windows 0: every window; default 256). supersense: on the test\n"
+    "validation text (--windows 0: every window; default 256); with --tokenizer (the\n"
+    "base's llama2.c tokenizer.bin, needed when its vocabulary is not bytes) the text is\n"
+    "encoded with it and the loss is per token. supersense: on the test\n"
     "split (data/tasks/supersense_test.tsv, or the test third of --task-file FILE split by\n"
     "the word hash) the loss on the label bytes, exact-match accuracy by greedy decoding\n"
     "and rank accuracy (the label whose completion has the highest log-likelihood among\n"
@@ -64,9 +66,12 @@ static const char *EVAL_USAGE =
 
 // ---- scoring ----
 
-static int eval_lm(lsc_gpt *m, const lsc_corpus *c, int T, int B, long windows, double *loss, lsc_error *err)
+/* Mean next-token loss over n windows spread evenly over the validation
+ * text: c's bytes, or k's token ids when the base has a tokenizer (k). */
+static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, int B, long windows, double *loss,
+                   lsc_error *err)
 {
-    size_t total = lsc_corpus_n_windows(c, T);
+    size_t total = k ? lsc_tokens_n_windows(k, T) : lsc_corpus_n_windows(c, T);
     size_t n = windows > 0 && (size_t)windows < total ? (size_t)windows : total;
     int rc;
     if (m->B_alloc < B || m->T_alloc < T)
@@ -86,8 +91,11 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, int T, int B, long windows, 
         int nb = n - i0 < (size_t)B ? (int)(n - i0) : B;
         for (int b = 0; b < nb; b++) {
             /* window k of n spread evenly over all of them */
-            size_t k = (size_t)(((double)(i0 + (size_t)b) * (double)total) / (double)n);
-            lsc_corpus_window(c, k, T, in + (size_t)b * T, tg + (size_t)b * T, mk + (size_t)b * T);
+            size_t w = (size_t)(((double)(i0 + (size_t)b) * (double)total) / (double)n);
+            if (k)
+                lsc_tokens_window(k, w, T, in + (size_t)b * T, tg + (size_t)b * T, mk + (size_t)b * T);
+            else
+                lsc_corpus_window(c, w, T, in + (size_t)b * T, tg + (size_t)b * T, mk + (size_t)b * T);
         }
         if ((rc = lsc_gpt_forward(m, in, tg, mk, nb, T, NULL, err)) != LSC_OK)
             break;
@@ -177,9 +185,12 @@ static int eval_setup(const cli_opt *opts, eval_run *e)
     if ((e->quant ? lsc_gpt_load_nf4(&e->m, e->base, &e->qo, &e->err) : lsc_gpt_load(&e->m, e->base, &e->err)) !=
         LSC_OK)
         return cli_lib_error(cmd, &e->err);
+    ana_warn_ignored(cmd, &e->m, e->base);
     if (e->alpaca ? (rc = training_tok_load(cmd, opts, e->m.config.vocab, 0, &e->d)) != CLI_OK
                   : (rc = training_data_load(cmd, opts, e->is_ss, NULL, &e->d)) != CLI_OK)
         return rc;
+    if (!e->alpaca && !e->is_ss && (rc = training_tok_load(cmd, opts, e->m.config.vocab, 0, &e->d)) != CLI_OK)
+        return rc;   /* lm: through the base's tokenizer when it has one */
     if (e->alpaca && !e->d.evaluates)
         return cli_error(cmd, CLI_USAGE, "--format alpaca needs --task-test FILE.json (the records to score)");
     e->T = cli_long(opts, "ctx", e->m.config.n_ctx, &bad);
@@ -268,7 +279,7 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
         lsc_baselines bl;
         rc = training_eval_final(e->cmd, &e->m, &e->d, e->sample, e->seed, e->eval_dev, &te, &de, &bl);
         loss = te.res.loss;
-    } else if (eval_lm(&e->m, &e->d.cvalid, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
+    } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
         rc = cli_lib_error(e->cmd, &e->err);
     }
     lsc_gpt_set_lora(&e->m, NULL, &e->err);

@@ -98,6 +98,12 @@ if [ -f data/fixtures/tiny.txt ]; then
         && ok "the adapter is saved in PEFT layout (q_proj, gate_proj)" || bad "no PEFT adapter in $T/ad"
     run "generate with the adapter" 0 generate --base "$BIN" --tokenizer "$TOK" --adapter "$T/ad" \
         --temperature 0 --steps 20
+    run "eval lm through the tokenizer, base and adapter" 0 eval --base "$BIN" --tokenizer "$TOK" --task lm \
+        --data data/fixtures/tiny.txt --adapter "$T/ad" --windows 8 --ctx 32
+    [ "$(grep -c '^/' "$T/o")" = 2 ] || [ "$(grep -c "$T/ad\|stories260K" "$T/o")" -ge 2 ]
+    verdict "eval prints the base's and the adapter's token-level loss"
+    run "eval lm on the 512-token base without its tokenizer is refused" 2 eval --base "$BIN" --task lm \
+        --data data/fixtures/tiny.txt
     run "amplify with the llama2.c file as --base" 0 amplify "$T/ad" --base "$BIN" -o "$T/amp.h5"
     [ "$(grep '^model.layers' "$T/o" | cut -d' ' -f1 | sort -u | wc -l)" = 20 ] && ! grep -q "not found" "$T/e"
     verdict "amplify finds the base weight of all 20 modules in the llama2.c checkpoint"
