@@ -166,6 +166,11 @@ static int cfg_fields(lsc_hf_config *c, const cJSON *root, const char *path, lsc
         (rc = cfg_bool(root, "attention_bias", &c->attention_bias, path, err)) < 0)
         return rc;
     c->qkv_bias = c->attention_bias || strcmp(c->model_type, "qwen2") == 0;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    c->rope_scaling = rs && !cJSON_IsNull(rs);
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (cJSON_IsString(act) && act->valuestring)
+        snprintf(c->hidden_act, sizeof c->hidden_act, "%s", act->valuestring);
     return LSC_OK;
 }
 

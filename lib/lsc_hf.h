@@ -32,6 +32,8 @@ typedef struct lsc_hf_config {
     int    tie_word_embeddings;  /* default 1 for gemma, else 0; the file wins */
     int    attention_bias;       /* q/k/v/o biases (Llama's attention_bias, default 0) */
     int    qkv_bias;             /* q/k/v biases: attention_bias, or model_type qwen2 */
+    int    rope_scaling;         /* a non-null rope_scaling object is present */
+    char   hidden_act[32];       /* hidden_act ("" if absent; Llama's default is silu) */
 } lsc_hf_config;
 
 /* Parses config text (a JSON object; path names it in errors). */

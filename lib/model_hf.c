@@ -66,6 +66,14 @@ static int hf_supported(const lsc_hf_folder *hf, lsc_error *err)
         LSC_FAIL(err, LSC_EFORMAT,
                  "%s/config.json: attention_bias (an o_proj bias) is not supported (only q/k/v biases, as Qwen2)",
                  hf->dir);
+    /* refused rather than computed wrongly: a scaled RoPE (Llama 3.1's "llama3", YaRN, ...) or
+     * another MLP activation would give other logits */
+    if (c->rope_scaling)
+        LSC_FAIL(err, LSC_EFORMAT, "%s/config.json: rope_scaling is not supported (plain RoPE with rope_theta only)",
+                 hf->dir);
+    if (c->hidden_act[0] && strcmp(c->hidden_act, "silu") != 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s/config.json: hidden_act \"%s\" is not supported (SwiGLU with silu only)",
+                 hf->dir, c->hidden_act);
     return LSC_OK;
 }
 

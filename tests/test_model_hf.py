@@ -210,6 +210,13 @@ def test_bad(T):
     d = fresh("neox", c=config(architectures=["GPTNeoXForCausalLM"], model_type="gpt_neox"))
     expect_bad(d, ["neox/config.json", "architectures [\"GPTNeoXForCausalLM\"]", "is not supported",
                    "LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM"], "unsupported architecture")
+    d = fresh("ropescale", c=config(rope_scaling={"rope_type": "llama3", "factor": 8.0}))
+    expect_bad(d, ["ropescale/config.json: rope_scaling is not supported"], "rope_scaling refused, not ignored")
+    d = fresh("gelu", c=config(hidden_act="gelu_pytorch_tanh"))
+    expect_bad(d, ["gelu/config.json: hidden_act \"gelu_pytorch_tanh\" is not supported"], "another activation refused")
+    d = fresh("silu", c=config(hidden_act="silu", rope_scaling=None))
+    rc, _, err = drive("--load", d)
+    check(rc == 0, "hidden_act silu and rope_scaling null load " + err.strip())
     nan = [(n, a.copy()) for n, a in ts]
     bad = next(i for i, (n, _) in enumerate(nan) if n == "model.layers.1.self_attn.v_proj.weight")
     nan[bad][1].ravel()[7] = np.nan
