@@ -105,7 +105,8 @@ def compare(d, cfg, ts, tied, name, dtype):
     if not check(rc == 0, "%s: loads (%s)" % (name, err.strip() or "ok")):
         return
     got = np.array([float(x) for x in out.split()]).reshape(len(TOKENS), cfg["vocab_size"])
-    seen = [(n, bf16_round(a) if dtype == "BF16" else a) for n, a in ts]
+    rnd = {"BF16": bf16_round, "F16": lambda a: a.astype(np.float16).astype(np.float32)}.get(dtype, lambda a: a)
+    seen = [(n, rnd(a)) for n, a in ts]
     want = reference(cfg, seen, tied).logits(TOKENS)
     rel = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
     check(rel <= 1e-4, "%s: logits = llama_ref's (max rel %.2g <= 1e-4)" % (name, rel))
@@ -118,6 +119,7 @@ def test_logits(T):
              ("qwen2 biases 2 F32 shards GQA untied",
               config(architectures=["Qwen2ForCausalLM"], model_type="qwen2", rope_theta=1e6), False, "F32", 2,
               "bias"),
+             ("f16 2 shards untied MQA", config(num_key_value_heads=1), False, "F16", 2, None),
              ("mistral bf16 inv_freq + equal tied lm_head",
               config(architectures=["MistralForCausalLM"], model_type="mistral", tie_word_embeddings=True),
               True, "BF16", 1, "extras")]
