@@ -93,8 +93,11 @@ void sec_table5_(ctx *c)
                                "shown when both paired comparisons are (mean difference over seeds > 0 with "
                                "its 95% interval above 0); with one seed there is no test (not measured).");
     }
-    doc_p_(d, "Trivial baselines on the same test items: majority class %.1f%%, 4-letter-suffix "
-              "lookup %.1f%%.", 100 * sm_(s, "majority_accuracy"), 100 * sm_(s, "suffix_accuracy"));
+    if (isnan(sm_(s, "suffix_accuracy")))   /* instruction format (FORMAT=alpaca): no suffix baseline */
+        doc_p_(d, "Trivial baseline on the same test items: majority class %.1f%%.", 100 * sm_(s, "majority_accuracy"));
+    else
+        doc_p_(d, "Trivial baselines on the same test items: majority class %.1f%%, 4-letter-suffix "
+                  "lookup %.1f%%.", 100 * sm_(s, "majority_accuracy"), 100 * sm_(s, "suffix_accuracy"));
     doc_figure_(d, "table5_targets",
                 "Supersense accuracy for each weight-type choice at the same budget (error bars: "
                 "spread over seeds when there are several). What to see: whether the multi-type "
@@ -192,10 +195,14 @@ void sec_table6_(ctx *c)
     if (q.state != -2)
         doc_p_(d, "{Wq} alone at the high rank against r=4 (the paper: Wq alone gains with rank): %s — %s (%s).",
                q.state == 1 ? "better" : q.state == 0 ? "not shown better" : "not measured", q.evidence, q.test);
-    doc_p_(d, "Trivial baselines on the same test items: majority class %.1f%%, 4-letter-suffix lookup %.1f%%; "
-              "the best cell %s the suffix table.",
-           100 * sm_(s, "majority_accuracy"), 100 * sm_(s, "suffix_accuracy"),
-           best_all > sm_(s, "suffix_accuracy") ? "beats" : "does NOT beat");
+    if (isnan(sm_(s, "suffix_accuracy")))
+        doc_p_(d, "Trivial baseline on the same test items: majority class %.1f%%; the best cell %s it.",
+               100 * sm_(s, "majority_accuracy"), best_all > sm_(s, "majority_accuracy") ? "beats" : "does NOT beat");
+    else
+        doc_p_(d, "Trivial baselines on the same test items: majority class %.1f%%, 4-letter-suffix lookup %.1f%%; "
+                  "the best cell %s the suffix table.",
+               100 * sm_(s, "majority_accuracy"), 100 * sm_(s, "suffix_accuracy"),
+               best_all > sm_(s, "suffix_accuracy") ? "beats" : "does NOT beat");
     doc_figure_(d, "table6_rank",
                 "Test accuracy against the LoRA rank (log scale) for {Wq}, {Wq,Wv} and {Wq,Wk,Wv,Wo}: rank "
                 "classification with its 95% interval (solid), greedy exact match (dotted). What to see: "

@@ -57,7 +57,9 @@ int lsc_instruct_label_ll(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t, 
  * greedy exact match = decoding greedily after encode(BOS + prompt) (the
  * prompt's bytes without a tokenizer) until d->end_id or t->max_label + 1
  * new tokens, the decoded text (without the end token) compared with the
- * label names: pred = the label it equals exactly, -1 for none; label loss
+ * label names: pred = the label it equals exactly, -1 for none (without a
+ * tokenizer read off the rank pass: l exactly when every byte of l and the
+ * LF is the argmax of the logits before it, which is the same); label loss
  * = -(sum of the gold candidates' ll) / their response token count (end
  * token included). res gets the accuracies over the items; pred,
  * rank_pred (n_items) and label_ll (n_items, L) may be NULL. */
