@@ -98,14 +98,7 @@ int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
 int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
 {
     lsc_error err = {0};
-    memset(ad, 0, sizeof *ad);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return cli_error(cmd, CLI_FAIL, "%s: %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory (expected a directory "
-                                        "with adapter_config.json and adapter_model.safetensors)", path);
-    if (lsc_adapter_load(ad, path, &err) != LSC_OK) {
+    if (lsc_adapter_load(ad, path, &err) != LSC_OK) {  /* DIR, DIR:NAME or a kohya file; one-line errors */
         lsc_adapter_free(ad);
         return cli_lib_error(cmd, &err);
     }
@@ -113,6 +106,13 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
         lsc_adapter_free(ad);
         return cli_error(cmd, CLI_FAIL, "%s: no LoRA modules (no *.lora_A.weight / *.lora_B.weight tensors)",
                          path);
+    }
+    int dora = lsc_adapter_first_of_kind(ad, LSC_ADAPTER_DORA);  /* issue 14: never analysed as plain LoRA */
+    if (dora >= 0) {
+        int rc = cli_error(cmd, CLI_FAIL, "%s: module '%s' is DoRA: the effective update needs the base "
+                                          "(not implemented yet)", path, ad->modules[dora].name);
+        lsc_adapter_free(ad);
+        return rc;
     }
     return CLI_OK;
 }

@@ -1,9 +1,11 @@
 /*
  * inspect.c — `lorascope inspect PATH [--base MODEL.safetensors]`: what is in
- * an adapter directory or a safetensors file (tensors, dtypes, shapes; LoRA
- * modules with r, alpha, scaling; the trainable parameter count and, with a
- * base, the trainable percentage as PEFT's print_trainable_parameters).
- * Reads only; writes nothing.
+ * an adapter (a PEFT directory, DIR:NAME for one of several adapters, or a
+ * kohya .safetensors file) or any safetensors file (tensors, dtypes, shapes;
+ * per module its kind — LoRA, DoRA, embedding LoRA, conv LoRA with the
+ * kernel reshape, full tensor — r, alpha and the scaling it uses; the
+ * trainable parameter count and, with a base, the trainable percentage as
+ * PEFT's print_trainable_parameters). Reads only; writes nothing.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,15 +18,24 @@
 static const char *USAGE =
     "usage: lorascope inspect PATH [--base MODEL]\n"
     "\n"
-    "PATH is a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)\n"
-    "or a .safetensors file. Prints tensors (name, dtype, shape), and for an adapter\n"
-    "each LoRA module with r, alpha, scaling and in/out features, and the number of\n"
-    "trainable parameters. With --base (a .safetensors file, a Hugging Face folder or a\n"
-    "llama2.c .bin checkpoint), also the base model's parameter count and the\n"
+    "PATH is a PEFT adapter directory (adapter_config.json + adapter_model.safetensors),\n"
+    "DIR:NAME for the adapter NAME of a folder holding several (PEFT's save_pretrained\n"
+    "puts each non-default adapter in a subfolder named after it; \"default\" is the top\n"
+    "level), a kohya / Stable-Diffusion LoRA .safetensors file (lora_down, lora_up,\n"
+    "alpha), or any .safetensors file. Prints tensors (name, dtype, shape), and for an\n"
+    "adapter each module with its kind (LoRA, DoRA, embedding LoRA, conv LoRA, full\n"
+    "tensor), r, alpha, the scaling s of dW = s*B*A, in/out features, and the number\n"
+    "of trainable parameters. A conv LoRA's kernel [out, in, kh, kw] is read as the\n"
+    "matrix [out, in*kh*kw]; an embedding LoRA's s*B*A is [dim, vocab], the transpose\n"
+    "of the embedding table's update; a DoRA module's update also needs the base (its\n"
+    "magnitude vector rescales the rows of W0 + s*B*A); a full tensor (modules_to_save)\n"
+    "replaces the base tensor. With --base (a .safetensors file, a Hugging Face folder\n"
+    "or a llama2.c .bin checkpoint), also the base model's parameter count and the\n"
     "trainable percentage.\n"
     "\n"
     "example:\n"
-    "  lorascope inspect ../shared/fixtures/peft/gptneo125m-r8-qv\n";
+    "  lorascope inspect ../shared/fixtures/peft/gptneo125m-r8-qv\n"
+    "  lorascope inspect my-adapters:french\n";
 
 static void print_shape(const lsc_st_tensor *t)
 {
@@ -91,6 +102,94 @@ static size_t count_params(const char *path, lsc_error *err, int *rc)
     return total;
 }
 
+/* What a module's kind means for its matrix, or "". */
+static void kind_note(const lsc_adapter_module *m, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (m->kind == LSC_ADAPTER_CONV) {
+        int n = snprintf(buf, cap, "  kernel [%d, %d", m->out_features, m->conv_in_channels);
+        for (int d = 0; d < m->conv_ndim; d++)
+            n += snprintf(buf + n, cap - (size_t)n, ", %d", m->conv_kernel[d]);
+        n += snprintf(buf + n, cap - (size_t)n, "] read as [%d, %d", m->out_features, m->conv_in_channels);
+        for (int d = 0; d < m->conv_ndim; d++)
+            n += snprintf(buf + n, cap - (size_t)n, "*%d", m->conv_kernel[d]);
+        snprintf(buf + n, cap - (size_t)n, "]");
+    } else if (m->kind == LSC_ADAPTER_EMBEDDING) {
+        snprintf(buf, cap, "  s*B*A is [dim %d, vocab %d], the table update transposed", m->out_features,
+                 m->in_features);
+    } else if (m->kind == LSC_ADAPTER_DORA) {
+        snprintf(buf, cap, "  + magnitude [%d]: the update needs the base", m->out_features);
+    }
+}
+
+/* The adapter's modules and full tensors; the trainable parameter count. */
+static size_t print_adapter(const char *spec, const lsc_adapter *ad)
+{
+    if (ad->is_kohya)
+        printf("%s: kohya LoRA file (scaling alpha/r per module)\n", spec);
+    else
+        printf("%s: PEFT LoRA adapter '%s', r=%d, lora_alpha=%g, use_rslora=%s, use_dora=%s, fan_in_fan_out=%s\n",
+               spec, ad->adapter_name, ad->r, ad->lora_alpha, ad->use_rslora ? "true" : "false",
+               ad->use_dora ? "true" : "false", ad->fan_in_fan_out ? "true" : "false");
+    if (!ad->is_kohya) {
+        printf("  base model: %s\n", ad->base_model ? ad->base_model : "(not recorded)");
+        printf("  target_modules:%s%s%s", ad->target_regex ? " \"" : "", ad->target_regex ? ad->target_regex : "",
+               ad->target_regex ? "\" (regex)" : "");
+        for (int i = 0; i < ad->n_targets; i++)
+            printf(" %s", ad->target_modules[i]);
+        printf("\n");
+    }
+    size_t trainable = 0;
+    char note[160];
+    printf("  %d modules:\n", ad->n_modules + ad->n_full);
+    printf("  %-48s %-14s %5s %8s %9s %7s %7s %5s %10s\n", "module", "kind", "r", "alpha", "scaling", "in", "out",
+           "dtype", "params");
+    for (int i = 0; i < ad->n_modules; i++) {
+        const lsc_adapter_module *m = &ad->modules[i];
+        size_t np = (size_t)m->r * ((size_t)m->in_features + (size_t)m->out_features) +
+                    (m->magnitude ? (size_t)m->out_features : 0);
+        trainable += np;
+        kind_note(m, note, sizeof note);
+        printf("  %-48s %-14s %5d %8g %9.4g %7d %7d %5s %10zu%s%s\n", m->name, lsc_adapter_kind_name(m->kind), m->r,
+               m->alpha, m->scaling, m->in_features, m->out_features, m->dtype, np, note,
+               m->n_nonfinite ? "  (non-finite values!)" : "");
+    }
+    for (int i = 0; i < ad->n_full; i++) {
+        const lsc_adapter_module *m = &ad->full[i];
+        size_t np = (size_t)m->in_features * (size_t)m->out_features;
+        trainable += np;
+        printf("  %-48s %-14s %5s %8s %9s %7d %7d %5s %10zu  replaces the base tensor%s\n", m->name,
+               lsc_adapter_kind_name(m->kind), "-", "-", "-", m->in_features, m->out_features, m->dtype, np,
+               m->n_nonfinite ? "  (non-finite values!)" : "");
+    }
+    for (int i = 0; i < ad->n_ignored; i++)
+        printf("  ignored tensor: %s\n", ad->ignored[i]);
+    return trainable;
+}
+
+/* PATH as an adapter (*is_ad = 1; prints it and its tensors) or, for a file
+ * that is not a kohya LoRA, as a plain safetensors file. */
+static int inspect_path(const char *path, size_t *trainable, lsc_error *err)
+{
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    lsc_adapter ad;
+    int rc = lsc_adapter_load(&ad, path, err);
+    if (rc == LSC_EARG && exists && !S_ISDIR(sb.st_mode))
+        return list_tensors(path, trainable, err);
+    if (rc != LSC_OK)
+        return rc;
+    *trainable = print_adapter(path, &ad);
+    char st_path[4200];
+    if (ad.is_kohya)
+        snprintf(st_path, sizeof st_path, "%s", ad.path);
+    else
+        snprintf(st_path, sizeof st_path, "%s/adapter_model.safetensors", ad.path);
+    lsc_adapter_free(&ad);
+    size_t dummy;
+    return list_tensors(st_path, &dummy, err);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     cli_opt opts[] = {{"base", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};
@@ -101,49 +200,10 @@ int cmd_inspect(int argc, char **argv)
         return rc;
     if (npos != 1)
         return cli_error("inspect", CLI_USAGE, "expected one PATH (adapter directory or .safetensors file)");
-    const char *path = pos[0];
     lsc_error err = {0};
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return cli_error("inspect", CLI_FAIL, "%s: no such file or directory", path);
     size_t trainable = 0;
-    if (S_ISDIR(sb.st_mode)) {
-        lsc_adapter ad;
-        if (lsc_adapter_load(&ad, path, &err) != LSC_OK)
-            return cli_lib_error("inspect", &err);
-        printf("%s: PEFT LoRA adapter, r=%d, lora_alpha=%g, use_rslora=%s, fan_in_fan_out=%s\n", path, ad.r,
-               ad.lora_alpha, ad.use_rslora ? "true" : "false", ad.fan_in_fan_out ? "true" : "false");
-        printf("  base model: %s\n", ad.base_model ? ad.base_model : "(not recorded)");
-        if (ad.target_regex)
-            printf("  target_modules: \"%s\" (regex)\n", ad.target_regex);
-        else {
-            printf("  target_modules:");
-            for (int i = 0; i < ad.n_targets; i++)
-                printf(" %s", ad.target_modules[i]);
-            printf("\n");
-        }
-        printf("  %d modules:\n", ad.n_modules);
-        printf("  %-48s %5s %8s %9s %7s %7s %5s %10s\n", "module", "r", "alpha", "scaling", "in", "out", "dtype",
-               "params");
-        for (int i = 0; i < ad.n_modules; i++) {
-            const lsc_adapter_module *m = &ad.modules[i];
-            size_t np = (size_t)m->r * ((size_t)m->in_features + (size_t)m->out_features);
-            trainable += np;
-            printf("  %-48s %5d %8g %9.4g %7d %7d %5s %10zu%s\n", m->name, m->r, m->alpha, m->scaling,
-                   m->in_features, m->out_features, m->dtype, np, m->n_nonfinite ? "  (non-finite values!)" : "");
-        }
-        for (int i = 0; i < ad.n_ignored; i++)
-            printf("  ignored tensor: %s\n", ad.ignored[i]);
-        lsc_adapter_free(&ad);
-        char st_path[4096];
-        snprintf(st_path, sizeof st_path, "%s/adapter_model.safetensors", path);
-        size_t dummy;
-        if (list_tensors(st_path, &dummy, &err) != LSC_OK)
-            return cli_lib_error("inspect", &err);
-    } else {
-        if (list_tensors(path, &trainable, &err) != LSC_OK)
-            return cli_lib_error("inspect", &err);
-    }
+    if (inspect_path(pos[0], &trainable, &err) != LSC_OK)
+        return cli_lib_error("inspect", &err);
     if (cli_get(opts, "base")) {
         int rc2;
         size_t base = count_params(cli_get(opts, "base"), &err, &rc2);

@@ -38,6 +38,8 @@ char *lsc_strdup_(const char *s);
 
 /* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
 int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err);
+/* peft.c: adapter_config.json at cfg_path into ad's config fields (peft_load.c). */
+int lsc_peft_parse_config_(lsc_adapter *ad, const char *cfg_path, lsc_error *err);
 
 /* Instruction record tokens (data_tok.c, lsc_instruct_load's rule): *ids
  * (heap, caller frees) = prompt + output + end (LF / EOS), *n_prompt the

@@ -1,16 +1,16 @@
 /*
- * peft.c — Hugging Face PEFT LoRA adapter directories: adapter_config.json +
- * adapter_model.safetensors with keys base_model.model.<module>.lora_A.weight
- * (r, in) and .lora_B.weight (out, r).
+ * peft.c — Hugging Face PEFT LoRA adapters: adapter_config.json (read by
+ * lsc_peft_parse_config_ for peft_load.c, which reads the tensors and picks
+ * the adapter), the per-module rules (rank_pattern, alpha_pattern, rsLoRA
+ * scaling), freeing, and the writer (plain LoRA: keys
+ * base_model.model.<module>.lora_A.weight (r, in) and .lora_B.weight
+ * (out, r)).
  *
- * Reads the fields that define dW = s·B·A (r, lora_alpha, use_rslora,
- * rank_pattern, alpha_pattern, fan_in_fan_out, target_modules,
- * base_model_name_or_path) and tolerates and ignores every other field,
- * nulls included. Tensors that are not lora_A/lora_B are listed as ignored.
- * Not a PEFT re-implementation: DoRA magnitudes, AdaLoRA's lora_E and
- * embedding LoRA are not interpreted.
+ * Reads the config fields that define dW = s·B·A (r, lora_alpha,
+ * use_rslora, use_dora, rank_pattern, alpha_pattern, fan_in_fan_out,
+ * target_modules, base_model_name_or_path) and tolerates and ignores every
+ * other field, nulls included. Not a PEFT re-implementation.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
@@ -34,6 +34,20 @@ static void free_strv(char **v, int n)
     LSC_FREE(v);
 }
 
+static void free_modules(lsc_adapter_module *m, int n)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < n; i++) {
+        LSC_FREE(m[i].name);
+        LSC_FREE(m[i].A);
+        LSC_FREE(m[i].B);
+        LSC_FREE(m[i].magnitude);
+        LSC_FREE(m[i].weight);
+    }
+    LSC_FREE(m);
+}
+
 void lsc_adapter_free(lsc_adapter *ad)
 {
     if (!ad)
@@ -47,14 +61,9 @@ void lsc_adapter_free(lsc_adapter *ad)
     LSC_FREE(ad->rank_pattern_vals);
     free_strv(ad->alpha_pattern_keys, ad->n_alpha_pattern);
     LSC_FREE(ad->alpha_pattern_vals);
-    if (ad->modules) {
-        for (int i = 0; i < ad->n_modules; i++) {
-            LSC_FREE(ad->modules[i].name);
-            LSC_FREE(ad->modules[i].A);
-            LSC_FREE(ad->modules[i].B);
-        }
-        LSC_FREE(ad->modules);
-    }
+    free_modules(ad->modules, ad->n_modules);
+    free_modules(ad->full, ad->n_full);
+    LSC_FREE(ad->adapter_name);
     free_strv(ad->ignored, ad->n_ignored);
     memset(ad, 0, sizeof *ad);
 }
@@ -112,6 +121,26 @@ int lsc_adapter_find(const lsc_adapter *ad, const char *name)
     return -1;
 }
 
+const char *lsc_adapter_kind_name(lsc_adapter_kind kind)
+{
+    switch (kind) {
+    case LSC_ADAPTER_LORA: return "LoRA";
+    case LSC_ADAPTER_DORA: return "DoRA";
+    case LSC_ADAPTER_EMBEDDING: return "embedding LoRA";
+    case LSC_ADAPTER_CONV: return "conv LoRA";
+    case LSC_ADAPTER_FULL: return "full tensor";
+    }
+    return "?";
+}
+
+int lsc_adapter_first_of_kind(const lsc_adapter *ad, lsc_adapter_kind kind)
+{
+    for (int i = 0; i < ad->n_modules; i++)
+        if (ad->modules[i].kind == kind)
+            return i;
+    return -1;
+}
+
 // ---- config ----
 
 static int json_bool(const cJSON *j)
@@ -150,6 +179,7 @@ static int parse_flags(lsc_adapter *ad, const cJSON *root, const char *cfg_path,
     ad->lora_dropout = cJSON_IsNumber(j) ? j->valuedouble : 0.0;
     ad->use_rslora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_rslora"));
     ad->fan_in_fan_out = json_bool(cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out"));
+    ad->use_dora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_dora"));
     j = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
     if (cJSON_IsString(j) && !(ad->base_model = lsc_strdup_(j->valuestring)))
         CFG_OOM(cfg_path);
@@ -227,7 +257,7 @@ static int parse_alpha_pattern(lsc_adapter *ad, const cJSON *j, const char *cfg_
     return LSC_OK;
 }
 
-static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
+int lsc_peft_parse_config_(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
 {
     char *text = NULL;
     int rc = lsc_read_file_(cfg_path, &text, NULL, err);
@@ -242,7 +272,7 @@ static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: missing \"peft_type\"", cfg_path);
     else if (strcmp(j->valuestring, LSC_PEFT_TYPE) != 0)
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
-                           "%s: peft_type is \"%s\"; only " LSC_PEFT_TYPE " adapters are supported", cfg_path,
+                           "%s: not supported: %s (only " LSC_PEFT_TYPE " adapters are read)", cfg_path,
                            j->valuestring);
     if (rc == LSC_OK)
         rc = parse_rank_alpha(ad, root, cfg_path, err);
@@ -258,194 +288,6 @@ static int parse_config(lsc_adapter *ad, const char *cfg_path, lsc_error *err)
     return rc;
 }
 #undef CFG_OOM
-
-// ---- tensors ----
-
-/* Natural order: digit runs compare as numbers, so h.2 < h.10. */
-static int natural_cmp(const char *a, const char *b)
-{
-    while (*a && *b) {
-        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-            unsigned long long x = strtoull(a, (char **)&a, 10);
-            unsigned long long y = strtoull(b, (char **)&b, 10);
-            if (x != y)
-                return x < y ? -1 : 1;
-            continue;
-        }
-        if (*a != *b)
-            return (unsigned char)*a - (unsigned char)*b;
-        a++;
-        b++;
-    }
-    return (unsigned char)*a - (unsigned char)*b;
-}
-
-static int cmp_module(const void *a, const void *b)
-{
-    return natural_cmp(((const lsc_adapter_module *)a)->name, ((const lsc_adapter_module *)b)->name);
-}
-
-/* Module name of a lora key, or 0 when the key is not lora_A/lora_B. */
-static int split_key(const char *key, char *mod, size_t cap, int *is_b)
-{
-    size_t n = strlen(key);
-    size_t ns = sizeof SUFFIX_A - 1;
-    if (n <= ns)
-        return 0;
-    if (strcmp(key + n - ns, SUFFIX_A) == 0)
-        *is_b = 0;
-    else if (strcmp(key + n - ns, SUFFIX_B) == 0)
-        *is_b = 1;
-    else
-        return 0;
-    const char *s = key;
-    size_t np = sizeof KEY_PREFIX - 1;
-    if (strncmp(s, KEY_PREFIX, np) == 0)
-        s += np;
-    size_t len = (size_t)(key + n - ns - s);
-    if (len == 0 || len >= cap)
-        return 0;
-    memcpy(mod, s, len);
-    mod[len] = '\0';
-    return 1;
-}
-
-static int count_nonfinite(const float *x, size_t n)
-{
-    int c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += !isfinite(x[i]);
-    return c;
-}
-
-/* The config and weights file names of adapter directory dir, checked to
- * exist (cfg, wts: 4096 bytes each). */
-static int adapter_paths(const char *dir, char *cfg, char *wts, lsc_error *err)
-{
-    struct stat sb;
-    if (stat(dir, &sb) != 0)
-        LSC_FAIL(err, LSC_EIO, "%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        LSC_FAIL(err, LSC_EARG, "%s: not an adapter directory (expected adapter_config.json inside)", dir);
-    snprintf(cfg, 4096, "%s/adapter_config.json", dir);
-    snprintf(wts, 4096, "%s/adapter_model.safetensors", dir);
-    if (stat(cfg, &sb) != 0)
-        LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_config.json in this directory", dir);
-    if (stat(wts, &sb) != 0) {
-        char alt[4200];
-        snprintf(alt, sizeof alt, "%s/adapter_model.bin", dir);
-        if (stat(alt, &sb) == 0)
-            LSC_FAIL(err, LSC_EFORMAT, "%s: only adapter_model.bin (pickle) found; convert it to safetensors", dir);
-        LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter_model.safetensors in this directory", dir);
-    }
-    return LSC_OK;
-}
-
-/* Pass 1: the module names of st's lora_A/lora_B tensors into ad->modules,
- * with each module's tensors in ta[m], tb[m]; other tensors into
- * ad->ignored. The arrays hold st->n_tensors + 1 entries. */
-static int collect_modules(lsc_adapter *ad, const lsc_st_file *st, const lsc_st_tensor **ta,
-                           const lsc_st_tensor **tb, const char *wts, lsc_error *err)
-{
-    for (int i = 0; i < st->n_tensors; i++) {
-        const lsc_st_tensor *t = &st->tensors[i];
-        char mod[1024];
-        int is_b;
-        if (!split_key(t->name, mod, sizeof mod, &is_b)) {
-            if (!(ad->ignored[ad->n_ignored++] = lsc_strdup_(t->name)))
-                LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
-            continue;
-        }
-        int m = lsc_adapter_find(ad, mod);
-        if (m < 0) {
-            m = ad->n_modules++;
-            if (!(ad->modules[m].name = lsc_strdup_(mod)))
-                LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
-        }
-        if ((is_b ? tb : ta)[m])
-            LSC_FAIL(err, LSC_EFORMAT, "%s: module '%s' has two lora_%c tensors", wts, mod, is_b ? 'B' : 'A');
-        (is_b ? tb : ta)[m] = t;
-    }
-    if (ad->n_modules == 0)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: no lora_A/lora_B tensors", wts);
-    return LSC_OK;
-}
-
-/* Pass 2 for one module: shapes, rank against the config, scaling, values. */
-static int load_module(lsc_adapter *ad, lsc_adapter_module *md, const lsc_st_file *st, const lsc_st_tensor *A,
-                       const lsc_st_tensor *B, const char *wts, lsc_error *err)
-{
-    if (!A || !B)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: module '%s' has lora_%c but no lora_%c", wts, md->name, A ? 'A' : 'B',
-                 A ? 'B' : 'A');
-    if (A->ndim != 2 || B->ndim != 2)
-        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': lora_A and lora_B must be 2-D", wts, md->name);
-    if (A->shape[0] != B->shape[1] || A->shape[0] < 1 || A->shape[1] < 1 || B->shape[0] < 1)
-        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': lora_A [%lld, %lld] and lora_B [%lld, %lld] disagree on r",
-                 wts, md->name, (long long)A->shape[0], (long long)A->shape[1], (long long)B->shape[0],
-                 (long long)B->shape[1]);
-    if (A->shape[0] > 1000000 || A->shape[1] > 100000000 || B->shape[0] > 100000000)
-        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s': implausible shape", wts, md->name);
-    int r_cfg;
-    lsc_adapter_module_params(ad, md->name, &r_cfg, &md->alpha);
-    md->r = (int)A->shape[0];
-    if (md->r != r_cfg)
-        LSC_FAIL(err, LSC_ESHAPE, "%s: module '%s' has rank %d in its tensors but r = %d in adapter_config.json",
-                 wts, md->name, md->r, r_cfg);
-    md->in_features = (int)A->shape[1];
-    md->out_features = (int)B->shape[0];
-    md->scaling = lsc_adapter_scaling(ad, md->r, md->alpha);
-    snprintf(md->dtype, sizeof md->dtype, "%s", lsc_dtype_name(A->dtype));
-    md->A = LSC_MALLOC(A->numel * sizeof(float));
-    md->B = LSC_MALLOC(B->numel * sizeof(float));
-    if (!md->A || !md->B)
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
-    int rc;
-    if ((rc = lsc_st_read_f32(st, A, md->A, err)) != LSC_OK || (rc = lsc_st_read_f32(st, B, md->B, err)) != LSC_OK)
-        return rc;
-    md->n_nonfinite = count_nonfinite(md->A, A->numel) + count_nonfinite(md->B, B->numel);
-    return LSC_OK;
-}
-
-/* The tensors of the opened weights file st into ad's modules. */
-static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *wts, lsc_error *err)
-{
-    ad->modules = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *ad->modules);
-    ad->ignored = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof(char *));
-    const lsc_st_tensor **ta = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *ta);
-    const lsc_st_tensor **tb = LSC_CALLOC((size_t)st->n_tensors + 1, sizeof *tb);
-    int rc = LSC_OK;
-    if (!ad->modules || !ad->ignored || !ta || !tb)
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
-    if (rc == LSC_OK)
-        rc = collect_modules(ad, st, ta, tb, wts, err);
-    for (int m = 0; m < ad->n_modules && rc == LSC_OK; m++)
-        rc = load_module(ad, &ad->modules[m], st, ta[m], tb[m], wts, err);
-    LSC_FREE(ta);
-    LSC_FREE(tb);
-    if (rc == LSC_OK)
-        qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
-    return rc;
-}
-
-int lsc_adapter_load(lsc_adapter *ad, const char *dir, lsc_error *err)
-{
-    memset(ad, 0, sizeof *ad);
-    char cfg[4096], wts[4096];
-    int rc = adapter_paths(dir, cfg, wts, err);
-    if (rc != LSC_OK)
-        return rc;
-    if (!(ad->path = lsc_strdup_(dir)))
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
-    lsc_st_file st;
-    memset(&st, 0, sizeof st);
-    if ((rc = parse_config(ad, cfg, err)) == LSC_OK && (rc = lsc_st_open(&st, wts, err)) == LSC_OK)
-        rc = load_tensors(ad, &st, wts, err);
-    lsc_st_close(&st);
-    if (rc != LSC_OK)
-        lsc_adapter_free(ad);
-    return rc;
-}
 
 // ---- writer ----
 
@@ -566,8 +408,14 @@ int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
     int rc;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         LSC_FAIL(err, LSC_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    if (ad->n_full > 0)
+        LSC_FAIL(err, LSC_EARG, "%s: the writer writes LoRA factors only, not full tensors ('%s')", dir,
+                 ad->full[0].name);
     for (int m = 0; m < ad->n_modules; m++) {
         const lsc_adapter_module *md = &ad->modules[m];
+        if (md->kind != LSC_ADAPTER_LORA)
+            LSC_FAIL(err, LSC_EARG, "%s: module '%s' is %s; the writer writes plain LoRA only", dir, md->name,
+                     lsc_adapter_kind_name(md->kind));
         if (md->r < 1 || md->in_features < 1 || md->out_features < 1 || !md->A || !md->B)
             LSC_FAIL(err, LSC_EARG, "%s: module '%s' has no data or a bad shape", dir, md->name);
     }

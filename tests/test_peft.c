@@ -81,8 +81,17 @@ static void test_basic(void)
     CHECK(ad.n_modules == 1 && strcmp(ad.modules[0].name, "h.0.attn.q_proj") == 0, "module name stripped");
     CHECK(ad.modules[0].r == 4 && ad.modules[0].in_features == 5 && ad.modules[0].out_features == 6, "shapes");
     CHECK(ad.modules[0].scaling == 2.0, "scaling alpha/r = 2");
-    CHECK(ad.n_ignored == 1 && strcmp(ad.ignored[0], "base_model.model.score.weight") == 0,
-          "score.weight listed as ignored");
+    CHECK(ad.n_ignored == 0 && ad.n_full == 1 && strcmp(ad.full[0].name, "score") == 0 &&
+              ad.full[0].kind == LSC_ADAPTER_FULL && ad.full[0].out_features == 2 && ad.full[0].weight[3] == 4.0f,
+          "score.weight read as a full tensor (modules_to_save), not a LoRA factor");
+    CHECK(ad.modules[0].kind == LSC_ADAPTER_LORA && ad.modules[0].magnitude == NULL &&
+              strcmp(ad.adapter_name, "default") == 0,
+          "kind LoRA, no magnitude, adapter 'default'");
+    CHECK(lsc_adapter_save(&ad, test_tmp("rt0"), &err) == LSC_EARG && strstr(err.msg, "full tensors"),
+          "the writer refuses full tensors rather than dropping them");
+    lsc_adapter_free(&ad);
+    make_adapter(test_tmp("a1"), CFG8, 4, 6, 5, LSC_DT_F32, 0);
+    CHECK(lsc_adapter_load(&ad, test_tmp("a1"), &err) == LSC_OK, "load without the full tensor (%s)", err.msg);
     CHECK(ad.modules[0].A[1] == -0.5f && ad.modules[0].B[0] == -1.0f, "values");
     CHECK(ad.n_targets == 1 && strcmp(ad.target_modules[0], "q_proj") == 0, "target_modules list");
     /* round trip: save, load, save again -> identical bytes */
@@ -152,7 +161,7 @@ static void test_bad(void)
     make_adapter(test_tmp("badjson"), "{\"peft_type\": \"LORA\", \"r\": ", 4, 3, 3, LSC_DT_F32, 0);
     expect_fail("invalid JSON", test_tmp("badjson"), LSC_EFORMAT, "not a valid JSON object");
     make_adapter(test_tmp("ia3"), "{\"peft_type\":\"IA3\"}", 4, 3, 3, LSC_DT_F32, 0);
-    expect_fail("not LoRA", test_tmp("ia3"), LSC_EFORMAT, "only LORA");
+    expect_fail("not LoRA", test_tmp("ia3"), LSC_EFORMAT, "adapter_config.json: not supported: IA3");
     make_adapter(test_tmp("nopt"), "{\"r\":4}", 4, 3, 3, LSC_DT_F32, 0);
     expect_fail("no peft_type", test_tmp("nopt"), LSC_EFORMAT, "peft_type");
     make_adapter(test_tmp("rneg"), "{\"peft_type\":\"LORA\",\"r\":-1}", 4, 3, 3, LSC_DT_F32, 0);
