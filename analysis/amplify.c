@@ -747,7 +747,7 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
 static int commit_output(const char *cmd, amplify_run *R, lsc_h5 **h, const char *base_hex, double t0)
 {
     const amplify_opts *ao = R->ao;
-    lsc_h5_input in[2] = {{"adapter", ao->path}, {"base", ao->base_path}};
+    lsc_h5_input in[2] = {{"adapter", R->ad.path}, {"base", ao->base_path}};  /* the folder read */
     lsc_h5_param ps[] = {
         {"rank", LSC_H5_INT, NULL, ao->rank_opt, 0},   /* 0: each module's r */
         ANA_COMMON_PARAMS(R->o),

@@ -481,7 +481,7 @@ static int summarise_and_commit(const char *cmd, quanterr_run *R, lsc_h5 **h, do
     printf("  cos with E: dW %.5f, compare %.5f, D %.5f (unrelated: sd %.5f); <., E>/|E|^2: dW %.4f, compare %.4f, "
            "D %.4f (rank-r best %.4f); |U^T E V| / random: dW %.3f, compare %.3f\n",
            mcos, mcosc, mcosd, msd, mcoef, mcoefc, mcoefd, mbest, pr, prc);
-    lsc_h5_input in[3] = {{"base", q->base_path}, {"adapter", q->path}, {"compare", q->cmp_path}};
+    lsc_h5_input in[3] = {{"base", q->base_path}, {"adapter", R->ad.path}, {"compare", q->cmp_path}};
     lsc_h5_param ps[] = {
         {"blocksize", LSC_H5_INT, NULL, q->bs, 0},
         {"double_quant", LSC_H5_INT, NULL, q->dq, 0},

@@ -13,7 +13,8 @@
  *     effective_rank exp(−Σ p log p), p = σ/Σσ     (NaN when dW = 0)
  *     degenerate     1 when dW = 0, else 0
  *     n_nonfinite    NaN/Inf values in A and B (then everything is NaN)
- * Root attributes: provenance (see h5io.c). Not a plotting program: with
+ * Root attributes: provenance (see h5io.c); "adapter" is the folder read
+ * (for DIR:NAME, the adapter's subfolder when it has one). Not a plotting program: with
  * --plots it writes spectrum.dat and runs plots/spectrum.gp.
  */
 #include <math.h>
@@ -31,6 +32,10 @@ static const char *USAGE =
     "directory, computed exactly from thin QRs of B and Aᵀ (the d×k matrix is\n"
     "never formed), with ‖dW‖_F, stable rank, rank90 and effective rank.\n"
     "Writes /modules/<module>/singular_values and attributes to OUT.h5.\n"
+    "ADAPTER may be DIR:NAME (the adapter NAME of a folder holding several) or a\n"
+    "kohya LoRA .safetensors file. Conv LoRA kernels are read as [out, in·k·k],\n"
+    "embedding LoRA as [dim, vocab]; DoRA adapters are refused (their update\n"
+    "needs the base); full tensors (modules_to_save) are not analysed.\n"
     "\n"
     "options:\n" ANA_COMMON_HELP
     "\n"
@@ -261,7 +266,7 @@ int cmd_spectrum(int argc, char **argv)
     ana_run_tasks(&o, ad.n_modules, spectrum_task, &job);
     if ((rc = write_modules(cmd, h, &ad, specs, &n_degenerate, &n_nonfinite)) != CLI_OK)
         goto done;
-    lsc_h5_input in[1] = {{"adapter", path}};
+    lsc_h5_input in[1] = {{"adapter", ad.path}};   /* the folder read (DIR:NAME: its subfolder) */
     lsc_h5_param ps[] = {
         ANA_COMMON_PARAMS(o),
         {"rank90_fraction", LSC_H5_DOUBLE, NULL, 0, 0.9},

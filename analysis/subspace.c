@@ -610,7 +610,7 @@ static int commit_output(const char *cmd, subspace_run *R, lsc_h5 **h, double t0
 {
     const subspace_opts *so = R->so;
     char fs[2] = {so->factor, '\0'};
-    lsc_h5_input in[2] = {{"adapter1", so->path1}, {"adapter2", so->path2}};
+    lsc_h5_input in[2] = {{"adapter1", R->ad1.path}, {"adapter2", R->ad2.path}};  /* the folders read */
     lsc_h5_param ps[] = {
         {"factor", LSC_H5_STR, fs, 0, 0},
         ANA_COMMON_PARAMS(R->o),

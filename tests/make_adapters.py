@@ -14,6 +14,19 @@ Usage:
       vectors; gauss8: Gaussian A and B) and the bases base_a.safetensors
       (for a8/f16/zeroB/...) and base_fanin.safetensors (BF16, GPT-2 Conv1D
       layout).
+  make_adapters.py kinds DIR
+      one adapter per kind issue 14 reads, in PEFT's documented key forms
+      (peft/utils/save_and_load.py, peft/tuners/lora/layer.py) and kohya's
+      (sd-scripts networks/lora.py): dora (use_dora, lora_magnitude_vector
+      in both its saved forms), emb (lora_embedding_A/B), conv (PEFT
+      Conv2d + Conv1d), kohya.safetensors (lora_down/lora_up/alpha, Linear
+      and 3x3 conv, one module without alpha), mts (modules_to_save: full
+      lm_head and embed_tokens), named (keys with ".default."), keys2 (two
+      adapter names in one file), multi (the default at the top and
+      "french" in a subfolder), mixed (F32/BF16/F16 in one file, rsLoRA,
+      rank_pattern, alpha_pattern), and the refusals ia3, loha, pickle,
+      lycoris.safetensors. kinds.json beside them lists, per adapter and
+      module, the scaling this writer used.
   make_adapters.py gpt2-base OUT.safetensors [--layers 12] [--kind spiked|gauss]
                    [--seed 0]
       a random base with GPT-2 small's names and shapes for the modules the
@@ -319,9 +332,111 @@ def gpt2_base(path, layers=12, kind="spiked", seed=0):
     write_safetensors(path, tensors, {"format": "pt", "note": "random GPT-2-shaped base (%s)" % kind})
 
 
+# ---- issue 14: every kind of adapter ----
+
+def peft_config(**over):
+    cfg = {"alpha_pattern": {}, "base_model_name_or_path": "synthetic", "bias": "none",
+           "fan_in_fan_out": False, "inference_mode": True, "lora_alpha": 16, "lora_dropout": 0.0,
+           "modules_to_save": None, "peft_type": "LORA", "r": 4, "rank_pattern": {},
+           "target_modules": ["q_proj"], "task_type": "CAUSAL_LM", "use_dora": False, "use_rslora": False}
+    cfg.update(over)
+    return cfg
+
+
+def write_peft(d, tensors, **over):
+    """tensors: [(key, array, dtype)] written as they are (keys in full)."""
+    os.makedirs(d, exist_ok=True)
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors, {"format": "pt"})
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump(peft_config(**over), f, indent=2, sort_keys=True)
+
+
+def kinds(out):
+    rng = np.random.default_rng(14)
+    P = "base_model.model."
+    scales = {}
+
+    def lin(name, d, k, r, keyname="", dt="F32"):
+        A, B = lora_pair(rng, d, k, r, scale_b=0.3)
+        nm = "." + keyname if keyname else ""
+        return [(P + name + ".lora_A%s.weight" % nm, A, dt), (P + name + ".lora_B%s.weight" % nm, B, dt)]
+
+    # DoRA: old saved form ...lora_magnitude_vector and newer ...lora_magnitude_vector.weight
+    t = lin("h.0.attn.q_proj", 6, 5, 4) + lin("h.1.attn.q_proj", 6, 5, 4)
+    t.append((P + "h.0.attn.q_proj.lora_magnitude_vector", rng.uniform(0.5, 2, 6).astype(np.float32), "F32"))
+    t.append((P + "h.1.attn.q_proj.lora_magnitude_vector.weight", rng.uniform(0.5, 2, 6).astype(np.float32), "F32"))
+    write_peft(os.path.join(out, "dora"), t, use_dora=True)
+    # embedding LoRA: lora_embedding_A [r, vocab], lora_embedding_B [dim, r] (ParameterDict: no ".weight")
+    t = [(P + "wte.lora_embedding_A", rng.normal(0, 1, (4, 50)).astype(np.float32), "F32"),
+         (P + "wte.lora_embedding_B", rng.normal(0, 1, (12, 4)).astype(np.float32), "F32")]
+    t += lin("h.0.attn.q_proj", 12, 12, 4)
+    write_peft(os.path.join(out, "emb"), t, target_modules=["wte", "q_proj"])
+    scales["emb"] = {"wte": 4.0, "h.0.attn.q_proj": 4.0}
+    # PEFT Conv2d (3x3) and Conv1d (k=5): lora_A [r, in, k...], lora_B [out, r, 1...]
+    t = [(P + "unet.conv_in.lora_A.weight", rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32), "F32"),
+         (P + "unet.conv_in.lora_B.weight", rng.normal(0, 1, (8, 4, 1, 1)).astype(np.float32), "F32"),
+         (P + "audio.conv1.lora_A.weight", rng.normal(0, 1, (4, 6, 5)).astype(np.float32), "F32"),
+         (P + "audio.conv1.lora_B.weight", rng.normal(0, 1, (7, 4, 1)).astype(np.float32), "F32")]
+    write_peft(os.path.join(out, "conv"), t, target_modules=["conv_in", "conv1"], lora_alpha=8)
+    scales["conv"] = {"unet.conv_in": 2.0, "audio.conv1": 2.0}
+    # kohya: Linear (alpha 8, r 4), 3x3 conv (alpha 2, r 2), Linear without alpha (scale 1)
+    t = [("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", rng.normal(0, 1, (4, 10)), "F16"),
+         ("lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight", rng.normal(0, 1, (9, 4)), "F16"),
+         ("lora_te_text_model_encoder_layers_0_mlp_fc1.alpha", np.array(8.0), "F16"),
+         ("lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight", rng.normal(0, 1, (2, 3, 3, 3)), "F32"),
+         ("lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight", rng.normal(0, 1, (5, 2, 1, 1)), "F32"),
+         ("lora_unet_down_blocks_0_resnets_0_conv1.alpha", np.array(1.0), "F32"),
+         ("lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", rng.normal(0, 1, (3, 6)), "BF16"),
+         ("lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", rng.normal(0, 1, (6, 3)), "BF16")]
+    write_safetensors(os.path.join(out, "kohya.safetensors"), t, {"ss_network_dim": "4"})
+    scales["kohya.safetensors"] = {"lora_te_text_model_encoder_layers_0_mlp_fc1": 2.0,
+                                   "lora_unet_down_blocks_0_resnets_0_conv1": 0.5,
+                                   "lora_unet_mid_block_attentions_0_proj_in": 1.0}
+    # modules_to_save as save_pretrained writes them: "modules_to_save." and ".default" removed
+    t = lin("model.layers.0.self_attn.q_proj", 6, 6, 4)
+    t += [(P + "lm_head.weight", rng.normal(0, 1, (11, 6)).astype(np.float32), "F32"),
+          (P + "model.embed_tokens.weight", rng.normal(0, 1, (11, 6)).astype(np.float32), "BF16")]
+    write_peft(os.path.join(out, "mts"), t, modules_to_save=["lm_head", "embed_tokens"])
+    scales["mts"] = {"model.layers.0.self_attn.q_proj": 4.0}
+    # adapter names in keys (a model.state_dict() saved as is)
+    write_peft(os.path.join(out, "named"), lin("h.0.attn.q_proj", 6, 5, 4, "default"))
+    scales["named"] = {"h.0.attn.q_proj": 4.0}
+    write_peft(os.path.join(out, "keys2"), lin("h.0.attn.q_proj", 6, 5, 4, "default") +
+               lin("h.0.attn.q_proj", 6, 5, 4, "french"))
+    scales["keys2:french"] = {"h.0.attn.q_proj": 4.0}
+    # several adapters saved by save_pretrained: the default at the top, others in subfolders
+    write_peft(os.path.join(out, "multi"), lin("h.0.attn.q_proj", 6, 5, 4))
+    write_peft(os.path.join(out, "multi", "french"), lin("h.0.attn.q_proj", 6, 5, 2), r=2, lora_alpha=6)
+    scales["multi:default"] = {"h.0.attn.q_proj": 4.0}
+    scales["multi:french"] = {"h.0.attn.q_proj": 3.0}
+    # F32/BF16/F16 in one file, rsLoRA, rank_pattern and alpha_pattern
+    t = lin("h.0.attn.q_proj", 6, 5, 4, dt="F32") + lin("h.0.attn.v_proj", 6, 5, 2, dt="BF16") + \
+        lin("h.0.mlp.fc", 8, 5, 4, dt="F16")
+    write_peft(os.path.join(out, "mixed"), t, use_rslora=True, rank_pattern={"v_proj": 2},
+               alpha_pattern={"mlp.fc": 2}, target_modules=["q_proj", "v_proj", "fc"])
+    scales["mixed"] = {"h.0.attn.q_proj": 16 / 2.0, "h.0.attn.v_proj": 16 / np.sqrt(2), "h.0.mlp.fc": 2 / 2.0}
+    # refusals
+    write_peft(os.path.join(out, "ia3"), lin("h.0.attn.q_proj", 6, 5, 4), peft_type="IA3")
+    write_peft(os.path.join(out, "loha"), lin("h.0.attn.q_proj", 6, 5, 4), peft_type="LOHA")
+    os.makedirs(os.path.join(out, "pickle"), exist_ok=True)
+    with open(os.path.join(out, "pickle", "adapter_config.json"), "w") as f:
+        json.dump(peft_config(), f)
+    with open(os.path.join(out, "pickle", "adapter_model.bin"), "wb") as f:
+        f.write(b"\x80\x02}q\x00.")   # a pickle: must never be unpickled
+    write_safetensors(os.path.join(out, "lycoris.safetensors"),
+                      [("lora_unet_x.hada_w1_a", rng.normal(0, 1, (4, 4)), "F32"),
+                       ("lora_unet_x.lora_down.weight", rng.normal(0, 1, (4, 4)), "F32"),
+                       ("lora_unet_x.lora_up.weight", rng.normal(0, 1, (4, 4)), "F32")])
+    with open(os.path.join(out, "kinds.json"), "w") as f:
+        json.dump(scales, f, indent=1, sort_keys=True)
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "suite":
         suite(argv[2])
+        return 0
+    if len(argv) >= 3 and argv[1] == "kinds":
+        kinds(argv[2])
         return 0
     if len(argv) >= 3 and argv[1] == "gpt2-base":
         opts = {"--layers": "12", "--kind": "spiked", "--seed": "0"}

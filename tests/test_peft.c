@@ -187,6 +187,77 @@ static void test_bad(void)
     expect_fail("A and B disagree", test_tmp("rshape"), LSC_ESHAPE, "disagree on r");
 }
 
+/* An adapter dir whose weights are the n entries e, config cfg. */
+static void make_raw(const char *d, const char *cfg, const lsc_st_entry *e, int n)
+{
+    char p[600];
+    lsc_error err;
+    mkdir(d, 0755);
+    snprintf(p, sizeof p, "%s/adapter_config.json", d);
+    write_text(p, cfg);
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", d);
+    if (lsc_st_write(p, e, n, NULL, NULL, 0, &err) != LSC_OK)
+        printf("setup failed: %s\n", err.msg);
+}
+
+/* DoRA (issue 14): magnitudes in both saved key forms, adapter names in
+ * keys, per-adapter subfolders through lsc_adapter_load_named, and the
+ * inconsistent files. */
+static void test_dora_names(void)
+{
+    static const char *DORA = "{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":2,\"use_dora\":true}";
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}, m1[3] = {0.5f, 1.5f, 2.5f}, m2[3] = {7, 8, 9};
+    lsc_st_entry e[6] = {
+        {"base_model.model.x.lora_A.weight", LSC_DT_F32, 2, {2, 3}, a},
+        {"base_model.model.x.lora_B.weight", LSC_DT_F32, 2, {3, 2}, b},
+        {"base_model.model.x.lora_magnitude_vector", LSC_DT_F32, 1, {3}, m1},
+        {"base_model.model.y.lora_A.default.weight", LSC_DT_F32, 2, {2, 3}, a},
+        {"base_model.model.y.lora_B.default.weight", LSC_DT_F32, 2, {3, 2}, b},
+        {"base_model.model.y.lora_magnitude_vector.default.weight", LSC_DT_F32, 1, {3}, m2},
+    };
+    make_raw(test_tmp("dora"), DORA, e, 6);
+    lsc_adapter ad;
+    lsc_error err = {0};
+    CHECK(lsc_adapter_load(&ad, test_tmp("dora"), &err) == LSC_OK && ad.n_modules == 2 && ad.use_dora,
+          "DoRA adapter loads (%s)", err.msg);
+    CHECK(ad.n_modules == 2 && ad.modules[0].kind == LSC_ADAPTER_DORA && ad.modules[0].magnitude &&
+              ad.modules[0].magnitude[2] == 2.5f && ad.modules[1].kind == LSC_ADAPTER_DORA &&
+              ad.modules[1].magnitude && ad.modules[1].magnitude[0] == 7.0f,
+          "DoRA magnitudes read from '.lora_magnitude_vector' and '.lora_magnitude_vector.default.weight'");
+    CHECK(lsc_adapter_first_of_kind(&ad, LSC_ADAPTER_DORA) == 0 && lsc_adapter_first_of_kind(&ad, LSC_ADAPTER_CONV) < 0,
+          "lsc_adapter_first_of_kind");
+    CHECK(lsc_adapter_save(&ad, test_tmp("dora_out"), &err) == LSC_EARG, "the writer refuses DoRA");
+    lsc_adapter_free(&ad);
+    lsc_st_entry bad[3] = {e[0], e[1], {"base_model.model.x.lora_magnitude_vector", LSC_DT_F32, 1, {2}, m1}};
+    make_raw(test_tmp("dora_short"), DORA, bad, 3);
+    expect_fail("DoRA magnitude of the wrong length", test_tmp("dora_short"), LSC_ESHAPE, "not out_features = 3");
+    make_raw(test_tmp("dora_nomag"), DORA, e, 2);
+    expect_fail("use_dora without magnitudes", test_tmp("dora_nomag"), LSC_EFORMAT, "no lora_magnitude_vector");
+    float ca[2 * 3 * 4], cb[3 * 2];
+    memset(ca, 0, sizeof ca);
+    memset(cb, 0, sizeof cb);
+    lsc_st_entry conv[3] = {{"c.lora_A.weight", LSC_DT_F32, 3, {2, 3, 4}, ca},
+                            {"c.lora_B.weight", LSC_DT_F32, 3, {3, 2, 1}, cb},
+                            {"c.lora_magnitude_vector", LSC_DT_F32, 1, {3}, m1}};
+    make_raw(test_tmp("dora_conv"), DORA, conv, 3);
+    expect_fail("DoRA on a convolution", test_tmp("dora_conv"), LSC_EFORMAT, "not supported: DoRA on a convolution");
+    /* subfolders per adapter */
+    make_adapter(test_tmp("multi"), CFG8, 4, 6, 5, LSC_DT_F32, 0);
+    make_adapter(test_tmp("multi/fr"), "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":4}", 4, 6, 5, LSC_DT_F32, 0);
+    expect_fail("two adapters, none named", test_tmp("multi"), LSC_EFORMAT, "2 adapters here (default, fr)");
+    CHECK(lsc_adapter_load_named(&ad, test_tmp("multi"), "fr", &err) == LSC_OK && ad.modules[0].scaling == 1.0 &&
+              strcmp(ad.adapter_name, "fr") == 0,
+          "lsc_adapter_load_named picks the subfolder (%s)", err.msg);
+    lsc_adapter_free(&ad);
+    CHECK(lsc_adapter_load_named(&ad, test_tmp("multi"), "default", &err) == LSC_OK && ad.modules[0].scaling == 2.0,
+          "name 'default' is the top level (%s)", err.msg);
+    lsc_adapter_free(&ad);
+    char spec[600];
+    snprintf(spec, sizeof spec, "%s:fr", test_tmp("multi"));
+    CHECK(lsc_adapter_load(&ad, spec, &err) == LSC_OK && strcmp(ad.adapter_name, "fr") == 0, "DIR:NAME (%s)", err.msg);
+    lsc_adapter_free(&ad);
+}
+
 static void test_fixtures(void)
 {
     const char *fx = test_fixtures_dir("real PEFT adapters (GPT-2, GPT-Neo)");
@@ -249,6 +320,7 @@ int main(void)
     test_basic();
     test_scaling();
     test_bad();
+    test_dora_names();
     test_fixtures();
     test_tmpdir_remove();
     return test_summary();
