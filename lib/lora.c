@@ -407,6 +407,11 @@ int lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_ad
         const lsc_adapter_module *am = &ad->modules[i];
         int l, t, out, in;
         char own[96] = "";
+        if (am->kind != LSC_ADAPTER_LORA) {   /* issue 14: never DoRA etc. silently as plain LoRA */
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' is %s: not supported here "
+                               "(plain LoRA only)", where, am->name, lsc_adapter_kind_name(am->kind));
+            goto done;
+        }
         if (lsc_lora_module_parse(am->name, &l, &t) == 0)
             lsc_lora_module_name(mcfg, l, t, own, sizeof own);
         if (strcmp(own, am->name) != 0) {   /* not a name of this model's architecture */

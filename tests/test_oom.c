@@ -321,7 +321,7 @@ static void write_pattern_adapter(void)
         e[2 * i + 1] = (lsc_st_entry){.name = names[2 * i + 1], .dtype = LSC_DT_F32, .ndim = 2, .shape = {32, r},
                                       .data = w};
     }
-    snprintf(names[2 * NM], sizeof names[0], "base_model.model.h.0.attn.q_proj.lora_magnitude_vector");
+    snprintf(names[2 * NM], sizeof names[0], "base_model.model.h.0.attn.q_proj.lora_B.bias");  /* ignored */
     e[2 * NM] = (lsc_st_entry){.name = names[2 * NM], .dtype = LSC_DT_F32, .ndim = 1, .shape = {32}, .data = w};
     mkdir(test_tmp("adapter3"), 0755);
     const char *const mk[] = {"format"}, *const mv[] = {"pt"};
