@@ -478,7 +478,7 @@ static int load_kohya(lsc_adapter *ad, const char *path, lsc_error *err)
 }
 
 /* Names of dir's subfolders holding an adapter_config.json, sorted, as
- * "a, b" in list (cap bytes); the count. */
+ * "a, b" in list (cap bytes); the count, or -1 out of memory. */
 static int list_subadapters(const char *dir, char *list, size_t cap)
 {
     list[0] = '\0';
@@ -486,15 +486,20 @@ static int list_subadapters(const char *dir, char *list, size_t cap)
     if (!d)
         return 0;
     char *names[64];
-    int n = 0;
-    for (struct dirent *e = readdir(d); e && n < 64; e = readdir(d)) {
+    int n = 0, oom = 0;
+    for (struct dirent *e = readdir(d); e && n < 64 && !oom; e = readdir(d)) {
         char p[4200];
         struct stat sb;
         snprintf(p, sizeof p, "%s/%s/adapter_config.json", dir, e->d_name);
-        if (e->d_name[0] != '.' && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (names[n] = lsc_strdup_(e->d_name)))
-            n++;
+        if (e->d_name[0] != '.' && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+            oom = !(names[n++] = lsc_strdup_(e->d_name));
     }
     closedir(d);
+    if (oom) {
+        while (n > 0)
+            LSC_FREE(names[--n]);
+        return -1;
+    }
     for (int i = 1; i < n; i++)   /* insertion sort: a handful of names */
         for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
             char *t = names[j];
@@ -518,6 +523,8 @@ static int pick_folder(const char *dir, const char *want, char *sub, const char 
     snprintf(p, sizeof p, "%s/adapter_config.json", dir);
     int top = stat(p, &sb) == 0;
     int n = list_subadapters(dir, list, sizeof list);
+    if (n < 0)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", dir);
     snprintf(sub, 4096, "%s", dir);
     *label = "default";
     if (want) {

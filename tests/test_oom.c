@@ -337,6 +337,39 @@ static void write_pattern_adapter(void)
     CHECK(ok && fp, "fixture: an adapter with patterns and an ignored tensor written%s%s", ok ? "" : ": ", err.msg);
 }
 
+/* Issue 14: a folder with a second adapter in a subfolder "kinds" whose
+ * weights hold every kind (DoRA, embedding, conv, full) under ".kinds." key
+ * names; loaded as DIR:kinds. */
+static void write_kinds_adapter(void)
+{
+    static float w[4 * 3 * 3 * 3];
+    lsc_st_entry e[] = {
+        {"base_model.model.h.0.attn.q_proj.lora_A.kinds.weight", LSC_DT_F32, 2, {4, 8}, w},
+        {"base_model.model.h.0.attn.q_proj.lora_B.kinds.weight", LSC_DT_F32, 2, {8, 4}, w},
+        {"base_model.model.h.0.attn.q_proj.lora_magnitude_vector.kinds.weight", LSC_DT_F32, 1, {8}, w},
+        {"base_model.model.wte.lora_embedding_A.kinds", LSC_DT_F32, 2, {4, 16}, w},
+        {"base_model.model.wte.lora_embedding_B.kinds", LSC_DT_F32, 2, {8, 4}, w},
+        {"base_model.model.conv.lora_A.kinds.weight", LSC_DT_F32, 4, {4, 3, 3, 3}, w},
+        {"base_model.model.conv.lora_B.kinds.weight", LSC_DT_F32, 4, {5, 4, 1, 1}, w},
+        {"base_model.model.lm_head.modules_to_save.kinds.weight", LSC_DT_F32, 2, {16, 8}, w},
+        {"base_model.model.h.0.attn.q_proj.lora_B.kinds.bias", LSC_DT_F32, 1, {8}, w},
+    };
+    lsc_error err = {0};
+    static const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}";
+    int ok = 1;
+    const char *dirs[2] = {test_tmp("multi"), test_tmp("multi/kinds")};
+    for (int i = 0; i < 2; i++) {
+        char p[4200];
+        mkdir(dirs[i], 0755);
+        snprintf(p, sizeof p, "%s/adapter_model.safetensors", dirs[i]);
+        ok &= lsc_st_write(p, e, i ? 9 : 2, NULL, NULL, 0, &err) == LSC_OK;
+        snprintf(p, sizeof p, "%s/adapter_config.json", dirs[i]);
+        FILE *fp = fopen(p, "w");
+        ok &= fp && fputs(i ? cfg : "{\"peft_type\": \"LORA\", \"r\": 4}", fp) >= 0 && fclose(fp) == 0;
+    }
+    CHECK(ok, "fixture: a folder of two adapters, one of every kind, written%s%s", ok ? "" : ": ", err.msg);
+}
+
 static int op_lora_patterns(lsc_error *err)
 {
     lsc_lora lo;
@@ -746,6 +779,11 @@ int main(void)
         adapter_dir_ = fixture;
         sweep("PEFT adapter load (PEFT's gptneo125m-r8-qv)", op_adapter_load);
     }
+    write_kinds_adapter();
+    static char kinds_spec[4200];
+    snprintf(kinds_spec, sizeof kinds_spec, "%s:kinds", test_tmp("multi"));
+    adapter_dir_ = kinds_spec;
+    sweep("PEFT adapter load: DIR:NAME, names in keys, DoRA, embedding, conv, full tensor", op_adapter_load);
     sweep("lora save + load", op_lora_save_load);
     write_pattern_adapter();
     sweep("lora load + save of an adapter with regex targets and rank/alpha patterns", op_lora_patterns);
