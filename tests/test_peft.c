@@ -1,8 +1,11 @@
 /*
  * test_peft.c — PEFT adapter directories: the real fixtures written by PEFT,
  * byte-stable round trips of what lorascope writes, scaling rules (alpha/r,
- * rsLoRA, rank_pattern, alpha_pattern), F16 tensors, ignored tensors, and
- * clear errors for every malformed directory.
+ * rsLoRA, rank_pattern, alpha_pattern), F16 tensors, full tensors
+ * (modules_to_save), DoRA magnitudes in both saved key forms, adapter names
+ * (in keys, per-adapter subfolders, DIR:NAME), eval/merge's refusal of
+ * DoRA, and clear errors for every malformed directory. (Every kind against
+ * numpy: tests/test_peft_kinds.py.)
  */
 #include <sys/stat.h>
 #include <unistd.h>
