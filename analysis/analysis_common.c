@@ -119,6 +119,20 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
 
 // ---- the base model: a safetensors file or a Hugging Face folder ----
 
+int ana_adapter_dir_ok(const char *spec)
+{
+    struct stat sb;
+    if (stat(spec, &sb) == 0)
+        return S_ISDIR(sb.st_mode);
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || !colon[1] || (size_t)(colon - spec) >= 4096)
+        return 0;
+    char dir[4096];
+    memcpy(dir, spec, (size_t)(colon - spec));
+    dir[colon - spec] = '\0';
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path)
 {
     if (m->n_ignored > 0)

@@ -84,6 +84,10 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
 int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
               lsc_adapter *ad, const char *path2, lsc_adapter *ad2);
 
+/* 1 when spec names an adapter directory: DIR, or DIR:NAME (one adapter of
+ * a multi-adapter folder, lsc_adapter_load's syntax) with DIR a directory. */
+int ana_adapter_dir_ok(const char *spec);
+
 /* After lsc_gpt_load of path: one warning line on stderr when an imported
  * Hugging Face folder held tensors the model ignored (m->n_ignored). */
 void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path);

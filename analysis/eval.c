@@ -171,7 +171,7 @@ static int parse_eval(const cli_opt *opts, int argc, char **argv, const char **p
     if (stat(e->base, &sb) != 0)
         return cli_error(cmd, CLI_FAIL, "%s: no such file", e->base);
     for (int i = 0; i < e->nad; i++)
-        if (stat(e->ads[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+        if (!ana_adapter_dir_ok(e->ads[i]))
             return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", e->ads[i]);
     return CLI_OK;
 }

@@ -196,7 +196,7 @@ int cmd_generate(int argc, char **argv)
     struct stat sb;
     if (stat(base, &sb) != 0)
         return cli_error(cmd, CLI_FAIL, "%s: no such file", base);
-    if (ad && (stat(ad, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+    if (ad && !ana_adapter_dir_ok(ad))
         return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", ad);
     lsc_error err = {0};
     lsc_gpt m;

@@ -68,7 +68,7 @@ int cmd_merge(int argc, char **argv)
     long shard = cli_long(opts, "shard-size", 2L << 30, &bad);
     if (bad || shard < 1)
         return cli_error(cmd, CLI_USAGE, "--shard-size must be a positive number of bytes");
-    if (stat(ad, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    if (!ana_adapter_dir_ok(ad))
         return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", ad);
     lsc_error err = {0};
     lsc_gpt m;

@@ -164,8 +164,10 @@ lsc_base() {
         # pretraining (not only Ctrl-C) continues from the last one; it does not change the result
         ckpt=
         [ "${BASE_CKPT_EVERY:-0}" -gt 0 ] && ckpt="--ckpt-every $BASE_CKPT_EVERY"
+        # a resumed pretraining appends to the log, so the progress before the interruption stays
+        [ -z "$resume" ] && : >"$CACHE/base-$BASE_SHA.log"
         if ! "$LSC" pretrain $PRETRAIN_ARGS $CORPUS_ARGS --threads "${LSC_BASE_THREADS:-$BASE_THREADS}" $resume $ckpt \
-                -o "$BASE" >"$CACHE/base-$BASE_SHA.log" 2>&1; then
+                -o "$BASE" >>"$CACHE/base-$BASE_SHA.log" 2>&1; then
             tail -n 5 "$CACHE/base-$BASE_SHA.log" >&2
             lsc_die "pretraining failed (log: $CACHE/base-$BASE_SHA.log)"
         fi

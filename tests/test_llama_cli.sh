@@ -65,6 +65,22 @@ else
     skip "eval base+adapter = merged" "no /usr/bin/python3"
 fi
 
+# a multi-adapter folder (save_pretrained's layout: default at the top, others in subfolders)
+mkdir -p "$T/multi/second" && cp "$T"/a4/adapter_* "$T/multi/" && cp "$T"/a8/adapter_* "$T/multi/second/"
+run "eval DIR:NAME picks the named adapter" 0 eval --base "$B" --adapter "$T/multi:second" --task supersense \
+    --task-file "$SS" --json -
+cp "$T/o" "$T/e_multi.json"
+run "eval the same adapter by its own directory" 0 eval --base "$B" --adapter "$T/a8" --task supersense \
+    --task-file "$SS" --json -
+"$PY" -c '
+import json, sys
+def last(p): return json.loads([l for l in open(p) if l.startswith("{")][-1])
+a, b = last(sys.argv[1]), last(sys.argv[2])
+assert a["val_loss"] == b["val_loss"] and a["rank_accuracy"] == b["rank_accuracy"], (a, b)' "$T/e_multi.json" "$T/o"
+verdict "DIR:NAME evaluates exactly as the adapter's own directory"
+expect_error 1 "2 adapters here (default, second)" "an ambiguous multi-adapter folder lists the names" -- \
+    "$LSC" merge --base "$B" --adapter "$T/multi" -o "$T/mm.safetensors"
+
 # merge into a Hugging Face folder (sharded), which the same command line reads again
 run "merge --hf --shard-size 100000" 0 merge --base "$B" --adapter "$T/a4" --hf --shard-size 100000 -o "$T/hf"
 [ -f "$T/hf/config.json" ] && [ -f "$T/hf/model.safetensors.index.json" ] && [ -f "$T/hf/model-00003-of-00003.safetensors" ] \
