@@ -342,7 +342,7 @@ static void write_pattern_adapter(void)
  * names; loaded as DIR:kinds. */
 static void write_kinds_adapter(void)
 {
-    static float w[4 * 3 * 3 * 3];
+    static float w[16 * 8];   /* the largest tensor below (lm_head) */
     lsc_st_entry e[] = {
         {"base_model.model.h.0.attn.q_proj.lora_A.kinds.weight", LSC_DT_F32, 2, {4, 8}, w},
         {"base_model.model.h.0.attn.q_proj.lora_B.kinds.weight", LSC_DT_F32, 2, {8, 4}, w},
