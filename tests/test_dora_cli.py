@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""test_dora_cli.py — DoRA adapters in `lorascope spectrum`, `amplify` and
+`subspace` (analysis/dora_update.c, lib/dora.c), against an independent
+numpy computation of the effective update
+    dW = m ⊙ (W0 + s·B·A) / ‖W0 + s·B·A‖_row − W0
+(PEFT's DoraLinearLayer: the norm per output row after undoing
+fan_in_fan_out). Writes, with tests/make_adapters.py's PEFT writer, a DoRA
+adapter with Llama names (q_proj 32×32, v_proj 16×32, up_proj 80×32,
+down_proj 32×80; r = 4, α = 8) and a GPT-2 Conv1D one (fan_in_fan_out: the
+base stored [in, out]), their bases as one .safetensors file and as a
+Hugging Face folder (config.json + model.safetensors). Checks:
+  - spectrum --base: all min(d, k) singular values of every module = numpy's
+    SVD of the effective dW (1e-8 relative to σ₁), attributes update /
+    effective_update = 1, the text output says so; the HF folder base gives
+    identical datasets; fan_in_fan_out too;
+  - without --base: exit 1, one line "PATH: module M is DoRA: ... --base
+    MODEL ... --factors-only ..."; with --factors-only: the singular values
+    of s·B·A, effective_update = 0, update says NOT the effective update,
+    and the text output too;
+  - a plain LoRA adapter (make_adapters suite's a8): spectrum with --base and
+    --factors-only gives exactly the datasets and attributes of a run without
+    them, and no update attribute;
+
+Prints one PASS/FAIL line per check and "N passed, N failed, N skipped".
+"""
+import json
+import os
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, run, summary  # noqa: E402
+import make_adapters as MA  # noqa: E402
+
+P = "base_model.model."
+LLAMA = {"model.layers.0.self_attn.q_proj": (32, 32), "model.layers.0.self_attn.v_proj": (16, 32),
+         "model.layers.0.mlp.up_proj": (80, 32), "model.layers.0.mlp.down_proj": (32, 80)}
+R, ALPHA = 4, 8.0
+S = ALPHA / R
+
+
+def dora_tensors(rng, shapes, base, ffo=False, shift=0.0):
+    """PEFT keys of a DoRA adapter on base ({name: W as stored}); the
+    magnitude near the row norms of W0 + sBA (as after some training)."""
+    t, mods = [], {}
+    for name, (d, k) in shapes.items():
+        A = (rng.uniform(-1, 1, (R, k)) / np.sqrt(k)).astype(np.float32)
+        B = rng.normal(0, 0.2, (d, R)).astype(np.float32)
+        W0 = base[name].astype(np.float64)
+        W0 = W0.T if ffo else W0
+        V = W0 + S * (B.astype(np.float64) @ A.astype(np.float64))
+        m = (np.linalg.norm(V, axis=1) * rng.uniform(0.7, 1.4 + shift, d)).astype(np.float32)
+        t += [(P + name + ".lora_A.weight", A, "F32"), (P + name + ".lora_B.weight", B, "F32"),
+              (P + name + ".lora_magnitude_vector", m, "F32")]
+        mods[name] = (A, B, m)
+    return t, mods
+
+
+def effective(W0, A, B, m):
+    V = W0.astype(np.float64) + S * (B.astype(np.float64) @ A.astype(np.float64))
+    return (m.astype(np.float64) / np.linalg.norm(V, axis=1))[:, None] * V - W0.astype(np.float64)
+
+
+def write_base(path, shapes, rng, ffo=False):
+    base = {}
+    for name, (d, k) in shapes.items():
+        base[name] = rng.normal(0, 0.3, (k, d) if ffo else (d, k)).astype(np.float32)
+    MA.write_safetensors(path, [(n + ".weight", w, "F32") for n, w in base.items()], {"format": "pt"})
+    return base
+
+
+def hf_folder(d, base):
+    os.makedirs(d, exist_ok=True)
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
+           "intermediate_size": 80, "num_hidden_layers": 1, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "vocab_size": 50, "rms_norm_eps": 1e-5}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    MA.write_safetensors(os.path.join(d, "model.safetensors"),
+                         [(n + ".weight", w, "F32") for n, w in base.items()], {"format": "pt"})
+
+
+def h5_modules(path):
+    """{module: ({dataset: array}, {attr: value})} below /modules."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group) and any(isinstance(v, h5py.Dataset) for v in obj.values()):
+                out[name] = ({k: v[()] for k, v in obj.items() if isinstance(v, h5py.Dataset)},
+                             {k: v for k, v in obj.attrs.items()})
+        f["modules"].visititems(visit)
+    return out
+
+
+def same_modules(a, b):
+    if sorted(a) != sorted(b):
+        return False
+    for k in a:
+        da, aa = a[k]
+        db, ab = b[k]
+        if sorted(da) != sorted(db) or any(not np.array_equal(da[n], db[n], equal_nan=True) for n in da):
+            return False
+        if sorted(aa) != sorted(ab):
+            return False
+        for n in aa:
+            x, y = aa[n], ab[n]
+            if isinstance(x, (float, np.floating)):
+                if not (x == y or (np.isnan(x) and np.isnan(y))):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+def rel(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / max(np.max(np.abs(b)), 1e-300))
+
+
+# ---- spectrum ----
+
+def test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base):
+    out = os.path.join(T, "spec.h5")
+    rc, so, se = run("spectrum", ad, "-o", out, "--threads", "2")
+    lines = se.strip().splitlines()
+    check(rc == 1 and len(lines) == 1 and "is DoRA: its effective update needs the base (--base MODEL), "
+          "or --factors-only to analyse s·B·A" in se and ad in se and "model.layers.0" in se,
+          "spectrum without --base: exit 1, one line naming the adapter, module and both ways out (%r)" % se)
+    check(not os.path.exists(out), "refused: no output file")
+
+    rc, so, se = run("spectrum", ad, "--base", base, "-o", out, "--threads", "2")
+    check(rc == 0, "spectrum --base FILE: exit 0 (%s)" % se.strip())
+    got = h5_modules(out)
+    B0 = MA.read_safetensors(base)
+    worst, attrs_ok = 0.0, True
+    for name, (A, B, m) in mods.items():
+        W0 = B0[name + ".weight"]
+        sv = np.linalg.svd(effective(W0, A, B, m), compute_uv=False)
+        g = got.get(name)
+        if g is None or g[0]["singular_values"].shape != sv.shape:
+            worst = np.inf
+            continue
+        worst = max(worst, np.max(np.abs(g[0]["singular_values"] - sv)) / sv[0])
+        attrs_ok &= int(g[1].get("effective_update", -1)) == 1 and \
+            g[1].get("update", b"") in ("DoRA effective: m ⊙ (W0 + sBA)/‖·‖_row − W0",
+                                        "DoRA effective: m ⊙ (W0 + sBA)/‖·‖_row − W0".encode())
+        attrs_ok &= abs(g[1]["delta_fro"] - np.sqrt(np.sum(sv ** 2))) <= 1e-8 * sv[0]
+    check(worst <= 1e-8, "spectrum: all min(d, k) singular values of the effective dW = numpy's (max rel %.3g)" % worst)
+    check(attrs_ok, "spectrum: update / effective_update = 1 and delta_fro per DoRA module")
+    check("[DoRA effective update]" in so, "spectrum text output names the effective DoRA update")
+
+    hf = os.path.join(T, "base_hf")
+    hf_folder(hf, {n[:-len(".weight")]: w for n, w in B0.items()})
+    out2 = os.path.join(T, "spec_hf.h5")
+    rc, so, se = run("spectrum", ad, "--base", hf, "-o", out2, "--threads", "1")
+    check(rc == 0 and same_modules(h5_modules(out2), got),
+          "spectrum --base HF folder = --base .safetensors (identical /modules) (%s)" % se.strip())
+
+    out3 = os.path.join(T, "spec_ffo.h5")
+    rc, so, se = run("spectrum", ffo_ad, "--base", ffo_base, "-o", out3)
+    F0 = dict(MA.read_safetensors(ffo_base))
+    worst = 0.0
+    g3 = h5_modules(out3) if rc == 0 else {}
+    for name, (A, B, m) in ffo_mods.items():
+        sv = np.linalg.svd(effective(F0[name + ".weight"].T, A, B, m), compute_uv=False)
+        g = g3.get(name)
+        worst = max(worst, np.inf if g is None else np.max(np.abs(g[0]["singular_values"] - sv)) / sv[0])
+    check(rc == 0 and worst <= 1e-8, "spectrum, fan_in_fan_out (base [in, out]): effective dW's singular "
+          "values = numpy's (max rel %.3g) %s" % (worst, se.strip()))
+
+    out4 = os.path.join(T, "spec_fo.h5")
+    rc, so, se = run("spectrum", ad, "--factors-only", "-o", out4)
+    g4 = h5_modules(out4) if rc == 0 else {}
+    worst, attrs_ok = 0.0, rc == 0
+    for name, (A, B, m) in mods.items():
+        sv = np.linalg.svd(S * (B.astype(np.float64) @ A.astype(np.float64)), compute_uv=False)[:R]
+        g = g4.get(name)
+        if g is None:
+            worst = np.inf
+            continue
+        worst = max(worst, np.max(np.abs(g[0]["singular_values"] - sv)) / sv[0])
+        u = g[1].get("update", "")
+        u = u.decode() if isinstance(u, bytes) else u
+        attrs_ok &= int(g[1].get("effective_update", -1)) == 0 and "NOT the effective DoRA update" in u
+    check(worst <= 1e-8, "spectrum --factors-only: the r singular values of s·B·A (max rel %.3g)" % worst)
+    check(attrs_ok, "spectrum --factors-only: effective_update = 0, update says NOT the effective update")
+    check("NOT the effective DoRA update" in so, "spectrum --factors-only: the text output says so")
+
+
+def test_lora_unchanged(T, a8, base_a):
+    o1, o2 = os.path.join(T, "l1.h5"), os.path.join(T, "l2.h5")
+    r1 = run("spectrum", a8, "-o", o1)[0]
+    r2 = run("spectrum", a8, "--base", base_a, "--factors-only", "-o", o2)[0]
+    g1, g2 = h5_modules(o1), h5_modules(o2)
+    check(r1 == 0 and r2 == 0 and same_modules(g1, g2) and
+          not any("update" in a or "effective_update" in a for _, a in g1.values()),
+          "LoRA adapter: spectrum with --base/--factors-only = without (identical datasets and "
+          "attributes, no update attribute)")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as T:
+        rng = np.random.default_rng(2024)
+        base = os.path.join(T, "base.safetensors")
+        B0 = write_base(base, LLAMA, rng)
+        ad = os.path.join(T, "dora")
+        t, mods = dora_tensors(rng, LLAMA, B0)
+        MA.write_peft(ad, t, use_dora=True, r=R, lora_alpha=ALPHA,
+                      target_modules=["q_proj", "v_proj", "up_proj", "down_proj"])
+        gpt = {"transformer.h.0.attn.c_attn": (96, 32), "transformer.h.0.attn.c_proj": (32, 32)}
+        ffo_base = os.path.join(T, "base_ffo.safetensors")
+        F0 = write_base(ffo_base, gpt, rng, ffo=True)
+        ffo_ad = os.path.join(T, "dora_ffo")
+        t, ffo_mods = dora_tensors(rng, gpt, F0, ffo=True)
+        MA.write_peft(ffo_ad, t, use_dora=True, r=R, lora_alpha=ALPHA, fan_in_fan_out=True,
+                      target_modules=["c_attn", "c_proj"])
+        test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base)
+        suite = os.path.join(T, "suite")
+        MA.suite(suite)
+        test_lora_unchanged(T, os.path.join(suite, "a8"), os.path.join(suite, "base_a.safetensors"))
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
