@@ -17,9 +17,13 @@ Hugging Face folder (config.json + model.safetensors). Checks:
     MODEL ... --factors-only ..."; with --factors-only: the singular values
     of s·B·A, effective_update = 0, update says NOT the effective update,
     and the text output too;
+  - amplify --base: delta_singular_values (top r), delta_fro (the whole
+    effective update), proj_delta = ‖U_rᵀ W V_r‖_F and amplification of the
+    effective dW vs numpy (1e-8), update attributes, and identical /modules
+    with the HF folder base; fan_in_fan_out too; --factors-only: s·B·A's;
   - a plain LoRA adapter (make_adapters suite's a8): spectrum with --base and
     --factors-only gives exactly the datasets and attributes of a run without
-    them, and no update attribute;
+    them, and no update attribute; amplify with --factors-only = without;
 
 Prints one PASS/FAIL line per check and "N passed, N failed, N skipped".
 """
@@ -189,6 +193,57 @@ def test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base):
     check("NOT the effective DoRA update" in so, "spectrum --factors-only: the text output says so")
 
 
+def amp_oracle(W, dW, K):
+    U, sv, Vt = np.linalg.svd(dW, full_matrices=False)
+    pd = np.linalg.norm(U[:, :K].T @ W @ Vt[:K].T)
+    fro = np.linalg.norm(dW)
+    return sv[:K], fro, pd, fro / pd
+
+
+def check_amp(out, mods, W0s, effective, what):
+    g = h5_modules(out)
+    worst, attrs_ok = 0.0, True
+    for name, (A, B, m) in mods.items():
+        W = W0s[name]
+        dW = effective(W, A, B, m) if effective else S * (B.astype(np.float64) @ A.astype(np.float64))
+        sv, fro, pd, amp = amp_oracle(W, dW, R)
+        x = g.get(name)
+        if x is None:
+            return check(False, "%s: module %s written" % (what, name))
+        d, a = x
+        worst = max(worst, rel(d["delta_singular_values"], sv), abs(a["delta_fro"] - fro) / fro,
+                    abs(a["proj_delta"] - pd) / pd, abs(a["amplification"] - amp) / amp)
+        attrs_ok &= int(a.get("effective_update", -1)) == (1 if effective else 0)
+    check(worst <= 1e-8, "%s: top-r singular values, delta_fro, proj_delta, amplification = numpy's "
+          "(max rel %.3g)" % (what, worst))
+    check(attrs_ok, "%s: effective_update = %d per DoRA module" % (what, 1 if effective else 0))
+    return g
+
+
+def test_amplify(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base):
+    B0 = {n[:-len(".weight")]: w for n, w in MA.read_safetensors(base).items()}
+    F0 = {n[:-len(".weight")]: w.T for n, w in MA.read_safetensors(ffo_base).items()}
+    out = os.path.join(T, "amp.h5")
+    rc, so, se = run("amplify", ad, "--base", base, "-o", out, "--null-draws", "20")
+    check(rc == 0 and "[DoRA effective update]" in so, "amplify --base: exit 0, text names the effective "
+          "update (%s)" % se.strip())
+    g = check_amp(out, mods, B0, effective, "amplify DoRA effective") if rc == 0 else {}
+    out2 = os.path.join(T, "amp_hf.h5")
+    rc, so, se = run("amplify", ad, "--base", os.path.join(T, "base_hf"), "-o", out2, "--null-draws", "20")
+    check(rc == 0 and same_modules(h5_modules(out2), g), "amplify --base HF folder = --base .safetensors")
+    out3 = os.path.join(T, "amp_ffo.h5")
+    rc, so, se = run("amplify", ffo_ad, "--base", ffo_base, "-o", out3, "--null-draws", "20")
+    check(rc == 0, "amplify fan_in_fan_out: exit 0 (%s)" % se.strip())
+    if rc == 0:
+        check_amp(out3, ffo_mods, F0, effective, "amplify DoRA effective, fan_in_fan_out")
+    out4 = os.path.join(T, "amp_fo.h5")
+    rc, so, se = run("amplify", ad, "--base", base, "--factors-only", "-o", out4, "--null-draws", "20")
+    check(rc == 0 and "NOT the effective DoRA update" in so, "amplify --factors-only: exit 0, text says "
+          "NOT the effective update")
+    if rc == 0:
+        check_amp(out4, mods, B0, None, "amplify --factors-only (s·B·A)")
+
+
 def test_lora_unchanged(T, a8, base_a):
     o1, o2 = os.path.join(T, "l1.h5"), os.path.join(T, "l2.h5")
     r1 = run("spectrum", a8, "-o", o1)[0]
@@ -198,6 +253,13 @@ def test_lora_unchanged(T, a8, base_a):
           not any("update" in a or "effective_update" in a for _, a in g1.values()),
           "LoRA adapter: spectrum with --base/--factors-only = without (identical datasets and "
           "attributes, no update attribute)")
+    o3, o4 = os.path.join(T, "l3.h5"), os.path.join(T, "l4.h5")
+    r3 = run("amplify", a8, "--base", base_a, "-o", o3, "--null-draws", "20")[0]
+    r4 = run("amplify", a8, "--base", base_a, "--factors-only", "-o", o4, "--null-draws", "20")[0]
+    g3 = h5_modules(o3)
+    check(r3 == 0 and r4 == 0 and same_modules(g3, h5_modules(o4)) and
+          not any("update" in a for _, a in g3.values()),
+          "LoRA adapter: amplify with --factors-only = without, no update attribute")
 
 
 def main():
@@ -217,6 +279,7 @@ def main():
         MA.write_peft(ffo_ad, t, use_dora=True, r=R, lora_alpha=ALPHA, fan_in_fan_out=True,
                       target_modules=["c_attn", "c_proj"])
         test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base)
+        test_amplify(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base)
         suite = os.path.join(T, "suite")
         MA.suite(suite)
         test_lora_unchanged(T, os.path.join(suite, "a8"), os.path.join(suite, "base_a.safetensors"))
