@@ -21,6 +21,10 @@ Hugging Face folder (config.json + model.safetensors). Checks:
     effective update), proj_delta = ‖U_rᵀ W V_r‖_F and amplification of the
     effective dW vs numpy (1e-8), update attributes, and identical /modules
     with the HF folder base; fan_in_fan_out too; --factors-only: s·B·A's;
+  - subspace of two DoRA adapters on the same base: φ on the top-r right
+    (--factor A) and left (--factor B) singular vectors of each effective dW
+    vs numpy (1e-8), effective_update = 1; refused without --base (one line);
+    --factors-only: effective_update = 0;
   - a plain LoRA adapter (make_adapters suite's a8): spectrum with --base and
     --factors-only gives exactly the datasets and attributes of a run without
     them, and no update attribute; amplify with --factors-only = without;
@@ -244,6 +248,47 @@ def test_amplify(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base):
         check_amp(out4, mods, B0, None, "amplify --factors-only (s·B·A)")
 
 
+def phi_oracle(dW1, dW2, factor):
+    def basis(dW):
+        U, sv, Vt = np.linalg.svd(dW, full_matrices=False)
+        return Vt[:R] if factor == "A" else U[:, :R].T
+    G = basis(dW1) @ basis(dW2).T
+    C = np.cumsum(np.cumsum(G ** 2, axis=0), axis=1)
+    mn = np.minimum.outer(np.arange(1, R + 1), np.arange(1, R + 1))
+    return C / mn
+
+
+def test_subspace(T, ad, mods, base, ad2, mods2):
+    B0 = {n[:-len(".weight")]: w for n, w in MA.read_safetensors(base).items()}
+    out = os.path.join(T, "sub.h5")
+    rc, so, se = run("subspace", ad, ad2, "-o", out, "--null-draws", "10")
+    check(rc == 1 and len(se.strip().splitlines()) == 1 and "is DoRA: its effective update needs the base" in se,
+          "subspace without --base: exit 1, one line (%s)" % se.strip())
+    for factor in ("A", "B"):
+        out = os.path.join(T, "sub%s.h5" % factor)
+        rc, so, se = run("subspace", ad, ad2, "--base", base, "--factor", factor, "-o", out,
+                         "--null-draws", "10")
+        g = h5_modules(out) if rc == 0 else {}
+        worst, attrs_ok = 0.0, rc == 0 and "[DoRA effective update]" in so
+        for name in mods:
+            want = phi_oracle(effective(B0[name], *mods[name]), effective(B0[name], *mods2[name]), factor)
+            x = g.get(name)
+            if x is None:
+                worst = np.inf
+                continue
+            worst = max(worst, float(np.max(np.abs(x[0]["phi"] - want))))
+            attrs_ok &= int(x[1].get("effective_update", -1)) == 1
+        check(worst <= 1e-8, "subspace --base --factor %s: phi of the effective updates' top-r singular "
+              "vectors = numpy's (max abs diff %.3g) %s" % (factor, worst, se.strip()))
+        check(attrs_ok, "subspace --factor %s: effective_update = 1, text names the effective update" % factor)
+    out = os.path.join(T, "sub_fo.h5")
+    rc, so, se = run("subspace", ad, ad2, "--factors-only", "-o", out, "--null-draws", "10")
+    g = h5_modules(out) if rc == 0 else {}
+    check(rc == 0 and len(g) == len(mods) and
+          all(int(a.get("effective_update", -1)) == 0 for _, a in g.values()) and
+          "NOT the effective DoRA update" in so, "subspace --factors-only: effective_update = 0, text says so")
+
+
 def test_lora_unchanged(T, a8, base_a):
     o1, o2 = os.path.join(T, "l1.h5"), os.path.join(T, "l2.h5")
     r1 = run("spectrum", a8, "-o", o1)[0]
@@ -280,6 +325,11 @@ def main():
                       target_modules=["c_attn", "c_proj"])
         test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base)
         test_amplify(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base)
+        ad2 = os.path.join(T, "dora2")
+        t, mods2 = dora_tensors(rng, LLAMA, B0, shift=0.3)
+        MA.write_peft(ad2, t, use_dora=True, r=R, lora_alpha=ALPHA,
+                      target_modules=["q_proj", "v_proj", "up_proj", "down_proj"])
+        test_subspace(T, ad, mods, base, ad2, mods2)
         suite = os.path.join(T, "suite")
         MA.suite(suite)
         test_lora_unchanged(T, os.path.join(suite, "a8"), os.path.join(suite, "base_a.safetensors"))
