@@ -19,6 +19,8 @@
  * general), attributes update = "DoRA effective: m ⊙ (W0 + sBA)/‖·‖_row − W0",
  * effective_update = 1; with --factors-only those of s·B·A, update =
  * "factors s·B·A (NOT the effective DoRA update)", effective_update = 0.
+ * A DoRA module whose base weight is missing or misshapen stops the run
+ * (exit 1, one line naming the base and the module).
  * Root attribute "base" (an input) when a base was used; svd_method then
  * says the DoRA modules went through the dense SVD. LoRA modules never get
  * these attributes and are computed as without --base.

@@ -12,7 +12,8 @@ Hugging Face folder (config.json + model.safetensors). Checks:
   - spectrum --base: all min(d, k) singular values of every module = numpy's
     SVD of the effective dW (1e-8 relative to σ₁), attributes update /
     effective_update = 1, the text output says so; the HF folder base gives
-    identical datasets; fan_in_fan_out too;
+    identical datasets; fan_in_fan_out too; a base without the module's
+    weight: exit 1 naming it;
   - without --base: exit 1, one line "PATH: module M is DoRA: ... --base
     MODEL ... --factors-only ..."; with --factors-only: the singular values
     of s·B·A, effective_update = 0, update says NOT the effective update,
@@ -178,6 +179,9 @@ def test_spectrum(T, ad, mods, base, ffo_ad, ffo_mods, ffo_base):
     check(rc == 0 and worst <= 1e-8, "spectrum, fan_in_fan_out (base [in, out]): effective dW's singular "
           "values = numpy's (max rel %.3g) %s" % (worst, se.strip()))
 
+    rc, so, se = run("spectrum", ad, "--base", ffo_base, "-o", os.path.join(T, "spec_missing.h5"))
+    check(rc == 1 and "no base weight for DoRA module" in se and ffo_base in se,
+          "spectrum with a base lacking the module's weight: exit 1 naming the base and module (%s)" % se.strip())
     out4 = os.path.join(T, "spec_fo.h5")
     rc, so, se = run("spectrum", ad, "--factors-only", "-o", out4)
     g4 = h5_modules(out4) if rc == 0 else {}
