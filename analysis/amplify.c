@@ -76,7 +76,8 @@
 
 static const char *USAGE =
     "usage: lorascope amplify ADAPTER --base MODEL -o OUT.h5 [--rank K]\n"
-    "                         [--k K] [--null-draws N] [--plots DIR] [options]\n"
+    "                         [--k K] [--null-draws N] [--factors-only] [--plots DIR]\n"
+    "                         [options]\n"
     "\n"
     "Table 7 of the LoRA paper for every module whose base weight W is found:\n"
     "|U^T W V|_F with U, V the top-K singular vectors of dW = s*B*A, of W itself,\n"

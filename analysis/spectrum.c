@@ -38,7 +38,8 @@
 #include "dora_update.h"
 
 static const char *USAGE =
-    "usage: lorascope spectrum ADAPTER -o OUT.h5 [--plots DIR] [options]\n"
+    "usage: lorascope spectrum ADAPTER -o OUT.h5 [--base MODEL | --factors-only]\n"
+    "                          [--plots DIR] [options]\n"
     "\n"
     "Singular values of every LoRA module's dW = s·B·A of a PEFT adapter\n"
     "directory, computed exactly from thin QRs of B and Aᵀ (the d×k matrix is\n"

@@ -72,7 +72,7 @@
 
 static const char *USAGE =
     "usage: lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5 [--factor A|B] [--pair M1:M2]\n"
-    "                          [--plots DIR] [options]\n"
+    "                          [--base MODEL | --factors-only] [--plots DIR] [options]\n"
     "\n"
     "Normalised subspace similarity phi(i, j) = |V1[:, :i]^T V2[:, :j]|_F^2 / min(i, j)\n"
     "(LoRA paper, Eq. 4) for every module present in both adapters, on the\n"
