@@ -26,6 +26,10 @@ Hugging Face folder (config.json + model.safetensors). Checks:
     (--factor A) and left (--factor B) singular vectors of each effective dW
     vs numpy (1e-8), effective_update = 1; refused without --base (one line);
     --factors-only: effective_update = 0;
+  - a llama2.c checkpoint as the base (tests/test_generate_llama.py's random
+    model): spectrum and amplify of a DoRA adapter on its v_proj and
+    down_proj give identical /modules to a .safetensors base of the same
+    weights;
   - a plain LoRA adapter (make_adapters suite's a8): spectrum with --base and
     --factors-only gives exactly the datasets and attributes of a run without
     them, and no update attribute; amplify with --factors-only = without;
@@ -293,6 +297,30 @@ def test_subspace(T, ad, mods, base, ad2, mods2):
           "NOT the effective DoRA update" in so, "subspace --factors-only: effective_update = 0, text says so")
 
 
+def test_llama2c_base(T):
+    import test_generate_llama as G
+    cfg, w, v0, v1 = G.random_model()
+    l2c = os.path.join(T, "l2c.bin")
+    with open(l2c, "wb") as f:
+        f.write(v1)
+    W = {"model.layers.0.self_attn.v_proj": w["wv"][0], "model.layers.1.mlp.down_proj": w["w2"][1]}
+    st = os.path.join(T, "l2c_same.safetensors")
+    MA.write_safetensors(st, [(n + ".weight", a.astype(np.float32), "F32") for n, a in W.items()],
+                         {"format": "pt"})
+    rng = np.random.default_rng(7)
+    t, _ = dora_tensors(rng, {n: a.shape for n, a in W.items()}, W)
+    ad = os.path.join(T, "dora_l2c")
+    MA.write_peft(ad, t, use_dora=True, r=R, lora_alpha=ALPHA, target_modules=["v_proj", "down_proj"])
+    for cmd, extra in (("spectrum", []), ("amplify", ["--null-draws", "10"])):
+        o1, o2 = os.path.join(T, cmd + "_l2c.h5"), os.path.join(T, cmd + "_st.h5")
+        r1, _, e1 = run([cmd, ad, "--base", l2c, "-o", o1] + extra)
+        r2, _, e2 = run([cmd, ad, "--base", st, "-o", o2] + extra)
+        g1 = h5_modules(o1) if r1 == 0 else {}
+        check(r1 == 0 and r2 == 0 and len(g1) == 2 and same_modules(g1, h5_modules(o2)),
+              "%s --base llama2.c checkpoint = --base .safetensors of the same weights (%s%s)"
+              % (cmd, e1.strip(), e2.strip()))
+
+
 def test_lora_unchanged(T, a8, base_a):
     o1, o2 = os.path.join(T, "l1.h5"), os.path.join(T, "l2.h5")
     r1 = run("spectrum", a8, "-o", o1)[0]
@@ -334,6 +362,7 @@ def main():
         MA.write_peft(ad2, t, use_dora=True, r=R, lora_alpha=ALPHA,
                       target_modules=["q_proj", "v_proj", "up_proj", "down_proj"])
         test_subspace(T, ad, mods, base, ad2, mods2)
+        test_llama2c_base(T)
         suite = os.path.join(T, "suite")
         MA.suite(suite)
         test_lora_unchanged(T, os.path.join(suite, "a8"), os.path.join(suite, "base_a.safetensors"))
