@@ -16,6 +16,15 @@
  * ana_base_find); with
  * fan_in_fan_out (GPT-2's Conv1D) it is stored (in, out) and transposed.
  * dW includes the scaling s.
+ * DoRA modules: U, V are the top-K singular vectors of the effective update
+ * dW = m ⊙ (W + s·B·A)/‖W + s·B·A‖_row − W (lib/dora.c, formed densely from
+ * the base weight, then lsc_svd_topk's dense LAPACK path: it has full rank
+ * in general, and its top-K subspace is what is compared), delta_fro is the
+ * Frobenius norm of the whole effective update, the zero tolerance
+ * ‖W‖_F·max(d, k)·DBL_EPSILON; attributes update = "DoRA effective: ...",
+ * effective_update = 1. With --factors-only they are s·B·A's as for LoRA,
+ * with update = "factors s·B·A (NOT the effective DoRA update)",
+ * effective_update = 0. LoRA modules never get these two attributes.
  *
  * HDF5 layout, per module /modules/<module>/: datasets
  * delta_singular_values (K), base_singular_values (K); attributes r, rank
@@ -62,11 +71,13 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "dora_update.h"
 #include "nulls.h"
 
 static const char *USAGE =
     "usage: lorascope amplify ADAPTER --base MODEL -o OUT.h5 [--rank K]\n"
-    "                         [--k K] [--null-draws N] [--plots DIR] [options]\n"
+    "                         [--k K] [--null-draws N] [--factors-only] [--plots DIR]\n"
+    "                         [options]\n"
     "\n"
     "Table 7 of the LoRA paper for every module whose base weight W is found:\n"
     "|U^T W V|_F with U, V the top-K singular vectors of dW = s*B*A, of W itself,\n"
@@ -74,7 +85,8 @@ static const char *USAGE =
     "|dW|_F / |U^T W V|_F; the null distribution of the projection for a random\n"
     "dW of the same rank. The base weight is '<module>.weight', tried with and\n"
     "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
-    "says fan_in_fan_out (GPT-2 Conv1D).\n"
+    "says fan_in_fan_out (GPT-2 Conv1D). DoRA modules: U, V of the effective\n"
+    "update m*(W + sBA)/|W + sBA|_row - W (its top-K directions).\n"
     "\n"
     "  --base MODEL         base model weights: FILE.safetensors or a Hugging Face\n"
     "                       folder (config.json + model.safetensors, or sharded\n"
@@ -88,6 +100,7 @@ static const char *USAGE =
     "                       200): mean, sd, 95th percentile, the p-value of\n"
     "                       proj_dW and the alignment excess proj_dW / expected\n"
     ANA_NULL_SEED_HELP
+    ANA_DORA_HELP
     ANA_COMMON_HELP
     "\n"
     "example:\n"
@@ -99,6 +112,7 @@ typedef struct amp {
     const lsc_st_file        *f;        /* the file holding t (a folder's shard) */
     const lsc_st_tensor      *t;        /* base tensor, NULL: not found */
     int    K, transposed, degenerate, base_nonfinite;
+    int    effective;                  /* 1: a DoRA module through its effective update */
     double delta_fro, base_fro, proj_delta, proj_base, proj_random, proj_random_expected;
     double amplification;
     double *sv_delta, *sv_base;        /* (K), (K) */
@@ -247,6 +261,72 @@ static int fixed_k(amp *a, const float *Wf, const double *U, const double *Vt, d
     return LSC_OK;
 }
 
+/* The top min(r, d, k) singular triplets of a DoRA module's effective
+ * update (lsc_dora_delta on Wf, then the dense lsc_svd_topk) into S (r),
+ * U (d, r) and Vt (r, k), zero beyond min(d, k) as lsc_lowrank_svd pads;
+ * a->delta_fro = ‖effective update‖_F. */
+static int dora_svd(amp *a, const float *Wf, double *S, double *U, double *Vt, double *w, size_t lw,
+                    lsc_error *err)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, r = m->r;
+    int rr = r < d ? r : d;
+    rr = rr < k ? rr : k;
+    size_t dk = (size_t)d * (size_t)k, rz = (size_t)r, rrz = (size_t)rr;
+    double *dW = malloc(dk * sizeof *dW);
+    if (!dW)
+        LSC_FAIL(err, LSC_ENOMEM, "out of memory for the effective DoRA update (%d x %d)", d, k);
+    int rc = lsc_dora_delta(d, k, r, Wf, a->transposed, m->A, m->B, m->scaling, m->magnitude, dW, NULL, err);
+    if (rc == LSC_OK) {
+        a->delta_fro = lsc_fro_norm(dk, dW);
+        rc = lsc_svd_topk(d, k, rr, dW, S, U, Vt, LSC_TOPK_DENSE, a->rseed, w, lw, NULL, err);
+    }
+    free(dW);
+    if (rc != LSC_OK || rr == r)
+        return rc;
+    for (size_t i = (size_t)d; i-- > 0;)   /* U (d, rr) → (d, r), in place from the end */
+        for (size_t c = rz; c-- > 0;)
+            U[i * rz + c] = c < rrz ? U[i * rrz + c] : 0.0;
+    for (size_t c = rrz; c < rz; c++)
+        S[c] = 0.0;
+    memset(Vt + rrz * (size_t)k, 0, (rz - rrz) * (size_t)k * sizeof *Vt);
+    return LSC_OK;
+}
+
+/* dW's top singular triplets (S (r), U (d, r), Vt (r, k)), a->delta_fro,
+ * a->sv_delta and a->degenerate: s·B·A through the low-rank path, or the
+ * effective update of a DoRA module (dora_svd). Bd, Ad: scratch. */
+static int delta_svd(const char *path, amp *a, const float *Wf, double *Bd, double *Ad, double *S,
+                     double *U, double *Vt, double *w, size_t lw, lsc_error *err)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features, r = m->r, rc;
+    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
+    double zero_tol;
+    if (a->effective) {
+        if ((rc = dora_svd(a, Wf, S, U, Vt, w, lw, err)) != LSC_OK)
+            return rc;
+        zero_tol = a->base_fro * (double)(d > k ? d : k) * DBL_EPSILON;
+    } else {
+        ana_to_double(dz * rz, m->B, Bd);
+        ana_to_double(rz * kz, m->A, Ad);
+        if ((rc = lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, err)) != LSC_OK)
+            return rc;
+        a->delta_fro = root_sum_sq(r, S);
+        zero_tol = fabs(m->scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
+                   (double)(d > k ? d : k) * DBL_EPSILON;
+    }
+    memcpy(a->sv_delta, S, (size_t)a->K * sizeof *S);
+    a->degenerate = !(S[0] > zero_tol);
+    if (a->degenerate && a->effective)
+        ana_msg_warn(&a->msgs, "%s: module %s has an effective DoRA update of 0: proj_delta and "
+                      "amplification written as NaN, marked degenerate", path, m->name);
+    else if (a->degenerate)
+        ana_msg_warn(&a->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
+                      "amplification written as NaN, marked degenerate", path, m->name);
+    return LSC_OK;
+}
+
 /* One module's Table 7 row, W as base_weight gives it: proj_delta and
  * proj_random promote it to double on the fly, and W's own top-K enter
  * only through their singular values (proj_base = sqrt(Σ_{i<K} σ_i(W)²),
@@ -270,9 +350,12 @@ static int compute(const char *path, const char *base_path, const float *Wf, uin
     size_t l1 = lsc_lowrank_svd_work_size(d, k, r, 1);
     size_t l2 = lsc_svd_topk_values_work_size(rows, cols, Kx);
     size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, K);
+    int rmin = r < d ? (r < k ? r : k) : (d < k ? d : k);   /* dora_svd's triplets */
+    size_t l4 = a->effective ? lsc_svd_topk_work_size(d, k, rmin, LSC_TOPK_DENSE) : 0;
     size_t lw = l1;
     if (l2 > lw) lw = l2;
     if (l3 > lw) lw = l3;
+    if (l4 > lw) lw = l4;
     double *w = malloc(lw * sizeof *w);
     if (!Bd || !Ad || !S || !U || !Vt || !Uw || !Qk || !X || !T || !w) {
         rc = ana_msg_error(&a->msgs, "out of memory for module %s", m->name);
@@ -302,19 +385,9 @@ static int compute(const char *path, const char *base_path, const float *Wf, uin
         goto done;
     }
 
-    /* dW = s·B·A through the low-rank path */
-    ana_to_double(dz * rz, m->B, Bd);
-    ana_to_double(rz * kz, m->A, Ad);
-    if (lsc_lowrank_svd(d, k, r, m->scaling, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
+    /* dW's top singular triplets: s·B·A, or a DoRA module's effective update */
+    if (delta_svd(path, a, Wf, Bd, Ad, S, U, Vt, w, lw, &err) != LSC_OK)
         goto liberr;
-    a->delta_fro = root_sum_sq(r, S);
-    memcpy(a->sv_delta, S, Kz * sizeof *S);
-    double zero_tol = fabs(m->scaling) * lsc_fro_norm(dz * rz, Bd) * lsc_fro_norm(rz * kz, Ad) *
-                      (double)(d > k ? d : k) * DBL_EPSILON;
-    a->degenerate = !(S[0] > zero_tol);
-    if (a->degenerate)
-        ana_msg_warn(&a->msgs, "%s: module %s has dW = 0 (lora_B or lora_A all zero): proj_delta and "
-                      "amplification written as NaN, marked degenerate", path, m->name);
 
     /* W's own top-K: its singular values are all proj_base needs */
     lsc_topk_info info;
@@ -487,7 +560,8 @@ static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
         (rc = lsc_h5_attr_int(h, g, "n_nonfinite", m->n_nonfinite, err)) != LSC_OK ||
         (rc = lsc_h5_attr_str(h, g, "topk_method",
                               a->method == LSC_TOPK_ITERATIVE ? "iterative" : "dense", err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK)
+        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK ||
+        (rc = ana_dora_write_attrs(h, g, m, a->effective, err)) != LSC_OK)
         return rc;
     return write_null(h, g, a, err);
 }
@@ -582,6 +656,7 @@ typedef struct amplify_opts {
     int         ndraws;        /* --null-draws */
     uint64_t    null_seed;     /* --null-seed (null_seed_given), else --seed */
     int         null_seed_given;
+    int         factors_only;  /* --factors-only: DoRA modules as s·B·A */
 } amplify_opts;
 
 /* The adapter, the base and the matched modules of one run. */
@@ -640,6 +715,7 @@ static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_
     a->f = f;
     a->t = t;
     a->transposed = ad->fan_in_fan_out;
+    a->effective = m->kind == LSC_ADAPTER_DORA && !R->ao->factors_only;
     int maxk = m->r;
     int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
     if (maxk > mn)
@@ -733,9 +809,9 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         R->n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f\n", a->m->name, a->m->r, a->K,
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s\n", a->m->name, a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
-               a->amplification);
+               a->amplification, ana_dora_note(a->m, a->effective));
     }
     if (job.sha_rc != LSC_OK)
         return cli_lib_error(cmd, &job.sha_err);
@@ -776,7 +852,7 @@ static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *o
     R.ao = ao;
     lsc_h5 *h = NULL;
     char base_hex[65] = "";
-    int rc = ana_setup(cmd, opts, &R.o, ao->path, &R.ad, NULL, NULL);
+    int rc = ana_setup_kinds(cmd, opts, &R.o, ao->path, &R.ad, NULL, NULL, 1);
     if (rc != CLI_OK)
         return rc;
     if ((rc = ana_base_open(cmd, ao->base_path, &R.base)) != CLI_OK)
@@ -818,7 +894,7 @@ int cmd_amplify(int argc, char **argv)
     const char *cmd = "amplify";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"base", 1, NULL}, {"rank", 1, NULL}, {"k", 1, NULL},
-                      ANA_NULL_OPTS, {NULL, 0, NULL}};
+                      ANA_NULL_OPTS, ANA_DORA_OPTS, {NULL, 0, NULL}};
     amplify_opts ao;
     memset(&ao, 0, sizeof ao);
     int help = 0;
@@ -826,6 +902,7 @@ int cmd_amplify(int argc, char **argv)
     if (rc != CLI_OK || help)
         return rc;
     ao.base_path = cli_get(opts, "base");
+    ao.factors_only = cli_flag(opts, "factors-only");
     if (!ao.base_path)
         return cli_error(cmd, CLI_USAGE, "missing --base MODEL (.safetensors file or Hugging Face folder)");
     int bad = 0;

@@ -95,7 +95,7 @@ int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
 
 // ---- adapters ----
 
-int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
+static int load_adapter(const char *cmd, const char *path, lsc_adapter *ad, int dora_ok)
 {
     lsc_error err = {0};
     if (lsc_adapter_load(ad, path, &err) != LSC_OK) {  /* DIR, DIR:NAME or a kohya file; one-line errors */
@@ -108,13 +108,18 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
                          path);
     }
     int dora = lsc_adapter_first_of_kind(ad, LSC_ADAPTER_DORA);  /* issue 14: never analysed as plain LoRA */
-    if (dora >= 0) {
+    if (dora >= 0 && !dora_ok) {
         int rc = cli_error(cmd, CLI_FAIL, "%s: module '%s' is DoRA: the effective update needs the base "
                                           "(not implemented yet)", path, ad->modules[dora].name);
         lsc_adapter_free(ad);
         return rc;
     }
     return CLI_OK;
+}
+
+int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad)
+{
+    return load_adapter(cmd, path, ad, 0);
 }
 
 // ---- the base model: a safetensors file or a Hugging Face folder ----
@@ -290,20 +295,26 @@ int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m
     return LSC_OK;
 }
 
-int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
-              lsc_adapter *ad, const char *path2, lsc_adapter *ad2)
+int ana_setup_kinds(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
+                    lsc_adapter *ad, const char *path2, lsc_adapter *ad2, int dora_ok)
 {
     int rc;
     if (ad2)
         memset(ad2, 0, sizeof *ad2);
     if ((rc = ana_common_opts(cmd, opts, o)) != CLI_OK ||
-        (rc = ana_load_adapter(cmd, path, ad)) != CLI_OK)
+        (rc = load_adapter(cmd, path, ad, dora_ok)) != CLI_OK)
         return rc;
-    if (path2 && (rc = ana_load_adapter(cmd, path2, ad2)) != CLI_OK) {
+    if (path2 && (rc = load_adapter(cmd, path2, ad2, dora_ok)) != CLI_OK) {
         lsc_adapter_free(ad);
         return rc;
     }
     return CLI_OK;
+}
+
+int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
+              lsc_adapter *ad, const char *path2, lsc_adapter *ad2)
+{
+    return ana_setup_kinds(cmd, opts, o, path, ad, path2, ad2, 0);
 }
 
 void ana_to_double(size_t n, const float *x, double *y)

@@ -74,7 +74,7 @@ int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
                     int (*is)(const void *items, int i, const char *name), const void *items,
                     int *hl);
 
-/* Loads an adapter directory; on failure prints one line and returns
+/* Loads an adapter directory (DoRA modules refused); on failure prints one line and returns
  * CLI_FAIL (the adapter is left freed). */
 int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
 /* After a command's own option checks: the common options
@@ -83,6 +83,11 @@ int ana_load_adapter(const char *cmd, const char *path, lsc_adapter *ad);
  * is left allocated. CLI_OK, CLI_USAGE or CLI_FAIL (message printed). */
 int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
               lsc_adapter *ad, const char *path2, lsc_adapter *ad2);
+
+/* The same, with DoRA modules accepted when dora_ok (the caller then
+ * analyses them through dora_update.h); ana_setup refuses them. */
+int ana_setup_kinds(const char *cmd, const cli_opt *opts, ana_opts *o, const char *path,
+                    lsc_adapter *ad, const char *path2, lsc_adapter *ad2, int dora_ok);
 
 /* 1 when spec names an adapter directory: DIR, or DIR:NAME (one adapter of
  * a multi-adapter folder, lsc_adapter_load's syntax) with DIR a directory. */

@@ -38,6 +38,19 @@
  * Rotation invariance lets the draws fix one subspace to the coordinate
  * axes (lsc_phi11_null, lsc_phi_null); quantiles are numpy's default
  * (linear); the draws depend only on (S, group, dim, p1, p2).
+ * DoRA modules (--base MODEL, one base for both adapters): the subspaces
+ * are the top-p right (--factor A, in R^k) or left (--factor B, in R^d)
+ * singular vectors of the module's effective update dW = m ⊙ (W0 + s·B·A) /
+ * ‖W0 + s·B·A‖_row − W0 (lib/dora.c; a dense top-p SVD), p = min(r, dim)
+ * as for LoRA: the effective update has full rank in general (the
+ * renormalisation rescales every row of W0 too), so the comparable object
+ * is its top-r subspace, the directions the adapter's rank-r factors and
+ * magnitude move most; the numerical rank counts σ > σ₁·max(d, k)·eps and
+ * dW counts as zero when σ₁ <= ‖m‖₂·max(d, k)·eps. Attributes update =
+ * "DoRA effective: ...", effective_update = 1. Without --base a DoRA
+ * adapter is refused, unless --factors-only: then A's / B's own singular
+ * vectors as for LoRA, with update = "factors s·B·A (NOT the effective
+ * DoRA update)", effective_update = 0. Root input "base" when one was used.
  * Modules whose compared dimension differs (a c_proj of 768 inputs against
  * one of 3072) are skipped with a warning; if none remains, nothing is
  * written and the exit status is 1. Not a statistics package: the null's
@@ -51,6 +64,7 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "dora_update.h"
 #include "nulls.h"
 
 /* grids of the null from at most this many draws (each a QR of a dim×p frame) */
@@ -58,7 +72,7 @@
 
 static const char *USAGE =
     "usage: lorascope subspace ADAPTER1 ADAPTER2 -o OUT.h5 [--factor A|B] [--pair M1:M2]\n"
-    "                          [--plots DIR] [options]\n"
+    "                          [--base MODEL | --factors-only] [--plots DIR] [options]\n"
     "\n"
     "Normalised subspace similarity phi(i, j) = |V1[:, :i]^T V2[:, :j]|_F^2 / min(i, j)\n"
     "(LoRA paper, Eq. 4) for every module present in both adapters, on the\n"
@@ -72,6 +86,10 @@ static const char *USAGE =
     "  --factor-only        compare the factor even where dW = 0 because the other\n"
     "                       factor is zero (the step-0 adapters of train --save-init,\n"
     "                       B = 0); without it such modules are NaN, degenerate\n"
+    "  --base MODEL         base of DoRA modules (.safetensors, HF folder or llama2.c):\n"
+    "                       compare the top-r singular vectors of their effective\n"
+    "                       update m*(W0 + sBA)/|W0 + sBA|_row - W0 (needed for DoRA)\n"
+    ANA_DORA_HELP
     "  --null-draws N       the null, two uniformly random subspaces of the same\n"
     "                       dimensions: N draws of phi(1,1) (default 1000; its mean,\n"
     "                       95th percentile and the p-value of the observed phi(1,1))\n"
@@ -91,6 +109,8 @@ typedef struct pair {
     double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
     int    degenerate, rank1, rank2, n_nonfinite;
     int    factor_only;                /* --factor-only: dW = 0 alone is not degenerate */
+    const lsc_adapter *a1, *a2;        /* the adapters of m1, m2 */
+    int    eff1, eff2;                 /* 1: m1 / m2 through its effective DoRA update */
     uint64_t rseed;
     int    ndraws, gdraws;             /* null draws of φ(1, 1), of the grid */
     uint64_t nseed, gseed;             /* their seeds */
@@ -187,7 +207,63 @@ static void expand(int p1, int p2, int n1, int n2, double *x)
             x[(size_t)i * n2 + j] = (i < p1 && j < p2) ? x[(size_t)i * p2 + j] : NAN;
 }
 
-static int compute_pair(const char *path1, const char *path2, char factor,
+/* The top-p subspace of DoRA module m's effective update (base b,
+ * adapter ad) as rows Vt (p, dim): right singular vectors for factor A,
+ * left ones for B; *rank and *zero as in the header comment. Errors go to
+ * msgs. */
+static int effective_basis(const ana_base *b, const lsc_adapter *ad, const lsc_adapter_module *m,
+                           char factor, int p, double *Vt, int *rank, int *zero, ana_msgs *msgs)
+{
+    int d = m->out_features, k = m->in_features, mx = d > k ? d : k;
+    if (p > d || p > k)
+        return ana_msg_error(msgs, "module %s: r = %d exceeds min(d, k) = %d: no top-r subspace of its "
+                                   "effective DoRA update", m->name, m->r, d < k ? d : k);
+    size_t lw = lsc_svd_topk_work_size(d, k, p, LSC_TOPK_DENSE);
+    double *dW = malloc((size_t)d * (size_t)k * sizeof *dW), *S = malloc((size_t)p * sizeof *S);
+    double *U = malloc((size_t)d * (size_t)p * sizeof *U), *w = malloc(lw * sizeof *w);
+    lsc_error err = {0};
+    int rc = CLI_OK;
+    if (!dW || !S || !U || !w)
+        rc = ana_msg_error(msgs, "out of memory for module %s", m->name);
+    else if ((rc = ana_dora_effective(b, ad, m, dW, msgs)) != CLI_OK)
+        ;
+    else if (lsc_svd_topk(d, k, p, dW, S, U, factor == 'A' ? Vt : NULL, LSC_TOPK_DENSE, 0, w, lw, NULL,
+                          &err) != LSC_OK)
+        rc = ana_msg_error(msgs, "module %s: %s", m->name, err.msg);
+    if (rc == CLI_OK) {
+        if (factor == 'B')
+            cols_to_rows(d, p, U, Vt);
+        double mag2 = 0.0;
+        for (int i = 0; i < d; i++)
+            mag2 += (double)m->magnitude[i] * (double)m->magnitude[i];
+        *zero = !(S[0] > sqrt(mag2) * (double)mx * DBL_EPSILON);
+        *rank = 0;
+        for (int i = 0; i < p; i++)
+            *rank += S[i] > S[0] * (double)mx * DBL_EPSILON;
+    }
+    free(dW);
+    free(S);
+    free(U);
+    free(w);
+    return rc;
+}
+
+/* The basis of module 1 or 2 (which) of P into Vt, its numerical rank and
+ * whether its dW is zero; errors go to P->msgs. */
+static int module_basis(pair *P, const ana_base *b, int which, char factor, double *Vt, int *rank,
+                        int *zero)
+{
+    const lsc_adapter_module *m = which ? P->m2 : P->m1;
+    if (which ? P->eff2 : P->eff1)
+        return effective_basis(b, which ? P->a2 : P->a1, m, factor, which ? P->p2 : P->p1, Vt, rank,
+                               zero, &P->msgs);
+    lsc_error err = {0};
+    if (delta_is_zero(m, zero, &err) != LSC_OK || factor_basis(m, factor, Vt, rank, &err) != LSC_OK)
+        return ana_msg_error(&P->msgs, "module %s: %s", P->group, err.msg);
+    return CLI_OK;
+}
+
+static int compute_pair(const char *path1, const char *path2, const ana_base *base, char factor,
                         uint64_t seed, pair *P)
 {
     lsc_error err = {0};
@@ -231,11 +307,9 @@ static int compute_pair(const char *path1, const char *path2, char factor,
         goto done;
     }
     int z1 = 0, z2 = 0;
-    if (delta_is_zero(m1, &z1, &err) != LSC_OK || delta_is_zero(m2, &z2, &err) != LSC_OK)
-        goto liberr;
-    if (factor_basis(m1, factor, V1, &P->rank1, &err) != LSC_OK ||
-        factor_basis(m2, factor, V2, &P->rank2, &err) != LSC_OK)
-        goto liberr;
+    if ((rc = module_basis(P, base, 0, factor, V1, &P->rank1, &z1)) != CLI_OK ||
+        (rc = module_basis(P, base, 1, factor, V2, &P->rank2, &z2)) != CLI_OK)
+        goto done;
     if ((z1 || z2) && !P->factor_only) {
         P->degenerate = 1;
         ana_fill_nan(g12, P->phi);
@@ -381,7 +455,9 @@ static int write_pair(lsc_h5 *h, char factor, const pair *P, lsc_error *err)
         (rc = lsc_h5_attr_int(h, g, "numerical_rank1", P->rank1, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "numerical_rank2", P->rank2, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "n_nonfinite", P->n_nonfinite, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)P->rseed, err)) != LSC_OK)
+        (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)P->rseed, err)) != LSC_OK ||
+        (rc = ana_dora_write_attrs(h, g, P->m1->kind == LSC_ADAPTER_DORA ? P->m1 : P->m2,
+                                   P->eff1 || P->eff2, err)) != LSC_OK)
         return rc;
     return write_null(h, g, P, err);
 }
@@ -450,6 +526,7 @@ static int pair_is(const void *items, int i, const char *name)
 /* One pair on a worker thread (ana_run_tasks). */
 typedef struct subspace_job {
     const char *path1, *path2;
+    const ana_base *base;   /* NULL: no DoRA effective updates */
     char        factor;
     uint64_t    seed, null_seed;
     pair       *pairs;   /* (np) */
@@ -459,7 +536,7 @@ static void subspace_task(void *ctx, int i)
 {
     subspace_job *j = ctx;
     pair *P = &j->pairs[i];
-    P->rc = compute_pair(j->path1, j->path2, j->factor, j->seed, P);
+    P->rc = compute_pair(j->path1, j->path2, j->base, j->factor, j->seed, P);
     if (P->rc == CLI_OK)
         P->rc = null_pair(j->null_seed, P);
 }
@@ -474,6 +551,8 @@ typedef struct subspace_opts {
     int         ndraws;           /* --null-draws */
     uint64_t    null_seed;        /* --null-seed (null_seed_given), else --seed */
     int         null_seed_given;
+    const char *base_path;        /* --base, NULL: none */
+    int         factors_only;     /* --factors-only: DoRA modules as s·B·A */
 } subspace_opts;
 
 /* The two adapters and the pairs to compare. */
@@ -481,6 +560,8 @@ typedef struct subspace_run {
     const subspace_opts *so;
     ana_opts    o;
     lsc_adapter ad1, ad2;
+    ana_base    base;
+    int         use_base;         /* a DoRA module is analysed through the base */
     pair       *pairs;            /* (ad1.n_modules), the first np used */
     char      (*skipped)[1400];   /* (ad1.n_modules), the first n_skipped used */
     int         np, n_common, n_skipped, n_degenerate, hl;
@@ -510,6 +591,10 @@ static int add_pair(const char *cmd, subspace_run *R, const lsc_adapter_module *
     P->m1 = m1;
     P->m2 = m2;
     P->factor_only = so->factor_only;
+    P->a1 = &R->ad1;
+    P->a2 = &R->ad2;
+    P->eff1 = R->use_base && m1->kind == LSC_ADAPTER_DORA;
+    P->eff2 = R->use_base && m2->kind == LSC_ADAPTER_DORA;
     if (strcmp(m1->name, m2->name) == 0)
         snprintf(P->group, sizeof P->group, "%s", m1->name);
     else
@@ -587,7 +672,7 @@ static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
 {
     const subspace_opts *so = R->so;
     lsc_error err = {0};
-    subspace_job job = {so->path1, so->path2, so->factor, R->o.seed,
+    subspace_job job = {so->path1, so->path2, R->use_base ? &R->base : NULL, so->factor, R->o.seed,
                         so->null_seed_given ? so->null_seed : R->o.seed, R->pairs};
     ana_run_tasks(&R->o, R->np, subspace_task, &job);
     for (int i = 0; i < R->np; i++) {
@@ -599,9 +684,10 @@ static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
         if (write_pair(h, so->factor, P, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
         int pm = P->p1 < P->p2 ? P->p1 : P->p2;
-        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f %9.4f %9.4f %9.3g\n", P->group, P->m1->r,
+        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f %9.4f %9.4f %9.3g%s\n", P->group, P->m1->r,
                P->m2->r, P->dim, P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0],
-               P->angles[0], P->s11.mean, P->s11.q95, P->s11.p);
+               P->angles[0], P->s11.mean, P->s11.q95, P->s11.p,
+               ana_dora_note(P->m1->kind == LSC_ADAPTER_DORA ? P->m1 : P->m2, P->eff1 || P->eff2));
     }
     return CLI_OK;
 }
@@ -610,7 +696,8 @@ static int commit_output(const char *cmd, subspace_run *R, lsc_h5 **h, double t0
 {
     const subspace_opts *so = R->so;
     char fs[2] = {so->factor, '\0'};
-    lsc_h5_input in[2] = {{"adapter1", R->ad1.path}, {"adapter2", R->ad2.path}};  /* the folders read */
+    lsc_h5_input in[3] = {{"adapter1", R->ad1.path}, {"adapter2", R->ad2.path},  /* the folders read */
+                          {"base", so->base_path}};
     lsc_h5_param ps[] = {
         {"factor", LSC_H5_STR, fs, 0, 0},
         ANA_COMMON_PARAMS(R->o),
@@ -625,7 +712,8 @@ static int commit_output(const char *cmd, subspace_run *R, lsc_h5 **h, double t0
         {"null_model", LSC_H5_STR, "two independent uniformly random subspaces of the same dimensions "
                                    "(one fixed to the coordinate axes by rotation invariance)", 0, 0},
     };
-    return ana_output_commit(cmd, &R->o, h, t0, 2, in, NULL, (int)(sizeof ps / sizeof ps[0]), ps);
+    return ana_output_commit(cmd, &R->o, h, t0, R->use_base ? 3 : 2, in, NULL,
+                             (int)(sizeof ps / sizeof ps[0]), ps);
 }
 
 static int run_subspace(const char *cmd, const subspace_opts *so, const cli_opt *opts, double t0)
@@ -634,9 +722,15 @@ static int run_subspace(const char *cmd, const subspace_opts *so, const cli_opt 
     memset(&R, 0, sizeof R);
     R.so = so;
     lsc_h5 *h = NULL;
-    int rc = ana_setup(cmd, opts, &R.o, so->path1, &R.ad1, so->path2, &R.ad2);
+    int rc = ana_setup_kinds(cmd, opts, &R.o, so->path1, &R.ad1, so->path2, &R.ad2, 1);
     if (rc != CLI_OK)
         return rc;
+    R.use_base = so->base_path && !so->factors_only &&
+                 (ana_dora_first(&R.ad1) >= 0 || ana_dora_first(&R.ad2) >= 0);
+    if ((rc = ana_dora_check(cmd, so->path1, &R.ad1, so->base_path, so->factors_only)) != CLI_OK ||
+        (rc = ana_dora_check(cmd, so->path2, &R.ad2, so->base_path, so->factors_only)) != CLI_OK ||
+        (R.use_base && (rc = ana_base_open(cmd, so->base_path, &R.base)) != CLI_OK))
+        goto done;
     R.pairs = calloc((size_t)R.ad1.n_modules, sizeof *R.pairs);
     R.skipped = calloc((size_t)R.ad1.n_modules, sizeof *R.skipped);
     if (!R.pairs || !R.skipped) {
@@ -667,6 +761,7 @@ done:
         }
     free(R.pairs);
     free(R.skipped);
+    ana_base_close(&R.base);
     lsc_adapter_free(&R.ad1);
     lsc_adapter_free(&R.ad2);
     return rc;
@@ -684,6 +779,8 @@ static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_op
             return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
     }
     so->factor_only = cli_flag(opts, "factor-only");
+    so->base_path = cli_get(opts, "base");
+    so->factors_only = cli_flag(opts, "factors-only");
     int rc = ana_null_opts(cmd, opts, 1000, &so->ndraws, &so->null_seed, &so->null_seed_given);
     if (rc != CLI_OK)
         return rc;
@@ -706,7 +803,7 @@ int cmd_subspace(int argc, char **argv)
     const char *cmd = "subspace";
     double t0 = cli_now();
     cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {"factor-only", 0, NULL},
-                      ANA_NULL_OPTS, {NULL, 0, NULL}};
+                      {"base", 1, NULL}, ANA_DORA_OPTS, ANA_NULL_OPTS, {NULL, 0, NULL}};
     const char *pos[3];
     int npos = 0, help = 0;
     int rc = ana_parse_args(cmd, USAGE, argc, argv, opts, pos, 3, &npos, &help);
