@@ -9,13 +9,14 @@ each merged tensor independently from the adapter and base files:
   - DoRA: m ⊙ (W0 + s·B·A)/‖·‖_row;
   - modules_to_save full tensors: the saved tensor replaces the base's; added
     token rows grow vocab_size; a tied GPT head follows wte; a Llama lm_head
-    different from the table unties it; an equal one keeps the tie;
+    different from the table unties it; an equal one, or none, keeps the tie;
   - the Llama merge as a Hugging Face folder with --shard-size, read back
     (config.json vocab_size and tie_word_embeddings, the same tensors);
-  - the merged Llama with added tokens runs: `generate --tokenizer` (a
-    llama2.c tokenizer.bin whose added piece "ab" is one of the new ids)
-    --dump-logits equals tests/llama_ref.py's numpy forward of the merged
-    file's tensors, over all 260 vocabulary columns, with the added token fed;
+  - the merged GPT and Llama (file and folder) with added tokens run:
+    `generate --tokenizer` (a llama2.c tokenizer.bin whose added piece "ab"
+    is one of the new ids) --dump-logits equals a numpy forward of the merged
+    tensors (tests/llama_ref.py; gpt_logits here), over all 260 vocabulary
+    columns, with the added token fed;
   - the summary line counts modules per kind;
   - refusals, one line, exit 1: conv LoRA, a saved tensor of another shape
     (names module and shapes), fewer rows, tokens added to lm_head only, a
@@ -107,8 +108,8 @@ def gpt(t, rng):
     check(rc == 0 and "merged 2 modules" in so and "(LoRA 1, embedding LoRA 1)" in so,
           "GPT embedding LoRA + LoRA: exit 0, summary counts per kind (%r %s)" % (so.strip(), se.strip()))
     M = MA.read_safetensors(out)
-    check(rel(M["wte.weight"], B0["wte.weight"] + emb_dw(ad, "wte", 4.0)) < 1e-5,
-          "GPT wte = W0 + s·Aᵀ·Bᵀ (numpy, rel %.1e)" % rel(M["wte.weight"], B0["wte.weight"] + emb_dw(ad, "wte", 4.0)))
+    e = rel(M["wte.weight"], B0["wte.weight"] + emb_dw(ad, "wte", 4.0))
+    check(e < 1e-5, "GPT wte = W0 + s·Aᵀ·Bᵀ (numpy, rel %.1e)" % e)
     q = "h.0.attn.q_proj.weight"
     check(rel(M[q], B0[q] + lora_dw(ad, "h.0.attn.q_proj", 4.0)) < 1e-5, "GPT q_proj = W0 + s·B·A (numpy)")
     check(unchanged(B0, M, {"wte.weight", q}), "GPT: every other tensor unchanged")
@@ -121,8 +122,8 @@ def gpt(t, rng):
     # DoRA on v_proj: m ⊙ (W0 + s·B·A) / ‖·‖_row
     ad = os.path.join(t, "g_dora")
     mag = rng.uniform(0.5, 2.0, C).astype(np.float32)
-    MA.write_peft(ad, lin(rng, "h.1.attn.v_proj", C, C) + [(P + "h.1.attn.v_proj.lora_magnitude_vector", mag, "F32")],
-                  use_dora=True, target_modules=["v_proj"])
+    MA.write_peft(ad, lin(rng, "h.1.attn.v_proj", C, C) +
+                  [(P + "h.1.attn.v_proj.lora_magnitude_vector", mag, "F32")], use_dora=True, target_modules=["v_proj"])
     rc, so, se = merge(base, ad, os.path.join(t, "g_dora.safetensors"))
     v = "h.1.attn.v_proj.weight"
     Vm = B0[v] + lora_dw(ad, "h.1.attn.v_proj", 4.0)
@@ -148,6 +149,8 @@ def gpt(t, rng):
     check(rc == 0 and unchanged(B0, M, {"wte.weight", q}) and
           rel(M[q], B0[q] + lora_dw(ad, "h.0.attn.q_proj", 4.0)) < 1e-5,
           "GPT: q_proj merged beside it, every other tensor unchanged")
+    if rc == 0:
+        generate_vs_numpy(t, out, lambda toks: gpt_logits(M, toks), "the merged GPT (head tied to the new wte)")
     same = os.path.join(t, "g_same")
     MA.write_peft(same, full("wte", W) + full("lm_head", W), modules_to_save=["wte", "lm_head"])
     rc, so, se = merge(base, same, os.path.join(t, "g_same.safetensors"))
@@ -158,6 +161,48 @@ def gpt(t, rng):
     rc, so, se = merge(base, diff, os.path.join(t, "x.safetensors"))
     check(one_error(rc, se, "lm_head", "GPT"), "GPT: an lm_head different from wte: one line, exit 1 (%s)" % se.strip())
     return base
+
+
+def gpt_logits(M, toks, L=2, NH=2):
+    """numpy GPT forward (pre-LN, GELU-tanh, LM head tied to wte) over toks: (T, V) logits."""
+    def ln(x, n):
+        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + 1e-5) * M[n + ".weight"] + M[n + ".bias"]
+
+    def lin(x, n):
+        return x @ M[n + ".weight"].T + M[n + ".bias"]
+    T = len(toks)
+    x = M["wte.weight"][toks] + M["wpe.weight"][:T]
+    hs = C // NH
+    mask = np.triu(np.full((T, T), -np.inf), 1)
+    for l in range(L):
+        h = ln(x, "h.%d.ln_1" % l)
+        q, k, v = (lin(h, "h.%d.attn.%s_proj" % (l, w)).reshape(T, NH, hs) for w in "qkv")
+        a = np.einsum("thd,shd->hts", q, k) / np.sqrt(hs) + mask
+        a = np.exp(a - a.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        x = x + lin(np.einsum("hts,shd->thd", a, v).reshape(T, C), "h.%d.attn.o_proj" % l)
+        f = lin(ln(x, "h.%d.ln_2" % l), "h.%d.mlp.fc_in" % l)
+        f = 0.5 * f * (1 + np.tanh(np.sqrt(2 / np.pi) * (f + 0.044715 * f ** 3)))
+        x = x + lin(f, "h.%d.mlp.fc_out" % l)
+    return ln(x, "ln_f") @ M["wte.weight"].T
+
+
+def generate_vs_numpy(t, merged, forward, what):
+    """generate --tokenizer (prompt "ab" = the added id 256) --dump-logits vs forward(tokens)."""
+    tok = os.path.join(t, "tok.bin")
+    tokenizer(tok, VN)
+    out = os.path.join(t, "logits.txt")
+    rc, so, se = run("generate", "--base", merged, "--tokenizer", tok, "--prompt", "ab", "--steps", "8",
+                     "--temperature", "0", "--dump-logits", out)
+    if not check(rc == 0, "generate on %s with added tokens: exit 0 (%s)" % (what, se.strip())):
+        return
+    a = np.loadtxt(out, ndmin=2)
+    toks, got = a[:, 0].astype(int), a[:, 1:]
+    want = forward(list(toks))
+    check(256 in toks and got.shape[1] == VN and rel(got, want) < 1e-4,
+          "%s: the added token fed (tokens %s), %d logits = numpy reference (rel %.1e)"
+          % (what, list(toks), got.shape[1], rel(got, want)))
 
 
 def st_metadata(path):
@@ -193,21 +238,9 @@ def llama_weights(M, cfg_n_layer):
 
 
 def llama_runs(t, merged, M, what):
-    tok = os.path.join(t, "tok.bin")
-    tokenizer(tok, VN)
-    out = os.path.join(t, "logits.txt")
-    rc, so, se = run("generate", "--base", merged, "--tokenizer", tok, "--prompt", "ab", "--steps", "8",
-                     "--temperature", "0", "--dump-logits", out)
-    if not check(rc == 0, "generate on %s with added tokens: exit 0 (%s)" % (what, se.strip())):
-        return
-    a = np.loadtxt(out, ndmin=2)
-    toks, got = a[:, 0].astype(int), a[:, 1:]
     cfg = {"n_layers": 2, "n_heads": 2, "n_kv_heads": 2, "head_dim": 24, "rope_theta": 10000.0,
            "rms_norm_eps": 9.99999975e-06, "rope": "half"}
-    want = L.Llama(cfg, llama_weights(M, 2)).logits(list(toks))
-    check(256 in toks and got.shape[1] == VN and rel(got, want) < 1e-4,
-          "%s: the added token fed (tokens %s), %d logits = numpy reference (rel %.1e)"
-          % (what, list(toks), got.shape[1], rel(got, want)))
+    generate_vs_numpy(t, merged, L.Llama(cfg, llama_weights(M, 2)).logits, what)
 
 
 def llama(t, rng):
@@ -246,6 +279,17 @@ def llama(t, rng):
           unchanged(B0, M, {E + ".weight", q + ".weight"}), "Llama: q_proj = W0 + s·B·A, the rest unchanged")
     llama_runs(t, out, M, "the merged Llama .safetensors")
 
+    for name, tens in (("embed_tokens alone", full(E, We)),
+                       ("an lm_head equal to it", full(E, We) + full("lm_head", We))):
+        d = os.path.join(t, "l_tied")
+        MA.write_peft(d, tens, modules_to_save=["embed_tokens", "lm_head"])
+        rc, so, se = merge(base, d, os.path.join(t, "l_tied.safetensors"))
+        T = MA.read_safetensors(os.path.join(t, "l_tied.safetensors")) if rc == 0 else {}
+        check(rc == 0 and "vocab 256 -> 260" in so and "untied" not in so and "lm_head.weight" not in T and
+              st_metadata(os.path.join(t, "l_tied.safetensors")).get("untied") == "0" and
+              np.array_equal(T[E + ".weight"], We.astype(np.float32)),
+              "tied Llama, %s saved: vocab 260, the head stays tied to the new table (%s)" % (name, se.strip()))
+
     hf = os.path.join(t, "l_hf")
     rc, so, se = merge(base, ad, hf, "--hf", "--shard-size", "60000")
     ok = rc == 0 and os.path.isfile(os.path.join(hf, "model.safetensors.index.json"))
@@ -255,7 +299,8 @@ def llama(t, rng):
         idx = json.load(open(os.path.join(hf, "model.safetensors.index.json")))
         for shard in sorted(set(idx["weight_map"].values())):
             Hm.update(MA.read_safetensors(os.path.join(hf, shard)))
-        ok = cfg["vocab_size"] == VN and cfg["tie_word_embeddings"] is False and len(set(idx["weight_map"].values())) > 1
+        ok = (cfg["vocab_size"] == VN and cfg["tie_word_embeddings"] is False and
+              len(set(idx["weight_map"].values())) > 1)
     check(ok and set(Hm) == set(M) and all(np.array_equal(Hm[n], M[n]) for n in M),
           "--hf --shard-size: config.json vocab_size 260, untied, shards hold the .safetensors output's tensors (%s)"
           % se.strip())
@@ -296,7 +341,8 @@ def refusals(t, gbase):
     for ad in ("g_mts", "g_emb", "g_dora"):
         p = os.path.join(t, ad)
         rc, so, se = run("eval", "--base", gbase, "--adapter", p, "--task", "supersense", "--task-file", SS)
-        check(one_error(rc, se, "merge"), "eval of %s unmerged: one line saying to merge first (%s)" % (ad, se.strip()))
+        check(one_error(rc, se, "lorascope merge"), "eval of %s unmerged: one line saying to merge first (%s)"
+              % (ad, se.strip()))
         rc, so, se = run("generate", "--base", gbase, "--adapter", p, "--prompt", "x", "--tokens", "2")
         check(one_error(rc, se, "lorascope merge"), "generate of %s unmerged: one line saying to merge first (%s)"
               % (ad, se.strip()))
