@@ -3,10 +3,13 @@
  * W0 + s·B·A for every adapted weight, written as safetensors (a Hugging
  * Face folder for a Llama-family model with --hf or a folder base); --unmerge
  * subtracts it again from a merged model. On an NF4 base the output is
- * fp32, deq(W_nf4) + s·B·A.
+ * fp32, deq(W_nf4) + s·B·A. Every mergeable kind (issue 14): LoRA, DoRA,
+ * embedding LoRA, modules_to_save full tensors (added tokens grow the
+ * vocabulary); conv LoRA is refused.
  *
- * Not here: the arithmetic (lib/lora.c lsc_lora_merge / lsc_lora_unmerge)
- * or the file format (lib/model.c, lib/safetensors.c).
+ * Not here: the arithmetic (lib/merge_kinds.c lsc_adapter_merge, lib/lora.c
+ * lsc_lora_merge / lsc_lora_unmerge) or the file format (lib/model.c,
+ * lib/safetensors.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +31,17 @@ static const char *MERGE_USAGE =
     "On an NF4 base (a file from `lorascope quantize`, or --quant nf4) the output is\n"
     "fp32: W = deq(W_nf4) + s·B·A, the weights the QLoRA adapter was trained with.\n"
     "\n"
+    "Every kind of module is merged as PEFT merges it: LoRA W + s·B·A; DoRA\n"
+    "m ⊙ (W + s·B·A)/‖W + s·B·A‖ (one norm per output row); embedding LoRA, the\n"
+    "token table [V, C] + (s·B·A)ᵀ (a tied LM head changes with it); a saved full\n"
+    "tensor (modules_to_save: embed_tokens, lm_head, wte, ...) replaces the base's.\n"
+    "Saved embedding/head tensors with more rows than the vocabulary add tokens: the\n"
+    "merged model's vocab_size grows (both must carry the new rows unless the head is\n"
+    "tied). A saved lm_head on a tied model keeps the tie when it equals the token\n"
+    "table; otherwise a Llama's head is untied (a separate lm_head) and a GPT's, always\n"
+    "wte, is refused. Conv LoRA is analysis-only and refused. --unmerge subtracts LoRA\n"
+    "and embedding LoRA only. The summary line counts the modules of each kind.\n"
+    "\n"
     "BASE is a lorascope .safetensors file, a llama2.c .bin checkpoint or a Hugging\n"
     "Face model folder (config.json + model.safetensors or shards with an index).\n"
     "A Llama-family model is written as a Hugging Face folder MERGED (config.json and\n"
@@ -38,6 +52,31 @@ static const char *MERGE_USAGE =
     "\n"
     "example:\n"
     "  lorascope merge --base base.safetensors --adapter ad8 -o merged.safetensors\n";
+
+// ---- summary ----
+
+/* "wrote OUT: merged 5 modules of AD into BASE (LoRA 2, embedding LoRA 1,
+ * full tensor 2; vocab 256 -> 260; lm_head untied)": kinds with 0 left out. */
+static void print_summary(const char *out, const char *ad, const char *base, int unmerge,
+                          const lsc_merge_summary *s)
+{
+    int total = 0;
+    for (int k = 0; k <= LSC_ADAPTER_FULL; k++)
+        total += s->n[k];
+    printf("wrote %s: %s %d modules of %s %s %s (", out, unmerge ? "subtracted" : "merged", total, ad,
+           unmerge ? "from" : "into", base);
+    const char *sep = "";
+    for (int k = 0; k <= LSC_ADAPTER_FULL; k++)
+        if (s->n[k]) {
+            printf("%s%s %d", sep, lsc_adapter_kind_name((lsc_adapter_kind)k), s->n[k]);
+            sep = ", ";
+        }
+    if (s->vocab_after != s->vocab_before)
+        printf("; vocab %d -> %d", s->vocab_before, s->vocab_after);
+    if (s->untied)
+        printf("; lm_head untied from the embedding");
+    printf(")\n");
+}
 
 // ---- entry ----
 
@@ -72,31 +111,24 @@ int cmd_merge(int argc, char **argv)
         return cli_error(cmd, CLI_FAIL, "%s: not an adapter directory", ad);
     lsc_error err = {0};
     lsc_gpt m;
-    lsc_lora lo;
-    memset(&lo, 0, sizeof lo);
+    lsc_adapter a;
+    lsc_merge_summary sum;
+    memset(&a, 0, sizeof a);
     if ((quant ? lsc_gpt_load_nf4(&m, base, &qo, &err) : lsc_gpt_load(&m, base, &err)) != LSC_OK)
         return cli_lib_error(cmd, &err);
     ana_warn_ignored(cmd, &m, base);
     int unmerge = cli_flag(opts, "unmerge");
-    if (lsc_lora_load(&lo, &m.config, ad, &err) != LSC_OK)
+    if (lsc_adapter_load(&a, ad, &err) != LSC_OK || lsc_adapter_merge(&m, &a, unmerge ? -1 : 1, &sum, &err) != LSC_OK)
         goto fail;
-    if (unmerge) {
-        lo.merged = 1;   /* BASE holds W0 + s·B·A already */
-        if (lsc_lora_unmerge(&m, &lo, &err) != LSC_OK)
-            goto fail;
-    } else if (lsc_lora_merge(&m, &lo, &err) != LSC_OK) {
-        goto fail;
-    }
     if ((hf ? lsc_gpt_save_hf(&m, out, (size_t)shard, &err) : lsc_gpt_save(&m, out, &err)) != LSC_OK)
         goto fail;
-    printf("wrote %s: %s %d modules of %s %s %s\n", out, unmerge ? "subtracted" : "merged", lo.n_modules, ad,
-           unmerge ? "from" : "into", base);
-    lsc_lora_free(&lo);
+    print_summary(out, ad, base, unmerge, &sum);
+    lsc_adapter_free(&a);
     lsc_gpt_free(&m);
     return CLI_OK;
 fail:
     rc = cli_lib_error(cmd, &err);
-    lsc_lora_free(&lo);
+    lsc_adapter_free(&a);
     lsc_gpt_free(&m);
     return rc;
 }

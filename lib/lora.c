@@ -389,6 +389,9 @@ int lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_ad
     memset(lo, 0, sizeof *lo);
     const char *where = ad->path ? ad->path : "adapter";
     int n = ad->n_modules, L = mcfg->n_layer;
+    if (ad->n_full > 0)   /* issue 14: modules_to_save never silently dropped */
+        LSC_FAIL(err, LSC_EFORMAT, "%s: '%s' is a full tensor (modules_to_save): only plain LoRA runs unmerged; "
+                 "merge the adapter into the base first (lorascope merge)", where, ad->full[0].name);
     if (n < 1)
         LSC_FAIL(err, LSC_EFORMAT, "%s: the adapter has no LoRA modules", where);
     if (n > L * LSC_LORA_NTARGETS)
@@ -408,8 +411,10 @@ int lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_ad
         int l, t, out, in;
         char own[96] = "";
         if (am->kind != LSC_ADAPTER_LORA) {   /* issue 14: never DoRA etc. silently as plain LoRA */
-            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: module '%s' is %s: not supported here "
-                               "(plain LoRA only)", where, am->name, lsc_adapter_kind_name(am->kind));
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, am->kind == LSC_ADAPTER_CONV
+                               ? "%s: module '%s' is %s: analysis-only, it has no place in a language model"
+                               : "%s: module '%s' is %s: only plain LoRA runs unmerged; merge the adapter into "
+                               "the base first (lorascope merge)", where, am->name, lsc_adapter_kind_name(am->kind));
             goto done;
         }
         if (lsc_lora_module_parse(am->name, &l, &t) == 0)

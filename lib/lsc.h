@@ -42,6 +42,7 @@
 #include "lsc_train.h"
 #include "lsc_delta.h"
 #include "lsc_dora.h"
+#include "lsc_merge.h"
 #include "lsc_data.h"
 #include "lsc_nf4.h"
 #include "lsc_atomic.h"

@@ -119,7 +119,10 @@ int  lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model,
                          lsc_adapter *ad, lsc_error *err);
 /* From PEFT: an lsc_lora for model config mcfg with the adapter's modules
  * (names must parse with lsc_lora_module_parse, shapes must match the
- * model), ranks and scalings (rank/alpha patterns, rsLoRA). Grads zeroed. */
+ * model), ranks and scalings (rank/alpha patterns, rsLoRA). Grads zeroed.
+ * Plain LoRA only: a module of another kind, or any full tensor
+ * (ad->full), is LSC_EFORMAT with a message to merge the adapter first
+ * (lsc_adapter_merge merges every kind; conv LoRA is analysis-only). */
 int  lsc_lora_from_adapter(lsc_lora *lo, const lsc_gpt_config *mcfg,
                            const lsc_adapter *ad, lsc_error *err);
 /* Convenience: to_adapter + lsc_adapter_save / lsc_adapter_load + from_adapter. */

@@ -234,8 +234,9 @@ static void test_dora_names(void)
     lsc_gpt_config cfg = {.n_layer = 2, .n_head = 2, .n_embd = 16, .n_ctx = 8, .vocab = 32};
     lsc_lora lo;
     int rc = lsc_lora_load(&lo, &cfg, test_tmp("dora"), &err);
-    CHECK(rc == LSC_EFORMAT && strstr(err.msg, "is DoRA: not supported here"),
-          "eval/merge/generate's lsc_lora_load refuses DoRA (%s)", err.msg);
+    CHECK(rc == LSC_EFORMAT &&
+              strstr(err.msg, "is DoRA: only plain LoRA runs unmerged; merge the adapter into the base first"),
+          "eval/generate's lsc_lora_load refuses DoRA, saying to merge first (%s)", err.msg);
     lsc_st_entry bad[3] = {e[0], e[1], {"base_model.model.x.lora_magnitude_vector", LSC_DT_F32, 1, {2}, m1}};
     make_raw(test_tmp("dora_short"), DORA, bad, 3);
     expect_fail("DoRA magnitude of the wrong length", test_tmp("dora_short"), LSC_ESHAPE, "not out_features = 3");
