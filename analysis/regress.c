@@ -244,9 +244,10 @@ static tol_class classify(const char *name)
 
 static cJSON *read_json(const char *path, int *rc)
 {
-    FILE *fp = fopen(path, "rb");
+    lsc_error e = {0};
+    FILE *fp = lsc_file_open_read(path, &e);
     if (!fp) {
-        *rc = cli_error("regress", CLI_FAIL, "%s: cannot open: %s", path, strerror(errno));
+        *rc = cli_error("regress", CLI_FAIL, "%s", e.msg);
         return NULL;
     }
     fseek(fp, 0, SEEK_END);

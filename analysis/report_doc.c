@@ -152,7 +152,7 @@ static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 static int base64_file(FILE *out, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp)
         return -1;
     unsigned char in[3 * 1024];

@@ -72,13 +72,13 @@ int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err)
     *out = NULL;
     if (n)
         *n = 0;
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, err);
     if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : LSC_EIO;
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);
-        LSC_FAIL(err, LSC_EIO, "%s: not a regular file", path);
+        LSC_FAIL(err, LSC_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size;
     char *buf = LSC_MALLOC(size + 1);
