@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "cli.h"
+
+extern char **environ;
 
 static char cmdline_[8192];
 
@@ -227,23 +232,71 @@ const char *cli_plots_dir(void)
     return "plots";
 }
 
+// ---- running programs (no shell) ----
+
+int cli_run(const char *const *argv, char *out, size_t n_out)
+{
+    int fd[2];
+    if (n_out)
+        out[0] = '\0';
+    if (pipe(fd) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (e != 0) {
+        close(fd[0]);
+        errno = e;
+        return -1;
+    }
+    size_t len = 0;
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(fd[0], buf, sizeof buf)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        size_t take = n_out > len + 1 ? n_out - len - 1 : 0;
+        take = take < (size_t)k ? take : (size_t)k;
+        memcpy(out + len, buf, take);
+        len += take;
+    }
+    if (n_out)
+        out[len] = '\0';
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 int cli_gnuplot(const char *cmd, const char *script, const char *vars)
 {
-    char c[16384];
-    snprintf(c, sizeof c, "gnuplot -e \"%s\" '%s/%s' 2>&1", vars, cli_plots_dir(), script);
-    FILE *p = popen(c, "r");
-    if (!p) {
-        cli_warn(cmd, "cannot run gnuplot for %s", script);
+    char path[PATH_MAX + 64], out[2048];
+    snprintf(path, sizeof path, "%s/%s", cli_plots_dir(), script);
+    const char *argv[] = {"gnuplot", "-e", vars, path, NULL};
+    int rc = cli_run(argv, out, sizeof out);
+    if (rc < 0) {
+        cli_error(cmd, CLI_FAIL, "cannot run gnuplot for %s: %s", path, strerror(errno));
         return 1;
     }
-    char line[512];
-    int printed = 0;
-    while (fgets(line, sizeof line, p))
-        if (printed++ < 5)
-            fprintf(stderr, "gnuplot: %s", line);
-    int rc = pclose(p);
     if (rc != 0) {
-        cli_warn(cmd, "gnuplot failed on %s/%s", cli_plots_dir(), script);
+        char *nl = strchr(out, '\n');
+        if (nl)
+            *nl = '\0';
+        cli_error(cmd, CLI_FAIL, "gnuplot failed on %s (exit status %d)%s%s", path, rc,
+                  out[0] ? ": " : "", out);
         return 1;
     }
     return 0;

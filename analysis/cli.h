@@ -62,8 +62,15 @@ int cli_exe_dir(char *buf, size_t n);
 /* Directory holding the gnuplot scripts (plots/): $LSC_PLOTS, else
  * <exe>/../../plots, else <exe>/../share/lorascope/plots. */
 const char *cli_plots_dir(void);
-/* Runs gnuplot on plots/<script> with the given -e variable assignments;
- * returns 0 on success. Prints a warning and returns 1 when gnuplot fails. */
+/* Runs argv (argv[0] looked up in PATH) without a shell, stdin from
+ * /dev/null, its stdout and stderr captured into out (n_out bytes, NUL
+ * terminated, the rest discarded). Returns its exit status (128 + signal
+ * when killed), or -1 with errno set when it cannot be started. */
+int cli_run(const char *const *argv, char *out, size_t n_out);
+/* Runs gnuplot on plots/<script> with the given -e variable assignments
+ * (through cli_run: an argument vector, never a shell); returns 0 on
+ * success. Prints one error line and returns 1 when gnuplot cannot start
+ * or exits non-zero. */
 int cli_gnuplot(const char *cmd, const char *script, const char *vars);
 
 /* Subcommands: int cmd_X(int argc, char **argv), argv[0] = "X". */
