@@ -284,6 +284,12 @@ static cJSON *read_json(const char *path, int *rc)
         *rc = cli_error("regress", CLI_FAIL, "%s: baseline format_version must be 1", path);
         return NULL;
     }
+    if (cJSON_GetArraySize(m) == 0) {
+        cJSON_Delete(j);
+        *rc = cli_error("regress", CLI_FAIL, "%s: the baseline has no metrics: nothing to check",
+                        path);
+        return NULL;
+    }
     *rc = CLI_OK;
     return j;
 }
@@ -494,6 +500,28 @@ static void compare_metric(const cJSON *e, const char *bpath, const metric_set *
     cJSON_AddItemToArray(rows, row);
 }
 
+/* One error line naming the baseline metrics that the results in dir lack (at most
+ * about 400 characters of names, then how many more). */
+static void report_missing(const char *bpath, const char *dir, const cJSON *bm,
+                           const metric_set *cur, int n_missing)
+{
+    char names[480] = "";
+    size_t len = 0;
+    int listed = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, bm) {
+        if (ms_find(cur, e->string) || len > 400)
+            continue;
+        int w = snprintf(names + len, sizeof names - len, "%s%s", listed ? ", " : "", e->string);
+        if (w > 0)
+            len = len + (size_t)w < sizeof names ? len + (size_t)w : sizeof names - 1;
+        listed++;
+    }
+    cli_error("regress", CLI_FAIL, "%s: %d baseline metric%s missing from the results in %s: %s%s",
+              bpath, n_missing, n_missing == 1 ? "" : "s", dir, names,
+              listed < n_missing ? ", ..." : "");
+}
+
 /* The check: every metric of the baseline bpath against results directory dir; the verdicts
  * also to out (JSON) when out is not NULL. CLI_FAIL when any metric drifted, is missing or is
  * malformed. */
@@ -526,6 +554,8 @@ static int compare(const char *bpath, const char *dir, const char *out, int quie
                        "new (not in baseline)");
         }
     int fail = t.drift > 0 || t.missing > 0 || t.bad > 0;
+    if (t.missing > 0)
+        report_missing(bpath, dir, bm, &cur, t.missing);
     printf("regress: %d metrics: %d ok, %d drifted, %d missing, %d new, %d malformed -> %s\n",
            t.ok + t.drift + t.missing, t.ok, t.drift, t.missing, t.new_, t.bad,
            fail ? "REGRESSION" : "within tolerance");
