@@ -40,7 +40,7 @@ static const char *USAGE =
     "DIR/*.h5 study file) with a baseline under its per-metric tolerances. A metric passes when\n"
     "|current - baseline| <= max(abs_tol, rel_tol*|baseline|). Prints metric, baseline, current,\n"
     "tolerance and verdict; exit 0 when every metric is within tolerance, 1 when any drifted or\n"
-    "is missing, 2 on a usage error.\n"
+    "is missing or the baseline has no metrics, 2 on a usage error.\n"
     "\n"
     "  --baseline FILE.json        the committed baseline (experiments/baselines/PROFILE.json)\n"
     "  --current DIR               results directory (data/results/PROFILE)\n"
