@@ -37,14 +37,31 @@ void cli_set_command_line(int argc, char **argv)
 
 const char *cli_command_line(void) { return cmdline_; }
 
+// ---- messages: every one printed through here, control characters escaped ----
+
+/* Prints "lorascope CMD: PREFIX<message>" as one line: the message's control characters (from
+ * file-derived names inside it) escaped by lsc_str_escape. */
+static void print_line(const char *cmd, const char *prefix, const char *fmt, va_list ap)
+{
+    char raw[4096], safe[4096];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    fprintf(stderr, "lorascope %s: %s%s\n", cmd, prefix, lsc_str_escape(safe, sizeof safe, raw));
+}
+
+const char *cli_safe(const char *s)
+{
+    static char ring[8][1024];
+    static unsigned next;
+    char *b = ring[next++ % 8];
+    return s ? lsc_str_escape(b, sizeof ring[0], s) : "(null)";
+}
+
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lorascope %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(cmd, "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     if (code == CLI_USAGE)
         fprintf(stderr, "Try 'lorascope %s --help'.\n", cmd);
     return code;
@@ -52,18 +69,18 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 
 int cli_lib_error(const char *cmd, const lsc_error *err)
 {
-    fprintf(stderr, "lorascope %s: %s\n", cmd, err->msg[0] ? err->msg : lsc_strerror(err->code));
+    char safe[sizeof err->msg];
+    fprintf(stderr, "lorascope %s: %s\n", cmd,
+            err->msg[0] ? lsc_str_escape(safe, sizeof safe, err->msg) : lsc_strerror(err->code));
     return CLI_FAIL;
 }
 
 void cli_warn(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lorascope %s: warning: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(cmd, "warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static cli_opt *find_opt(cli_opt *opts, const char *name, size_t len)

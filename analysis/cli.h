@@ -40,6 +40,10 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
     ;
 /* Reports a library error (err->msg already names the file). */
 int cli_lib_error(const char *cmd, const lsc_error *err);
+/* s with its control characters escaped (lsc_str_escape), for printing a
+ * file-derived name on stdout; at most 1023 bytes. The result lives in one
+ * of 8 static buffers used in turn: valid until 8 more calls. */
+const char *cli_safe(const char *s);
 /* Prints a warning line "lorascope CMD: warning: ..." on stderr. */
 void cli_warn(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -489,7 +489,7 @@ static void compare_metric(const cJSON *e, const char *bpath, const metric_set *
         else
             snprintf(b2, sizeof b2, "-");
         snprintf(b3, sizeof b3, "±%.3g", tol);
-        printf("%-46s %12s %12s %14s  %s\n", name, b1, b2, b3, verdict);
+        printf("%-46s %12s %12s %14s  %s\n", cli_safe(name), b1, b2, b3, verdict);
     }
     cJSON *row = cJSON_CreateObject();
     cJSON_AddStringToObject(row, "metric", name);
@@ -550,7 +550,7 @@ static int compare(const char *bpath, const char *dir, const char *out, int quie
         if (!cJSON_GetObjectItemCaseSensitive(bm, cur.m[i].name)) {
             t.new_++;
             if (!quiet)
-                printf("%-46s %12s %12.6g %14s  %s\n", cur.m[i].name, "-", cur.m[i].value, "-",
+                printf("%-46s %12s %12.6g %14s  %s\n", cli_safe(cur.m[i].name), "-", cur.m[i].value, "-",
                        "new (not in baseline)");
         }
     int fail = t.drift > 0 || t.missing > 0 || t.bad > 0;

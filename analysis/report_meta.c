@@ -72,7 +72,7 @@ void sec_regress_(ctx *c, const char *path)
              cJSON_IsString(b) ? b->valuestring : "?");
     html_text_(d->html, line);
     fputs("</p>\n", d->html);
-    fprintf(d->md, "%s\n\n", line);
+    doc_md_text_(d, line);
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
     const char *heads[] = {"metric", "baseline", "current", "tolerance", "verdict"};
     table t;
