@@ -72,7 +72,7 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
                          o->threads);
     if (!o->output || !o->output[0])
         return cli_error(cmd, CLI_USAGE, "missing -o OUT.h5");
-    if (o->threads > 0)
+    if (o->threads > 0 && !cli_limited_memory())
         openblas_set_num_threads((int)o->threads);
     return o->plots ? ana_prepare_plots(cmd, o->plots) : CLI_OK;
 }
@@ -496,6 +496,8 @@ void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), voi
 
 int ana_worker_threads(const ana_opts *o)
 {
+    if (cli_limited_memory())
+        return 1;   /* each thread calling BLAS would need its own buffer */
     if (o->threads > 0)
         return (int)o->threads;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -504,7 +506,7 @@ int ana_worker_threads(const ana_opts *o)
 
 void ana_blas_threads(int n)
 {
-    openblas_set_num_threads(n < 1 ? 1 : n);
+    openblas_set_num_threads(n < 1 || cli_limited_memory() ? 1 : n);
 }
 
 // ---- plots ----

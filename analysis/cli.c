@@ -13,7 +13,10 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+
+#include <cblas.h>
 
 #include "cli.h"
 
@@ -247,6 +250,45 @@ const char *cli_plots_dir(void)
         }
     }
     return "plots";
+}
+
+// ---- a limited address space (ulimit -v) ----
+
+/* OpenBLAS (0.3.21) retries a failed allocation of its work buffer forever: its worker threads,
+ * started when the library loads, and the first BLAS call of each thread spin instead of failing.
+ * So under a finite RLIMIT_AS the program runs itself again with OPENBLAS_NUM_THREADS=1 (no
+ * workers), checks that the calling thread's buffer fits, and takes it at once with one small
+ * sgemm; our own parallel loops then run on one thread (cli_limited_memory). */
+#define BLAS_BUFFER_BYTES ((size_t)129 << 20)  /* OpenBLAS's 128 MiB buffer and its pages */
+#define LIMITED_ENV "LSC_LIMITED_MEMORY"
+
+int cli_limited_memory(void)
+{
+    const char *v = getenv(LIMITED_ENV);
+    return v && strcmp(v, "1") == 0;
+}
+
+void cli_memory_guard(char **argv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    if (!cli_limited_memory()) {
+        if (setenv(LIMITED_ENV, "1", 1) == 0 && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+            execv("/proc/self/exe", argv);
+        return;  /* cannot run again: carry on as before */
+    }
+    void *probe = malloc(BLAS_BUFFER_BYTES);
+    if (!probe) {
+        fprintf(stderr, "lorascope: out of memory: OpenBLAS's %zu MiB work buffer does not fit "
+                        "in the address space limit (ulimit -v %llu KiB)\n",
+                BLAS_BUFFER_BYTES >> 20, (unsigned long long)rl.rlim_cur / 1024);
+        exit(CLI_FAIL);
+    }
+    free(probe);
+    static float a[128 * 128], c[128 * 128];   /* large enough to need the buffer */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 128, 128, 1.0f, a, 128, a, 128,
+                0.0f, c, 128);
 }
 
 // ---- running programs (no shell) ----

@@ -66,6 +66,13 @@ int cli_exe_dir(char *buf, size_t n);
 /* Directory holding the gnuplot scripts (plots/): $LSC_PLOTS, else
  * <exe>/../../plots, else <exe>/../share/lorascope/plots. */
 const char *cli_plots_dir(void);
+/* Under a finite address space limit (ulimit -v) OpenBLAS would spin forever on a failed
+ * allocation: called first in main, this runs the program again with one BLAS thread, then
+ * exits 1 with "out of memory" when OpenBLAS's work buffer does not fit, else takes it at
+ * once. Does nothing without a limit. */
+void cli_memory_guard(char **argv);
+/* 1 under cli_memory_guard's limited-memory mode: run parallel loops on one thread. */
+int  cli_limited_memory(void);
 /* Runs argv (argv[0] looked up in PATH) without a shell, stdin from
  * /dev/null, its stdout and stderr captured into out (n_out bytes, NUL
  * terminated, the rest discarded). Returns its exit status (128 + signal

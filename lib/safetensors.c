@@ -252,7 +252,10 @@ static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
     void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
+        size_t size = f->size;
         f->size = 0;
+        if (errno == ENOMEM)
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory mapping %zu bytes", path, size);
         LSC_FAIL(err, LSC_EIO, "%s: cannot map: %s", path, strerror(errno));
     }
     f->map = m;
