@@ -1,6 +1,6 @@
 /*
- * error.c — error codes, messages, the single failure breakpoint, and the
- * small file helpers every writer shares (atomic write, whole-file read).
+ * error.c — error codes, messages (control characters escaped), the single
+ * failure breakpoint, and lsc_strdup_.
  * Not a logger: the library prints nothing except in LSC_ABORT.
  */
 #include <errno.h>
@@ -106,36 +106,4 @@ char *lsc_strdup_(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
-}
-
-int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err)
-{
-    *out = NULL;
-    if (n)
-        *n = 0;
-    FILE *fp = lsc_file_open_read(path, err);
-    if (!fp)
-        return err ? err->code : LSC_EIO;
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0) {
-        fclose(fp);
-        LSC_FAIL(err, LSC_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = LSC_MALLOC(size + 1);
-    if (!buf) {
-        fclose(fp);
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory reading %zu bytes", path, size);
-    }
-    if (size > 0 && fread(buf, 1, size, fp) != size) {
-        LSC_FREE(buf);
-        fclose(fp);
-        LSC_FAIL(err, LSC_EIO, "%s: short read", path);
-    }
-    fclose(fp);
-    buf[size] = '\0';
-    *out = buf;
-    if (n)
-        *n = size;
-    return LSC_OK;
 }
