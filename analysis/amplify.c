@@ -768,10 +768,10 @@ static void print_nulls(const amplify_run *R)
            "p", "excess");
     for (int i = 0; i < R->na; i++) {
         const amp *a = &R->amps[i];
-        printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", a->m->name, a->K, a->proj_delta,
+        printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", cli_safe(a->m->name), a->K, a->proj_delta,
                a->sn.mean, a->sn.q95, a->sn.p, a->alignment_excess);
         if (a->kf > 0 && !a->k_skipped)
-            printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", a->m->name, a->kf, a->proj_delta_k,
+            printf("%-44s %3d %10.4g %10.4g %10.4g %9.3g %9.3g\n", cli_safe(a->m->name), a->kf, a->proj_delta_k,
                    a->snk.mean, a->snk.q95, a->snk.p, a->alignment_excess_k);
     }
 }
@@ -809,7 +809,7 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         R->n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s\n", a->m->name, a->m->r, a->K,
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s\n", cli_safe(a->m->name), a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
                a->amplification, ana_dora_note(a->m, a->effective));
     }

@@ -72,7 +72,7 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
                          o->threads);
     if (!o->output || !o->output[0])
         return cli_error(cmd, CLI_USAGE, "missing -o OUT.h5");
-    if (o->threads > 0)
+    if (o->threads > 0 && !cli_limited_memory())
         openblas_set_num_threads((int)o->threads);
     return o->plots ? ana_prepare_plots(cmd, o->plots) : CLI_OK;
 }
@@ -365,21 +365,18 @@ const char *ana_git_commit(void)
     if (commit[0])
         return commit;
     snprintf(commit, sizeof commit, "unknown");
-    char dir[PATH_MAX], c[PATH_MAX + 128];
-    if (!cli_exe_dir(dir, sizeof dir) || !shell_safe(dir))
+    char dir[PATH_MAX];
+    if (!cli_exe_dir(dir, sizeof dir))
         return commit;
-    snprintf(c, sizeof c, "git -C '%s' rev-parse HEAD 2>/dev/null", dir);
-    FILE *p = popen(c, "r");
-    if (!p)
-        return commit;
+    const char *rev[] = {"git", "-C", dir, "rev-parse", "HEAD", NULL};
     char line[128] = {0};
-    int ok = fgets(line, sizeof line, p) != NULL;
-    int rc = pclose(p);
+    int rc = cli_run(rev, line, sizeof line);
     line[strcspn(line, "\r\n")] = '\0';
-    if (!ok || rc != 0 || strlen(line) < 7)
+    if (rc != 0 || strlen(line) < 7 || strspn(line, "0123456789abcdef") != strlen(line))
         return commit;
-    snprintf(c, sizeof c, "git -C '%s' diff --quiet HEAD -- 2>/dev/null", dir);
-    int dirty = system(c) != 0;
+    const char *diff[] = {"git", "-C", dir, "diff", "--quiet", "HEAD", "--", NULL};
+    char ignored[256];
+    int dirty = cli_run(diff, ignored, sizeof ignored) != 0;
     line[64] = '\0'; /* a hash: 40 (or 64) hex digits, then "+dirty" */
     if (snprintf(commit, sizeof commit, "%s%s", line, dirty ? "+dirty" : "") >= (int)sizeof commit)
         commit[sizeof commit - 1] = '\0';
@@ -499,6 +496,8 @@ void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), voi
 
 int ana_worker_threads(const ana_opts *o)
 {
+    if (cli_limited_memory())
+        return 1;   /* each thread calling BLAS would need its own buffer */
     if (o->threads > 0)
         return (int)o->threads;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -507,7 +506,7 @@ int ana_worker_threads(const ana_opts *o)
 
 void ana_blas_threads(int n)
 {
-    openblas_set_num_threads(n < 1 ? 1 : n);
+    openblas_set_num_threads(n < 1 || cli_limited_memory() ? 1 : n);
 }
 
 // ---- plots ----
@@ -561,11 +560,44 @@ int ana_data_close(const char *cmd, lsc_atomic *a)
     return CLI_OK;
 }
 
+/* 1 when path is a whole figure: a PNG that ends with its IEND chunk, an
+ * SVG that ends with </svg> (a full disk or a dying gnuplot leaves less). */
+static int figure_whole(const char *path, const char *ext)
+{
+    FILE *fp = lsc_file_open_read(path, NULL);
+    if (!fp)
+        return 0;
+    char tail[64] = {0};
+    long n = 0;
+    if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) > 0) {
+        long k = n < (long)sizeof tail - 1 ? n : (long)sizeof tail - 1;
+        if (fseek(fp, n - k, SEEK_SET) != 0 || fread(tail, 1, (size_t)k, fp) != (size_t)k)
+            n = 0;
+        tail[k] = '\0';
+        if (strcmp(ext, "png") == 0)
+            n = n >= 12 && memcmp(tail + k - 8, "IEND", 4) == 0 ? n : 0;
+        else
+            n = strstr(tail, "</svg>") ? n : 0;
+    }
+    fclose(fp);
+    return n > 0;
+}
+
 int ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
                     const char *vars)
 {
+    const char *ext[] = {"png", "svg"};
+    char path[2][PATH_MAX + 64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path[i], sizeof path[i], "%s/%s.%s", dir, outbase, ext[i]);
+        unlink(path[i]);  /* a stale figure must not pass for a new one */
+    }
     if (cli_gnuplot(cmd, script, vars) != 0)
         return CLI_FAIL;
+    for (int i = 0; i < 2; i++)
+        if (!figure_whole(path[i], ext[i]))
+            return cli_error(cmd, CLI_FAIL, "%s: gnuplot wrote no complete %s figure", path[i],
+                             ext[i]);
     printf("figures: %s/%s.png %s/%s.svg\n", dir, outbase, dir, outbase);
     return CLI_OK;
 }

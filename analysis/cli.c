@@ -10,9 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <cblas.h>
 
 #include "cli.h"
+
+extern char **environ;
 
 static char cmdline_[8192];
 
@@ -32,14 +40,31 @@ void cli_set_command_line(int argc, char **argv)
 
 const char *cli_command_line(void) { return cmdline_; }
 
+// ---- messages: every one printed through here, control characters escaped ----
+
+/* Prints "lorascope CMD: PREFIX<message>" as one line: the message's control characters (from
+ * file-derived names inside it) escaped by lsc_str_escape. */
+static void print_line(const char *cmd, const char *prefix, const char *fmt, va_list ap)
+{
+    char raw[4096], safe[4096];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    fprintf(stderr, "lorascope %s: %s%s\n", cmd, prefix, lsc_str_escape(safe, sizeof safe, raw));
+}
+
+const char *cli_safe(const char *s)
+{
+    static char ring[8][1024];
+    static unsigned next;
+    char *b = ring[next++ % 8];
+    return s ? lsc_str_escape(b, sizeof ring[0], s) : "(null)";
+}
+
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lorascope %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(cmd, "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     if (code == CLI_USAGE)
         fprintf(stderr, "Try 'lorascope %s --help'.\n", cmd);
     return code;
@@ -47,18 +72,18 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
 
 int cli_lib_error(const char *cmd, const lsc_error *err)
 {
-    fprintf(stderr, "lorascope %s: %s\n", cmd, err->msg[0] ? err->msg : lsc_strerror(err->code));
+    char safe[sizeof err->msg];
+    fprintf(stderr, "lorascope %s: %s\n", cmd,
+            err->msg[0] ? lsc_str_escape(safe, sizeof safe, err->msg) : lsc_strerror(err->code));
     return CLI_FAIL;
 }
 
 void cli_warn(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "lorascope %s: warning: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    print_line(cmd, "warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static cli_opt *find_opt(cli_opt *opts, const char *name, size_t len)
@@ -227,23 +252,110 @@ const char *cli_plots_dir(void)
     return "plots";
 }
 
+// ---- a limited address space (ulimit -v) ----
+
+/* OpenBLAS (0.3.21) retries a failed allocation of its work buffer forever: its worker threads,
+ * started when the library loads, and the first BLAS call of each thread spin instead of failing.
+ * So under a finite RLIMIT_AS the program runs itself again with OPENBLAS_NUM_THREADS=1 (no
+ * workers), checks that the calling thread's buffer fits, and takes it at once with one small
+ * sgemm; our own parallel loops then run on one thread (cli_limited_memory). */
+#define BLAS_BUFFER_BYTES ((size_t)129 << 20)  /* OpenBLAS's 128 MiB buffer and its pages */
+#define LIMITED_ENV "LSC_LIMITED_MEMORY"
+
+int cli_limited_memory(void)
+{
+    const char *v = getenv(LIMITED_ENV);
+    return v && strcmp(v, "1") == 0;
+}
+
+void cli_memory_guard(char **argv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    if (!cli_limited_memory()) {
+        if (setenv(LIMITED_ENV, "1", 1) == 0 && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+            execv("/proc/self/exe", argv);
+        return;  /* cannot run again: carry on as before */
+    }
+    void *probe = malloc(BLAS_BUFFER_BYTES);
+    if (!probe) {
+        fprintf(stderr, "lorascope: out of memory: OpenBLAS's %zu MiB work buffer does not fit "
+                        "in the address space limit (ulimit -v %llu KiB)\n",
+                BLAS_BUFFER_BYTES >> 20, (unsigned long long)rl.rlim_cur / 1024);
+        exit(CLI_FAIL);
+    }
+    free(probe);
+    static float a[128 * 128], c[128 * 128];   /* large enough to need the buffer */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 128, 128, 1.0f, a, 128, a, 128,
+                0.0f, c, 128);
+}
+
+// ---- running programs (no shell) ----
+
+int cli_run(const char *const *argv, char *out, size_t n_out)
+{
+    int fd[2];
+    if (n_out)
+        out[0] = '\0';
+    if (pipe(fd) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (e != 0) {
+        close(fd[0]);
+        errno = e;
+        return -1;
+    }
+    size_t len = 0;
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(fd[0], buf, sizeof buf)) != 0) {
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        size_t take = n_out > len + 1 ? n_out - len - 1 : 0;
+        take = take < (size_t)k ? take : (size_t)k;
+        memcpy(out + len, buf, take);
+        len += take;
+    }
+    if (n_out)
+        out[len] = '\0';
+    close(fd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 int cli_gnuplot(const char *cmd, const char *script, const char *vars)
 {
-    char c[16384];
-    snprintf(c, sizeof c, "gnuplot -e \"%s\" '%s/%s' 2>&1", vars, cli_plots_dir(), script);
-    FILE *p = popen(c, "r");
-    if (!p) {
-        cli_warn(cmd, "cannot run gnuplot for %s", script);
+    char path[PATH_MAX + 64], out[2048];
+    snprintf(path, sizeof path, "%s/%s", cli_plots_dir(), script);
+    const char *argv[] = {"gnuplot", "-e", vars, path, NULL};
+    int rc = cli_run(argv, out, sizeof out);
+    if (rc < 0) {
+        cli_error(cmd, CLI_FAIL, "cannot run gnuplot for %s: %s", path, strerror(errno));
         return 1;
     }
-    char line[512];
-    int printed = 0;
-    while (fgets(line, sizeof line, p))
-        if (printed++ < 5)
-            fprintf(stderr, "gnuplot: %s", line);
-    int rc = pclose(p);
     if (rc != 0) {
-        cli_warn(cmd, "gnuplot failed on %s/%s", cli_plots_dir(), script);
+        char *nl = strchr(out, '\n');
+        if (nl)
+            *nl = '\0';
+        cli_error(cmd, CLI_FAIL, "gnuplot failed on %s (exit status %d)%s%s", path, rc,
+                  out[0] ? ": " : "", out);
         return 1;
     }
     return 0;

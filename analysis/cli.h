@@ -40,6 +40,10 @@ int cli_error(const char *cmd, int code, const char *fmt, ...)
     ;
 /* Reports a library error (err->msg already names the file). */
 int cli_lib_error(const char *cmd, const lsc_error *err);
+/* s with its control characters escaped (lsc_str_escape), for printing a
+ * file-derived name on stdout; at most 1023 bytes. The result lives in one
+ * of 8 static buffers used in turn: valid until 8 more calls. */
+const char *cli_safe(const char *s);
 /* Prints a warning line "lorascope CMD: warning: ..." on stderr. */
 void cli_warn(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -62,8 +66,22 @@ int cli_exe_dir(char *buf, size_t n);
 /* Directory holding the gnuplot scripts (plots/): $LSC_PLOTS, else
  * <exe>/../../plots, else <exe>/../share/lorascope/plots. */
 const char *cli_plots_dir(void);
-/* Runs gnuplot on plots/<script> with the given -e variable assignments;
- * returns 0 on success. Prints a warning and returns 1 when gnuplot fails. */
+/* Under a finite address space limit (ulimit -v) OpenBLAS would spin forever on a failed
+ * allocation: called first in main, this runs the program again with one BLAS thread, then
+ * exits 1 with "out of memory" when OpenBLAS's work buffer does not fit, else takes it at
+ * once. Does nothing without a limit. */
+void cli_memory_guard(char **argv);
+/* 1 under cli_memory_guard's limited-memory mode: run parallel loops on one thread. */
+int  cli_limited_memory(void);
+/* Runs argv (argv[0] looked up in PATH) without a shell, stdin from
+ * /dev/null, its stdout and stderr captured into out (n_out bytes, NUL
+ * terminated, the rest discarded). Returns its exit status (128 + signal
+ * when killed), or -1 with errno set when it cannot be started. */
+int cli_run(const char *const *argv, char *out, size_t n_out);
+/* Runs gnuplot on plots/<script> with the given -e variable assignments
+ * (through cli_run: an argument vector, never a shell); returns 0 on
+ * success. Prints one error line and returns 1 when gnuplot cannot start
+ * or exits non-zero. */
 int cli_gnuplot(const char *cmd, const char *script, const char *vars);
 
 /* Subcommands: int cmd_X(int argc, char **argv), argv[0] = "X". */

@@ -92,9 +92,10 @@ static void manifest_free(manifest *m)
 static int manifest_read(const char *path, manifest *m)
 {
     memset(m, 0, sizeof *m);
-    FILE *fp = fopen(path, "rb");
+    lsc_error oe = {0};
+    FILE *fp = lsc_file_open_read(path, &oe);
     if (!fp)
-        return cli_error("collect", CLI_FAIL, "%s: cannot open: %s", path, strerror(errno));
+        return cli_error("collect", CLI_FAIL, "%s", oe.msg);
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     size_t got;

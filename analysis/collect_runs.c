@@ -22,7 +22,7 @@
 
 static cJSON *json_file(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp)
         return NULL;
     char *buf = NULL;

@@ -54,10 +54,10 @@ static int list_tensors(const char *path, size_t *n_params, lsc_error *err)
     size_t total = 0;
     printf("%s: %d tensors\n", path, f.n_tensors);
     for (int i = 0; i < f.n_meta; i++)
-        printf("  metadata %s = %s\n", f.meta_keys[i], f.meta_vals[i]);
+        printf("  metadata %s = %s\n", cli_safe(f.meta_keys[i]), cli_safe(f.meta_vals[i]));
     for (int i = 0; i < f.n_tensors; i++) {
         const lsc_st_tensor *t = &f.tensors[i];
-        printf("  %-60s %-5s ", t->name, lsc_dtype_name(t->dtype));
+        printf("  %-60s %-5s ", cli_safe(t->name), lsc_dtype_name(t->dtype));
         print_shape(t);
         printf("\n");
         total += t->numel;
@@ -129,14 +129,14 @@ static size_t print_adapter(const char *spec, const lsc_adapter *ad)
         printf("%s: kohya LoRA file (scaling alpha/r per module)\n", spec);
     else
         printf("%s: PEFT LoRA adapter '%s', r=%d, lora_alpha=%g, use_rslora=%s, use_dora=%s, fan_in_fan_out=%s\n",
-               spec, ad->adapter_name, ad->r, ad->lora_alpha, ad->use_rslora ? "true" : "false",
+               spec, cli_safe(ad->adapter_name), ad->r, ad->lora_alpha, ad->use_rslora ? "true" : "false",
                ad->use_dora ? "true" : "false", ad->fan_in_fan_out ? "true" : "false");
     if (!ad->is_kohya) {
-        printf("  base model: %s\n", ad->base_model ? ad->base_model : "(not recorded)");
-        printf("  target_modules:%s%s%s", ad->target_regex ? " \"" : "", ad->target_regex ? ad->target_regex : "",
+        printf("  base model: %s\n", ad->base_model ? cli_safe(ad->base_model) : "(not recorded)");
+        printf("  target_modules:%s%s%s", ad->target_regex ? " \"" : "", ad->target_regex ? cli_safe(ad->target_regex) : "",
                ad->target_regex ? "\" (regex)" : "");
         for (int i = 0; i < ad->n_targets; i++)
-            printf(" %s", ad->target_modules[i]);
+            printf(" %s", cli_safe(ad->target_modules[i]));
         printf("\n");
     }
     size_t trainable = 0;
@@ -150,7 +150,7 @@ static size_t print_adapter(const char *spec, const lsc_adapter *ad)
                     (m->magnitude ? (size_t)m->out_features : 0);
         trainable += np;
         kind_note(m, note, sizeof note);
-        printf("  %-48s %-14s %5d %8g %9.4g %7d %7d %5s %10zu%s%s\n", m->name, lsc_adapter_kind_name(m->kind), m->r,
+        printf("  %-48s %-14s %5d %8g %9.4g %7d %7d %5s %10zu%s%s\n", cli_safe(m->name), lsc_adapter_kind_name(m->kind), m->r,
                m->alpha, m->scaling, m->in_features, m->out_features, m->dtype, np, note,
                m->n_nonfinite ? "  (non-finite values!)" : "");
     }
@@ -158,12 +158,12 @@ static size_t print_adapter(const char *spec, const lsc_adapter *ad)
         const lsc_adapter_module *m = &ad->full[i];
         size_t np = (size_t)m->in_features * (size_t)m->out_features;
         trainable += np;
-        printf("  %-48s %-14s %5s %8s %9s %7d %7d %5s %10zu  replaces the base tensor%s\n", m->name,
+        printf("  %-48s %-14s %5s %8s %9s %7d %7d %5s %10zu  replaces the base tensor%s\n", cli_safe(m->name),
                lsc_adapter_kind_name(m->kind), "-", "-", "-", m->in_features, m->out_features, m->dtype, np,
                m->n_nonfinite ? "  (non-finite values!)" : "");
     }
     for (int i = 0; i < ad->n_ignored; i++)
-        printf("  ignored tensor: %s\n", ad->ignored[i]);
+        printf("  ignored tensor: %s\n", cli_safe(ad->ignored[i]));
     return trainable;
 }
 

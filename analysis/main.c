@@ -21,6 +21,7 @@ static void usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+    cli_memory_guard(argv);
     cli_set_command_line(argc, argv);
     if (argc < 2) {
         usage(stderr);

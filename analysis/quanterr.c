@@ -441,7 +441,7 @@ static int analyse_modules(const char *cmd, quanterr_run *R, lsc_h5 *h)
             a->E = NULL;
         }
         printf("%-28s %3d %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %9.5f %9.5f\n",
-               ana_short_name(a->m->name), a->m->r, a->error_rel, a->phi_r, a->c ? a->phi_rc : NAN,
+               cli_safe(ana_short_name(a->m->name)), a->m->r, a->error_rel, a->phi_r, a->c ? a->phi_rc : NAN,
                a->c ? a->phi_rd : NAN, a->phi_r_rand, a->phi_l, a->c ? a->phi_lc : NAN, a->c ? a->phi_ld : NAN,
                a->phi_l_rand, a->cos_delta, a->c ? a->cos_diff : NAN);
     }

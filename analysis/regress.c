@@ -40,7 +40,7 @@ static const char *USAGE =
     "DIR/*.h5 study file) with a baseline under its per-metric tolerances. A metric passes when\n"
     "|current - baseline| <= max(abs_tol, rel_tol*|baseline|). Prints metric, baseline, current,\n"
     "tolerance and verdict; exit 0 when every metric is within tolerance, 1 when any drifted or\n"
-    "is missing, 2 on a usage error.\n"
+    "is missing or the baseline has no metrics, 2 on a usage error.\n"
     "\n"
     "  --baseline FILE.json        the committed baseline (experiments/baselines/PROFILE.json)\n"
     "  --current DIR               results directory (data/results/PROFILE)\n"
@@ -244,9 +244,10 @@ static tol_class classify(const char *name)
 
 static cJSON *read_json(const char *path, int *rc)
 {
-    FILE *fp = fopen(path, "rb");
+    lsc_error e = {0};
+    FILE *fp = lsc_file_open_read(path, &e);
     if (!fp) {
-        *rc = cli_error("regress", CLI_FAIL, "%s: cannot open: %s", path, strerror(errno));
+        *rc = cli_error("regress", CLI_FAIL, "%s", e.msg);
         return NULL;
     }
     fseek(fp, 0, SEEK_END);
@@ -281,6 +282,12 @@ static cJSON *read_json(const char *path, int *rc)
     if (!cJSON_IsNumber(v) || v->valueint != 1) {
         cJSON_Delete(j);
         *rc = cli_error("regress", CLI_FAIL, "%s: baseline format_version must be 1", path);
+        return NULL;
+    }
+    if (cJSON_GetArraySize(m) == 0) {
+        cJSON_Delete(j);
+        *rc = cli_error("regress", CLI_FAIL, "%s: the baseline has no metrics: nothing to check",
+                        path);
         return NULL;
     }
     *rc = CLI_OK;
@@ -482,7 +489,7 @@ static void compare_metric(const cJSON *e, const char *bpath, const metric_set *
         else
             snprintf(b2, sizeof b2, "-");
         snprintf(b3, sizeof b3, "±%.3g", tol);
-        printf("%-46s %12s %12s %14s  %s\n", name, b1, b2, b3, verdict);
+        printf("%-46s %12s %12s %14s  %s\n", cli_safe(name), b1, b2, b3, verdict);
     }
     cJSON *row = cJSON_CreateObject();
     cJSON_AddStringToObject(row, "metric", name);
@@ -491,6 +498,28 @@ static void compare_metric(const cJSON *e, const char *bpath, const metric_set *
     cJSON_AddNumberToObject(row, "tolerance", tol);
     cJSON_AddStringToObject(row, "verdict", verdict);
     cJSON_AddItemToArray(rows, row);
+}
+
+/* One error line naming the baseline metrics that the results in dir lack (at most
+ * about 400 characters of names, then how many more). */
+static void report_missing(const char *bpath, const char *dir, const cJSON *bm,
+                           const metric_set *cur, int n_missing)
+{
+    char names[480] = "";
+    size_t len = 0;
+    int listed = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, bm) {
+        if (ms_find(cur, e->string) || len > 400)
+            continue;
+        int w = snprintf(names + len, sizeof names - len, "%s%s", listed ? ", " : "", e->string);
+        if (w > 0)
+            len = len + (size_t)w < sizeof names ? len + (size_t)w : sizeof names - 1;
+        listed++;
+    }
+    cli_error("regress", CLI_FAIL, "%s: %d baseline metric%s missing from the results in %s: %s%s",
+              bpath, n_missing, n_missing == 1 ? "" : "s", dir, names,
+              listed < n_missing ? ", ..." : "");
 }
 
 /* The check: every metric of the baseline bpath against results directory dir; the verdicts
@@ -521,10 +550,12 @@ static int compare(const char *bpath, const char *dir, const char *out, int quie
         if (!cJSON_GetObjectItemCaseSensitive(bm, cur.m[i].name)) {
             t.new_++;
             if (!quiet)
-                printf("%-46s %12s %12.6g %14s  %s\n", cur.m[i].name, "-", cur.m[i].value, "-",
+                printf("%-46s %12s %12.6g %14s  %s\n", cli_safe(cur.m[i].name), "-", cur.m[i].value, "-",
                        "new (not in baseline)");
         }
     int fail = t.drift > 0 || t.missing > 0 || t.bad > 0;
+    if (t.missing > 0)
+        report_missing(bpath, dir, bm, &cur, t.missing);
     printf("regress: %d metrics: %d ok, %d drifted, %d missing, %d new, %d malformed -> %s\n",
            t.ok + t.drift + t.missing, t.ok, t.drift, t.missing, t.new_, t.bad,
            fail ? "REGRESSION" : "within tolerance");

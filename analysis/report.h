@@ -44,6 +44,8 @@ typedef struct table {
 void html_text_(FILE *fp, const char *s);
 /* A paragraph (printf-style, at most 8 KiB). */
 void doc_p_(doc *d, const char *fmt, ...) REPORT_PRINTF(2, 3);
+/* A paragraph of report.md only (the HTML side written by the caller), escaped as doc_p_'s. */
+void doc_md_text_(doc *d, const char *text);
 void doc_h_(doc *d, int level, const char *id, const char *title);
 /* A list item with a verdict badge ("yes", "no", "noise", "n/a", else "partly"). */
 void doc_finding_(doc *d, const char *verdict, const char *claim, const char *evidence);

@@ -269,7 +269,7 @@ static void qlora_quanterr(ctx *c, const study *s, char **names, int n)
     char cell[64] = "";
     char p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/work/qlora/quanterr_figure_cell", c->dir);
-    FILE *fp = fopen(p, "r");
+    FILE *fp = lsc_file_open_read(p, NULL);
     if (fp) {
         if (fgets(cell, sizeof cell, fp))
             cell[strcspn(cell, "\r\n")] = '\0';

@@ -18,11 +18,39 @@
 
 // ---- the document: HTML and Markdown written side by side ----
 
-/* Text with a tiny markup: **bold**. */
-void html_text_(FILE *fp, const char *s)
+/* s with its control characters escaped (lsc_str_escape) in a new buffer the caller frees;
+ * NULL when out of memory. Names in the report come from files: a newline or an ESC sequence
+ * in one must not reach the page or a terminal showing report.md. */
+static char *escaped(const char *s)
+{
+    size_t n = 4 * strlen(s) + 1;
+    char *b = malloc(n);
+    return b ? lsc_str_escape(b, n, s) : NULL;
+}
+
+/* Markdown text: control characters escaped, and HTML-active < > & as entities (Markdown
+ * passes raw HTML through); in a table cell also | and ` escaped. */
+static void md_text(FILE *fp, const char *text, int cell)
+{
+    char *safe = escaped(text);
+    for (const char *s = safe ? safe : ""; *s; s++)
+        switch (*s) {
+        case '<': fputs("&lt;", fp); break;
+        case '>': fputs("&gt;", fp); break;
+        case '&': fputs("&amp;", fp); break;
+        case '|': fputs(cell ? "\\|" : "|", fp); break;
+        case '`': fputs(cell ? "\\`" : "`", fp); break;
+        default: fputc(*s, fp);
+        }
+    free(safe);
+}
+
+/* Text with a tiny markup: **bold**; control characters escaped, < > & " as entities. */
+void html_text_(FILE *fp, const char *text)
 {
     int bold = 0;
-    for (; *s; s++) {
+    char *safe = escaped(text);
+    for (const char *s = safe ? safe : ""; *s; s++) {
         if (s[0] == '*' && s[1] == '*') {
             fputs(bold ? "</b>" : "<b>", fp);
             bold = !bold;
@@ -39,17 +67,18 @@ void html_text_(FILE *fp, const char *s)
     }
     if (bold)
         fputs("</b>", fp);
+    free(safe);
 }
 
 static void md_cell(FILE *fp, const char *s)
 {
-    for (; *s; s++)
-        if (*s == '|')
-            fputs("\\|", fp);
-        else if (*s == '\n')
-            fputc(' ', fp);
-        else
-            fputc(*s, fp);
+    md_text(fp, s, 1);
+}
+
+void doc_md_text_(doc *d, const char *text)
+{
+    md_text(d->md, text, 0);
+    fputs("\n\n", d->md);
 }
 
 void doc_p_(doc *d, const char *fmt, ...)
@@ -62,7 +91,8 @@ void doc_p_(doc *d, const char *fmt, ...)
     fputs("<p>", d->html);
     html_text_(d->html, buf);
     fputs("</p>\n", d->html);
-    fprintf(d->md, "%s\n\n", buf);
+    md_text(d->md, buf, 0);
+    fputs("\n\n", d->md);
 }
 
 void doc_h_(doc *d, int level, const char *id, const char *title)
@@ -72,7 +102,9 @@ void doc_h_(doc *d, int level, const char *id, const char *title)
     fprintf(d->html, "</h%d>\n", level);
     for (int i = 0; i < level; i++)
         fputc('#', d->md);
-    fprintf(d->md, " %s\n\n", title);
+    fputc(' ', d->md);
+    md_text(d->md, title, 0);
+    fputs("\n\n", d->md);
 }
 
 /* A list item with a verdict badge. */
@@ -92,7 +124,11 @@ void doc_finding_(doc *d, const char *verdict, const char *claim, const char *ev
     fputs("<br><span class=\"ev\">", d->html);
     html_text_(d->html, evidence);
     fputs("</span></li>\n", d->html);
-    fprintf(d->md, "- **%s** — %s  \n  %s\n", word, claim, evidence);
+    fprintf(d->md, "- **%s** — ", word);
+    md_text(d->md, claim, 0);
+    fputs("  \n  ", d->md);
+    md_text(d->md, evidence, 0);
+    fputc('\n', d->md);
 }
 void doc_table_begin_(doc *d, table *t, const char *caption, int ncol, const char **heads)
 {
@@ -103,7 +139,9 @@ void doc_table_begin_(doc *d, table *t, const char *caption, int ncol, const cha
         fputs("<caption>", d->html);
         html_text_(d->html, caption);
         fputs("</caption>\n", d->html);
-        fprintf(d->md, "*%s*\n\n", caption);
+        fputc('*', d->md);
+        md_text(d->md, caption, 0);
+        fputs("*\n\n", d->md);
     }
     fputs("<tr>", d->html);
     fputc('|', d->md);
@@ -152,7 +190,7 @@ static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 static int base64_file(FILE *out, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp)
         return -1;
     unsigned char in[3 * 1024];
@@ -195,7 +233,9 @@ void doc_figure_(doc *d, const char *name, const char *caption)
                          "did not run or gnuplot failed)</div><figcaption>", name);
         html_text_(d->html, caption);
         fputs("</figcaption></figure>\n", d->html);
-        fprintf(d->md, "*(figure %s.png missing)* %s\n\n", name, caption);
+        fprintf(d->md, "*(figure %s.png missing)* ", name);
+        md_text(d->md, caption, 0);
+        fputs("\n\n", d->md);
         return;
     }
     fprintf(d->html, "<figure id=\"fig-%s\"><img alt=\"%s\" src=\"data:image/png;base64,", name, name);
@@ -204,8 +244,9 @@ void doc_figure_(doc *d, const char *name, const char *caption)
     fprintf(d->html, "\"><figcaption><b>Figure %d.</b> ", d->n_fig);
     html_text_(d->html, caption);
     fputs("</figcaption></figure>\n", d->html);
-    fprintf(d->md, "![%s](%s/%s.png)\n\n*Figure %d.* %s ([SVG](%s/%s.svg))\n\n", name,
-            d->md_fig_prefix, name, d->n_fig, caption, d->md_fig_prefix, name);
+    fprintf(d->md, "![%s](%s/%s.png)\n\n*Figure %d.* ", name, d->md_fig_prefix, name, d->n_fig);
+    md_text(d->md, caption, 0);
+    fprintf(d->md, " ([SVG](%s/%s.svg))\n\n", d->md_fig_prefix, name);
 }
 
 // ---- reading the study files ----

@@ -25,7 +25,7 @@ void sec_regress_(ctx *c, const char *path)
     doc *d = &c->d;
     doc_h_(d, 2, "regress", "Regression check");
     int rc;
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp) {
         doc_p_(d, "No regression check for this profile (no committed baseline "
                   "experiments/baselines/%s.json, or the check did not run).", c->profile);
@@ -72,7 +72,7 @@ void sec_regress_(ctx *c, const char *path)
              cJSON_IsString(b) ? b->valuestring : "?");
     html_text_(d->html, line);
     fputs("</p>\n", d->html);
-    fprintf(d->md, "%s\n\n", line);
+    doc_md_text_(d, line);
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
     const char *heads[] = {"metric", "baseline", "current", "tolerance", "verdict"};
     table t;
@@ -118,7 +118,7 @@ static double runs_seconds(const char *dir, int *n_runs, double *cpu, int *n_cpu
             continue;
         char p[PATH_MAX + 300];
         snprintf(p, sizeof p, "%s/%s/run.json", path, e->d_name);
-        FILE *fp = fopen(p, "rb");
+        FILE *fp = lsc_file_open_read(p, NULL);
         if (!fp)
             continue;
         char buf[8192];
@@ -192,7 +192,7 @@ void sec_timing_(ctx *c)
         char *dot = strstr(b, ".safetensors");
         if (dot) {
             strcpy(dot, ".txt");
-            FILE *fp = fopen(b, "r");
+            FILE *fp = lsc_file_open_read(b, NULL);
             char line[512];
             while (fp && fgets(line, sizeof line, fp))
                 if (strncmp(line, "wall_seconds ", 13) == 0)
@@ -218,7 +218,7 @@ void sec_timing_(ctx *c)
            base_s, bcpu, n_runs, rs, rcpu_s);
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/timing.tsv", c->dir);
-    FILE *fp = fopen(path, "r");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp)
         return;
     const char *heads[] = {"stage (last reproduce.sh that trained something)", "wall seconds"};

@@ -260,7 +260,7 @@ static int write_modules(const char *cmd, lsc_h5 *h, const lsc_adapter *ad, cons
         *n_nonfinite += m->n_nonfinite > 0;
         if (write_module(h, m, &specs[mi], &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f%s\n", m->name, m->r, specs[mi].sv[0],
+        printf("%-48s %4d %12.6g %12.6g %11.4f %6d %9.4f%s\n", cli_safe(m->name), m->r, specs[mi].sv[0],
                specs[mi].delta_fro, specs[mi].stable_rank, specs[mi].rank90,
                specs[mi].effective_rank, ana_dora_note(m, specs[mi].effective));
     }

@@ -684,7 +684,7 @@ static int compare_pairs(const char *cmd, subspace_run *R, lsc_h5 *h)
         if (write_pair(h, so->factor, P, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
         int pm = P->p1 < P->p2 ? P->p1 : P->p2;
-        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f %9.4f %9.4f %9.3g%s\n", P->group, P->m1->r,
+        printf("%-48s %4d %4d %6d %9.4f %9.4f %9.4f %11.3f %9.4f %9.4f %9.3g%s\n", cli_safe(P->group), P->m1->r,
                P->m2->r, P->dim, P->phi[0], P->phi[(size_t)(pm - 1) * P->p2 + pm - 1], P->phi_rand[0],
                P->angles[0], P->s11.mean, P->s11.q95, P->s11.p,
                ana_dora_note(P->m1->kind == LSC_ADAPTER_DORA ? P->m1 : P->m2, P->eff1 || P->eff2));

@@ -41,7 +41,7 @@ int training_threads(const cli_opt *opts, int *bad)
         *bad = 1;
         p = 1;
     }
-    openblas_set_num_threads((int)p);
+    openblas_set_num_threads(cli_limited_memory() ? 1 : (int)p);  /* see cli_memory_guard */
 #ifdef _OPENMP
     omp_set_num_threads((int)p);
 #endif

@@ -1,6 +1,6 @@
 /*
- * error.c — error codes, messages, the single failure breakpoint, and the
- * small file helpers every writer shares (atomic write, whole-file read).
+ * error.c — error codes, messages (control characters escaped), the single
+ * failure breakpoint, and lsc_strdup_.
  * Not a logger: the library prints nothing except in LSC_ABORT.
  */
 #include <errno.h>
@@ -38,11 +38,52 @@ int lsc_error_set(lsc_error *err, int code, const char *file, int line,
         err->code = code;
         err->file = file;
         err->line = line;
+        char raw[sizeof err->msg];
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        lsc_str_escape(err->msg, sizeof err->msg, raw);
     }
     return code;
+}
+
+/* Length of the valid UTF-8 sequence at p (2..4), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t k = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+             : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    for (size_t i = 1; i < k; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return k;
+}
+
+char *lsc_str_escape(char *out, size_t n, const char *s)
+{
+    size_t j = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        char esc[8];
+        size_t take = 1, k = utf8_len(p);
+        if (*p < 0x20 || *p == 0x7F || (*p >= 0x80 && k == 0))
+            snprintf(esc, sizeof esc, "\\x%02X", *p);
+        else if (k == 2 && p[0] == 0xC2 && p[1] < 0xA0) {
+            snprintf(esc, sizeof esc, "\\u%04X", p[1]);
+            take = 2;
+        } else {
+            take = k ? k : 1;
+            memcpy(esc, p, take);
+            esc[take] = '\0';
+        }
+        size_t w = strlen(esc);
+        if (j + w + 1 > n)
+            break;
+        memcpy(out + j, esc, w);
+        j += w;
+        p += take;
+    }
+    out[j] = '\0';
+    return out;
 }
 
 void lsc_abort_(const char *file, int line, const char *fmt, ...)
@@ -65,36 +106,4 @@ char *lsc_strdup_(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
-}
-
-int lsc_read_file_(const char *path, char **out, size_t *n, lsc_error *err)
-{
-    *out = NULL;
-    if (n)
-        *n = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        LSC_FAIL(err, LSC_EIO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = LSC_MALLOC(size + 1);
-    if (!buf) {
-        fclose(fp);
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory reading %zu bytes", path, size);
-    }
-    if (size > 0 && fread(buf, 1, size, fp) != size) {
-        LSC_FREE(buf);
-        fclose(fp);
-        LSC_FAIL(err, LSC_EIO, "%s: short read", path);
-    }
-    fclose(fp);
-    buf[size] = '\0';
-    *out = buf;
-    if (n)
-        *n = size;
-    return LSC_OK;
 }

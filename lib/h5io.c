@@ -158,9 +158,9 @@ int lsc_h5_open(lsc_h5 **out, const char *path, lsc_error *err)
 {
     *out = NULL;
     silence_hdf5();
-    struct stat st;
-    if (stat(path, &st) != 0)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int rc0 = lsc_file_check(path, err);
+    if (rc0 != LSC_OK)
+        return rc0;
     if (H5Fis_hdf5(path) <= 0) {
         H5Eclear2(H5E_DEFAULT);
         LSC_FAIL(err, LSC_EFORMAT, "%s: not an HDF5 file", path);

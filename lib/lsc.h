@@ -30,6 +30,7 @@
 #define LSC_H
 
 #include "lsc_error.h"
+#include "lsc_file.h"
 #include "lsc_rng.h"
 #include "lsc_sha256.h"
 #include "lsc_safetensors.h"

@@ -46,6 +46,16 @@ int lsc_error_set(lsc_error *err, int code, const char *file, int line,
 #endif
     ;
 
+/* Copies s into out (n >= 1 bytes, always NUL-terminated, truncated at a
+ * whole character) with every control character written as an escape, so
+ * text taken from a file cannot move the cursor or rewrite a terminal: C0
+ * and DEL as \xNN, the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F) as
+ * \u00NN, a byte that does not start valid UTF-8 as \xNN. Other text
+ * (printable ASCII and UTF-8) is copied as is; a backslash is not
+ * escaped, so escaping twice changes nothing. Returns out. lsc_error_set
+ * applies it to every message. */
+char *lsc_str_escape(char *out, size_t n, const char *s);
+
 #define LSC_FAIL(err, code, ...) \
     return lsc_error_set((err), (code), __FILE__, __LINE__, __VA_ARGS__)
 

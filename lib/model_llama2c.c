@@ -71,7 +71,7 @@ static int le32s(const unsigned char *b)
 int lsc_is_llama2c_file(const char *path)
 {
     unsigned char b[28];
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, NULL);
     if (!fp)
         return 0;
     size_t n = fread(b, 1, sizeof b, fp);
@@ -258,9 +258,9 @@ static int check_size(FILE *fp, const char *path, const l2c_header *h, const lsc
 int lsc_gpt_load_llama2c(lsc_gpt *m, const char *path, lsc_error *err)
 {
     memset(m, 0, sizeof *m);
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, err);
     if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open", path);
+        return err ? err->code : LSC_EIO;
     l2c_header h;
     lsc_gpt_config cfg;
     l2c_group g[L2C_MAX_GROUPS];

@@ -230,13 +230,13 @@ static int parse_tensor(lsc_st_tensor *t, const cJSON *obj, size_t data_size,
  * frees f. */
 static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = lsc_file_open_fd(path, err);
     if (fd < 0)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        LSC_FAIL(err, LSC_EIO, "%s: not a regular file", path);
+        LSC_FAIL(err, LSC_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
     f->path = lsc_strdup_(path);
     if (!f->path) {
@@ -252,7 +252,10 @@ static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
     void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
+        size_t size = f->size;
         f->size = 0;
+        if (errno == ENOMEM)
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory mapping %zu bytes", path, size);
         LSC_FAIL(err, LSC_EIO, "%s: cannot map: %s", path, strerror(errno));
     }
     f->map = m;

@@ -182,9 +182,9 @@ void lsc_sha256_final(lsc_sha256 *s, char hex[65])
 
 static int hash_file_into(lsc_sha256 *s, const char *path, lsc_error *err)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = lsc_file_open_read(path, err);
     if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : LSC_EIO;
     uint8_t buf[1 << 16];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, fp)) > 0)

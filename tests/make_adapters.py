@@ -27,6 +27,11 @@ Usage:
       rank_pattern, alpha_pattern), and the refusals ia3, loha, pickle,
       lycoris.safetensors. kinds.json beside them lists, per adapter and
       module, the scaling this writer used.
+  make_adapters.py hostile-names DIR
+      DIR/adapter (issue 15): a PEFT adapter whose module names carry a
+      newline, ESC[2J, a C1 CSI (U+009B) and <script>; its metadata and
+      base_model_name_or_path carry the same. Printing them raw would
+      rewrite a terminal or inject HTML.
   make_adapters.py gpt2-base OUT.safetensors [--layers 12] [--kind spiked|gauss]
                    [--seed 0]
       a random base with GPT-2 small's names and shapes for the modules the
@@ -431,9 +436,34 @@ def kinds(out):
         json.dump(scales, f, indent=1, sort_keys=True)
 
 
+HOSTILE = "\n\x1b[2J\u009b31m<script>alert(1)</script>\x07"
+
+
+def hostile_names(out):
+    rng = np.random.default_rng(15)
+    mods = {
+        "h.0.attn.q_proj": lora_pair(rng, C, C, 4),
+        "h.1.evil%s.v_proj" % HOSTILE: lora_pair(rng, C, C, 4),
+    }
+    d = os.path.join(out, "adapter")
+    write_adapter(d, mods, 4, 8.0, target_modules=["q_proj", "v_proj"])
+    st = os.path.join(d, "adapter_model.safetensors")
+    tensors = [(n, a, "F32") for n, a in read_safetensors(st).items()]
+    write_safetensors(st, tensors, {"format": "pt", "note" + HOSTILE: "x" + HOSTILE})
+    cfg_path = os.path.join(d, "adapter_config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["base_model_name_or_path"] = "base" + HOSTILE
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "suite":
         suite(argv[2])
+        return 0
+    if len(argv) >= 3 and argv[1] == "hostile-names":
+        hostile_names(argv[2])
         return 0
     if len(argv) >= 3 and argv[1] == "kinds":
         kinds(argv[2])
