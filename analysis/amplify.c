@@ -25,6 +25,12 @@
  * effective_update = 1. With --factors-only they are s·B·A's as for LoRA,
  * with update = "factors s·B·A (NOT the effective DoRA update)",
  * effective_update = 0. LoRA modules never get these two attributes.
+ * Embedding LoRA modules: s·B·A is [dim, vocab], so W is the TRANSPOSE of
+ * the base's [vocab, dim] table (base_transposed = 1); conv LoRA modules:
+ * the base kernel [out, in, k...] read as [out, in·prod(k)]. Both get the
+ * attributes kind ("embedding LoRA" / "conv LoRA") and base_matrix (how W
+ * was formed from the base tensor, also at the end of the module's output
+ * line); base_match.c finds and checks the base matrix of every kind.
  *
  * HDF5 layout, per module /modules/<module>/: datasets
  * delta_singular_values (K), base_singular_values (K); attributes r, rank
@@ -70,6 +76,7 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "base_match.h"
 #include "commands.h"
 #include "dora_update.h"
 #include "nulls.h"
@@ -86,7 +93,9 @@ static const char *USAGE =
     "dW of the same rank. The base weight is '<module>.weight', tried with and\n"
     "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
     "says fan_in_fan_out (GPT-2 Conv1D). DoRA modules: U, V of the effective\n"
-    "update m*(W + sBA)/|W + sBA|_row - W (its top-K directions).\n"
+    "update m*(W + sBA)/|W + sBA|_row - W (its top-K directions). Embedding\n"
+    "LoRA: W is the table transposed ([dim, vocab], as s*B*A is); conv LoRA: the\n"
+    "kernel [out, in, k...] reshaped to [out, in*k*k]; both said in the output.\n"
     "\n"
     "  --base MODEL         base model weights: FILE.safetensors or a Hugging Face\n"
     "                       folder (config.json + model.safetensors, or sharded\n"
@@ -113,6 +122,7 @@ typedef struct amp {
     const lsc_st_tensor      *t;        /* base tensor, NULL: not found */
     int    K, transposed, degenerate, base_nonfinite;
     int    effective;                  /* 1: a DoRA module through its effective update */
+    char   how[256];                   /* how W0 was formed (ana_base_mat.how) */
     double delta_fro, base_fro, proj_delta, proj_base, proj_random, proj_random_expected;
     double amplification;
     double *sv_delta, *sv_base;        /* (K), (K) */
@@ -561,7 +571,8 @@ static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
         (rc = lsc_h5_attr_str(h, g, "topk_method",
                               a->method == LSC_TOPK_ITERATIVE ? "iterative" : "dense", err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK ||
-        (rc = ana_dora_write_attrs(h, g, m, a->effective, err)) != LSC_OK)
+        (rc = ana_dora_write_attrs(h, g, m, a->effective, err)) != LSC_OK ||
+        (rc = ana_base_mat_attrs(h, g, m, a->how, err)) != LSC_OK)
         return rc;
     return write_null(h, g, a, err);
 }
@@ -686,35 +697,24 @@ static void skip_line(amplify_run *R, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Module m against its base tensor t (NULL: not found): an amp, or a
- * skipped line. */
-static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_st_file *f,
-                         const lsc_st_tensor *t, const char *tried)
+/* Module m against its base matrix (ana_base_match: found 1, missing 0,
+ * misshapen -1, why): an amp, or a skipped line. */
+static void match_module(amplify_run *R, const lsc_adapter_module *m, const ana_base_mat *bm, int found,
+                         const char *why)
 {
-    const lsc_adapter *ad = &R->ad;
     long rank_opt = R->ao->rank_opt;
-    if (!t) {
-        skip_line(R, "no base weight for module %s (tried %s)", m->name, tried);
-        return;
-    }
-    int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
-    int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
-    if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
-        char got[128] = "";
-        for (int dd = 0; dd < t->ndim && dd < 4; dd++) {
-            size_t l = strlen(got);
-            snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
-        }
-        skip_line(R, "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
-                  t->name, got, m->name, (long long)want0, (long long)want1,
-                  ad->fan_in_fan_out ? "true" : "false");
+    if (found != 1) {
+        char line[sizeof R->skipped[0]];
+        ana_base_why(found, m, why, line, sizeof line);
+        skip_line(R, "%s", line);
         return;
     }
     amp *a = &R->amps[R->na++];
     a->m = m;
-    a->f = f;
-    a->t = t;
-    a->transposed = ad->fan_in_fan_out;
+    a->f = bm->f;
+    a->t = bm->t;
+    a->transposed = bm->transposed;
+    memcpy(a->how, bm->how, sizeof a->how);
     a->effective = m->kind == LSC_ADAPTER_DORA && !R->ao->factors_only;
     int maxk = m->r;
     int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
@@ -736,11 +736,10 @@ static int match_modules(const char *cmd, amplify_run *R)
     const amplify_opts *ao = R->ao;
     for (int i = 0; i < R->ad.n_modules; i++) {
         const lsc_adapter_module *m = &R->ad.modules[i];
-        char tried[4500];
-        const lsc_st_file *f;
-        const lsc_st_tensor *t;
-        ana_base_find(&R->base, m->name, &f, &t, tried, sizeof tried);
-        match_module(R, m, f, t, tried);
+        char why[4500];
+        ana_base_mat bm;
+        int found = ana_base_match(&R->base, &R->ad, m, &bm, why, sizeof why);
+        match_module(R, m, &bm, found, why);
     }
     if (R->na == 0)
         return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
@@ -809,9 +808,11 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         R->n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s\n", a->m->name, a->m->r, a->K,
+        char note[400];
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s%s\n", a->m->name, a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
-               a->amplification, ana_dora_note(a->m, a->effective));
+               a->amplification, ana_dora_note(a->m, a->effective),
+               ana_base_mat_note(a->m, a->how, note, sizeof note));
     }
     if (job.sha_rc != LSC_OK)
         return cli_lib_error(cmd, &job.sha_err);
