@@ -62,10 +62,10 @@ static void describe(const lsc_adapter_module *m, ana_base_mat *bm, int nd, cons
         snprintf(bm->how, sizeof bm->how, "the kernel %s ([out, in, k...]) reshaped to [%d, %d] "
                  "([out, in·prod(k)]), as the factors are", g, m->out_features, m->in_features);
     else if (m->kind == LSC_ADAPTER_FULL && bm->rows < m->out_features)
-        snprintf(bm->how, sizeof bm->how, "dW = weight[:%d] − W0 %s; the %d added-token rows are "
-                 "excluded", bm->rows, g, m->out_features - bm->rows);
+        snprintf(bm->how, sizeof bm->how, "dW = weight[:%d] − W0 (the base tensor, %s); the %d added-token "
+                 "rows are excluded", bm->rows, g, m->out_features - bm->rows);
     else if (m->kind == LSC_ADAPTER_FULL)
-        snprintf(bm->how, sizeof bm->how, "dW = weight − W0 %s", g);
+        snprintf(bm->how, sizeof bm->how, "dW = weight − W0 (the base tensor, %s)", g);
 }
 
 int ana_base_match(const ana_base *b, const lsc_adapter *ad, const lsc_adapter_module *m,
