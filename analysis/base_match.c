@@ -141,6 +141,18 @@ int ana_base_mat_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, co
     return rc != LSC_OK ? rc : lsc_h5_attr_str(h, g, "base_matrix", how, err);
 }
 
+int ana_full_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *orig, const ana_base_mat *bm,
+                   double added_fro, lsc_error *err)
+{
+    int rc;
+    if ((rc = ana_base_mat_attrs(h, g, orig, bm->how, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "update", ANA_FULL_UPDATE, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "base_rows", bm->rows, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "n_added_rows", orig->out_features - bm->rows, err)) != LSC_OK)
+        return rc;
+    return lsc_h5_attr_double(h, g, "added_rows_fro", added_fro, err);
+}
+
 const char *ana_base_mat_note(const lsc_adapter_module *m, const char *how, char *out, size_t n)
 {
     out[0] = '\0';

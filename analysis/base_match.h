@@ -58,6 +58,11 @@ void  ana_full_delta(const ana_base_mat *bm, const lsc_adapter_module *m, const 
  * group g. */
 int   ana_base_mat_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, const char *how,
                          lsc_error *err);
+/* For a FULL module m (orig: as read, all its rows) analysed on bm's rows:
+ * attributes kind, base_matrix, update (ANA_FULL_UPDATE), base_rows,
+ * n_added_rows (orig rows beyond the base's) and added_rows_fro. */
+int   ana_full_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *orig, const ana_base_mat *bm,
+                     double added_fro, lsc_error *err);
 /* The text a table row of module m ends with: "" for LoRA/DoRA, else
  * "  [KIND: HOW]" into out. */
 const char *ana_base_mat_note(const lsc_adapter_module *m, const char *how, char *out, size_t n);

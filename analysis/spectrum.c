@@ -253,12 +253,8 @@ static int write_module(lsc_h5 *h, const lsc_adapter_module *m, const spec *s, l
         (rc = ana_dora_write_attrs(h, g, m, s->effective, err)) != LSC_OK ||
         m->kind != LSC_ADAPTER_FULL)
         return rc;
-    if ((rc = ana_base_mat_attrs(h, g, m, s->bm.how, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_str(h, g, "update", ANA_FULL_UPDATE, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_str(h, g, "base_tensor", s->bm.t ? s->bm.t->name : "", err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "base_rows", s->bm.rows, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "n_added_rows", m->out_features - s->bm.rows, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_double(h, g, "added_rows_fro", s->added_fro, err)) != LSC_OK)
+    if ((rc = ana_full_attrs(h, g, m, &s->bm, s->added_fro, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, g, "base_tensor", s->bm.t ? s->bm.t->name : "", err)) != LSC_OK)
         return rc;
     return LSC_OK;
 }

@@ -230,6 +230,28 @@ def test_full(T, K, base, scales):
           "spectrum: the lm_head line says full tensor and 2 added-token rows excluded")
     check(same_modules({"q": g0["model.layers.0.self_attn.q_proj"]}, {"q": g1["model.layers.0.self_attn.q_proj"]}),
           "spectrum: the LoRA module of mts identical with and without --base")
+    # amplify: full tensors with --rank K (top-K directions of weight[:rows] − W0); skipped without
+    o2, o3 = os.path.join(T, "amp_mts.h5"), os.path.join(T, "amp_mts3.h5")
+    rc, so, se = run("amplify", ad, "--base", base, "-o", o2, "--null-draws", "10")
+    skipped = [ln for ln in so.splitlines() if "2 full tensors" in ln and "--rank K" in ln]
+    check(rc == 0 and len(skipped) == 1 and not se.strip() and
+          sorted(h5_modules(o2)) == ["model.layers.0.self_attn.q_proj"],
+          "amplify without --rank: the full tensors not analysed, one output line asking for --rank K (%s)"
+          % se.strip())
+    rc, _, se = run("amplify", ad, "--base", base, "-o", o3, "--null-draws", "10", "--rank", "3")
+    g3 = h5_modules(o3) if rc == 0 else {}
+    ok = rc == 0 and "lm_head" in g3 and "model.embed_tokens" in g3
+    check(ok, "amplify --rank 3: the full tensors analysed (%s)" % se.strip())
+    for name, added in (("lm_head", 2), ("model.embed_tokens", 0)) if ok else ():
+        W0 = B0[name + ".weight"].astype(np.float64)
+        dW = Wt[P + name + ".weight"][:W0.shape[0]] - W0
+        ds, at = g3[name]
+        e = amp_expect(dW, W0, 3)
+        worst = max(rel(ds[n] if n in ds else at[n], e[n]) for n in e)
+        check(worst <= 1e-8 and at["kind"] == "full tensor" and at["n_added_rows"] == added and
+              at["rank"] == 3 and at["out_features"] == W0.shape[0],
+              "amplify %s (full tensor): top-3 singular values, delta_fro, proj_delta, amplification of "
+              "weight[:rows] − W0 vs numpy (max rel %.3g), kind, n_added_rows = %d" % (name, worst, added))
     bad = os.path.join(T, "bad_base.safetensors")
     MA.write_safetensors(bad, [("lm_head.weight", np.zeros((13, 6), np.float32), "F32"),
                                ("model.embed_tokens.weight", np.zeros((11, 6), np.float32), "F32")])
