@@ -126,18 +126,43 @@ static void summarise(int r, spec *s)
     s->effective_rank = exp(H);
 }
 
-/* All singular values of a DoRA module's effective update (base b). */
-static int dora_spectrum(const char *path, const ana_base *b, const lsc_adapter *ad,
-                         const lsc_adapter_module *m, spec *s)
+/* A full tensor's dW = weight[:rows] − W0 (s->bm matched) into dW. */
+static int full_delta(const ana_base *b, const lsc_adapter_module *m, spec *s, double *dW)
 {
-    int d = m->out_features, k = m->in_features;
+    lsc_error err = {0};
+    float *W0 = ana_base_mat_read(&s->bm, &err);
+    if (!W0)
+        return ana_msg_error(&s->msgs, "%s: module %s: %s", b->path, m->name, err.msg);
+    ana_full_delta(&s->bm, m, W0, dW, &s->added_fro);
+    free(W0);
+    return CLI_OK;
+}
+
+/* All singular values of a dense update (base b): a DoRA module's
+ * effective update, or a full tensor's dW = weight[:rows] − W0 (rows: the
+ * base's; the added-token rows apart, their norm in added_fro). */
+static int dense_spectrum(const char *path, const ana_base *b, const lsc_adapter *ad,
+                          const lsc_adapter_module *m, spec *s)
+{
+    int full = m->kind == LSC_ADAPTER_FULL, d = m->out_features, k = m->in_features;
+    if (full) {
+        char why[2000], line[2100];
+        int found = ana_base_match(b, ad, m, &s->bm, why, sizeof why);
+        if (found != 1) {
+            ana_base_why(found, m, why, line, sizeof line);
+            return ana_msg_error(&s->msgs, "%s: %s (a full tensor's update needs its base tensor)", b->path,
+                                 line);
+        }
+        d = s->bm.rows;
+        s->nsv = d < k ? d : k;
+    }
     size_t lw = lsc_svd_work_size(d, k, 0);
     double *dW = malloc((size_t)d * (size_t)k * sizeof *dW), *w = malloc(lw * sizeof *w);
     lsc_error err = {0};
     int rc = CLI_OK;
     if (!dW || !w)
         rc = ana_msg_error(&s->msgs, "%s: out of memory for module %s", path, m->name);
-    else if ((rc = ana_dora_effective(b, ad, m, dW, &s->msgs)) != CLI_OK)
+    else if ((rc = full ? full_delta(b, m, s, dW) : ana_dora_effective(b, ad, m, dW, &s->msgs)) != CLI_OK)
         ;
     else if (lsc_svd(d, k, dW, s->sv, NULL, NULL, w, lw, &err) != LSC_OK)
         rc = ana_msg_error(&s->msgs, "%s: module %s: %s", path, m->name, err.msg);
@@ -147,44 +172,8 @@ static int dora_spectrum(const char *path, const ana_base *b, const lsc_adapter 
         return rc;
     summarise(s->nsv, s);
     if (s->degenerate)
-        ana_msg_warn(&s->msgs, "%s: module %s has an effective DoRA update of 0: marked degenerate",
-                     path, m->name);
-    return CLI_OK;
-}
-
-/* All singular values of a full tensor's update dW = weight[:rows] − W0
- * (rows: the base's; the added-token rows apart, their norm in added_fro). */
-static int full_spectrum(const char *path, const ana_base *b, const lsc_adapter *ad,
-                         const lsc_adapter_module *m, spec *s)
-{
-    char why[2000], line[2100];
-    int found = ana_base_match(b, ad, m, &s->bm, why, sizeof why);
-    if (found != 1) {
-        ana_base_why(found, m, why, line, sizeof line);
-        return ana_msg_error(&s->msgs, "%s: %s (a full tensor's update needs its base tensor)", b->path, line);
-    }
-    int d = s->bm.rows, k = m->in_features;
-    s->nsv = d < k ? d : k;
-    size_t lw = lsc_svd_work_size(d, k, 0);
-    double *dW = malloc((size_t)d * (size_t)k * sizeof *dW), *w = malloc(lw * sizeof *w);
-    lsc_error err = {0};
-    float *W0 = dW && w ? ana_base_mat_read(&s->bm, &err) : NULL;
-    int rc = CLI_OK;
-    if (!W0) {
-        rc = ana_msg_error(&s->msgs, "%s: module %s: %s", b->path, m->name, err.msg[0] ? err.msg : "out of memory");
-    } else {
-        ana_full_delta(&s->bm, m, W0, dW, &s->added_fro);
-        if (lsc_svd(d, k, dW, s->sv, NULL, NULL, w, lw, &err) != LSC_OK)
-            rc = ana_msg_error(&s->msgs, "%s: module %s: %s", path, m->name, err.msg);
-    }
-    free(W0);
-    free(dW);
-    free(w);
-    if (rc != CLI_OK)
-        return rc;
-    summarise(s->nsv, s);
-    if (s->degenerate)
-        ana_msg_warn(&s->msgs, "%s: full tensor %s equals the base's (dW = 0): marked degenerate", path, m->name);
+        ana_msg_warn(&s->msgs, "%s: %s %s %s: marked degenerate", path, full ? "full tensor" : "module", m->name,
+                     full ? "equals the base's (dW = 0)" : "has an effective DoRA update of 0");
     return CLI_OK;
 }
 
@@ -204,10 +193,8 @@ static int module_spectrum(const char *path, const ana_base *b, const lsc_adapte
                      m->kind == LSC_ADAPTER_FULL ? "the tensor" : "lora_A/lora_B");
         return CLI_OK;
     }
-    if (m->kind == LSC_ADAPTER_FULL)
-        return full_spectrum(path, b, ad, m, s);
-    if (s->effective)
-        return dora_spectrum(path, b, ad, m, s);
+    if (m->kind == LSC_ADAPTER_FULL || s->effective)
+        return dense_spectrum(path, b, ad, m, s);
     size_t lw = lsc_lowrank_svd_work_size(d, k, r, 0);
     double *B = malloc(dz * rz * sizeof *B), *A = malloc(rz * kz * sizeof *A);
     double *w = malloc(lw * sizeof *w);

@@ -29,7 +29,6 @@ Prints one PASS/FAIL line per check and "N passed, N failed, N skipped".
 """
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -39,37 +38,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import check, run, skip, summary  # noqa: E402
 import make_adapters as MA  # noqa: E402
+from test_dora_cli import h5_modules, hf_folder, rel, same_modules  # noqa: E402
 
 P = "base_model.model."
-
-
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def h5_modules(path):
-    """{module: ({dataset: array}, {attr: value})} below /modules."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Group) and any(isinstance(v, h5py.Dataset) for v in obj.values()):
-                out[name] = ({k: v[()] for k, v in obj.items() if isinstance(v, h5py.Dataset)},
-                             {k: v for k, v in obj.attrs.items()})
-        f["modules"].visititems(visit)
-    return out
-
-
-def same_modules(a, b):
-    if sorted(a) != sorted(b):
-        return False
-    for k in a:
-        (da, aa), (db, ab) = a[k], b[k]
-        if sorted(da) != sorted(db) or any(not np.array_equal(da[n], db[n], equal_nan=True) for n in da):
-            return False
-        if sorted(aa) != sorted(ab) or any(str(aa[n]) != str(ab[n]) for n in aa):
-            return False
-    return True
 
 
 def amp_expect(dW, W, K):
@@ -96,16 +67,6 @@ def check_amp(out, expect, label):
               ("transposed" in at.get("base_matrix", "") if transposed else "reshaped" in at.get("base_matrix", "")),
               "%s %s: attributes kind = %s, base_transposed = %d, base_matrix says how (%s)"
               % (label, name, kind, transposed, at.get("base_matrix")))
-
-
-def hf_folder(d, st):
-    os.makedirs(d, exist_ok=True)
-    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 12,
-           "intermediate_size": 24, "num_hidden_layers": 1, "num_attention_heads": 2,
-           "num_key_value_heads": 2, "vocab_size": 50, "rms_norm_eps": 1e-5}
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    shutil.copy(st, os.path.join(d, "model.safetensors"))
 
 
 # ---- amplify: embedding and conv LoRA ----
@@ -139,7 +100,7 @@ def test_amplify(T, K, base, scales):
         check(all(word in ln for ln in lines),
               "amplify %s: each module's output line says the base was %s" % (tag, word))
         hf = os.path.join(T, "hf_base")
-        hf_folder(hf, base)
+        hf_folder(hf, {n[:-len(".weight")]: a for n, a in B0.items()})
         out2 = os.path.join(T, "amp_%s_hf.h5" % ad)
         rc2, _, se2 = run("amplify", os.path.join(K, ad), "--base", hf, "-o", out2, "--null-draws", "10")
         check(rc2 == 0 and same_modules(h5_modules(out), h5_modules(out2)),
