@@ -562,10 +562,11 @@ int lsc_adapter_load_named(lsc_adapter *ad, const char *path, const char *name, 
         char sub[4096];
         const char *label;
         rc = pick_folder(path, name, sub, &label, err);
-        if (rc == LSC_OK)
+        int picked = rc == LSC_OK;
+        if (picked)
             rc = load_folder(ad, sub, name, label, err);
         char list[2048];   /* NAME not at the top: name the subfolders' adapters too */
-        if (rc == LSC_ENOTFOUND && name && err && strcmp(sub, path) == 0 &&
+        if (picked && rc == LSC_ENOTFOUND && name && err && strcmp(sub, path) == 0 &&
             list_subadapters(path, list, sizeof list) > 0) {
             char top[512];
             snprintf(top, sizeof top, "%s", err->msg);
