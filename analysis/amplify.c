@@ -25,6 +25,20 @@
  * effective_update = 1. With --factors-only they are s·B·A's as for LoRA,
  * with update = "factors s·B·A (NOT the effective DoRA update)",
  * effective_update = 0. LoRA modules never get these two attributes.
+ * Embedding LoRA modules: s·B·A is [dim, vocab], so W is the TRANSPOSE of
+ * the base's [vocab, dim] table (base_transposed = 1); conv LoRA modules:
+ * the base kernel [out, in, k...] read as [out, in·prod(k)]. Both get the
+ * attributes kind ("embedding LoRA" / "conv LoRA") and base_matrix (how W
+ * was formed from the base tensor, also at the end of the module's output
+ * line); base_match.c finds and checks the base matrix of every kind.
+ * Full tensors (modules_to_save) need --rank K (their update has full
+ * rank, no r; without it one output line says they were not analysed):
+ * dW = weight[:rows] − W0 on the base tensor's rows (added-token rows
+ * apart), formed densely,
+ * its top-K triplets by the dense SVD; delta_fro is the whole dW's;
+ * attributes r = rank = K, out_features = the base's rows, kind = "full
+ * tensor", base_matrix, update, base_rows, n_added_rows, added_rows_fro
+ * (base_match.c's ana_full_attrs, as spectrum writes them).
  *
  * HDF5 layout, per module /modules/<module>/: datasets
  * delta_singular_values (K), base_singular_values (K); attributes r, rank
@@ -70,6 +84,7 @@
 #include <string.h>
 
 #include "analysis_common.h"
+#include "base_match.h"
 #include "commands.h"
 #include "dora_update.h"
 #include "nulls.h"
@@ -86,12 +101,17 @@ static const char *USAGE =
     "dW of the same rank. The base weight is '<module>.weight', tried with and\n"
     "without a leading 'transformer.' / 'model.'; transposed when the adapter\n"
     "says fan_in_fan_out (GPT-2 Conv1D). DoRA modules: U, V of the effective\n"
-    "update m*(W + sBA)/|W + sBA|_row - W (its top-K directions).\n"
+    "update m*(W + sBA)/|W + sBA|_row - W (its top-K directions). Embedding\n"
+    "LoRA: W is the table transposed ([dim, vocab], as s*B*A is); conv LoRA: the\n"
+    "kernel [out, in, k...] reshaped to [out, in*k*k]; both said in the output.\n"
+    "Full tensors (modules_to_save) with --rank K: the top-K directions of their\n"
+    "update weight - W0 on the base's rows (added-token rows reported apart).\n"
     "\n"
     "  --base MODEL         base model weights: FILE.safetensors or a Hugging Face\n"
     "                       folder (config.json + model.safetensors, or sharded\n"
     "                       with model.safetensors.index.json); F32/F16/BF16\n"
-    "  --rank K             use the top-K directions instead of r (K <= r)\n"
+    "  --rank K             use the top-K directions instead of r (K <= r); needed\n"
+    "                       for full tensors (modules_to_save), which have no r\n"
     "  --k K                also every quantity for a K fixed across adapters (the\n"
     "                       same K for r=4 and r=64; K <= r, else the module's\n"
     "                       fixed-K set is skipped): names with suffix _k\n"
@@ -113,6 +133,10 @@ typedef struct amp {
     const lsc_st_tensor      *t;        /* base tensor, NULL: not found */
     int    K, transposed, degenerate, base_nonfinite;
     int    effective;                  /* 1: a DoRA module through its effective update */
+    ana_base_mat bm;                   /* the base matrix (its rows, how W0 was formed) */
+    const lsc_adapter_module *orig;    /* the module as read (m: a full tensor's rows/K copy) */
+    lsc_adapter_module mfull;          /* a full tensor as analysed: base rows, r = K */
+    double added_fro;                  /* a full tensor's added-token rows, ‖·‖_F */
     double delta_fro, base_fro, proj_delta, proj_base, proj_random, proj_random_expected;
     double amplification;
     double *sv_delta, *sv_base;        /* (K), (K) */
@@ -262,10 +286,11 @@ static int fixed_k(amp *a, const float *Wf, const double *U, const double *Vt, d
 }
 
 /* The top min(r, d, k) singular triplets of a DoRA module's effective
- * update (lsc_dora_delta on Wf, then the dense lsc_svd_topk) into S (r),
- * U (d, r) and Vt (r, k), zero beyond min(d, k) as lsc_lowrank_svd pads;
- * a->delta_fro = ‖effective update‖_F. */
-static int dora_svd(amp *a, const float *Wf, double *S, double *U, double *Vt, double *w, size_t lw,
+ * update (lsc_dora_delta on Wf), or of a full tensor's weight[:d] − W0
+ * (r = K there), by the dense lsc_svd_topk into S (r), U (d, r) and Vt
+ * (r, k), zero beyond min(d, k) as lsc_lowrank_svd pads; a->delta_fro =
+ * ‖the whole update‖_F. */
+static int dense_svd(amp *a, const float *Wf, double *S, double *U, double *Vt, double *w, size_t lw,
                     lsc_error *err)
 {
     const lsc_adapter_module *m = a->m;
@@ -276,7 +301,11 @@ static int dora_svd(amp *a, const float *Wf, double *S, double *U, double *Vt, d
     double *dW = malloc(dk * sizeof *dW);
     if (!dW)
         LSC_FAIL(err, LSC_ENOMEM, "out of memory for the effective DoRA update (%d x %d)", d, k);
-    int rc = lsc_dora_delta(d, k, r, Wf, a->transposed, m->A, m->B, m->scaling, m->magnitude, dW, NULL, err);
+    int rc = LSC_OK;
+    if (m->kind == LSC_ADAPTER_FULL)
+        ana_full_delta(&a->bm, a->orig, Wf, dW, &a->added_fro);
+    else
+        rc = lsc_dora_delta(d, k, r, Wf, a->transposed, m->A, m->B, m->scaling, m->magnitude, dW, NULL, err);
     if (rc == LSC_OK) {
         a->delta_fro = lsc_fro_norm(dk, dW);
         rc = lsc_svd_topk(d, k, rr, dW, S, U, Vt, LSC_TOPK_DENSE, a->rseed, w, lw, NULL, err);
@@ -303,8 +332,8 @@ static int delta_svd(const char *path, amp *a, const float *Wf, double *Bd, doub
     int d = m->out_features, k = m->in_features, r = m->r, rc;
     size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
     double zero_tol;
-    if (a->effective) {
-        if ((rc = dora_svd(a, Wf, S, U, Vt, w, lw, err)) != LSC_OK)
+    if (a->effective || m->kind == LSC_ADAPTER_FULL) {
+        if ((rc = dense_svd(a, Wf, S, U, Vt, w, lw, err)) != LSC_OK)
             return rc;
         zero_tol = a->base_fro * (double)(d > k ? d : k) * DBL_EPSILON;
     } else {
@@ -318,7 +347,10 @@ static int delta_svd(const char *path, amp *a, const float *Wf, double *Bd, doub
     }
     memcpy(a->sv_delta, S, (size_t)a->K * sizeof *S);
     a->degenerate = !(S[0] > zero_tol);
-    if (a->degenerate && a->effective)
+    if (a->degenerate && m->kind == LSC_ADAPTER_FULL)
+        ana_msg_warn(&a->msgs, "%s: full tensor %s equals the base's (dW = 0): proj_delta and amplification "
+                      "written as NaN, marked degenerate", path, m->name);
+    else if (a->degenerate && a->effective)
         ana_msg_warn(&a->msgs, "%s: module %s has an effective DoRA update of 0: proj_delta and "
                       "amplification written as NaN, marked degenerate", path, m->name);
     else if (a->degenerate)
@@ -350,8 +382,9 @@ static int compute(const char *path, const char *base_path, const float *Wf, uin
     size_t l1 = lsc_lowrank_svd_work_size(d, k, r, 1);
     size_t l2 = lsc_svd_topk_values_work_size(rows, cols, Kx);
     size_t l3 = lsc_random_orthonormal_work_size(d > k ? d : k, K);
-    int rmin = r < d ? (r < k ? r : k) : (d < k ? d : k);   /* dora_svd's triplets */
-    size_t l4 = a->effective ? lsc_svd_topk_work_size(d, k, rmin, LSC_TOPK_DENSE) : 0;
+    int rmin = r < d ? (r < k ? r : k) : (d < k ? d : k);   /* dense_svd's triplets */
+    size_t l4 = a->effective || m->kind == LSC_ADAPTER_FULL ? lsc_svd_topk_work_size(d, k, rmin, LSC_TOPK_DENSE)
+                                                            : 0;
     size_t lw = l1;
     if (l2 > lw) lw = l2;
     if (l3 > lw) lw = l3;
@@ -561,7 +594,9 @@ static int write_module(lsc_h5 *h, const amp *a, lsc_error *err)
         (rc = lsc_h5_attr_str(h, g, "topk_method",
                               a->method == LSC_TOPK_ITERATIVE ? "iterative" : "dense", err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "random_seed", (long long)a->rseed, err)) != LSC_OK ||
-        (rc = ana_dora_write_attrs(h, g, m, a->effective, err)) != LSC_OK)
+        (rc = ana_dora_write_attrs(h, g, m, a->effective, err)) != LSC_OK ||
+        (m->kind == LSC_ADAPTER_FULL ? (rc = ana_full_attrs(h, g, a->orig, &a->bm, a->added_fro, err))
+                                     : (rc = ana_base_mat_attrs(h, g, m, a->bm.how, err))) != LSC_OK)
         return rc;
     return write_null(h, g, a, err);
 }
@@ -665,8 +700,8 @@ typedef struct amplify_run {
     ana_opts    o;
     lsc_adapter ad;
     ana_base    base;
-    amp        *amps;          /* (ad.n_modules), the first na used */
-    char      (*skipped)[1400]; /* (ad.n_modules), the first n_missing used */
+    amp        *amps;          /* (ad.n_modules + ad.n_full), the first na used */
+    char      (*skipped)[1400]; /* (ad.n_modules + ad.n_full), the first n_missing used */
     int         na, n_missing, n_degenerate, n_clamped, n_kskipped, hl;
 } amplify_run;
 
@@ -686,35 +721,31 @@ static void skip_line(amplify_run *R, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Module m against its base tensor t (NULL: not found): an amp, or a
- * skipped line. */
-static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_st_file *f,
-                         const lsc_st_tensor *t, const char *tried)
+/* Module m against its base matrix (ana_base_match: found 1, missing 0,
+ * misshapen -1, why): an amp, or a skipped line. */
+static void match_module(amplify_run *R, const lsc_adapter_module *m, const ana_base_mat *bm, int found,
+                         const char *why)
 {
-    const lsc_adapter *ad = &R->ad;
     long rank_opt = R->ao->rank_opt;
-    if (!t) {
-        skip_line(R, "no base weight for module %s (tried %s)", m->name, tried);
-        return;
-    }
-    int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
-    int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
-    if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
-        char got[128] = "";
-        for (int dd = 0; dd < t->ndim && dd < 4; dd++) {
-            size_t l = strlen(got);
-            snprintf(got + l, sizeof got - l, "%s%lld", dd ? ", " : "", (long long)t->shape[dd]);
-        }
-        skip_line(R, "base tensor %s has shape [%s], module %s needs [%lld, %lld] (fan_in_fan_out=%s)",
-                  t->name, got, m->name, (long long)want0, (long long)want1,
-                  ad->fan_in_fan_out ? "true" : "false");
+    if (found != 1) {
+        char line[sizeof R->skipped[0]];
+        ana_base_why(found, m, why, line, sizeof line);
+        skip_line(R, "%s", line);
         return;
     }
     amp *a = &R->amps[R->na++];
-    a->m = m;
-    a->f = f;
-    a->t = t;
-    a->transposed = ad->fan_in_fan_out;
+    a->m = a->orig = m;
+    a->f = bm->f;
+    a->t = bm->t;
+    a->transposed = bm->transposed;
+    a->bm = *bm;
+    if (m->kind == LSC_ADAPTER_FULL) {   /* analysed on the base's rows, r = K */
+        a->mfull = *m;
+        a->mfull.out_features = bm->rows;
+        a->mfull.r = (int)(rank_opt < bm->rows ? rank_opt : bm->rows);
+        a->mfull.r = a->mfull.r < m->in_features ? a->mfull.r : m->in_features;
+        m = a->m = &a->mfull;
+    }
     a->effective = m->kind == LSC_ADAPTER_DORA && !R->ao->factors_only;
     int maxk = m->r;
     int mn = m->in_features < m->out_features ? m->in_features : m->out_features;
@@ -734,13 +765,17 @@ static void match_module(amplify_run *R, const lsc_adapter_module *m, const lsc_
 static int match_modules(const char *cmd, amplify_run *R)
 {
     const amplify_opts *ao = R->ao;
-    for (int i = 0; i < R->ad.n_modules; i++) {
-        const lsc_adapter_module *m = &R->ad.modules[i];
-        char tried[4500];
-        const lsc_st_file *f;
-        const lsc_st_tensor *t;
-        ana_base_find(&R->base, m->name, &f, &t, tried, sizeof tried);
-        match_module(R, m, f, t, tried);
+    int nfull = ao->rank_opt > 0 ? R->ad.n_full : 0;   /* full tensors need --rank K */
+    if (R->ad.n_full > 0 && !nfull)
+        printf("%s: %d full tensor%s (modules_to_save, e.g. %s) not analysed: their update weight - W0 has "
+               "full rank, no r; --rank K analyses its top-K directions\n", ao->path, R->ad.n_full,
+               R->ad.n_full > 1 ? "s" : "", R->ad.full[0].name);
+    for (int i = 0; i < R->ad.n_modules + nfull; i++) {
+        const lsc_adapter_module *m = i < R->ad.n_modules ? &R->ad.modules[i] : &R->ad.full[i - R->ad.n_modules];
+        char why[4500];
+        ana_base_mat bm;
+        int found = ana_base_match(&R->base, &R->ad, m, &bm, why, sizeof why);
+        match_module(R, m, &bm, found, why);
     }
     if (R->na == 0)
         return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
@@ -809,9 +844,11 @@ static int analyse_modules(const char *cmd, amplify_run *R, lsc_h5 *h, char *bas
         R->n_degenerate += a->degenerate;
         if (write_module(h, a, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s\n", cli_safe(a->m->name), a->m->r, a->K,
+        char note[400];
+        printf("%-44s %3d %3d %9.4f %9.4f %10.4g %10.4f %11.4g %9.3f%s%s\n", cli_safe(a->m->name), a->m->r, a->K,
                a->base_fro, a->delta_fro, a->proj_delta, a->proj_base, a->proj_random,
-               a->amplification, ana_dora_note(a->m, a->effective));
+               a->amplification, ana_dora_note(a->m, a->effective),
+               cli_safe(ana_base_mat_note(a->m, a->bm.how, note, sizeof note)));
     }
     if (job.sha_rc != LSC_OK)
         return cli_lib_error(cmd, &job.sha_err);
@@ -857,8 +894,8 @@ static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *o
         return rc;
     if ((rc = ana_base_open(cmd, ao->base_path, &R.base)) != CLI_OK)
         goto done;
-    R.amps = calloc((size_t)R.ad.n_modules, sizeof *R.amps);
-    R.skipped = R.amps ? calloc((size_t)R.ad.n_modules, sizeof *R.skipped) : NULL;
+    R.amps = calloc((size_t)(R.ad.n_modules + R.ad.n_full), sizeof *R.amps);
+    R.skipped = R.amps ? calloc((size_t)(R.ad.n_modules + R.ad.n_full), sizeof *R.skipped) : NULL;
     if (!R.amps || !R.skipped) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;

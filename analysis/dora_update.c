@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base_match.h"
 #include "dora_update.h"
 
 int ana_dora_first(const lsc_adapter *ad)
@@ -29,33 +30,24 @@ int ana_dora_check(const char *cmd, const char *path, const lsc_adapter *ad, con
 static float *base_weight(const ana_base *b, const lsc_adapter *ad, const lsc_adapter_module *m,
                           int *transposed, ana_msgs *msgs)
 {
-    char tried[2000];
-    const lsc_st_file *f;
-    const lsc_st_tensor *t;
-    if (!ana_base_find(b, m->name, &f, &t, tried, sizeof tried)) {
-        ana_msg_error(msgs, "%s: no base weight for DoRA module %s (tried %s)", b->path, m->name, tried);
+    char why[2000];
+    ana_base_mat bm;
+    int found = ana_base_match(b, ad, m, &bm, why, sizeof why);
+    if (found == 0) {
+        ana_msg_error(msgs, "%s: no base weight for DoRA module %s (tried %s)", b->path, m->name, why);
         return NULL;
     }
-    int ffo = ad->fan_in_fan_out;
-    long long d = m->out_features, k = m->in_features;
-    if (t->ndim != 2 || t->shape[0] != (ffo ? k : d) || t->shape[1] != (ffo ? d : k)) {
-        ana_msg_error(msgs, "%s: base tensor %s is not [%lld, %lld] as DoRA module %s needs "
-                            "(fan_in_fan_out=%s)", b->path, t->name, ffo ? k : d, ffo ? d : k, m->name,
-                      ffo ? "true" : "false");
+    if (found < 0) {
+        ana_msg_error(msgs, "%s: %s", b->path, why);
         return NULL;
     }
-    float *W = malloc((size_t)d * (size_t)k * sizeof *W);
     lsc_error err = {0};
+    float *W = ana_base_mat_read(&bm, &err);
     if (!W) {
-        ana_msg_error(msgs, "out of memory for the base weight of module %s", m->name);
-        return NULL;
-    }
-    if (lsc_st_read_f32(f, t, W, &err) != LSC_OK) {
         ana_msg_error(msgs, "%s: %s", b->path, err.msg[0] ? err.msg : lsc_strerror(err.code));
-        free(W);
         return NULL;
     }
-    *transposed = ffo;
+    *transposed = bm.transposed;
     return W;
 }
 

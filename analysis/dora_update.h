@@ -2,9 +2,9 @@
  * dora_update.h — DoRA modules in the analyses (spectrum, subspace,
  * amplify): the --base / --factors-only choice, the refusal when neither is
  * given, the effective update dW = m ⊙ (W0 + s·B·A)/‖·‖_row − W0 of a module
- * from the base (lib/dora.c's lsc_dora_delta on the base weight
- * ana_base_find names), and the per-module attributes that say which update
- * was analysed. Not library code (prints through cli.h); not the numerics
+ * from the base (lib/dora.c's lsc_dora_delta on the base weight that
+ * base_match.c's ana_base_match finds and checks), and the per-module
+ * attributes that say which update was analysed. Not library code (prints through cli.h); not the numerics
  * (lib/dora.c).
  */
 #ifndef LSC_DORA_UPDATE_H
@@ -33,7 +33,7 @@ int  ana_dora_first(const lsc_adapter *ad);
 int  ana_dora_check(const char *cmd, const char *path, const lsc_adapter *ad, const char *base_path,
                     int factors_only);
 /* The effective update of DoRA module m of ad into dW (d, k) row-major
- * double: the base weight found by ana_base_find (shape [d, k], or [k, d]
+ * double: the base weight found by ana_base_match (shape [d, k], or [k, d]
  * with ad->fan_in_fan_out), read as float32, then lsc_dora_delta. CLI_OK,
  * or CLI_FAIL with one line (naming the base and the module) in msgs. */
 int  ana_dora_effective(const ana_base *b, const lsc_adapter *ad, const lsc_adapter_module *m,

@@ -59,6 +59,16 @@
  *     phi_right_adapters, phi_left_adapters (dW vs compare dW at p),
  *     diff_fro, diff_degenerate, phi_right_diff, phi_left_diff (at p),
  *     proj_error_diff, cos_diff_error, diff_error_coef.
+ * DoRA modules (issue 14): dW is the effective update on the base the
+ * adapter was trained on, the quantised Wq = deq(Q(W)):
+ * dW = m ⊙ (Wq + s·B·A) / ‖Wq + s·B·A‖_row − Wq (lib/dora.c), formed densely;
+ * p = min(r, d, k) of its top singular directions (a dense SVD; it has full
+ * rank in general) enter φ and ‖UᵀEV‖_F, delta_fro and cos/error_coef use
+ * the whole of it; attributes update = "DoRA effective: ...",
+ * effective_update = 1, dora_base = "deq(Q(W)): the NF4 base the adapter was
+ * trained on". A DoRA module (in either adapter) is not compared (one
+ * warning). Embedding / conv LoRA modules are skipped with a warning (NF4
+ * quantises Linear weights only).
  * This file is the command (matching modules to base tensors, the output
  * file, the table, plots); the numerics of one module are in
  * quanterr_compute.c. Not a trainer and not a model loader: only the 2-D
@@ -74,8 +84,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base_match.h"
 #include "commands.h"
+#include "dora_update.h"
 #include "quanterr.h"
+
+/* The attribute dora_base of a DoRA module. */
+#define DORA_BASE "deq(Q(W)): the NF4 base the adapter was trained on"
 
 static const char *USAGE =
     "usage: lorascope quanterr BASE ADAPTER -o OUT.h5 [--compare FP32_ADAPTER]\n"
@@ -89,7 +104,11 @@ static const char *USAGE =
     "E on the input side (right) and the output side (left) -- for ADAPTER, for\n"
     "--compare (an fp32-base LoRA run of the same seed) and for a random subspace --,\n"
     "|U^T E V|_F for U, V from dW / compare / random / E itself, cos(dW, E) and the\n"
-    "fraction of ||E||^2 that deq(W) + dW removes.\n"
+    "fraction of ||E||^2 that deq(W) + dW removes. DoRA modules: dW is their\n"
+    "effective update on the quantised base Wq = deq(Q(W)) they were trained on,\n"
+    "m*(Wq + sBA)/|Wq + sBA|_row - Wq (its top-r directions); --compare skips\n"
+    "them. Embedding and conv LoRA modules are skipped (NF4 quantises Linear\n"
+    "layers only).\n"
     "\n"
     "  BASE                 the fp32 base model: FILE.safetensors or a Hugging Face\n"
     "                       folder (config.json + model.safetensors, or sharded\n"
@@ -208,6 +227,10 @@ static int write_module(lsc_h5 *h, const qe *a, int bs, int dq, lsc_error *err)
 #undef DS2
 #undef AD
 #undef AI
+    if (m->kind == LSC_ADAPTER_DORA &&   /* the effective update on Wq = deq(Q(W)) */
+        ((rc = ana_dora_write_attrs(h, g, m, 1, err)) != LSC_OK ||
+         (rc = lsc_h5_attr_str(h, g, "dora_base", DORA_BASE, err)) != LSC_OK))
+        return rc;
     return LSC_OK;
 }
 
@@ -319,6 +342,9 @@ static void match_compare(const char *cmd, quanterr_run *R, qe *a)
     const lsc_adapter_module *c = ci >= 0 ? &R->cad.modules[ci] : NULL;
     if (!c)
         cli_warn(cmd, "%s: no module %s to compare with", R->q->cmp_path, m->name);
+    else if (m->kind == LSC_ADAPTER_DORA || c->kind == LSC_ADAPTER_DORA)
+        cli_warn(cmd, "%s: module %s is DoRA in %s: --compare takes LoRA modules only; not compared",
+                 R->q->cmp_path, m->name, m->kind == LSC_ADAPTER_DORA ? R->q->path : R->q->cmp_path);
     else if (c->in_features != m->in_features || c->out_features != m->out_features || c->n_nonfinite)
         cli_warn(cmd, "%s: module %s has another shape or NaN/Inf values; not compared", R->q->cmp_path,
                  m->name);
@@ -336,12 +362,19 @@ static int match_modules(const char *cmd, quanterr_run *R)
     const lsc_adapter *ad = &R->ad;
     for (int i = 0; i < ad->n_modules; i++) {
         const lsc_adapter_module *m = &ad->modules[i];
-        const lsc_st_file *f;
-        const lsc_st_tensor *t;
-        char tried[4500];
-        if (!ana_base_find(&R->base, m->name, &f, &t, tried, sizeof tried)) {
-            cli_warn(cmd, "%s: no base weight for module %s (tried %s); skipped", q->base_path, m->name,
-                     tried);
+        char why[4500], line[4600];
+        ana_base_mat bm;
+        if (m->kind != LSC_ADAPTER_LORA && m->kind != LSC_ADAPTER_DORA) {
+            cli_warn(cmd, "%s: module %s is %s: NF4 quantises Linear weights only; skipped", q->path, m->name,
+                     lsc_adapter_kind_name(m->kind));
+            R->n_skip++;
+            continue;
+        }
+        int found = ana_base_match(&R->base, ad, m, &bm, why, sizeof why);
+        const lsc_st_file *f = bm.f;
+        const lsc_st_tensor *t = bm.t;
+        if (found == 0) {
+            cli_warn(cmd, "%s: no base weight for module %s (tried %s); skipped", q->base_path, m->name, why);
             R->n_skip++;
             continue;
         }
@@ -349,11 +382,9 @@ static int match_modules(const char *cmd, quanterr_run *R)
             return cli_error(cmd, CLI_FAIL, "%s: %s is already NF4-quantised; quanterr needs the fp32 base W "
                                             "(E = W - deq(Q(W))), e.g. the file given to `lorascope quantize`",
                              q->base_path, t->name);
-        int64_t want0 = ad->fan_in_fan_out ? m->in_features : m->out_features;
-        int64_t want1 = ad->fan_in_fan_out ? m->out_features : m->in_features;
-        if (t->ndim != 2 || t->shape[0] != want0 || t->shape[1] != want1) {
-            cli_warn(cmd, "%s: base tensor %s does not have the shape [%lld, %lld] module %s needs; skipped",
-                     q->base_path, t->name, (long long)want0, (long long)want1, m->name);
+        if (found < 0) {
+            ana_base_why(found, m, why, line, sizeof line);
+            cli_warn(cmd, "%s: %s; skipped", q->base_path, line);
             R->n_skip++;
             continue;
         }
@@ -366,7 +397,7 @@ static int match_modules(const char *cmd, quanterr_run *R)
         a->m = m;
         a->f = f;
         a->t = t;
-        a->transposed = ad->fan_in_fan_out;
+        a->transposed = bm.transposed;
         a->mn = m->in_features < m->out_features ? m->in_features : m->out_features;
         a->p = m->r < a->mn ? m->r : a->mn;
         a->K = (int)(q->top > a->mn ? a->mn : q->top);
@@ -440,10 +471,11 @@ static int analyse_modules(const char *cmd, quanterr_run *R, lsc_h5 *h)
             free(a->E);
             a->E = NULL;
         }
-        printf("%-28s %3d %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %9.5f %9.5f\n",
+        printf("%-28s %3d %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %9.5f %9.5f%s\n",
                cli_safe(ana_short_name(a->m->name)), a->m->r, a->error_rel, a->phi_r, a->c ? a->phi_rc : NAN,
                a->c ? a->phi_rd : NAN, a->phi_r_rand, a->phi_l, a->c ? a->phi_lc : NAN, a->c ? a->phi_ld : NAN,
-               a->phi_l_rand, a->cos_delta, a->c ? a->cos_diff : NAN);
+               a->phi_l_rand, a->cos_delta, a->c ? a->cos_diff : NAN,
+               a->m->kind == LSC_ADAPTER_DORA ? "  [DoRA effective update on deq(Q(W))]" : "");
     }
     return CLI_OK;
 }
@@ -532,7 +564,7 @@ static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *
     memset(&R, 0, sizeof R);
     R.q = q;
     lsc_h5 *h = NULL;
-    int rc = ana_setup(cmd, opts, &R.o, q->path, &R.ad, q->cmp_path, &R.cad);
+    int rc = ana_setup_kinds(cmd, opts, &R.o, q->path, &R.ad, q->cmp_path, &R.cad, 1);
     if (rc != CLI_OK)
         return rc;
     if ((rc = ana_base_open(cmd, q->base_path, &R.base)) != CLI_OK)

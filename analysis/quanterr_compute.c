@@ -79,6 +79,37 @@ done:
     return rc;
 }
 
+/* The same for a dense dW (d, k), a DoRA module's effective update: its
+ * top p singular triplets from a dense SVD (it has full rank in general),
+ * ‖dW‖_F, ⟨dW, E⟩; degenerate when σ₁ <= tol. */
+static int delta_dense(int d, int k, int p, const double *dW, double tol, const double *E, delta_basis *db,
+                       double *work, size_t lwork, lsc_error *err)
+{
+    size_t dz = (size_t)d, kz = (size_t)k, mn = (size_t)(d < k ? d : k);
+    double *S = malloc(mn * sizeof *S), *U = malloc(dz * mn * sizeof *U), *Vt = malloc(mn * kz * sizeof *Vt);
+    int rc = LSC_OK;
+    if (!S || !U || !Vt) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
+        goto done;
+    }
+    if ((rc = lsc_svd(d, k, dW, S, U, Vt, work, lwork, err)) != LSC_OK)
+        goto done;
+    double in = 0.0;
+    for (size_t i = 0; i < dz * kz; i++)
+        in += dW[i] * E[i];
+    db->inner = in;
+    db->fro = lsc_fro_norm(dz * kz, dW);
+    db->degenerate = !(S[0] > tol);
+    memcpy(db->S, S, (size_t)p * sizeof *S);
+    memcpy(db->Vt, Vt, (size_t)p * kz * sizeof *Vt);
+    for (size_t i = 0; i < dz; i++)
+        for (size_t j = 0; j < (size_t)p; j++)
+            db->Ut[j * dz + i] = U[i * mn + j];
+done:
+    free(S); free(U); free(Vt);
+    return rc;
+}
+
 /* φ(p, K) grids of a basis against E's (right rows Vt (mn, k) of E, left
  * rows UEt (K, d)), the projection ‖UᵀEV‖_F, and the (p, p) summaries.
  * Qd (d, p) scratch, G (p, K) scratch. */
@@ -256,7 +287,26 @@ static int random_baseline(const char *cmd, qe *a, qe_work *w)
     return CLI_OK;
 }
 
-/* The QLoRA adapter's dW against E. */
+/* The effective update of a DoRA module on the base it was trained on,
+ * the quantised Wq = deq(Q(W)) (w->Dq, as stored): dW = m ⊙ (Wq + s·B·A) /
+ * ‖Wq + s·B·A‖_row − Wq (lib/dora.c), then delta_dense. */
+static int dora_update(qe *a, qe_work *w, lsc_error *err)
+{
+    const lsc_adapter_module *m = a->m;
+    int d = m->out_features, k = m->in_features;
+    double *dW = malloc((size_t)d * (size_t)k * sizeof *dW);
+    if (!dW)
+        return lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory for the effective DoRA update");
+    int rc = lsc_dora_delta(d, k, m->r, w->Dq, a->transposed, m->A, m->B, m->scaling, m->magnitude, dW, NULL,
+                            err);
+    if (rc == LSC_OK)
+        rc = delta_dense(d, k, a->p, dW, a->base_fro * (double)(d > k ? d : k) * DBL_EPSILON, w->E, &w->db,
+                         w->w, w->lw, err);
+    free(dW);
+    return rc;
+}
+
+/* The QLoRA adapter's dW against E (a DoRA module's effective update). */
 static int own_update(const char *cmd, qe *a, qe_work *w)
 {
     const lsc_adapter_module *m = a->m;
@@ -266,14 +316,16 @@ static int own_update(const char *cmd, qe *a, qe_work *w)
     lsc_error err = {0};
     ana_to_double((size_t)d * r1, m->B, w->Bd);
     ana_to_double(r1 * (size_t)k, m->A, w->Ad);
-    if (delta_of(d, k, m->r, m->scaling, w->Bd, w->Ad, p, w->E, &w->db, w->w, w->lw, &err) != LSC_OK)
+    if (m->kind == LSC_ADAPTER_DORA ? dora_update(a, w, &err) != LSC_OK
+                                    : delta_of(d, k, m->r, m->scaling, w->Bd, w->Ad, p, w->E, &w->db, w->w,
+                                               w->lw, &err) != LSC_OK)
         return module_fail(cmd, a, &err);
     a->delta_fro = w->db.fro;
     a->degenerate = w->db.degenerate;
     memcpy(a->sv_delta, w->db.S, pz * sizeof *w->db.S);
     if (w->db.degenerate) {
-        cli_warn(cmd, "module %s has dW = 0 (lora_B or lora_A all zero): its phi, projection and cosine "
-                      "are NaN, marked degenerate", m->name);
+        cli_warn(cmd, "module %s has %s: its phi, projection and cosine are NaN, marked degenerate", m->name,
+                 m->kind == LSC_ADAPTER_DORA ? "an effective DoRA update of 0" : "dW = 0 (lora_B or lora_A all zero)");
         ana_fill_nan(pz * Kz, a->phi_right);
         ana_fill_nan(pz * Kz, a->phi_left);
         a->phi_r = a->phi_l = a->phi_r1 = a->phi_l1 = a->proj_delta = a->cos_delta = NAN;

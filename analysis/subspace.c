@@ -83,13 +83,18 @@ static const char *USAGE =
     "  --factor A|B         which factor's singular vectors to compare (default A)\n"
     "  --pair M1:M2         compare module M1 of ADAPTER1 with M2 of ADAPTER2 only\n"
     "                       (e.g. q_proj against v_proj of the same adapter)\n"
-    "  --factor-only        compare the factor even where dW = 0 because the other\n"
+    "  --allow-zero-update  compare the factor even where dW = 0 because the other\n"
     "                       factor is zero (the step-0 adapters of train --save-init,\n"
-    "                       B = 0); without it such modules are NaN, degenerate\n"
+    "                       B = 0); without it such modules are NaN, degenerate.\n"
+    "                       (Formerly --factor-only, still accepted; unrelated to\n"
+    "                       DoRA's --factors-only below.)\n"
+    "\n"
+    "DoRA adapters (one of the two is needed when a module is DoRA):\n"
     "  --base MODEL         base of DoRA modules (.safetensors, HF folder or llama2.c):\n"
     "                       compare the top-r singular vectors of their effective\n"
     "                       update m*(W0 + sBA)/|W0 + sBA|_row - W0 (needed for DoRA)\n"
     ANA_DORA_HELP
+    "\n"
     "  --null-draws N       the null, two uniformly random subspaces of the same\n"
     "                       dimensions: N draws of phi(1,1) (default 1000; its mean,\n"
     "                       95th percentile and the p-value of the observed phi(1,1))\n"
@@ -108,7 +113,7 @@ typedef struct pair {
     int    p1, p2, dim;   /* min(r, dim) while computing; r1, r2 after */
     double *phi, *phi_rand, *angles;   /* (r1, r2), (r1, r2), (min(r1, r2)) */
     int    degenerate, rank1, rank2, n_nonfinite;
-    int    factor_only;                /* --factor-only: dW = 0 alone is not degenerate */
+    int    allow_zero;                 /* --allow-zero-update: dW = 0 alone is not degenerate */
     const lsc_adapter *a1, *a2;        /* the adapters of m1, m2 */
     int    eff1, eff2;                 /* 1: m1 / m2 through its effective DoRA update */
     uint64_t rseed;
@@ -310,7 +315,7 @@ static int compute_pair(const char *path1, const char *path2, const ana_base *ba
     if ((rc = module_basis(P, base, 0, factor, V1, &P->rank1, &z1)) != CLI_OK ||
         (rc = module_basis(P, base, 1, factor, V2, &P->rank2, &z2)) != CLI_OK)
         goto done;
-    if ((z1 || z2) && !P->factor_only) {
+    if ((z1 || z2) && !P->allow_zero) {
         P->degenerate = 1;
         ana_fill_nan(g12, P->phi);
         ana_fill_nan((size_t)pm, P->angles);
@@ -547,7 +552,7 @@ typedef struct subspace_opts {
     const char *pair_opt;         /* --pair M1:M2, NULL: every common module */
     char        pn1[1024], pn2[1024];
     char        factor;           /* 'A' or 'B' */
-    int         factor_only;      /* --factor-only */
+    int         allow_zero;       /* --allow-zero-update (old spelling --factor-only) */
     int         ndraws;           /* --null-draws */
     uint64_t    null_seed;        /* --null-seed (null_seed_given), else --seed */
     int         null_seed_given;
@@ -590,7 +595,7 @@ static int add_pair(const char *cmd, subspace_run *R, const lsc_adapter_module *
     pair *P = &R->pairs[R->np++];
     P->m1 = m1;
     P->m2 = m2;
-    P->factor_only = so->factor_only;
+    P->allow_zero = so->allow_zero;
     P->a1 = &R->ad1;
     P->a2 = &R->ad2;
     P->eff1 = R->use_base && m1->kind == LSC_ADAPTER_DORA;
@@ -778,7 +783,9 @@ static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_op
         else
             return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
     }
-    so->factor_only = cli_flag(opts, "factor-only");
+    /* --factor-only: the old spelling of --allow-zero-update, kept working
+     * (experiments/study_subspace_*.sh) but no longer in --help */
+    so->allow_zero = cli_flag(opts, "allow-zero-update") || cli_flag(opts, "factor-only");
     so->base_path = cli_get(opts, "base");
     so->factors_only = cli_flag(opts, "factors-only");
     int rc = ana_null_opts(cmd, opts, 1000, &so->ndraws, &so->null_seed, &so->null_seed_given);
@@ -802,7 +809,8 @@ int cmd_subspace(int argc, char **argv)
 {
     const char *cmd = "subspace";
     double t0 = cli_now();
-    cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL}, {"factor-only", 0, NULL},
+    cli_opt opts[] = {ANA_COMMON_OPTS, {"factor", 1, NULL}, {"pair", 1, NULL},
+                      {"allow-zero-update", 0, NULL}, {"factor-only", 0, NULL},
                       {"base", 1, NULL}, ANA_DORA_OPTS, ANA_NULL_OPTS, {NULL, 0, NULL}};
     const char *pos[3];
     int npos = 0, help = 0;

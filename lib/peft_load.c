@@ -562,8 +562,16 @@ int lsc_adapter_load_named(lsc_adapter *ad, const char *path, const char *name, 
         char sub[4096];
         const char *label;
         rc = pick_folder(path, name, sub, &label, err);
-        if (rc == LSC_OK)
+        int picked = rc == LSC_OK;
+        if (picked)
             rc = load_folder(ad, sub, name, label, err);
+        char list[2048];   /* NAME not at the top: name the subfolders' adapters too */
+        if (picked && rc == LSC_ENOTFOUND && name && err && strcmp(sub, path) == 0 &&
+            list_subadapters(path, list, sizeof list) > 0) {
+            char top[512];
+            snprintf(top, sizeof top, "%s", err->msg);
+            rc = lsc_error_set(err, LSC_ENOTFOUND, __FILE__, __LINE__, "%s; in subfolders: %s", top, list);
+        }
     }
     if (rc != LSC_OK)
         lsc_adapter_free(ad);

@@ -32,6 +32,14 @@ Usage:
       newline, ESC[2J, a C1 CSI (U+009B) and <script>; its metadata and
       base_model_name_or_path carry the same. Printing them raw would
       rewrite a terminal or inject HTML.
+  make_adapters.py kinds-base OUT.safetensors
+      the base the kinds adapters emb, conv, mts and dora are analysed against
+      (kinds_base): wte [50, 12] (the [vocab, dim] table of emb's embedding
+      LoRA), h.0.attn.q_proj [12, 12], the kernels unet.conv_in [8, 3, 3, 3]
+      and audio.conv1 [7, 6, 5], model.layers.0.self_attn.q_proj [6, 6],
+      lm_head [9, 6] (two rows fewer than mts's: two added tokens) and
+      model.embed_tokens [11, 6] (F16), h.1.attn.q_proj [6, 5]; h.0.attn.q_proj
+      is [12, 12] for emb, so dora's h.0 module does not match it.
   make_adapters.py gpt2-base OUT.safetensors [--layers 12] [--kind spiked|gauss]
                    [--seed 0]
       a random base with GPT-2 small's names and shapes for the modules the
@@ -458,6 +466,18 @@ def hostile_names(out):
         json.dump(cfg, f, indent=2, sort_keys=True)
 
 
+def kinds_base(path, seed=0):
+    """The base of kinds' emb, conv and mts (see the usage); {name: array}."""
+    rng = np.random.default_rng(seed)
+    shapes = {"wte": (50, 12), "h.0.attn.q_proj": (12, 12), "unet.conv_in": (8, 3, 3, 3),
+              "audio.conv1": (7, 6, 5), "model.layers.0.self_attn.q_proj": (6, 6), "lm_head": (9, 6),
+              "model.embed_tokens": (11, 6), "h.1.attn.q_proj": (6, 5)}
+    w = {n: rng.normal(0, 1, s).astype(np.float32) for n, s in shapes.items()}
+    write_safetensors(path, [(n + ".weight", a, "F16" if n == "model.embed_tokens" else "F32")
+                             for n, a in w.items()], {"format": "pt"})
+    return w
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "suite":
         suite(argv[2])
@@ -467,6 +487,9 @@ def main(argv):
         return 0
     if len(argv) >= 3 and argv[1] == "kinds":
         kinds(argv[2])
+        return 0
+    if len(argv) >= 3 and argv[1] == "kinds-base":
+        kinds_base(argv[2])
         return 0
     if len(argv) >= 3 and argv[1] == "gpt2-base":
         opts = {"--layers": "12", "--kind": "spiked", "--seed": "0"}
