@@ -94,7 +94,8 @@ int ana_setup_kinds(const char *cmd, const cli_opt *opts, ana_opts *o, const cha
 int ana_adapter_dir_ok(const char *spec);
 
 /* After lsc_gpt_load of path: one warning line on stderr when an imported
- * Hugging Face folder held tensors the model ignored (m->n_ignored). */
+ * Hugging Face folder held tensors the model ignored (m->n_ignored),
+ * naming the first four ("...: 'a', 'b', 'c', 'd' and N more"). */
 void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path);
 
 /* The base model of amplify and quanterr: one .safetensors file, or a

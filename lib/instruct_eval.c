@@ -436,37 +436,24 @@ int lsc_instruct_eval_items(lsc_gpt *m, const lsc_instruct *d, const lsc_task *t
                             const int *items, int n_items, lsc_task_eval_result *res, int *pred,
                             int *rank_pred, double *label_ll, lsc_error *err)
 {
-    res->n = 0;
-    res->accuracy = res->rank_accuracy = res->loss = NAN;
-    int rc = check_items(d, t, items, n_items, err);
-    if (rc != LSC_OK)
-        return rc;
     const int L = t->n_labels;
-    int *gp = pred ? pred : LSC_MALLOC((size_t)n_items * sizeof(int));
-    double *ll = label_ll ? label_ll : LSC_MALLOC((size_t)n_items * (size_t)L * sizeof(double));
-    int *gold = LSC_MALLOC((size_t)n_items * sizeof(int));
-    if (!gp || !ll || !gold) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "instruct eval: out of memory");
-        goto done;
-    }
+    lsc_rank_bufs_ b;
+    int rc = lsc_rank_bufs_init_(&b, res, n_items, L, pred, label_ll, "instruct eval", err);
     /* bytes: the greedy path is read off the rank pass (see label_scores) */
-    if ((rc = label_scores(m, d, t, tok, items, n_items, ll, tok ? NULL : gp, err)) != LSC_OK ||
-        (tok && (rc = greedy_pred(m, d, t, tok, items, n_items, gp, err)) != LSC_OK))
+    if (rc != LSC_OK || (rc = check_items(d, t, items, n_items, err)) != LSC_OK ||
+        (rc = label_scores(m, d, t, tok, items, n_items, b.ll, tok ? NULL : b.gp, err)) != LSC_OK ||
+        (tok && (rc = greedy_pred(m, d, t, tok, items, n_items, b.gp, err)) != LSC_OK))
         goto done;
     double ntok = 0.0;
     for (int q = 0; q < n_items && rc == LSC_OK; q++) {
-        gold[q] = t->labels[items[q]];
+        b.gold[q] = t->labels[items[q]];
         rc = gold_tokens(d, t, tok, items[q], &ntok, err);
     }
     if (rc != LSC_OK)
         goto done;
-    lsc_rank_tally_(ll, gold, gp, n_items, L, rank_pred, res);
+    lsc_rank_tally_(b.ll, b.gold, b.gp, n_items, L, rank_pred, res);
     res->loss /= ntok;
 done:
-    LSC_FREE(gold);
-    if (gp != pred)
-        LSC_FREE(gp);
-    if (ll != label_ll)
-        LSC_FREE(ll);
+    lsc_rank_bufs_free_(&b);
     return rc;
 }

@@ -9,7 +9,8 @@
  * in double, then the fast float kernels against the naive ones.
  *
  * What it is not: it allocates nothing and knows no model structure
- * (model.c sequences the calls, lora.c owns adapters).
+ * (model.c sequences the calls, lora.c owns adapters); the fast attention
+ * kernel, which the GPT shares with the Llama family, is layers_llama.c's.
  *
  * Conventions: arguments are outputs, inputs, weights, caches, dims.
  * Backward kernels ACCUMULATE (+=) into every gradient they write; a NULL
@@ -270,7 +271,12 @@ void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
         }
 }
 
-// ---- attention: causal multi-head, separate q, k, v ----
+// ---- attention: the causal softmax rows and the multi-head reference ----
+/* The fast attention kernel of both families is layers_llama.c's
+ * grouped-query pair (the GPT calls it with NKV = NH, hs = C/NH: the
+ * multi-head attention its q, k, v rows hold). Here: the causal softmax
+ * rows it and the decoding step share, and the GPT's double reference,
+ * an oracle written independently of the grouped-query one. */
 
 /* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
  * that the GELU loops vectorise under the project's -O2: GCC does not
@@ -356,62 +362,6 @@ void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T)
         d[j] = p[j] * (d[j] - dot);
     for (int j = t + 1; j < T; j++)
         d[j] = 0.0f;
-}
-
-void lsc_attention_forward_(float *out, float *att, const float *q,
-                            const float *k, const float *v, int B, int T,
-                            int C, int NH)
-{
-    // out (B,T,C); att (B,NH,T,T) softmax probabilities, cached for backward;
-    // q, k, v (B,T,C) with head h in channels [h*hs, (h+1)*hs).
-    // Three phases: S = scale·Q K^T per (b, h) by sgemm (the masked upper
-    // triangle is computed and discarded: simpler and, at these T, cheaper
-    // than tiling), the causal softmax of every row, then out = P V.
-    int hs = C / NH, BH = B * NH;
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int bh = 0; bh < BH; bh++) {
-        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q + off, C,
-                    k + off, C, 0.0f, att + (size_t)bh * T * T, T);
-    }
-    for (int row = 0; row < BH * T; row++)
-        lsc_causal_softmax_row_(att + (size_t)row * T, row % T, T);
-    for (int bh = 0; bh < BH; bh++) {
-        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f,
-                    att + (size_t)bh * T * T, T, v + off, C, 0.0f, out + off, C);
-    }
-}
-
-void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
-                             const float *dout, const float *att,
-                             const float *q, const float *k, const float *v,
-                             int B, int T, int C, int NH)
-{
-    // dq, dk, dv (B,T,C) accumulated; datt (B,NH,T,T) scratch (overwritten)
-    int hs = C / NH, BH = B * NH;
-    float scale = 1.0f / sqrtf((float)hs);
-    // dP = dO V^T ; dV += P^T dO
-    for (int bh = 0; bh < BH; bh++) {
-        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
-        const float *P = att + (size_t)bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C,
-                    v + off, C, 0.0f, datt + (size_t)bh * T * T, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, P, T,
-                    dout + off, C, 1.0f, dv + off, C);
-    }
-    // softmax backward: dS = P ⊙ (dP − Σ_j P dP), zero above the diagonal
-    for (int row = 0; row < BH * T; row++)
-        lsc_causal_softmax_backward_row_(datt + (size_t)row * T, att + (size_t)row * T, row % T, T);
-    // dQ += scale dS K ; dK += scale dS^T Q
-    for (int bh = 0; bh < BH; bh++) {
-        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hs;
-        const float *dS = datt + (size_t)bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dS, T,
-                    k + off, C, 1.0f, dq + off, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dS, T,
-                    q + off, C, 1.0f, dk + off, C);
-    }
 }
 
 void lsc_attention_forward_naive_(double *out, double *att, const double *q,

@@ -3,7 +3,8 @@
  * RMSNorm, rotary position embeddings (both layouts), SwiGLU and causal
  * grouped-query attention, each a forward/backward pair in float beside a
  * naive reference in DOUBLE (suffix _naive_) that the tests check against
- * central finite differences.
+ * central finite differences. The attention pair is the GPT's too (NKV =
+ * NH is multi-head attention): both families run one attention kernel.
  *
  * What it is not: it allocates nothing and knows no model structure (the
  * Llama model code sequences the calls); the matmul, LoRA, softmax and

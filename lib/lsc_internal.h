@@ -59,6 +59,21 @@ double lsc_log_sum_exp_(const float *x, int V, int *best);
 void   lsc_kv_share_prefix_(lsc_kv_cache *kv, int G, int L, const int *plen);
 void   lsc_rank_tally_(const double *ll, const int *gold, const int *gp, int n, int L, int *rank_pred,
                        lsc_task_eval_result *res);
+/* Both classifiers' working arrays: lsc_rank_bufs_init_ sets res to no result (n 0,
+ * accuracies and loss NaN) and, for n >= 1 and L >= 1 (other sizes: no
+ * arrays, the caller's item check reports them), gp = pred or owned (n),
+ * ll = label_ll or owned (n, L), gold owned (n); LSC_ENOMEM "<what>: out of
+ * memory". lsc_rank_bufs_free_ releases what b owns, after any init. */
+typedef struct lsc_rank_bufs_ {
+    int    *gp;          /* (n) greedy predictions */
+    double *ll;          /* (n, L) label log-likelihoods */
+    int    *gold;        /* (n) gold label indices */
+    int    *pred;        /* the caller's arrays (may be NULL), never freed here */
+    double *label_ll;
+} lsc_rank_bufs_;
+int    lsc_rank_bufs_init_(lsc_rank_bufs_ *b, lsc_task_eval_result *res, int n, int L, int *pred,
+                           double *label_ll, const char *what, lsc_error *err);
+void   lsc_rank_bufs_free_(lsc_rank_bufs_ *b);
 
 // ---- kernels (layers.c): forward/backward pairs; float fast + double naive ----
 /* Backward kernels accumulate (+=); a NULL gradient pointer skips that
@@ -79,16 +94,9 @@ void lsc_matmul_forward_(float *out, const float *inp, const float *w,
 void lsc_matmul_backward_(float *dinp, float *dw, float *dbias,
                           const float *dout, const float *inp, const float *w,
                           int N, int C, int OC);
-void lsc_attention_forward_(float *out, float *att, const float *q,
-                            const float *k, const float *v, int B, int T,
-                            int C, int NH);
 /* In place: s[0..t] <- softmax(s[0..t]), s[t+1..T) <- 0 (one row of causal
  * attention; also the decoding step's, so both use the same exp). */
 void lsc_causal_softmax_row_(float *s, int t, int T);
-void lsc_attention_backward_(float *dq, float *dk, float *dv, float *datt,
-                             const float *dout, const float *att,
-                             const float *q, const float *k, const float *v,
-                             int B, int T, int C, int NH);
 void lsc_gelu_forward_(float *out, const float *inp, size_t n);
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n);
 void lsc_residual_forward_(float *out, const float *a, const float *b, size_t n);
@@ -171,10 +179,12 @@ void lsc_rope_backward_(float *dx, const int *pos, int N, int nh, int hs, float 
 void lsc_swiglu_forward_(float *h, const float *gate, const float *up, size_t n);
 void lsc_swiglu_backward_(float *dgate, float *dup, const float *dh, const float *gate,
                           const float *up, size_t n);
-/* Causal grouped-query attention: q, out (B,T,NH·hs); k, v (B,T,NKV·hs);
+/* Causal grouped-query attention, the one attention kernel of both
+ * families: q, out (B,T,NH·hs); k, v (B,T,NKV·hs);
  * NKV divides NH, query head h uses kv head h / (NH/NKV); scale 1/sqrt(hs);
  * att (B,NH,T,T) the softmax probabilities (upper triangle 0). NKV == NH
- * gives exactly lsc_attention_forward_/backward_ with C = NH·hs. Backward
+ * is multi-head attention: the GPT's, with C = NH·hs (its double reference
+ * is lsc_attention_forward_naive_/backward_naive_). Backward
  * accumulates into dq, dk, dv; datt (B,NH,T,T) scratch. */
 void lsc_attention_gqa_forward_(float *out, float *att, const float *q, const float *k,
                                 const float *v, int B, int T, int NH, int NKV, int hs);

@@ -47,7 +47,7 @@ static void gpt_forward(lsc_gpt *m, uint64_t *rng)
         lsc_gpt_linear_forward_(m, l, LSC_LORA_Q, q, ln1, N, rng);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_K, k, ln1, N, rng);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_V, v, ln1, N, rng);
-        lsc_attention_forward_(atty, att, q, k, v, B, T, C, NH);
+        lsc_attention_gqa_forward_(atty, att, q, k, v, B, T, NH, NH, C / NH);
         lsc_gpt_linear_forward_(m, l, LSC_LORA_O, attproj, atty, N, rng);
         lsc_residual_forward_(res2, res, attproj, NC);
         lsc_layernorm_forward_(ln2, a->ln2_mean + ls * N, a->ln2_rstd + ls * N, res2,
@@ -141,7 +141,7 @@ int lsc_gpt_backward(lsc_gpt *m, lsc_error *err)
         memset(a->dq, 0, NC * sizeof(float));
         memset(a->dk, 0, NC * sizeof(float));
         memset(a->dv, 0, NC * sizeof(float));
-        lsc_attention_backward_(a->dq, a->dk, a->dv, a->datt, a->datty, att, q, k, v, B, T, C, NH);
+        lsc_attention_gqa_backward_(a->dq, a->dk, a->dv, a->datt, a->datty, att, q, k, v, B, T, NH, NH, C / NH);
         float *dln1 = need_dinp ? a->dln : NULL;
         if (dln1)
             memset(dln1, 0, NC * sizeof(float));

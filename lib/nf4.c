@@ -327,16 +327,25 @@ size_t lsc_nf4_tile_floats(size_t d, size_t k)
     return rows * k;
 }
 
+/* The tiled layers' shape checks (sgemm takes int sizes; a tile holds at
+ * least one row) and the rows of W per tile: tile_floats / k, at most d;
+ * 0 when there is nothing to do (N = 0 rows of input, or d = 0). */
+static size_t tile_rows(const lsc_nf4 *q, size_t tile_floats, size_t N)
+{
+    LSC_ASSERT(tile_floats >= q->k);
+    LSC_ASSERT(N <= 0x7fffffff && q->d <= 0x7fffffff && q->k <= 0x7fffffff);
+    if (N == 0)
+        return 0;
+    return tile_floats / q->k < q->d ? tile_floats / q->k : q->d;
+}
+
 void lsc_nf4_matmul_forward(float *out, const float *inp, const lsc_nf4 *q,
                             const float *bias, float *tile, size_t tile_floats,
                             size_t N)
 {
-    const size_t d = q->d, k = q->k;
-    LSC_ASSERT(tile_floats >= k);
-    LSC_ASSERT(N <= 0x7fffffff && d <= 0x7fffffff && k <= 0x7fffffff);
-    if (N == 0)
+    const size_t d = q->d, k = q->k, rows = tile_rows(q, tile_floats, N);
+    if (rows == 0)
         return;
-    size_t rows = tile_floats / k < d ? tile_floats / k : d;
     for (size_t r0 = 0; r0 < d; r0 += rows) {
         size_t nr = rows < d - r0 ? rows : d - r0;
         lsc_nf4_dequant_rows(q, r0, nr, tile);   // (nr, k)
@@ -351,12 +360,9 @@ void lsc_nf4_matmul_forward(float *out, const float *inp, const lsc_nf4 *q,
 void lsc_nf4_matmul_backward_input(float *dinp, const float *dout, const lsc_nf4 *q,
                                    float *tile, size_t tile_floats, size_t N)
 {
-    const size_t d = q->d, k = q->k;
-    LSC_ASSERT(tile_floats >= k);
-    LSC_ASSERT(N <= 0x7fffffff && d <= 0x7fffffff && k <= 0x7fffffff);
-    if (N == 0)
+    const size_t d = q->d, k = q->k, rows = tile_rows(q, tile_floats, N);
+    if (rows == 0)
         return;
-    size_t rows = tile_floats / k < d ? tile_floats / k : d;
     for (size_t r0 = 0; r0 < d; r0 += rows) {
         size_t nr = rows < d - r0 ? rows : d - r0;
         lsc_nf4_dequant_rows(q, r0, nr, tile);   // (nr, k)

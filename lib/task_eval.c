@@ -126,6 +126,34 @@ void lsc_rank_tally_(const double *ll, const int *gold, const int *gp, int n, in
     res->loss = nll;   /* the caller divides by the gold labels' token count */
 }
 
+int lsc_rank_bufs_init_(lsc_rank_bufs_ *b, lsc_task_eval_result *res, int n, int L, int *pred,
+                        double *label_ll, const char *what, lsc_error *err)
+{
+    memset(b, 0, sizeof *b);
+    b->pred = pred;
+    b->label_ll = label_ll;
+    res->n = 0;
+    res->accuracy = res->rank_accuracy = res->loss = NAN;
+    if (n < 1 || L < 1)
+        return LSC_OK;
+    b->gp = pred ? pred : LSC_MALLOC((size_t)n * sizeof(int));
+    b->ll = label_ll ? label_ll : LSC_MALLOC((size_t)n * (size_t)L * sizeof(double));
+    b->gold = LSC_MALLOC((size_t)n * sizeof(int));
+    if (!b->gp || !b->ll || !b->gold)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", what);
+    return LSC_OK;
+}
+
+void lsc_rank_bufs_free_(lsc_rank_bufs_ *b)
+{
+    LSC_FREE(b->gold);
+    if (b->gp != b->pred)
+        LSC_FREE(b->gp);
+    if (b->ll != b->label_ll)
+        LSC_FREE(b->ll);
+    memset(b, 0, sizeof *b);
+}
+
 /* Work space of one group of items: G items x L labels = G·L cache slots. */
 typedef struct rank_work {
     lsc_kv_cache kv;
@@ -279,35 +307,22 @@ int lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_i
                         lsc_task_eval_result *res, int *pred, int *rank_pred, double *label_ll,
                         lsc_error *err)
 {
-    res->n = 0;
-    res->accuracy = res->rank_accuracy = res->loss = NAN;
-    int width, rc = eval_prepare(m, t, items, n_items, &width, err);
-    if (rc != LSC_OK)
-        return rc;
     const int L = t->n_labels;
-    int *gp = pred ? pred : LSC_MALLOC((size_t)n_items * sizeof(int));
-    double *ll = label_ll ? label_ll : LSC_MALLOC((size_t)n_items * (size_t)L * sizeof(double));
-    int *gold = LSC_MALLOC((size_t)n_items * sizeof(int));
-    if (!gp || !ll || !gold) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "task eval: out of memory");
-        goto done;
-    }
-    if ((rc = greedy_pred(m, t, items, n_items, width, gp, err)) != LSC_OK ||
-        (rc = lsc_task_label_ll(m, t, items, n_items, ll, err)) != LSC_OK)
+    lsc_rank_bufs_ b;
+    int width, rc = lsc_rank_bufs_init_(&b, res, n_items, L, pred, label_ll, "task eval", err);
+    if (rc != LSC_OK || (rc = eval_prepare(m, t, items, n_items, &width, err)) != LSC_OK ||
+        (rc = greedy_pred(m, t, items, n_items, width, b.gp, err)) != LSC_OK ||
+        (rc = lsc_task_label_ll(m, t, items, n_items, b.ll, err)) != LSC_OK)
         goto done;
     double bytes = 0.0;
     for (int q = 0; q < n_items; q++) {
-        gold[q] = t->labels[items[q]];
-        bytes += (double)strlen(t->completions_[gold[q]]);
+        b.gold[q] = t->labels[items[q]];
+        bytes += (double)strlen(t->completions_[b.gold[q]]);
     }
-    lsc_rank_tally_(ll, gold, gp, n_items, L, rank_pred, res);
+    lsc_rank_tally_(b.ll, b.gold, b.gp, n_items, L, rank_pred, res);
     res->loss /= bytes;
 done:
-    LSC_FREE(gold);
-    if (gp != pred)
-        LSC_FREE(gp);
-    if (ll != label_ll)
-        LSC_FREE(ll);
+    lsc_rank_bufs_free_(&b);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "lsc_internal.h"
+#include "driver.h"
 #include "test.h"
 
 // ---- driver modes ----
@@ -31,8 +32,10 @@ static int die(const lsc_error *err)
     return 1;
 }
 
-static int mode_dump(const char *dir, const char *name)
+static int mode_dump(char **a, int n_args)
 {
+    const char *dir = a[0], *name = a[1];
+    (void)n_args;
     lsc_hf_folder hf;
     lsc_error err = {0};
     if (lsc_hf_open(&hf, dir, &err) != LSC_OK)
@@ -49,8 +52,10 @@ static int mode_dump(const char *dir, const char *name)
     return rc == LSC_OK ? 0 : die(&err);
 }
 
-static int mode_info(const char *dir)
+static int mode_info(char **a, int n_args)
 {
+    const char *dir = a[0];
+    (void)n_args;
     lsc_hf_folder hf;
     lsc_error err = {0};
     if (lsc_hf_open(&hf, dir, &err) != LSC_OK)
@@ -71,8 +76,11 @@ static int mode_info(const char *dir)
     return 0;
 }
 
-static int mode_unclaimed(const char *dir, char **names, int n)
+static int mode_unclaimed(char **a, int n_args)
 {
+    const char *dir = a[0];
+    char **names = a + 1;
+    int n = n_args - 1;
     lsc_hf_folder hf;
     lsc_error err = {0};
     if (lsc_hf_open(&hf, dir, &err) != LSC_OK)
@@ -86,8 +94,9 @@ static int mode_unclaimed(const char *dir, char **names, int n)
     return k >= 0 ? 0 : die(&err);
 }
 
-static int mode_check(const char *dir, const char *name)
+static int mode_check(char **a, int n_args)
 {
+    const char *dir = a[0], *name = n_args == 2 ? a[1] : NULL;
     lsc_hf_folder hf;
     lsc_error err = {0};
     if (lsc_hf_open(&hf, dir, &err) != LSC_OK)
@@ -122,8 +131,10 @@ static double peak_rss(double *ru_bytes)
 
 /* Reads every tensor, one at a time, into one buffer sized for the
  * largest; prints the sum of all elements and the peak resident size. */
-static int mode_mem(const char *dir)
+static int mode_mem(char **a, int n_args)
 {
+    const char *dir = a[0];
+    (void)n_args;
     lsc_hf_folder hf;
     lsc_error err = {0};
     if (lsc_hf_open(&hf, dir, &err) != LSC_OK)
@@ -389,21 +400,13 @@ static void test_folder_errors(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "--dump") == 0)
-        return mode_dump(argv[2], argv[3]);
-    if (argc == 3 && strcmp(argv[1], "--info") == 0)
-        return mode_info(argv[2]);
-    if (argc >= 3 && strcmp(argv[1], "--unclaimed") == 0)
-        return mode_unclaimed(argv[2], argv + 3, argc - 3);
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--check") == 0)
-        return mode_check(argv[2], argc == 4 ? argv[3] : NULL);
-    if (argc == 3 && strcmp(argv[1], "--mem") == 0)
-        return mode_mem(argv[2]);
-    if (argc != 1) {
-        fprintf(stderr, "usage: test_hf_folder [--dump DIR NAME | --info DIR | --unclaimed DIR NAME... |"
-                        " --check DIR [NAME] | --mem DIR]\n");
-        return 2;
-    }
+    static const test_mode modes[] = {{"--dump", 2, 2, mode_dump},           {"--info", 1, 1, mode_info},
+                                      {"--unclaimed", 1, -1, mode_unclaimed}, {"--check", 1, 2, mode_check},
+                                      {"--mem", 1, 1, mode_mem},             {NULL, 0, 0, NULL}};
+    int rc = test_dispatch(argc, argv, modes, "test_hf_folder [--dump DIR NAME | --info DIR | --unclaimed DIR "
+                                              "NAME... | --check DIR [NAME] | --mem DIR]");
+    if (rc >= 0)
+        return rc;
     if (test_tmpdir_make("hf_folder") != 0)
         return 1;
     test_config_fields();

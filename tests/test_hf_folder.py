@@ -25,20 +25,21 @@ Set LSC_QUICK=1 to skip the memory check.
 Prints one PASS/FAIL/SKIP line per check and "N passed, N failed, N skipped"
 (tests/testlib.py); exits 1 on any failure.
 """
+import functools
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import ROOT, check, skip, summary  # noqa: E402
+from testlib import check, skip  # noqa: E402
 from make_adapters import write_safetensors, _to_bytes  # noqa: E402
+import hf_driver  # noqa: E402
 
-EXE = os.path.join(ROOT, os.environ.get("LSC_BUILD", "build"), "tests", "test_hf_folder")
+EXE = hf_driver.driver("test_hf_folder")
 
 
 # ---- folders ----
@@ -102,9 +103,7 @@ def bf16_round(a):
 
 # ---- the driver ----
 
-def drive(*args):
-    p = subprocess.run([EXE] + [str(a) for a in args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+drive = functools.partial(hf_driver.drive, EXE)
 
 
 def dump(d, name):
@@ -269,22 +268,14 @@ def test_memory():
                                                ("self_attn.v_proj.weight", (C, C)), ("self_attn.o_proj.weight", (C, C)),
                                                ("mlp.gate_proj.weight", (F, C)), ("mlp.up_proj.weight", (F, C)),
                                                ("mlp.down_proj.weight", (C, F)))]
-        groups = [shapes[i::4] for i in range(4)]
-        wm, want_sum = {}, 0.0
-        for i, g in enumerate(groups):
-            name = "model-%05d-of-00004.safetensors" % (i + 1)
-            ts = []
-            for n, s in g:
-                a = rng.standard_normal(s, dtype=np.float32) * np.float32(0.02)
-                want_sum += float(np.sum(bf16_round(a), dtype=np.float64))
-                ts.append((n, a, "BF16"))
-                wm[n] = name
-            write_safetensors(os.path.join(T, name), ts, {"format": "pt"})
-            del ts
-        with open(os.path.join(T, "config.json"), "w") as f:
-            json.dump(cfg, f)
-        with open(os.path.join(T, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {}, "weight_map": wm}, f)
+        want_sum = [0.0]
+
+        def make(n, s):
+            a = rng.standard_normal(s, dtype=np.float32) * np.float32(0.02)
+            want_sum[0] += float(np.sum(bf16_round(a), dtype=np.float64))
+            return a
+        hf_driver.write_bf16_shards(T, cfg, shapes, make)
+        want_sum = want_sum[0]
         rc, out, err = drive("--mem", T)
         r = dict(l.split("=", 1) for l in out.splitlines()) if rc == 0 else {}
         if not check(rc == 0, "memory: every tensor of the folder read (%s)" % err.strip()):
@@ -304,18 +295,7 @@ def test_memory():
 
 
 def main():
-    if not os.access(EXE, os.X_OK):
-        check(False, "driver %s built (make build)" % EXE)
-        return summary()
-    T = tempfile.mkdtemp(prefix="lsc_hf.")
-    try:
-        test_values(T)
-        test_config_and_tying(T)
-        test_bad(T)
-    finally:
-        shutil.rmtree(T, ignore_errors=True)
-    test_memory()
-    return summary()
+    return hf_driver.run_main(EXE, "lsc_hf.", [test_values, test_config_and_tying, test_bad], [test_memory])
 
 
 if __name__ == "__main__":

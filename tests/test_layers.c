@@ -165,8 +165,8 @@ static void test_attention(int B, int T, int C, int NH, int with_fd)
     /* garbage in the scratch must not matter */
     for (size_t i = 0; i < na; i++)
         fdatt[i] = 1e3f;
-    lsc_attention_forward_(fo, fa, fq, fk, fv, B, T, C, NH);
-    lsc_attention_backward_(fdq, fdk, fdv, fdatt, fp, fa, fq, fk, fv, B, T, C, NH);
+    lsc_attention_gqa_forward_(fo, fa, fq, fk, fv, B, T, NH, NH, C / NH);
+    lsc_attention_gqa_backward_(fdq, fdk, fdv, fdatt, fp, fa, fq, fk, fv, B, T, NH, NH, C / NH);
     CHECK(nerr_fd(fo, c.out, n) < FAST_TOL, "attention BLAS forward = naive (B=%d T=%d C=%d NH=%d)", B, T, C, NH);
     CHECK(nerr_fd(fa, c.att, na) < FAST_TOL, "attention BLAS probabilities = naive (T=%d)", T);
     CHECK(nerr_fd(fdq, dq, n) < FAST_TOL, "attention BLAS dq = naive (T=%d)", T);

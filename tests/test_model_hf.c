@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lsc_internal.h"
+#include "driver.h"
 #include "test.h"
 
 static int die(const lsc_error *err)
@@ -60,8 +61,11 @@ static int same_model(const lsc_gpt *a, const lsc_gpt *b)
 
 // ---- driver modes ----
 
-static int mode_logits(const char *dir, char **tok, int T)
+static int mode_logits(char **a, int n_args)
 {
+    const char *dir = a[0];
+    char **tok = a + 1;
+    int T = n_args - 1;
     lsc_gpt m;
     lsc_error err = {0};
     int *ids = calloc((size_t)T + 1, sizeof *ids);
@@ -81,8 +85,10 @@ static int mode_logits(const char *dir, char **tok, int T)
     return ok ? 0 : die(&err);
 }
 
-static int mode_load(const char *dir, int allow_extra)
+static int mode_load(char **a, int n_args)
 {
+    const char *dir = a[0];
+    int allow_extra = n_args == 2 && strcmp(a[1], "--allow-extra") == 0;
     lsc_gpt m;
     lsc_error err = {0};
     int n_extra = -1;
@@ -94,8 +100,11 @@ static int mode_load(const char *dir, int allow_extra)
     return 0;
 }
 
-static int mode_resave(const char *dir, const char *out, size_t bytes)
+static int mode_resave(char **arg, int n_args)
 {
+    const char *dir = arg[0], *out = arg[1];
+    size_t bytes = (size_t)strtoull(arg[2], NULL, 10);
+    (void)n_args;
     lsc_gpt a, b;
     lsc_error err = {0};
     if (lsc_gpt_load_hf(&a, dir, 1, NULL, &err) != LSC_OK)
@@ -125,8 +134,10 @@ static double vm_hwm(void)
 }
 
 /* The child loads and prints its own figures; the parent adds ru_maxrss. */
-static int mode_rss(const char *dir)
+static int mode_rss(char **a, int n_args)
 {
+    const char *dir = a[0];
+    (void)n_args;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -282,19 +293,13 @@ static void check_gpt_refused(void)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 3 && strcmp(argv[1], "--logits") == 0)
-        return mode_logits(argv[2], argv + 3, argc - 3);
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--load") == 0)
-        return mode_load(argv[2], argc == 4 && strcmp(argv[3], "--allow-extra") == 0);
-    if (argc == 5 && strcmp(argv[1], "--resave") == 0)
-        return mode_resave(argv[2], argv[3], (size_t)strtoull(argv[4], NULL, 10));
-    if (argc == 3 && strcmp(argv[1], "--rss") == 0)
-        return mode_rss(argv[2]);
-    if (argc != 1) {
-        fprintf(stderr, "usage: test_model_hf [--logits DIR TOK... | --load DIR [--allow-extra] |"
-                        " --resave DIR OUT BYTES | --rss DIR]\n");
-        return 2;
-    }
+    static const test_mode modes[] = {{"--logits", 1, -1, mode_logits}, {"--load", 1, 2, mode_load},
+                                      {"--resave", 3, 3, mode_resave},  {"--rss", 1, 1, mode_rss},
+                                      {NULL, 0, 0, NULL}};
+    int rc = test_dispatch(argc, argv, modes, "test_model_hf [--logits DIR TOK... | --load DIR [--allow-extra] | "
+                                              "--resave DIR OUT BYTES | --rss DIR]");
+    if (rc >= 0)
+        return rc;
     if (test_tmpdir_make("model_hf") != 0)
         return 1;
     lsc_gpt_config c = {.arch = LSC_ARCH_LLAMA, .n_layer = 2, .n_head = 4, .n_embd = 16, .n_ctx = 16,

@@ -20,7 +20,10 @@ model.safetensors.index.json). Checks:
     truncated shard, index naming a missing file, config/tensor shape
     mismatch, missing tensor, unsupported architecture, BF16 NaN, an
     unknown extra tensor (error; counted with --allow-extra), tied with a
-    differing lm_head.
+    differing lm_head;
+  - `lorascope generate` on a folder with 6 unknown tensors (and a RoPE
+    inv_freq buffer, not counted) prints one warning naming the first four
+    and counting the rest; without unknown tensors, no warning.
 The llama2.c-layout round trip (rope_half 0 -> save_hf -> same logits)
 is checked in C (build/tests/test_model_hf without arguments).
 
@@ -34,6 +37,7 @@ tensor bytes and against the float buffer (check: < 1.15 x the buffer).
 Prints one PASS/FAIL/SKIP line per check and "N passed, N failed, N skipped"
 (tests/testlib.py); exits 1 on any failure.
 """
+import functools
 import json
 import os
 import shutil
@@ -44,18 +48,16 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import ROOT, check, summary  # noqa: E402
+from testlib import check  # noqa: E402
 from test_hf_folder import bf16_round, config, llama_tensors, write_folder  # noqa: E402
-from make_adapters import write_safetensors  # noqa: E402
+import hf_driver  # noqa: E402
 import llama_ref  # noqa: E402
 
-EXE = os.path.join(ROOT, os.environ.get("LSC_BUILD", "build"), "tests", "test_model_hf")
+EXE = hf_driver.driver("test_model_hf")
 TOKENS = [3, 17, 0, 29, 8, 8, 35, 1, 22, 49]
 
 
-def drive(*args):
-    p = subprocess.run([EXE] + [str(a) for a in args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+drive = functools.partial(hf_driver.drive, EXE)
 
 
 def with_biases(cfg, ts, rng):
@@ -237,6 +239,33 @@ def test_bad(T):
                "tied with a differing lm_head")
 
 
+# ---- the ignored-tensor warning ----
+
+def test_warning(T):
+    """A command on a folder with extra tensors warns once, naming the first
+    four in the folder's order and counting the rest; RoPE's inv_freq
+    buffers are not counted; a folder without extras gives no warning."""
+    lsc = os.path.join(os.path.dirname(os.path.dirname(EXE)), "lorascope")
+    cfg = config()
+    ts = llama_tensors(cfg, np.random.default_rng(5))
+    extras = ["model.layers.0.mlp.extra_%d.weight" % i for i in range(6)]
+    d = os.path.join(T, "warn")
+    write_folder(d, cfg, ts + [(n, np.ones((2, 2), np.float32)) for n in extras] +
+                 [("model.layers.1.self_attn.rotary_emb.inv_freq", np.ones(2, np.float32))])
+    p = subprocess.run([lsc, "generate", "--base", d, "--prompt", "!#", "--tokens", "2"], capture_output=True,
+                       text=True)
+    warn = [l for l in p.stderr.splitlines() if "warning" in l]
+    want = ("lorascope generate: warning: %s: 6 tensors not part of the llama model ignored: %s and 2 more" %
+            (d, ", ".join("'%s'" % n for n in extras[:4])))
+    check(p.returncode == 0 and warn == [want], "warning names the ignored tensors (%s)" % (warn or p.stderr.strip()))
+    d = os.path.join(T, "nowarn")
+    write_folder(d, cfg, ts + [("model.layers.1.self_attn.rotary_emb.inv_freq", np.ones(2, np.float32))])
+    p = subprocess.run([lsc, "generate", "--base", d, "--prompt", "!#", "--tokens", "2"], capture_output=True,
+                       text=True)
+    check(p.returncode == 0 and "warning" not in p.stderr, "no warning without extra tensors (%s)" %
+          (p.stderr.strip() or "none"))
+
+
 # ---- memory ----
 
 class _Shape:
@@ -261,17 +290,8 @@ def rss():
                      num_key_value_heads=16, vocab_size=V, torch_dtype="bfloat16", max_position_embeddings=4096)
         shapes = [(n, a.shape) for n, a in llama_tensors(cfg, _ShapeRng())]
         rng = np.random.default_rng(1)
-        wm = {}
-        for i in range(4):
-            name = "model-%05d-of-00004.safetensors" % (i + 1)
-            g = [(n, rng.standard_normal(s, dtype=np.float32) * np.float32(0.02), "BF16") for n, s in shapes[i::4]]
-            write_safetensors(os.path.join(T, name), g, {"format": "pt"})
-            wm.update((n, name) for n, _, _ in g)
-            del g
-        with open(os.path.join(T, "config.json"), "w") as f:
-            json.dump(cfg, f)
-        with open(os.path.join(T, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {}, "weight_map": wm}, f)
+        hf_driver.write_bf16_shards(T, cfg, shapes,
+                                    lambda n, s: rng.standard_normal(s, dtype=np.float32) * np.float32(0.02))
         rc, out, err = drive("--rss", T)
         if not check(rc == 0, "rss: the folder loads in a child (%s)" % (err.strip() or "ok")):
             return
@@ -290,20 +310,9 @@ def rss():
 
 
 def main():
-    if not os.access(EXE, os.X_OK):
-        check(False, "driver %s built (make build)" % EXE)
-        return summary()
     if sys.argv[1:] == ["--rss"]:
-        rss()
-        return summary()
-    T = tempfile.mkdtemp(prefix="lsc_model_hf.")
-    try:
-        test_logits(T)
-        test_resave(T)
-        test_bad(T)
-    finally:
-        shutil.rmtree(T, ignore_errors=True)
-    return summary()
+        return hf_driver.run_main(EXE, "lsc_model_hf.", [], [rss])
+    return hf_driver.run_main(EXE, "lsc_model_hf.", [test_logits, test_resave, test_bad, test_warning])
 
 
 if __name__ == "__main__":
