@@ -176,8 +176,8 @@ void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path)
         return;
     char list[1024];
     ignored_names(m, path, list, sizeof list);
-    fprintf(stderr, "lorascope %s: warning: %s: %d tensor%s not part of the %s model ignored%s\n", cmd, path,
-            m->n_ignored, m->n_ignored == 1 ? "" : "s", lsc_arch_name(m->config.arch), list);
+    fprintf(stderr, "lorascope %s: warning: %s: %d tensor%s not part of the %s model ignored%s\n", cmd, cli_safe(path),
+            m->n_ignored, m->n_ignored == 1 ? "" : "s", lsc_arch_name(m->config.arch), cli_safe(list));
 }
 
 /* b->st as a view of b->model's float32 tensors (the data area is the
