@@ -159,16 +159,21 @@ int lsc_atomic_open(lsc_atomic *a, const char *path, lsc_error *err)
 int lsc_atomic_commit(lsc_atomic *a, lsc_error *err)
 {
     LSC_ASSERT(a && a->fp && a->tmp && a->path);
-    int bad = ferror(a->fp) != 0;
-    int e = bad ? EIO : 0;
-    if (!bad && (fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0)) {
+    /* a stream error from an earlier write: its errno, when nothing has
+     * overwritten it since, says why (a full disk); else EIO */
+    int saved = errno;
+    int bad = ferror(a->fp) != 0, e = 0;
+    errno = 0;
+    if (fflush(a->fp) != 0 || (!bad && fsync(fileno(a->fp)) != 0)) {
         bad = 1;
         e = errno;
     }
-    if (fclose(a->fp) != 0 && !bad) {
+    if (fclose(a->fp) != 0 && !e) {
         bad = 1;
         e = errno;
     }
+    if (bad && !e)
+        e = saved == ENOSPC || saved == EDQUOT || saved == EFBIG ? saved : EIO;
     a->fp = NULL;
     if (bad) {
         char path[4096];
