@@ -10,7 +10,19 @@
  * lsc_atomic_publish).
  *
  * The temporary name is "<path>.tmp.XXXXXX"; it gets the mode an fopen()
- * would have given (0666 less the umask) before it is renamed.
+ * would have given (0666 less the umask) before it is renamed. The stdio
+ * writer writes through mkstemp's own descriptor (O_EXCL: a symlink or file
+ * planted at any name is never followed or reused).
+ *
+ * A directory whose files must change together (a PEFT adapter's weights
+ * and config) is written into a mkdtemp sibling and exchanged with the old
+ * one by renameat2(RENAME_EXCHANGE) — one step, so a kill leaves the old
+ * set or the new one — after the old directory's other files are
+ * hard-linked into the new one (a run directory keeps its log and
+ * checkpoint). Chosen over a manifest written last because readers need no
+ * change (every existing adapter, ours or PEFT's, reads as before) and a
+ * kill never loses the old adapter. lsc_atomic_clean removes the orphans a
+ * killed writer leaves (train --resume).
  */
 #define _GNU_SOURCE   /* renameat2, RENAME_EXCHANGE, memrchr */
 #include <dirent.h>
