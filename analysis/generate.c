@@ -131,19 +131,17 @@ static int dump_logits(lsc_gpt *m, const gen_seq *s, const char *path, lsc_error
     int rc = lsc_gpt_forward(m, s->tok, NULL, NULL, 1, T, NULL, err);
     if (rc != LSC_OK)
         return rc;
-    FILE *fp = fopen(path, "w");
-    if (!fp)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot write", path);
+    lsc_atomic a;   /* mkstemp temporary, every write checked, renamed when whole */
+    if ((rc = lsc_atomic_open(&a, path, err)) != LSC_OK)
+        return rc;
     const float *lg = lsc_gpt_logits(m);
     for (int t = 0; t < T; t++) {
-        fprintf(fp, "%d", s->tok[t]);
+        fprintf(a.fp, "%d", s->tok[t]);
         for (int j = 0; j < V; j++)
-            fprintf(fp, " %.9g", (double)lg[(size_t)t * V + j]);
-        fputc('\n', fp);
+            fprintf(a.fp, " %.9g", (double)lg[(size_t)t * V + j]);
+        fputc('\n', a.fp);
     }
-    if (fclose(fp) != 0)
-        LSC_FAIL(err, LSC_EIO, "%s: write error", path);
-    return LSC_OK;
+    return lsc_atomic_commit(&a, err);
 }
 
 // ---- entry ----

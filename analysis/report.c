@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -321,11 +322,15 @@ static int write_page(ctx *c, FILE *html, FILE *md, const char *title_opt)
 }
 
 /* Replaces both files, or (when either was not written whole) neither. */
-static int publish(lsc_atomic *html, lsc_atomic *md, const char *html_path)
+static int publish(lsc_atomic *html, lsc_atomic *md)
 {
     lsc_error err = {0};
-    if (ferror(html->fp) || ferror(md->fp) || fflush(html->fp) != 0 || fflush(md->fp) != 0)
-        return cli_error("report", CLI_FAIL, "%s: cannot write", html_path);
+    lsc_atomic *a[2] = {html, md};
+    for (int k = 0; k < 2; k++) {   /* both whole on disk before either is renamed */
+        errno = 0;
+        if (fflush(a[k]->fp) != 0 || ferror(a[k]->fp) || fsync(fileno(a[k]->fp)) != 0)
+            return cli_error("report", CLI_FAIL, "%s: %s", a[k]->path, strerror(errno ? errno : EIO));
+    }
     if (lsc_atomic_commit(html, &err) != LSC_OK || lsc_atomic_commit(md, &err) != LSC_OK)
         return cli_lib_error("report", &err);
     return CLI_OK;
@@ -360,7 +365,7 @@ static int report_write(const char *dir, const char *out, const char *figures, c
     }
     c->r_high = high_rank(c);
     if ((rc = write_page(c, ah.fp, am.fp, title)) != CLI_OK ||
-        (rc = publish(&ah, &am, p.html)) != CLI_OK)
+        (rc = publish(&ah, &am)) != CLI_OK)
         goto done;
     printf("report: %s and %s (%d of %d studies, %d figures embedded, %d missing)\n", p.html,
            p.md, n_found, S_N, c->d.n_fig - c->d.n_fig_missing, c->d.n_fig_missing);

@@ -583,6 +583,8 @@ static int init_trainer(run *r)
         return cli_lib_error(o->cmd, &r->err);
     if (!o->resume)
         return CLI_OK;
+    const char *tmps[] = {r->state, r->logp, r->modelp, o->full ? NULL : o->out};
+    training_clean_orphans(tmps, 4, o->quiet);
     if (access(r->state, R_OK) != 0)
         return cli_error(o->cmd, CLI_FAIL, "%s: no checkpoint to resume from", r->state);
     if (lsc_trainer_resume(&r->tr, r->state, &r->err) != LSC_OK)

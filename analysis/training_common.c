@@ -4,7 +4,8 @@
  * and supersense task files split train/dev/test, their defaults under
  * data/, their digest), the supersense evaluation on the seeded
  * --eval-sample with its /eval writer, the ‖ΔW‖/‖W‖ table (/delta), and
- * the --quant nf4 options with the rank check against a model's shape.
+ * the --quant nf4 options with the rank check against a model's shape,
+ * and --resume's removal of an interrupted run's temporaries.
  * Declared in training.h.
  *
  * Not here: the run itself (training.c) or any numerics (lib/).
@@ -482,4 +483,16 @@ int training_check_ranks(const char *cmd, const lsc_gpt_config *mc, const int ra
                              lsc_lora_target_name(t), mx);
     }
     return CLI_OK;
+}
+
+// ---- resume: orphaned temporaries ----
+
+void training_clean_orphans(const char *const paths[], int n, int quiet)
+{
+    int removed = 0;
+    for (int i = 0; i < n; i++)
+        if (paths[i] && paths[i][0])
+            removed += lsc_atomic_clean(paths[i]);
+    if (removed > 0 && !quiet)
+        fprintf(stderr, "removed %d temporar%s left by an interrupted run\n", removed, removed == 1 ? "y" : "ies");
 }

@@ -1,9 +1,14 @@
 /*
- * h5io.c — every line of HDF5 in lorascope. Result files are created under
- * a temporary name beside <path> (lsc_atomic_tmpname) and only renamed to
- * <path> by lsc_h5_commit (close, then lsc_atomic_publish: fsync, rename,
- * fsync of the directory), so an interrupted run never leaves a
- * half-written result; lsc_h5_abort closes and unlinks. Writers for groups, string/int/double
+ * h5io.c — every line of HDF5 in lorascope. Result files are built in
+ * memory (HDF5's core driver, no backing store) and only written by
+ * lsc_h5_commit, which takes the file's image and hands it to
+ * lsc_atomic_write (a mkstemp temporary beside <path>, every write, fsync
+ * and close checked, rename, fsync of the directory), so an interrupted run
+ * or a full disk never leaves a half-written result or a temporary file,
+ * and HDF5 never does I/O that can fail in H5Fclose (HDF5 1.10 crashed at
+ * exit after a failed close on a full disk); lsc_h5_abort discards the
+ * memory. lsc_h5_create probes the directory with mkstemp (removed at once)
+ * so that an unwritable one fails before the work. Writers for groups, string/int/double
  * attributes and float64/float32 datasets; small readers (attributes,
  * dataset shape, float64 datasets, group listing) for report and regression
  * code; the provenance helper that writes the root attributes every result
@@ -108,16 +113,23 @@ int lsc_h5_create(lsc_h5 **out, const char *path, lsc_error *err)
         h5_free(h);
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
     }
-    /* mkstemp beside path: a bad directory gives errno's reason */
+    /* a probe: mkstemp beside path, removed at once, so that a bad
+     * directory fails now with errno's reason, not after the work */
     int rc = lsc_atomic_tmpname(h->tmp, n, path, err);
     if (rc != LSC_OK) {
         h5_free(h);
         return rc;
     }
-    h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    unlink(h->tmp);
+    /* the core driver without a backing store: the file is built in
+     * memory and nothing touches the disk until lsc_h5_commit */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 16, 0) >= 0)
+        h->file = H5Fcreate(h->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (h->file < 0) {
         rc = h5fail(err, path, "cannot create");
-        unlink(h->tmp);
         h5_free(h);
         return rc;
     }
@@ -125,19 +137,42 @@ int lsc_h5_create(lsc_h5 **out, const char *path, lsc_error *err)
     return LSC_OK;
 }
 
+/* The in-memory file's bytes: *img (heap), *n of them. */
+static int file_image(lsc_h5 *h, void **img, size_t *n, lsc_error *err)
+{
+    ssize_t len = -1;
+    *img = NULL;
+    if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) >= 0)
+        len = H5Fget_file_image(h->file, NULL, 0);
+    if (len <= 0)
+        return h5fail(err, h->path, "cannot flush the file being written");
+    void *buf = LSC_MALLOC((size_t)len);
+    if (!buf)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory for the file's %zd bytes", h->path, len);
+    if (H5Fget_file_image(h->file, buf, (size_t)len) != len) {
+        LSC_FREE(buf);
+        return h5fail(err, h->path, "cannot read back the file being written");
+    }
+    *img = buf;
+    *n = (size_t)len;
+    return LSC_OK;
+}
+
 int lsc_h5_commit(lsc_h5 *h, lsc_error *err)
 {
     LSC_ASSERT(h && h->writable);
-    char path[4096];
-    snprintf(path, sizeof path, "%s", h->path);
-    int rc;
-    if (H5Fclose(h->file) < 0) {
-        rc = h5fail(err, path, "cannot close the temporary file %s", h->tmp);
-        unlink(h->tmp);
-    } else {
-        /* fsync, rename over path, fsync of the directory; removes tmp on failure */
-        rc = lsc_atomic_publish(h->tmp, h->path, err);
-    }
+    size_t len = 0;
+    void *img = NULL;
+    int rc = file_image(h, &img, &len, err);
+    /* closing an in-memory file does no I/O, so it cannot fail on a full disk */
+    if (H5Fclose(h->file) < 0 && rc == LSC_OK)
+        rc = h5fail(err, h->path, "cannot close");
+    h->file = H5I_INVALID_HID;
+    H5Eclear2(H5E_DEFAULT);
+    /* mkstemp temporary, every write, fsync and close checked, rename, fsync of the directory */
+    if (rc == LSC_OK)
+        rc = lsc_atomic_write(h->path, img, len, err);
+    LSC_FREE(img);
     h5_free(h);
     return rc;
 }
@@ -149,8 +184,6 @@ void lsc_h5_abort(lsc_h5 *h)
     if (h->file >= 0)
         H5Fclose(h->file);
     H5Eclear2(H5E_DEFAULT);
-    if (h->tmp)
-        unlink(h->tmp);
     h5_free(h);
 }
 

@@ -47,4 +47,32 @@ int  lsc_atomic_write(const char *path, const void *data, size_t n, lsc_error *e
 int  lsc_atomic_tmpname(char *buf, size_t n, const char *path, lsc_error *err);
 int  lsc_atomic_publish(const char *tmp, const char *path, lsc_error *err);
 
+/* A directory of files replaced in one step (a PEFT adapter: weights and
+ * config must change together). lsc_atomic_mkdtemp makes the empty sibling
+ * "<path>.tmp.XXXXXX" with mkdtemp (mode 0777 less the umask; trailing
+ * slashes of path ignored); the caller writes the files into it (each
+ * with lsc_atomic_*, so each is fsync'd); lsc_atomic_publish_dir then puts
+ * it at path: a rename when path does not exist, else
+ * renameat2(RENAME_EXCHANGE) — after hard-linking into the new directory
+ * every file of the old one that the new one lacks (a run directory's log
+ * and checkpoint), subdirectories moved across afterwards — and removes
+ * the old directory. A reader sees the old set or the new set, never a
+ * mix. Where the file system has no exchange (EINVAL/ENOTSUP), each file
+ * is renamed over its namesake instead (the old behaviour, not one step).
+ * tmp is removed whatever happens. */
+int  lsc_atomic_mkdtemp(char *buf, size_t n, const char *path, lsc_error *err);
+int  lsc_atomic_publish_dir(const char *tmp, const char *path, lsc_error *err);
+/* In err's message, the first tmp replaced by path (so that a failure
+ * while writing into a temporary directory names the destination). */
+void lsc_atomic_errpath(lsc_error *err, const char *tmp, const char *path);
+/* Removes a directory tree without following symlinks (errors ignored). */
+void lsc_atomic_remove_tree(const char *dir);
+
+/* Removes the temporaries an interrupted writer of path left beside it:
+ * the entries "<path>.tmp.XXXXXX" (exactly six letters or digits, as
+ * mkstemp/mkdtemp make them; files, and directories with their contents)
+ * in path's directory, symlinks never followed; nothing else. Not for
+ * while another process may be writing path. Returns how many it removed. */
+int  lsc_atomic_clean(const char *path);
+
 #endif /* LSC_ATOMIC_H */

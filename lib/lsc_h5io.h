@@ -11,11 +11,10 @@
 #include "lsc_error.h"
 
 // ---- HDF5 results (h5io.c) ----
-/* All HDF5 code lives in h5io.c. A result file is written under a
- * temporary name beside it ("<path>.tmp.XXXXXX", lsc_atomic_tmpname) and
- * appears at <path> only through lsc_h5_commit (close, then
- * lsc_atomic_publish: fsync, rename, fsync of the directory);
- * lsc_h5_abort removes it. Object paths are absolute HDF5
+/* All HDF5 code lives in h5io.c. A result file is built in memory (HDF5's
+ * core driver) and appears at <path> only through lsc_h5_commit, which
+ * writes its image with lsc_atomic_write (mkstemp temporary beside <path>,
+ * fsync, rename, fsync of the directory); lsc_h5_abort discards it. Object paths are absolute HDF5
  * paths ("/", "/modules/h.0.attn.q_proj/phi"); missing parent groups are
  * created. Strings are variable-length UTF-8 (h5py gives str), integers
  * int64, doubles float64. Errors: LSC_EHDF5 with "<file>: <what> (HDF5:
@@ -23,7 +22,7 @@
 typedef struct lsc_h5 lsc_h5;   /* opaque; one open file */
 
 /* Writers. lsc_h5_create allocates *out; commit and abort free it (commit
- * frees it even when it fails, and then removes the temporary file). */
+ * frees it even when it fails, and then no temporary file is left). */
 int  lsc_h5_create(lsc_h5 **out, const char *path, lsc_error *err);
 int  lsc_h5_commit(lsc_h5 *h, lsc_error *err);
 void lsc_h5_abort(lsc_h5 *h);                     /* NULL is a no-op */

@@ -402,12 +402,31 @@ static char *config_json(const lsc_adapter *ad, size_t *len)
     return buf;
 }
 
+/* Both files into wdir (a fresh directory). */
+static int adapter_write_files(const lsc_adapter *ad, const char *dir, const char *wdir, lsc_error *err);
+
+/* The adapter is written into a temporary sibling directory and put at dir
+ * in one step (lsc_atomic_publish_dir): a reader never sees new weights
+ * with an old config. */
 int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
 {
-    char path[4096];
+    char wdir[4096];
+    int rc = lsc_atomic_mkdtemp(wdir, sizeof wdir, dir, err);
+    if (rc != LSC_OK)
+        return rc;
+    rc = adapter_write_files(ad, dir, wdir, err);
+    if (rc != LSC_OK) {
+        lsc_atomic_remove_tree(wdir);
+        lsc_atomic_errpath(err, wdir, dir);   /* name dir/FILE, not the temporary */
+        return rc;
+    }
+    return lsc_atomic_publish_dir(wdir, dir, err);
+}
+
+static int adapter_write_files(const lsc_adapter *ad, const char *dir, const char *wdir, lsc_error *err)
+{
+    char path[4096 + 64];
     int rc;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
     if (ad->n_full > 0)
         LSC_FAIL(err, LSC_EARG, "%s: the writer writes LoRA factors only, not full tensors ('%s')", dir,
                  ad->full[0].name);
@@ -450,7 +469,7 @@ int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
     if (rc == LSC_OK) {
         static const char *const mk[] = {"format"};
         static const char *const mv[] = {LSC_ST_FORMAT_PT};
-        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", wdir);
         rc = lsc_st_write(path, e, (int)nt, mk, mv, 1, err);
     }
     for (size_t i = 0; i < nt; i++)
@@ -463,7 +482,7 @@ int lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err)
     char *json = config_json(ad, &len);
     if (!json)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory writing adapter_config.json", dir);
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    snprintf(path, sizeof path, "%s/adapter_config.json", wdir);
     rc = lsc_atomic_write(path, json, len, err);
     free(json);
     return rc;

@@ -5,7 +5,9 @@
  * old file as it was and no "<path>.tmp.*" behind; the new file gets the
  * mode fopen() would give it (0666 less the umask); lsc_atomic_tmpname +
  * lsc_atomic_publish do the same for files written by name and for
- * directories.
+ * directories; lsc_atomic_mkdtemp + lsc_atomic_publish_dir replace a
+ * directory's files in one step, keeping its other entries;
+ * lsc_atomic_clean removes exactly the "<path>.tmp.XXXXXX" orphans.
  *
  * Not here: the writers built on it (test_safetensors, test_h5io, ...).
  */
@@ -292,6 +294,99 @@ static void test_publish(void)
     CHECK(count_tmp(test_tmpdir()) == 0, "no *.tmp.* left after the publish tests");
 }
 
+// ---- directories in one step, orphans ----
+
+static void test_publish_dir(void)
+{
+    lsc_error err = {0};
+    char tmp[600], p[800];
+    const char *dir = test_tmp("adapter");
+    int rc = lsc_atomic_mkdtemp(tmp, sizeof tmp, dir, &err);
+    struct stat st;
+    CHECK(rc == LSC_OK && strncmp(tmp, dir, strlen(dir)) == 0 && strstr(tmp, ".tmp.") && stat(tmp, &st) == 0 &&
+          S_ISDIR(st.st_mode), "lsc_atomic_mkdtemp: a fresh sibling directory (%s)", rc == LSC_OK ? tmp : err.msg);
+    snprintf(p, sizeof p, "%s/w", tmp);
+    put(p, "new w\n");
+    rc = lsc_atomic_publish_dir(tmp, dir, &err);
+    snprintf(p, sizeof p, "%s/w", dir);
+    CHECK(rc == LSC_OK && strcmp(slurp(p), "new w\n") == 0 && access(tmp, F_OK) != 0,
+          "publish_dir where nothing was: renamed into place%s%s", rc ? ": " : "", rc ? err.msg : "");
+
+    /* over an existing directory: w and c replaced together, the rest kept */
+    snprintf(p, sizeof p, "%s/c", dir);
+    put(p, "old c\n");
+    snprintf(p, sizeof p, "%s/log", dir);
+    put(p, "log\n");
+    snprintf(p, sizeof p, "%s/sub", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/sub/f", dir);
+    put(p, "in sub\n");
+    rc = lsc_atomic_mkdtemp(tmp, sizeof tmp, test_tmp("adapter/"), &err);   /* a trailing slash is ignored */
+    CHECK(rc == LSC_OK && strstr(tmp, "adapter/") == NULL, "mkdtemp of DIR/ makes DIR.tmp.XXXXXX (%s)", tmp);
+    snprintf(p, sizeof p, "%s/w", tmp);
+    put(p, "w2\n");
+    snprintf(p, sizeof p, "%s/c", tmp);
+    put(p, "c2\n");
+    rc = lsc_atomic_publish_dir(tmp, dir, &err);
+    char w[800], c[800], l[800], f[800];
+    snprintf(w, sizeof w, "%s/w", dir);
+    snprintf(c, sizeof c, "%s/c", dir);
+    snprintf(l, sizeof l, "%s/log", dir);
+    snprintf(f, sizeof f, "%s/sub/f", dir);
+    CHECK(rc == LSC_OK && strcmp(slurp(w), "w2\n") == 0 && strcmp(slurp(c), "c2\n") == 0 &&
+          strcmp(slurp(l), "log\n") == 0 && strcmp(slurp(f), "in sub\n") == 0 && access(tmp, F_OK) != 0,
+          "publish_dir over a directory: both files new, its other file and subdirectory kept%s%s", rc ? ": " : "",
+          rc ? err.msg : "");
+
+    /* over a file: refused, the file and nothing else left */
+    const char *file = test_tmp("plainfile");
+    put(file, "plain\n");
+    rc = lsc_atomic_mkdtemp(tmp, sizeof tmp, file, &err);
+    rc = rc ? rc : lsc_atomic_publish_dir(tmp, file, &err);
+    CHECK(rc == LSC_EIO && strstr(err.msg, "not a directory") && strcmp(slurp(file), "plain\n") == 0 &&
+          access(tmp, F_OK) != 0, "publish_dir over a file: LSC_EIO, file intact, temporary removed (%s)", err.msg);
+
+    /* errpath: a message about the temporary names the destination */
+    lsc_error e2 = {0};
+    snprintf(e2.msg, sizeof e2.msg, "%.300s/w: write failed: No space left on device", tmp);
+    lsc_atomic_errpath(&e2, tmp, dir);
+    snprintf(p, sizeof p, "%s/w: write failed: No space left on device", dir);
+    CHECK(strcmp(e2.msg, p) == 0, "lsc_atomic_errpath: %s", e2.msg);
+}
+
+static void test_clean(void)
+{
+    const char *dest = test_tmp("state.bin");
+    char p[800];
+    const char *ours[] = {".tmp.Ab12Cd", ".tmp.000000"}, *theirs[] = {".tmp.Ab12C", ".tmp.Ab12Cde", ".tmp.Ab-2Cd", ".tmpXAb12Cd"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s%s", dest, ours[i]);
+        put(p, "orphan\n");
+    }
+    snprintf(p, sizeof p, "%s.tmp.DirDir", dest);   /* an orphaned temporary directory, with a file */
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s.tmp.DirDir/x", dest);
+    put(p, "x\n");
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", dest, theirs[i]);
+        put(p, "keep\n");
+    }
+    put(test_tmp("other.bin.tmp.Ab12Cd"), "keep\n");
+    int n = lsc_atomic_clean(dest);
+    int kept = 1;
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", dest, theirs[i]);
+        kept &= access(p, F_OK) == 0;
+        unlink(p);
+    }
+    kept &= access(test_tmp("other.bin.tmp.Ab12Cd"), F_OK) == 0;
+    unlink(test_tmp("other.bin.tmp.Ab12Cd"));
+    snprintf(p, sizeof p, "%s.tmp.DirDir", dest);
+    CHECK(n == 3 && kept && access(p, F_OK) != 0,
+          "lsc_atomic_clean: removes exactly <path>.tmp.XXXXXX (2 files, 1 directory: %d), keeps others' names", n);
+    CHECK(count_tmp(test_tmpdir()) == 0, "no *.tmp.* left after the directory tests");
+}
+
 int main(void)
 {
     if (test_tmpdir_make("atomic") != 0)
@@ -301,6 +396,8 @@ int main(void)
     test_open_failures();
     test_write_failures();
     test_publish();
+    test_publish_dir();
+    test_clean();
     test_tmpdir_remove();
     return test_summary();
 }
