@@ -34,6 +34,7 @@
 #include "lsc_sha256.h"
 #include "lsc_safetensors.h"
 #include "lsc_hf.h"
+#include "lsc_hmap.h"
 #include "lsc_jsonnum.h"
 #include "lsc_pattern.h"
 #include "lsc_peft.h"

@@ -432,10 +432,14 @@ int lsc_pattern_compile(lsc_pattern **out, const char *key, lsc_error *err)
         LSC_FAIL(err, LSC_EARG, "pattern '%s': %s", key, ps.why);
     }
     p->start = f.in;
-    pstate *st = LSC_REALLOC(p->st, (size_t)p->n * sizeof *st);
-    byteset *sets = LSC_REALLOC(p->sets, (size_t)p->n * sizeof *sets);
-    p->st = st ? st : p->st;   /* shrinking: the old block is as good */
+    pstate *st = LSC_REALLOC(p->st, (size_t)p->n * sizeof *st);   /* shrink to the states used */
+    p->st = st ? st : p->st;
+    byteset *sets = st ? LSC_REALLOC(p->sets, (size_t)p->n * sizeof *sets) : NULL;
     p->sets = sets ? sets : p->sets;
+    if (!st || !sets) {   /* (a failing allocator's view: every failure is reported) */
+        lsc_pattern_free(p);
+        LSC_FAIL(err, LSC_ENOMEM, "pattern '%s': out of memory", key);
+    }
     *out = p;
     return LSC_OK;
 }
