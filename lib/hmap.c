@@ -11,10 +11,7 @@
 #include "lsc_internal.h"
 
 /* FNV-1a, 64 bit: the multiplication wraps on purpose. */
-#if defined(__clang__)
-__attribute__((no_sanitize("integer")))
-#endif
-static uint64_t fnv1a(const char *s)
+LSC_WRAPS static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 14695981039346656037ull;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
