@@ -8,7 +8,8 @@
 #   make reproduce    make deps, build, the LoRA paper's Section 7 studies (PROFILE=tiny|quick|paper)
 #                     (ARCH=llama: the same studies on a Llama-family base;
 #                     FORMAT=alpaca: the task as instruction tuning in the Alpaca template)
-#   make asan         the whole test suite under -fsanitize=address,undefined
+#   make asan         the whole test suite under -fsanitize=address,undefined,float-cast-overflow
+#                     (and -fsanitize=integer with clang; LSC_WRAPS marks intentional wraps)
 #   make bench        benchmarks -> data/results/bench/bench.json
 #   make data         fetch and extract the corpora (data/fetch.sh)
 #   make install PREFIX=/usr/local   program, liblorascope.a, headers, lorascope.pc,
@@ -173,7 +174,7 @@ check: deps
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build
+	    SAN="-fsanitize=address,undefined,float-cast-overflow $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-fsanitize=integer) -fno-sanitize-recover=undefined" build
 	$(Q)BUILD=build/asan LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
 
 debug:

@@ -33,6 +33,14 @@ LSC_NORETURN void lsc_abort_(const char *file, int line, const char *fmt, ...);
 #define LSC_ASSERT(x) \
     do { if (!(x)) lsc_abort_(__FILE__, __LINE__, "assertion failed: %s", #x); } while (0)
 
+/* A function whose unsigned arithmetic wraps on purpose (hashes, RNG):
+ * exempt from clang's -fsanitize=integer (`make asan` with clang). */
+#if defined(__clang__)
+#define LSC_WRAPS __attribute__((no_sanitize("integer")))
+#else
+#define LSC_WRAPS
+#endif
+
 /* strdup through LSC_MALLOC; NULL in, NULL out. */
 char *lsc_strdup_(const char *s);
 

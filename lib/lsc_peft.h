@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lsc_pattern.h"
 #include "lsc_safetensors.h"
 
 // ---- PEFT adapter directories (peft.c) ----
@@ -102,6 +103,8 @@ typedef struct lsc_adapter {
     int     n_alpha_pattern;
     char  **alpha_pattern_keys;
     double *alpha_pattern_vals;
+    lsc_pattern **rank_pattern_re;  /* the keys compiled (config reader; NULL: compiled when used) */
+    lsc_pattern **alpha_pattern_re;
     int     n_modules;
     lsc_adapter_module *modules; /* factored kinds only; natural order of name */
     int     n_full;
@@ -152,7 +155,8 @@ int  lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err);
 /* Index of a module by exact name, or -1. */
 int  lsc_adapter_find(const lsc_adapter *ad, const char *name);
 /* r and alpha for a module name after rank_pattern/alpha_pattern (PEFT's
- * re.match(r"(.*\.)?(KEY)$", name) rule). */
+ * re.match(r"(.*\.)?(KEY)$", name) rule, get_pattern_key: the first key of
+ * each pattern, in file order, that matches wins; pattern.c's matcher). */
 void lsc_adapter_module_params(const lsc_adapter *ad, const char *name,
                                int *r, double *alpha);
 /* Scaling for a given r and alpha under this config (rsLoRA aware). */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "lsc_error.h"
+#include "lsc_hmap.h"
 
 // ---- safetensors (safetensors.c) ----
 
@@ -46,6 +47,7 @@ typedef struct lsc_st_file {
     int            n_meta;
     char         **meta_keys; /* __metadata__ (string -> string) */
     char         **meta_vals;
+    lsc_hmap       index;     /* tensor name -> index into tensors (lsc_st_find) */
 } lsc_st_file;
 
 /* Opens and fully validates a safetensors file: header length bounded and

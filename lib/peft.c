@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -32,6 +31,15 @@ static void free_strv(char **v, int n)
     for (int i = 0; i < n; i++)
         LSC_FREE(v[i]);
     LSC_FREE(v);
+}
+
+static void free_patterns(lsc_pattern **p, int n)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < n; i++)
+        lsc_pattern_free(p[i]);
+    LSC_FREE(p);
 }
 
 static void free_modules(lsc_adapter_module *m, int n)
@@ -61,6 +69,8 @@ void lsc_adapter_free(lsc_adapter *ad)
     LSC_FREE(ad->rank_pattern_vals);
     free_strv(ad->alpha_pattern_keys, ad->n_alpha_pattern);
     LSC_FREE(ad->alpha_pattern_vals);
+    free_patterns(ad->rank_pattern_re, ad->n_rank_pattern);
+    free_patterns(ad->alpha_pattern_re, ad->n_alpha_pattern);
     free_modules(ad->modules, ad->n_modules);
     free_modules(ad->full, ad->n_full);
     LSC_FREE(ad->adapter_name);
@@ -70,24 +80,20 @@ void lsc_adapter_free(lsc_adapter *ad)
 
 // ---- patterns and scaling ----
 
-/* PEFT: re.match(rf"(.*\.)?({key})$", name). POSIX ERE is close to Python's
- * syntax for the patterns people write (names, alternation, dots); where a
- * key does not compile as ERE it is compared as a literal suffix. */
-static int pattern_matches(const char *key, const char *name)
+/* PEFT's get_pattern_key: re.match(rf"(.*\.)?({key})$", name), through
+ * pattern.c's bounded-cost matcher; compiled by the config reader, or here
+ * for an adapter built in memory (lora.c). A key that does not compile
+ * matches nothing (the config reader has refused it already). */
+static int pattern_matches(lsc_pattern *const *re, int i, const char *key, const char *name)
 {
-    char pat[1024];
-    if (snprintf(pat, sizeof pat, "^(.*\\.)?(%s)$", key) < (int)sizeof pat) {
-        regex_t re;
-        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) == 0) {
-            int m = regexec(&re, name, 0, NULL, 0) == 0;
-            regfree(&re);
-            return m;
-        }
-    }
-    size_t nk = strlen(key), nn = strlen(name);
-    if (nk > nn)
+    if (re && re[i])
+        return lsc_pattern_match(re[i], name);
+    lsc_pattern *p;
+    if (lsc_pattern_compile(&p, key, NULL) != LSC_OK)
         return 0;
-    return strcmp(name + nn - nk, key) == 0 && (nk == nn || name[nn - nk - 1] == '.');
+    int m = lsc_pattern_match(p, name);
+    lsc_pattern_free(p);
+    return m;
 }
 
 void lsc_adapter_module_params(const lsc_adapter *ad, const char *name, int *r, double *alpha)
@@ -95,12 +101,12 @@ void lsc_adapter_module_params(const lsc_adapter *ad, const char *name, int *r, 
     *r = ad->r;
     *alpha = ad->lora_alpha;
     for (int i = 0; i < ad->n_rank_pattern; i++)
-        if (pattern_matches(ad->rank_pattern_keys[i], name)) {
+        if (pattern_matches(ad->rank_pattern_re, i, ad->rank_pattern_keys[i], name)) {
             *r = ad->rank_pattern_vals[i];
             break;
         }
     for (int i = 0; i < ad->n_alpha_pattern; i++)
-        if (pattern_matches(ad->alpha_pattern_keys[i], name)) {
+        if (pattern_matches(ad->alpha_pattern_re, i, ad->alpha_pattern_keys[i], name)) {
             *alpha = ad->alpha_pattern_vals[i];
             break;
         }
@@ -149,6 +155,9 @@ static int json_bool(const cJSON *j)
 }
 
 #define CFG_OOM(cfg_path) LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", cfg_path)
+/* The bounds of config numbers: a rank (r, rank_pattern values), any other number. */
+#define CFG_MAX_R   1e7
+#define CFG_MAX_NUM 1e300
 
 /* "r" and "lora_alpha" (PEFT's defaults 8 and 8 when absent or null). */
 static int parse_rank_alpha(lsc_adapter *ad, const cJSON *root, const char *cfg_path, lsc_error *err)
@@ -156,16 +165,21 @@ static int parse_rank_alpha(lsc_adapter *ad, const cJSON *root, const char *cfg_
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "r");
     ad->r = 8; /* PEFT's default */
     if (j && !cJSON_IsNull(j)) {
-        if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 1 ||
-            j->valuedouble > 1e7)
+        if (!cJSON_IsNumber(j))
             LSC_FAIL(err, LSC_EFORMAT, "%s: \"r\" must be a positive integer", cfg_path);
+        int rc = lsc_json_num_check(j->valuedouble, 1, CFG_MAX_R, 1, cfg_path, "\"r\"", err);
+        if (rc != LSC_OK)
+            return rc;
         ad->r = (int)j->valuedouble;
     }
     j = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
     ad->lora_alpha = 8.0;
     if (j && !cJSON_IsNull(j)) {
-        if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+        if (!cJSON_IsNumber(j))
             LSC_FAIL(err, LSC_EFORMAT, "%s: \"lora_alpha\" must be a number", cfg_path);
+        int rc = lsc_json_num_check(j->valuedouble, -CFG_MAX_NUM, CFG_MAX_NUM, 0, cfg_path, "\"lora_alpha\"", err);
+        if (rc != LSC_OK)
+            return rc;
         ad->lora_alpha = j->valuedouble;
     }
     return LSC_OK;
@@ -176,7 +190,13 @@ static int parse_rank_alpha(lsc_adapter *ad, const cJSON *root, const char *cfg_
 static int parse_flags(lsc_adapter *ad, const cJSON *root, const char *cfg_path, lsc_error *err)
 {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "lora_dropout");
-    ad->lora_dropout = cJSON_IsNumber(j) ? j->valuedouble : 0.0;
+    ad->lora_dropout = 0.0;
+    if (cJSON_IsNumber(j)) {
+        int rc = lsc_json_num_check(j->valuedouble, -CFG_MAX_NUM, CFG_MAX_NUM, 0, cfg_path, "\"lora_dropout\"", err);
+        if (rc != LSC_OK)
+            return rc;
+        ad->lora_dropout = j->valuedouble;
+    }
     ad->use_rslora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_rslora"));
     ad->fan_in_fan_out = json_bool(cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out"));
     ad->use_dora = json_bool(cJSON_GetObjectItemCaseSensitive(root, "use_dora"));
@@ -216,42 +236,48 @@ static int parse_targets(lsc_adapter *ad, const cJSON *j, const char *cfg_path, 
     return LSC_OK;
 }
 
-/* rank_pattern {key: positive integer} (anything but an object is ignored). */
-static int parse_rank_pattern(lsc_adapter *ad, const cJSON *j, const char *cfg_path, lsc_error *err)
+/* rank_pattern {key: positive integer} or alpha_pattern {key: number}
+ * (which = 'r' or 'a'; anything but an object is ignored): each key
+ * compiled once (pattern.c), at most LSC_PATTERN_MAX_COUNT keys, each value
+ * range-checked before conversion. */
+static int parse_pattern(lsc_adapter *ad, const cJSON *j, int which, const char *cfg_path, lsc_error *err)
 {
     if (!cJSON_IsObject(j))
         return LSC_OK;
-    int n = cJSON_GetArraySize(j);
-    ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
-    ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
-    if (!ad->rank_pattern_keys || !ad->rank_pattern_vals)
+    const char *field = which == 'r' ? "rank_pattern" : "alpha_pattern";
+    int n = cJSON_GetArraySize(j), *count = which == 'r' ? &ad->n_rank_pattern : &ad->n_alpha_pattern;
+    if (n > LSC_PATTERN_MAX_COUNT)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: \"%s\" has %d keys (at most %d)", cfg_path, field, n, LSC_PATTERN_MAX_COUNT);
+    char ***keys = which == 'r' ? &ad->rank_pattern_keys : &ad->alpha_pattern_keys;
+    lsc_pattern ***re = which == 'r' ? &ad->rank_pattern_re : &ad->alpha_pattern_re;
+    *keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
+    *re = LSC_CALLOC((size_t)n + 1, sizeof(lsc_pattern *));
+    if (which == 'r')
+        ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
+    else
+        ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
+    if (!*keys || !*re || (which == 'r' ? !ad->rank_pattern_vals : !ad->alpha_pattern_vals))
         CFG_OOM(cfg_path);
     for (const cJSON *c = j->child; c; c = c->next) {
-        if (!cJSON_IsNumber(c) || c->valuedouble < 1 || c->valuedouble != floor(c->valuedouble))
-            LSC_FAIL(err, LSC_EFORMAT, "%s: rank_pattern[\"%s\"] must be a positive integer", cfg_path,
-                     c->string);
-        ad->rank_pattern_vals[ad->n_rank_pattern] = (int)c->valuedouble;
-        if (!(ad->rank_pattern_keys[ad->n_rank_pattern++] = lsc_strdup_(c->string)))
-            CFG_OOM(cfg_path);
-    }
-    return LSC_OK;
-}
-
-/* alpha_pattern {key: number} (anything but an object is ignored). */
-static int parse_alpha_pattern(lsc_adapter *ad, const cJSON *j, const char *cfg_path, lsc_error *err)
-{
-    if (!cJSON_IsObject(j))
-        return LSC_OK;
-    int n = cJSON_GetArraySize(j);
-    ad->alpha_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
-    ad->alpha_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(double));
-    if (!ad->alpha_pattern_keys || !ad->alpha_pattern_vals)
-        CFG_OOM(cfg_path);
-    for (const cJSON *c = j->child; c; c = c->next) {
+        char what[160];
+        snprintf(what, sizeof what, "%s[\"%.100s\"]", field, c->string);
         if (!cJSON_IsNumber(c))
-            LSC_FAIL(err, LSC_EFORMAT, "%s: alpha_pattern[\"%s\"] must be a number", cfg_path, c->string);
-        ad->alpha_pattern_vals[ad->n_alpha_pattern] = c->valuedouble;
-        if (!(ad->alpha_pattern_keys[ad->n_alpha_pattern++] = lsc_strdup_(c->string)))
+            LSC_FAIL(err, LSC_EFORMAT, "%s: %s must be %s", cfg_path, what,
+                     which == 'r' ? "a positive integer" : "a number");
+        int rc = which == 'r' ? lsc_json_num_check(c->valuedouble, 1, CFG_MAX_R, 1, cfg_path, what, err)
+                              : lsc_json_num_check(c->valuedouble, -CFG_MAX_NUM, CFG_MAX_NUM, 0, cfg_path, what, err);
+        lsc_error perr;
+        if (rc == LSC_OK && (rc = lsc_pattern_compile(&(*re)[*count], c->string, &perr)) != LSC_OK)
+            rc = rc == LSC_ENOMEM ? lsc_error_set(err, rc, __FILE__, __LINE__, "%s: out of memory", cfg_path)
+                                  : lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: %s key: %s", cfg_path,
+                                                  field, perr.msg);
+        if (rc != LSC_OK)
+            return rc;
+        if (which == 'r')
+            ad->rank_pattern_vals[*count] = (int)c->valuedouble;
+        else
+            ad->alpha_pattern_vals[*count] = c->valuedouble;
+        if (!((*keys)[(*count)++] = lsc_strdup_(c->string)))
             CFG_OOM(cfg_path);
     }
     return LSC_OK;
@@ -281,13 +307,15 @@ int lsc_peft_parse_config_(lsc_adapter *ad, const char *cfg_path, lsc_error *err
     if (rc == LSC_OK)
         rc = parse_targets(ad, cJSON_GetObjectItemCaseSensitive(root, "target_modules"), cfg_path, err);
     if (rc == LSC_OK)
-        rc = parse_rank_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "rank_pattern"), cfg_path, err);
+        rc = parse_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "rank_pattern"), 'r', cfg_path, err);
     if (rc == LSC_OK)
-        rc = parse_alpha_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern"), cfg_path, err);
+        rc = parse_pattern(ad, cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern"), 'a', cfg_path, err);
     cJSON_Delete(root);
     return rc;
 }
 #undef CFG_OOM
+#undef CFG_MAX_R
+#undef CFG_MAX_NUM
 
 // ---- writer ----
 

@@ -272,13 +272,15 @@ static int load_module(lsc_adapter *ad, lsc_adapter_module *md, const mod_tensor
 
 /* A modules_to_save tensor into ad->full. */
 static int load_full(lsc_adapter *ad, const char *mod, const lsc_st_tensor *t, const lsc_st_file *st,
-                     const char *wts, lsc_error *err)
+                     const lsc_hmap *mods, lsc_hmap *fulls, const char *wts, lsc_error *err)
 {
-    if (lsc_adapter_find(ad, mod) >= 0)
+    if (lsc_hmap_get(mods, mod) >= 0)
         LSC_FAIL(err, LSC_EFORMAT, "%s: '%s' is both a LoRA module and a saved full tensor", wts, mod);
-    for (int i = 0; i < ad->n_full; i++)
-        if (strcmp(ad->full[i].name, mod) == 0)
-            LSC_FAIL(err, LSC_EFORMAT, "%s: two full tensors for '%s'", wts, mod);
+    int had = lsc_hmap_put(fulls, mod, ad->n_full);
+    if (had == LSC_ENOMEM)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    if (had >= 0)
+        LSC_FAIL(err, LSC_EFORMAT, "%s: two full tensors for '%s'", wts, mod);
     if (t->ndim < 1 || t->ndim > 4 || t->numel < 1 || t->shape[0] > 100000000)
         LSC_FAIL(err, LSC_ESHAPE, "%s: full tensor '%s': unsupported shape", wts, mod);
     lsc_adapter_module *md = &ad->full[ad->n_full++];
@@ -308,14 +310,17 @@ static int pick_key_name(const key_info *ki, int n, const char *want, const char
 {
     char names[1024] = "";
     int n_names = 0, found = 0;
+    lsc_hmap seen = {0};
     sel[0] = '\0';
     for (int i = 0; i < n; i++) {
         if (ki[i].role == R_NONE || !ki[i].name[0])
             continue;
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = ki[j].role != R_NONE && strcmp(ki[j].name, ki[i].name) == 0;
-        if (seen)
+        int had = lsc_hmap_put(&seen, ki[i].name, i);
+        if (had == LSC_ENOMEM) {
+            lsc_hmap_free(&seen);
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+        }
+        if (had >= 0)
             continue;
         n_names++;
         found |= want && strcmp(want, ki[i].name) == 0;
@@ -324,6 +329,7 @@ static int pick_key_name(const key_info *ki, int n, const char *want, const char
         if (n_names == 1)
             snprintf(sel, cap, "%s", ki[i].name);
     }
+    lsc_hmap_free(&seen);
     if (n_names == 0) {
         if (want && label && strcmp(want, label) != 0)
             LSC_FAIL(err, LSC_ENOTFOUND, "%s: no adapter named '%s' (this folder holds '%s')", wts, want, label);
@@ -345,23 +351,31 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
                          mod_tensors *mt, const char *wts, lsc_error *err)
 {
     int rc = LSC_OK;
-    for (int i = 0; i < st->n_tensors; i++) {
+    lsc_hmap mods = {0}, fulls = {0};   /* module name -> index into ad->modules, ad->full */
+    for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++) {
         const key_info *k = &ki[i];
         if (k->role == R_NONE || k->role == R_FULL || (k->name[0] && strcmp(k->name, sel) != 0))
             continue;
-        int m = lsc_adapter_find(ad, k->mod);
-        if (m < 0) {
+        int m = lsc_hmap_put(&mods, k->mod, ad->n_modules);
+        if (m == -1) {
             m = ad->n_modules++;
             if (!(ad->modules[m].name = lsc_strdup_(k->mod)))
-                LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+                m = LSC_ENOMEM;
+        }
+        if (m < 0) {
+            rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+            break;
         }
         const lsc_st_tensor **slot = k->role == R_A || k->role == R_EA ? &mt[m].A
                                    : k->role == R_B || k->role == R_EB ? &mt[m].B
                                    : k->role == R_MAG ? &mt[m].mag : &mt[m].alpha;
         int emb = k->role == R_EA || k->role == R_EB;
-        if (*slot || ((k->role != R_MAG && k->role != R_ALPHA) && (mt[m].A || mt[m].B) && mt[m].emb != emb))
-            LSC_FAIL(err, LSC_EFORMAT, "%s: module '%s' has two tensors for one factor ('%s')", wts, k->mod,
-                     st->tensors[i].name);
+        if (*slot || ((k->role != R_MAG && k->role != R_ALPHA) && (mt[m].A || mt[m].B) && mt[m].emb != emb)) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s: module '%s' has two tensors for one factor ('%s')", wts, k->mod,
+                               st->tensors[i].name);
+            break;
+        }
         *slot = &st->tensors[i];
         mt[m].emb |= emb;
     }
@@ -369,9 +383,11 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
         rc = load_module(ad, &ad->modules[m], &mt[m], st, wts, err);
     for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++)
         if (ki[i].role == R_FULL && (!ki[i].name[0] || strcmp(ki[i].name, sel) == 0))
-            rc = load_full(ad, ki[i].mod, &st->tensors[i], st, wts, err);
+            rc = load_full(ad, ki[i].mod, &st->tensors[i], st, &mods, &fulls, wts, err);
         else if (ki[i].role == R_NONE && !(ad->ignored[ad->n_ignored++] = lsc_strdup_(st->tensors[i].name)))
             rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+    lsc_hmap_free(&mods);
+    lsc_hmap_free(&fulls);
     return rc;
 }
 

@@ -7,7 +7,7 @@
 
 #include "lsc_internal.h"
 
-void lsc_rng_seed(uint64_t *state, uint64_t seed)
+LSC_WRAPS void lsc_rng_seed(uint64_t *state, uint64_t seed)
 {
     /* splitmix64 scrambles small seeds; state must never be 0 */
     uint64_t z = seed + 0x9E3779B97F4A7C15ull;
@@ -17,7 +17,7 @@ void lsc_rng_seed(uint64_t *state, uint64_t seed)
     *state = z ? z : 0x2545F4914F6CDD1Dull;
 }
 
-uint64_t lsc_rng_u64(uint64_t *state)
+LSC_WRAPS uint64_t lsc_rng_u64(uint64_t *state)
 {
     uint64_t x = *state;
     x ^= x >> 12;

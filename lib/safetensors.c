@@ -142,6 +142,7 @@ static void st_free_fields(lsc_st_file *f)
     }
     LSC_FREE(f->meta_keys);
     LSC_FREE(f->meta_vals);
+    lsc_hmap_free(&f->index);
     if (f->map && f->size > 0)
         munmap((void *)f->map, f->size);
     LSC_FREE(f->path);
@@ -330,12 +331,13 @@ static int st_parse_entries(lsc_st_file *f, const cJSON *root, const char *path,
  * exactly (no overlap, no hole, nothing after the last). */
 static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
 {
-    /* duplicates: cJSON keeps both entries of a repeated key */
-    for (int i = 0; i < f->n_tensors; i++)
-        for (int j = i + 1; j < f->n_tensors && f->n_tensors <= 4096; j++)
-            if (strcmp(f->tensors[i].name, f->tensors[j].name) == 0)
-                LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate tensor '%s'", path, f->tensors[i].name);
     qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    /* the name index; duplicates: cJSON keeps both entries of a repeated key */
+    if (lsc_hmap_reserve(&f->index, (size_t)f->n_tensors) != LSC_OK)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; i < f->n_tensors; i++)
+        if (lsc_hmap_put(&f->index, f->tensors[i].name, i) != -1)
+            LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate tensor '%s'", path, f->tensors[i].name);
     size_t pos = 0;
     for (int i = 0; i < f->n_tensors; i++) {
         const lsc_st_tensor *t = &f->tensors[i];
@@ -380,6 +382,10 @@ fail:
 
 const lsc_st_tensor *lsc_st_find(const lsc_st_file *f, const char *name)
 {
+    if (f->index.cap) {
+        int i = lsc_hmap_get(&f->index, name);
+        return i >= 0 ? &f->tensors[i] : NULL;
+    }
     for (int i = 0; i < f->n_tensors; i++)
         if (strcmp(f->tensors[i].name, name) == 0)
             return &f->tensors[i];

@@ -33,7 +33,7 @@ static const uint32_t K256[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void sha256_block(uint32_t h[8], const uint8_t p[64])
+LSC_WRAPS static void sha256_block(uint32_t h[8], const uint8_t p[64])
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)

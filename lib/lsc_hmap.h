@@ -1,0 +1,32 @@
+/*
+ * lsc_hmap.h — a string-keyed hash map for name lookup (hmap.c).
+ * Part of liblorascope's public interface; include "lsc.h" for all of it.
+ */
+#ifndef LSC_HMAP_H
+#define LSC_HMAP_H
+
+#include <stddef.h>
+
+#include "lsc_error.h"
+
+// ---- hash map (hmap.c) ----
+
+/* Open addressing (linear probing, FNV-1a), keys borrowed (they must outlive
+ * the map), values non-negative ints (e.g. indices into an array). Grows to
+ * keep the load at most 1/2. Zero-initialised ({0}) is an empty map. */
+typedef struct lsc_hmap {
+    size_t       cap, n;   /* slots (a power of two, or 0), keys held */
+    const char **keys;     /* (cap) NULL: empty slot */
+    int         *vals;     /* (cap) */
+} lsc_hmap;
+
+/* Room for n keys without growing. LSC_OK or LSC_ENOMEM. */
+int  lsc_hmap_reserve(lsc_hmap *m, size_t n);
+/* Adds key -> val unless key is there: -1 when added, the value already
+ * held when present (nothing changed), LSC_ENOMEM (-4 < -1) when growing failed. */
+int  lsc_hmap_put(lsc_hmap *m, const char *key, int val);
+/* The value of key, or -1. */
+int  lsc_hmap_get(const lsc_hmap *m, const char *key);
+void lsc_hmap_free(lsc_hmap *m);
+
+#endif /* LSC_HMAP_H */
