@@ -46,6 +46,7 @@ for t in tests/test_*.sh; do
     [ -f "$t" ] || continue
     run_one "$(basename "$t")" sh "$t"
 done
+run_one soak.sh env SOAK_KILLS="${SOAK_KILLS:-5}" sh tests/soak.sh   # kill -9 + --resume (make soak: 50)
 for t in tests/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "${LSC_ASAN:-}" ]; then   # a skip, counted as one: never a pass
