@@ -199,7 +199,7 @@ fuzz: deps
 
 fuzz-bins: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz_baseline: $(filter-out $(BUILD)/obj/analysis/main.o,$(APP_OBJ))
+$(BUILD)/fuzz/fuzz_baseline: $(addprefix $(BUILD)/obj/analysis/,regress.o cli.o analysis_common.o)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBA)
 	@mkdir -p $(@D)

@@ -9,7 +9,7 @@
  * sanitizers (and libFuzzer's time and memory limits: the matcher's cost
  * must be bounded) are the oracle.
  */
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <errno.h>
 #include <sys/stat.h>
 

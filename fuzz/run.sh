@@ -9,7 +9,8 @@
 # (replay: $FUZZ_BUILD/fuzz/fuzz_<harness> $FUZZ_BUILD/crashes/<file>).
 # Corpora: the committed seeds fuzz/corpus/<harness>/, the generated ones
 # (fuzz/seeds.sh, into $FUZZ_BUILD/seeds/) and what earlier runs found
-# ($FUZZ_BUILD/corpus/<harness>/, kept between runs); dictionaries fuzz/dict/.
+# ($FUZZ_BUILD/corpus/<harness>/, kept between runs); dictionaries fuzz/dict/;
+# leaks of libhdf5's own memory are suppressed (fuzz/lsan.supp).
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_SECONDS, FUZZ_ONLY (a
 # harness name: run just that one), LSC_BIN (for the seeds). Not a test: no
 # PASS/FAIL lines; a summary line per harness and a total.
@@ -24,6 +25,7 @@ sh fuzz/seeds.sh "$FB/seeds"
 export TMPDIR=$PWD/$FB/tmp
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}
 failed=""; total_execs=0; hdf5_hangs=0
 
 # libhdf5_hang LOG: the run ended in a timeout whose innermost frame of ours is a call into
