@@ -7,9 +7,7 @@
  * sanitizers are the oracle. Its output goes to stdout/stderr, which
  * fuzz/run.sh closes (-close_fd_mask=3).
  */
-#include <errno.h>
 #include <math.h>
-#include <sys/stat.h>
 
 #include "../analysis/commands.h"
 #include "fuzz_common.h"
@@ -20,12 +18,12 @@ static const char *results_dir(void)
     static char dir[600];
     if (dir[0])
         return dir;
-    fz_path(dir, sizeof dir, "cur");
+    fz_subdir(dir, sizeof dir, "cur");
     char path[700];
     snprintf(path, sizeof path, "%s/study.h5", dir);
     lsc_h5 *h = NULL;
     lsc_error err = {0};
-    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || lsc_h5_create(&h, path, &err) != LSC_OK ||
+    if (lsc_h5_create(&h, path, &err) != LSC_OK ||
         lsc_h5_group(h, "/summary", &err) != LSC_OK ||
         lsc_h5_attr_str(h, "/summary", "metrics", "loss\nacc", &err) != LSC_OK ||
         lsc_h5_attr_double(h, "/summary", "loss", 1.0, &err) != LSC_OK ||

@@ -8,10 +8,12 @@
 #ifndef LSC_FUZZ_COMMON_H
 #define LSC_FUZZ_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lsc.h"
 
@@ -42,16 +44,74 @@ static inline const char *fz_path(char *path, size_t cap, const char *name)
     return path;
 }
 
-/* Writes data[0..size) to scratch/name; its path in path[cap]. */
-static inline const char *fz_write(char *path, size_t cap, const char *name, const uint8_t *data, size_t size)
+/* Writes data[0..size) to the file path (aborts on failure: the harness is broken). */
+static inline void fz_put(const char *path, const void *data, size_t size)
 {
-    fz_path(path, cap, name);
     FILE *fp = fopen(path, "wb");
     if (!fp || (size && fwrite(data, 1, size, fp) != size) || fclose(fp) != 0) {
         perror(path);
         abort();
     }
+}
+
+/* Writes data[0..size) to scratch/name; its path in path[cap]. */
+static inline const char *fz_write(char *path, size_t cap, const char *name, const uint8_t *data, size_t size)
+{
+    fz_put(fz_path(path, cap, name), data, size);
     return path;
+}
+
+/* The directory scratch/sub, made if missing; its path in dir[cap]. */
+static inline const char *fz_subdir(char *dir, size_t cap, const char *sub)
+{
+    if (mkdir(fz_path(dir, cap, sub), 0700) != 0 && errno != EEXIST) {
+        perror(dir);
+        abort();
+    }
+    return dir;
+}
+
+/* dir/name as a safetensors file of e[0..n) (aborts on failure). */
+static inline void fz_put_st(const char *dir, const char *name, const lsc_st_entry *e, int n)
+{
+    char path[700];
+    lsc_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (lsc_st_write(path, e, n, NULL, NULL, 0, &err) != LSC_OK) {
+        fprintf(stderr, "fuzz: cannot write %s: %s\n", path, err.msg);
+        abort();
+    }
+}
+
+/* scratch/ad holding a fixed, valid one-module adapter_model.safetensors
+ * (base_model.model.h.0.attn.q_proj, r 4, 8x8), made on first use. */
+static inline const char *fz_adapter_dir(void)
+{
+    static char dir[600];
+    static float a[4 * 8], b[8 * 4];
+    if (dir[0])
+        return dir;
+    for (int i = 0; i < 32; i++) {
+        a[i] = 0.01f * (float)i;
+        b[i] = 0.02f * (float)(31 - i);
+    }
+    lsc_st_entry e[2] = {
+        {"base_model.model.h.0.attn.q_proj.lora_A.weight", LSC_DT_F32, 2, {4, 8}, a},
+        {"base_model.model.h.0.attn.q_proj.lora_B.weight", LSC_DT_F32, 2, {8, 4}, b},
+    };
+    fz_put_st(fz_subdir(dir, sizeof dir, "ad"), "adapter_model.safetensors", e, 2);
+    return dir;
+}
+
+/* Encodes text[0..n) with BOS and EOS and decodes the ids back (results unchecked). */
+static inline void fz_tok_roundtrip(const lsc_tokenizer *tok, const char *text, size_t n)
+{
+    int ids[256];
+    char out[1024];
+    size_t n_ids = 0, n_out = 0;
+    lsc_error err = {0};
+    if (n + 3 <= 256 && lsc_tokenizer_encode(tok, text, n, 1, 1, ids, 256, &n_ids, &err) == LSC_OK)
+        (void)lsc_tokenizer_decode(tok, ids, n_ids, out, sizeof out, &n_out, &err);
 }
 
 /* Splits data at the first occurrence of sep: the part before in a (na bytes), after in b (nb bytes)

@@ -8,27 +8,17 @@
  * correctness test: the sanitizers (and libFuzzer's memory limit) are the
  * oracle.
  */
-#include <errno.h>
-#include <sys/stat.h>
-
 #include "fuzz_common.h"
 
 /* scratch/hf with model.safetensors (model.embed_tokens.weight 16x8), made once. */
 static const char *model_dir(void)
 {
     static char dir[600];
+    static float w[16 * 8];
     if (dir[0])
         return dir;
-    fz_path(dir, sizeof dir, "hf");
-    char path[700];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    static float w[16 * 8];
     lsc_st_entry e[1] = {{"model.embed_tokens.weight", LSC_DT_F32, 2, {16, 8}, w}};
-    lsc_error err = {0};
-    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || lsc_st_write(path, e, 1, NULL, NULL, 0, &err) != LSC_OK) {
-        fprintf(stderr, "fuzz: cannot write %s: %s\n", path, err.msg);
-        abort();
-    }
+    fz_put_st(fz_subdir(dir, sizeof dir, "hf"), "model.safetensors", e, 1);
     return dir;
 }
 
@@ -41,9 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *dir = model_dir();
     char path[700];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || (size && fwrite(data, 1, size, fp) != size) || fclose(fp) != 0)
-        abort();
+    fz_put(path, data, size);
     lsc_gpt m;
     if (lsc_gpt_load_hf(&m, dir, 0, NULL, &err) == LSC_OK)
         lsc_gpt_free(&m);

@@ -10,32 +10,8 @@
  * must be bounded) are the oracle.
  */
 #include <cJSON.h>
-#include <errno.h>
-#include <sys/stat.h>
 
 #include "fuzz_common.h"
-
-/* scratch/ad with a fixed adapter_model.safetensors (h.0.attn.q_proj, r 4), made once. */
-static const char *adapter_dir(void)
-{
-    static char dir[600];
-    if (dir[0])
-        return dir;
-    fz_path(dir, sizeof dir, "ad");
-    char path[700];
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    static float a[4 * 8], b[8 * 4];
-    lsc_st_entry e[2] = {
-        {"base_model.model.h.0.attn.q_proj.lora_A.weight", LSC_DT_F32, 2, {4, 8}, a},
-        {"base_model.model.h.0.attn.q_proj.lora_B.weight", LSC_DT_F32, 2, {8, 4}, b},
-    };
-    lsc_error err = {0};
-    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || lsc_st_write(path, e, 2, NULL, NULL, 0, &err) != LSC_OK) {
-        fprintf(stderr, "fuzz: cannot write %s: %s\n", path, err.msg);
-        abort();
-    }
-    return dir;
-}
 
 /* adapter_config.json with key in rank_pattern and alpha_pattern; 0 on success. */
 static int write_config(const char *dir, const char *key)
@@ -54,12 +30,9 @@ static int write_config(const char *dir, const char *key)
         return -1;
     char path[700];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    FILE *fp = fopen(path, "wb");
-    int rc = fp && fputs(text, fp) >= 0 ? 0 : -1;
-    if (fp && fclose(fp) != 0)
-        rc = -1;
+    fz_put(path, text, strlen(text));
     free(text);
-    return rc;
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nk, nn;
     fz_split(data, size, "\n", &k, &nk, &n, &nn);
     char *key = strndup((const char *)k, nk), *name = strndup((const char *)n, nn);
-    const char *dir = adapter_dir();
+    const char *dir = fz_adapter_dir();
     if (!key || !name || write_config(dir, key) != 0)
         abort();
     lsc_adapter ad;

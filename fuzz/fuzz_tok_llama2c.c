@@ -16,12 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lsc_tokenizer tok;
     lsc_error err = {0};
     if (lsc_tokenizer_load_llama2c(&tok, path, 0, &err) == LSC_OK) {
-        int ids[sizeof TEXT + 3];
-        size_t n_ids = 0, n_out = 0;
-        char out[4 * sizeof TEXT + 64];
-        if (lsc_tokenizer_encode(&tok, TEXT, sizeof TEXT - 1, 1, 1, ids, sizeof ids / sizeof *ids, &n_ids,
-                                 &err) == LSC_OK)
-            (void)lsc_tokenizer_decode(&tok, ids, n_ids, out, sizeof out, &n_out, &err);
+        fz_tok_roundtrip(&tok, TEXT, sizeof TEXT - 1);
         for (int id = -1; id <= tok.vocab_size && id < 4096; id++) {
             size_t len;
             (void)lsc_tokenizer_decode_piece(&tok, 1, id, &len);
