@@ -10,6 +10,9 @@
 #                     FORMAT=alpaca: the task as instruction tuning in the Alpaca template)
 #   make asan         the whole test suite under -fsanitize=address,undefined,float-cast-overflow
 #                     (and -fsanitize=integer with clang; LSC_WRAPS marks intentional wraps)
+#   make fuzz         libFuzzer harnesses fuzz/fuzz_*.c (clang, build-fuzz/), each
+#                     FUZZ_SECONDS (default 30); fails on any crash (build-fuzz/crashes/)
+#   make soak         kill -9 a training run SOAK_KILLS times (default 50), resume, compare
 #   make bench        benchmarks -> data/results/bench/bench.json
 #   make data         fetch and extract the corpora (data/fetch.sh)
 #   make install PREFIX=/usr/local   program, liblorascope.a, headers, lorascope.pc,
@@ -74,11 +77,12 @@ endif
 DEB_RUN   := build-essential libopenblas-dev liblapacke-dev libhdf5-dev libcjson-dev pkg-config \
              gnuplot-nox python3
 DEB_TEST  := python3-numpy python3-h5py chromium
+DEB_FUZZ  := clang libclang-rt-14-dev
 DEPS      ?= all
-DEB_WANT  := $(DEB_RUN) $(if $(filter all,$(DEPS)),$(DEB_TEST))
+DEB_WANT  := $(DEB_RUN) $(if $(filter all,$(DEPS)),$(DEB_TEST) $(DEB_FUZZ))
 
 # ---- dependencies (pkg-config; probed only when compiling) ----
-NOBUILD_GOALS := deps clean data help
+NOBUILD_GOALS := deps clean data help fuzz soak
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 HDF5_PC := $(shell pkg-config --exists hdf5 2>/dev/null && echo hdf5 || (pkg-config --exists hdf5-serial 2>/dev/null && echo hdf5-serial))
 PKGS    := openblas lapacke libcjson $(HDF5_PC)
@@ -103,7 +107,7 @@ PROG     := $(BUILD)/lorascope
 
 .SECONDARY:
 
-.PHONY: all build test check asan bench reproduce regress deps data clean install debug
+.PHONY: all build test check asan bench reproduce regress deps data clean install debug fuzz fuzz-bins soak
 
 all: build
 
@@ -180,6 +184,33 @@ asan: deps
 debug:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/debug OPT="-O0 -g" build
 
+# ---- fuzzing: libFuzzer harnesses (fuzz/run.sh) and the crash-consistency soak ----
+# The library (and, for the baseline harness, the subcommands) compiled again
+# with clang and the sanitizers into build-fuzz/; fuzz/run.sh runs each harness
+# FUZZ_SECONDS and fails on any crash, keeping the input in build-fuzz/crashes/.
+FUZZ_SECONDS ?= 30
+FUZZ_SAN     := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all
+FUZZ_BIN     := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard fuzz/fuzz_*.c)))
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPENMP=0 WERROR=0 \
+	    OPT="-O1 -g -fno-omit-frame-pointer -Wno-pass-failed" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-bins
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)FUZZ_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) LSC_BIN=$(CURDIR)/$(BUILD)/lorascope sh fuzz/run.sh
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/fuzz_baseline: $(addprefix $(BUILD)/obj/analysis/,regress.o cli.o analysis_common.o)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBA)
+	@mkdir -p $(@D)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBA) $(ALL_LIBS)
+
+soak: deps
+	$(Q)$(MAKE) --no-print-directory build
+	$(Q)BUILD=$(BUILD) SOAK_KILLS=$(or $(SOAK_KILLS),50) sh tests/soak.sh
+
 data:
 	$(Q)sh data/fetch.sh
 
@@ -227,6 +258,7 @@ install: build $(MAN) $(COMPL)
 	install -m 644 $(COMPL) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/lorascope
 
 clean:
-	rm -rf build
+	rm -rf build build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(OOM_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(OOM_OBJ:.o=.d) \
+         $(FUZZ_BIN:$(BUILD)/fuzz/%=$(BUILD)/obj/fuzz/%.d)

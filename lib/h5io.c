@@ -450,6 +450,14 @@ static hid_t attr_open(const lsc_h5 *h, const char *obj, const char *name, hid_t
     return a;
 }
 
+/* 1 for an integer or float type of at most 16 bytes: what converts to a native number
+ * (a corrupt file's float type of gigabytes made HDF5 allocate and clear gigabytes). */
+static int numeric_type(hid_t t)
+{
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    return (cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tget_size(t) <= 16;
+}
+
 static int attr_read_num(const lsc_h5 *h, const char *obj, const char *name, hid_t mtype,
                          void *out, lsc_error *err)
 {
@@ -458,9 +466,8 @@ static int attr_read_num(const lsc_h5 *h, const char *obj, const char *name, hid
     if (a < 0)
         return rc;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-    if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+    if (!numeric_type(t)) {
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
                            "%s: attribute %s of %s is not a number", h->path, name, objname(obj));
     } else if (np != 1) {
@@ -581,8 +588,13 @@ int lsc_h5_read_f64(const lsc_h5 *h, const char *path, size_t n, double *out, ls
     hid_t d = H5Dopen2(h->file, path, H5P_DEFAULT);
     if (d < 0)
         return h5fail(err, h->path, "cannot open dataset %s", path);
-    if (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    hid_t t = H5Dget_type(d);
+    if (!numeric_type(t))
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: dataset %s is not numeric "
+                           "(integers or floats of at most 16 bytes)", h->path, path);
+    else if (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
         rc = h5fail(err, h->path, "cannot read dataset %s as float64", path);
+    if (t >= 0) H5Tclose(t);
     H5Dclose(d);
     return rc;
 }

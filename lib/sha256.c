@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)   /* clang 14: no "sha" cpu feature */
 #include <immintrin.h>
 #define LSC_SHA_X86 1
 #endif

@@ -335,8 +335,14 @@ static int llama2c_encode(const lsc_tokenizer *tok, const char *text, size_t n, 
     if (!w.id || !w.next || !w.prev || !w.ver || !w.heap || !w.cat)
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__,
                            "tokenizer: out of memory encoding %zu bytes", n);
-    else
-        *m = llama2c_merge(tok, &w, out, llama2c_initial(tok, text, n, out));
+    size_t m0 = rc == LSC_OK ? llama2c_initial(tok, text, n, out) : 0;
+    for (size_t i = 0; i < m0 && rc == LSC_OK; i++)
+        if (out[i] >= tok->vocab_size)   /* byte fallback (3 + byte) beyond a small vocabulary */
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "tokenizer: no piece for byte 0x%02x of the text and no byte token "
+                               "(id %d >= vocab_size %d)", out[i] - 3, out[i], tok->vocab_size);
+    if (rc == LSC_OK)
+        *m = llama2c_merge(tok, &w, out, m0);
     LSC_FREE(w.id);
     LSC_FREE(w.next);
     LSC_FREE(w.prev);

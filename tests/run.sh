@@ -63,6 +63,7 @@ done
 for t in tests/test_*.sh; do
     [ -f "$t" ] && [ "$t" != tests/test_report.sh ] && echo "$(basename "$t") sh $t" >>"$queue"
 done
+echo "soak.sh env SOAK_KILLS=${SOAK_KILLS:-5} sh tests/soak.sh" >>"$queue"   # kill -9 + --resume (make soak: 50)
 for t in tests/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "${LSC_ASAN:-}" ]; then   # a skip, counted as one: never a pass

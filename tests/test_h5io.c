@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "lsc_internal.h"
 #include "test.h"
 
@@ -223,6 +225,43 @@ static void test_abort_and_errors(void)
     lsc_h5_abort(h);
 }
 
+/* A float type of 32 bytes (a corrupt file's 4 GB one made HDF5 allocate and clear 32 GB;
+ * found by fuzz/fuzz_h5): refused as not numeric, dataset and attribute alike. */
+static void test_wide_float(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/wide.h5", dir);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_IEEE_F64LE);
+    hsize_t n = 2;
+    hid_t sp = H5Screate_simple(1, &n, NULL), s1 = H5Screate(H5S_SCALAR);
+    int ok = f >= 0 && t >= 0 && H5Tset_size(t, 32) >= 0;
+    hid_t d = ok ? H5Dcreate2(f, "/w", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t a = ok ? H5Acreate2(f, "a", t, s1, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = ok && d >= 0 && a >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    H5Sclose(s1);
+    if (t >= 0) H5Tclose(t);
+    if (f >= 0) H5Fclose(f);
+    CHECK(ok, "a file with a 32-byte float dataset and attribute written (HDF5 API)");
+    lsc_h5 *r = NULL;
+    lsc_error err = {0};
+    double v[2], x;
+    int rc = lsc_h5_open(&r, path, &err);
+    CHECK(rc == LSC_OK, "opening it");
+    if (rc != LSC_OK)
+        return;
+    rc = lsc_h5_read_f64(r, "/w", 2, v, &err);
+    CHECK(rc == LSC_EFORMAT && strstr(err.msg, "not numeric") && strstr(err.msg, "wide.h5"),
+          "a 32-byte float dataset: LSC_EFORMAT, not numeric (%s)", err.msg);
+    rc = lsc_h5_read_attr_double(r, "/", "a", &x, &err);
+    CHECK(rc == LSC_EFORMAT && strstr(err.msg, "not a number"),
+          "a 32-byte float attribute: LSC_EFORMAT, not a number (%s)", err.msg);
+    lsc_h5_close(r);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/lsc_test_h5io.XXXXXX");
@@ -232,9 +271,10 @@ int main(void)
     }
     test_roundtrip();
     test_abort_and_errors();
+    test_wide_float();
     /* clean up */
     char p[600];
-    const char *files[] = {"a.h5", "c.h5", "input.bin"};
+    const char *files[] = {"a.h5", "c.h5", "input.bin", "wide.h5"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
         unlink(p);

@@ -245,6 +245,11 @@ static void test_bad_files(void)
     write_file(test_tmp("ok.bin"), good, n);
     CHECK(lsc_tokenizer_load_llama2c(&tok, test_tmp("ok.bin"), 4, &err) == LSC_OK && tok.vocab_size == 4,
           "a hand-made 4-token tokenizer.bin loads");
+    int few[8];
+    size_t n_few = 0;   /* (fuzz/fuzz_tok_llama2c: the byte fallback 3 + byte read past the 4 pieces) */
+    int frc = lsc_tokenizer_encode(&tok, "z", 1, 1, 0, few, 8, &n_few, &err);
+    CHECK(frc == LSC_EFORMAT && strstr(err.msg, "no byte token"),
+          "encoding a byte the 4-token vocabulary lacks: LSC_EFORMAT, no byte token (%s)", err.msg);
     lsc_tokenizer_free(&tok);
     expect_bad_llama("truncated inside a token", good, n - 1, 4, "truncated inside token 3");
     expect_bad_llama("truncated between tokens", good, n - 9, 4, "truncated at token 3");
