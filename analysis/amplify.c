@@ -777,6 +777,9 @@ static int match_modules(const char *cmd, amplify_run *R)
         int found = ana_base_match(&R->base, &R->ad, m, &bm, why, sizeof why);
         match_module(R, m, &bm, found, why);
     }
+    if (R->na == 0 && R->n_missing == 0)   /* only full tensors, and no --rank */
+        return cli_error(cmd, CLI_FAIL, "%s: nothing to analyse: it holds only full tensors (modules_to_save); "
+                                        "--rank K analyses their top-K directions", ao->path);
     if (R->na == 0)
         return cli_error(cmd, CLI_FAIL, "%s: none of the %d modules of %s has a usable base weight "
                                         "(first: %s)", ao->base_path, R->ad.n_modules, ao->path, R->skipped[0]);

@@ -102,7 +102,7 @@ static int load_adapter(const char *cmd, const char *path, lsc_adapter *ad, int 
         lsc_adapter_free(ad);
         return cli_lib_error(cmd, &err);
     }
-    if (ad->n_modules == 0) {
+    if (ad->n_modules == 0 && ad->n_full == 0) {   /* full tensors alone are an update too (issue 14) */
         lsc_adapter_free(ad);
         return cli_error(cmd, CLI_FAIL, "%s: no LoRA modules (no *.lora_A.weight / *.lora_B.weight tensors)",
                          path);

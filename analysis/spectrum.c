@@ -408,6 +408,11 @@ static int run_spectrum(const char *cmd, const char *path, const char *base_path
     const lsc_adapter_module **mods = NULL;
     int n_degenerate = 0, n_nonfinite = 0, rc = CLI_FAIL;
     int nm = list_items(cmd, path, ad, use_full, &mods);
+    if (nm == 0) {   /* full tensors only, and no --base */
+        rc = cli_error(cmd, CLI_FAIL, "%s: nothing to analyse: it holds only full tensors (modules_to_save), "
+                                      "whose update weight − W0 needs the base (--base MODEL)", path);
+        goto done;
+    }
     if (nm < 0 || !(specs = alloc_specs(mods, nm, use_dora))) {
         rc = cli_error(cmd, CLI_FAIL, "out of memory");
         goto done;

@@ -631,6 +631,9 @@ static int collect_pairs(const char *cmd, subspace_run *R)
     }
     if (so->pair_opt && R->n_common == 0)
         return cli_error(cmd, CLI_USAGE, "--pair: no module %s in %s", so->pn1, so->path1);
+    if (R->ad1.n_modules == 0 || R->ad2.n_modules == 0)   /* full tensors only (modules_to_save) */
+        return cli_error(cmd, CLI_FAIL, "%s: no LoRA modules to compare (only full tensors: modules_to_save)",
+                         R->ad1.n_modules == 0 ? so->path1 : so->path2);
     if (R->n_common == 0)
         return cli_error(cmd, CLI_FAIL, "%s and %s have no module in common (first modules: %s, %s); "
                                         "use --pair M1:M2 to compare differently named modules",

@@ -221,6 +221,30 @@ def test_full(T, K, base, scales):
           "spectrum: a base lm_head with more rows than the saved one: exit 1, one line (%s)" % se.strip())
 
 
+def test_full_only(T, K, base):
+    """An adapter of modules_to_save tensors alone: analysed with a base, one clear line without."""
+    ad = os.path.join(T, "fullonly")
+    Wt = MA.read_safetensors(os.path.join(K, "mts", "adapter_model.safetensors"))
+    MA.write_peft(ad, [(P + n + ".weight", Wt[P + n + ".weight"], "F32") for n in ("lm_head", "model.embed_tokens")],
+                  modules_to_save=["lm_head", "embed_tokens"])
+    o = os.path.join(T, "fullonly.h5")
+    rc, so, se = run("spectrum", ad, "--base", base, "-o", o)
+    g = h5_modules(o) if rc == 0 else {}
+    B0 = MA.read_safetensors(base)
+    W0 = B0["lm_head.weight"]
+    sv = np.linalg.svd(Wt[P + "lm_head.weight"][:W0.shape[0]] - W0, compute_uv=False)
+    check(rc == 0 and sorted(g) == ["lm_head", "model.embed_tokens"] and rel(g["lm_head"][0]["singular_values"], sv) <= 1e-8,
+          "spectrum --base on an adapter of full tensors only: both analysed, lm_head vs numpy (%s)" % se.strip())
+    for args, what in ((("spectrum", ad, "-o", o + "x"), "spectrum without --base"),
+                       (("amplify", ad, "--base", base, "-o", o + "y"), "amplify without --rank"),
+                       (("subspace", ad, ad, "-o", o + "z"), "subspace")):
+        rc, so, se = run(*args)
+        err = [ln for ln in se.splitlines() if "warning" not in ln]
+        check(rc == 1 and len(err) == 1 and "full tensors" in err[0] and "(null)" not in se and
+              not os.path.exists(args[-1]), "%s on full tensors only: exit 1, one line, no output (%s)"
+              % (what, se.strip()))
+
+
 # ---- quanterr on DoRA ----
 
 def test_quanterr_dora(T):
@@ -338,6 +362,7 @@ def main():
         test_amplify(T, K, base, scales)
         test_llama2c(T)
         test_full(T, K, base, scales)
+        test_full_only(T, K, base)
         test_quanterr_dora(T)
         test_titles(T, K)
         test_subspace_opts(T)
