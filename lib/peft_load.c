@@ -434,6 +434,17 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
     return rc;
 }
 
+/* The name index of lsc_adapter_find (lsc_peft.h). */
+static int index_modules(lsc_adapter *ad, const char *wts, lsc_error *err)
+{
+    if (lsc_hmap_reserve(&ad->module_index_, (size_t)ad->n_modules) != LSC_OK)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    for (int i = 0; i < ad->n_modules; i++)
+        lsc_hmap_put(&ad->module_index_, ad->modules[i].name, i);   /* reserved: cannot grow */
+    ad->module_index_of_ = ad->modules;
+    return LSC_OK;
+}
+
 /* The tensors of the opened weights file st into ad (want/label: see
  * pick_key_name). */
 static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want, const char *label,
@@ -466,6 +477,7 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     if (rc == LSC_OK) {
         qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
         qsort(ad->full, (size_t)ad->n_full, sizeof *ad->full, cmp_module);
+        rc = index_modules(ad, wts, err);
     }
     return rc;
 }
