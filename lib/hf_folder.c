@@ -204,7 +204,7 @@ int lsc_hf_config_load(lsc_hf_config *c, const char *path, lsc_error *err)
 
 // ---- the name table ----
 
-static size_t hf_hash(const char *s)
+LSC_WRAPS static size_t hf_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++)

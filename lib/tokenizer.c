@@ -20,7 +20,7 @@
 
 // ---- the piece index (open addressing, FNV-1a) ----
 
-static uint32_t hash_bytes(const char *s, size_t n)
+LSC_WRAPS static uint32_t hash_bytes(const char *s, size_t n)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++)
@@ -452,7 +452,7 @@ static int gpt2_read_encoder(lsc_tokenizer *tok, const char *path, lsc_error *er
     return rc;
 }
 
-static int pair_find(const lsc_tokenizer *tok, int a, int b, size_t *slot)
+LSC_WRAPS static int pair_find(const lsc_tokenizer *tok, int a, int b, size_t *slot)
 {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     size_t mask = tok->pair_cap_ - 1;
