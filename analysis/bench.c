@@ -1,5 +1,5 @@
 /*
- * bench.c — `lorascope bench sgemm|lowrank|phi|table7|model`: the parts of
+ * bench.c — `lorascope bench sgemm|lowrank|phi|table7|model|tensors`: the parts of
  * `make bench` (issue 5) that are not existing subcommands.
  *
  *   sgemm    the machine's limit: SGEMM GFLOP/s through OpenBLAS at the
@@ -16,6 +16,8 @@
  *            top-k (subspace iteration) method against a full SVD.
  *   model    the FLOP and memory model of one training step for a shape
  *            (the same flags as `lorascope train --synthetic`).
+ *   tensors  loading and listing an adapter of a million tensors
+ *            (issue 15), bench_tensors.c.
  *
  * Every timed figure is the median of --reps repetitions after one warm-up,
  * with min and max beside it. Each subcommand prints a table and, with
@@ -197,7 +199,7 @@ double bench_rel_diff_(double a, double b)
 // ---- the subcommand ----
 
 static const char *USAGE =
-    "usage: lorascope bench sgemm|lowrank|phi|table7|model [options]\n"
+    "usage: lorascope bench sgemm|lowrank|phi|table7|model|tensors [options]\n"
     "\n"
     "Micro-benchmarks behind `make bench` (experiments/bench.sh). Every time is the\n"
     "median of --reps runs after a warm-up, with min and max.\n"
@@ -217,6 +219,9 @@ static const char *USAGE =
     "  model    FLOP and memory model of one training step for a shape:\n"
     "           --layers --heads --embd --ctx --batch --vocab (--rank R --targets q,v\n"
     "           | --full), the flags of `lorascope train --synthetic`\n"
+    "  tensors  load + list an adapter of --count tensors (default 1000000; --quick\n"
+    "           10000) written to a temporary directory (TMPDIR) and removed after:\n"
+    "           seconds per phase and tensors/s\n"
     "\n"
     "options:\n"
     "  --threads P   BLAS threads (default: all cores)\n"
@@ -236,7 +241,7 @@ int cmd_bench(int argc, char **argv)
                       {"gaussian", 0, NULL}, {"layers", 1, NULL}, {"heads", 1, NULL},
                       {"embd", 1, NULL},    {"ctx", 1, NULL},     {"batch", 1, NULL},
                       {"vocab", 1, NULL},   {"rank", 1, NULL},    {"targets", 1, NULL},
-                      {"full", 0, NULL},    {"help", 0, NULL},    {NULL, 0, NULL}};
+                      {"full", 0, NULL},    {"count", 1, NULL},   {"help", 0, NULL},    {NULL, 0, NULL}};
     const char *pos[1];
     int npos, help = 0;
     int rc = ana_parse_args("bench", USAGE, argc, argv, opts, pos, 1, &npos, &help);
@@ -251,6 +256,7 @@ int cmd_bench(int argc, char **argv)
     long th = cli_long(opts, "threads", default_threads(), &bad);
     long reps = cli_long(opts, "reps", bo.quick ? 2 : 5, &bad);
     bo.seed = cli_long(opts, "seed", 1, &bad);
+    long count = cli_long(opts, "count", bo.quick ? 10000 : 1000000, &bad);
     if (bad)
         return CLI_USAGE;
     if (th < 1 || th > 256)
@@ -275,6 +281,8 @@ int cmd_bench(int argc, char **argv)
         return bench_table7_(&bo, cli_flag(opts, "gaussian"));
     if (strcmp(what, "model") == 0)
         return bench_model_(&bo, opts);
-    return cli_error("bench", CLI_USAGE, "unknown benchmark '%s' (sgemm, lowrank, phi, table7, model)",
+    if (strcmp(what, "tensors") == 0)
+        return bench_tensors_(&bo, count);
+    return cli_error("bench", CLI_USAGE, "unknown benchmark '%s' (sgemm, lowrank, phi, table7, model, tensors)",
                      what);
 }

@@ -2,7 +2,8 @@
  * bench.h — what the files of `lorascope bench` share: bench.c (the
  * command, timing, the JSON frame), bench_step.c (sgemm and model: the
  * training step's GEMM speed and its FLOP/memory model) and bench_linalg.c
- * (lowrank, phi, table7: the analyses' linear algebra). Not a public
+ * (lowrank, phi, table7: the analyses' linear algebra) and bench_tensors.c
+ * (tensors: loading and listing a million-tensor adapter). Not a public
  * header: only those three files include it.
  */
 #ifndef LSC_BENCH_H
@@ -75,5 +76,7 @@ int bench_model_(const bench_opts *bo, const cli_opt *opts);
 int bench_lowrank_(const bench_opts *bo);
 int bench_phi_(const bench_opts *bo);
 int bench_table7_(const bench_opts *bo, int with_gaussian);
+/* bench_tensors.c: load + list an adapter of count tensors */
+int bench_tensors_(const bench_opts *bo, long count);
 
 #endif /* LSC_BENCH_H */

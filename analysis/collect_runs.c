@@ -7,6 +7,8 @@
  * What it is not: an evaluation. Every number comes from the run's own files; this file only
  * averages them (sample standard deviation over seeds) and copies them.
  */
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -51,17 +53,32 @@ static cJSON *json_file(const char *path)
     return j;
 }
 
-/* The first numeric member among names (a NULL-terminated list), else NAN. */
-static double json_num(const cJSON *j, const char *const *names)
+/* The first numeric member among names (a NULL-terminated list), else NAN. A number that is
+ * not finite in [lo, hi] (integral when integral is set: it is converted to an integer) is
+ * recorded in *bad (the first one, naming path and the key) and read as NAN (issue 15). */
+static double json_num_in(const cJSON *j, const char *const *names, double lo, double hi, int integral,
+                          const char *path, lsc_error *bad)
 {
     for (; *names; names++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, *names);
-        if (cJSON_IsNumber(v))
-            return v->valuedouble;
+        if (cJSON_IsNumber(v)) {
+            lsc_error e = {0};
+            if (lsc_json_num_check(v->valuedouble, lo, hi, integral, path, *names, &e) == LSC_OK)
+                return v->valuedouble;
+            if (!bad->code)
+                *bad = e;
+            return NAN;
+        }
         if (cJSON_IsNull(v))
             return NAN;
     }
     return NAN;
+}
+
+/* A finite number (json_num_in). */
+static double json_num(const cJSON *j, const char *const *names, const char *path, lsc_error *bad)
+{
+    return json_num_in(j, names, -DBL_MAX, DBL_MAX, 0, path, bad);
 }
 
 static void json_str(const cJSON *j, const char *name, char *out, size_t n)
@@ -139,15 +156,19 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
     const char *k_rank[] = {"rank", NULL}, *k_seed[] = {"seed", NULL},
                *k_ts[] = {"train_seconds", NULL}, *k_es[] = {"eval_seconds", NULL};
     /* eval_seconds is absent when the metrics come from train's own final evaluation */
-    double rk = json_num(j, k_rank), sd = json_num(j, k_seed);
+    lsc_error bad = {0};
+    double rk = json_num_in(j, k_rank, 0, INT_MAX, 1, path, &bad);
+    double sd = json_num_in(j, k_seed, -9007199254740992.0, 9007199254740992.0, 1, path, &bad);
     r->rank = isfinite(rk) ? (int)rk : 0;
     r->seed = isfinite(sd) ? (long)sd : 0;
-    r->train_seconds = json_num(j, k_ts);
-    r->eval_seconds = json_num(j, k_es);
+    r->train_seconds = json_num(j, k_ts, path, &bad);
+    r->eval_seconds = json_num(j, k_es, path, &bad);
     const char *k_cpu[] = {"cpu_seconds", NULL}, *k_lr[] = {"lr", NULL};
-    r->cpu_seconds = json_num(j, k_cpu);
-    r->lr = json_num(j, k_lr);
+    r->cpu_seconds = json_num(j, k_cpu, path, &bad);
+    r->lr = json_num(j, k_lr, path, &bad);
     cJSON_Delete(j);
+    if (bad.code)
+        return cli_lib_error("collect", &bad);
     if (!r->id[0]) {
         const char *b = strrchr(r->dir, '/');
         snprintf(r->id, sizeof r->id, "%.127s", b ? b + 1 : r->dir);
@@ -170,14 +191,16 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
         const char *k_maj[] = {"majority_accuracy", "majority", NULL};
         const char *k_suf[] = {"suffix_accuracy", "suffix4", "suffix", NULL};
         const char *k_n[] = {"n_items", "items", "n", NULL};
-        r->accuracy = json_num(j, k_acc);
-        r->val_loss = json_num(j, k_loss);
-        r->perplexity = json_num(j, k_ppl);
-        r->majority = json_num(top, k_maj);
-        r->suffix = json_num(top, k_suf);
-        double n = json_num(top, k_n);
+        r->accuracy = json_num(j, k_acc, path, &bad);
+        r->val_loss = json_num(j, k_loss, path, &bad);
+        r->perplexity = json_num(j, k_ppl, path, &bad);
+        r->majority = json_num(top, k_maj, path, &bad);
+        r->suffix = json_num(top, k_suf, path, &bad);
+        double n = json_num_in(top, k_n, 0, 9007199254740992.0, 1, path, &bad);
         r->n_items = isfinite(n) ? (long)n : -1;
         cJSON_Delete((cJSON *)top);
+        if (bad.code)
+            return cli_lib_error("collect", &bad);
     } else {
         snprintf(path, sizeof path, "%s/train_log.h5", r->dir);
         lsc_h5 *h = NULL;
@@ -196,7 +219,7 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
         lsc_h5_read_attr_double(h, "/", "majority_baseline", &r->majority, &e);
         lsc_h5_read_attr_double(h, "/", "suffix4_baseline", &r->suffix, &e);
         lsc_h5_read_attr_double(h, "/", "eval_items", &n, &e);
-        r->n_items = isfinite(n) ? (long)n : -1;
+        r->n_items = n >= 0 && n <= 9007199254740992.0 ? (long)n : -1;
         read_optional(h, r);
         lsc_h5_close(h);
     }

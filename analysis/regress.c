@@ -279,7 +279,7 @@ static cJSON *read_json(const char *path, int *rc)
         return NULL;
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "format_version");
-    if (!cJSON_IsNumber(v) || v->valueint != 1) {
+    if (!cJSON_IsNumber(v) || lsc_json_num_check(v->valuedouble, 1, 1, 1, NULL, NULL, NULL) != LSC_OK) {
         cJSON_Delete(j);
         *rc = cli_error("regress", CLI_FAIL, "%s: baseline format_version must be 1", path);
         return NULL;

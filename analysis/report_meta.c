@@ -20,6 +20,22 @@
 
 // ---- regression, timing, provenance ----
 
+/* The count key of j (0 when absent or not a number); a number that is not an integer in
+ * [0, INT_MAX] is recorded in *bad (the first one) and counts 0 (issue 15: it was converted
+ * unchecked). */
+static int count_of(const cJSON *j, const char *key, const char *path, lsc_error *bad)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v))
+        return 0;
+    lsc_error e = {0};
+    if (lsc_json_num_check(v->valuedouble, 0, INT_MAX, 1, path, key, &e) == LSC_OK)
+        return (int)v->valuedouble;
+    if (!bad->code)
+        *bad = e;
+    return 0;
+}
+
 void sec_regress_(ctx *c, const char *path)
 {
     doc *d = &c->d;
@@ -58,12 +74,15 @@ void sec_regress_(ctx *c, const char *path)
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "verdict");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "baseline");
-    int ok = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "n_ok"))
-                 ? cJSON_GetObjectItemCaseSensitive(j, "n_ok")->valueint : 0;
-    int dr = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "n_drift"))
-                 ? cJSON_GetObjectItemCaseSensitive(j, "n_drift")->valueint : 0;
-    int mi = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "n_missing"))
-                 ? cJSON_GetObjectItemCaseSensitive(j, "n_missing")->valueint : 0;
+    lsc_error bad = {0};
+    int ok = count_of(j, "n_ok", path, &bad), dr = count_of(j, "n_drift", path, &bad);
+    int mi = count_of(j, "n_missing", path, &bad);
+    if (bad.code) {
+        cli_warn("report", "%s", bad.msg);
+        doc_p_(d, "The regression check's result is malformed: %s.", bad.msg);
+        cJSON_Delete(j);
+        return;
+    }
     int pass = cJSON_IsString(v) && strcmp(v->valuestring, "pass") == 0;
     fprintf(d->html, "<p class=\"%s\">", pass ? "pass" : "fail");
     char line[1024];

@@ -567,7 +567,7 @@ done:
     return rc;
 }
 
-uint32_t lsc_fnv1a32(const void *data, size_t n)
+LSC_WRAPS uint32_t lsc_fnv1a32(const void *data, size_t n)
 {
     const uint8_t *p = data;
     uint32_t h = 0x811c9dc5u;

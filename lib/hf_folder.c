@@ -41,7 +41,7 @@ static int cfg_int(const cJSON *root, const char *key, int lo, int hi, int *out,
     if (!cJSON_IsNumber(j))
         LSC_FAIL(err, LSC_EFORMAT, "%s: \"%s\" must be an integer", path, key);
     double v = j->valuedouble;
-    if (!(v >= lo && v <= hi) || v != floor(v))
+    if (lsc_json_num_check(v, lo, hi, 1, NULL, NULL, NULL) != LSC_OK)
         LSC_FAIL(err, LSC_EFORMAT, "%s: \"%s\" must be an integer in [%d, %d] (got %g)", path, key, lo, hi, v);
     *out = (int)v;
     return 1;
@@ -57,7 +57,7 @@ static int cfg_num(const cJSON *root, const char *key, double lo, double hi, dou
     if (!cJSON_IsNumber(j))
         LSC_FAIL(err, LSC_EFORMAT, "%s: \"%s\" must be a number", path, key);
     double v = j->valuedouble;
-    if (!(v > lo && v <= hi))
+    if (lsc_json_num_check(v, lo, hi, 0, NULL, NULL, NULL) != LSC_OK || !(v > lo))
         LSC_FAIL(err, LSC_EFORMAT, "%s: \"%s\" must be in (%g, %g] (got %g)", path, key, lo, hi, v);
     *out = v;
     return 1;
@@ -204,7 +204,7 @@ int lsc_hf_config_load(lsc_hf_config *c, const char *path, lsc_error *err)
 
 // ---- the name table ----
 
-static size_t hf_hash(const char *s)
+LSC_WRAPS static size_t hf_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *s; s++)

@@ -105,7 +105,7 @@ oom:
  * ("h.2.attn.q_proj"), its NUL and the rank as 4 little-endian bytes, mixed
  * with the run's key by splitmix64 (lsc_rng_seed) twice, so that a key, a
  * name or a rank that differ in one bit give unrelated streams. */
-static uint64_t module_stream(uint64_t key, const char *name, int r)
+LSC_WRAPS static uint64_t module_stream(uint64_t key, const char *name, int r)
 {
     uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a 64 offset basis */
     size_t n = strlen(name) + 1;

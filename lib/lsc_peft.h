@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lsc_hmap.h"
 #include "lsc_pattern.h"
 #include "lsc_safetensors.h"
 
@@ -111,6 +112,11 @@ typedef struct lsc_adapter {
     lsc_adapter_module *full;    /* kind FULL (modules_to_save); natural order */
     int     n_ignored;
     char  **ignored;             /* tensors read as none of the above (e.g. lora_B.bias) */
+    /* module name -> index into modules, made by the loader (peft_load.c) for lsc_adapter_find;
+     * used only while module_index_of_ == modules and it holds n_modules names (an adapter
+     * built or changed otherwise is searched linearly) */
+    lsc_hmap module_index_;
+    const lsc_adapter_module *module_index_of_;
 } lsc_adapter;
 
 /* Reads an adapter. spec is
@@ -152,7 +158,8 @@ void lsc_adapter_free(lsc_adapter *ad);
  * PEFT's fields (sorted keys, indent 2) and adapter_model.safetensors (F32,
  * metadata {"format": "pt"}). Each file goes through a temporary + rename. */
 int  lsc_adapter_save(const lsc_adapter *ad, const char *dir, lsc_error *err);
-/* Index of a module by exact name, or -1. */
+/* Index of a module by exact name, or -1: a hash lookup on a loaded adapter
+ * (module_index_), a linear search on one built or changed otherwise. */
 int  lsc_adapter_find(const lsc_adapter *ad, const char *name);
 /* r and alpha for a module name after rank_pattern/alpha_pattern (PEFT's
  * re.match(r"(.*\.)?(KEY)$", name) rule, get_pattern_key: the first key of

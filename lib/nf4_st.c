@@ -8,6 +8,7 @@
  * Not here: the quantisation arithmetic and whole-file quantize/dequantize
  * (nf4.c).
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,7 +167,7 @@ static long long json_int(const cJSON *j, long long max)
     if (!cJSON_IsNumber(j))
         return -1;
     double v = j->valuedouble;
-    if (!(v >= 0.0) || v > (double)max || v != floor(v))
+    if (lsc_json_num_check(v, 0.0, (double)max, 1, NULL, NULL, NULL) != LSC_OK)
         return -1;
     return (long long)v;
 }
@@ -245,7 +246,7 @@ static int qs_parse(lsc_nf4 *q, qs_info *qi, const lsc_st_file *f, const lsc_st_
         if (!cJSON_IsString(jnd) || strcmp(jnd->valuestring, NF4_NESTED_DTYPE) != 0)
             QS_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_dtype must be \"" NF4_NESTED_DTYPE "\"",
                     path, name);
-        if (!cJSON_IsNumber(jno) || !isfinite(jno->valuedouble))
+        if (!cJSON_IsNumber(jno) || lsc_json_num_check(jno->valuedouble, -DBL_MAX, DBL_MAX, 0, NULL, NULL, NULL) != LSC_OK)
             QS_FAIL(LSC_EFORMAT, "%s: NF4 weight '%s': quant_state nested_offset must be a finite number", path,
                     name);
         qi->nbs = (int)nbs;

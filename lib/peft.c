@@ -75,6 +75,7 @@ void lsc_adapter_free(lsc_adapter *ad)
     free_modules(ad->full, ad->n_full);
     LSC_FREE(ad->adapter_name);
     free_strv(ad->ignored, ad->n_ignored);
+    lsc_hmap_free(&ad->module_index_);
     memset(ad, 0, sizeof *ad);
 }
 
@@ -121,6 +122,9 @@ double lsc_adapter_scaling(const lsc_adapter *ad, int r, double alpha)
 
 int lsc_adapter_find(const lsc_adapter *ad, const char *name)
 {
+    if (ad->module_index_of_ && ad->module_index_of_ == ad->modules &&
+        ad->module_index_.n == (size_t)ad->n_modules)
+        return lsc_hmap_get(&ad->module_index_, name);
     for (int i = 0; i < ad->n_modules; i++)
         if (strcmp(ad->modules[i].name, name) == 0)
             return i;

@@ -24,10 +24,20 @@ static const char KEY_PREFIX[] = "base_model.model.";
 
 enum { R_NONE, R_A, R_B, R_EA, R_EB, R_MAG, R_FULL, R_ALPHA };
 
-typedef struct key_info {
+/* One key's classification while it is made (on the stack). */
+typedef struct key_parts {
     int  role;
     char mod[512];
     char name[128];   /* adapter name in the key, "" when none */
+} key_parts;
+
+/* One key's classification as kept for all keys: mod and name point into
+ * one arena (key_arena), so a million keys cost tens of bytes each, not the
+ * 644 of key_parts (issue 15). */
+typedef struct key_info {
+    int         role;
+    const char *mod;
+    const char *name;   /* "" when none */
 } key_info;
 
 static int ends_with(const char *s, const char *suf)
@@ -61,9 +71,10 @@ static int split_rest(const char *rest, char *x, char *y, size_t cap)
 }
 
 /* A PEFT key (lsc_peft.h's forms) into *k; role R_NONE when it is none. */
-static void classify_peft(const char *key, key_info *k)
+static void classify_peft(const char *key, key_parts *k)
 {
-    memset(k, 0, sizeof *k);
+    k->role = R_NONE;
+    k->mod[0] = k->name[0] = '\0';
     const char *s = strncmp(key, KEY_PREFIX, sizeof KEY_PREFIX - 1) == 0 ? key + sizeof KEY_PREFIX - 1 : key;
     const char *p = NULL;
     for (const char *q = strstr(s, ".lora_"); q; q = strstr(q + 1, ".lora_"))
@@ -118,10 +129,11 @@ static void classify_peft(const char *key, key_info *k)
 
 /* A kohya key: NAME.lora_down.weight / NAME.lora_up.weight / NAME.alpha;
  * LyCORIS kinds are an error (returns LSC_EFORMAT). */
-static int classify_kohya(const char *key, key_info *k, const char *path, lsc_error *err)
+static int classify_kohya(const char *key, key_parts *k, const char *path, lsc_error *err)
 {
     static const char *const lyco[] = {".hada_", ".lokr_", ".dora_scale", ".oft_", ".boft_", ".lora_mid."};
-    memset(k, 0, sizeof *k);
+    k->role = R_NONE;
+    k->mod[0] = k->name[0] = '\0';
     for (size_t i = 0; i < sizeof lyco / sizeof lyco[0]; i++)
         if (strstr(key, lyco[i]))
             LSC_FAIL(err, LSC_EFORMAT, "%s: not supported: LyCORIS/kohya %s tensors ('%s')", path, lyco[i] + 1, key);
@@ -300,6 +312,37 @@ static int load_full(lsc_adapter *ad, const char *mod, const lsc_st_tensor *t, c
     return rc;
 }
 
+/* Every key of st classified into ki[0..n_tensors), the strings copied into
+ * *arena (one allocation the caller frees): a key's module and adapter name
+ * are disjoint parts of it, so strlen(key) + 2 bytes hold both. */
+static int classify_keys(const lsc_adapter *ad, const lsc_st_file *st, key_info *ki, char **arena, const char *wts,
+                         lsc_error *err)
+{
+    size_t total = 1;
+    for (int i = 0; i < st->n_tensors; i++)
+        total += strlen(st->tensors[i].name) + 2;
+    char *p = *arena = LSC_MALLOC(total);
+    if (!p)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    for (int i = 0; i < st->n_tensors; i++) {
+        key_parts k;
+        if (ad->is_kohya) {
+            int rc = classify_kohya(st->tensors[i].name, &k, wts, err);
+            if (rc != LSC_OK)
+                return rc;
+        } else {
+            classify_peft(st->tensors[i].name, &k);
+        }
+        ki[i].role = k.role;
+        size_t lm = strlen(k.mod), ln = strlen(k.name);
+        ki[i].mod = memcpy(p, k.mod, lm + 1);
+        p += lm + 1;
+        ki[i].name = ln ? memcpy(p, k.name, ln + 1) : "";
+        p += ln ? ln + 1 : 0;
+    }
+    return LSC_OK;
+}
+
 // ---- adapter names inside keys ----
 
 /* The adapter name the keys select: want, or the only one in the keys.
@@ -391,6 +434,17 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
     return rc;
 }
 
+/* The name index of lsc_adapter_find (lsc_peft.h). */
+static int index_modules(lsc_adapter *ad, const char *wts, lsc_error *err)
+{
+    if (lsc_hmap_reserve(&ad->module_index_, (size_t)ad->n_modules) != LSC_OK)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    for (int i = 0; i < ad->n_modules; i++)
+        lsc_hmap_put(&ad->module_index_, ad->modules[i].name, i);   /* reserved: cannot grow */
+    ad->module_index_of_ = ad->modules;
+    return LSC_OK;
+}
+
 /* The tensors of the opened weights file st into ad (want/label: see
  * pick_key_name). */
 static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want, const char *label,
@@ -406,12 +460,9 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     char sel[128] = "";
     if (!ad->modules || !ad->full || !ad->ignored || !ki || !mt)
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
-    for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++) {
-        if (ad->is_kohya)
-            rc = classify_kohya(st->tensors[i].name, &ki[i], wts, err);
-        else
-            classify_peft(st->tensors[i].name, &ki[i]);
-    }
+    char *arena = NULL;
+    if (rc == LSC_OK)
+        rc = classify_keys(ad, st, ki, &arena, wts, err);
     if (rc == LSC_OK && !ad->is_kohya)
         rc = pick_key_name(ki, st->n_tensors, want, label, sel, sizeof sel, wts, err);
     if (rc == LSC_OK && !ad->is_kohya && !(ad->adapter_name = lsc_strdup_(sel[0] ? sel : label)))
@@ -419,12 +470,14 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     if (rc == LSC_OK)
         rc = build_modules(ad, st, ki, sel, mt, wts, err);
     LSC_FREE(ki);
+    LSC_FREE(arena);
     LSC_FREE(mt);
     if (rc == LSC_OK && ad->n_modules == 0 && ad->n_full == 0)
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no lora_A/lora_B tensors", wts);
     if (rc == LSC_OK) {
         qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
         qsort(ad->full, (size_t)ad->n_full, sizeof *ad->full, cmp_module);
+        rc = index_modules(ad, wts, err);
     }
     return rc;
 }

@@ -169,7 +169,7 @@ static int json_uint(const cJSON *j, uint64_t *out)
     if (!cJSON_IsNumber(j))
         return 0;
     double v = j->valuedouble;
-    if (!(v >= 0.0) || v > 9007199254740992.0 || v != floor(v))
+    if (lsc_json_num_check(v, 0.0, 9007199254740992.0, 1, NULL, NULL, NULL) != LSC_OK)
         return 0;
     *out = (uint64_t)v;
     return 1;

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)   /* clang 14: no "sha" cpu feature */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define LSC_SHA_X86 1
 #endif
@@ -121,7 +122,13 @@ static void sha256_blocks_shani(uint32_t h[8], const uint8_t *p, size_t nblocks)
 int lsc_sha256_blocks_accel_(uint32_t h[8], const uint8_t *p, size_t nblocks)
 {
 #ifdef LSC_SHA_X86
-    if (__builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+#ifdef __clang__   /* clang 14 knows no "sha" for __builtin_cpu_supports: CPUID leaf 7, EBX bit 29 */
+    unsigned ca, cb, cc, cd;
+    int sha = __get_cpuid_count(7, 0, &ca, &cb, &cc, &cd) && (cb >> 29 & 1u);
+#else
+    int sha = __builtin_cpu_supports("sha");
+#endif
+    if (sha && __builtin_cpu_supports("sse4.1") &&
         __builtin_cpu_supports("ssse3")) {
         sha256_blocks_shani(h, p, nblocks);
         return 1;

@@ -20,7 +20,7 @@
 
 // ---- the piece index (open addressing, FNV-1a) ----
 
-static uint32_t hash_bytes(const char *s, size_t n)
+LSC_WRAPS static uint32_t hash_bytes(const char *s, size_t n)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++)
@@ -429,10 +429,11 @@ static int gpt2_read_encoder(lsc_tokenizer *tok, const char *path, lsc_error *er
     rc = pieces_alloc(tok, n, bytes, path, err);
     char *dst = tok->blob_;
     for (const cJSON *e = root->child; e && rc == LSC_OK; e = e->next) {
-        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
-        int id = (int)v;
+        /* checked before the conversion: (int)1e300 was undefined behaviour */
+        int ok = cJSON_IsNumber(e) && lsc_json_num_check(e->valuedouble, 0, n - 1, 1, NULL, NULL, NULL) == LSC_OK;
+        int id = ok ? (int)e->valuedouble : 0;
         long bad = 0;
-        int len = (v >= 0 && v < n && id == v) ? gpt2_unmap(e->string, byte_of_cp, dst, &bad) : -2;
+        int len = ok ? gpt2_unmap(e->string, byte_of_cp, dst, &bad) : -2;
         if (len == -2 || tok->pieces[id])
             rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
                                "%s: token \"%.40s\": id %s (ids must be distinct integers 0..%d)",
@@ -457,7 +458,7 @@ static int gpt2_read_encoder(lsc_tokenizer *tok, const char *path, lsc_error *er
     return rc;
 }
 
-static int pair_find(const lsc_tokenizer *tok, int a, int b, size_t *slot)
+LSC_WRAPS static int pair_find(const lsc_tokenizer *tok, int a, int b, size_t *slot)
 {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     size_t mask = tok->pair_cap_ - 1;

@@ -32,7 +32,7 @@ if [ ! -x "$PY" ]; then
 fi
 
 # ---- each benchmark, --quick ----
-for b in sgemm lowrank phi table7; do
+for b in sgemm lowrank phi table7 tensors; do
     "$LSC" bench $b --quick --threads 1 --json >"$T/$b.out" 2>"$T/$b.err"
     check "bench $b --quick exits 0" $?
     jcheck "bench $b --quick: last line is JSON naming the benchmark" "$T/$b.out" \

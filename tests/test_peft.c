@@ -296,6 +296,20 @@ static void test_fixtures(void)
           "GPT-2: 12 c_attn + 12 attn.c_proj + 12 mlp.c_proj modules (got %d: %d/%d/%d)", ad.n_modules, n_attn,
           n_aproj, n_mproj);
     CHECK(shapes_ok, "GPT-2: shapes 768->2304, 768->768, 3072->768, r=8, scaling 32/8");
+    /* lsc_adapter_find: the loader's hash index (issue 15), and the linear search on a copy whose
+     * modules array was replaced (the index is not used for it) */
+    int found = ad.module_index_of_ == ad.modules && ad.module_index_.n == (size_t)ad.n_modules;
+    for (int i = 0; i < ad.n_modules; i++)
+        found &= lsc_adapter_find(&ad, ad.modules[i].name) == i;
+    found &= lsc_adapter_find(&ad, "transformer.h.0.attn") == -1 && lsc_adapter_find(&ad, "") == -1;
+    lsc_adapter_module rev[64];
+    lsc_adapter cp = ad;
+    for (int i = 0; i < ad.n_modules && ad.n_modules <= 64; i++)
+        rev[i] = ad.modules[ad.n_modules - 1 - i];
+    cp.modules = rev;
+    for (int i = 0; i < ad.n_modules && ad.n_modules <= 64; i++)
+        found &= lsc_adapter_find(&cp, ad.modules[i].name) == ad.n_modules - 1 - i;
+    CHECK(found, "lsc_adapter_find: every module by the hash index; a changed modules array searched linearly");
     CHECK(ad.fan_in_fan_out == 1, "GPT-2: fan_in_fan_out true");
     CHECK(strcmp(ad.modules[0].name, "transformer.h.0.attn.c_attn") == 0 &&
               strcmp(ad.modules[ad.n_modules - 1].name, "transformer.h.11.mlp.c_proj") == 0,
