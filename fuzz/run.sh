@@ -32,7 +32,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppr
 # reports; nothing our reader can bound). Reported apart with the input kept, not
 # counted as a crash, so that CI does not fail on a library it does not own.
 libhdf5_fault() {
-    grep -qE 'ERROR: libFuzzer: timeout|allocation-size-too-big|out-of-memory \(malloc' "$1" || return 1
+    grep -qE 'ERROR: libFuzzer: timeout|allocation-size-too-big|allocator is out of memory|out-of-memory \(malloc' "$1" || return 1
     first=$(grep -E '^ +#[0-9]+ ' "$1" | grep -vE 'fuzzer::|__sanitizer|libc\.so| in (malloc|calloc|realloc) ' |
             head -n 1)
     echo "$first" | grep -q 'libhdf5'
