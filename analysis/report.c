@@ -253,7 +253,12 @@ static void write_head(ctx *c, const char *title_opt)
             root_str_(&c->st[i], "git_commit", gc, sizeof gc);
             break;
         }
-    time_t now = time(NULL);
+    /* SOURCE_DATE_EPOCH (reproducible-builds.org) pins the date: the same
+     * results then give byte-identical pages */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    char *end = NULL;
+    long long pinned = sde && *sde ? strtoll(sde, &end, 10) : -1;
+    time_t now = end && *end == '\0' && pinned >= 0 ? (time_t)pinned : time(NULL);
     struct tm tmv;
     gmtime_r(&now, &tmv);
     strftime(created, sizeof created, "%Y-%m-%d %H:%M UTC", &tmv);

@@ -32,6 +32,7 @@
 
 #include <hdf5.h>
 
+#include "h5heap.h"
 #include "lsc_internal.h"
 
 struct lsc_h5 {
@@ -495,6 +496,8 @@ int lsc_h5_read_attr_int(const lsc_h5 *h, const char *obj, const char *name, lon
     return attr_read_num(h, obj, name, H5T_NATIVE_LLONG, v, err);
 }
 
+#define STR_MAX ((size_t)16 << 20)   /* fixed-length string attributes larger are refused */
+
 int lsc_h5_read_attr_str(const lsc_h5 *h, const char *obj, const char *name, char *buf,
                          size_t n, lsc_error *err)
 {
@@ -504,13 +507,31 @@ int lsc_h5_read_attr_str(const lsc_h5 *h, const char *obj, const char *name, cha
     hid_t o, a = attr_open(h, obj, name, &o, err, &rc);
     if (a < 0)
         return rc;
-    hid_t t = H5Aget_type(a);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0)
+        H5Sclose(sp);
+    const char *bad = NULL;
     if (t < 0 || H5Tget_class(t) != H5T_STRING) {
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
                            "%s: attribute %s of %s is not a string", h->path, name, objname(obj));
         goto fail;
     }
-    if (H5Tis_variable_str(t) > 0) {
+    if (np != 1) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: attribute %s of %s is not a single string", h->path, name,
+                           objname(obj));
+        goto fail;
+    }
+    int heap = H5Tis_variable_str(t) > 0 && !h->writable ?
+               lsc_h5_vlen_str_check(h->file, a, &bad) : 0;
+    if (heap == -2) {
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", h->path);
+    } else if (heap < 0) {
+        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                           "%s: attribute %s of %s is corrupt: %s", h->path, name, objname(obj),
+                           bad);
+    } else if (H5Tis_variable_str(t) > 0) {
         hid_t mt = str_type();
         char *s = NULL;
         if (mt < 0 || H5Aread(a, mt, &s) < 0) {
@@ -523,9 +544,13 @@ int lsc_h5_read_attr_str(const lsc_h5 *h, const char *obj, const char *name, cha
             H5Tclose(mt);
     } else {
         size_t sz = H5Tget_size(t);
-        char *tmp = LSC_CALLOC(sz + 1, 1);
-        hid_t mt = H5Tcopy(t);
-        if (!tmp || mt < 0) {
+        char *tmp = sz <= STR_MAX ? LSC_CALLOC(sz + 1, 1) : NULL;
+        hid_t mt = tmp ? H5Tcopy(t) : -1;
+        if (sz > STR_MAX) {
+            rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__,
+                               "%s: attribute %s of %s is a string of %zu bytes (more than 16 MiB)",
+                               h->path, name, objname(obj), sz);
+        } else if (!tmp || mt < 0) {
             rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", h->path);
         } else if (H5Aread(a, mt, tmp) < 0) {
             rc = h5fail(err, h->path, "cannot read attribute %s of %s", name, objname(obj));

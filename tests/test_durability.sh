@@ -37,7 +37,9 @@ S=$T/s
 if ! cc -shared -fPIC -o "$T/faultinj.so" tests/faultinj.c -ldl 2>"$T/cc.err"; then
     bad "build tests/faultinj.c: $(head -n 3 "$T/cc.err")"; finish
 fi
-FI=$T/faultinj.so
+# an ASan build's runtime must come first in LD_PRELOAD
+ASAN_RT=$(ldd "$LSC" 2>/dev/null | awk '/libasan/ { print $3 }')
+FI=${ASAN_RT:+$ASAN_RT:}$T/faultinj.so
 B=$T/base.safetensors
 "$LSC" pretrain --profile tiny --steps 2 -o "$B" --quiet >/dev/null 2>"$T/e" || { bad "pretrain a base: $(cat "$T/e")"; finish; }
 TR="--base $B --data data/fixtures/tiny.txt --targets q,v --steps 3 --batch 2 --quiet"
@@ -88,7 +90,12 @@ for c in spectrum regress report; do
 done
 
 # ---- two concurrent runs to one output, 10 times ----
+# the page's date pinned, so that a minute turning over between runs changes nothing
+export SOURCE_DATE_EPOCH=1700000000
 "$LSC" report "$REP" -o "$T/refA.html" --title A >/dev/null && "$LSC" report "$REP" -o "$T/refB.html" --title B >/dev/null
+grep -q "2023-11-14 22:13 UTC" "$T/refA.html" && grep -q "2023-11-14 22:13 UTC" "$T/refA.md" &&
+    ok "report: SOURCE_DATE_EPOCH=1700000000 dates the page 2023-11-14 22:13 UTC" ||
+    bad "report: SOURCE_DATE_EPOCH not used for the page's date"
 nbad=0
 for i in 1 2 3 4 5 6 7 8 9 10; do
     "$LSC" report "$REP" -o "$T/cc.html" --title A >/dev/null 2>&1 & p1=$!
