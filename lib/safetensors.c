@@ -174,7 +174,11 @@ static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
  * exactly (no overlap, no hole, nothing after the last). */
 static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
 {
-    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    int sorted = 1;   /* writers write in offset order: no sort then */
+    for (int i = 1; i < f->n_tensors && sorted; i++)
+        sorted = cmp_begin(&f->tensors[i - 1], &f->tensors[i]) <= 0;
+    if (!sorted)
+        qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
     /* the name index; duplicates: the parser keeps both entries of a repeated key */
     if (lsc_hmap_reserve(&f->index, (size_t)f->n_tensors) != LSC_OK)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
