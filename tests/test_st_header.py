@@ -121,6 +121,8 @@ def write_st(path, header_bytes, data_size, pad):
 
 def dump(paths):
     p = subprocess.run([DRIVER, "--dump"] + paths, capture_output=True, text=True)
+    check(p.returncode == 0 and not p.stderr, "driver on %d files: exit 0, nothing on stderr (%d: %s)" % (
+        len(paths), p.returncode, p.stderr[-300:]))
     return p.stdout.splitlines()
 
 
