@@ -47,9 +47,11 @@ static int dtype_from_name(const char *s)
 
 /* The JSON header is read in one pass by a parser of its own (cJSON made one
  * allocation per value: seconds for a header of a million tensors). It
- * accepts what the cJSON reader accepted, except numbers outside JSON's
- * grammar ("01", "+1", "1.", ".5", "0x1"): string escapes as JSON's (\uXXXX
- * with surrogate pairs; unpaired surrogates refused), nesting at most
+ * accepts what the cJSON reader accepted, except what is not JSON: numbers
+ * outside JSON's grammar ("01", "+1", "1.", ".5", "0x1") and a \u without
+ * four hex digits (cJSON read it as U+0000) are refused. String escapes
+ * as JSON's (\uXXXX with surrogate pairs; unpaired surrogates refused,
+ * as cJSON and serde_json do), nesting at most
  * ST_MAX_DEPTH, every byte <= 32 between tokens taken as whitespace, the
  * bytes of strings as they are (not checked to be UTF-8; a raw control
  * character kept; "\u0000" ends the C string), whatever follows the
