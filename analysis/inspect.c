@@ -45,18 +45,15 @@ static void print_shape(const lsc_st_tensor *t)
     printf("]");
 }
 
-static int list_tensors(const char *path, size_t *n_params, lsc_error *err)
+/* The tensors of f (opened from path); their elements in *n_params. */
+static void list_tensors(const char *path, const lsc_st_file *f, size_t *n_params)
 {
-    lsc_st_file f;
-    int rc = lsc_st_open(&f, path, err);
-    if (rc != LSC_OK)
-        return rc;
     size_t total = 0;
-    printf("%s: %d tensors\n", path, f.n_tensors);
-    for (int i = 0; i < f.n_meta; i++)
-        printf("  metadata %s = %s\n", cli_safe(f.meta_keys[i]), cli_safe(f.meta_vals[i]));
-    for (int i = 0; i < f.n_tensors; i++) {
-        const lsc_st_tensor *t = &f.tensors[i];
+    printf("%s: %d tensors\n", path, f->n_tensors);
+    for (int i = 0; i < f->n_meta; i++)
+        printf("  metadata %s = %s\n", cli_safe(f->meta_keys[i]), cli_safe(f->meta_vals[i]));
+    for (int i = 0; i < f->n_tensors; i++) {
+        const lsc_st_tensor *t = &f->tensors[i];
         printf("  %-60s %-5s ", cli_safe(t->name), lsc_dtype_name(t->dtype));
         print_shape(t);
         printf("\n");
@@ -64,8 +61,6 @@ static int list_tensors(const char *path, size_t *n_params, lsc_error *err)
     }
     printf("  total elements: %zu\n", total);
     *n_params = total;
-    lsc_st_close(&f);
-    return LSC_OK;
 }
 
 /* Parameters of a base model: a Hugging Face folder (its tensors'
@@ -175,8 +170,14 @@ static int inspect_path(const char *path, size_t *trainable, lsc_error *err)
     int exists = stat(path, &sb) == 0;
     lsc_adapter ad;
     int rc = lsc_adapter_load(&ad, path, err);
-    if (rc == LSC_EARG && exists && !S_ISDIR(sb.st_mode))
-        return list_tensors(path, trainable, err);
+    if (rc == LSC_EARG && exists && !S_ISDIR(sb.st_mode)) {
+        lsc_st_file f;
+        if ((rc = lsc_st_open(&f, path, err)) != LSC_OK)
+            return rc;
+        list_tensors(path, &f, trainable);
+        lsc_st_close(&f);
+        return LSC_OK;
+    }
     if (rc != LSC_OK)
         return rc;
     *trainable = print_adapter(path, &ad);
@@ -185,9 +186,10 @@ static int inspect_path(const char *path, size_t *trainable, lsc_error *err)
         snprintf(st_path, sizeof st_path, "%s", ad.path);
     else
         snprintf(st_path, sizeof st_path, "%s/adapter_model.safetensors", ad.path);
-    lsc_adapter_free(&ad);
     size_t dummy;
-    return list_tensors(st_path, &dummy, err);
+    list_tensors(st_path, &ad.st, &dummy);   /* the file the loader parsed, not parsed again */
+    lsc_adapter_free(&ad);
+    return LSC_OK;
 }
 
 int cmd_inspect(int argc, char **argv)

@@ -199,6 +199,7 @@ progress "analysis: phi grid"
 record phi phi "$LSC" bench phi --threads "$TA" $QFLAG --json
 progress "analysis: Table 7, top-k vs full SVD"
 record table7 table7 "$LSC" bench table7 --threads "$TA" $QFLAG --json
+record tensors tensors "$LSC" bench tensors $QFLAG --json
 
 # spectrum + subspace + amplify of the GPT-2 fixture, end to end (process wall time)
 E2E_REPS=5

@@ -117,6 +117,9 @@ typedef struct lsc_adapter {
      * built or changed otherwise is searched linearly) */
     lsc_hmap module_index_;
     const lsc_adapter_module *module_index_of_;
+    /* the weights file as the loader opened it (tensors, metadata), kept
+     * until lsc_adapter_free so that a caller listing it need not parse it again */
+    lsc_st_file st;
 } lsc_adapter;
 
 /* Reads an adapter. spec is

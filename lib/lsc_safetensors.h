@@ -19,7 +19,7 @@ typedef enum lsc_dtype {
     LSC_DT_U64, LSC_DT_COUNT
 } lsc_dtype;
 
-const char *lsc_dtype_name(lsc_dtype dt);   /* "F32", ... */
+const char *lsc_dtype_name(lsc_dtype dt);   /* "F32", ... (st_header.c) */
 size_t      lsc_dtype_size(lsc_dtype dt);   /* bytes per element */
 
 #define LSC_ST_MAXDIM 8
@@ -48,7 +48,15 @@ typedef struct lsc_st_file {
     char         **meta_keys; /* __metadata__ (string -> string) */
     char         **meta_vals;
     lsc_hmap       index;     /* tensor name -> index into tensors (lsc_st_find) */
+    char          *arena;     /* the tensor names and metadata strings */
 } lsc_st_file;
+
+struct lsc_st_file;
+/* Internal (st_header.c, called by lsc_st_open): the JSON header text[0..len),
+ * text[0] == '{', into f->tensors in file order (each entry's dtype, shape and
+ * offsets checked against f->data_size), f->meta_*, the strings in f->arena.
+ * A text that is not JSON: "PATH: header is not valid JSON". */
+int lsc_st_parse_header_(struct lsc_st_file *f, const char *text, size_t len, const char *path, lsc_error *err);
 
 /* Opens and fully validates a safetensors file: header length bounded and
  * inside the file, JSON object, every tensor with a known dtype, shape and

@@ -76,6 +76,7 @@ void lsc_adapter_free(lsc_adapter *ad)
     LSC_FREE(ad->adapter_name);
     free_strv(ad->ignored, ad->n_ignored);
     lsc_hmap_free(&ad->module_index_);
+    lsc_st_close(&ad->st);
     memset(ad, 0, sizeof *ad);
 }
 

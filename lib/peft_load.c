@@ -519,7 +519,10 @@ static int load_folder(lsc_adapter *ad, const char *dir, const char *want, const
     memset(&st, 0, sizeof st);
     if ((rc = lsc_peft_parse_config_(ad, cfg, err)) == LSC_OK && (rc = lsc_st_open(&st, wts, err)) == LSC_OK)
         rc = load_tensors(ad, &st, want, label, wts, err);
-    lsc_st_close(&st);
+    if (rc == LSC_OK)
+        ad->st = st;   /* kept (lsc_adapter_free closes it) */
+    else
+        lsc_st_close(&st);
     return rc;
 }
 
@@ -542,7 +545,10 @@ static int load_kohya(lsc_adapter *ad, const char *path, lsc_error *err)
     ad->is_kohya = 1;
     if (rc == LSC_OK)
         rc = load_tensors(ad, &st, NULL, NULL, path, err);
-    lsc_st_close(&st);
+    if (rc == LSC_OK)
+        ad->st = st;   /* kept (lsc_adapter_free closes it) */
+    else
+        lsc_st_close(&st);
     return rc;
 }
 

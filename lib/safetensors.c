@@ -21,42 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cJSON.h>
-
 #include "lsc_internal.h"
 
 #define ST_MAX_HEADER 100000000ull
-
-// ---- dtypes ----
-
-static const struct {
-    const char *name;
-    size_t      size;
-} dtypes[LSC_DT_COUNT] = {
-    [LSC_DT_BOOL] = {"BOOL", 1}, [LSC_DT_U8] = {"U8", 1},   [LSC_DT_I8] = {"I8", 1},
-    [LSC_DT_I16] = {"I16", 2},   [LSC_DT_U16] = {"U16", 2}, [LSC_DT_F16] = {"F16", 2},
-    [LSC_DT_BF16] = {"BF16", 2}, [LSC_DT_I32] = {"I32", 4}, [LSC_DT_U32] = {"U32", 4},
-    [LSC_DT_F32] = {"F32", 4},   [LSC_DT_F64] = {"F64", 8}, [LSC_DT_I64] = {"I64", 8},
-    [LSC_DT_U64] = {"U64", 8},
-};
-
-const char *lsc_dtype_name(lsc_dtype dt)
-{
-    return (unsigned)dt < LSC_DT_COUNT ? dtypes[dt].name : "?";
-}
-
-size_t lsc_dtype_size(lsc_dtype dt)
-{
-    return (unsigned)dt < LSC_DT_COUNT ? dtypes[dt].size : 0;
-}
-
-static int dtype_from_name(const char *s)
-{
-    for (int i = 0; i < LSC_DT_COUNT; i++)
-        if (strcmp(dtypes[i].name, s) == 0)
-            return i;
-    return -1;
-}
 
 // ---- half precision ----
 
@@ -131,15 +98,8 @@ uint16_t lsc_f32_to_f16(float f)
 
 static void st_free_fields(lsc_st_file *f)
 {
-    if (f->tensors) {
-        for (int i = 0; i < f->n_tensors; i++)
-            LSC_FREE(f->tensors[i].name);
-        LSC_FREE(f->tensors);
-    }
-    for (int i = 0; i < f->n_meta; i++) {
-        LSC_FREE(f->meta_keys[i]);
-        LSC_FREE(f->meta_vals[i]);
-    }
+    LSC_FREE(f->tensors);   /* names and metadata strings are in the arena */
+    LSC_FREE(f->arena);
     LSC_FREE(f->meta_keys);
     LSC_FREE(f->meta_vals);
     lsc_hmap_free(&f->index);
@@ -161,69 +121,6 @@ static int cmp_begin(const void *a, const void *b)
     if (x->begin != y->begin)
         return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
-}
-
-/* A JSON number that is a non-negative integer below 2^53. */
-static int json_uint(const cJSON *j, uint64_t *out)
-{
-    if (!cJSON_IsNumber(j))
-        return 0;
-    double v = j->valuedouble;
-    if (lsc_json_num_check(v, 0.0, 9007199254740992.0, 1, NULL, NULL, NULL) != LSC_OK)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
-
-static int parse_tensor(lsc_st_tensor *t, const cJSON *obj, size_t data_size,
-                        const char *path, lsc_error *err)
-{
-    const char *name = t->name;
-    if (!cJSON_IsObject(obj))
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': header entry is not an object", path, name);
-    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(obj, "dtype");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(obj, "shape");
-    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(obj, "data_offsets");
-    if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': needs dtype, shape and data_offsets", path, name);
-    int d = dtype_from_name(dt->valuestring);
-    if (d < 0)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': unknown dtype '%s'", path, name, dt->valuestring);
-    t->dtype = (lsc_dtype)d;
-    int nd = cJSON_GetArraySize(shape);
-    if (nd > LSC_ST_MAXDIM)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': %d dimensions (at most %d)", path, name, nd, LSC_ST_MAXDIM);
-    t->ndim = nd;
-    size_t numel = 1;
-    for (int i = 0; i < nd; i++) {
-        uint64_t v;
-        if (!json_uint(cJSON_GetArrayItem(shape, i), &v))
-            LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, i);
-        t->shape[i] = (int64_t)v;
-        if (v != 0 && numel > SIZE_MAX / v)
-            LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': shape overflows size_t", path, name);
-        numel *= (size_t)v;
-    }
-    t->numel = numel;
-    size_t es = dtypes[d].size;
-    if (numel > SIZE_MAX / es)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': byte size overflows size_t", path, name);
-    uint64_t b, e;
-    if (cJSON_GetArraySize(offs) != 2 || !json_uint(cJSON_GetArrayItem(offs, 0), &b) ||
-        !json_uint(cJSON_GetArrayItem(offs, 1), &e))
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets must be two non-negative integers", path, name);
-    if (e < b)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets end %llu before begin %llu", path, name,
-                 (unsigned long long)e, (unsigned long long)b);
-    if (e > data_size)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] outside the data area (%zu bytes)",
-                 path, name, (unsigned long long)b, (unsigned long long)e, data_size);
-    if (e - b != numel * es)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: tensor '%s': %llu bytes for shape of %zu %s elements (%zu bytes)", path,
-                 name, (unsigned long long)(e - b), numel, dtypes[d].name, numel * es);
-    t->begin = (size_t)b;
-    t->end = (size_t)e;
-    return LSC_OK;
 }
 
 /* Opens and maps path into f (f->path, f->map, f->size) and checks the
@@ -273,66 +170,16 @@ static int st_map(lsc_st_file *f, const char *path, lsc_error *err)
     return LSC_OK;
 }
 
-/* The __metadata__ entry c (string to string) into f->meta_keys/meta_vals. */
-static int st_parse_metadata(lsc_st_file *f, const cJSON *c, const char *path, lsc_error *err)
-{
-    if (f->meta_keys)
-        LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate __metadata__", path);
-    if (!cJSON_IsObject(c))
-        LSC_FAIL(err, LSC_EFORMAT, "%s: __metadata__ is not an object", path);
-    int nm = cJSON_GetArraySize(c);
-    f->meta_keys = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
-    f->meta_vals = LSC_CALLOC((size_t)nm + 1, sizeof(char *));
-    if (!f->meta_keys || !f->meta_vals)
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
-    for (const cJSON *kv = c->child; kv; kv = kv->next) {
-        if (!cJSON_IsString(kv))
-            LSC_FAIL(err, LSC_EFORMAT, "%s: __metadata__ value of '%s' is not a string", path, kv->string);
-        f->meta_keys[f->n_meta] = lsc_strdup_(kv->string);
-        f->meta_vals[f->n_meta] = lsc_strdup_(kv->valuestring);
-        f->n_meta++;
-        if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1])
-            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
-    }
-    return LSC_OK;
-}
-
-/* Every entry of the header object root: __metadata__ and the tensors. */
-static int st_parse_entries(lsc_st_file *f, const cJSON *root, const char *path, lsc_error *err)
-{
-    int n = 0;
-    for (const cJSON *c = root->child; c; c = c->next)
-        n++;
-    f->tensors = LSC_CALLOC((size_t)n + 1, sizeof *f->tensors);
-    if (!f->tensors)
-        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (!c->string)
-            LSC_FAIL(err, LSC_EFORMAT, "%s: header entry without a name", path);
-        if (strcmp(c->string, "__metadata__") == 0) {
-            int rc = st_parse_metadata(f, c, path, err);
-            if (rc != LSC_OK)
-                return rc;
-            continue;
-        }
-        lsc_st_tensor *t = &f->tensors[f->n_tensors];
-        t->name = lsc_strdup_(c->string);
-        if (!t->name)
-            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
-        f->n_tensors++;
-        int rc = parse_tensor(t, c, f->data_size, path, err);
-        if (rc != LSC_OK)
-            return rc;
-    }
-    return LSC_OK;
-}
-
 /* No duplicate names; sorted by offset, the tensors tile the data area
  * exactly (no overlap, no hole, nothing after the last). */
 static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
 {
-    qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
-    /* the name index; duplicates: cJSON keeps both entries of a repeated key */
+    int sorted = 1;   /* writers write in offset order: no sort then */
+    for (int i = 1; i < f->n_tensors && sorted; i++)
+        sorted = cmp_begin(&f->tensors[i - 1], &f->tensors[i]) <= 0;
+    if (!sorted)
+        qsort(f->tensors, (size_t)f->n_tensors, sizeof *f->tensors, cmp_begin);
+    /* the name index; duplicates: the parser keeps both entries of a repeated key */
     if (lsc_hmap_reserve(&f->index, (size_t)f->n_tensors) != LSC_OK)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
     for (int i = 0; i < f->n_tensors; i++)
@@ -358,25 +205,13 @@ static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
 int lsc_st_open(lsc_st_file *f, const char *path, lsc_error *err)
 {
     memset(f, 0, sizeof *f);
-    cJSON *root = NULL;
     int rc = st_map(f, path, err);
-    if (rc != LSC_OK)
-        goto fail;
-    root = cJSON_ParseWithLength((const char *)f->map + 8, (size_t)(f->data - f->map) - 8);
-    if (!root || !cJSON_IsObject(root)) {
-        rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: header is not valid JSON", path);
-        goto fail;
-    }
-    rc = st_parse_entries(f, root, path, err);
+    if (rc == LSC_OK)
+        rc = lsc_st_parse_header_(f, (const char *)f->map + 8, (size_t)(f->data - f->map) - 8, path, err);
     if (rc == LSC_OK)
         rc = st_check_layout(f, path, err);
     if (rc != LSC_OK)
-        goto fail;
-    cJSON_Delete(root);
-    return LSC_OK;
-fail:
-    cJSON_Delete(root);
-    st_free_fields(f);
+        st_free_fields(f);
     return rc;
 }
 
