@@ -297,11 +297,12 @@ static inline float select_f(float a, float b, int take_b)
  * so that the row loops vectorise: x = n·ln2 + r with n = round(x/ln2) (the
  * 1.5·2^23 trick, no float->int conversion), ln2 split in two (Cody-Waite),
  * e^r by its degree-7 Taylor polynomial on |r| <= ln2/2 (truncation 5e-9),
- * 2^n added to the exponent bits. x is clamped to >= -87 (e^-87 = 1.6e-38,
+ * 2^n added to the exponent bits (unsigned arithmetic that wraps on purpose
+ * for n < 0: LSC_WRAPS). x is clamped to >= -87 (e^-87 = 1.6e-38,
  * still normal): smaller values give that tiny value instead of 0, which a
  * softmax cannot tell apart. Max relative error 1.0e-7 (tests compare the
  * attention against the double naive kernel). NaN in, NaN out. */
-static inline float exp_neg_fast(float x)
+LSC_WRAPS static inline float exp_neg_fast(float x)
 {
     x = select_f(x, -87.0f, x < -87.0f);
     const float magic = 12582912.0f;              /* 1.5·2^23 */
@@ -334,15 +335,18 @@ void lsc_causal_softmax_row_(float *s, int t, int T)
     for (int j = 0; j <= t; j++)
         if (s[j] > mx)
             mx = s[j];
+    /* The simd loops run j < t + 1, not j <= t: clang's omp simd lowering of
+     * `<=` converts the bound to unsigned (a -fsanitize=integer report; t is
+     * never negative). gcc emits the same code for both. */
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j <= t; j++) {
+    for (int j = 0; j < t + 1; j++) {
         s[j] = exp_neg_fast(s[j] - mx);
         sum += s[j];
     }
     float inv = 1.0f / sum;
 #pragma omp simd
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)
         s[j] *= inv;
     for (int j = t + 1; j < T; j++)
         s[j] = 0.0f;
@@ -355,10 +359,10 @@ void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T)
 {
     float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)               /* not j <= t: see the forward */
         dot += p[j] * d[j];
 #pragma omp simd
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)
         d[j] = p[j] * (d[j] - dot);
     for (int j = t + 1; j < T; j++)
         d[j] = 0.0f;
