@@ -281,8 +281,9 @@ void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
 /* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
  * that the GELU loops vectorise under the project's -O2: GCC does not
  * if-convert a float ?: while -ftrapping-math is on, and a scalar loop with
- * a libm call per element was 5-25 % of a training step (perf, shape L). */
-static inline float select_f(float a, float b, int take_b)
+ * a libm call per element was 5-25 % of a training step (perf, shape L).
+ * The mask 0u - take_b wraps on purpose (LSC_WRAPS). */
+LSC_WRAPS static inline float select_f(float a, float b, int take_b)
 {
     uint32_t ab, bb, m = 0u - (uint32_t)take_b;
     memcpy(&ab, &a, sizeof ab);
@@ -488,8 +489,10 @@ LSC_GELU_CLONES
 void lsc_gelu_forward_(float *out, const float *inp, size_t n)
 {
     // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    /* A signed index: clang's omp simd lowering of an unsigned one computes
+     * 0 - 1 (a -fsanitize=integer report). Element-wise: same bits. */
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
         out[i] = 0.5f * x * (1.0f + tanh_fast(u));
@@ -500,7 +503,7 @@ LSC_GELU_CLONES
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n)
 {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {        /* signed: see the forward */
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanh_fast(u);
