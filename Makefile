@@ -194,7 +194,8 @@ asan-clang: deps
 	    OPENMP=$(shell echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1 || echo 0) \
 	    OPT="-O2 -g -fno-omit-frame-pointer -Wno-pass-failed" SAN="$(ASAN_CLANG_SAN)" build
 	$(Q)BUILD=build/asan-clang LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:intercept_tls_get_addr=0 \
-	    UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
+	    UBSAN_OPTIONS=print_stacktrace=1 CC=clang OPT="-O2 -g -fno-omit-frame-pointer -Wno-pass-failed" \
+	    SAN="$(ASAN_CLANG_SAN)" sh tests/run.sh
 
 debug:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/debug OPT="-O0 -g" build
