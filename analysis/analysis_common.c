@@ -371,6 +371,11 @@ int ana_all_zero(size_t n, const float *x)
     return 1;
 }
 
+/* FNV-1a and the Fibonacci mix wrap on purpose: exempt from clang's
+ * -fsanitize=integer (lib's LSC_WRAPS, which lsc_internal.h keeps private). */
+#if defined(__clang__)
+__attribute__((no_sanitize("integer")))
+#endif
 uint64_t ana_module_seed(uint64_t seed, const char *name)
 {
     /* FNV-1a of the name, mixed with the seed */
@@ -519,8 +524,10 @@ void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), voi
     int nth = ana_worker_threads(o);
     if (nth > 1)
         ana_blas_threads(1);
+    /* t < n + 1, not t <= n: clang's lowering of `<=` converts the bound to
+     * unsigned (a -fsanitize=integer report). Iteration n is the git lookup. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (int t = 0; t <= n; t++) {
+    for (int t = 0; t < n + 1; t++) {
         if (t == n)
             (void)ana_git_commit();   /* cached for ana_write_provenance */
         else

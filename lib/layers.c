@@ -281,8 +281,9 @@ void lsc_matmul_backward_naive_(double *dinp, double *dw, double *dbias,
 /* Branch-free choice of a or b through the bits (take_b is 0 or 1), so
  * that the GELU loops vectorise under the project's -O2: GCC does not
  * if-convert a float ?: while -ftrapping-math is on, and a scalar loop with
- * a libm call per element was 5-25 % of a training step (perf, shape L). */
-static inline float select_f(float a, float b, int take_b)
+ * a libm call per element was 5-25 % of a training step (perf, shape L).
+ * The mask 0u - take_b wraps on purpose (LSC_WRAPS). */
+LSC_WRAPS static inline float select_f(float a, float b, int take_b)
 {
     uint32_t ab, bb, m = 0u - (uint32_t)take_b;
     memcpy(&ab, &a, sizeof ab);
@@ -297,11 +298,12 @@ static inline float select_f(float a, float b, int take_b)
  * so that the row loops vectorise: x = n·ln2 + r with n = round(x/ln2) (the
  * 1.5·2^23 trick, no float->int conversion), ln2 split in two (Cody-Waite),
  * e^r by its degree-7 Taylor polynomial on |r| <= ln2/2 (truncation 5e-9),
- * 2^n added to the exponent bits. x is clamped to >= -87 (e^-87 = 1.6e-38,
+ * 2^n added to the exponent bits (unsigned arithmetic that wraps on purpose
+ * for n < 0: LSC_WRAPS). x is clamped to >= -87 (e^-87 = 1.6e-38,
  * still normal): smaller values give that tiny value instead of 0, which a
  * softmax cannot tell apart. Max relative error 1.0e-7 (tests compare the
  * attention against the double naive kernel). NaN in, NaN out. */
-static inline float exp_neg_fast(float x)
+LSC_WRAPS static inline float exp_neg_fast(float x)
 {
     x = select_f(x, -87.0f, x < -87.0f);
     const float magic = 12582912.0f;              /* 1.5·2^23 */
@@ -334,15 +336,18 @@ void lsc_causal_softmax_row_(float *s, int t, int T)
     for (int j = 0; j <= t; j++)
         if (s[j] > mx)
             mx = s[j];
+    /* The simd loops run j < t + 1, not j <= t: clang's omp simd lowering of
+     * `<=` converts the bound to unsigned (a -fsanitize=integer report; t is
+     * never negative). gcc emits the same code for both. */
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j <= t; j++) {
+    for (int j = 0; j < t + 1; j++) {
         s[j] = exp_neg_fast(s[j] - mx);
         sum += s[j];
     }
     float inv = 1.0f / sum;
 #pragma omp simd
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)
         s[j] *= inv;
     for (int j = t + 1; j < T; j++)
         s[j] = 0.0f;
@@ -355,10 +360,10 @@ void lsc_causal_softmax_backward_row_(float *d, const float *p, int t, int T)
 {
     float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)               /* not j <= t: see the forward */
         dot += p[j] * d[j];
 #pragma omp simd
-    for (int j = 0; j <= t; j++)
+    for (int j = 0; j < t + 1; j++)
         d[j] = p[j] * (d[j] - dot);
     for (int j = t + 1; j < T; j++)
         d[j] = 0.0f;
@@ -484,8 +489,10 @@ LSC_GELU_CLONES
 void lsc_gelu_forward_(float *out, const float *inp, size_t n)
 {
     // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    /* A signed index: clang's omp simd lowering of an unsigned one computes
+     * 0 - 1 (a -fsanitize=integer report). Element-wise: same bits. */
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
         out[i] = 0.5f * x * (1.0f + tanh_fast(u));
@@ -496,7 +503,7 @@ LSC_GELU_CLONES
 void lsc_gelu_backward_(float *dinp, const float *inp, const float *dout, size_t n)
 {
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) {
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {        /* signed: see the forward */
         float x = inp[i];
         float u = (float)GELU_SCALE * (x + 0.044715f * x * x * x);
         float th = tanh_fast(u);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lsc.h"
+#include "lsc_internal.h"
 #include "test.h"
 
 // ---- writing files ----
@@ -66,7 +67,8 @@ static const size_t gsize[NG] = {V * C, L * C, L * C * C, L * KVD * C, L * KVD *
                                  L * F * C, L * C * F,   L * F * C, C,     2 * SEQ * HS / 2, V * C};
 static float *gdata[NG];
 
-static void make_weights(void)
+/* A 64-bit LCG: its multiply-add wraps on purpose (LSC_WRAPS). */
+LSC_WRAPS static void make_weights(void)
 {
     uint64_t s = 42;
     for (int g = 0; g < NG; g++) {

@@ -5,7 +5,8 @@ subcommand entry over 80; no dependency cycle between library files (read
 from the object files with nm: A -> B when A.o uses a symbol B.o defines);
 every public header compiles on its own; subcommands are declared only in
 analysis/commands.h; files are replaced only through lib/atomic.c (no other
-rename()); the library has no main() and never calls exit().
+rename()); the library has no main() and never calls exit(); OpenMP loops
+have a signed index and a `<` bound (clang's -fsanitize=integer).
 One PASS/FAIL line per check, then "N passed, N failed, N skipped"."""
 import glob, os, re, subprocess, sys
 
@@ -156,5 +157,15 @@ for p in glob.glob('lib/*.c'):
 # abort() is allowed in exactly one place: LSC_ABORT's lsc_abort_ in error.c
 libbad = [b for b in libbad if not (b.startswith('lib/error.c') and 'abort()' in b)]
 check('lib/ has no main() and calls no exit()', not libbad, '\n    '.join(libbad))
+# clang's lowering of an OpenMP loop computes 0 - 1 for an unsigned index and
+# converts a `<=` bound to unsigned: reports under `make asan-clang`
+omp = []
+for p in glob.glob('lib/*.c') + glob.glob('analysis/*.c'):
+    ls = strip_comments(open(p).read()).split('\n')
+    for i, l in enumerate(ls[:-1]):
+        if re.match(r'\s*#\s*pragma\s+omp\b.*\b(for|simd)\b', l) and not re.match(
+                r'\s*for\s*\(\s*(int|long|ptrdiff_t)\s+(\w+)\s*=[^;]*;\s*\2\s*<(?!=)', ls[i + 1]):
+            omp.append('%s:%d %s' % (p, i + 2, ls[i + 1].strip()))
+check('OpenMP loops: a signed index and a < bound', not omp, '\n    '.join(omp))
 
 sys.exit(testlib.summary())
