@@ -2,7 +2,8 @@
  * merge.c — `lorascope merge`: the base model with an adapter merged in,
  * W0 + s·B·A for every adapted weight, written as safetensors (a Hugging
  * Face folder for a Llama-family model with --hf or a folder base); --unmerge
- * subtracts it again from a merged model. On an NF4 base the output is
+ * subtracts it again from a merged model. The folder changes in one step
+ * (lib/model_hf.c lsc_gpt_save_hf). On an NF4 base the output is
  * fp32, deq(W_nf4) + s·B·A. Every mergeable kind (issue 14): LoRA, DoRA,
  * embedding LoRA, modules_to_save full tensors (added tokens grow the
  * vocabulary); conv LoRA is refused.
@@ -47,8 +48,11 @@ static const char *MERGE_USAGE =
     "A Llama-family model is written as a Hugging Face folder MERGED (config.json and\n"
     "F32 safetensors, sharded into files of at most --shard-size BYTES, default 2 GiB,\n"
     "with model.safetensors.index.json) when the base is a folder or with --hf; the\n"
-    "same command line reads that folder again as --base. Otherwise MERGED is one\n"
-    "lorascope .safetensors file.\n"
+    "same command line reads that folder again as --base. The folder is written into a\n"
+    "temporary sibling MERGED.tmp.XXXXXX and exchanged with the old one in one step (a\n"
+    "kill or a full disk leaves the old folder whole); of the old folder's files, all but\n"
+    "its weights, index and config.json (a tokenizer, say) are kept. Otherwise MERGED is\n"
+    "one lorascope .safetensors file.\n"
     "\n"
     "example:\n"
     "  lorascope merge --base base.safetensors --adapter ad8 -o merged.safetensors\n";

@@ -581,10 +581,12 @@ static int init_trainer(run *r)
     }
     if (lsc_trainer_init(&r->tr, &r->m, o->full ? NULL : &r->lo, &o->tc, fn, tctx, vfn, vctx, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
-    if (!o->resume)
-        return CLI_OK;
+    /* a killed run's "<file>.tmp.XXXXXX" of these outputs (ours only), on
+     * a fresh run as on --resume */
     const char *tmps[] = {r->state, r->logp, r->modelp, o->full ? NULL : o->out};
     training_clean_orphans(tmps, 4, o->quiet);
+    if (!o->resume)
+        return CLI_OK;
     if (access(r->state, R_OK) != 0)
         return cli_error(o->cmd, CLI_FAIL, "%s: no checkpoint to resume from", r->state);
     if (lsc_trainer_resume(&r->tr, r->state, &r->err) != LSC_OK)

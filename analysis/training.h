@@ -197,9 +197,9 @@ typedef struct training_opts {
  * o->tc. Malformed values print a line and set *bad. */
 void training_parse_run_opts(const cli_opt *opts, int derive, training_opts *o, int *bad);
 
-/* --resume: removes the temporaries an interrupted run left (lsc_atomic_clean
- * of each path given; NULL entries skipped) and, unless quiet, says how
- * many on stderr. */
+/* Every run, fresh or --resume: removes the temporaries an interrupted run
+ * left (lsc_atomic_clean of each path given; NULL entries skipped) and,
+ * unless quiet, says how many on stderr. */
 void training_clean_orphans(const char *const paths[], int n, int quiet);
 
 /* The run: model, data, paths, checkpointed training with the progress

@@ -5,7 +5,7 @@
  * data/, their digest), the supersense evaluation on the seeded
  * --eval-sample with its /eval writer, the ‖ΔW‖/‖W‖ table (/delta), and
  * the --quant nf4 options with the rank check against a model's shape,
- * and --resume's removal of an interrupted run's temporaries.
+ * and the removal of an interrupted run's temporaries (every run).
  * Declared in training.h.
  *
  * Not here: the run itself (training.c) or any numerics (lib/).
@@ -485,7 +485,7 @@ int training_check_ranks(const char *cmd, const lsc_gpt_config *mc, const int ra
     return CLI_OK;
 }
 
-// ---- resume: orphaned temporaries ----
+// ---- orphaned temporaries (fresh runs and --resume) ----
 
 void training_clean_orphans(const char *const paths[], int n, int quiet)
 {

@@ -21,8 +21,10 @@
  * hard-linked into the new one (a run directory keeps its log and
  * checkpoint). Chosen over a manifest written last because readers need no
  * change (every existing adapter, ours or PEFT's, reads as before) and a
- * kill never loses the old adapter. lsc_atomic_clean removes the orphans a
- * killed writer leaves (train --resume).
+ * kill never loses the old adapter. lsc_atomic_publish_dir_keep lets the
+ * caller drop old entries (a Hugging Face folder's old shards). A symlink
+ * to a directory is published into its target. lsc_atomic_clean removes
+ * the orphans a killed writer leaves (every train run, fresh or resumed).
  */
 #define _GNU_SOURCE   /* renameat2, RENAME_EXCHANGE, memrchr */
 #include <dirent.h>
@@ -252,10 +254,36 @@ void lsc_atomic_remove_tree(const char *dir)
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* path when it is not a symlink to a directory; else its target's
+ * realpath in buf (n bytes). Trailing slashes of path ignored. */
+static const char *real_dir(const char *path, char *buf, size_t n)
+{
+    char p[4096];
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    if (len >= sizeof p)
+        return path;
+    memcpy(p, path, len);
+    p[len] = '\0';
+    struct stat ls, st;
+    char *r = NULL;
+    if (lstat(p, &ls) != 0 || !S_ISLNK(ls.st_mode) || stat(p, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        !(r = realpath(p, NULL)) || strlen(r) >= n) {
+        free(r);
+        return path;
+    }
+    snprintf(buf, n, "%s", r);
+    free(r);
+    return buf;
+}
+
 int lsc_atomic_mkdtemp(char *buf, size_t n, const char *path, lsc_error *err)
 {
     LSC_ASSERT(buf && n > 0 && path);
     buf[0] = '\0';
+    char real[4096];
+    path = real_dir(path, real, sizeof real);   /* the sibling of the link's target */
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/')
         len--;
@@ -298,7 +326,8 @@ static int fsync_dir(const char *dir, const char *path, lsc_error *err)
  * into the new one (a run directory's log and checkpoint survive the
  * exchange); subdirectories, which cannot be linked, are counted in
  * *nsub and moved after the exchange. */
-static int link_others(const char *old, const char *tmp, const char *path, int *nsub, lsc_error *err)
+static int link_others(const char *old, const char *tmp, const char *path, lsc_atomic_keep_fn keep, int *nsub,
+                       lsc_error *err)
 {
     *nsub = 0;
     DIR *d = opendir(old);
@@ -312,7 +341,8 @@ static int link_others(const char *old, const char *tmp, const char *path, int *
     struct stat st;
     while (rc == LSC_OK && (de = readdir(d)) != NULL) {
         const char *nm = de->d_name;
-        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || fstatat(tfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 || (keep && !keep(nm)) ||
+            fstatat(tfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         if (fstatat(ofd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;   /* gone meanwhile */
@@ -328,8 +358,8 @@ static int link_others(const char *old, const char *tmp, const char *path, int *
 }
 
 /* After the exchange: the old directory's subdirectories (now under tmp)
- * moved into the new one at path. */
-static void move_subdirs(const char *tmp, const char *path)
+ * that keep accepts (all when keep is NULL) moved into the new one at path. */
+static void move_subdirs(const char *tmp, const char *path, lsc_atomic_keep_fn keep)
 {
     DIR *d = opendir(tmp);
     if (!d)
@@ -339,10 +369,30 @@ static void move_subdirs(const char *tmp, const char *path)
     struct stat st;
     while (pfd >= 0 && (de = readdir(d)) != NULL)
         if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-            fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+            (!keep || keep(de->d_name)) && fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(st.st_mode))
             renameat(tfd, de->d_name, pfd, de->d_name);
     if (pfd >= 0)
         close(pfd);
+    closedir(d);
+}
+
+/* No exchange on this file system, before rename_each: the files of path
+ * that keep refuses and tmp lacks removed (they would outlive the old set). */
+static void drop_others(const char *tmp, const char *path, lsc_atomic_keep_fn keep)
+{
+    DIR *d = keep ? opendir(path) : NULL;
+    if (!d)
+        return;
+    int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    struct dirent *de;
+    struct stat st;
+    while (tfd >= 0 && (de = readdir(d)) != NULL)
+        if (!keep(de->d_name) && fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (tfd >= 0)
+        close(tfd);
     closedir(d);
 }
 
@@ -370,7 +420,14 @@ static int rename_each(const char *tmp, const char *path, lsc_error *err)
 
 int lsc_atomic_publish_dir(const char *tmp, const char *path, lsc_error *err)
 {
+    return lsc_atomic_publish_dir_keep(tmp, path, NULL, err);
+}
+
+int lsc_atomic_publish_dir_keep(const char *tmp, const char *path, lsc_atomic_keep_fn keep, lsc_error *err)
+{
     LSC_ASSERT(tmp && path);
+    char real[4096];
+    path = real_dir(path, real, sizeof real);   /* a symlink to a directory: its target */
     struct stat st;
     int rc = fsync_dir(tmp, path, err), nsub = 0;
     if (rc == LSC_OK && lstat(path, &st) != 0) {
@@ -383,13 +440,14 @@ int lsc_atomic_publish_dir(const char *tmp, const char *path, lsc_error *err)
             return fsync_parent(path, err);
     } else if (rc == LSC_OK && !S_ISDIR(st.st_mode)) {
         rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: exists and is not a directory", path);
-    } else if (rc == LSC_OK && (rc = link_others(path, tmp, path, &nsub, err)) == LSC_OK) {
+    } else if (rc == LSC_OK && (rc = link_others(path, tmp, path, keep, &nsub, err)) == LSC_OK) {
         /* one step: the new directory takes path's place, the old one tmp's */
         if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
             rc = fsync_parent(path, err);
             if (nsub > 0)
-                move_subdirs(tmp, path);
+                move_subdirs(tmp, path, keep);
         } else if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP) {
+            drop_others(tmp, path, keep);
             rc = rename_each(tmp, path, err);
             if (rc == LSC_OK)
                 rc = fsync_dir(path, path, err);
@@ -429,7 +487,8 @@ static int is_orphan_of(const char *name, const char *base)
 
 int lsc_atomic_clean(const char *path)
 {
-    char dir[4096], base[1024];
+    char dir[4096], base[1024], real[4096];
+    path = real_dir(path, real, sizeof real);
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/')
         len--;
@@ -451,7 +510,8 @@ int lsc_atomic_clean(const char *path)
     struct stat st;
     char p[8192];
     while ((de = readdir(d)) != NULL) {
-        if (!is_orphan_of(de->d_name, base) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (!is_orphan_of(de->d_name, base) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            st.st_uid != geteuid())   /* only ours: another user's name is not our orphan */
             continue;
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
         if (S_ISREG(st.st_mode) && unlink(p) == 0)

@@ -59,9 +59,19 @@ int  lsc_atomic_publish(const char *tmp, const char *path, lsc_error *err);
  * the old directory. A reader sees the old set or the new set, never a
  * mix. Where the file system has no exchange (EINVAL/ENOTSUP), each file
  * is renamed over its namesake instead (the old behaviour, not one step).
- * tmp is removed whatever happens. */
+ * tmp is removed whatever happens. A path that is a symlink to a
+ * directory stands for its target (realpath): the sibling is made beside
+ * the target and the target is replaced; the link stays. */
 int  lsc_atomic_mkdtemp(char *buf, size_t n, const char *path, lsc_error *err);
 int  lsc_atomic_publish_dir(const char *tmp, const char *path, lsc_error *err);
+/* Which entries of the old directory outlive the exchange (1: keep). */
+typedef int (*lsc_atomic_keep_fn)(const char *name);
+/* lsc_atomic_publish_dir keeping only the old entries keep accepts (keep
+ * NULL: all): a Hugging Face folder drops its old weight files and index,
+ * whose names change with the shard count, and keeps a tokenizer. Where
+ * the file system has no exchange, the old files keep refuses are removed
+ * before the renames. */
+int  lsc_atomic_publish_dir_keep(const char *tmp, const char *path, lsc_atomic_keep_fn keep, lsc_error *err);
 /* In err's message, the first tmp replaced by path (so that a failure
  * while writing into a temporary directory names the destination). */
 void lsc_atomic_errpath(lsc_error *err, const char *tmp, const char *path);
@@ -71,7 +81,9 @@ void lsc_atomic_remove_tree(const char *dir);
 /* Removes the temporaries an interrupted writer of path left beside it:
  * the entries "<path>.tmp.XXXXXX" (exactly six letters or digits, as
  * mkstemp/mkdtemp make them; files, and directories with their contents)
- * in path's directory, symlinks never followed; nothing else. Not for
+ * in path's directory (its target's when path is a symlink to a
+ * directory) owned by this process's effective user, symlinks never
+ * followed; nothing else. Not for
  * while another process may be writing path. Returns how many it removed. */
 int  lsc_atomic_clean(const char *path);
 

@@ -24,6 +24,11 @@
  * each head as convert_llama_weights_to_hf.py's permute() does: new row j
  * is old row 2j and new row j + hs/2 is old row 2j+1 (j < hs/2), so that
  * the rotate_half model computes the same function.
+ *
+ * A save writes the whole folder into a temporary sibling and exchanges it
+ * with the old one in one step (lsc_atomic_publish_dir_keep); of the old
+ * folder's files only those that are not weights, index or config.json
+ * (a tokenizer, say) are carried over.
  */
 #include <errno.h>
 #include <math.h>
@@ -329,7 +334,7 @@ static int plan_shards(const lsc_gpt *m, size_t shard_bytes, int *shard)
 
 static int write_index(const lsc_gpt *m, const char *dir, const int *shard, int n_shards, lsc_error *err)
 {
-    char path[4096], name[64];
+    char path[4096 + 128], name[64];
     size_t total = 0;
     for (int i = 0; i < m->n_tensors; i++)
         total += m->tensors[i].numel * sizeof(float);
@@ -354,7 +359,7 @@ static int write_shards(const lsc_gpt *m, const char *dir, const lsc_st_entry *e
     const char *keys[] = {"format"}, *vals[] = {LSC_ST_FORMAT_PT};
     int rc = LSC_OK;
     for (int s = 0; s < n_shards && rc == LSC_OK; s++) {
-        char path[4096], name[64];
+        char path[4096 + 128], name[64];
         int n = 0;
         for (int i = 0; i < m->n_tensors; i++)
             if (shard[i] == s)
@@ -379,18 +384,16 @@ static int save_checks(const lsc_gpt *m, const char *dir, lsc_error *err)
         LSC_FAIL(err, LSC_EARG, "%s: an NF4 model cannot be saved as a float32 Hugging Face folder", dir);
     if (strlen(dir) > 4000)
         LSC_FAIL(err, LSC_EARG, "%s: path too long", dir);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        LSC_FAIL(err, LSC_EIO, "%s: cannot create the directory: %s", dir, strerror(errno));
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        LSC_FAIL(err, LSC_EIO, "%s: not a directory", dir);
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        LSC_FAIL(err, LSC_EIO, "%s: exists and is not a directory", dir);
     return LSC_OK;
 }
 
-int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_error *err)
+/* Every file of the folder (shards or model.safetensors, the index when
+ * sharded, config.json) into wdir, a fresh directory. */
+static int write_folder(const lsc_gpt *m, const char *wdir, size_t shard_bytes, lsc_error *err)
 {
-    int rc = save_checks(m, dir, err);
-    if (rc != LSC_OK)
-        return rc;
+    int rc = LSC_OK;
     size_t nt = (size_t)m->n_tensors, nperm = 0;
     for (size_t i = 0; i < nt && !m->config.rope_half; i++) {
         int lin = lsc_llama_arch_.params[m->tensors[i].kind].linear;
@@ -400,7 +403,7 @@ int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_e
     int *shard = LSC_CALLOC(nt, sizeof *shard);
     float *perm = nperm ? LSC_MALLOC(nperm * sizeof *perm) : NULL, *next = perm;
     if (!e || !shard || (nperm && !perm)) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", dir);
+        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wdir);
         goto done;
     }
     for (size_t i = 0; i < nt; i++) {
@@ -408,22 +411,48 @@ int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_e
         e[i] = (lsc_st_entry){t->name, LSC_DT_F32, t->ndim, {t->shape[0], t->shape[1]}, save_data(m, t, &next)};
     }
     int n_shards = plan_shards(m, shard_bytes, shard);
-    char path[4096];
-    if ((rc = write_shards(m, dir, e, shard, n_shards, e + nt, err)) != LSC_OK)
+    char path[4096 + 128];
+    if ((rc = write_shards(m, wdir, e, shard, n_shards, e + nt, err)) != LSC_OK)
         goto done;
-    if (n_shards > 1 && (rc = write_index(m, dir, shard, n_shards, err)) != LSC_OK)
+    if (n_shards > 1 && (rc = write_index(m, wdir, shard, n_shards, err)) != LSC_OK)
         goto done;
-    snprintf(path, sizeof path, "%s/" HF_SINGLE, dir);
-    if (n_shards > 1 && unlink(path) != 0 && errno != ENOENT) { /* it would shadow the index */
-        rc = lsc_error_set(err, LSC_EIO, __FILE__, __LINE__, "%s: cannot remove the old one: %s", path,
-                           strerror(errno));
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    snprintf(path, sizeof path, "%s/config.json", wdir);
     rc = write_config(m, path, err);
 done:
     LSC_FREE(e);
     LSC_FREE(shard);
     LSC_FREE(perm);
     return rc;
+}
+
+/* The old folder's entries that outlive a save: not the weights, their
+ * index or config.json (whose names change with the shard count: an old
+ * model.safetensors would shadow a new index), but a tokenizer and the
+ * like. */
+static int keep_old_entry(const char *name)
+{
+    size_t n = strlen(name), sfx = strlen(".safetensors");
+    if (strcmp(name, "config.json") == 0 || strcmp(name, HF_SINGLE) == 0 || strcmp(name, HF_INDEX) == 0)
+        return 0;
+    return !(strncmp(name, "model-", 6) == 0 && strstr(name, "-of-") && n > sfx &&
+             strcmp(name + n - sfx, ".safetensors") == 0);
+}
+
+/* The folder is written into a temporary sibling (lsc_atomic_mkdtemp) and
+ * put at dir in one step (lsc_atomic_publish_dir_keep): a kill or a full
+ * disk leaves the old folder whole or the new one, never a mix. */
+int lsc_gpt_save_hf(const lsc_gpt *m, const char *dir, size_t shard_bytes, lsc_error *err)
+{
+    int rc = save_checks(m, dir, err);
+    if (rc != LSC_OK)
+        return rc;
+    char wdir[4096];
+    if ((rc = lsc_atomic_mkdtemp(wdir, sizeof wdir, dir, err)) != LSC_OK)
+        return rc;
+    if ((rc = write_folder(m, wdir, shard_bytes, err)) != LSC_OK) {
+        lsc_atomic_remove_tree(wdir);
+        lsc_atomic_errpath(err, wdir, dir);   /* name dir/FILE, not the temporary */
+        return rc;
+    }
+    return lsc_atomic_publish_dir_keep(wdir, dir, keep_old_entry, err);
 }
