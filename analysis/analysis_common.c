@@ -54,6 +54,9 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
     o->plots = cli_get(opts, "plots");
     o->module = cli_get(opts, "module");
     o->json = cli_flag(opts, "json");
+    o->csv = cli_get(opts, "csv");
+    if (o->csv && !o->csv[0])
+        return cli_error(cmd, CLI_USAGE, "option '--csv' needs a file name");
     const char *s = cli_get(opts, "seed");
     o->seed = 1234;
     if (s) {

@@ -23,7 +23,7 @@
 #define ANA_COMMON_OPTS                                                         \
     {"output", 1, NULL}, {"plots", 1, NULL}, {"module", 1, NULL},               \
     {"seed", 1, NULL}, {"threads", 1, NULL}, {"json", 0, NULL},                 \
-    {"help", 0, NULL}
+    {"csv", 1, NULL}, {"help", 0, NULL}
 
 #define ANA_COMMON_HELP                                                         \
     "  -o, --output OUT.h5  result file (required; written to a temporary\n"    \
@@ -52,6 +52,7 @@ typedef struct ana_opts {
     uint64_t    seed;
     long        threads;  /* 0: default */
     int         json;
+    const char *csv;      /* --csv FILE, or NULL */
 } ana_opts;
 
 /* cli_parse, then --help: prints usage on stdout and sets *help (the
