@@ -91,7 +91,11 @@ PKGS    := openblas lapacke libcjson $(HDF5_PC)
 PKG_OK  := $(shell pkg-config --exists openblas lapacke libcjson $(HDF5_PC) 2>/dev/null && [ -n "$(HDF5_PC)" ] && echo yes)
 ifeq ($(PKG_OK),yes)
 LSC_CFLAGS += $(shell pkg-config --cflags $(PKGS))
-LSC_LIBS   := $(shell pkg-config --libs $(PKGS)) $(LSC_LIBS)
+# the HDF5 high-level library (dimension scales, H5DS): no .pc of its own
+# on Debian; it sits beside libhdf5 (hdf5_hl; hdf5_serial_hl with hdf5-serial.pc)
+HDF5_HL    := $(shell pkg-config --exists hdf5_hl 2>/dev/null && pkg-config --libs-only-l hdf5_hl)
+HDF5_HL    := $(or $(HDF5_HL),$(if $(filter hdf5-serial,$(HDF5_PC)),-lhdf5_serial_hl,-lhdf5_hl))
+LSC_LIBS   := $(HDF5_HL) $(shell pkg-config --libs $(PKGS)) $(LSC_LIBS)
 endif
 endif
 

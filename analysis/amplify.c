@@ -86,6 +86,7 @@
 #include "analysis_common.h"
 #include "base_match.h"
 #include "commands.h"
+#include "tidy.h"
 #include "dora_update.h"
 #include "nulls.h"
 
@@ -911,8 +912,7 @@ static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *o
         goto done;
     if (R.o.plots && (rc = draw(cmd, R.o.plots, ao->path, R.amps, R.na, R.hl)) != CLI_OK)
         goto done;
-    if (R.o.json)
-        ana_print_json(cmd, R.o.output, R.na, R.n_missing, t0);
+    rc = ana_finish(cmd, &R.o, R.na, R.n_missing, t0);
 done:
     lsc_h5_abort(h);
     if (R.amps)

@@ -15,6 +15,7 @@
 #include <cblas.h>
 
 #include "analysis_common.h"
+#include "tidy.h"
 
 // ---- options ----
 
@@ -327,7 +328,9 @@ int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m
         (rc = lsc_h5_attr_double(h, g, "alpha", m->alpha, err)) != LSC_OK ||
         (rc = lsc_h5_attr_double(h, g, "scaling", m->scaling, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "in_features", m->in_features, err)) != LSC_OK ||
-        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK)
+        (rc = lsc_h5_attr_int(h, g, "out_features", m->out_features, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_int(h, g, "rank", m->r, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "scale", m->scaling, err)) != LSC_OK)
         return rc;
     return LSC_OK;
 }
@@ -463,7 +466,8 @@ int ana_output_commit(const char *cmd, const ana_opts *o, lsc_h5 **h, double t0,
 {
     lsc_error err = {0};
     if (ana_write_provenance_digests(*h, t0, n_inputs, inputs, digests, n_params, params,
-                                     &err) != LSC_OK)
+                                     &err) != LSC_OK ||
+        ana_output_describe(cmd, o, *h, &err) != LSC_OK)
         return cli_lib_error(cmd, &err);
     int rc = lsc_h5_commit(*h, &err);   /* frees h, even on failure */
     *h = NULL;
@@ -700,33 +704,4 @@ void ana_data_row(FILE *fp, int i, const char *name)
         if (*c == ' ')
             *c = '_';
     fprintf(fp, "%d %s", i, label);
-}
-
-// ---- JSON ----
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-void ana_print_json(const char *cmd, const char *output, int n_modules, int n_skipped,
-                    double t0)
-{
-    printf("{\"command\":");
-    json_str(cmd);
-    printf(",\"output\":");
-    json_str(output);
-    printf(",\"n_modules\":%d,\"n_skipped\":%d,\"wall_s\":%.6f,\"peak_rss_mb\":%.3f}\n",
-           n_modules, n_skipped, cli_now() - t0, cli_peak_rss_mb());
-    fflush(stdout);
 }

@@ -6,8 +6,8 @@
  * one-line errors, the base model (a .safetensors file or a Hugging Face
  * folder) and its one name lookup, per-module random seeds, the per-module
  * tasks on worker threads, the output file from creation to the provenance
- * root attributes and commit, plot data files and figures, and the final
- * JSON line. Not
+ * root attributes and commit, plot data files and figures (the final
+ * JSON line and --csv: tidy.h). Not
  * library code: it prints (through cli.h) and is only linked into the
  * lorascope program.
  */
@@ -32,8 +32,11 @@
     "  --module NAME        module to draw (default: a middle one)\n"           \
     "  --seed N             seed of every random draw (default 1234)\n"         \
     "  --threads N          threads (default: all cores): modules run in parallel\n" \
-    "  --json               print one JSON object as the last line of stdout\n" \
-    "                       (wall_s, peak_rss_mb, n_modules, ...)\n"            \
+    "  --json               print one JSON object as the last line of stdout:\n"   \
+    "                       wall_s, peak_rss_mb, n_modules, the summary and\n"   \
+    "                       every module's numbers (as in the HDF5 file)\n"      \
+    "  --csv FILE           also write those numbers as a tidy table, one row\n" \
+    "                       per module x quantity x index\n"                     \
     "  -h, --help           this text\n"
 
 /* The provenance parameters of the common options; spread into an
@@ -143,7 +146,9 @@ void ana_base_release(const lsc_st_file *file, const lsc_st_tensor *t);
 int  ana_base_sha256(const ana_base *b, char hex[65], lsc_error *err);
 
 /* The adapter module's own attributes in its group g: r, alpha, scaling,
- * in_features, out_features. */
+ * in_features, out_features, and the same two under the names every
+ * result file uses, rank (= r; amplify and quanterr replace it by the K
+ * they used) and scale (= scaling). */
 int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, lsc_error *err);
 
 /* float → double */
@@ -242,10 +247,5 @@ const char *ana_short_name(const char *name);
 /* Starts row i of a per-module gnuplot data file: "i label", the label
  * the module's short name, title-safe, with blanks replaced by '_'. */
 void  ana_data_row(FILE *fp, int i, const char *name);
-
-/* The last stdout line with --json: {"command":..,"output":..,"n_modules":..,
- * "n_skipped":..,"wall_s":..,"peak_rss_mb":..}. */
-void ana_print_json(const char *cmd, const char *output, int n_modules, int n_skipped,
-                    double t0);
 
 #endif

@@ -12,6 +12,9 @@
  *   effective_rank (exp of the entropy of σ/Σσ) — exactly spectrum.c's definitions —
  *   and for comparison the same three of W_0 itself (w0_*) and of a seeded Gaussian matrix of
  *   the same shape (random_*), as Biderman et al. (2024) compare rank@90% against both.
+ * Self-description (h5describe.c): singular_values has the attributes units and definition
+ * and the dimension scale sv_index (1..n); module groups layer and proj. --json / --csv FILE:
+ * the same numbers as a tidy table (tidy.h).
  *
  * What it is not: a LoRA analysis (use spectrum), nor a model loader: it reads the two
  * safetensors files tensor by tensor and needs only matching names and shapes.
@@ -24,6 +27,7 @@
 #include "analysis_common.h"
 #include "cli.h"
 #include "commands.h"
+#include "tidy.h"
 
 static const char *USAGE =
     "usage: lorascope deltaspec --base W0.safetensors --finetuned WFT.safetensors -o OUT.h5\n"
@@ -39,6 +43,8 @@ static const char *USAGE =
     "  --targets LIST     weight types (default q,k,v,o,fc_in,fc_out)\n"
     "  --seed N           seed of the random comparison matrix (default 1234)\n"
     "  -o, --output FILE  result (temporary name, renamed when complete)\n"
+    "  --json             print the results as one JSON object, the last line of stdout\n"
+    "  --csv FILE         also write them as a tidy table (module,layer,proj,quantity,index,value)\n"
     "\n"
     "example:\n"
     "  lorascope deltaspec --base data/cache/base-0123.safetensors \\\n"
@@ -108,6 +114,7 @@ static int wanted(const char *name, const char *targets, char *module, size_t n)
 typedef struct deltaspec_opts {
     const char *base, *ft, *out, *targets;
     long        seed;
+    ana_opts    common;   /* output, json and csv: the table of --json / --csv (tidy.h) */
 } deltaspec_opts;
 
 /* Buffers reused across modules, grown as needed. */
@@ -260,7 +267,8 @@ static int run_deltaspec(const deltaspec_opts *o)
     lsc_h5_param params[3] = {{"targets", LSC_H5_STR, o->targets, 0, 0},
                               {"seed", LSC_H5_INT, NULL, o->seed, 0},
                               {"n_modules", LSC_H5_INT, NULL, n_mod, 0}};
-    if (ana_write_provenance(h, t0, 2, inputs, 3, params, &err) != LSC_OK) {
+    if (ana_write_provenance(h, t0, 2, inputs, 3, params, &err) != LSC_OK ||
+        ana_output_describe("deltaspec", &o->common, h, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
         goto done;
     }
@@ -271,7 +279,7 @@ static int run_deltaspec(const deltaspec_opts *o)
         goto done;
     }
     printf("deltaspec: %s: %d modules (%.2f s)\n", o->out, n_mod, cli_now() - t0);
-    rc = CLI_OK;
+    rc = ana_finish("deltaspec", &o->common, n_mod, 0, t0);
 done:
     lsc_h5_abort(h);
     lsc_st_close(&fb);
@@ -283,6 +291,7 @@ int cmd_deltaspec(int argc, char **argv)
 {
     cli_opt opts[] = {{"base", 1, NULL},   {"finetuned", 1, NULL}, {"output", 1, NULL},
                       {"targets", 1, NULL}, {"seed", 1, NULL},     {"help", 0, NULL},
+                      {"json", 0, NULL},    {"csv", 1, NULL},
                       {NULL, 0, NULL}};
     const char *pos[1];
     int npos, help = 0;
@@ -290,10 +299,14 @@ int cmd_deltaspec(int argc, char **argv)
     if (rc != CLI_OK || help)
         return rc;
     deltaspec_opts o;
+    memset(&o, 0, sizeof o);
     o.base = cli_get(opts, "base");
     o.ft = cli_get(opts, "finetuned");
     o.out = cli_get(opts, "output");
     o.targets = cli_get(opts, "targets");
+    o.common.output = o.out;
+    o.common.json = cli_flag(opts, "json");
+    o.common.csv = cli_get(opts, "csv");
     if (!o.targets)
         o.targets = "q,k,v,o,fc_in,fc_out";
     int bad = 0;

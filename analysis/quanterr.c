@@ -88,6 +88,7 @@
 #include "commands.h"
 #include "dora_update.h"
 #include "quanterr.h"
+#include "tidy.h"
 
 /* The attribute dora_base of a DoRA module. */
 #define DORA_BASE "deq(Q(W)): the NF4 base the adapter was trained on"
@@ -583,9 +584,7 @@ static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *
     if (R.o.plots && (rc = draw(cmd, R.o.plots, q->path, R.qs, R.na, R.hl, q->cmp_path != NULL, (int)q->bs,
                                 q->dq)) != CLI_OK)
         goto done;
-    if (R.o.json)
-        ana_print_json(cmd, R.o.output, R.na, R.n_skip, t0);
-    rc = CLI_OK;
+    rc = ana_finish(cmd, &R.o, R.na, R.n_skip, t0);
 done:
     lsc_h5_abort(h);
     if (R.qs)

@@ -49,6 +49,7 @@
 #include "analysis_common.h"
 #include "base_match.h"
 #include "commands.h"
+#include "tidy.h"
 #include "dora_update.h"
 
 static const char *USAGE =
@@ -446,8 +447,7 @@ static int run_spectrum(const char *cmd, const char *path, const char *base_path
         goto done;
     if (o->plots && (rc = draw(cmd, o->plots, path, mods, nm, specs, hl < nm ? hl : 0)) != CLI_OK)
         goto done;
-    if (o->json)
-        ana_print_json(cmd, o->output, nm, 0, t0);
+    rc = ana_finish(cmd, o, nm, 0, t0);
 done:
     lsc_h5_abort(h);
     if (specs)

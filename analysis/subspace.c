@@ -64,6 +64,7 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "tidy.h"
 #include "dora_update.h"
 #include "nulls.h"
 
@@ -754,8 +755,7 @@ static int run_subspace(const char *cmd, const subspace_opts *so, const cli_opt 
         goto done;
     if (R.o.plots && (rc = draw(cmd, R.o.plots, so->path1, so->path2, so->factor, &R.pairs[R.hl])) != CLI_OK)
         goto done;
-    if (R.o.json)
-        ana_print_json(cmd, R.o.output, R.np, R.n_skipped, t0);
+    rc = ana_finish(cmd, &R.o, R.np, R.n_skipped, t0);
 done:
     lsc_h5_abort(h);
     if (R.pairs)

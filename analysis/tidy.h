@@ -64,4 +64,18 @@ void ana_tidy_print_json(const char *cmd, const char *output, const ana_tidy *t,
 int ana_tidy_finish(const char *cmd, const ana_opts *o, const ana_tidy *t, int n_modules,
                     int n_skipped, double t0);
 
+/* h5describe.c: the file's self-description and the table taken from it
+ * (that file's header). ana_describe: units/definition of every dataset
+ * named in its table, layer/proj of every /modules group, sv_index scales.
+ * ana_tidy_from_h5: t += the file's per-module datasets and numeric
+ * attributes, and the root's numeric results as the summary. */
+int ana_describe(const char *cmd, lsc_h5 *h, lsc_error *err);
+int ana_tidy_from_h5(ana_tidy *t, const lsc_h5 *h, lsc_error *err);
+/* What ana_output_commit does before committing: ana_describe, then, with
+ * --json or --csv, the run's table from the file (kept until ana_finish). */
+int ana_output_describe(const char *cmd, const ana_opts *o, lsc_h5 *h, lsc_error *err);
+/* The last step of every analysis: ana_tidy_finish with that table (NULL
+ * when no file was written), which it then frees. */
+int ana_finish(const char *cmd, const ana_opts *o, int n_modules, int n_skipped, double t0);
+
 #endif

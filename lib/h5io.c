@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 #include "h5heap.h"
 #include "lsc_internal.h"
@@ -682,6 +683,35 @@ int lsc_h5_list(const lsc_h5 *h, const char *group, char ***names, int *n, lsc_e
     return LSC_OK;
 }
 
+static herr_t anames_cb(hid_t o, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)o;
+    (void)info;
+    list_ctx *c = data;
+    return list_cb(-1, name, NULL, c);
+}
+
+int lsc_h5_attr_names(const lsc_h5 *h, const char *obj, char ***names, int *n, lsc_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    hid_t o = H5Oopen(h->file, objname(obj), H5P_DEFAULT);
+    if (o < 0)
+        return h5fail(err, h->path, "cannot open %s", objname(obj));
+    list_ctx c = {NULL, 0, 0, 0};
+    herr_t st = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, NULL, anames_cb, &c);
+    H5Oclose(o);
+    if (c.oom || st < 0) {
+        lsc_h5_free_names(c.names, c.n);
+        if (c.oom)
+            LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory listing the attributes of %s", h->path, objname(obj));
+        return h5fail(err, h->path, "cannot list the attributes of %s", objname(obj));
+    }
+    *names = c.names;
+    *n = c.n;
+    return LSC_OK;
+}
+
 int lsc_h5_check_format(const lsc_h5 *h, lsc_error *err)
 {
     long long v = 0;
@@ -695,6 +725,127 @@ int lsc_h5_check_format(const lsc_h5 *h, lsc_error *err)
         LSC_FAIL(err, LSC_EVERSION, "%s: format_version %lld, this lorascope reads %d", h->path,
                  v, LSC_H5_FORMAT_VERSION);
     return LSC_OK;
+}
+
+// ---- self-description: units, definitions, module groups, dimension scales ----
+
+typedef struct { char **paths; int n, cap; int want; int oom; hid_t file; } visit_ctx;
+
+static herr_t visit_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    visit_ctx *c = data;
+    if (info->type != H5L_TYPE_HARD)
+        return 0;
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (o < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    H5I_type_t t = H5Iget_type(o);
+    H5Oclose(o);
+    if (t != (c->want ? H5I_DATASET : H5I_GROUP))
+        return 0;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        char **nn = LSC_REALLOC(c->paths, (size_t)cap * sizeof *nn);
+        if (!nn) {
+            c->oom = 1;
+            return 1;
+        }
+        c->paths = nn;
+        c->cap = cap;
+    }
+    size_t len = strlen(name) + 2;
+    char *p = LSC_MALLOC(len);
+    if (!p) {
+        c->oom = 1;
+        return 1;
+    }
+    snprintf(p, len, "/%s", name);
+    c->paths[c->n++] = p;
+    return 0;
+}
+
+int lsc_h5_objects(const lsc_h5 *h, int datasets, char ***paths, int *n, lsc_error *err)
+{
+    LSC_ASSERT(h && paths && n);
+    *paths = NULL;
+    *n = 0;
+    visit_ctx c = {NULL, 0, 0, datasets != 0, 0, h->file};
+    herr_t st = H5Lvisit(h->file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &c);
+    if (c.oom) {
+        lsc_h5_free_names(c.paths, c.n);
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory listing its objects", h->path);
+    }
+    if (st < 0) {
+        lsc_h5_free_names(c.paths, c.n);
+        return h5fail(err, h->path, "cannot walk the file");
+    }
+    *paths = c.paths;
+    *n = c.n;
+    return LSC_OK;
+}
+
+int lsc_h5_has_attr(const lsc_h5 *h, const char *obj, const char *name)
+{
+    LSC_ASSERT(h && name);
+    htri_t e = H5Aexists_by_name(h->file, objname(obj), name, H5P_DEFAULT);
+    if (e < 0)
+        H5Eclear2(H5E_DEFAULT);
+    return e > 0;
+}
+
+int lsc_h5_describe(lsc_h5 *h, const char *dset, const char *units, const char *definition,
+                    lsc_error *err)
+{
+    int rc;
+    if ((rc = lsc_h5_attr_str(h, dset, "units", units, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, dset, "definition", definition, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+int lsc_h5_module_attrs(lsc_h5 *h, const char *group, int layer, const char *proj,
+                        lsc_error *err)
+{
+    int rc;
+    if ((rc = lsc_h5_attr_int(h, group, "layer", layer, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_str(h, group, "proj", proj, err)) != LSC_OK)
+        return rc;
+    return LSC_OK;
+}
+
+int lsc_h5_index_scale(lsc_h5 *h, const char *dset, int dim, const char *scale,
+                       lsc_error *err)
+{
+    LSC_ASSERT(h && h->writable && dset && scale);
+    int ndim = 0;
+    size_t dims[2] = {0, 0};
+    int rc = lsc_h5_dataset_shape(h, dset, &ndim, dims, 2, err);
+    if (rc != LSC_OK)
+        return rc;
+    if (dim < 0 || dim >= ndim)
+        LSC_FAIL(err, LSC_EARG, "%s: dataset %s has no dimension %d", h->path, dset, dim);
+    int *idx = LSC_MALLOC((dims[dim] ? dims[dim] : 1) * sizeof *idx);
+    if (!idx)
+        LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory for the scale %s", h->path, scale);
+    for (size_t i = 0; i < dims[dim]; i++)
+        idx[i] = (int)i + 1;
+    rc = lsc_h5_write_i32(h, scale, dims[dim], idx, err);
+    LSC_FREE(idx);
+    if (rc != LSC_OK || (rc = lsc_h5_describe(h, scale, "1", "1-based index along the dimension "
+                                              "it scales (1 = the first, e.g. the largest singular "
+                                              "value)", err)) != LSC_OK)
+        return rc;
+    const char *base = strrchr(scale, '/');
+    hid_t s = H5Dopen2(h->file, scale, H5P_DEFAULT);
+    hid_t d = s >= 0 ? H5Dopen2(h->file, dset, H5P_DEFAULT) : -1;
+    if (d < 0 || H5DSset_scale(s, base ? base + 1 : scale) < 0 ||
+        H5DSattach_scale(d, s, (unsigned)dim) < 0)
+        rc = h5fail(err, h->path, "cannot attach the dimension scale %s to %s", scale, dset);
+    if (d >= 0) H5Dclose(d);
+    if (s >= 0) H5Dclose(s);
+    return rc;
 }
 
 // ---- provenance ----

@@ -68,6 +68,30 @@ int  lsc_h5_read_f64(const lsc_h5 *h, const char *path, size_t n, double *out,
  * lsc_h5_free_names(*names, *n). */
 int  lsc_h5_list(const lsc_h5 *h, const char *group, char ***names, int *n, lsc_error *err);
 void lsc_h5_free_names(char **names, int n);
+/* Self-description, so that h5py users need no knowledge of our code
+ * (README "Reading the results"). Every dataset carries the string
+ * attributes units ("1" for dimensionless, "degrees", ...) and definition
+ * (one sentence); every module group layer (int, -1 if none) and proj
+ * (str); vectors indexed by singular value carry a dimension scale (an
+ * int32 dataset 1..n, HDF5 high-level H5DS: h5py's dset.dims[0][0]). */
+int  lsc_h5_describe(lsc_h5 *h, const char *dset, const char *units, const char *definition,
+                     lsc_error *err);
+int  lsc_h5_module_attrs(lsc_h5 *h, const char *group, int layer, const char *proj,
+                         lsc_error *err);
+/* Writes scale (a path, e.g. "/modules/m/sv_index") = 1..n, n the length
+ * of dimension dim of dset, described, marked as a dimension scale named by
+ * its last path component and attached to that dimension of dset. */
+int  lsc_h5_index_scale(lsc_h5 *h, const char *dset, int dim, const char *scale,
+                        lsc_error *err);
+/* 1 if obj has the attribute name. */
+int  lsc_h5_has_attr(const lsc_h5 *h, const char *obj, const char *name);
+/* The absolute paths of every dataset (datasets != 0) or every group
+ * except the root (datasets == 0) in the file, in HDF5's name order (a
+ * group before its members); free with lsc_h5_free_names(*paths, *n). */
+int  lsc_h5_objects(const lsc_h5 *h, int datasets, char ***paths, int *n, lsc_error *err);
+
+/* The names of obj's attributes, sorted; free with lsc_h5_free_names. */
+int  lsc_h5_attr_names(const lsc_h5 *h, const char *obj, char ***names, int *n, lsc_error *err);
 /* The root attribute format_version of every result file: written by the
  * provenance helper, required by lsc_h5_check_format. */
 #define LSC_H5_FORMAT_VERSION 1

@@ -1,0 +1,239 @@
+/*
+ * h5describe.c — the self-description of an analysis's HDF5 file and its
+ * tidy table, both taken from the file itself just before it is committed
+ * (ana_output_commit, deltaspec): every dataset gets the string attributes
+ * units and definition (from the table below, by command and dataset
+ * name), every module group /modules/<module> the attributes layer (int,
+ * -1 if none) and proj (str), every vector of singular values the
+ * dimension scale sv_index (1..n) beside it; and the numbers of the file go
+ * into the tidy table of --csv / --json (tidy.h): per module group, its
+ * datasets (flattened row-major: index = i·cols + j for a [rows, cols]
+ * grid such as phi) and its numeric scalar attributes (index -1); summary
+ * rows (module "") are the root's numeric attributes that are results, not
+ * provenance; an attribute named as a dataset of its group (quanterr's
+ * phi_left) is the quantity "<name>.attr". Seeds (attributes ending in "seed") are left out of the
+ * table: 63-bit integers do not survive a double. Modules are in HDF5's
+ * name order (sorted), so the table never depends on --threads.
+ *
+ * What it is not: the computing or writing of any number (each analysis
+ * does that), nor the CSV/JSON printing (tidy.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tidy.h"
+
+typedef struct describe_row {
+    const char *cmd;   /* NULL: any command */
+    const char *name;  /* the dataset's last path component */
+    const char *units;
+    const char *definition;
+} describe_row;
+
+static const describe_row DESCRIBE[] = {
+    {"spectrum", "singular_values", "1", "singular values of the update dW = s·B·A (DoRA: the "
+                                         "effective update; full tensors: weight − W0), descending"},
+    {"deltaspec", "singular_values", "1", "singular values of dW = W_ft − W_0 of full fine-tuning, "
+                                          "descending"},
+    {"subspace", "phi", "1", "phi[i-1][j-1] = φ(i, j) = ‖V1[:, :i]ᵀ V2[:, :j]‖²_F / min(i, j), "
+                             "subspace similarity of the two adapters' top singular vectors"},
+    {"subspace", "phi_random", "1", "φ(i, j) of two seeded uniformly random subspaces of the same "
+                                    "dimensions"},
+    {"subspace", "principal_angles_deg", "degrees", "principal angles between the two adapters' "
+                                                    "subspaces, ascending"},
+    {"subspace", "phi11_null", "1", "draws of φ(1, 1) for two independent uniformly random subspaces "
+                                    "(the null)"},
+    {"subspace", "phi_null_mean", "1", "mean of the φ(i, j) grid over the null's draws (NaN beyond "
+                                       "the subspaces' dimensions)"},
+    {"subspace", "phi_null_q95", "1", "95th percentile of the φ(i, j) grid over the null's draws"},
+    {"amplify", "delta_singular_values", "1", "top-K singular values of dW = s·B·A, descending"},
+    {"amplify", "base_singular_values", "1", "top-K singular values of the base weight W, descending"},
+    {"amplify", "proj_null", "1", "draws of ‖Uᵀ W V‖_F for uniformly random orthonormal U, V of K "
+                                  "columns (the null of proj_delta)"},
+    {"amplify", "proj_null_k", "1", "the same null draws for the fixed K of --k"},
+    {"quanterr", "error_singular_values", "1", "singular values of the quantisation error E = W − "
+                                               "deq(Q(W)), descending"},
+    {"quanterr", "delta_singular_values", "1", "singular values of the adapter's dW = s·B·A, descending"},
+    {"quanterr", "compare_singular_values", "1", "singular values of the --compare adapter's dW, "
+                                                 "descending"},
+    {"quanterr", "phi_right", "1", "φ(i, j) between dW's top-i right singular vectors and E's top-j"},
+    {"quanterr", "phi_left", "1", "φ(i, j) between dW's top-i left singular vectors and E's top-j"},
+    {"quanterr", "phi_right_random", "1", "φ(i, j) between a random subspace and E's top-j right "
+                                          "singular vectors"},
+    {"quanterr", "phi_left_random", "1", "φ(i, j) between a random subspace and E's top-j left "
+                                         "singular vectors"},
+    {"quanterr", "phi_right_compare", "1", "φ(i, j) between the --compare adapter's right singular "
+                                           "vectors and E's"},
+    {"quanterr", "phi_left_compare", "1", "φ(i, j) between the --compare adapter's left singular "
+                                          "vectors and E's"},
+    {"quanterr", "phi_right_diff", "1", "φ(i, j) between the right singular vectors of the two "
+                                        "adapters' difference D and E's"},
+    {"quanterr", "phi_left_diff", "1", "φ(i, j) between the left singular vectors of the two "
+                                       "adapters' difference D and E's"},
+    {"quanterr", "error", "same as the weight", "the quantisation error E = W − deq(Q(W)), [out, in]"},
+};
+
+/* The vectors indexed by singular value: they get the scale sv_index. */
+static int is_sv(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 15 && strcmp(name + n - 15, "singular_values") == 0;
+}
+
+static const describe_row *find_row(const char *cmd, const char *name)
+{
+    for (size_t i = 0; i < sizeof DESCRIBE / sizeof DESCRIBE[0]; i++)
+        if ((!DESCRIBE[i].cmd || strcmp(DESCRIBE[i].cmd, cmd) == 0) &&
+            strcmp(DESCRIBE[i].name, name) == 0)
+            return &DESCRIBE[i];
+    return NULL;
+}
+
+/* units/definition of one dataset (unless it has them) and its scale. */
+static int describe_dataset(const char *cmd, lsc_h5 *h, const char *path, lsc_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    const describe_row *r = find_row(cmd, name);
+    int rc;
+    if (r && !lsc_h5_has_attr(h, path, "units") &&
+        (rc = lsc_h5_describe(h, path, r->units, r->definition, err)) != LSC_OK)
+        return rc;
+    if (!is_sv(name) || lsc_h5_has_attr(h, path, "DIMENSION_LIST"))
+        return LSC_OK;
+    char scale[1400];
+    size_t dir = (size_t)(name - path);
+    snprintf(scale, sizeof scale, "%.*ssv_index", (int)dir, path);
+    if (strcmp(name, "singular_values") != 0)   /* amplify: two vectors, two scales */
+        snprintf(scale, sizeof scale, "%.*ssv_index_%.*s", (int)dir, path,
+                 (int)(strlen(name) - 16), name);
+    return lsc_h5_index_scale(h, path, 0, scale, err);
+}
+
+int ana_describe(const char *cmd, lsc_h5 *h, lsc_error *err)
+{
+    char **names = NULL;
+    int n = 0, rc = LSC_OK;
+    if (lsc_h5_exists(h, "/modules") && (rc = lsc_h5_list(h, "/modules", &names, &n, err)) != LSC_OK)
+        return rc;
+    for (int i = 0; i < n && rc == LSC_OK; i++) {
+        char g[1200];
+        snprintf(g, sizeof g, "/modules/%s", names[i]);
+        rc = lsc_h5_module_attrs(h, g, ana_tidy_layer(names[i]), ana_tidy_proj(names[i]), err);
+    }
+    lsc_h5_free_names(names, n);
+    if (rc != LSC_OK || (rc = lsc_h5_objects(h, 1, &names, &n, err)) != LSC_OK)
+        return rc;
+    for (int i = 0; i < n && rc == LSC_OK; i++)
+        rc = describe_dataset(cmd, h, names[i], err);
+    lsc_h5_free_names(names, n);
+    return rc;
+}
+
+// ---- the tidy table from the file ----
+
+/* Root attributes that are provenance or settings, not results. */
+static int skip_attr(const char *name, int root)
+{
+    size_t n = strlen(name);
+    if (n >= 4 && strcmp(name + n - 4, "seed") == 0)
+        return 1;
+    static const char *const ROOT_SKIP[] = {"format_version", "wall_time_s", "threads"};
+    for (size_t i = 0; root && i < sizeof ROOT_SKIP / sizeof ROOT_SKIP[0]; i++)
+        if (strcmp(name, ROOT_SKIP[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The numeric scalar attributes of obj as rows of module (NULL: summary). */
+static int tidy_attrs(ana_tidy *t, const lsc_h5 *h, const char *obj, const char *module,
+                      lsc_error *err)
+{
+    char **names = NULL;
+    int n = 0, rc = lsc_h5_attr_names(h, obj, &names, &n, err);
+    for (int i = 0; i < n && rc == LSC_OK; i++) {
+        double v;
+        lsc_error e2 = {0};
+        if (skip_attr(names[i], module == NULL) || strcmp(names[i], "layer") == 0 ||
+            lsc_h5_read_attr_double(h, obj, names[i], &v, &e2) != LSC_OK)
+            continue;   /* strings, references (dimension scales) */
+        /* quanterr's attribute phi_left beside its dataset phi_left */
+        char q[300], ds[1400];
+        snprintf(ds, sizeof ds, "%s/%s", obj, names[i]);
+        snprintf(q, sizeof q, module && lsc_h5_exists(h, ds) ? "%s.attr" : "%s", names[i]);
+        rc = ana_tidy_add(t, module, q, -1, v);
+    }
+    lsc_h5_free_names(names, n);
+    return rc;
+}
+
+/* The float datasets of module group g (flattened row-major). */
+static int tidy_datasets(ana_tidy *t, const lsc_h5 *h, const char *g, const char *module,
+                         lsc_error *err)
+{
+    char **names = NULL;
+    int n = 0, rc = lsc_h5_list(h, g, &names, &n, err);
+    for (int i = 0; i < n && rc == LSC_OK; i++) {
+        char ds[1400];
+        snprintf(ds, sizeof ds, "%s/%s", g, names[i]);
+        int nd = 0;
+        size_t dims[2] = {0, 0}, total = 1;
+        lsc_error e2 = {0};
+        if (strncmp(names[i], "sv_index", 8) == 0 ||
+            lsc_h5_dataset_shape(h, ds, &nd, dims, 2, &e2) != LSC_OK)
+            continue;   /* groups, the scales (1..n), more than 2-D */
+        for (int k = 0; k < nd; k++)
+            total *= dims[k];
+        double *x = malloc((total ? total : 1) * sizeof *x);
+        if (!x)
+            rc = LSC_ENOMEM;
+        else if (lsc_h5_read_f64(h, ds, total, x, &e2) == LSC_OK)
+            rc = ana_tidy_add_vec(t, module, names[i], total, x);
+        free(x);
+    }
+    lsc_h5_free_names(names, n);
+    if (rc == LSC_ENOMEM)
+        LSC_FAIL(err, LSC_ENOMEM, "out of memory for the table of --csv/--json");
+    return rc;
+}
+
+int ana_tidy_from_h5(ana_tidy *t, const lsc_h5 *h, lsc_error *err)
+{
+    char **names = NULL;
+    int n = 0, rc;
+    if ((rc = tidy_attrs(t, h, "/", NULL, err)) != LSC_OK)
+        return rc;
+    if (lsc_h5_exists(h, "/modules") && (rc = lsc_h5_list(h, "/modules", &names, &n, err)) != LSC_OK)
+        return rc;
+    for (int i = 0; i < n && rc == LSC_OK; i++) {
+        char g[1200];
+        snprintf(g, sizeof g, "/modules/%s", names[i]);
+        if ((rc = tidy_datasets(t, h, g, names[i], err)) == LSC_OK)
+            rc = tidy_attrs(t, h, g, names[i], err);
+    }
+    lsc_h5_free_names(names, n);
+    return rc;
+}
+
+// ---- the one table of a run ----
+
+static ana_tidy *the_table;   /* reachable: no leak report on an early exit */
+
+int ana_output_describe(const char *cmd, const ana_opts *o, lsc_h5 *h, lsc_error *err)
+{
+    int rc = ana_describe(cmd, h, err);
+    if (rc != LSC_OK || (!o->json && !o->csv))
+        return rc;
+    ana_tidy_free(the_table);
+    if (!(the_table = ana_tidy_new()))
+        LSC_FAIL(err, LSC_ENOMEM, "out of memory for the table of --csv/--json");
+    return ana_tidy_from_h5(the_table, h, err);
+}
+
+int ana_finish(const char *cmd, const ana_opts *o, int n_modules, int n_skipped, double t0)
+{
+    int rc = ana_tidy_finish(cmd, o, the_table, n_modules, n_skipped, t0);
+    ana_tidy_free(the_table);
+    the_table = NULL;
+    return rc;
+}
