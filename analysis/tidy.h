@@ -18,6 +18,15 @@
  * Rows keep the order they were added in: add them from one thread (after
  * the per-module tasks), in module order, so that the output is the same
  * whatever --threads.
+ *
+ * Conventions of the analyses' tables (filled from their HDF5 files by
+ * ana_tidy_from_h5, h5describe.c, so CSV/JSON and HDF5 never disagree):
+ * quantity = the dataset or attribute name of the module group; a 2-D
+ * dataset [rows, cols] (phi, phi_random, ...) is flattened row-major,
+ * index = i·cols + j for element [i][j] (0-based: φ(i+1, j+1)), which
+ * pandas pivots back with divmod(index, cols) (cols = the group's r2 / K);
+ * modules in sorted name order; summary rows are the root's numeric
+ * results (n_modules, n_degenerate, quanterr's mean_*, ...).
  */
 #ifndef LSC_TIDY_H
 #define LSC_TIDY_H
