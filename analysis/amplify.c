@@ -75,6 +75,11 @@
  * near a few tensors, not the model. Not
  * a statistics package: the null's summaries and a Monte-Carlo p-value, no
  * verdicts.
+ * Self-description and tables (h5describe.c): every dataset has the string
+ * attributes units and definition, every module group layer (-1 if none) and
+ * proj, scale (= scaling); delta_/base_singular_values the scales
+ * sv_index_delta and sv_index_base (1..K); --json / --csv FILE print the
+ * file's numbers as a tidy table (tidy.h).
  */
 #include <float.h>
 #include <math.h>

@@ -76,6 +76,11 @@
  * (ana_base_find: "<module>.weight", then without a leading
  * "transformer." / "model.", or with one added), one at a time, and each
  * tensor's mapped pages are given back after its module.
+ * Self-description and tables (h5describe.c): every dataset has the string
+ * attributes units and definition, every module group layer (-1 if none) and
+ * proj, scale (= scaling); each *_singular_values a scale sv_index_<prefix>
+ * (1..n); --json / --csv FILE print the file's numbers as a tidy table
+ * (tidy.h).
  */
 #include <float.h>
 #include <math.h>

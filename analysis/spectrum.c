@@ -40,6 +40,11 @@
  * Root attributes: provenance (see h5io.c); "adapter" is the folder read
  * (for DIR:NAME, the adapter's subfolder when it has one). Not a plotting program: with
  * --plots it writes spectrum.dat and runs plots/spectrum.gp.
+ * Self-description and tables (h5describe.c): every dataset has the string
+ * attributes units and definition, every module group layer (-1 if none) and
+ * proj, rank (= r) and scale (= scaling); singular_values the dimension
+ * scale sv_index (1..r); --json / --csv FILE print the file's numbers as a
+ * tidy table (tidy.h).
  */
 #include <math.h>
 #include <stdio.h>

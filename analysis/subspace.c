@@ -55,6 +55,9 @@
  * one of 3072) are skipped with a warning; if none remains, nothing is
  * written and the exit status is 1. Not a statistics package: the null's
  * summaries and a Monte-Carlo p-value, no verdicts.
+ * Self-description and tables (h5describe.c): every dataset has the string
+ * attributes units and definition, every module group layer (-1 if none) and
+ * proj; --json / --csv FILE print the file's numbers as a tidy table (tidy.h).
  */
 #include <float.h>
 #include <math.h>
