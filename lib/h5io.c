@@ -12,7 +12,10 @@
  * attributes and float64/float32 datasets; small readers (attributes,
  * dataset shape, float64 datasets, group listing) for report and regression
  * code; the provenance helper that writes the root attributes every result
- * file carries (DESIGN.md §4).
+ * file carries (DESIGN.md §4); the self-description helpers (units and
+ * definition attributes, module groups' layer and proj, index dimension
+ * scales through the high-level library's H5DS, listings of every dataset
+ * or group and of an object's attributes).
  *
  * What it is not: a general HDF5 wrapper (no chunking, compression,
  * hyperslabs or compound types). Strings are variable-length UTF-8, so h5py
