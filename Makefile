@@ -271,7 +271,7 @@ install: build $(MAN) $(COMPL)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: lorascope' 'Description: LoRA training and analysis (liblorascope, static)' \
 	  'Version: $(VERSION)' 'Requires: $(PKGS)' 'Cflags: -I$${includedir}/lorascope' \
-	  'Libs: -L$${libdir} -llorascope $(OMP_FLAGS) -lm' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lorascope.pc
+	  'Libs: -L$${libdir} -llorascope $(HDF5_HL) $(OMP_FLAGS) -lm' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lorascope.pc
 	install -m 644 $(INC_PUB) $(DESTDIR)$(PREFIX)/include/lorascope/
 	install -m 644 plots/*.gp $(DESTDIR)$(PREFIX)/share/lorascope/plots/
 	install -m 644 $(MAN) $(DESTDIR)$(PREFIX)/share/man/man1/lorascope.1
