@@ -80,9 +80,32 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
     return o->plots ? ana_prepare_plots(cmd, o->plots) : CLI_OK;
 }
 
+int ana_module_names(const char *module, int n, const char *(*name_of)(const void *items, int i),
+                     const void *items)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (int i = 0; i < n; i++) {
+        size_t d = cli_edit_distance(module, name_of(items, i));
+        if (d < best_d) {
+            best_d = d;
+            best = name_of(items, i);
+        }
+    }
+    if (best && best_d <= cli_near_distance(module))
+        fprintf(stderr, "did you mean '%s'?\n", cli_safe(best));
+    fprintf(stderr, "valid module names (%d):", n);
+    for (int i = 0; i < n && i < 20; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", cli_safe(name_of(items, i)));
+    if (n > 20)
+        fprintf(stderr, ", ... and %d more", n - 20);
+    fputc('\n', stderr);
+    return CLI_USAGE;
+}
+
 int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
-                    int (*is)(const void *items, int i, const char *name), const void *items,
-                    int *hl)
+                    int (*is)(const void *items, int i, const char *name),
+                    const char *(*name_of)(const void *items, int i), const void *items, int *hl)
 {
     *hl = n / 2;
     if (!o->module)
@@ -91,8 +114,10 @@ int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
     for (int i = 0; i < n; i++)
         if (is(items, i, o->module))
             *hl = i;
-    if (*hl < 0)
-        return cli_error(cmd, CLI_USAGE, "--module %s: not among the %s modules", o->module, what);
+    if (*hl < 0) {
+        cli_error(cmd, CLI_FAIL, "--module %s: not among the %s modules", o->module, what);
+        return ana_module_names(o->module, n, name_of, items);
+    }
     return CLI_OK;
 }
 
@@ -407,6 +432,13 @@ const char *ana_git_commit(void)
     if (commit[0])
         return commit;
     snprintf(commit, sizeof commit, "unknown");
+#ifdef LSC_GIT_COMMIT
+    /* baked in by the Makefile: the tree this program was built from, wherever it runs */
+    if (LSC_GIT_COMMIT[0]) {
+        snprintf(commit, sizeof commit, "%s", LSC_GIT_COMMIT);
+        return commit;
+    }
+#endif
     char dir[PATH_MAX];
     if (!cli_exe_dir(dir, sizeof dir))
         return commit;

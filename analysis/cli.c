@@ -86,6 +86,59 @@ void cli_warn(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+// ---- "did you mean" ----
+
+size_t cli_edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 255 || nb > 255)
+        return na > nb ? na : nb;
+    size_t row[256];
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+size_t cli_near_distance(const char *word)
+{
+    size_t n = strlen(word);
+    return n <= 4 ? 1 : n <= 8 ? 2 : 3;
+}
+
+/* The unknown option a (as typed): one usage error naming it, with the closest valid option. */
+static int unknown_option(const char *cmd, const cli_opt *opts, const char *a)
+{
+    char typed[256];
+    const char *name = a[0] == '-' && a[1] == '-' ? a + 2 : a + 1;
+    snprintf(typed, sizeof typed, "%.*s", (int)strcspn(name, "="), name);
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (const cli_opt *o = opts; o->name; o++) {
+        size_t d = cli_edit_distance(typed, o->name);
+        if (d < best_d) {
+            best_d = d;
+            best = o->name;
+        }
+    }
+    if (best && best_d <= cli_near_distance(typed))
+        return cli_error(cmd, CLI_USAGE, "unknown option '%s' (did you mean '--%s'?)", a, best);
+    return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+}
+
 static cli_opt *find_opt(cli_opt *opts, const char *name, size_t len)
 {
     for (cli_opt *o = opts; o->name; o++)
@@ -118,11 +171,11 @@ int cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts,
             } else if (strcmp(a, "-h") == 0) {
                 name = "help"; len = 4;
             } else {
-                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+                return unknown_option(cmd, opts, a);
             }
             cli_opt *o = find_opt(opts, name, len);
             if (!o)
-                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+                return unknown_option(cmd, opts, a);
             if (o->has_arg) {
                 if (eq) {
                     o->value = eq + 1;

@@ -32,6 +32,12 @@ int    cli_flag(const cli_opt *opts, const char *name);
 long   cli_long(const cli_opt *opts, const char *name, long def, int *bad);
 double cli_double(const cli_opt *opts, const char *name, double def, int *bad);
 
+/* Levenshtein distance between a and b (bytes), for "did you mean". */
+size_t cli_edit_distance(const char *a, const char *b);
+/* The largest distance at which a valid name counts as a likely typo of word:
+ * 1 for words of up to 4 bytes, 2 up to 8, then 3. */
+size_t cli_near_distance(const char *word);
+
 /* "lorascope CMD: message" on stderr; returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 #if defined(__GNUC__)
