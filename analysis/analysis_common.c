@@ -15,6 +15,7 @@
 #include <cblas.h>
 
 #include "analysis_common.h"
+#include "progress.h"
 
 // ---- options ----
 
@@ -561,13 +562,18 @@ void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), voi
         ana_blas_threads(1);
     /* t < n + 1, not t <= n: clang's lowering of `<=` converts the bound to
      * unsigned (a -fsanitize=integer report). Iteration n is the git lookup. */
+    ana_progress pg;   /* a progress line on a terminal (issue 16), none with --json */
+    ana_progress_start(&pg, cli_command_name(), "items", n, o->json);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int t = 0; t < n + 1; t++) {
-        if (t == n)
+        if (t == n) {
             (void)ana_git_commit();   /* cached for ana_write_provenance */
-        else
+        } else {
             task(ctx, t);
+            ana_progress_add(&pg, 1);
+        }
     }
+    ana_progress_end(&pg);
 }
 
 int ana_worker_threads(const ana_opts *o)

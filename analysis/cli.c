@@ -23,11 +23,14 @@
 extern char **environ;
 
 static char cmdline_[8192];
+static const char *cmdname_ = "lorascope";
 
 void cli_set_command_line(int argc, char **argv)
 {
     size_t n = 0;
     cmdline_[0] = '\0';
+    if (argc > 1 && argv[1][0] != '-')
+        cmdname_ = argv[1];
     for (int i = 0; i < argc && n + 2 < sizeof cmdline_; i++) {
         int w = snprintf(cmdline_ + n, sizeof cmdline_ - n, "%s%s", i ? " " : "", argv[i]);
         if (w < 0)
@@ -39,6 +42,8 @@ void cli_set_command_line(int argc, char **argv)
 }
 
 const char *cli_command_line(void) { return cmdline_; }
+
+const char *cli_command_name(void) { return cmdname_; }
 
 // ---- messages: every one printed through here, control characters escaped ----
 

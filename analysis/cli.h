@@ -60,6 +60,8 @@ void cli_warn(const char *cmd, const char *fmt, ...)
 /* The whole command line, space-joined, for provenance attributes. */
 const char *cli_command_line(void);
 void cli_set_command_line(int argc, char **argv);
+/* The subcommand (argv[1] given to cli_set_command_line), or "lorascope". */
+const char *cli_command_name(void);
 
 /* Monotonic seconds, for wall times. */
 double cli_now(void);

@@ -24,6 +24,7 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "progress.h"
 #include "training.h"
 
 // ---- help ----
@@ -67,9 +68,10 @@ static const char *EVAL_USAGE =
 // ---- scoring ----
 
 /* Mean next-token loss over n windows spread evenly over the validation
- * text: c's bytes, or k's token ids when the base has a tokenizer (k). */
+ * text: c's bytes, or k's token ids when the base has a tokenizer (k). A progress line on a
+ * terminal unless quiet. */
 static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, int B, long windows, double *loss,
-                   lsc_error *err)
+                   int quiet, lsc_error *err)
 {
     size_t total = k ? lsc_tokens_n_windows(k, T) : lsc_corpus_n_windows(c, T);
     size_t n = windows > 0 && (size_t)windows < total ? (size_t)windows : total;
@@ -87,6 +89,8 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, 
     }
     double sum = 0, wsum = 0;
     rc = LSC_OK;
+    ana_progress pg;
+    ana_progress_start(&pg, "eval", "windows", (long)n, quiet);
     for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
         int nb = n - i0 < (size_t)B ? (int)(n - i0) : B;
         for (int b = 0; b < nb; b++) {
@@ -101,7 +105,9 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, 
             break;
         sum += (double)m->mean_loss * m->mask_sum;
         wsum += m->mask_sum;
+        ana_progress_add(&pg, nb);
     }
+    ana_progress_end(&pg);
     free(in);
     free(tg);
     free(mk);
@@ -279,7 +285,8 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
         lsc_baselines bl;
         rc = training_eval_final(e->cmd, &e->m, &e->d, e->sample, e->seed, e->eval_dev, &te, &de, &bl);
         loss = te.res.loss;
-    } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
+    } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss,
+                       e->json_path && strcmp(e->json_path, "-") == 0, &e->err) != LSC_OK) {
         rc = cli_lib_error(e->cmd, &e->err);
     }
     lsc_gpt_set_lora(&e->m, NULL, &e->err);
