@@ -84,16 +84,8 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
 int ana_module_names(const char *module, int n, const char *(*name_of)(const void *items, int i),
                      const void *items)
 {
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
-    for (int i = 0; i < n; i++) {
-        size_t d = cli_edit_distance(module, name_of(items, i));
-        if (d < best_d) {
-            best_d = d;
-            best = name_of(items, i);
-        }
-    }
-    if (best && best_d <= cli_near_distance(module))
+    const char *best = cli_closest(module, n, name_of, items);
+    if (best)
         fprintf(stderr, "did you mean '%s'?\n", cli_safe(best));
     fprintf(stderr, "valid module names (%d):", n);
     for (int i = 0; i < n && i < 20; i++)

@@ -118,11 +118,22 @@ size_t cli_edit_distance(const char *a, const char *b)
     return row[nb];
 }
 
-size_t cli_near_distance(const char *word)
+const char *cli_closest(const char *word, int n, const char *(*name_of)(const void *items, int i),
+                        const void *items)
 {
-    size_t n = strlen(word);
-    return n <= 4 ? 1 : n <= 8 ? 2 : 3;
+    size_t len = strlen(word), near = len <= 4 ? 1 : len <= 8 ? 2 : 3, best_d = (size_t)-1;
+    const char *best = NULL;
+    for (int i = 0; i < n; i++) {
+        size_t d = cli_edit_distance(word, name_of(items, i));
+        if (d < best_d) {
+            best_d = d;
+            best = name_of(items, i);
+        }
+    }
+    return best_d <= near ? best : NULL;
 }
+
+static const char *opt_name(const void *items, int i) { return ((const cli_opt *)items)[i].name; }
 
 /* The unknown option a (as typed): one usage error naming it, with the closest valid option. */
 static int unknown_option(const char *cmd, const cli_opt *opts, const char *a)
@@ -130,16 +141,11 @@ static int unknown_option(const char *cmd, const cli_opt *opts, const char *a)
     char typed[256];
     const char *name = a[0] == '-' && a[1] == '-' ? a + 2 : a + 1;
     snprintf(typed, sizeof typed, "%.*s", (int)strcspn(name, "="), name);
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
-    for (const cli_opt *o = opts; o->name; o++) {
-        size_t d = cli_edit_distance(typed, o->name);
-        if (d < best_d) {
-            best_d = d;
-            best = o->name;
-        }
-    }
-    if (best && best_d <= cli_near_distance(typed))
+    int n = 0;
+    while (opts[n].name)
+        n++;
+    const char *best = cli_closest(typed, n, opt_name, opts);
+    if (best)
         return cli_error(cmd, CLI_USAGE, "unknown option '%s' (did you mean '--%s'?)", a, best);
     return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
 }

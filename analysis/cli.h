@@ -34,9 +34,10 @@ double cli_double(const cli_opt *opts, const char *name, double def, int *bad);
 
 /* Levenshtein distance between a and b (bytes), for "did you mean". */
 size_t cli_edit_distance(const char *a, const char *b);
-/* The largest distance at which a valid name counts as a likely typo of word:
- * 1 for words of up to 4 bytes, 2 up to 8, then 3. */
-size_t cli_near_distance(const char *word);
+/* Of the n names name_of(items, i), the one closest to word (the first of equals), when it is a
+ * likely typo of it: at most 1 edit for words of up to 4 bytes, 2 up to 8, else 3. NULL otherwise. */
+const char *cli_closest(const char *word, int n, const char *(*name_of)(const void *items, int i),
+                        const void *items);
 
 /* "lorascope CMD: message" on stderr; returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...)

@@ -19,19 +19,13 @@ static void usage(FILE *fp)
     fprintf(fp, "\nExit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
+static const char *command_name(const void *items, int i) { return ((const command *)items)[i].name; }
+
 /* "unknown command 'X'" with the closest command name, then the command list. */
 static int unknown_command(const char *name)
 {
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
-    for (size_t i = 0; i < n_commands; i++) {
-        size_t d = cli_edit_distance(name, commands[i].name);
-        if (d < best_d) {
-            best_d = d;
-            best = commands[i].name;
-        }
-    }
-    if (best && best_d <= cli_near_distance(name))
+    const char *best = cli_closest(name, (int)n_commands, command_name, commands);
+    if (best)
         fprintf(stderr, "lorascope: unknown command '%s' (did you mean '%s'?)\n", cli_safe(name), best);
     else
         fprintf(stderr, "lorascope: unknown command '%s'\n", cli_safe(name));
