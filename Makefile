@@ -151,6 +151,20 @@ $(BUILD)/obj/%.o: %.c
 	@echo "  CC   $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -Ilib -c -o $@ $<
 
+# The commit of the source tree being built, baked into analysis_common.o as LSC_GIT_COMMIT (the
+# git_commit attribute of every result file and train log): `git rev-parse HEAD` of this directory
+# (a worktree too), "+dirty" when tracked files differ from it, "" outside a checkout (the program then
+# says "unknown"). The stamp file changes only when that string does, so only that object is rebuilt.
+GIT_COMMIT := $(shell c=$$(git -C $(CURDIR) rev-parse HEAD 2>/dev/null) && { git -C $(CURDIR) diff --quiet HEAD -- 2>/dev/null || c="$$c+dirty"; } && echo $$c)
+GIT_STAMP  := $(BUILD)/git_commit.txt
+$(GIT_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ 2>/dev/null || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/obj/analysis/analysis_common.o: $(GIT_STAMP)
+$(BUILD)/obj/analysis/analysis_common.o: ALL_CFLAGS += -DLSC_GIT_COMMIT='"$(GIT_COMMIT)"'
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(LIBA) $(ALL_LIBS) $(SAN)

@@ -660,6 +660,8 @@ static int amp_is(const void *items, int i, const char *name)
     return strcmp(((const amp *)items)[i].m->name, name) == 0;
 }
 
+static const char *amp_name(const void *items, int i) { return ((const amp *)items)[i].m->name; }
+
 /* The tasks of ana_run_tasks: the sha256 of the base (task 0), then one
  * per module. */
 typedef struct amplify_job {
@@ -910,7 +912,7 @@ static int run_amplify(const char *cmd, const amplify_opts *ao, const cli_opt *o
         goto done;
     }
     if ((rc = match_modules(cmd, &R)) != CLI_OK ||
-        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", amp_is, R.amps, &R.hl)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", amp_is, amp_name, R.amps, &R.hl)) != CLI_OK ||
         (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
         (rc = analyse_modules(cmd, &R, h, base_hex)) != CLI_OK ||
         (rc = commit_output(cmd, &R, &h, base_hex, t0)) != CLI_OK)

@@ -15,6 +15,7 @@
 #include <cblas.h>
 
 #include "analysis_common.h"
+#include "progress.h"
 #include "tidy.h"
 
 // ---- options ----
@@ -81,9 +82,24 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o)
     return o->plots ? ana_prepare_plots(cmd, o->plots) : CLI_OK;
 }
 
+int ana_module_names(const char *module, int n, const char *(*name_of)(const void *items, int i),
+                     const void *items)
+{
+    const char *best = cli_closest(module, n, name_of, items);
+    if (best)
+        fprintf(stderr, "did you mean '%s'?\n", cli_safe(best));
+    fprintf(stderr, "valid module names (%d):", n);
+    for (int i = 0; i < n && i < 20; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", cli_safe(name_of(items, i)));
+    if (n > 20)
+        fprintf(stderr, ", ... and %d more", n - 20);
+    fputc('\n', stderr);
+    return CLI_USAGE;
+}
+
 int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
-                    int (*is)(const void *items, int i, const char *name), const void *items,
-                    int *hl)
+                    int (*is)(const void *items, int i, const char *name),
+                    const char *(*name_of)(const void *items, int i), const void *items, int *hl)
 {
     *hl = n / 2;
     if (!o->module)
@@ -92,8 +108,10 @@ int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
     for (int i = 0; i < n; i++)
         if (is(items, i, o->module))
             *hl = i;
-    if (*hl < 0)
-        return cli_error(cmd, CLI_USAGE, "--module %s: not among the %s modules", o->module, what);
+    if (*hl < 0) {
+        cli_error(cmd, CLI_FAIL, "--module %s: not among the %s modules", o->module, what);
+        return ana_module_names(o->module, n, name_of, items);
+    }
     return CLI_OK;
 }
 
@@ -410,6 +428,13 @@ const char *ana_git_commit(void)
     if (commit[0])
         return commit;
     snprintf(commit, sizeof commit, "unknown");
+#ifdef LSC_GIT_COMMIT
+    /* baked in by the Makefile: the tree this program was built from, wherever it runs */
+    if (LSC_GIT_COMMIT[0]) {
+        snprintf(commit, sizeof commit, "%s", LSC_GIT_COMMIT);
+        return commit;
+    }
+#endif
     char dir[PATH_MAX];
     if (!cli_exe_dir(dir, sizeof dir))
         return commit;
@@ -533,13 +558,18 @@ void ana_run_tasks(const ana_opts *o, int n, void (*task)(void *ctx, int i), voi
         ana_blas_threads(1);
     /* t < n + 1, not t <= n: clang's lowering of `<=` converts the bound to
      * unsigned (a -fsanitize=integer report). Iteration n is the git lookup. */
+    ana_progress pg;   /* a progress line on a terminal (issue 16), none with --json */
+    ana_progress_start(&pg, cli_command_name(), "items", n, o->json);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
     for (int t = 0; t < n + 1; t++) {
-        if (t == n)
+        if (t == n) {
             (void)ana_git_commit();   /* cached for ana_write_provenance */
-        else
+        } else {
             task(ctx, t);
+            ana_progress_add(&pg, 1);
+        }
     }
+    ana_progress_end(&pg);
 }
 
 int ana_worker_threads(const ana_opts *o)

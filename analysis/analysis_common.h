@@ -73,10 +73,14 @@ int ana_common_opts(const char *cmd, const cli_opt *opts, ana_opts *o);
 /* *hl = the --module item among n analysed ones (is(items, i, name):
  * whether item i is the one named; the last match wins), else the middle
  * one, n / 2. CLI_OK, or CLI_USAGE after printing "--module NAME: not among
- * the WHAT modules". */
+ * the WHAT modules" and ana_module_names' list (name_of(items, i): item i's name). */
 int ana_pick_module(const char *cmd, const ana_opts *o, int n, const char *what,
-                    int (*is)(const void *items, int i, const char *name), const void *items,
-                    int *hl);
+                    int (*is)(const void *items, int i, const char *name),
+                    const char *(*name_of)(const void *items, int i), const void *items, int *hl);
+/* Prints on stderr "valid module names (N): a, b, ..." (the first 20, then "... and K more")
+ * with the closest one (edit distance) first as "did you mean 'X'?". Returns CLI_USAGE. */
+int ana_module_names(const char *module, int n, const char *(*name_of)(const void *items, int i),
+                     const void *items);
 
 /* Loads an adapter directory (DoRA modules refused); on failure prints one line and returns
  * CLI_FAIL (the adapter is left freed). */

@@ -23,11 +23,14 @@
 extern char **environ;
 
 static char cmdline_[8192];
+static const char *cmdname_ = "lorascope";
 
 void cli_set_command_line(int argc, char **argv)
 {
     size_t n = 0;
     cmdline_[0] = '\0';
+    if (argc > 1 && argv[1][0] != '-')
+        cmdname_ = argv[1];
     for (int i = 0; i < argc && n + 2 < sizeof cmdline_; i++) {
         int w = snprintf(cmdline_ + n, sizeof cmdline_ - n, "%s%s", i ? " " : "", argv[i]);
         if (w < 0)
@@ -39,6 +42,8 @@ void cli_set_command_line(int argc, char **argv)
 }
 
 const char *cli_command_line(void) { return cmdline_; }
+
+const char *cli_command_name(void) { return cmdname_; }
 
 // ---- messages: every one printed through here, control characters escaped ----
 
@@ -86,6 +91,65 @@ void cli_warn(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+// ---- "did you mean" ----
+
+size_t cli_edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 255 || nb > 255)
+        return na > nb ? na : nb;
+    size_t row[256];
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+const char *cli_closest(const char *word, int n, const char *(*name_of)(const void *items, int i),
+                        const void *items)
+{
+    size_t len = strlen(word), near = len <= 4 ? 1 : len <= 8 ? 2 : 3, best_d = (size_t)-1;
+    const char *best = NULL;
+    for (int i = 0; i < n; i++) {
+        size_t d = cli_edit_distance(word, name_of(items, i));
+        if (d < best_d) {
+            best_d = d;
+            best = name_of(items, i);
+        }
+    }
+    return best_d <= near ? best : NULL;
+}
+
+static const char *opt_name(const void *items, int i) { return ((const cli_opt *)items)[i].name; }
+
+/* The unknown option a (as typed): one usage error naming it, with the closest valid option. */
+static int unknown_option(const char *cmd, const cli_opt *opts, const char *a)
+{
+    char typed[256];
+    const char *name = a[0] == '-' && a[1] == '-' ? a + 2 : a + 1;
+    snprintf(typed, sizeof typed, "%.*s", (int)strcspn(name, "="), name);
+    int n = 0;
+    while (opts[n].name)
+        n++;
+    const char *best = cli_closest(typed, n, opt_name, opts);
+    if (best)
+        return cli_error(cmd, CLI_USAGE, "unknown option '%s' (did you mean '--%s'?)", a, best);
+    return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+}
+
 static cli_opt *find_opt(cli_opt *opts, const char *name, size_t len)
 {
     for (cli_opt *o = opts; o->name; o++)
@@ -118,11 +182,11 @@ int cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts,
             } else if (strcmp(a, "-h") == 0) {
                 name = "help"; len = 4;
             } else {
-                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+                return unknown_option(cmd, opts, a);
             }
             cli_opt *o = find_opt(opts, name, len);
             if (!o)
-                return cli_error(cmd, CLI_USAGE, "unknown option '%s'", a);
+                return unknown_option(cmd, opts, a);
             if (o->has_arg) {
                 if (eq) {
                     o->value = eq + 1;

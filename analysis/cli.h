@@ -32,6 +32,13 @@ int    cli_flag(const cli_opt *opts, const char *name);
 long   cli_long(const cli_opt *opts, const char *name, long def, int *bad);
 double cli_double(const cli_opt *opts, const char *name, double def, int *bad);
 
+/* Levenshtein distance between a and b (bytes), for "did you mean". */
+size_t cli_edit_distance(const char *a, const char *b);
+/* Of the n names name_of(items, i), the one closest to word (the first of equals), when it is a
+ * likely typo of it: at most 1 edit for words of up to 4 bytes, 2 up to 8, else 3. NULL otherwise. */
+const char *cli_closest(const char *word, int n, const char *(*name_of)(const void *items, int i),
+                        const void *items);
+
 /* "lorascope CMD: message" on stderr; returns code. */
 int cli_error(const char *cmd, int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -54,6 +61,8 @@ void cli_warn(const char *cmd, const char *fmt, ...)
 /* The whole command line, space-joined, for provenance attributes. */
 const char *cli_command_line(void);
 void cli_set_command_line(int argc, char **argv);
+/* The subcommand (argv[1] given to cli_set_command_line), or "lorascope". */
+const char *cli_command_name(void);
 
 /* Monotonic seconds, for wall times. */
 double cli_now(void);

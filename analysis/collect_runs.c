@@ -173,7 +173,7 @@ int collect_run_read_(run *r, const char *cell, const char *dir)
         const char *b = strrchr(r->dir, '/');
         snprintf(r->id, sizeof r->id, "%.127s", b ? b + 1 : r->dir);
     }
-    /* metrics: eval.json (`lorascope eval --json FILE`) when the run has one, else the final
+    /* metrics: eval.json (`lorascope eval --json-out FILE`) when the run has one, else the final
      * validation metrics `lorascope train` keeps as root attributes of train_log.h5 */
     snprintf(path, sizeof path, "%s/eval.json", r->dir);
     j = json_file(path);

@@ -27,6 +27,7 @@
 #include "analysis_common.h"
 #include "cli.h"
 #include "commands.h"
+#include "progress.h"
 #include "tidy.h"
 
 static const char *USAGE =
@@ -224,9 +225,12 @@ static int all_modules(const deltaspec_opts *o, const lsc_st_file *fb, const lsc
     int rc = CLI_OK;
     uint64_t rng;
     lsc_rng_seed(&rng, (uint64_t)o->seed);
+    ana_progress pg;   /* a progress line on a terminal (issue 16) */
+    ana_progress_start(&pg, "deltaspec", "tensors", fb->n_tensors, 0);
     for (int ti = 0; ti < fb->n_tensors && rc == CLI_OK; ti++) {
         const lsc_st_tensor *tb = &fb->tensors[ti];
         char module[128];
+        ana_progress_add(&pg, 1);
         if (tb->ndim != 2 || !wanted(tb->name, o->targets, module, sizeof module))
             continue;
         const lsc_st_tensor *tf = lsc_st_find(ff, tb->name);
@@ -236,6 +240,7 @@ static int all_modules(const deltaspec_opts *o, const lsc_st_file *fb, const lsc
         else if ((rc = module_spectra(o, fb, ff, tb, tf, module, h, &rng, &ws)) == CLI_OK)
             (*n_mod)++;
     }
+    ana_progress_end(&pg);
     free(ws.W0);
     free(ws.D);
     free(ws.S);

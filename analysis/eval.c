@@ -24,6 +24,7 @@
 
 #include "analysis_common.h"
 #include "commands.h"
+#include "progress.h"
 #include "training.h"
 
 // ---- help ----
@@ -31,7 +32,7 @@
 static const char *EVAL_USAGE =
     "usage: lorascope eval --base BASE [--adapter DIR ...] [--task lm|supersense]\n"
     "         [--data FILE | --task-file FILE [--task-dev FILE --task-test FILE]] [--ctx T --batch B]\n"
-    "         [--windows N] [--eval-sample N] [--eval-seed S] [--eval-dev] [--threads P] [--json FILE|-]\n"
+    "         [--windows N] [--eval-sample N] [--eval-seed S] [--eval-dev] [--threads P] [--json] [--json-out FILE]\n"
     "         [--quant nf4 [--blocksize 64] [--no-double-quant] [--quant-targets T]]\n"
     "         [--format alpaca --data TRAIN.json --task-test TEST.json [--valid DEV.json] [--tokenizer TOK.bin]]\n"
     "\n"
@@ -47,11 +48,11 @@ static const char *EVAL_USAGE =
     "all labels), next to the majority-class and 4-letter-suffix baselines on the same\n"
     "items. --eval-sample N scores N items drawn without replacement by a rule of\n"
     "(--eval-seed S, default 1, and the split's size) only, the same items in every run\n"
-    "(default 0: all); --eval-dev also scores the dev split's sample. --json FILE writes\n"
+    "(default 0: all); --eval-dev also scores the dev split's sample. --json-out FILE writes\n"
     "the results as one JSON object (the last model's val_loss = test label loss,\n"
     "perplexity, accuracy, rank_accuracy, [dev_accuracy, dev_rank_accuracy, dev_label_loss,]\n"
     "majority_accuracy, suffix_accuracy, items at the top level, every model under\n"
-    "\"results\"); --json - prints\n"
+    "\"results\"); --json prints\n"
     "it as the last stdout line. --quant nf4 evaluates on the base quantised to NF4 as\n"
     "`train --quant nf4` trains (QLoRA); an NF4 base file is recognised without it.\n"
     "--format alpaca: the supersense-style evaluation of Alpaca instruction records (as\n"
@@ -67,9 +68,10 @@ static const char *EVAL_USAGE =
 // ---- scoring ----
 
 /* Mean next-token loss over n windows spread evenly over the validation
- * text: c's bytes, or k's token ids when the base has a tokenizer (k). */
+ * text: c's bytes, or k's token ids when the base has a tokenizer (k). A progress line on a
+ * terminal unless quiet. */
 static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, int B, long windows, double *loss,
-                   lsc_error *err)
+                   int quiet, lsc_error *err)
 {
     size_t total = k ? lsc_tokens_n_windows(k, T) : lsc_corpus_n_windows(c, T);
     size_t n = windows > 0 && (size_t)windows < total ? (size_t)windows : total;
@@ -87,6 +89,8 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, 
     }
     double sum = 0, wsum = 0;
     rc = LSC_OK;
+    ana_progress pg;
+    ana_progress_start(&pg, "eval", "windows", (long)n, quiet);
     for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
         int nb = n - i0 < (size_t)B ? (int)(n - i0) : B;
         for (int b = 0; b < nb; b++) {
@@ -101,7 +105,9 @@ static int eval_lm(lsc_gpt *m, const lsc_corpus *c, const lsc_tokens *k, int T, 
             break;
         sum += (double)m->mean_loss * m->mask_sum;
         wsum += m->mask_sum;
+        ana_progress_add(&pg, nb);
     }
+    ana_progress_end(&pg);
     free(in);
     free(tg);
     free(mk);
@@ -160,7 +166,7 @@ static int parse_eval(const cli_opt *opts, int argc, char **argv, const char **p
     e->windows = cli_long(opts, "windows", 256, &bad);
     training_parse_eval(opts, &e->sample, &e->seed, &e->eval_dev, &bad);
     training_threads(opts, &bad);
-    e->json_path = cli_get(opts, "json");
+    e->json_path = cli_flag(opts, "json") ? "-" : cli_get(opts, "json-out");
     if (bad)
         return cli_error(cmd, CLI_USAGE, "bad option value");
     if (e->B < 1 || e->windows < 0)
@@ -279,7 +285,8 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
         lsc_baselines bl;
         rc = training_eval_final(e->cmd, &e->m, &e->d, e->sample, e->seed, e->eval_dev, &te, &de, &bl);
         loss = te.res.loss;
-    } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss, &e->err) != LSC_OK) {
+    } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss,
+                       e->json_path && strcmp(e->json_path, "-") == 0, &e->err) != LSC_OK) {
         rc = cli_lib_error(e->cmd, &e->err);
     }
     lsc_gpt_set_lora(&e->m, NULL, &e->err);
@@ -292,7 +299,7 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
     return rc;
 }
 
-/* --json FILE (written atomically) or --json - (the last stdout line). */
+/* --json-out FILE (written atomically) or --json (the last stdout line). */
 static int write_json(const eval_run *e, const cJSON *js)
 {
     char *text = cJSON_PrintUnformatted(js);
@@ -360,7 +367,7 @@ int cmd_eval(int argc, char **argv)
                       {"valid", 1, NULL}, {"task-file", 1, NULL}, {"task-dev", 1, NULL}, {"task-test", 1, NULL},
                       {"ctx", 1, NULL}, {"batch", 1, NULL}, {"windows", 1, NULL}, {"eval-sample", 1, NULL},
                       {"eval-seed", 1, NULL}, {"eval-dev", 0, NULL}, {"threads", 1, NULL},
-                      {"json", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
+                      {"json", 0, NULL}, {"json-out", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL}, {"double-quant", 0, NULL},
                       {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL}, {"format", 1, NULL},
                       {"tokenizer", 1, NULL}, {"help", 0, NULL},
                       {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6); format, tokenizer: issue 13 */

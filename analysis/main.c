@@ -19,6 +19,20 @@ static void usage(FILE *fp)
     fprintf(fp, "\nExit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
+static const char *command_name(const void *items, int i) { return ((const command *)items)[i].name; }
+
+/* "unknown command 'X'" with the closest command name, then the command list. */
+static int unknown_command(const char *name)
+{
+    const char *best = cli_closest(name, (int)n_commands, command_name, commands);
+    if (best)
+        fprintf(stderr, "lorascope: unknown command '%s' (did you mean '%s'?)\n", cli_safe(name), best);
+    else
+        fprintf(stderr, "lorascope: unknown command '%s'\n", cli_safe(name));
+    usage(stderr);
+    return CLI_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     cli_memory_guard(argv);
@@ -34,11 +48,8 @@ int main(int argc, char **argv)
             char *hargv[] = {argv[2], "--help", NULL};
             return c->fn(2, hargv);
         }
-        if (argc > 2) {
-            fprintf(stderr, "lorascope: unknown command '%s'\n", argv[2]);
-            usage(stderr);
-            return CLI_USAGE;
-        }
+        if (argc > 2)
+            return unknown_command(argv[2]);
         usage(stdout);
         return CLI_OK;
     }
@@ -49,7 +60,5 @@ int main(int argc, char **argv)
     const command *c = command_find(name);
     if (c)
         return c->fn(argc - 1, argv + 1);
-    fprintf(stderr, "lorascope: unknown command '%s'\n", name);
-    usage(stderr);
-    return CLI_USAGE;
+    return unknown_command(name);
 }

@@ -327,6 +327,8 @@ static int qe_is(const void *items, int i, const char *name)
     return strcmp(((const qe *)items)[i].m->name, name) == 0;
 }
 
+static const char *qe_name(const void *items, int i) { return ((const qe *)items)[i].m->name; }
+
 static double mean_of(const qe *qs, int n, size_t off)
 {
     double s = 0.0;
@@ -581,7 +583,7 @@ static int run_quanterr(const char *cmd, const quanterr_opts *q, const cli_opt *
         goto done;
     }
     if ((rc = match_modules(cmd, &R)) != CLI_OK ||
-        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", qe_is, R.qs, &R.hl)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.na, "analysed", qe_is, qe_name, R.qs, &R.hl)) != CLI_OK ||
         (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
         (rc = analyse_modules(cmd, &R, h)) != CLI_OK ||
         (rc = summarise_and_commit(cmd, &R, &h, t0)) != CLI_OK)

@@ -475,6 +475,12 @@ static int find_item(const lsc_adapter *ad, const char *name, int with_full)
     return i;
 }
 
+static const char *item_name(const void *items, int i)
+{
+    const lsc_adapter *ad = items;
+    return i < ad->n_modules ? ad->modules[i].name : ad->full[i - ad->n_modules].name;
+}
+
 int cmd_spectrum(int argc, char **argv)
 {
     const char *cmd = "spectrum";
@@ -492,9 +498,10 @@ int cmd_spectrum(int argc, char **argv)
     if ((rc = ana_setup_kinds(cmd, opts, &o, path, &ad, NULL, NULL, 1)) != CLI_OK)
         return rc;
     int hl = ad.n_modules / 2;
-    if (o.module && (hl = find_item(&ad, o.module, base_path != NULL)) < 0)
-        rc = cli_error(cmd, CLI_USAGE, "--module %s: no such module in %s", o.module, path);
-    else if ((rc = ana_dora_check(cmd, path, &ad, base_path, factors_only)) == CLI_OK)
+    if (o.module && (hl = find_item(&ad, o.module, base_path != NULL)) < 0) {
+        cli_error(cmd, CLI_FAIL, "--module %s: no such module in %s", o.module, path);
+        rc = ana_module_names(o.module, ad.n_modules + (base_path ? ad.n_full : 0), item_name, &ad);
+    } else if ((rc = ana_dora_check(cmd, path, &ad, base_path, factors_only)) == CLI_OK)
         rc = run_spectrum(cmd, path, base_path, factors_only, &o, &ad, hl, t0);
     lsc_adapter_free(&ad);
     return rc;

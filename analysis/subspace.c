@@ -532,6 +532,8 @@ static int pair_is(const void *items, int i, const char *name)
     return strcmp(P->group, name) == 0 || strcmp(P->m1->name, name) == 0;
 }
 
+static const char *pair_name(const void *items, int i) { return ((const pair *)items)[i].m1->name; }
+
 /* One pair on a worker thread (ana_run_tasks). */
 typedef struct subspace_job {
     const char *path1, *path2;
@@ -750,7 +752,7 @@ static int run_subspace(const char *cmd, const subspace_opts *so, const cli_opt 
         goto done;
     }
     if ((rc = collect_pairs(cmd, &R)) != CLI_OK ||
-        (rc = ana_pick_module(cmd, &R.o, R.np, "compared", pair_is, R.pairs, &R.hl)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.np, "compared", pair_is, pair_name, R.pairs, &R.hl)) != CLI_OK ||
         (rc = ana_output_create(cmd, &R.o, &h)) != CLI_OK ||
         (rc = alloc_pairs(cmd, &R)) != CLI_OK ||
         (rc = compare_pairs(cmd, &R, h)) != CLI_OK ||

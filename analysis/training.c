@@ -777,7 +777,7 @@ static int write_log(run *r, double wall, const log_extra *ex, int nex)
         if (r->d.src.test[0])
             inp[ni++] = (lsc_h5_input){"data_test", r->d.src.test};
     }
-    lsc_provenance prov = {cli_command_line(), NULL, wall, ni, ni ? inp : NULL, np, par};
+    lsc_provenance prov = {cli_command_line(), ana_git_commit(), wall, ni, ni ? inp : NULL, np, par};
     if (write_train_log(r->logp, &r->tr, &prov, ex, nex, write_log_more, r, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
     return CLI_OK;

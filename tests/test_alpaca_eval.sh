@@ -72,7 +72,7 @@ else
 fi
 
 run "eval --format alpaca" 0 eval --base "$B" --adapter "$T/ad" --format alpaca --data "$T/tr.json" \
-    --task-test "$T/te.json" --eval-sample 12 --eval-seed 3 --json "$T/eval.json"
+    --task-test "$T/te.json" --eval-sample 12 --eval-seed 3 --json-out "$T/eval.json"
 if $PY -c 'import h5py' 2>/dev/null; then
     $PY - "$T" <<'EOF'
 import json, sys

@@ -257,7 +257,7 @@ verdict "means over seeds, phi summaries (trained and step 0), verdict inputs, t
 run=$R/runs/lora-qv-r4-s1
 base=$(sed -n 's/.*"base": "\(.*\)".*/\1/p' "$run/run.json")
 "$LSC" eval --base "$base" --adapter "$run/adapter" --task supersense \
-    --task-file data/fixtures/supersense_tiny.tsv --threads 1 --json "$OUT/eval.json" >"$OUT/eval.log" 2>&1 &&
+    --task-file data/fixtures/supersense_tiny.tsv --threads 1 --json-out "$OUT/eval.json" >"$OUT/eval.log" 2>&1 &&
 $PY - "$OUT/eval.json" "$R/table5_targets.h5" <<'EOF'
 import json, sys, h5py
 e = json.load(open(sys.argv[1]))

@@ -46,9 +46,9 @@ verdict "amplify finds the base weight of every module (up_proj among them)"
 
 # merged = base + adapter (the evaluations agree)
 run "merge" 0 merge --base "$B" --adapter "$T/a4" -o "$T/merged.safetensors"
-run "eval base + adapter" 0 eval --base "$B" --adapter "$T/a4" --task supersense --task-file "$SS" --json -
+run "eval base + adapter" 0 eval --base "$B" --adapter "$T/a4" --task supersense --task-file "$SS" --json
 cp "$T/o" "$T/e1.json"
-run "eval merged" 0 eval --base "$T/merged.safetensors" --task supersense --task-file "$SS" --json -
+run "eval merged" 0 eval --base "$T/merged.safetensors" --task supersense --task-file "$SS" --json
 if [ -x "$PY" ]; then
     "$PY" - "$T/e1.json" "$T/o" <<'PYEOF'
 import json, sys
@@ -68,10 +68,10 @@ fi
 # a multi-adapter folder (save_pretrained's layout: default at the top, others in subfolders)
 mkdir -p "$T/multi/second" && cp "$T"/a4/adapter_* "$T/multi/" && cp "$T"/a8/adapter_* "$T/multi/second/"
 run "eval DIR:NAME picks the named adapter" 0 eval --base "$B" --adapter "$T/multi:second" --task supersense \
-    --task-file "$SS" --json -
+    --task-file "$SS" --json
 cp "$T/o" "$T/e_multi.json"
 run "eval the same adapter by its own directory" 0 eval --base "$B" --adapter "$T/a8" --task supersense \
-    --task-file "$SS" --json -
+    --task-file "$SS" --json
 "$PY" -c '
 import json, sys
 def last(p): return json.loads([l for l in open(p) if l.startswith("{")][-1])
@@ -86,7 +86,7 @@ run "merge --hf --shard-size 100000" 0 merge --base "$B" --adapter "$T/a4" --hf 
 [ -f "$T/hf/config.json" ] && [ -f "$T/hf/model.safetensors.index.json" ] && [ -f "$T/hf/model-00003-of-00003.safetensors" ] \
     && grep -q '"LlamaForCausalLM"' "$T/hf/config.json"
 verdict "merge --hf writes config.json, 3 shards and the index"
-run "eval the merged folder" 0 eval --base "$T/hf" --task supersense --task-file "$SS" --json -
+run "eval the merged folder" 0 eval --base "$T/hf" --task supersense --task-file "$SS" --json
 if [ -x "$PY" ]; then
     "$PY" -c '
 import json, sys

@@ -160,7 +160,7 @@ def body(tmp, h5py):
 
     # eval and merge accept the NF4 base; merge writes deq(W) + s·B·A
     rc, out, err = run("eval", "--base", nf4, "--adapter", q1, "--data", TINY, "--ctx", "32", "--windows", "8",
-                       "--json", "-")
+                       "--json")
     ev = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
     check(rc == 0 and np.isfinite(ev.get("val_loss", np.nan)), "eval on the NF4 base with the QLoRA adapter "
           "(val_loss %s)" % ev.get("val_loss"))
@@ -175,7 +175,7 @@ def body(tmp, h5py):
         ok = e < 1e-6 and mt["h.0.attn.k_proj.weight"].dtype == np.float32 and \
             np.array_equal(mt["h.0.attn.k_proj.weight"], dt["h.0.attn.k_proj.weight"])
     check(ok, "merge on the NF4 base writes fp32 W = deq(W_nf4) + s·B·A (%s)" % (err.strip() or "ok"))
-    rc, out, err = run("eval", "--base", merged, "--data", TINY, "--ctx", "32", "--windows", "8", "--json", "-")
+    rc, out, err = run("eval", "--base", merged, "--data", TINY, "--ctx", "32", "--windows", "8", "--json")
     em = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
     check(rc == 0 and abs(em.get("val_loss", 0) - ev.get("val_loss", 1)) < 1e-4 * abs(ev.get("val_loss", 1)),
           "the merged model's loss = the QLoRA model's (%s vs %s)" % (em.get("val_loss"), ev.get("val_loss")))

@@ -104,19 +104,19 @@ else
 fi
 
 # ---- eval ----
-run "eval supersense" 0 eval --base "$B" --adapter "$T/a1" --task supersense --task-file "$SS" --json "$T/e.json"
+run "eval supersense" 0 eval --base "$B" --adapter "$T/a1" --task supersense --task-file "$SS" --json-out "$T/e.json"
 grep -q "majority class" "$T/o" && grep -q "%" "$T/o" && ok "eval prints accuracy and baselines" || bad "eval: $(cat "$T/o")"
-run "eval lm, base and two adapters" 0 eval --base "$B" --adapter "$T/a1" "$T/a4" --data "$TINY" --windows 16 --json -
+run "eval lm, base and two adapters" 0 eval --base "$B" --adapter "$T/a1" "$T/a4" --data "$TINY" --windows 16 --json
 [ "$(grep -c "$T/a" "$T/o")" -ge 2 ] && ok "eval lists every adapter" || bad "eval rows: $(cat "$T/o")"
 tail -n 1 "$T/o" | grep -q '"perplexity"' && ok "eval --json - prints JSON last" || bad "eval json: $(tail -n 1 "$T/o")"
 
 # ---- merge / unmerge ----
 run "merge" 0 merge --base "$B" --adapter "$T/a1" -o "$T/merged.safetensors"
-run "eval merged" 0 eval --base "$T/merged.safetensors" --data "$TINY" --windows 16 --json "$T/m.json"
-run "eval base+adapter" 0 eval --base "$B" --adapter "$T/a1" --data "$TINY" --windows 16 --json "$T/ba.json"
+run "eval merged" 0 eval --base "$T/merged.safetensors" --data "$TINY" --windows 16 --json-out "$T/m.json"
+run "eval base+adapter" 0 eval --base "$B" --adapter "$T/a1" --data "$TINY" --windows 16 --json-out "$T/ba.json"
 run "unmerge" 0 merge --base "$T/merged.safetensors" --adapter "$T/a1" --unmerge -o "$T/unmerged.safetensors"
-run "eval unmerged" 0 eval --base "$T/unmerged.safetensors" --data "$TINY" --windows 16 --json "$T/u.json"
-run "eval base" 0 eval --base "$B" --data "$TINY" --windows 16 --json "$T/b.json"
+run "eval unmerged" 0 eval --base "$T/unmerged.safetensors" --data "$TINY" --windows 16 --json-out "$T/u.json"
+run "eval base" 0 eval --base "$B" --data "$TINY" --windows 16 --json-out "$T/b.json"
 if $PY -c 'import json,sys
 m=json.load(open(sys.argv[1]))["val_loss"]; a=json.load(open(sys.argv[2]))["val_loss"]
 u=json.load(open(sys.argv[3]))["val_loss"]; b=json.load(open(sys.argv[4]))["val_loss"]

@@ -226,7 +226,7 @@ def body(tmp, h5py):
 
     # ---- eval reproduces the run ----
     rc, out, err = run("eval", "--base", base, "--adapter", f"{tmp}/s1", "--task", "supersense", "--task-file", TSV,
-                       "--eval-dev", "--threads", "1", "--json", "-", *sample)
+                       "--eval-dev", "--threads", "1", "--json", *sample)
     ok = rc == 0
     if ok:
         e = json.loads(out.strip().splitlines()[-1])
