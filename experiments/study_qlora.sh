@@ -49,7 +49,7 @@ else
 fi
 lsc_plot study_qlora.gp qlora_rank data="$W/cells.dat" \
     maj="$(lsc_summary qlora majority_accuracy)" \
-    title="QLoRA ($PROFILE): accuracy against rank on the NF4 base and on the fp32 base"
+    footnote="profile $PROFILE" title="QLoRA: accuracy against rank on the NF4 base and on the fp32 base"
 # the quanterr figure (plots/ of the analysis helper) of the first {Wq,Wv} cell at the largest rank
 for p in $pairs; do last=${p%%:*}; done
 for p in $pairs; do case "${p%%:*}" in qv_r*) last=${p%%:*} ;; esac; done
