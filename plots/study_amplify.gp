@@ -19,7 +19,8 @@ set style fill solid 0.85 border rgb '#333333'
 set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
-set key outside right top vertical
+set bmargin 8   # room for the legend below the x label
+set key outside below horizontal maxrows 3 noenhanced
 rowlabel(t, r) = 'ΔW'.t.' r='.sprintf('%d', r)
 
 do for [term = 1:3] {

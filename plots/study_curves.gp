@@ -16,9 +16,10 @@ set encoding utf8
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'step'
 set ylabel 'loss (nats per answer byte)'
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 set title title noenhanced font ',13'
 colors = '#4878a8 #d1603d #2a7d2a #8c2981 #777777'
 

@@ -16,9 +16,10 @@ set logscale y 10
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'LoRA rank r'
 set ylabel '‖ΔW‖_F / ‖W‖_F (median over modules)'
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 set offsets graph 0.05, graph 0.05, 0, 0
 paper = 6.91 / 61.95
 sets = 'q q,v q,k,v,o'

@@ -15,10 +15,11 @@ set encoding utf8
 set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'layer'
-set ylabel 'phi(1,1)'
+set ylabel 'φ(1,1)'
 set yrange [0:1.05]
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 set offsets 0.3, 0.3, 0, 0
 set xtics 1
 

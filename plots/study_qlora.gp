@@ -18,6 +18,7 @@ set logscale x 2
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'LoRA rank r'
 set offsets graph 0.05, graph 0.05, 0, 0
 sets = 'q q,v q,k,v,o'
@@ -41,7 +42,7 @@ do for [term = 1:3] {
     set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
     set title 'exact-match accuracy (higher is better)'
     set ylabel 'supersense exact-match accuracy (%)'
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     plot for [i = 1:3] data using (sel(i, 0)):($6*100):($7*100) with yerrorlines lw 2 pt 7 \
              lc rgb word(colors, i) title word(names, i).' fp32' noenhanced, \
          for [i = 1:3] data using (sel(i, 1)):($6*100):($7*100) with yerrorlines lw 2 dt 2 pt 6 \
@@ -50,7 +51,7 @@ do for [term = 1:3] {
     unset label 99
     set title 'validation loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     plot for [i = 1:3] data using (sel(i, 0)):8:9 with yerrorlines lw 2 pt 7 \
              lc rgb word(colors, i) title word(names, i).' fp32' noenhanced, \
          for [i = 1:3] data using (sel(i, 1)):8:9 with yerrorlines lw 2 dt 2 pt 6 \

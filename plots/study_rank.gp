@@ -21,8 +21,9 @@ set logscale x 2
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'LoRA rank r'
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 set offsets graph 0.05, graph 0.05, 0, 0
 sets = 'q q,v q,k,v,o'
 names = '{Wq} {Wq,Wv} {Wq,Wk,Wv,Wo}'
@@ -52,10 +53,10 @@ do for [term = 1:3] {
     unset label 99
     set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     plot for [i = 1:3] data using (strcol(2) eq word(sets, i) ? $3 : NaN):8:9 \
              with yerrorlines lw 2 pt 7 lc rgb word(colors, i) title word(names, i) noenhanced
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     unset multiplot
     unset output
 }

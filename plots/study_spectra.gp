@@ -19,9 +19,10 @@ set encoding utf8
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set logscale x
 set xlabel 'index i of the singular value'
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 f(g, t) = dir.'/spec_'.g.'.'.t.'.dat'
 hi = sprintf('lora_r%d', rhigh)
 # σ_i/σ_1 on a log scale only when full fine-tuning's spectrum spans more than two decades
@@ -64,7 +65,7 @@ do for [term = 1:3] {
     set yrange [0:1.02]
     set ylabel 'cumulative energy Σ_{k≤i} σ_k^2 / Σ σ^2'
     set title 'cumulative energy (rank90: first i above 0.9)' noenhanced
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     plot f('full', 'q') using 1:4 with lines lw 2 lc rgb '#4878a8' title 'full FT, ΔWq', \
          f('full', 'v') using 1:4 with lines lw 2 dt 2 lc rgb '#4878a8' title 'full FT, ΔWv', \
          f(hi, 'q') using 1:4 with linespoints pt 7 ps 0.5 lc rgb '#d1603d' title sprintf('LoRA r=%d, ΔWq', rhigh), \

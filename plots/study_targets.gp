@@ -23,8 +23,9 @@ set boxwidth 0.6
 set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'adapted weight types (rank)'
-set key outside right top vertical
+set key outside below horizontal maxrows 3 noenhanced
 label(t, r) = t.' r='.r
 
 do for [term = 1:3] {
@@ -52,10 +53,10 @@ do for [term = 1:3] {
     set title 'test loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
     set yrange [*:*]
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     plot data using 0:8:xtic(label(strcol(2), strcol(3))) with boxes lc rgb '#d1603d' title 'mean over seeds', \
          ''   using 0:8:9 with yerrorbars lc rgb '#222222' pt 0 title 'spread (sd)'
-    set key outside right top vertical
+    set key outside below horizontal maxrows 3 noenhanced
     unset multiplot
     unset output
 }
