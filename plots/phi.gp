@@ -42,6 +42,7 @@ cbmax = (phimax >= 0.95 || !(phimax > 0) ? 1 : phimax)
 set cbrange [0:cbmax]
 set cbtics autofreq
 set cblabel sprintf('φ(i, j), colour range 0 – %.3g', cbmax)
+set rmargin 14     # room for the colour box, its tics and label
 set xrange [0.5:r2 + 0.5]
 set yrange [r1 + 0.5:0.5]          # i = 1 at the top (matrix layout, as the paper)
 if (r2 <= 16) { set xtics 1 } else { set xtics 1, (r2 <= 64 ? 8 : 32) }
