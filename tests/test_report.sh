@@ -152,6 +152,12 @@ verdict "figures numbered 1..$n_img consecutively in report.html and report.md"
 bad_refs=$(grep -o "Figure [0-9]*" "$R/report.md" | awk -v n="$n_img" '{ k = $2 + 0; if (k < 1 || k > n) print }' | sort -u | tr '\n' ' ')
 [ -z "$bad_refs" ]; verdict "every text reference to a figure is the paper's or one of Figures 1..$n_img ${bad_refs:+($bad_refs)}"
 
+# ---- the findings name the ranks the profile used (tiny: R_HIGH=16, not the paper's 64) ----
+rl=$(sed -n 's/^R_LOW=\([0-9]*\).*/\1/p' experiments/profiles/tiny.sh)
+rh=$(sed -n 's/^R_HIGH=\([0-9]*\).*/\1/p' experiments/profiles/tiny.sh)
+grep -q "learned at r=$rl and at r=$rh overlap" "$R/report.md" && grep -q "Two seeds at r=$rh share" "$R/report.md"
+verdict "the findings name the profile's ranks r=$rl and r=$rh"
+
 # ---- a smoke profile says so at the top ----
 head -c 4000 "$R/report.md" | grep -q "these numbers come from a smoke profile, not the paper's setting"
 verdict "the smoke-profile caveat is at the top of report.md"
