@@ -292,8 +292,8 @@ static void write_head(ctx *c, const char *title_opt)
             root_str_(&c->st[i], "profile_note", note, sizeof note);
             if (note[0] && strcmp(note, "?") != 0) {
                 fputs("<div class=\"caveat\">", c->d.html);
-                doc_p_(&c->d, "**Smoke profile (%s): these numbers come from a smoke profile, not the "
-                              "paper's setting.** %s.", c->profile, note);
+                doc_p_(&c->d, "**Too small for verdicts — these numbers come from a smoke profile, "
+                              "not the paper's setting (profile %s):** %s.", c->profile, note);
                 fputs("</div>\n", c->d.html);
             }
             root_str_(&c->st[i], "arch", arch, sizeof arch);
