@@ -647,10 +647,10 @@ static int draw(const char *cmd, const char *dir, const char *path, const amp *a
         snprintf(ks, sizeof ks, "top-%d directions", K0);
     else
         snprintf(ks, sizeof ks, "top-K directions, K = r per module");
-    snprintf(title, sizeof title, "dW vs W (LoRA paper Table 7): %s, %s", b, ks);
+    snprintf(title, sizeof title, "dW vs W (LoRA paper Table 7), %s", ks);
     snprintf(vars, sizeof vars, "datafile='%s/amplify.dat'; outbase='%s/amplify'; "
-                                "plottitle='%s'; nmod=%d; hl=%d",
-             dir, dir, title, na, hl);
+                                "plottitle='%s'; nmod=%d; hl=%d; footnote='adapter: %s'",
+             dir, dir, title, na, hl, b);
     return ana_draw_figure(cmd, dir, "amplify.gp", "amplify", vars);
 }
 

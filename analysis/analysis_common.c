@@ -639,7 +639,8 @@ int ana_data_close(const char *cmd, lsc_atomic *a)
 }
 
 /* 1 when path is a whole figure: a PNG that ends with its IEND chunk, an
- * SVG that ends with </svg> (a full disk or a dying gnuplot leaves less). */
+ * SVG that ends with </svg>, a PDF that ends with %%EOF (a full disk or a
+ * dying gnuplot leaves less). */
 static int figure_whole(const char *path, const char *ext)
 {
     FILE *fp = lsc_file_open_read(path, NULL);
@@ -654,6 +655,8 @@ static int figure_whole(const char *path, const char *ext)
         tail[k] = '\0';
         if (strcmp(ext, "png") == 0)
             n = n >= 12 && memcmp(tail + k - 8, "IEND", 4) == 0 ? n : 0;
+        else if (strcmp(ext, "pdf") == 0)
+            n = strstr(tail, "%%EOF") ? n : 0;
         else
             n = strstr(tail, "</svg>") ? n : 0;
     }
@@ -664,19 +667,19 @@ static int figure_whole(const char *path, const char *ext)
 int ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
                     const char *vars)
 {
-    const char *ext[] = {"png", "svg"};
-    char path[2][PATH_MAX + 64];
-    for (int i = 0; i < 2; i++) {
+    const char *ext[] = {"png", "svg", "pdf"};
+    char path[3][PATH_MAX + 64];
+    for (int i = 0; i < 3; i++) {
         snprintf(path[i], sizeof path[i], "%s/%s.%s", dir, outbase, ext[i]);
         unlink(path[i]);  /* a stale figure must not pass for a new one */
     }
     if (cli_gnuplot(cmd, script, vars) != 0)
         return CLI_FAIL;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (!figure_whole(path[i], ext[i]))
             return cli_error(cmd, CLI_FAIL, "%s: gnuplot wrote no complete %s figure", path[i],
                              ext[i]);
-    printf("figures: %s/%s.png %s/%s.svg\n", dir, outbase, dir, outbase);
+    printf("figures: %s/%s.png %s/%s.svg %s/%s.pdf\n", dir, outbase, dir, outbase, dir, outbase);
     return CLI_OK;
 }
 

@@ -236,7 +236,7 @@ FILE *ana_data_open(const char *cmd, const char *dir, const char *name, lsc_atom
 /* Commits *a; CLI_OK, or CLI_FAIL with the message printed. */
 int   ana_data_close(const char *cmd, lsc_atomic *a);
 /* Runs gnuplot on plots/SCRIPT with vars and prints "figures:
- * DIR/OUTBASE.png DIR/OUTBASE.svg". CLI_OK, or CLI_FAIL (gnuplot's failure
+ * DIR/OUTBASE.png DIR/OUTBASE.svg DIR/OUTBASE.pdf" (each checked whole). CLI_OK, or CLI_FAIL (gnuplot's failure
  * is a printed warning). */
 int   ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
                       const char *vars);

@@ -293,12 +293,12 @@ static int draw(const char *cmd, const char *dir, const char *path, const qe *qs
     char b[300], title[900], mod[600], vars[8192];
     ana_basename(path, b, sizeof b);
     ana_title_safe(a->m->name, mod, sizeof mod);
-    snprintf(title, sizeof title, "Quantisation error E = W - deq(Q(W)) vs the adapter: %s (NF4, block %d%s)", b,
-             bs, dq ? ", double quant" : "");
+    snprintf(title, sizeof title, "Quantisation error E = W - deq(Q(W)) vs the adapter (NF4, block %d%s)", bs,
+             dq ? ", double quant" : "");
     snprintf(vars, sizeof vars,
              "datafile='%s/quanterr.dat'; specfile='%s/quanterr_spectrum.dat'; outbase='%s/quanterr'; "
-             "plottitle='%s'; nmod=%d; hl=%d; hasc=%d; hlname='%s'",
-             dir, dir, dir, title, n, hl, has_cmp, mod);
+             "plottitle='%s'; nmod=%d; hl=%d; hasc=%d; hlname='%s'; footnote='adapter: %s'",
+             dir, dir, dir, title, n, hl, has_cmp, mod, b);
     return ana_draw_figure(cmd, dir, "quanterr.gp", "quanterr", vars);
 }
 

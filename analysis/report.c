@@ -54,8 +54,10 @@ static const char *STUDY_FILES[S_N] = {"table5_targets", "table6_rank", "fig3_su
                                        "fig4_subspace_seeds", "table7_amplify", "lora_vs_full",
                                        "qlora", "lr_sweep"};
 
+/* The claims; finding 0 takes the profile's two ranks of the paper's Figure 3 (low, high) and
+ * finding 5 its seed-pair rank (from the study files, never the paper's r=8/r=64). */
 static const char *FINDING_CLAIM[NFIND] = {
-    "The top singular directions learned at r=8 and at a high rank overlap beyond two random "
+    "The top singular directions learned at r=%d and at r=%d overlap beyond two random "
     "subspaces and beyond their own step-0 overlap (paper §7.2, Figure 3: φ > 0.5 for the top direction).",
     "ΔW is more aligned with W than a random ΔW of the same rank and norm (alignment excess "
     "proj_ΔW / E[proj_random] > 1 beyond the null), while far below W's own top directions (paper §7.3, "
@@ -66,7 +68,7 @@ static const char *FINDING_CLAIM[NFIND] = {
     "(TOST, paired by seed; paper §7.2, Table 6, for {Wq,Wv} and {Wq,Wk,Wv,Wo}).",
     "Under a fixed parameter budget, adapting several weight types at a small rank beats Wq alone at "
     "r=8 (paired t-test by seed; paper §7.1, Table 5).",
-    "Two seeds at r=64 share top directions beyond the random null, more for ΔWq than for ΔWv "
+    "Two seeds at r=%d share top directions beyond the random null, more for ΔWq than for ΔWv "
     "(paper §7.2, Figure 4).",
     "The adaptation is in the paper's regime: ‖ΔWq‖_F / ‖Wq‖_F at r=4 in the half-depth layer within "
     "3× of GPT-3's 6.91/61.95 = 0.11 (otherwise the amplification numbers are not comparable).",
@@ -87,7 +89,9 @@ static const char *CSS =
     ".badge{display:inline-block;padding:0 .5em;border-radius:.3em;color:#fff;font-weight:bold;"
     "font-size:.85em}.badge.yes{background:#2a7d2a}.badge.no{background:#b22}"
     ".badge.partly{background:#c80}.badge.noise{background:#777}.ev{color:#555;font-size:.9em}"
-    "ul.findings li{margin-bottom:.8em}p.pass{color:#2a7d2a}p.fail{color:#b22}";
+    "ul.findings li{margin-bottom:.8em}p.pass{color:#2a7d2a}p.fail{color:#b22}"
+    ".caveat{border:2px solid #c80;background:#fff4e0;padding:0 1em;margin:1em 0}"
+    "table{display:block;max-width:100%;overflow-x:auto}";
 
 
 // ---- paths ----
@@ -214,6 +218,19 @@ static int high_rank(const ctx *c)
     return isnan(rh) ? 64 : (int)rh;
 }
 
+/* Finding i's claim with the ranks the profile used (from the study files). */
+static void finding_claim(const ctx *c, int i, char *out, size_t n)
+{
+    double lo = sm_(&c->st[S_F3], "A.q.r1"), r4 = sm_(&c->st[S_F4], "A.q.r1");
+    int r_low = isnan(lo) ? 8 : (int)lo, r_seed = isnan(r4) ? c->r_high : (int)r4;
+    if (i == 0)
+        snprintf(out, n, FINDING_CLAIM[i], r_low, c->r_high);
+    else if (i == 5)
+        snprintf(out, n, FINDING_CLAIM[i], r_seed);
+    else
+        snprintf(out, n, "%s", FINDING_CLAIM[i]);
+}
+
 // ---- the page ----
 
 /* Every section, into c->d (the findings are filled on the way). */
@@ -273,8 +290,12 @@ static void write_head(ctx *c, const char *title_opt)
         if (c->st[i].h) {
             char note[512];
             root_str_(&c->st[i], "profile_note", note, sizeof note);
-            if (note[0] && strcmp(note, "?") != 0)
-                doc_p_(&c->d, "**Too small for verdicts:** %s.", note);
+            if (note[0] && strcmp(note, "?") != 0) {
+                fputs("<div class=\"caveat\">", c->d.html);
+                doc_p_(&c->d, "**Too small for verdicts — these numbers come from a smoke profile, "
+                              "not the paper's setting (profile %s):** %s.", c->profile, note);
+                fputs("</div>\n", c->d.html);
+            }
             root_str_(&c->st[i], "arch", arch, sizeof arch);
             root_str_(&c->st[i], "format", format, sizeof format);
             break;
@@ -291,8 +312,11 @@ static void write_head(ctx *c, const char *title_opt)
     doc_h_(&c->d, 2, "findings", "Does our miniature show what the paper shows?");
     doc_p_(&c->d, "Each verdict is computed from the numbers below by the criterion printed with it.");
     fputs("<ul class=\"findings\">\n", c->d.html);
-    for (int i = 0; i < NFIND; i++)
-        doc_finding_(&c->d, c->f_verdict[i], FINDING_CLAIM[i], c->f_evidence[i]);
+    for (int i = 0; i < NFIND; i++) {
+        char claim[1024];
+        finding_claim(c, i, claim, sizeof claim);
+        doc_finding_(&c->d, c->f_verdict[i], claim, c->f_evidence[i]);
+    }
     fputs("</ul>\n", c->d.html);
     fputc('\n', c->d.md);
 }

@@ -280,7 +280,7 @@ void sec_fig3_(ctx *c)
 {
     doc *d = &c->d;
     const study *s = section_open_(c, S_F3, "fig3",
-                                   "Figure 3 — subspace similarity between r=8 and a high rank", 0, -1);
+                                   "The paper's Figure 3: subspace similarity between two ranks", 0, -1);
     if (!s)
         return;
     char layer[64];
@@ -294,12 +294,12 @@ void sec_fig3_(ctx *c)
     const char *heads[] = {"module", "φ(1,1)", "φ(1, r₂): top direction inside the other subspace",
                            "mean φ(i,i)", "φ(r₁, r₂)"};
     table t;
-    doc_table_begin_(d, &t, "Figure 3 in numbers (middle layer); the paper: φ > 0.5 for i = 1, "
+    doc_table_begin_(d, &t, "The paper's Figure 3 in numbers (middle layer); the paper: φ > 0.5 for i = 1, "
                             "dropping towards the random level for larger i", 5, heads);
     phi_rows(d, &t, s, "A");
     phi_rows(d, &t, s, "B");
     doc_table_end_(d);
-    phi_init_table(d, s, "Figure 3");
+    phi_init_table(d, s, "The paper's Figure 3");
     {
         int L = mid_layer_(s);
         char n1[64], n2[64];
@@ -335,7 +335,7 @@ void sec_fig4_(ctx *c)
 {
     doc *d = &c->d;
     const study *s = section_open_(c, S_F4, "fig4",
-                                   "Figure 4 — subspace similarity between two seeds", 5, -1);
+                                   "The paper's Figure 4: subspace similarity between two seeds", 5, -1);
     if (!s)
         return;
     char seeds[64];
@@ -345,11 +345,11 @@ void sec_fig4_(ctx *c)
               "Gaussian matrices share none beyond chance.", sm_(s, "A.q.r1"), seeds);
     const char *heads[] = {"module", "φ(1,1)", "φ(1, r₂)", "mean φ(i,i)", "φ(r, r)"};
     table t;
-    doc_table_begin_(d, &t, "Figure 4 in numbers (middle layer), each beside two random matrices "
+    doc_table_begin_(d, &t, "The paper's Figure 4 in numbers (middle layer), each beside two random matrices "
                             "of the same shape", 5, heads);
     phi_rows(d, &t, s, "A");
     doc_table_end_(d);
-    phi_init_table(d, s, "Figure 4");
+    phi_init_table(d, s, "The paper's Figure 4");
     double q = sm_(s, "A.q.phi_diag"), v = sm_(s, "A.v.phi_diag");
     {
         int L = mid_layer_(s);

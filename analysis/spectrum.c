@@ -264,7 +264,7 @@ static void plot_title(const char *adapter, const lsc_adapter_module *const *mod
         full += mods[i]->kind == LSC_ADAPTER_FULL;
         low += mods[i]->kind != LSC_ADAPTER_FULL && mods[i]->kind != LSC_ADAPTER_DORA;
     }
-    char what[300] = "", base[300];
+    char what[300] = "";
     if (low || fac)
         snprintf(what, sizeof what, "%s", fac ? (low ? "dW = s·B·A (DoRA: factors only, NOT the effective update)"
                                                      : "DoRA factors s·B·A (NOT the effective update)")
@@ -275,8 +275,8 @@ static void plot_title(const char *adapter, const lsc_adapter_module *const *mod
     if (full)
         snprintf(what + strlen(what), sizeof what - strlen(what), "%sfull tensors: weight − W0",
                  what[0] ? "; " : "");
-    ana_basename(adapter, base, sizeof base);
-    snprintf(title, n, "Singular values of %s per module (%s, %d modules)", what, base, nm);
+    (void)adapter;   /* the adapter's name goes into the footnote, not the title */
+    snprintf(title, n, "Singular values of %s per module (%d modules)", what, nm);
 }
 
 static int draw(const char *cmd, const char *dir, const char *adapter, const lsc_adapter_module *const *mods,
@@ -300,17 +300,18 @@ static int draw(const char *cmd, const char *dir, const char *adapter, const lsc
     }
     if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
-    char title[800], hlname[600], vars[8192];
+    char title[800], hlname[600], base[300], vars[8192];
     plot_title(adapter, mods, nm, specs, title, sizeof title);
     ana_title_safe(mods[hl]->name, hlname, sizeof hlname);
+    ana_basename(adapter, base, sizeof base);
     int maxr = 1;
     for (int mi = 0; mi < nm; mi++)
         if (specs[mi].nsv > maxr)
             maxr = specs[mi].nsv;
     snprintf(vars, sizeof vars,
              "datafile='%s/spectrum.dat'; outbase='%s/spectrum'; plottitle='%s'; "
-             "nmod=%d; hl=%d; hlname='%s'; maxr=%d",
-             dir, dir, title, nm, hl, hlname, maxr);
+             "nmod=%d; hl=%d; hlname='%s'; maxr=%d; footnote='adapter: %s'",
+             dir, dir, title, nm, hl, hlname, maxr, base);
     return ana_draw_figure(cmd, dir, "spectrum.gp", "spectrum", vars);
 }
 

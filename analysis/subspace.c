@@ -504,24 +504,25 @@ static int draw(const char *cmd, const char *dir, const char *path1, const char 
     if (write_grid(cmd, dir, f1, P->p1, P->p2, P->phi) != CLI_OK ||
         write_grid(cmd, dir, f2, P->p1, P->p2, P->phi_rand) != CLI_OK)
         return CLI_FAIL;
-    char b1[300], b2[300], n1[600], n2[600], title[700], sub[2400], vars[8192];
+    char b1[300], b2[300], n1[600], n2[600], title[700], sub[1300], foot[700], vars[8192];
     ana_basename(path1, b1, sizeof b1);
     ana_basename(path2, b2, sizeof b2);
     ana_title_safe(ana_short_name(P->m1->name), n1, sizeof n1);
     ana_title_safe(ana_short_name(P->m2->name), n2, sizeof n2);
-    snprintf(title, sizeof title, "Subspace similarity φ(i, j) on the %s (--factor %c)",
-             factor == 'A' ? "right-singular vectors of lora_A" : "left-singular vectors of lora_B",
-             factor);
+    /* title: what is shown; the adapters' names and the option: the footnote */
+    snprintf(title, sizeof title, "Subspace similarity φ(i, j) on the %s",
+             factor == 'A' ? "right-singular vectors of lora_A" : "left-singular vectors of lora_B");
     if (strcmp(n1, n2) == 0)
-        snprintf(sub, sizeof sub, "module %s:  %s  vs  %s", n1, b1, b2);
+        snprintf(sub, sizeof sub, "module %s of the two adapters", n1);
     else
-        snprintf(sub, sizeof sub, "%s of %s  vs  %s of %s", n1, b1, n2, b2);
+        snprintf(sub, sizeof sub, "module %s of the first adapter vs %s of the second", n1, n2);
+    snprintf(foot, sizeof foot, "adapters: %s vs %s; --factor %c", b1, b2, factor);
     snprintf(vars, sizeof vars,
              "phifile='%s/%s'; randfile='%s/%s'; outbase='%s/%s'; title1='%s'; title2='%s'; "
              "r1=%d; r2=%d; dim=%d; degenerate=%d; ylab='i (top-i directions, %s)'; "
-             "xlab='j (top-j directions, %s)'",
+             "xlab='j (top-j directions, %s)'; footnote='%s'",
              dir, f1, dir, f2, dir, outbase, title, sub, P->p1, P->p2, P->dim, P->degenerate, b1,
-             b2);
+             b2, foot);
     return ana_draw_figure(cmd, dir, "phi.gp", outbase, vars);
 }
 

@@ -413,7 +413,7 @@ lsc_study_end() {
     lsc_log "$STUDY: wrote $RESULTS/$STUDY.h5 ($(lsc_secs "$STUDY_T0" "$(lsc_now)") s)"
 }
 
-# lsc_plot SCRIPT.gp NAME key=value... — renders plots/SCRIPT.gp into $FIGS/NAME.{png,svg}
+# lsc_plot SCRIPT.gp NAME key=value... — renders plots/SCRIPT.gp into $FIGS/NAME.{png,svg,pdf}
 # (every script takes `outbase`; the other variables are the script's own, strings quoted).
 lsc_plot() {
     script=$1; name=$2; shift 2
@@ -427,7 +427,7 @@ lsc_plot() {
         esac
     done
     if ! gnuplot -e "$vars" "plots/$script" >"$WORK/gnuplot-$name.log" 2>&1 \
-            || [ ! -s "$FIGS/$name.png" ]; then
+            || [ ! -s "$FIGS/$name.png" ] || ! tail -c 64 "$FIGS/$name.pdf" 2>/dev/null | grep -q '%%EOF'; then
         cat "$WORK/gnuplot-$name.log" >&2
         lsc_die "gnuplot failed on plots/$script for $name"
     fi

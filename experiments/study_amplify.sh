@@ -55,4 +55,4 @@ else
     lsc_study_end --amp-dat "$W/amplify.dat" --verdict-dat "$W/verdicts.dat"
 fi
 lsc_plot study_amplify.gp table7_amplify data="$W/amplify.dat" \
-    title="Table 7 ($PROFILE): ||U^T W V||_F for U,V from ΔW, from W, random (layer $MID_LAYER of $N_LAYER)"
+    footnote="profile $PROFILE" title="Table 7: ||U^T W V||_F for U,V from ΔW, from W, random (layer $MID_LAYER of $N_LAYER)"

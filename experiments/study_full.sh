@@ -50,6 +50,6 @@ else
     lsc_study_end --spec-dat "$W" --curves "$W/curves.dat"
 fi
 lsc_plot study_spectra.gp full_spectra dir="$W" layer="$MID_LAYER" rhigh="$R_HIGH" \
-    title="Singular values of ΔW, layer $MID_LAYER: full fine-tuning vs LoRA ($PROFILE)"
+    title="Singular values of ΔW, layer $MID_LAYER: full fine-tuning vs LoRA" footnote="profile $PROFILE"
 lsc_plot study_curves.gp training_curves data="$W/curves.dat" \
-    title="Training loss: full fine-tuning vs LoRA on Wq,Wk,Wv,Wo ($PROFILE)"
+    title="Training loss: full fine-tuning vs LoRA on Wq,Wk,Wv,Wo" footnote="profile $PROFILE"

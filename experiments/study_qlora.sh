@@ -49,11 +49,11 @@ else
 fi
 lsc_plot study_qlora.gp qlora_rank data="$W/cells.dat" \
     maj="$(lsc_summary qlora majority_accuracy)" \
-    title="QLoRA ($PROFILE): accuracy against rank on the NF4 base and on the fp32 base"
+    footnote="profile $PROFILE" title="QLoRA: accuracy against rank on the NF4 base and on the fp32 base"
 # the quanterr figure (plots/ of the analysis helper) of the first {Wq,Wv} cell at the largest rank
 for p in $pairs; do last=${p%%:*}; done
 for p in $pairs; do case "${p%%:*}" in qv_r*) last=${p%%:*} ;; esac; done
-for ext in png svg; do
+for ext in png svg pdf; do
     f=$(ls "$W/figs_$last/"*.$ext 2>/dev/null | head -n 1)
     [ -n "$f" ] && cp "$f" "$FIGS/qlora_quanterr.$ext"
 done

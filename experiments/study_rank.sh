@@ -27,6 +27,6 @@ if lsc_study_fresh; then lsc_log "table6_rank: up to date"; else
     lsc_study_end --dat "$WORK/table6_rank/cells.dat" --verdict-dat "$WORK/table6_rank/verdicts.dat"; fi
 lsc_plot study_rank.gp table6_rank data="$WORK/table6_rank/cells.dat" \
     maj="$(lsc_summary table6_rank majority_accuracy)" suf="$(lsc_summary table6_rank suffix_accuracy)" \
-    title="Table 6 ($PROFILE): supersense test accuracy against LoRA rank (mean, 95% interval over seeds)"
+    footnote="profile $PROFILE" title="Table 6: supersense test accuracy against LoRA rank (mean, 95% interval over seeds)"
 lsc_plot study_dw_ratio.gp dw_ratio data="$WORK/table6_rank/cells.dat" \
-    title="‖ΔW‖_F / ‖W‖_F against rank ($PROFILE; median over modules, mean over seeds; paper r=4: 0.115)"
+    footnote="profile $PROFILE" title="‖ΔW‖_F / ‖W‖_F against rank (median over modules, mean over seeds; paper r=4: 0.115)"

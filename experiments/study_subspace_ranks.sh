@@ -75,10 +75,10 @@ for f in A B; do
     for t in q v; do
         dim=$(lsc_summary fig3_subspace_ranks "$f.$t.dim")
         lsc_plot phi.gp "fig3_phi_${f}_$t" phifile="$W/phi_$f.$t.dat" randfile="$W/phi_$f.$t.random.dat" \
-            title1="Figure 3 ($PROFILE): phi(${f}_r=$R_LOW, ${f}_r=$R_HIGH, i, j) of ΔW$t, layer $MID_LAYER of $N_LAYER" \
-            title2="$what; r/d = $R_HIGH/$dim, random phi(1,1) expectation 1/d" r1="$R_LOW" r2="$R_HIGH" dim="$dim" \
+            footnote="profile $PROFILE" title1="As the paper's Figure 3: φ(${f}_r=$R_LOW, ${f}_r=$R_HIGH, i, j) of ΔW$t, layer $MID_LAYER of $N_LAYER" \
+            title2="$what; r/d = $R_HIGH/$dim, random φ(1,1) expectation 1/d" r1="$R_LOW" r2="$R_HIGH" dim="$dim" \
             xlab="j (top-j directions, r=$R_HIGH)" ylab="i (top-i directions, r=$R_LOW)"
     done
 done
 lsc_plot study_phi_layers.gp fig3_phi_layers data="$W/verdicts.dat" \
-    title="Figure 3 ($PROFILE): phi(1,1) of r=$R_LOW vs r=$R_HIGH per layer (mean over seed pairs) against the Haar null"
+    footnote="profile $PROFILE" title="As the paper's Figure 3: φ(1,1) of r=$R_LOW vs r=$R_HIGH per layer (mean over seed pairs) against the Haar null"

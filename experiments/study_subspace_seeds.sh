@@ -60,9 +60,9 @@ s2=$(echo "$FIG_SEEDS" | awk '{ print $2 }')
 for t in q v; do
     dim=$(lsc_summary fig4_subspace_seeds "A.$t.dim")
     lsc_plot phi.gp "fig4_phi_$t" phifile="$W/phi_A.$t.dat" randfile="$W/phi_A.$t.random.dat" \
-        title1="Figure 4 ($PROFILE): phi(A_seed$s1, A_seed$s2, i, j) of ΔW$t, r=$R_HIGH, layer $MID_LAYER of $N_LAYER" \
+        footnote="profile $PROFILE" title1="As the paper's Figure 4: φ(A_seed$s1, A_seed$s2, i, j) of ΔW$t, r=$R_HIGH, layer $MID_LAYER of $N_LAYER" \
         title2="right-singular vectors of A; r/d = $R_HIGH/$dim; right: two random Gaussian matrices of the same shape" \
         r1="$R_HIGH" r2="$R_HIGH" dim="$dim" xlab="j (seed $s2)" ylab="i (seed $s1)"
 done
 lsc_plot study_phi_layers.gp fig4_phi_layers data="$W/verdicts.dat" \
-    title="Figure 4 ($PROFILE): phi(1,1) across seeds at r=$R_HIGH per layer (mean over seed pairs) against the Haar null"
+    footnote="profile $PROFILE" title="As the paper's Figure 4: φ(1,1) across seeds at r=$R_HIGH per layer (mean over seed pairs) against the Haar null"

@@ -25,4 +25,4 @@ if lsc_study_fresh; then lsc_log "table5_targets: up to date"; else
     lsc_study_end --dat "$WORK/table5_targets/cells.dat" --verdict-dat "$WORK/table5_targets/verdicts.dat"; fi
 lsc_plot study_targets.gp table5_targets data="$WORK/table5_targets/cells.dat" \
     maj="$(lsc_summary table5_targets majority_accuracy)" suf="$(lsc_summary table5_targets suffix_accuracy)" \
-    title="Table 5 ($PROFILE): equal parameter budget across weight types (test accuracy, 95% interval)"
+    footnote="profile $PROFILE" title="Table 5: equal parameter budget across weight types (test accuracy, 95% interval)"

@@ -5,6 +5,7 @@
 # Written by `lorascope amplify --plots DIR`; renders DIR/amplify.png
 # (pngcairo) and DIR/amplify.svg.
 #
+# footnote (optional): provenance in small grey text at the bottom left.
 # Variables (gnuplot -e): datafile (columns: n module proj_delta proj_base
 # proj_random amplification delta_fro base_fro rank), outbase, plottitle,
 # nmod, hl (0-based index of the selected module).
@@ -14,6 +15,7 @@ if (!exists("outbase"))   outbase = 'amplify'
 if (!exists("plottitle")) plottitle = 'dW vs W (Table 7)'
 if (!exists("nmod"))      nmod = 1
 if (!exists("hl"))        hl = 0
+if (!exists("footnote")) footnote = ''
 
 set encoding utf8
 width = (nmod > 24 ? 400 + 32 * nmod : 1200)
@@ -23,15 +25,19 @@ set grid ytics mytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
 
-do for [term = 1:2] {
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size width,900 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size width,900 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (width)/72.0,(900)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set multiplot title plottitle noenhanced font ',13'
+    set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
 
     # top: the three projections
     set size 1, 0.47
@@ -48,6 +54,7 @@ do for [term = 1:2] {
     plot datafile using 1:3 with points pt 7 ps 1.3 lc rgb '#d62728' title 'U, V from dW (top-K)', \
          datafile using 1:4 with points pt 5 ps 1.1 lc rgb '#1f77b4' title 'U, V from W (top-K)', \
          datafile using 1:5 with points pt 9 ps 1.2 lc rgb '#7f7f7f' title 'random U, V'
+    unset label 99
 
     # bottom: amplification factor per module
     set size 1, 0.50

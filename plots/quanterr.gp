@@ -11,6 +11,7 @@
 #   bottom  the singular values of E of the selected module (--module),
 #           normalised by σ₁, beside the normalised spectra of the two dWs.
 #
+# footnote (optional): provenance in small grey text at the bottom left.
 # Variables (gnuplot -e): datafile (columns: 1 n, 2 module, 3 phi_right,
 # 4 phi_right_compare, 5 phi_right_random, 6 phi_left, 7 phi_left_compare,
 # 8 phi_left_random, 9 phi_right_expected, 10 phi_left_expected, 11 cos,
@@ -27,6 +28,7 @@ if (!exists("nmod"))      nmod = 1
 if (!exists("hl"))        hl = 0
 if (!exists("hasc"))      hasc = 0
 if (!exists("hlname"))    hlname = ''
+if (!exists("footnote")) footnote = ''
 
 set encoding utf8
 width = (nmod > 24 ? 400 + 32 * nmod : 1200)
@@ -35,15 +37,19 @@ set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
 
-do for [term = 1:2] {
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size width,1200 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size width,1200 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (width)/72.0,(1200)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set multiplot title plottitle noenhanced font ',13'
+    set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
     set lmargin 12
     set rmargin 4
 
@@ -67,6 +73,7 @@ do for [term = 1:2] {
          datafile using 1:5 with points pt 9 ps 1.0 lc rgb '#7f7f7f' title 'random', \
          datafile using 1:8 with points pt 8 ps 1.0 lc rgb '#7f7f7f' notitle, \
          datafile using 1:9 with lines dt 2 lc rgb '#7f7f7f' title 'E[φ] = r/k'
+    unset label 99
 
     # middle: cosine between dW and E
     set size 1, 0.28

@@ -3,11 +3,12 @@
 # update larger than the weight it adapts is not "low-rank adaptation"). The band is the paper's
 # regime: GPT-3 Wq at r=4, layer 48, 6.91/61.95 = 0.11, within 3x either way.
 # Written by experiments/study_rank.sh from `lorascope collect --dat` (column 17: dw_ratio_median).
-# Renders <outbase>.png and <outbase>.svg. Variables (gnuplot -e): data, outbase, title.
+# Renders <outbase>.png, <outbase>.svg and <outbase>.pdf. Variables (gnuplot -e): data, outbase, title.
 
 if (!exists("data"))    data = 'cells.dat'
 if (!exists("outbase")) outbase = 'dw_ratio'
 if (!exists("title"))   title = '‖ΔW‖/‖W‖ against rank'
+if (!exists("footnote")) footnote = ''
 
 set encoding utf8
 set logscale x 2
@@ -15,23 +16,28 @@ set logscale y 10
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'LoRA rank r'
 set ylabel '‖ΔW‖_F / ‖W‖_F (median over modules)'
-set key top left opaque
+set key outside below horizontal maxrows 3 noenhanced
 set offsets graph 0.05, graph 0.05, 0, 0
 paper = 6.91 / 61.95
 sets = 'q q,v q,k,v,o'
 names = '{Wq} {Wq,Wv} {Wq,Wk,Wv,Wo}'
 colors = '#4878a8 #d1603d #2a7d2a'
 
-do for [term = 1:2] {
+set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size 900,560 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size 900,560 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (900)/72.0,(560)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set title title noenhanced
     plot paper / 3 with filledcurves y1 = paper * 3 lc rgb '#eeeeee' title 'paper ×/÷ 3', \
          paper with lines dt 2 lc rgb '#777777' title sprintf('GPT-3 Wq r=4: %.3f', paper), \

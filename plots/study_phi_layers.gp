@@ -4,31 +4,37 @@
 # overlap), open points "not shown".
 # Written by experiments/study_subspace_{ranks,seeds}.sh from `lorascope collect --verdict-dat`
 # (columns: name layer proj phi11_mean init_mean null_mean effect lo p state).
-# Renders <outbase>.png and <outbase>.svg. Variables (gnuplot -e): data, outbase, title.
+# Renders <outbase>.png, <outbase>.svg and <outbase>.pdf. Variables (gnuplot -e): data, outbase, title.
 
 if (!exists("data"))    data = 'verdicts.dat'
 if (!exists("outbase")) outbase = 'phi_layers'
 if (!exists("title"))   title = 'phi(1,1) per layer'
+if (!exists("footnote")) footnote = ''
 
 set encoding utf8
 set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'layer'
-set ylabel 'phi(1,1)'
+set ylabel 'φ(1,1)'
 set yrange [0:1.05]
-set key top right opaque
+set key outside below horizontal maxrows 3 noenhanced
 set offsets 0.3, 0.3, 0, 0
 set xtics 1
 
-do for [term = 1:2] {
+set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size 1000,560 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size 1000,560 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (1000)/72.0,(560)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set title title noenhanced
     plot data using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
          ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 != 1 ? $4 : NaN) with points pt 6 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, not shown', \

@@ -3,19 +3,22 @@
 # same seeds and arguments; dashed red line: the majority-class baseline.
 # Written by experiments/study_qlora.sh from `lorascope collect --dat` (columns: cell targets rank
 # n_seeds trainable_params accuracy_mean accuracy_sd val_loss_mean val_loss_sd min max; NF4 cells
-# are named nf4_<cell>). Renders <outbase>.png and <outbase>.svg.
+# are named nf4_<cell>). Renders <outbase>.png, <outbase>.svg and <outbase>.pdf.
+# footnote (optional): provenance in small grey text at the bottom left.
 # Variables (gnuplot -e): data, outbase, title, maj.
 
 if (!exists("data"))    data = 'cells.dat'
 if (!exists("outbase")) outbase = 'qlora_rank'
 if (!exists("title"))   title = 'QLoRA: accuracy against rank, NF4 vs fp32 base'
 if (!exists("maj"))     maj = NaN
+if (!exists("footnote")) footnote = ''
 
 set encoding utf8
 set logscale x 2
 set grid xtics ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
+set bmargin 8   # room for the legend below the x label
 set xlabel 'LoRA rank r'
 set offsets graph 0.05, graph 0.05, 0, 0
 sets = 'q q,v q,k,v,o'
@@ -24,26 +27,31 @@ colors = '#4878a8 #d1603d #2a7d2a'
 isnf4(c) = strstrt(c, 'nf4_') == 1
 sel(i, q) = (strcol(2) eq word(sets, i) && isnf4(strcol(1)) == q) ? $3 : NaN
 
-do for [term = 1:2] {
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size 1300,560 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size 1300,560 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (1300)/72.0,(560)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set multiplot layout 1,2 title title noenhanced font ',13'
+    set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
     set title 'exact-match accuracy (higher is better)'
     set ylabel 'supersense exact-match accuracy (%)'
-    set key bottom right opaque
+    set key outside below horizontal maxrows 3 noenhanced
     plot for [i = 1:3] data using (sel(i, 0)):($6*100):($7*100) with yerrorlines lw 2 pt 7 \
              lc rgb word(colors, i) title word(names, i).' fp32' noenhanced, \
          for [i = 1:3] data using (sel(i, 1)):($6*100):($7*100) with yerrorlines lw 2 dt 2 pt 6 \
              lc rgb word(colors, i) title word(names, i).' NF4 (QLoRA)' noenhanced, \
          maj*100 with lines dt 3 lc rgb '#b22222' title sprintf('majority class %.1f%%', maj*100)
+    unset label 99
     set title 'validation loss on the label bytes (lower is better)'
     set ylabel 'nats per label byte'
-    set key top right
+    set key outside below horizontal maxrows 3 noenhanced
     plot for [i = 1:3] data using (sel(i, 0)):8:9 with yerrorlines lw 2 pt 7 \
              lc rgb word(colors, i) title word(names, i).' fp32' noenhanced, \
          for [i = 1:3] data using (sel(i, 1)):8:9 with yerrorlines lw 2 dt 2 pt 6 \

@@ -78,6 +78,20 @@ if [ -s "$T/w/q/spectrum.png" ]; then
         "$LSC" spectrum "$A" -o "$T/o6.h5" --plots f
     one_line_stderr "empty SVG" "f/spectrum.svg" "no complete svg"
 fi
+if [ -s "$T/w/q/spectrum.png" ] && [ -s "$T/w/q/spectrum.svg" ]; then
+    grep -q '%%EOF' "$T/w/q/spectrum.pdf" 2>/dev/null; verdict "real gnuplot: the PDF beside PNG and SVG ends with %%EOF"
+    # a PDF cut before its %%EOF trailer
+    cat >"$T/bin3/gnuplot" <<'SH'
+#!/bin/sh
+cp "$REALPNG" f/spectrum.png
+cp "$REALSVG" f/spectrum.svg
+printf '%%PDF-1.5\n1 0 obj\n' > f/spectrum.pdf
+exit 0
+SH
+    REALPNG="$T/w/q/spectrum.png" REALSVG="$T/w/q/spectrum.svg" PATH="$T/bin3:$PATH" \
+        expect_exit 1 "truncated PDF" "$LSC" spectrum "$A" -o "$T/o8.h5" --plots f
+    one_line_stderr "truncated PDF" "f/spectrum.pdf" "no complete pdf"
+fi
 
 PATH=/nonexistent expect_exit 1 "no gnuplot in PATH" "$LSC" spectrum "$A" -o "$T/o7.h5" --plots f
 one_line_stderr "no gnuplot in PATH" "cannot run gnuplot"
