@@ -661,14 +661,8 @@ done:
 /* --factor, --i, --j into R. */
 static int parse_compare_opts(const char *cmd, const cli_opt *opts, cmp_run *R)
 {
-    const char *f = cli_get(opts, "factor");
-    R->factor = 'A';
-    if (f) {
-        if ((f[0] == 'A' || f[0] == 'a' || f[0] == 'B' || f[0] == 'b') && !f[1])
-            R->factor = (char)(f[0] & ~0x20);
-        else
-            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", f);
-    }
+    if (ana_factor_opt(cmd, opts, &R->factor) != CLI_OK)
+        return CLI_USAGE;
     int bad = 0;
     long i = cli_long(opts, "i", 0, &bad), j = bad ? 0 : cli_long(opts, "j", 0, &bad);
     if (bad)

@@ -711,14 +711,8 @@ done:
 /* --factor A|B (either case) and --pair M1:M2 into so. */
 static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_opts *so)
 {
-    const char *fopt = cli_get(opts, "factor");
-    so->factor = 'A';
-    if (fopt) {
-        if ((fopt[0] == 'A' || fopt[0] == 'a' || fopt[0] == 'B' || fopt[0] == 'b') && !fopt[1])
-            so->factor = (char)(fopt[0] & ~0x20);
-        else
-            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
-    }
+    if (ana_factor_opt(cmd, opts, &so->factor) != CLI_OK)
+        return CLI_USAGE;
     /* --factor-only: the old spelling of --allow-zero-update, kept working
      * (experiments/study_subspace_*.sh) but no longer in --help */
     so->allow_zero = cli_flag(opts, "allow-zero-update") || cli_flag(opts, "factor-only");

@@ -1,8 +1,8 @@
 /*
  * subspace_basis.c — the singular-subspace basis of one LoRA factor and the
  * zero-update test that `lorascope subspace` and `lorascope compare` share
- * (subspace_basis.h). Moved here from subspace.c unchanged. Not DoRA's
- * effective update and not φ (lib/linalg).
+ * (subspace_basis.h), and their --factor option; moved here from
+ * subspace.c unchanged. Not DoRA's effective update and not φ (lib/linalg).
  */
 #include <float.h>
 #include <math.h>
@@ -78,4 +78,17 @@ done:
     free(S);
     free(w);
     return rc;
+}
+
+int ana_factor_opt(const char *cmd, const cli_opt *opts, char *factor)
+{
+    const char *f = cli_get(opts, "factor");
+    *factor = 'A';
+    if (!f)
+        return CLI_OK;
+    if ((f[0] == 'A' || f[0] == 'a' || f[0] == 'B' || f[0] == 'b') && !f[1]) {
+        *factor = (char)(f[0] & ~0x20);
+        return CLI_OK;
+    }
+    return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", f);
 }
