@@ -182,6 +182,26 @@ def check_tidy(f, out, csvfile):
           "--csv: every phi, grassmann and angle of every module")
 
 
+def check_degenerate(tmp, paths):
+    """An adapter whose module has B = 0: its row and column NaN, one warning."""
+    from make_adapters import read_safetensors, write_safetensors
+    z = os.path.join(tmp, "zeroB")
+    shutil.copytree(paths[0], z)
+    f = os.path.join(z, "adapter_model.safetensors")
+    t = read_safetensors(f)
+    key = "base_model.model.transformer.h.0.attn.q_proj.lora_B.weight"
+    t[key] = np.zeros_like(t[key])
+    write_safetensors(f, [(k, v, "F32") for k, v in t.items()], {"format": "pt"})
+    o = os.path.join(tmp, "z.h5")
+    rc, _, err = run("compare", paths[0], paths[1], z, "-o", o)
+    with h5py.File(o, "r") as h:
+        phi = h["modules/transformer.h.0.attn.q_proj/phi"][()]
+        ok = np.isnan(phi[2]).all() and np.isnan(phi[:, 2]).all() and close(phi[0, 1], 0.5)
+        ok &= close(h["modules/transformer.h.1.attn.q_proj/phi"][0, 2], 1.0)   # a copy of adapter 0
+    check(rc == 0 and ok and "dW = 0" in err and z in err,
+          "dW = 0 in one adapter: its row and column NaN, a warning naming it")
+
+
 def check_errors(tmp, paths):
     rc, _, err = run("compare", paths[0], "-o", os.path.join(tmp, "e.h5"))
     check(rc == 2 and "expected 2" in err, "one adapter: usage error")
@@ -240,6 +260,7 @@ def main():
         with h5py.File(o3, "r") as f:
             check(rc == 0, "--factor B runs")
             check_numpy(f, ads, "B", tag=" (--factor B)")
+        check_degenerate(tmp, paths)
         check_errors(tmp, paths)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
