@@ -14,6 +14,7 @@ const command commands[] = {
     {"dequantize", cmd_dequantize, "turn an NF4 model back into fp32 weights deq(Q(W))"},
     {"spectrum", cmd_spectrum, "singular values of every module's dW = s·B·A -> HDF5 (+ plots)"},
     {"subspace", cmd_subspace, "subspace similarity phi(i, j) of two adapters (LoRA paper Fig. 3-4)"},
+    {"compare",  cmd_compare,  "N adapters: N x N subspace similarity, Grassmann distance, angles -> HDF5"},
     {"bench",    cmd_bench,    "micro-benchmarks of make bench: sgemm, lowrank, phi, table7, model"},
     {"collect",  cmd_collect,  "build a study's HDF5 file from its runs and analyses (experiments/)"},
     {"regress",  cmd_regress,  "compare a results directory's metrics with a committed baseline"},

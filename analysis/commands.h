@@ -31,6 +31,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_dequantize(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 int cmd_subspace(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_amplify(int argc, char **argv);
 int cmd_deltaspec(int argc, char **argv);
 int cmd_quanterr(int argc, char **argv);

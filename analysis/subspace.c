@@ -70,6 +70,7 @@
 #include "tidy.h"
 #include "dora_update.h"
 #include "nulls.h"
+#include "subspace_basis.h"
 
 /* grids of the null from at most this many draws (each a QR of a dim×p frame) */
 #define GRID_NULL_MAX 200
@@ -129,75 +130,6 @@ typedef struct pair {
     int    rc;                         /* of compute_pair */
     ana_msgs msgs;                     /* warnings/error of compute_pair, printed in order */
 } pair;
-
-/* Orthonormal rows spanning the chosen factor's singular subspace, ordered
- * by singular value: Vt (p, dim), p = min(r, dim); *rank = numerical rank
- * (numpy's matrix_rank rule: σ > σ₁·max(r, dim)·eps). */
-static int factor_basis(const lsc_adapter_module *m, char factor, double *Vt, int *rank,
-                        lsc_error *err)
-{
-    int r = m->r, dim = factor == 'A' ? m->in_features : m->out_features;
-    size_t rz = (size_t)r, dz = (size_t)dim;
-    int p = r < dim ? r : dim;
-    double *F = malloc(rz * dz * sizeof *F), *S = malloc((size_t)p * sizeof *S);
-    size_t lw = lsc_svd_work_size(r, dim, 1);
-    double *w = malloc(lw * sizeof *w);
-    int rc = LSC_OK;
-    if (!F || !S || !w) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
-        goto done;
-    }
-    if (factor == 'A') {
-        ana_to_double(rz * dz, m->A, F);               /* A (r, k) */
-    } else {
-        for (size_t i = 0; i < dz; i++)                /* Bᵀ (r, d) from B (d, r) */
-            for (size_t j = 0; j < rz; j++)
-                F[j * dz + i] = (double)m->B[i * rz + j];
-    }
-    rc = lsc_svd(r, dim, F, S, NULL, Vt, w, lw, err);
-    if (rc != LSC_OK)
-        goto done;
-    double tol = S[0] * (double)(r > dim ? r : dim) * DBL_EPSILON;
-    *rank = 0;
-    for (int i = 0; i < p; i++)
-        if (S[i] > tol)
-            (*rank)++;
-done:
-    free(F);
-    free(S);
-    free(w);
-    return rc;
-}
-
-/* σ₁(dW) through the low-rank path; dW counts as zero when σ₁ is below
- * rounding of s·‖B‖·‖A‖. */
-static int delta_is_zero(const lsc_adapter_module *m, int *zero, lsc_error *err)
-{
-    int d = m->out_features, k = m->in_features, r = m->r;
-    size_t dz = (size_t)d, kz = (size_t)k, rz = (size_t)r;
-    double *B = malloc(dz * rz * sizeof *B), *A = malloc(rz * kz * sizeof *A);
-    double *S = malloc(rz * sizeof *S);
-    size_t lw = lsc_lowrank_svd_work_size(d, k, r, 0);
-    double *w = malloc(lw * sizeof *w);
-    int rc = LSC_OK;
-    if (!A || !B || !S || !w) {
-        rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "out of memory");
-        goto done;
-    }
-    ana_to_double(dz * rz, m->B, B);
-    ana_to_double(rz * kz, m->A, A);
-    rc = lsc_lowrank_svd(d, k, r, m->scaling, B, A, S, NULL, NULL, w, lw, err);
-    if (rc != LSC_OK)
-        goto done;
-    double scale = fabs(m->scaling) * lsc_fro_norm(dz * rz, B) * lsc_fro_norm(rz * kz, A);
-    *zero = !(S[0] > scale * (double)(d > k ? d : k) * DBL_EPSILON);
-done:
-    free(A);
-    free(B);
-    free(S);
-    free(w);
-    return rc;
-}
 
 /* rows (p, n) from a column basis Q (n, p) */
 static void cols_to_rows(int n, int p, const double *Q, double *Vt)
@@ -267,7 +199,8 @@ static int module_basis(pair *P, const ana_base *b, int which, char factor, doub
         return effective_basis(b, which ? P->a2 : P->a1, m, factor, which ? P->p2 : P->p1, Vt, rank,
                                zero, &P->msgs);
     lsc_error err = {0};
-    if (delta_is_zero(m, zero, &err) != LSC_OK || factor_basis(m, factor, Vt, rank, &err) != LSC_OK)
+    if (ana_delta_is_zero(m, zero, &err) != LSC_OK ||
+        ana_factor_basis(m, factor, Vt, rank, &err) != LSC_OK)
         return ana_msg_error(&P->msgs, "module %s: %s", P->group, err.msg);
     return CLI_OK;
 }
@@ -784,14 +717,8 @@ done:
 /* --factor A|B (either case) and --pair M1:M2 into so. */
 static int parse_subspace_opts(const char *cmd, const cli_opt *opts, subspace_opts *so)
 {
-    const char *fopt = cli_get(opts, "factor");
-    so->factor = 'A';
-    if (fopt) {
-        if ((fopt[0] == 'A' || fopt[0] == 'a' || fopt[0] == 'B' || fopt[0] == 'b') && !fopt[1])
-            so->factor = (char)(fopt[0] & ~0x20);
-        else
-            return cli_error(cmd, CLI_USAGE, "--factor must be A or B, got '%s'", fopt);
-    }
+    if (ana_factor_opt(cmd, opts, &so->factor) != CLI_OK)
+        return CLI_USAGE;
     /* --factor-only: the old spelling of --allow-zero-update, kept working
      * (experiments/study_subspace_*.sh) but no longer in --help */
     so->allow_zero = cli_flag(opts, "allow-zero-update") || cli_flag(opts, "factor-only");
