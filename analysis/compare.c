@@ -32,10 +32,12 @@
  * Root: /adapters (the N paths as given), /labels (the plot labels),
  * /pair_a, /pair_b (int32 [pairs]); inputs adapter1..adapterN with their
  * sha256, and the parameters as the other analyses (ana_output_commit).
- * --json / --csv: the tidy table (tidy.h): quantities phi_A_B and
- * grassmann_A_B (0-based adapter indices, every ordered pair),
- * principal_angles_deg_A_B (A < B, index = angle), summary rows
- * mean_phi_A_B (A != B, mean over modules) and mean_offdiag_phi.
+ * /mean_phi float64 [N, N]: φ averaged over the modules (NaN-skipping);
+ * root attribute mean_offdiag_phi, its mean over a != b.
+ * --json / --csv: the tidy table read back from the file (h5describe.c):
+ * per module phi and grassmann (index a·N + b), principal_angles (index
+ * pair·k + l), ranks, and the numeric module attributes; the summary is
+ * the root's numeric attributes (mean_offdiag_phi among them).
  * Not DoRA (refused as everywhere without a base), not a statistics
  * package: no null, no p-values (`subspace` has them for one pair).
  */
@@ -76,7 +78,6 @@ static const char *USAGE =
     "                       off-diagonal values); compare_layers: the mean\n"
     "                       off-diagonal phi per layer, one line per projection\n"
     ANA_COMMON_HELP
-    "  --csv FILE           also write the numbers as a tidy CSV table\n"
     "\n"
     "examples:\n"
     "  lorascope compare run-r4/adapter run-r8/adapter run-r16/adapter -o cmp.h5 --plots figs\n"
@@ -360,27 +361,6 @@ static int write_root(lsc_h5 *h, const cmp_run *R, lsc_error *err)
     return lsc_h5_write_i32(h, "/pair_b", (size_t)R->npairs, R->pb, err);
 }
 
-/* Every number of module M as tidy rows. */
-static int tidy_module(ana_tidy *t, const cmp_run *R, const cmp_mod *M)
-{
-    char q[64];
-    const char *name = M->m[0]->name;
-    int rc = 0;
-    for (int a = 0; a < R->n && !rc; a++)
-        for (int b = 0; b < R->n && !rc; b++) {
-            snprintf(q, sizeof q, "phi_%d_%d", a, b);
-            rc = ana_tidy_add(t, name, q, -1, M->phi[(size_t)a * R->n + b]);
-            snprintf(q, sizeof q, "grassmann_%d_%d", a, b);
-            rc = rc ? rc : ana_tidy_add(t, name, q, -1, M->grass[(size_t)a * R->n + b]);
-        }
-    for (int p = 0; p < R->npairs && !rc; p++) {
-        int a = R->pa[p], b = R->pb[p], pa = pdim(M->m[a], M->dim), pb = pdim(M->m[b], M->dim);
-        snprintf(q, sizeof q, "principal_angles_deg_%d_%d", a, b);
-        rc = ana_tidy_add_vec(t, name, q, (size_t)(pa < pb ? pa : pb), M->angles + (size_t)p * M->kmax);
-    }
-    return rc;
-}
-
 /* mean over modules of φ (NaN-skipping) into mean (N, N). */
 static void mean_phi(const cmp_run *R, const char *proj, double *mean, int *count)
 {
@@ -401,13 +381,12 @@ static void mean_phi(const cmp_run *R, const char *proj, double *mean, int *coun
     }
 }
 
-/* Summary rows and the printed table of mean φ. */
-static int tidy_summary(ana_tidy *t, const cmp_run *R)
+/* The printed table of mean φ, /mean_phi and mean_offdiag_phi. */
+static int write_mean(const cmp_run *R, lsc_h5 *h, lsc_error *err)
 {
-    int n = R->n, rc = 0;
+    int n = R->n, k = 0;
     double mean[MAX_ADAPTERS * MAX_ADAPTERS], s = 0.0;
-    int k = 0;
-    char q[64];
+    size_t nn[2] = {(size_t)n, (size_t)n};
     mean_phi(R, NULL, mean, NULL);
     printf("mean phi over the %d modules (row a, column b):\n%6s", R->nm, "");
     for (int b = 0; b < n; b++)
@@ -417,18 +396,15 @@ static int tidy_summary(ana_tidy *t, const cmp_run *R)
         for (int b = 0; b < n; b++) {
             double v = mean[a * n + b];
             printf(" %8.4f", v);
-            if (a == b || rc)
-                continue;
-            snprintf(q, sizeof q, "mean_phi_%d_%d", a, b);
-            rc = ana_tidy_add(t, NULL, q, -1, v);
-            if (isfinite(v)) {
+            if (a != b && isfinite(v)) {
                 s += v;
                 k++;
             }
         }
     }
     putchar('\n');
-    return rc ? rc : ana_tidy_add(t, NULL, "mean_offdiag_phi", -1, k ? s / k : NAN);
+    int rc = lsc_h5_write_f64(h, "/mean_phi", 2, nn, mean, err);
+    return rc != LSC_OK ? rc : lsc_h5_attr_double(h, "/", "mean_offdiag_phi", k ? s / k : NAN, err);
 }
 
 static double offdiag_mean(int n, const double *x)
@@ -445,8 +421,8 @@ static double offdiag_mean(int n, const double *x)
 }
 
 /* The modules on worker threads, then in module order: messages, HDF5,
- * table rows, tidy rows. */
-static int compare_modules(const char *cmd, cmp_run *R, lsc_h5 *h, ana_tidy *t)
+ * table rows. */
+static int compare_modules(const char *cmd, cmp_run *R, lsc_h5 *h)
 {
     lsc_error err = {0};
     ana_run_tasks(&R->o, R->nm, compare_task, R);
@@ -458,8 +434,6 @@ static int compare_modules(const char *cmd, cmp_run *R, lsc_h5 *h, ana_tidy *t)
             return M->rc;
         if (write_module(h, R, M, &err) != LSC_OK)
             return cli_lib_error(cmd, &err);
-        if (tidy_module(t, R, M) != 0)
-            return cli_error(cmd, CLI_FAIL, "out of memory");
         double lo = NAN, hi = NAN;
         for (int a = 0; a < R->n; a++)
             for (int b = 0; b < R->n; b++) {
@@ -472,9 +446,9 @@ static int compare_modules(const char *cmd, cmp_run *R, lsc_h5 *h, ana_tidy *t)
         printf("%-48s %5d %9.4f %9.4f %9.4f %9.4f\n", cli_safe(M->m[0]->name), M->dim,
                offdiag_mean(R->n, M->phi), lo, hi, offdiag_mean(R->n, M->grass));
     }
-    if (write_root(h, R, &err) != LSC_OK)
+    if (write_root(h, R, &err) != LSC_OK || write_mean(R, h, &err) != LSC_OK)
         return cli_lib_error(cmd, &err);
-    return tidy_summary(t, R) != 0 ? cli_error(cmd, CLI_FAIL, "out of memory") : CLI_OK;
+    return CLI_OK;
 }
 
 static int commit_output(const char *cmd, cmp_run *R, lsc_h5 **h, double t0)
@@ -625,8 +599,7 @@ static int draw(const char *cmd, const cmp_run *R)
 static int run_compare(const char *cmd, cmp_run *R, const cli_opt *opts, double t0)
 {
     lsc_h5 *h = NULL;
-    ana_tidy *t = ana_tidy_new();
-    int rc = t ? ana_common_opts(cmd, opts, &R->o) : cli_error(cmd, CLI_FAIL, "out of memory");
+    int rc = ana_common_opts(cmd, opts, &R->o);
     for (int a = 0; a < R->n && rc == CLI_OK; a++) {
         rc = ana_load_adapter(cmd, R->paths[a], &R->ad[a]);
         char base[48];
@@ -640,13 +613,12 @@ static int run_compare(const char *cmd, cmp_run *R, const cli_opt *opts, double 
             printf("  [%d] %s\n", a, cli_safe(R->paths[a]));
     }
     if (rc != CLI_OK || (rc = ana_output_create(cmd, &R->o, &h)) != CLI_OK ||
-        (rc = compare_modules(cmd, R, h, t)) != CLI_OK || (rc = commit_output(cmd, R, &h, t0)) != CLI_OK ||
+        (rc = compare_modules(cmd, R, h)) != CLI_OK || (rc = commit_output(cmd, R, &h, t0)) != CLI_OK ||
         (R->o.plots && (rc = draw(cmd, R)) != CLI_OK))
         goto done;
-    rc = ana_tidy_finish(cmd, &R->o, t, R->nm, R->n_skipped, t0);
+    rc = ana_finish(cmd, &R->o, R->nm, R->n_skipped, t0);
 done:
     lsc_h5_abort(h);
-    ana_tidy_free(t);
     for (int i = 0; R->mods && i < R->ad[0].n_modules; i++) {
         free(R->mods[i].phi);
         free(R->mods[i].grass);
