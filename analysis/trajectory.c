@@ -413,8 +413,8 @@ static int draw_layer(const char *cmd, const char *dir, const char *run_dir, con
     if (ana_data_close(cmd, &tmp) != CLI_OK)
         return CLI_FAIL;
     ana_basename(run_dir, base, sizeof base);
-    snprintf(vars, sizeof vars, "datafile='%s/%s'; outbase='%s/%s'; nmod=%d; names='%s'; layer=%d; run='%s'", dir,
-             name, dir, outbase, nb, names, layer, base);
+    snprintf(vars, sizeof vars, "datafile='%s/%s'; outbase='%s/%s'; nmod=%d; names='%s'; layer=%d; run='%s'; xmax=%ld",
+             dir, name, dir, outbase, nb, names, layer, base, S->step[S->n - 1] > 0 ? S->step[S->n - 1] : 1);
     return ana_draw_figure(cmd, dir, "trajectory.gp", outbase, vars);
 }
 
