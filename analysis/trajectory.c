@@ -216,16 +216,16 @@ static void step_task(void *ctx, int mi)
                               f->in_features);
         return;
     }
-    double *S = malloc((size_t)m->r * sizeof *S), *V = j->t < 0 ? T->Vf : T->Vt;
+    double *S = calloc((size_t)m->r, sizeof *S), *V = j->t < 0 ? T->Vf : T->Vt;
     lsc_error err = {0};
-    int zero = 1;
-    if (!S || module_svd(m, S, V, &zero, &err) != LSC_OK) {
+    int zero = 1, bad = m->n_nonfinite > 0;
+    if (!S || (!bad && module_svd(m, S, V, &zero, &err) != LSC_OK)) {
         T->rc = ana_msg_error(&T->msgs, "%s: module %s: %s", j->path, m->name, S ? err.msg : "out of memory");
         free(S);
         return;
     }
     if (j->t < 0) {
-        T->final_zero = zero || m->n_nonfinite > 0;
+        T->final_zero = zero || bad;
         T->prev_zero = 1;
         free(S);
         return;
@@ -233,7 +233,7 @@ static void step_task(void *ctx, int mi)
     double sum2 = 0.0;
     for (int q = 0; q < m->r; q++)
         sum2 += S[q] * S[q];
-    int k = m->in_features, t = j->t, bad = m->n_nonfinite > 0;
+    int k = m->in_features, t = j->t;
     if (bad)
         ana_msg_warn(&T->msgs, "%s: module %s has %d NaN/Inf values: written as NaN", j->path, m->name,
                      m->n_nonfinite);

@@ -283,6 +283,19 @@ def test_bad(tmp):
     check(rc == 2 and "--settle" in se, "--settle 1.5: usage error")
     rc, _, se = run("train", "--base", "b", "--full", "--save-every", "2", "-o", os.path.join(tmp, "f"))
     check(rc == 2 and "--save-every" in se, "train --full --save-every: usage error")
+    nf = os.path.join(tmp, "nonfinite")
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(2, 8)).astype(np.float32)
+    B = rng.normal(size=(6, 2)).astype(np.float32)
+    An = A.copy()
+    An[0, 0] = np.nan
+    for t, (a_, b_) in ((0, (A, 0 * B)), (5, (An, B)), (10, (A, B))):
+        write_adapter(os.path.join(nf + ".snapshots", "step-%06d" % t), {"h.0.attn.q_proj": (a_, b_)}, r=2, alpha=2)
+    rc, so, se = run("trajectory", nf, "-o", os.path.join(tmp, "nf.h5"), "--json")
+    v = json.loads(so.strip().splitlines()[-1])["modules"][0]["values"] if rc == 0 else {}
+    check(rc == 0 and "NaN/Inf" in se and v["norm"][1] is None and v["phi_final"][1] is None and
+          v["phi_prev"][2] is None and abs(v["phi_final"][2] - 1) < 1e-9,
+          "a snapshot with NaN in A: a warning, its numbers NaN, the others computed")
     rc, so, _ = run("trajectory", "--help")
     check(rc == 0 and "settle_step" in so and "example" in so, "trajectory --help defines settle_step, has an example")
 
