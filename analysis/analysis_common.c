@@ -375,6 +375,21 @@ int ana_setup(const char *cmd, const cli_opt *opts, ana_opts *o, const char *pat
     return ana_setup_kinds(cmd, opts, o, path, ad, path2, ad2, 0);
 }
 
+double ana_effective_rank(int n, const double *sv)
+{
+    double sum = 0.0, H = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += sv[i];
+    if (!(sum > 0.0))
+        return NAN;
+    for (int i = 0; i < n; i++) {
+        double p = sv[i] / sum;
+        if (p > 0.0)
+            H -= p * log(p);
+    }
+    return exp(H);
+}
+
 void ana_to_double(size_t n, const float *x, double *y)
 {
     for (size_t i = 0; i < n; i++)

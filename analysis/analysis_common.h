@@ -155,6 +155,10 @@ int  ana_base_sha256(const ana_base *b, char hex[65], lsc_error *err);
  * they used) and scale (= scaling). */
 int ana_write_module_attrs(lsc_h5 *h, const char *g, const lsc_adapter_module *m, lsc_error *err);
 
+/* The effective rank of singular values sv[0..n): exp(−Σ p log p) with
+ * p = σ/Σσ (spectrum, trajectory); NaN when every σ is 0. */
+double ana_effective_rank(int n, const double *sv);
+
 /* float → double */
 void ana_to_double(size_t n, const float *x, double *y);
 /* x[0..n) = NaN (an undefined result) */

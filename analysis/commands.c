@@ -26,6 +26,7 @@ const command commands[] = {
     {"eval",     cmd_eval,     "validation loss, perplexity, supersense accuracy vs baselines"},
     {"merge",    cmd_merge,    "merge an adapter into its base (W0 + s·B·A), or --unmerge"},
     {"generate", cmd_generate, "sample text from a base model with an optional adapter"},
+    {"trajectory", cmd_trajectory, "a training run's snapshots (train --save-every): norm, rank, phi per step"},
     {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5"},
 };
 

@@ -44,5 +44,6 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_trajectory(int argc, char **argv);
 
 #endif /* LSC_COMMANDS_H */

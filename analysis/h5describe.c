@@ -71,6 +71,21 @@ static const describe_row DESCRIBE[] = {
     {"quanterr", "phi_left_diff", "1", "φ(i, j) between the left singular vectors of the two "
                                        "adapters' difference D and E's"},
     {"quanterr", "error", "same as the weight", "the quantisation error E = W − deq(Q(W)), [out, in]"},
+    {"compare", "phi", "1", "phi[a][b] = φ(i, j) = ‖V_a[:, :i]ᵀ V_b[:, :j]‖²_F / min(i, j) between "
+                            "adapters a and b (group attributes i, j, ij, factor)"},
+    {"compare", "grassmann", "1", "normalised Grassmann distance sqrt(Σ θ_l²) / (sqrt(k) π/2) between "
+                                  "the spans of adapters a and b (0: one contains the other, 1: orthogonal)"},
+    {"compare", "principal_angles", "degrees", "principal angles of each pair (a, b) of /pair_a, "
+                                               "/pair_b, ascending, NaN beyond the pair's own k"},
+    {"compare", "ranks", "1", "the rank r of this module in each input adapter"},
+    {"compare", "mean_phi", "1", "φ of each pair of adapters averaged over the modules (NaN skipped)"},
+    {"trajectory", "steps", "training steps", "training step of each snapshot (0: A0, B = 0)"},
+    {"trajectory", "norm", "1", "‖ΔW_t‖_F, ΔW_t = s·B_t·A_t, per snapshot"},
+    {"trajectory", "effective_rank", "1", "exp(−Σ p log p), p = σ/Σσ of ΔW_t (NaN where ΔW_t = 0)"},
+    {"trajectory", "phi_final", "1", "φ(ΔW_t, ΔW_final) = ‖V_tᵀ V_final‖²_F / r, right singular vectors, "
+                                     "i = j = r (NaN where either update is 0)"},
+    {"trajectory", "phi_prev", "1", "φ(ΔW_t, ΔW_{t−1}) as phi_final (NaN at the first snapshot and where "
+                                    "either update is 0)"},
 };
 
 /* The vectors indexed by singular value: they get the scale sv_index. */

@@ -100,11 +100,9 @@ typedef struct spec {
 
 static void summarise(int r, spec *s)
 {
-    double sum2 = 0.0, sum1 = 0.0;
-    for (int i = 0; i < r; i++) {
+    double sum2 = 0.0;
+    for (int i = 0; i < r; i++)
         sum2 += s->sv[i] * s->sv[i];
-        sum1 += s->sv[i];
-    }
     s->delta_fro = sqrt(sum2);
     s->degenerate = !(s->sv[0] > 0.0);
     if (s->degenerate) {
@@ -123,13 +121,7 @@ static void summarise(int r, spec *s)
             break;
         }
     }
-    double H = 0.0;
-    for (int i = 0; i < r; i++) {
-        double p = s->sv[i] / sum1;
-        if (p > 0.0)
-            H -= p * log(p);
-    }
-    s->effective_rank = exp(H);
+    s->effective_rank = ana_effective_rank(r, s->sv);
 }
 
 /* A full tensor's dW = weight[:rows] − W0 (s->bm matched) into dW. */

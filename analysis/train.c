@@ -29,6 +29,7 @@ static const char *TRAIN_USAGE =
     "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
     "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet] [--save-init DIR]\n"
+    "         [--save-every N]\n"
     "         [--data FILE [--valid FILE]] [--task-file FILE [--task-dev FILE --task-test FILE]]\n"
     "         [--tokenizer TOKENIZER.bin] [--format text|alpaca [--task-test TEST.json]]\n"
     "         [--eval-sample N] [--eval-seed S] [--eval-dev]\n"
@@ -76,6 +77,11 @@ static const char *TRAIN_USAGE =
     "--full -o MODEL.safetensors writes the model file itself (state and log beside it);\n"
     "--save-init DIR also writes the step-0 adapter (A = A0, B = 0) as a PEFT directory, the\n"
     "null of the subspace studies (with the same seed and config it is the trained run's A0).\n"
+    "--save-every N: snapshots of the adapter at step 0 (A0, B = 0), every N steps and the last\n"
+    "step, each a PEFT directory OUT.snapshots/step-000100 (six digits), written atomically;\n"
+    "they do not change the training (the final adapter is the same byte for byte). A fresh run\n"
+    "first removes an earlier run's step-* there; --resume keeps them and continues. Their steps\n"
+    "are /snapshots/step in train_log.h5; `lorascope trajectory OUT` analyses them.\n"
     "--log FILE moves train_log.h5. --stop-at STEP (or Ctrl-C) stops with a checkpoint;\n"
     "the same command with --resume continues exactly. --threads P: OpenBLAS and OpenMP\n"
     "threads (default $OMP_NUM_THREADS, else all cores).\n"
@@ -184,8 +190,9 @@ static int parse_synthetic(const cli_opt *opts, training_opts *o)
     if (bad)
         return cli_error(cmd, CLI_USAGE, "bad option value");
     if (cli_get(opts, "base") || cli_get(opts, "data") || cli_get(opts, "task-file") || cli_flag(opts, "resume") ||
-        cli_get(opts, "save-init"))
-        return cli_error(cmd, CLI_USAGE, "--synthetic takes no --base, --data, --task-file, --resume or --save-init");
+        cli_get(opts, "save-init") || cli_get(opts, "save-every"))
+        return cli_error(cmd, CLI_USAGE, "--synthetic takes no --base, --data, --task-file, --resume, --save-init "
+                                         "or --save-every");
     if (B < 1 || o->timed < 1 || o->warm < 0)
         return cli_error(cmd, CLI_USAGE, "--batch and --steps must be >= 1, --warmup >= 0");
     int rc = training_parse_quant(cmd, opts, o->full, &o->qo, &o->quant);   /* QLoRA (issue 6) */
@@ -223,9 +230,10 @@ static int parse_adapter(const cli_opt *opts, training_opts *o)
     const char *cmd = o->cmd;
     const lsc_lora_config *lc = &o->lc;
     if (o->full) {
-        if (cli_get(opts, "targets") || cli_get(opts, "rank-pattern") || cli_get(opts, "rank") || o->save_init)
-            return cli_error(cmd, CLI_USAGE, "--full trains every weight: no --targets, --rank, --rank-pattern "
-                                             "or --save-init");
+        if (cli_get(opts, "targets") || cli_get(opts, "rank-pattern") || cli_get(opts, "rank") || o->save_init ||
+            o->save_every)
+            return cli_error(cmd, CLI_USAGE, "--full trains every weight: no --targets, --rank, --rank-pattern, "
+                                             "--save-init or --save-every");
         return CLI_OK;
     }
     if (lc->init < 0)
@@ -278,6 +286,7 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
                  : strcmp(o->init, "gaussian") == 0 ? LSC_LORA_INIT_GAUSSIAN : -1;
     training_parse_eval(opts, &o->eval_sample, &o->eval_seed, &o->eval_dev, &bad);
     o->save_init = cli_get(opts, "save-init");
+    o->save_every = cli_long(opts, "save-every", 0, &bad);   /* snapshots (issue 16) */
     lsc_train_config *tc = &o->tc;
     lsc_train_config_default(tc);
     tc->steps = 1000;
@@ -291,9 +300,9 @@ static int parse_finetune(const cli_opt *opts, training_opts *o)
     if (bad)
         return cli_error(cmd, CLI_USAGE, "bad option value");
     if (tc->steps < 1 || tc->B < 1 || tc->opt.warmup < 0 || tc->eval_every < 0 || tc->eval_batches < 0 ||
-        tc->ckpt_every < 0)
+        tc->ckpt_every < 0 || o->save_every < 0)
         return cli_error(cmd, CLI_USAGE, "--steps and --batch must be >= 1; --warmup, --eval-every, --ckpt-every, "
-                                         "--eval-batches >= 0");
+                                         "--eval-batches, --save-every >= 0");
     if (!(tc->opt.lr > 0) || !isfinite(tc->opt.lr))
         return cli_error(cmd, CLI_USAGE, "--lr must be a positive number");
     if ((rc = parse_adapter(opts, o)) != CLI_OK)
@@ -319,7 +328,7 @@ int cmd_train(int argc, char **argv)
                       {"layers", 1, NULL}, {"heads", 1, NULL}, {"embd", 1, NULL}, {"vocab", 1, NULL},
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
-                      {"save-init", 1, NULL}, {"tokenizer", 1, NULL}, {"format", 1, NULL},
+                      {"save-init", 1, NULL}, {"save-every", 1, NULL}, {"tokenizer", 1, NULL}, {"format", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
     int npos, help;

@@ -306,6 +306,7 @@ typedef struct run {
     training_eval     test, dev;        /* supersense: the test (and --eval-dev) sample */
     lsc_baselines     bl;               /* on the test items scored */
     training_delta    delta;            /* FINETUNE: ‖ΔW‖/‖W‖ per weight */
+    training_snap     snap;             /* --save-every (issue 16) */
     lsc_error         err;
 } run;
 
@@ -557,6 +558,9 @@ static int init_lora(run *r)
     /* --save-init: the step-0 adapter (A0, B = 0), the subspace studies' null (issue 12) */
     if (o->save_init && lsc_lora_save(&r->lo, o->base, o->save_init, &r->err) != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
+    /* --save-every: OUT.snapshots/step-000000 now, the others from train_steps (issue 16) */
+    if (o->save_every)
+        return training_snap_start(&r->snap, o->cmd, o->out, o->base, &r->lo, o->save_every, o->tc.steps, o->resume);
     return CLI_OK;
 }
 
@@ -626,12 +630,17 @@ static int train_steps(run *r)
     progress_init(&pg, o->tc.steps, o->stop_at, o->quiet);
     if (ckpt)
         signal(SIGINT, on_sigint);
-    int trc = lsc_trainer_run(&r->tr, 0, progress_cb, &pg, &r->err);
+    r->snap.next = progress_cb;   /* --save-every: the snapshots around the progress line (issue 16) */
+    r->snap.next_ctx = &pg;
+    int trc = o->save_every ? lsc_trainer_run(&r->tr, 0, training_snap_cb, &r->snap, &r->err)
+                            : lsc_trainer_run(&r->tr, 0, progress_cb, &pg, &r->err);
     if (ckpt)
         signal(SIGINT, SIG_DFL);
     progress_end(&pg);
     if (trc != LSC_OK)
         return cli_lib_error(o->cmd, &r->err);
+    if (r->snap.rc != LSC_OK)
+        return cli_lib_error(o->cmd, &r->snap.err);
     if (r->tr.step < o->tc.steps) {
         fprintf(stderr, "lorascope %s: stopped at step %ld/%ld; checkpoint %s (continue with --resume)\n", o->cmd,
                 r->tr.step, o->tc.steps, r->state);
@@ -756,6 +765,8 @@ static int write_log_more(lsc_h5 *h, const void *ctx, lsc_error *err)
         rc = training_eval_write(h, &r->d.tdev, &r->dev, err);
     if (rc == LSC_OK && r->delta.n > 0)
         rc = training_delta_write(h, &r->delta, err);
+    if (rc == LSC_OK && r->o->save_every)
+        rc = training_snap_write_log(h, r->o->save_every, r->o->tc.steps, err);
     return rc;
 }
 

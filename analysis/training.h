@@ -152,6 +152,36 @@ int training_parse_quant(const char *cmd, const cli_opt *opts, int full, lsc_nf4
 /* Checks r against the model: r <= min(in, out) of each adapted weight. */
 int training_check_ranks(const char *cmd, const lsc_gpt_config *mc, const int rank[LSC_LORA_NTARGETS]);
 
+// ---- snapshots: train --save-every N (issue 16, training_snap.c) ----
+
+/* The adapter at step 0, every `every` steps and the last step, as PEFT
+ * directories OUT.snapshots/step-%06ld, written from the progress callback
+ * (it only reads the adapter: the run is the same without it). */
+typedef struct training_snap {
+    char                  dir[PATH_MAX];   /* OUT.snapshots */
+    const lsc_lora       *lo;              /* borrowed: the adapter being trained */
+    const char           *base;            /* base_model_name_or_path of the snapshots */
+    long                  every, steps;
+    lsc_train_progress_fn next;            /* the callback it wraps (may be NULL) */
+    void                 *next_ctx;
+    int                   rc;              /* LSC_OK, or the failed write (err) that stopped the run */
+    lsc_error             err;
+} training_snap;
+/* OUT.snapshots (trailing '/' of out ignored) into buf. */
+void training_snap_dir(const char *out, char *buf, size_t n);
+/* Makes OUT.snapshots; a fresh run removes every step-* of an earlier run
+ * in it, a resumed one only interrupted writes' temporaries; writes step 0
+ * (kept when resuming). CLI_OK or CLI_FAIL (printed). */
+int  training_snap_start(training_snap *s, const char *cmd, const char *out, const char *base,
+                         const lsc_lora *lo, long every, long steps, int resume);
+/* lsc_train_progress_fn over a training_snap: calls s->next, then writes
+ * the snapshot of a step that is a multiple of every or the last; a failed
+ * write sets s->rc and stops the run. */
+int  training_snap_cb(void *ctx, const lsc_train_status *st);
+/* train_log.h5 /snapshots/step (int32: 0, N, 2N, ..., and the last step)
+ * with attributes save_every and layout. */
+int  training_snap_write_log(lsc_h5 *h, long every, long steps, lsc_error *err);
+
 // ---- the training driver ----
 
 typedef enum training_kind {
@@ -187,6 +217,7 @@ typedef struct training_opts {
     long             rank;       /* --rank as given, for the log */
     const char      *init;       /* --init as given, for the config and log */
     const char      *save_init;  /* FINETUNE LoRA: --save-init DIR, the step-0 adapter, or NULL */
+    long             save_every; /* FINETUNE LoRA: --save-every N snapshots (training_snap), 0: none */
 } training_opts;
 
 /* Reads the options pretrain and train share, in this order, over the

@@ -4,8 +4,8 @@
 # each cell labelled with its value. The colour scale spans the
 # off-diagonal values (cbmin..cbmax, chosen from the data by compare.c, not
 # fixed 0–1, so that small differences show); the diagonal (φ = 1, an
-# adapter against itself) is left blank and labelled 'self'. Renders <outbase>.png (pngcairo)
-# and <outbase>.svg.
+# adapter against itself) is left blank and labelled 'self'. Renders <outbase>.png (pngcairo),
+# <outbase>.svg and <outbase>.pdf.
 #
 # Variables (gnuplot -e): datafile (rows "b a phi", one block per a, NaN on
 # the diagonal), outbase, title1, n (adapters), cbmin, cbmax, tics (a
@@ -38,14 +38,17 @@ unset key
 set style textbox opaque fillcolor rgb 'white' noborder
 fs = (n <= 8 ? ',10' : (n <= 16 ? ',8' : ',6'))
 
-do for [term = 1:2] {
+do for [term = 1:3] {
     if (term == 1) {
         set terminal pngcairo size 900,800 enhanced font 'DejaVu Sans,11'
         set output outbase.'.png'
-    } else {
+    } else { if (term == 2) {
         set terminal svg size 900,800 dynamic enhanced font 'DejaVu Sans,11'
         set output outbase.'.svg'
-    }
+    } else {
+        set terminal pdfcairo size (900)/72.0,(800)/72.0 enhanced font 'DejaVu Sans,11'
+        set output outbase.'.pdf'
+    } }
     set title title1 noenhanced
     plot datafile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette, \
          datafile using 1:2:($1 == $2 ? 'self' : sprintf('%.3f', $3)) with labels boxed font fs

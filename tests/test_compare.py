@@ -162,24 +162,32 @@ def check_numpy(f, ads, factor, oi=0, oj=0, tag=""):
 
 
 def check_tidy(f, out, csvfile):
+    """--json and --csv are the HDF5 file's numbers (h5describe.c: grids flattened row-major)."""
     js = json.loads(out.strip().splitlines()[-1])
     mods = {m["module"]: m["values"] for m in js["modules"]}
     g = f["modules/transformer.h.1.attn.q_proj"]
     vals = mods.get("transformer.h.1.attn.q_proj", {})
+    nanl = lambda xs: np.array([np.nan if x is None else x for x in xs])  # noqa: E731
     check(js["command"] == "compare" and js["n_modules"] == 4 and js["n_skipped"] == 1
-          and close(vals.get("phi_0_1"), g["phi"][0, 1]) and close(vals.get("grassmann_1_2"), g["grassmann"][1, 2])
-          and close(vals.get("principal_angles_deg_0_2"), g["principal_angles"][1, :4]),
-          "--json: per-module phi, grassmann and angles equal the HDF5 file")
-    check("mean_phi_0_1" in js["summary"] and "mean_offdiag_phi" in js["summary"], "--json: summary rows")
+          and close(nanl(vals.get("phi", [])), g["phi"][()].ravel())
+          and close(nanl(vals.get("grassmann", [])), g["grassmann"][()].ravel())
+          and close(nanl(vals.get("principal_angles", [])), g["principal_angles"][()].ravel()),
+          "--json: per-module phi, grassmann and angles (flattened row-major) equal the HDF5 file")
+    check(close(js["summary"].get("mean_offdiag_phi", np.nan), f.attrs["mean_offdiag_phi"])
+          and close(f["mean_phi"][0, 1], np.nanmean([f["modules"][m]["phi"][0, 1] for m in f["modules"]])),
+          "--json summary mean_offdiag_phi = the root attribute; /mean_phi = the mean over modules")
     rows = list(csv.DictReader(open(csvfile)))
-    hit = [r for r in rows if r["module"] == "transformer.h.0.attn.v_proj" and r["quantity"] == "phi_2_0"]
     h = f["modules/transformer.h.0.attn.v_proj"]
+    hit = [r for r in rows if r["module"] == "transformer.h.0.attn.v_proj" and r["quantity"] == "phi"
+           and r["index"] == str(2 * 3 + 0)]
     check(len(hit) == 1 and hit[0]["layer"] == "0" and hit[0]["proj"] == "v_proj"
-          and close(float(hit[0]["value"]), h["phi"][2, 0]), "--csv: phi_2_0 row with layer and proj")
-    n_expect = 4 * (9 + 9)   # 4 modules: phi and grassmann, 3 x 3 each
-    n_ang = sum(1 for r in rows if r["module"] and r["quantity"].startswith("principal_angles"))
-    check(sum(1 for r in rows if r["module"]) - n_ang == n_expect and n_ang == 4 * (4 + 4 + 8),
-          "--csv: every phi, grassmann and angle of every module")
+          and close(float(hit[0]["value"]), h["phi"][2, 0]), "--csv: phi[2][0] is the row index 6, with layer and proj")
+    n_ok = True
+    for m in f["modules"]:
+        for q in ("phi", "grassmann", "principal_angles"):
+            got = [float(r["value"]) for r in rows if r["module"] == m and r["quantity"] == q]
+            n_ok &= len(got) == f["modules"][m][q].size and close(np.array(got), f["modules"][m][q][()].ravel())
+    check(bool(n_ok), "--csv: every phi, grassmann and angle of every module")
 
 
 def check_degenerate(tmp, paths):
