@@ -3,7 +3,7 @@
  * rank-R approximation (Eckart–Young: the truncated SVD, float64, LAPACK) of the update
  * ΔW = W_ft − W_0 of every adaptable weight of a FULL fine-tuning run, saved as a PEFT adapter
  * directory, so that LoRA and full fine-tuning are compared with the same tools (spectrum,
- * subspace, merge, eval read it like a trained adapter). The inputs are read as `deltaspec`
+ * subspace and merge read it like a trained adapter). The inputs are read as `deltaspec`
  * reads them (delta_pairs.c: two safetensors files, matching names and shapes).
  *
  * With ΔW = U·diag(σ)·Vᵀ and r = min(R, min(d, k)) the module gets

@@ -257,6 +257,12 @@ def check_real(tmp, h5py, arch):
             ok = all(np.max(np.abs(f["modules"][m]["singular_values"][()][:4] - a["sv"][:4])) < 1e-5 * a["sv"][0]
                      for m, a in got.items())
     check(ok, f"{arch}: spectrum of the extracted adapter = the top-4 singular values of W_ft - W_0 ({se.strip()[:200]})")
+    rc, _, se = run("subspace", f"{tmp}/{arch}-ex", f"{tmp}/{arch}-lora", "-o", f"{tmp}/{arch}-sub.h5")
+    ok = rc == 0
+    if ok:
+        with h5py.File(f"{tmp}/{arch}-sub.h5", "r") as f:
+            ok = sorted(f["modules"]) == sorted(got)
+    check(ok, f"{arch}: subspace compares the extracted adapter with a LoRA adapter, every module ({se.strip()[:200]})")
     # full rank (C = 48 = min(d, k) of every module): merge gives W_ft back
     rc, _, se = run("extract", "--base", base, "--finetuned", f"{full}/model.safetensors", "--rank", "48",
                     "-o", f"{tmp}/{arch}-ex48")
