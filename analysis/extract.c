@@ -21,7 +21,9 @@
  *   rel_spectral_error (‖ΔW − ΔW_r‖_2/‖ΔW‖_2 = σ_{r+1}/σ_1; 0 when r = min(d, k));
  *   both errors NaN when ΔW = 0;
  *   root: the provenance attributes (inputs base, finetuned; rank, targets, n_modules).
- * The same per-module numbers go through an ana_tidy (--csv FILE, --json).
+ * The same per-module numbers (rank, delta_fro, rel_fro_error, rel_spectral_error) go through
+ * an ana_tidy (--csv FILE, --json), with the summary rows rank, mean_rel_fro_error,
+ * max_rel_fro_error and max_rel_spectral_error over the modules with ΔW ≠ 0.
  *
  * What it is not: a trainer (the factors are not fine-tuned further), nor a model loader (no
  * Hugging Face folder or llama2.c checkpoint: deltaspec's reader takes safetensors files).
@@ -302,10 +304,11 @@ static int ex_publish(const ex_ctx *c, double t0)
 
 // ---- the command ----
 
-/* Per module one line on stdout and its tidy rows; the summary rows. */
+/* Per module one line on stdout and its tidy rows; the summary rows (over
+ * the modules with ΔW ≠ 0: one warning line names the others). */
 static int ex_report(const ex_ctx *c, ana_tidy *t)
 {
-    int rc = 0, n = c->ad.n_modules;
+    int rc = 0, n = c->ad.n_modules, n_zero = 0, first_zero = -1;
     double sum = 0.0, worst = 0.0, worst_spec = 0.0;
     for (int i = 0; i < n; i++) {
         const char *m = c->ad.modules[i].name;
@@ -316,12 +319,18 @@ static int ex_report(const ex_ctx *c, ana_tidy *t)
         rc |= ana_tidy_add(t, m, "delta_fro", -1, res->fro);
         rc |= ana_tidy_add(t, m, "rel_fro_error", -1, res->rel_fro);
         rc |= ana_tidy_add(t, m, "rel_spectral_error", -1, res->rel_spec);
-        sum += res->rel_fro;
+        if (!(res->fro > 0.0) && n_zero++ == 0)
+            first_zero = i;
+        if (res->fro > 0.0)
+            sum += res->rel_fro;
         worst = fmax(worst, res->rel_fro);
         worst_spec = fmax(worst_spec, res->rel_spec);
     }
     rc |= ana_tidy_add(t, NULL, "rank", -1, (double)c->o->rank);
-    rc |= ana_tidy_add(t, NULL, "mean_rel_fro_error", -1, sum / n);
+    if (n_zero)
+        cli_warn("extract", "%d module(s) unchanged (first: %s): dW = 0, its errors NaN", n_zero,
+                 c->ad.modules[first_zero].name);
+    rc |= ana_tidy_add(t, NULL, "mean_rel_fro_error", -1, n > n_zero ? sum / (n - n_zero) : NAN);
     rc |= ana_tidy_add(t, NULL, "max_rel_fro_error", -1, worst);
     rc |= ana_tidy_add(t, NULL, "max_rel_spectral_error", -1, worst_spec);
     return rc ? cli_error("extract", CLI_FAIL, "out of memory") : CLI_OK;

@@ -194,6 +194,23 @@ def check_full_rank(tmp, h5py, DW):
         check(rc == 0, f"spectrum reads the adapter with a rank_pattern ({se.strip()[:200]})")
 
 
+def check_unchanged(tmp, h5py):
+    t = read_safetensors(f"{tmp}/w0.safetensors")
+    f = dict(t)
+    f["h.0.attn.q_proj.weight"] = t["h.0.attn.q_proj.weight"] + 1.0 / 1024
+    write_safetensors(f"{tmp}/wz.safetensors", [(n, a, "F64") for n, a in f.items()])
+    rc, so, se = run("extract", "--base", f"{tmp}/w0.safetensors", "--finetuned", f"{tmp}/wz.safetensors",
+                     "--rank", 2, "-o", f"{tmp}/exz", "--json")
+    ok = rc == 0 and len(se.strip().splitlines()) == 1 and "2 module(s) unchanged" in se
+    if ok:
+        got = h5_modules(h5py, f"{tmp}/exz/extract.h5")
+        j = json.loads(so.strip().splitlines()[-1])
+        ok = (np.isnan(got["h.0.attn.v_proj"]["rel_fro_error"]) and got["h.0.attn.v_proj"]["delta_fro"] == 0 and
+              abs(got["h.0.attn.q_proj"]["rel_fro_error"]) < 1e-12 and j["summary"]["mean_rel_fro_error"] is not None
+              and abs(j["summary"]["mean_rel_fro_error"]) < 1e-12)
+    check(ok, f"unchanged modules (dW = 0): errors NaN, one warning, the summary over the others ({se.strip()[:200]})")
+
+
 def check_bad_input(tmp, rng):
     w0 = f"{tmp}/w0.safetensors"
     t = read_safetensors(w0)
@@ -289,6 +306,7 @@ def main():
         DW = synthetic_pair(tmp, rng)
         check_rank3(tmp, h5py, DW)
         check_full_rank(tmp, h5py, DW)
+        check_unchanged(tmp, h5py)
         check_bad_input(tmp, rng)
         if os.path.exists(TXT):
             check_real(tmp, h5py, "gpt")
