@@ -27,7 +27,7 @@
 #include "analysis_common.h"
 #include "cli.h"
 #include "commands.h"
-#include "progress.h"
+#include "delta_pairs.h"
 #include "tidy.h"
 
 static const char *USAGE =
@@ -87,28 +87,6 @@ static void summarise(const double *sv, int n, stats *s)
             H -= p * log(p);
     }
     s->effective_rank = exp(H);
-}
-
-/* Is name "h.<l>.attn.<t>_proj.weight" or "h.<l>.mlp.<t>.weight" with t in targets? */
-static int wanted(const char *name, const char *targets, char *module, size_t n)
-{
-    int layer, target;
-    size_t l = strlen(name);
-    if (l < 8 || strcmp(name + l - 7, ".weight") != 0 || l - 7 >= n)
-        return 0;
-    memcpy(module, name, l - 7);
-    module[l - 7] = '\0';
-    if (lsc_lora_module_parse(module, &layer, &target) != 0)
-        return 0;
-    const char *tn = lsc_lora_target_name(target);   /* "q_proj", "fc_in", ... */
-    char list[256];
-    snprintf(list, sizeof list, "%s", targets);
-    for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-        int tt = lsc_lora_target_parse(t);
-        if (tt == target || strcmp(t, tn) == 0)
-            return 1;
-    }
-    return 0;
 }
 
 /* What cmd_deltaspec parsed. */
@@ -175,13 +153,24 @@ static int write_stats(lsc_h5 *h, const char *g, int d, int k, int mn, const sta
     return LSC_OK;
 }
 
-/* One module: ΔW = W_ft − W_0 (tb, tf), its spectrum written to h, and the
- * statistics of W_0 and of a Gaussian matrix of the same shape (rng), for
- * scale. CLI_OK, or CLI_FAIL with the message printed. */
-static int module_spectra(const deltaspec_opts *o, const lsc_st_file *fb, const lsc_st_file *ff,
-                          const lsc_st_tensor *tb, const lsc_st_tensor *tf, const char *module,
-                          lsc_h5 *h, uint64_t *rng, ds_work *ws)
+/* What the walk over the weight pairs carries. */
+typedef struct ds_ctx {
+    const deltaspec_opts  *o;
+    const ana_delta_files *f;
+    lsc_h5                *h;
+    uint64_t               rng;
+    ds_work                ws;
+} ds_ctx;
+
+/* One module (ana_delta_fn): ΔW = W_ft − W_0 (tb, tf), its spectrum written
+ * to h, and the statistics of W_0 and of a Gaussian matrix of the same
+ * shape, for scale. CLI_OK, or CLI_FAIL with the message printed. */
+static int module_spectra(void *ctx, const char *module, const lsc_st_tensor *tb,
+                          const lsc_st_tensor *tf)
 {
+    ds_ctx *c = ctx;
+    const deltaspec_opts *o = c->o;
+    ds_work *ws = &c->ws;
     int d = (int)tb->shape[0], k = (int)tb->shape[1], mn = d < k ? d : k;
     size_t numel = (size_t)d * (size_t)k;
     lsc_error err = {0};
@@ -190,10 +179,8 @@ static int module_spectra(const deltaspec_opts *o, const lsc_st_file *fb, const 
         return rc;
     double *W0 = ws->W0, *D = ws->D, *S = ws->S;
     size_t lw = lsc_svd_work_size(d, k, 0);   /* this module's, not the buffer's */
-    if (lsc_st_read_f64(fb, tb, W0, &err) != LSC_OK || lsc_st_read_f64(ff, tf, D, &err) != LSC_OK)
-        return cli_lib_error("deltaspec", &err);
-    for (size_t i = 0; i < numel; i++)
-        D[i] -= W0[i];
+    if ((rc = ana_delta_read("deltaspec", c->f, tb, tf, W0, D)) != CLI_OK)
+        return rc;
     stats sd, s0, sr;
     char g[256], p[300];
     snprintf(g, sizeof g, "/modules/%s", module);
@@ -202,83 +189,49 @@ static int module_spectra(const deltaspec_opts *o, const lsc_st_file *fb, const 
     summarise(S, mn, &sd);
     snprintf(p, sizeof p, "%s/singular_values", g);
     size_t dims[1] = {(size_t)mn};
-    if (lsc_h5_write_f64(h, p, 1, dims, S, &err) != LSC_OK)
+    if (lsc_h5_write_f64(c->h, p, 1, dims, S, &err) != LSC_OK)
         return cli_lib_error("deltaspec", &err);
     if (lsc_svd(d, k, W0, S, NULL, NULL, ws->work, lw, &err) != LSC_OK)
         return cli_error("deltaspec", CLI_FAIL, "%s: module %s: %s", o->base, module, err.msg);
     summarise(S, mn, &s0);
     for (size_t i = 0; i < numel; i++)
-        D[i] = lsc_rng_normal(rng);
+        D[i] = lsc_rng_normal(&c->rng);
     if (lsc_svd(d, k, D, S, NULL, NULL, ws->work, lw, &err) != LSC_OK)
         return cli_error("deltaspec", CLI_FAIL, "random %d x %d matrix: %s", d, k, err.msg);
     summarise(S, mn, &sr);
-    if (write_stats(h, g, d, k, mn, &sd, &s0, &sr, &err) != LSC_OK)
+    if (write_stats(c->h, g, d, k, mn, &sd, &s0, &sr, &err) != LSC_OK)
         return cli_lib_error("deltaspec", &err);
     return CLI_OK;
-}
-
-/* Every wanted 2-D weight of the base, into h; *n_mod of them. */
-static int all_modules(const deltaspec_opts *o, const lsc_st_file *fb, const lsc_st_file *ff,
-                       lsc_h5 *h, int *n_mod)
-{
-    ds_work ws = {NULL, NULL, NULL, NULL, 0, 0};
-    int rc = CLI_OK;
-    uint64_t rng;
-    lsc_rng_seed(&rng, (uint64_t)o->seed);
-    ana_progress pg;   /* a progress line on a terminal (issue 16) */
-    ana_progress_start(&pg, "deltaspec", "tensors", fb->n_tensors, 0);
-    for (int ti = 0; ti < fb->n_tensors && rc == CLI_OK; ti++) {
-        const lsc_st_tensor *tb = &fb->tensors[ti];
-        char module[128];
-        ana_progress_add(&pg, 1);
-        if (tb->ndim != 2 || !wanted(tb->name, o->targets, module, sizeof module))
-            continue;
-        const lsc_st_tensor *tf = lsc_st_find(ff, tb->name);
-        if (!tf || tf->ndim != 2 || tf->shape[0] != tb->shape[0] || tf->shape[1] != tb->shape[1])
-            rc = cli_error("deltaspec", CLI_FAIL, "%s: tensor %s missing or of another shape than in %s",
-                           o->ft, tb->name, o->base);
-        else if ((rc = module_spectra(o, fb, ff, tb, tf, module, h, &rng, &ws)) == CLI_OK)
-            (*n_mod)++;
-    }
-    ana_progress_end(&pg);
-    free(ws.W0);
-    free(ws.D);
-    free(ws.S);
-    free(ws.work);
-    return rc;
 }
 
 static int run_deltaspec(const deltaspec_opts *o)
 {
     double t0 = cli_now();
     lsc_error err = {0};
-    lsc_st_file fb, ff;
-    memset(&fb, 0, sizeof fb);
-    memset(&ff, 0, sizeof ff);
-    lsc_h5 *h = NULL;
-    int n_mod = 0, rc;
-    if (lsc_st_open(&fb, o->base, &err) != LSC_OK || lsc_st_open(&ff, o->ft, &err) != LSC_OK ||
-        lsc_h5_create(&h, o->out, &err) != LSC_OK) {
+    ana_delta_files f;
+    ds_ctx c = {o, &f, NULL, 0, {NULL, NULL, NULL, NULL, 0, 0}};
+    int n_mod = 0;
+    int rc = ana_delta_open("deltaspec", &f, o->base, o->ft);
+    if (rc != CLI_OK)
+        goto done;
+    if (lsc_h5_create(&c.h, o->out, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
         goto done;
     }
-    if ((rc = all_modules(o, &fb, &ff, h, &n_mod)) != CLI_OK)
+    lsc_rng_seed(&c.rng, (uint64_t)o->seed);
+    if ((rc = ana_delta_each("deltaspec", &f, o->targets, module_spectra, &c, &n_mod)) != CLI_OK)
         goto done;
-    if (n_mod == 0) {
-        rc = cli_error("deltaspec", CLI_FAIL, "%s: no weights of types %s found", o->base, o->targets);
-        goto done;
-    }
     lsc_h5_input inputs[2] = {{"base", o->base}, {"finetuned", o->ft}};
     lsc_h5_param params[3] = {{"targets", LSC_H5_STR, o->targets, 0, 0},
                               {"seed", LSC_H5_INT, NULL, o->seed, 0},
                               {"n_modules", LSC_H5_INT, NULL, n_mod, 0}};
-    if (ana_write_provenance(h, t0, 2, inputs, 3, params, &err) != LSC_OK ||
-        ana_output_describe("deltaspec", &o->common, h, &err) != LSC_OK) {
+    if (ana_write_provenance(c.h, t0, 2, inputs, 3, params, &err) != LSC_OK ||
+        ana_output_describe("deltaspec", &o->common, c.h, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
         goto done;
     }
-    lsc_h5 *hh = h;
-    h = NULL;
+    lsc_h5 *hh = c.h;
+    c.h = NULL;
     if (lsc_h5_commit(hh, &err) != LSC_OK) {
         rc = cli_lib_error("deltaspec", &err);
         goto done;
@@ -286,9 +239,12 @@ static int run_deltaspec(const deltaspec_opts *o)
     printf("deltaspec: %s: %d modules (%.2f s)\n", o->out, n_mod, cli_now() - t0);
     rc = ana_finish("deltaspec", &o->common, n_mod, 0, t0);
 done:
-    lsc_h5_abort(h);
-    lsc_st_close(&fb);
-    lsc_st_close(&ff);
+    lsc_h5_abort(c.h);
+    ana_delta_close(&f);
+    free(c.ws.W0);
+    free(c.ws.D);
+    free(c.ws.S);
+    free(c.ws.work);
     return rc;
 }
 
@@ -320,10 +276,7 @@ int cmd_deltaspec(int argc, char **argv)
         return CLI_USAGE;
     if (!o.base || !o.ft || !o.out)
         return cli_error("deltaspec", CLI_USAGE, "need --base, --finetuned and -o (see --help)");
-    char list[256];
-    snprintf(list, sizeof list, "%s", o.targets);
-    for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
-        if (lsc_lora_target_parse(t) < 0)
-            return cli_error("deltaspec", CLI_USAGE, "unknown target '%s' (q k v o fc_in fc_out)", t);
+    if (ana_delta_targets_check("deltaspec", o.targets) != CLI_OK)
+        return CLI_USAGE;
     return run_deltaspec(&o);
 }

@@ -79,6 +79,12 @@ static const describe_row DESCRIBE[] = {
                                                "/pair_b, ascending, NaN beyond the pair's own k"},
     {"compare", "ranks", "1", "the rank r of this module in each input adapter"},
     {"compare", "mean_phi", "1", "φ of each pair of adapters averaged over the modules (NaN skipped)"},
+    {"extract", "singular_values", "1", "singular values of ΔW = W_ft − W_0 (all min(d, k) of them, "
+                                       "descending); the adapter keeps the top rank"},
+    {"compare", "adapters", "path", "the input adapters in the order of the rows and columns of phi"},
+    {"compare", "labels", "text", "the adapters' labels in the figures (index and directory name)"},
+    {"compare", "pair_a", "adapter index", "first adapter (0-based) of each row of principal_angles"},
+    {"compare", "pair_b", "adapter index", "second adapter (0-based) of each row of principal_angles"},
     {"trajectory", "steps", "training steps", "training step of each snapshot (0: A0, B = 0)"},
     {"trajectory", "norm", "1", "‖ΔW_t‖_F, ΔW_t = s·B_t·A_t, per snapshot"},
     {"trajectory", "effective_rank", "1", "exp(−Σ p log p), p = σ/Σσ of ΔW_t (NaN where ΔW_t = 0)"},

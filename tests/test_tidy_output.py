@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_adapters as mk  # noqa: E402
 from testlib import ROOT, check, fixtures_dir, run, summary  # noqa: E402
+from test_trajectory import planted  # noqa: E402
 
 JSON_FIELDS = ("command", "output", "n_modules", "n_skipped", "wall_s", "peak_rss_mb")
 ROOT_SKIP = ("format_version", "wall_time_s", "threads")
@@ -57,7 +58,7 @@ def expected_rows(path):
         for m, g in f.get("modules", {}).items():
             for name, d in g.items():
                 if isinstance(d, h5py.Dataset) and not name.startswith("sv_index") and \
-                        d.dtype.kind == "f":
+                        d.dtype.kind in "fiu":
                     for i, x in enumerate(np.asarray(d[()], dtype=np.float64).ravel()):
                         want[(m, name, i)] = float(x)
             for k, v in g.attrs.items():
@@ -147,13 +148,17 @@ def walk(tag, h5):
           "layer and proj, singular values a dimension scale%s" % (tag, (" (%s)" % problems[:3]) if problems else ""))
 
 
-def analyse(tag, tmp, args, out_name):
-    """Runs one analysis with --json --csv; checks the tables and the walk."""
-    h5 = os.path.join(tmp, out_name + ".h5")
+def analyse(tag, tmp, args, out_name, h5_in_dir=None):
+    """Runs one analysis with --json --csv; checks the tables and the walk.
+    h5_in_dir: -o names a directory holding that HDF5 file (extract)."""
+    h5 = os.path.join(tmp, out_name + ("" if h5_in_dir else ".h5"))
     cp = os.path.join(tmp, out_name + ".csv")
     rc, out, err = run(*args, "-o", h5, "--json", "--csv", cp)
     if not check(rc == 0 and os.path.exists(cp), "%s: runs with --json --csv FILE %s" % (tag, err.strip()[:300])):
         return None
+    if h5_in_dir:
+        out = out.replace(json.dumps(h5), json.dumps(os.path.join(h5, h5_in_dir)))
+        h5 = os.path.join(h5, h5_in_dir)
     check_tables(tag, h5, cp, out)
     walk(tag, h5)
     return h5
@@ -238,6 +243,13 @@ def main():
         deltaspec_pair(tmp)
         analyse("deltaspec", tmp, ["deltaspec", "--base", os.path.join(tmp, "w0.safetensors"),
                                    "--finetuned", os.path.join(tmp, "wft.safetensors")], "deltaspec")
+        analyse("compare", tmp, ["compare", os.path.join(s, "a8"), os.path.join(s, "a4"),
+                                 os.path.join(s, "rslora")], "compare")
+        snap = os.path.join(tmp, "run")
+        planted(snap)
+        analyse("trajectory", tmp, ["trajectory", snap], "trajectory")
+        analyse("extract", tmp, ["extract", "--base", os.path.join(tmp, "w0.safetensors"), "--finetuned",
+                                 os.path.join(tmp, "wft.safetensors"), "--rank", "1"], "extract", "extract.h5")
         quoting(tmp)
         nonfinite(tmp, s)
         if sp:
