@@ -6,18 +6,26 @@
 #define LSC_HMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lsc_error.h"
 
 // ---- hash map (hmap.c) ----
 
-/* Open addressing (linear probing, FNV-1a), keys borrowed (they must outlive
- * the map), values non-negative ints (e.g. indices into an array). Grows to
- * keep the load at most 1/2. Zero-initialised ({0}) is an empty map. */
+/* One slot: the key (NULL: empty), its hash, its value (16 bytes). */
+typedef struct lsc_hmap_slot {
+    const char *key;
+    uint32_t    hash;
+    int         val;
+} lsc_hmap_slot;
+
+/* Open addressing (linear probing, FNV-1a; the hash kept in the slot),
+ * keys borrowed (they must outlive the map), values non-negative ints
+ * (e.g. indices into an array). Grows to keep the load at most 2/3.
+ * Zero-initialised ({0}) is an empty map. */
 typedef struct lsc_hmap {
-    size_t       cap, n;   /* slots (a power of two, or 0), keys held */
-    const char **keys;     /* (cap) NULL: empty slot */
-    int         *vals;     /* (cap) */
+    size_t         cap, n;   /* slots (a power of two, or 0), keys held */
+    lsc_hmap_slot *slots;    /* (cap) */
 } lsc_hmap;
 
 /* Room for n keys without growing. LSC_OK or LSC_ENOMEM. */
