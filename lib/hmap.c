@@ -73,6 +73,17 @@ int lsc_hmap_put(lsc_hmap *m, const char *key, int val)
     return -1;
 }
 
+void lsc_hmap_prefetch(const lsc_hmap *m, const char *key)
+{
+#if defined(__GNUC__)
+    if (m->cap)
+        __builtin_prefetch(&m->slots[(size_t)fnv1a(key) & (m->cap - 1)], 1);
+#else
+    (void)m;
+    (void)key;
+#endif
+}
+
 int lsc_hmap_get(const lsc_hmap *m, const char *key)
 {
     if (m->cap == 0)

@@ -414,6 +414,8 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
         return lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
     for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++) {
         const key_info *k = &ki[i];
+        if (i + 8 < st->n_tensors)
+            lsc_hmap_prefetch(mods, ki[i + 8].mod);   /* overlaps the cache misses of a big map */
         if (k->role == R_NONE || k->role == R_FULL || (k->name[0] && strcmp(k->name, sel) != 0))
             continue;
         int m = lsc_hmap_put(mods, k->mod, ad->n_modules);
