@@ -9,6 +9,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lsc_internal.h"
 
@@ -35,6 +36,19 @@ static size_t slot_of(const lsc_hmap *m, const char *key, uint32_t h)
     }
 }
 
+void lsc_hmap_hint_huge_(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t b = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (p && e > b)
+        (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 int lsc_hmap_reserve(lsc_hmap *m, size_t n)
 {
     size_t cap = 16;
@@ -45,6 +59,7 @@ int lsc_hmap_reserve(lsc_hmap *m, size_t n)
     lsc_hmap g = {cap, 0, LSC_CALLOC(cap, sizeof(lsc_hmap_slot))};
     if (!g.slots)
         return LSC_ENOMEM;
+    lsc_hmap_hint_huge_(g.slots, cap * sizeof(lsc_hmap_slot));
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key) {
             size_t j = (size_t)m->slots[i].hash & (cap - 1);   /* keys are distinct: the first empty slot */

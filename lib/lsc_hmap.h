@@ -42,4 +42,11 @@ void lsc_hmap_prefetch(const lsc_hmap *m, const char *key);
 int  lsc_hmap_get(const lsc_hmap *m, const char *key);
 void lsc_hmap_free(lsc_hmap *m);
 
+/* Internal (hmap.c; the loaders' big arrays use it too): asks for
+ * transparent huge pages under the 2 MiB-aligned part of [p, p+n) (Linux,
+ * where the kernel leaves it to madvise). A million tensors' arrays,
+ * touched once each, cost a page fault per 4 KiB otherwise (a third of
+ * loading them). A hint: nothing changes when it is refused. */
+void lsc_hmap_hint_huge_(void *p, size_t n);
+
 #endif /* LSC_HMAP_H */

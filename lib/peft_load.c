@@ -337,6 +337,7 @@ static int classify_keys(const lsc_adapter *ad, const lsc_st_file *st, key_info 
     char *p = *arena = LSC_MALLOC(total);
     if (!p)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    lsc_hmap_hint_huge_(p, total);
     for (int i = 0; i < st->n_tensors; i++) {
         key_parts k;
         if (ad->is_kohya) {
@@ -491,6 +492,9 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     char sel[128] = "";
     if (!ad->modules || !ad->full || !ad->ignored || !ki || !mt)
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+    lsc_hmap_hint_huge_(ad->modules, n * sizeof *ad->modules);
+    lsc_hmap_hint_huge_(ki, n * sizeof *ki);
+    lsc_hmap_hint_huge_(mt, n * sizeof *mt);
     char *arena = NULL;
     lsc_hmap mods = {0};
     if (rc == LSC_OK)

@@ -1,7 +1,7 @@
 /*
  * test_hmap.c — lib/hmap.c (issue 15): the string map keeps its answers
  * with the hash stored in each slot (puts, gets, repeats, growth from empty
- * and from a reserve, prefetch changing nothing), and lsc_adapter_find
+ * and from a reserve, prefetch and the huge-page hint changing nothing), and lsc_adapter_find
  * answers for every module whether the loader kept the file's module order
  * (its module map becomes the index) or sorted the modules (a new index).
  * Not a timing test: bench tensors measures speed.
@@ -107,11 +107,32 @@ static void test_find(const char *label, int n)
     lsc_adapter_free(&ad);
 }
 
+/* The huge-page hint changes nothing: contents kept, NULL and small or
+ * unaligned ranges accepted. */
+static void test_hint(void)
+{
+    size_t n = (size_t)5 << 20;
+    unsigned char *p = malloc(n);
+    if (!p)
+        return;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(i * 7);
+    lsc_hmap_hint_huge_(p + 3, n - 3);
+    lsc_hmap_hint_huge_(p, 100);
+    lsc_hmap_hint_huge_(NULL, n);
+    int same = 1;
+    for (size_t i = 0; i < n; i++)
+        same &= p[i] == (unsigned char)(i * 7);
+    CHECK(same, "the huge-page hint keeps 5 MiB of contents (unaligned, small and NULL ranges too)");
+    free(p);
+}
+
 int main(void)
 {
     if (test_tmpdir_make("hmap") != 0)
         return 1;
     test_map();
+    test_hint();
     test_find("in_order", 9);    /* m.0..m.8: file order is natural order, the module map is the index */
     test_find("sorted", 1200);   /* m.10 before m.2 in the file: sorted, the index built anew */
     test_tmpdir_remove();
