@@ -66,7 +66,8 @@ while :; do
     pid=$!
     runs=$((runs + 1))
     if [ $kills -lt "$KILLS" ]; then
-        sleep "$(delay $((kills + 1)))"
+        # a fresh moment per run: the same one again would never land once it falls after the run's end
+        sleep "$(delay $runs)"
         kill -9 $pid 2>/dev/null
     fi
     { wait $pid; } 2>/dev/null
@@ -81,6 +82,7 @@ while :; do
     fi
     finished "$out" $round
     [ $kills -ge "$KILLS" ] && break
+    [ $runs -ge $((KILLS * 40 + 40)) ] && break   # never an endless loop: "only N of KILLS kills"
     rm -rf "$out"
     round=$((round + 1)); out=$T/runs/r$round
 done
