@@ -98,6 +98,20 @@ done
     ok "merge --hf killed at each of its $kills renames: the old folder or the new one, never a mix; the full run gives the new one" ||
     bad "merge --hf kills: $mixed of $kills left a mix (last run exit $rc)"
 
+# ---- a merge removes the stale temporaries an interrupted merge left (ours only) ----
+fresh D "$T/OLD"
+mkdir "$T/D.tmp.Ab12Z9"; echo x >"$T/D.tmp.Ab12Z9/model.safetensors"; echo x >"$T/D.tmp.q0q0q0"
+echo keep >"$T/D.tmp.notours"; echo keep >"$T/D.tmp.abc12"
+"$LSC" $MNEW -o "$T/D" >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 0 ] && same_dir "$T/D" "$T/NEW" && [ ! -e "$T/D.tmp.Ab12Z9" ] && [ ! -e "$T/D.tmp.q0q0q0" ] &&
+    [ -f "$T/D.tmp.notours" ] && [ -f "$T/D.tmp.abc12" ] && grep -q "removed 2 temporaries" "$T/e"
+verdict "merge --hf removes the D.tmp.XXXXXX a killed merge left (a folder and a file), not other names"
+rm -f "$T/D.tmp.notours" "$T/D.tmp.abc12"
+M1=$T/m1.safetensors
+echo x >"$T/m1.safetensors.tmp.zz99zz"
+"$LSC" merge --base "$B" --adapter "$T/a_new" -o "$M1" >/dev/null 2>"$T/e" && [ -f "$M1" ] && [ ! -e "$T/m1.safetensors.tmp.zz99zz" ]
+verdict "merge -o FILE removes FILE.tmp.XXXXXX a killed merge left"
+
 # ---- -o LINK: the target is replaced, the link stays ----
 fresh TGT "$T/OLD"; ln -s "$T/TGT" "$T/LNK"
 "$LSC" $MNEW -o "$T/LNK" >/dev/null 2>"$T/e"; rc=$?
