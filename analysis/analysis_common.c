@@ -160,46 +160,13 @@ int ana_adapter_dir_ok(const char *spec)
     return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* Up to 4 names of the tensors of the Hugging Face folder dir that m's
- * load ignored (lsc_gpt_load_hf's rule: not in m's table, RoPE's
- * rotary_emb.inv_freq buffers and a tied model's lm_head.weight excepted)
- * into list as ": 'a', 'b' and N more"; "" when the folder does not reopen. */
-static void ignored_names(const lsc_gpt *m, const char *dir, char *list, size_t cap)
-{
-    lsc_hf_folder hf;
-    list[0] = '\0';
-    if (lsc_hf_open(&hf, dir, NULL) != LSC_OK)
-        return;
-    const char **names = calloc((size_t)m->n_tensors + 1, sizeof *names);
-    const char **out = calloc((size_t)hf.n_tensors + 1, sizeof *out);
-    for (int i = 0; names && i < m->n_tensors; i++)
-        names[i] = m->tensors[i].name;
-    int n = names && out ? lsc_hf_unclaimed(&hf, names, m->n_tensors, out, NULL) : -1, k = 0;
-    const char *tail = "rotary_emb.inv_freq";
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(out[i]);
-        if ((len >= strlen(tail) && strcmp(out[i] + len - strlen(tail), tail) == 0) ||
-            (!m->config.untied && strcmp(out[i], "lm_head.weight") == 0))
-            continue;
-        if (k < 4)
-            snprintf(list + strlen(list), cap - strlen(list), "%s'%s'", k ? ", " : ": ", out[i]);
-        k++;
-    }
-    if (k > 4)
-        snprintf(list + strlen(list), cap - strlen(list), " and %d more", k - 4);
-    free(names);
-    free(out);
-    lsc_hf_close(&hf);
-}
-
 void ana_warn_ignored(const char *cmd, const lsc_gpt *m, const char *path)
 {
     if (m->n_ignored <= 0)
         return;
-    char list[1024];
-    ignored_names(m, path, list, sizeof list);
-    fprintf(stderr, "lorascope %s: warning: %s: %d tensor%s not part of the %s model ignored%s\n", cmd, cli_safe(path),
-            m->n_ignored, m->n_ignored == 1 ? "" : "s", lsc_arch_name(m->config.arch), cli_safe(list));
+    fprintf(stderr, "lorascope %s: warning: %s: %d tensor%s not part of the %s model ignored%s%s\n", cmd,
+            cli_safe(path), m->n_ignored, m->n_ignored == 1 ? "" : "s", lsc_arch_name(m->config.arch),
+            m->ignored_names[0] ? ": " : "", cli_safe(m->ignored_names));
 }
 
 /* b->st as a view of b->model's float32 tensors (the data area is the

@@ -7,6 +7,7 @@
  * trainable parameter count and, with a base, the trainable percentage as
  * PEFT's print_trainable_parameters). Reads only; writes nothing.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "analysis_common.h"
 #include "commands.h"
+#include "inspect.h"
 
 static const char *USAGE =
     "usage: lorascope inspect PATH [--base MODEL]\n"
@@ -37,27 +39,129 @@ static const char *USAGE =
     "  lorascope inspect ../shared/fixtures/peft/gptneo125m-r8-qv\n"
     "  lorascope inspect my-adapters:french\n";
 
-static void print_shape(const lsc_st_tensor *t)
+// ---- rows ----
+
+/* The rows are formatted by hand, not by printf: a million tensors' rows
+ * by printf took longer than loading them (issue 15). The text is
+ * printf's ("%-60s", "%5d", ...), checked by tests/test_inspect_rows.py. */
+
+/* s (len bytes) left-aligned in width (no truncation). */
+static char *put_left(char *o, const char *s, size_t len, size_t width)
 {
-    printf("[");
-    for (int d = 0; d < t->ndim; d++)
-        printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
-    printf("]");
+    memcpy(o, s, len);
+    o += len;
+    for (; len < width; len++)
+        *o++ = ' ';
+    return o;
 }
+
+/* s right-aligned in width ("%*s"). */
+static char *put_right(char *o, const char *s, size_t width)
+{
+    size_t len = strlen(s);
+    for (; len < width; width--)
+        *o++ = ' ';
+    return put_left(o, s, strlen(s), 0);
+}
+
+/* v in decimal, right-aligned in width ("%*lld"). */
+static char *put_int(char *o, long long v, size_t width)
+{
+    char d[24], *e = d + sizeof d, *q = e;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--q = '-';
+    size_t n = (size_t)(e - q);
+    for (; n < width; width--)
+        *o++ = ' ';
+    memcpy(o, q, (size_t)(e - q));
+    return o + (e - q);
+}
+
+/* A name as cli_safe prints it: printable ASCII (under cli_safe's 1023
+ * bytes) as it is, anything else escaped by cli_safe. */
+static char *put_name(char *o, const char *name, size_t width)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p >= 0x20 && *p < 0x7F)
+        p++;
+    size_t n = (size_t)(p - (const unsigned char *)name);
+    if (*p || n > 1023) {
+        name = cli_safe(name);
+        n = strlen(name);
+    }
+    return put_left(o, name, n, width);
+}
+
+size_t inspect_tensor_row_(char *row, const lsc_st_tensor *t)
+{
+    row[0] = row[1] = ' ';
+    char *o = put_name(row + 2, t->name, 60);
+    *o++ = ' ';
+    const char *dt = lsc_dtype_name(t->dtype);
+    o = put_left(o, dt, strlen(dt), 5);
+    *o++ = ' ';
+    *o++ = '[';
+    for (int d = 0; d < t->ndim; d++) {
+        if (d)
+            o = put_left(o, ", ", 2, 0);
+        o = put_int(o, (long long)t->shape[d], 0);
+    }
+    o = put_left(o, "]\n", 2, 0);
+    *o = '\0';
+    return (size_t)(o - row);
+}
+
+size_t inspect_module_row_(char *row, const lsc_adapter_module *m, size_t np, const char *note)
+{
+    static double alpha = NAN, scaling = NAN;   /* the last "%8g %9.4g": modules mostly share them */
+    static char as[80];
+    static size_t as_len;
+    row[0] = row[1] = ' ';
+    char *o = put_name(row + 2, m->name, 48);
+    *o++ = ' ';
+    const char *kind = lsc_adapter_kind_name(m->kind);
+    o = put_left(o, kind, strlen(kind), 14);
+    *o++ = ' ';
+    o = put_int(o, m->r, 5);
+    if (!(m->alpha == alpha && m->scaling == scaling && signbit(m->alpha) == signbit(alpha) &&
+          signbit(m->scaling) == signbit(scaling))) {
+        as_len = (size_t)snprintf(as, sizeof as, " %8g %9.4g ", m->alpha, m->scaling);
+        alpha = m->alpha;
+        scaling = m->scaling;
+    }
+    o = put_left(o, as, as_len, 0);
+    o = put_int(o, m->in_features, 7);
+    *o++ = ' ';
+    o = put_int(o, m->out_features, 7);
+    *o++ = ' ';
+    o = put_right(o, m->dtype, 5);
+    *o++ = ' ';
+    o = put_int(o, (long long)np, 10);
+    o = put_left(o, note, strlen(note), 0);
+    if (m->n_nonfinite)
+        o = put_left(o, "  (non-finite values!)", 22, 0);
+    o = put_left(o, "\n", 1, 0);
+    *o = '\0';
+    return (size_t)(o - row);
+}
+
+// ---- listing ----
 
 /* The tensors of f (opened from path); their elements in *n_params. */
 static void list_tensors(const char *path, const lsc_st_file *f, size_t *n_params)
 {
     size_t total = 0;
+    char row[INSPECT_ROW_MAX];
     printf("%s: %d tensors\n", path, f->n_tensors);
     for (int i = 0; i < f->n_meta; i++)
         printf("  metadata %s = %s\n", cli_safe(f->meta_keys[i]), cli_safe(f->meta_vals[i]));
     for (int i = 0; i < f->n_tensors; i++) {
-        const lsc_st_tensor *t = &f->tensors[i];
-        printf("  %-60s %-5s ", cli_safe(t->name), lsc_dtype_name(t->dtype));
-        print_shape(t);
-        printf("\n");
-        total += t->numel;
+        fwrite(row, 1, inspect_tensor_row_(row, &f->tensors[i]), stdout);
+        total += f->tensors[i].numel;
     }
     printf("  total elements: %zu\n", total);
     *n_params = total;
@@ -135,7 +239,7 @@ static size_t print_adapter(const char *spec, const lsc_adapter *ad)
         printf("\n");
     }
     size_t trainable = 0;
-    char note[160];
+    char note[160], row[INSPECT_ROW_MAX];
     printf("  %d modules:\n", ad->n_modules + ad->n_full);
     printf("  %-48s %-14s %5s %8s %9s %7s %7s %5s %10s\n", "module", "kind", "r", "alpha", "scaling", "in", "out",
            "dtype", "params");
@@ -145,9 +249,7 @@ static size_t print_adapter(const char *spec, const lsc_adapter *ad)
                     (m->magnitude ? (size_t)m->out_features : 0);
         trainable += np;
         kind_note(m, note, sizeof note);
-        printf("  %-48s %-14s %5d %8g %9.4g %7d %7d %5s %10zu%s%s\n", cli_safe(m->name), lsc_adapter_kind_name(m->kind), m->r,
-               m->alpha, m->scaling, m->in_features, m->out_features, m->dtype, np, note,
-               m->n_nonfinite ? "  (non-finite values!)" : "");
+        fwrite(row, 1, inspect_module_row_(row, m, np, note), stdout);
     }
     for (int i = 0; i < ad->n_full; i++) {
         const lsc_adapter_module *m = &ad->full[i];

@@ -124,6 +124,8 @@ int cmd_merge(int argc, char **argv)
     int unmerge = cli_flag(opts, "unmerge");
     if (lsc_adapter_load(&a, ad, &err) != LSC_OK || lsc_adapter_merge(&m, &a, unmerge ? -1 : 1, &sum, &err) != LSC_OK)
         goto fail;
+    /* an earlier merge killed mid-write left OUT.tmp.XXXXXX (ours only) */
+    training_clean_orphans((const char *const[]){out}, 1, 0);
     if ((hf ? lsc_gpt_save_hf(&m, out, (size_t)shard, &err) : lsc_gpt_save(&m, out, &err)) != LSC_OK)
         goto fail;
     print_summary(out, ad, base, unmerge, &sum);

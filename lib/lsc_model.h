@@ -200,6 +200,8 @@ typedef struct lsc_gpt {
     size_t          nf4_tile_floats;
     int             n_ignored;      /* tensors of an imported Hugging Face folder that are not
                                        the model's and were ignored (lsc_gpt_load of a folder) */
+    char            ignored_names[256]; /* the first of them, "'a', 'b', 'c', 'd' and N more"
+                                       (truncated to fit), "" when none */
 } lsc_gpt;
 
 /* Allocates params_memory (zeroed) and the views/tables for cfg; mode is
@@ -337,8 +339,8 @@ size_t lsc_gpt_weight_bytes(const lsc_gpt *m, lsc_gpt_bytes *parts);
  * config.json's (both shapes); LSC_ENAN NaN/Inf in a tensor (named);
  * truncated shards and bad indexes as lsc_hf_open reports them. Tensors
  * outside the table (RoPE's "...rotary_emb.inv_freq" buffers excepted) are
- * LSC_EFORMAT naming the first few unless allow_extra, then never read and
- * counted in *n_extra (may be NULL). tie_word_embeddings true with an
+ * LSC_EFORMAT naming the first few unless allow_extra, then never read,
+ * counted in *n_extra (may be NULL) and the first 4 named in m->ignored_names. tie_word_embeddings true with an
  * lm_head.weight: ignored when equal to embed_tokens, else LSC_EFORMAT.
  * On failure *m is freed. */
 int lsc_gpt_load_hf(lsc_gpt *m, const char *dir, int allow_extra, int *n_extra, lsc_error *err);

@@ -197,6 +197,7 @@ static int resize_model(lsc_gpt *m, int vocab, int untie, lsc_error *err)
         memcpy(n.params_memory + t->offset, m->params_memory + o->offset, o->numel * sizeof(float));
     }
     n.n_ignored = m->n_ignored;
+    memcpy(n.ignored_names, m->ignored_names, sizeof n.ignored_names);
     lsc_gpt_free(m);
     *m = n;
     return LSC_OK;

@@ -147,7 +147,7 @@ static int check_tensor(const lsc_hf_folder *hf, const lsc_gpt_tensor *t, const 
 /* Tensors neither in the table nor tolerated (RoPE's inv_freq buffers, and
  * a tied model's lm_head.weight, checked separately): an error naming the
  * first few, or their count in *n_extra when allowed. */
-static int check_extra(const lsc_gpt *m, const lsc_hf_folder *hf, int allow_extra, int *n_extra, lsc_error *err)
+static int check_extra(lsc_gpt *m, const lsc_hf_folder *hf, int allow_extra, int *n_extra, lsc_error *err)
 {
     const char **names = LSC_CALLOC((size_t)m->n_tensors + 1, sizeof *names);
     const char **out = LSC_CALLOC((size_t)hf->n_tensors + 1, sizeof *out);
@@ -174,6 +174,15 @@ static int check_extra(const lsc_gpt *m, const lsc_hf_folder *hf, int allow_extr
     }
     if (rc == LSC_OK && n_extra)
         *n_extra = k;
+    if (rc == LSC_OK) {   /* named for the caller's warning (lsc_gpt_load) */
+        char *s = m->ignored_names;
+        size_t cap = sizeof m->ignored_names;
+        s[0] = '\0';
+        for (int i = 0; i < k && i < 4; i++)
+            snprintf(s + strlen(s), cap - strlen(s), "%s'%s'", i ? ", " : "", out[i]);
+        if (k > 4)
+            snprintf(s + strlen(s), cap - strlen(s), " and %d more", k - 4);
+    }
     LSC_FREE(names);
     LSC_FREE(out);
     return rc;

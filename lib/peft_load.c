@@ -173,6 +173,19 @@ static int cmp_module(const void *a, const void *b)
     return natural_cmp(((const lsc_adapter_module *)a)->name, ((const lsc_adapter_module *)b)->name);
 }
 
+/* Modules in natural order; written in that order (as writers do), they are
+ * only checked (a sort of large structs costs n log n natural compares).
+ * 1 when they moved. */
+static int sort_modules(lsc_adapter_module *m, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (cmp_module(&m[i - 1], &m[i]) > 0) {
+            qsort(m, (size_t)n, sizeof *m, cmp_module);
+            return 1;
+        }
+    return 0;
+}
+
 static int count_nonfinite(const float *x, size_t n)
 {
     int c = 0;
@@ -324,6 +337,7 @@ static int classify_keys(const lsc_adapter *ad, const lsc_st_file *st, key_info 
     char *p = *arena = LSC_MALLOC(total);
     if (!p)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
+    lsc_hmap_hint_huge_(p, total);
     for (int i = 0; i < st->n_tensors; i++) {
         key_parts k;
         if (ad->is_kohya) {
@@ -389,17 +403,23 @@ static int pick_key_name(const key_info *ki, int n, const char *want, const char
 
 // ---- tensors ----
 
-/* Modules of the classified keys ki (selected name sel) into ad. */
+/* Modules of the classified keys ki (selected name sel) into ad; *mods:
+ * module name (borrowed from ki) -> index into ad->modules (index_modules
+ * turns it into the name index). */
 static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info *ki, const char *sel,
-                         mod_tensors *mt, const char *wts, lsc_error *err)
+                         mod_tensors *mt, lsc_hmap *mods, const char *wts, lsc_error *err)
 {
     int rc = LSC_OK;
-    lsc_hmap mods = {0}, fulls = {0};   /* module name -> index into ad->modules, ad->full */
+    lsc_hmap fulls = {0};   /* module name -> index into ad->full */
+    if (lsc_hmap_reserve(mods, (size_t)st->n_tensors / 2) != LSC_OK)   /* two tensors a module, usually */
+        return lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
     for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++) {
         const key_info *k = &ki[i];
+        if (i + 8 < st->n_tensors)
+            lsc_hmap_prefetch(mods, ki[i + 8].mod);   /* overlaps the cache misses of a big map */
         if (k->role == R_NONE || k->role == R_FULL || (k->name[0] && strcmp(k->name, sel) != 0))
             continue;
-        int m = lsc_hmap_put(&mods, k->mod, ad->n_modules);
+        int m = lsc_hmap_put(mods, k->mod, ad->n_modules);
         if (m == -1) {
             m = ad->n_modules++;
             if (!(ad->modules[m].name = lsc_strdup_(k->mod)))
@@ -426,17 +446,29 @@ static int build_modules(lsc_adapter *ad, const lsc_st_file *st, const key_info 
         rc = load_module(ad, &ad->modules[m], &mt[m], st, wts, err);
     for (int i = 0; i < st->n_tensors && rc == LSC_OK; i++)
         if (ki[i].role == R_FULL && (!ki[i].name[0] || strcmp(ki[i].name, sel) == 0))
-            rc = load_full(ad, ki[i].mod, &st->tensors[i], st, &mods, &fulls, wts, err);
+            rc = load_full(ad, ki[i].mod, &st->tensors[i], st, mods, &fulls, wts, err);
         else if (ki[i].role == R_NONE && !(ad->ignored[ad->n_ignored++] = lsc_strdup_(st->tensors[i].name)))
             rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
-    lsc_hmap_free(&mods);
     lsc_hmap_free(&fulls);
     return rc;
 }
 
-/* The name index of lsc_adapter_find (lsc_peft.h). */
-static int index_modules(lsc_adapter *ad, const char *wts, lsc_error *err)
+/* The name index of lsc_adapter_find (lsc_peft.h). mods: build_modules'
+ * map, its keys borrowed from the freed key arena; when the modules kept
+ * their order (sorted == 0) it is the index once its keys are the modules'
+ * own names (equal strings: the hashes hold), so nothing is hashed again. */
+static int index_modules(lsc_adapter *ad, lsc_hmap *mods, int sorted, const char *wts, lsc_error *err)
 {
+    if (!sorted) {
+        for (size_t i = 0; i < mods->cap; i++)
+            if (mods->slots[i].key)
+                mods->slots[i].key = ad->modules[mods->slots[i].val].name;
+        ad->module_index_ = *mods;
+        memset(mods, 0, sizeof *mods);
+        ad->module_index_of_ = ad->modules;
+        return LSC_OK;
+    }
+    lsc_hmap_free(mods);
     if (lsc_hmap_reserve(&ad->module_index_, (size_t)ad->n_modules) != LSC_OK)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", wts);
     for (int i = 0; i < ad->n_modules; i++)
@@ -460,7 +492,11 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     char sel[128] = "";
     if (!ad->modules || !ad->full || !ad->ignored || !ki || !mt)
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
+    lsc_hmap_hint_huge_(ad->modules, n * sizeof *ad->modules);
+    lsc_hmap_hint_huge_(ki, n * sizeof *ki);
+    lsc_hmap_hint_huge_(mt, n * sizeof *mt);
     char *arena = NULL;
+    lsc_hmap mods = {0};
     if (rc == LSC_OK)
         rc = classify_keys(ad, st, ki, &arena, wts, err);
     if (rc == LSC_OK && !ad->is_kohya)
@@ -468,17 +504,18 @@ static int load_tensors(lsc_adapter *ad, const lsc_st_file *st, const char *want
     if (rc == LSC_OK && !ad->is_kohya && !(ad->adapter_name = lsc_strdup_(sel[0] ? sel : label)))
         rc = lsc_error_set(err, LSC_ENOMEM, __FILE__, __LINE__, "%s: out of memory", wts);
     if (rc == LSC_OK)
-        rc = build_modules(ad, st, ki, sel, mt, wts, err);
+        rc = build_modules(ad, st, ki, sel, mt, &mods, wts, err);
     LSC_FREE(ki);
     LSC_FREE(arena);
     LSC_FREE(mt);
     if (rc == LSC_OK && ad->n_modules == 0 && ad->n_full == 0)
         rc = lsc_error_set(err, LSC_EFORMAT, __FILE__, __LINE__, "%s: no lora_A/lora_B tensors", wts);
     if (rc == LSC_OK) {
-        qsort(ad->modules, (size_t)ad->n_modules, sizeof *ad->modules, cmp_module);
-        qsort(ad->full, (size_t)ad->n_full, sizeof *ad->full, cmp_module);
-        rc = index_modules(ad, wts, err);
+        int sorted = sort_modules(ad->modules, ad->n_modules);
+        sort_modules(ad->full, ad->n_full);
+        rc = index_modules(ad, &mods, sorted, wts, err);
     }
+    lsc_hmap_free(&mods);
     return rc;
 }
 

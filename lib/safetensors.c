@@ -24,6 +24,7 @@
 #include "lsc_internal.h"
 
 #define ST_MAX_HEADER 100000000ull
+#define ST_AHEAD      8   /* keys between a slot's prefetch and its use */
 
 // ---- half precision ----
 
@@ -182,9 +183,12 @@ static int st_check_layout(lsc_st_file *f, const char *path, lsc_error *err)
     /* the name index; duplicates: the parser keeps both entries of a repeated key */
     if (lsc_hmap_reserve(&f->index, (size_t)f->n_tensors) != LSC_OK)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
-    for (int i = 0; i < f->n_tensors; i++)
+    for (int i = 0; i < f->n_tensors; i++) {
+        if (i + ST_AHEAD < f->n_tensors)
+            lsc_hmap_prefetch(&f->index, f->tensors[i + ST_AHEAD].name);
         if (lsc_hmap_put(&f->index, f->tensors[i].name, i) != -1)
             LSC_FAIL(err, LSC_EFORMAT, "%s: duplicate tensor '%s'", path, f->tensors[i].name);
+    }
     size_t pos = 0;
     for (int i = 0; i < f->n_tensors; i++) {
         const lsc_st_tensor *t = &f->tensors[i];

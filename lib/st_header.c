@@ -446,6 +446,7 @@ static int st_grow(void **arr, int n, int *cap, size_t size)
         return LSC_ENOMEM;
     *arr = q;
     *cap = nc;
+    lsc_hmap_hint_huge_(q, ((size_t)nc + 1) * size);
     return LSC_OK;
 }
 
@@ -539,6 +540,7 @@ int lsc_st_parse_header_(lsc_st_file *f, const char *text, size_t len, const cha
     f->arena = LSC_MALLOC(len + 1);
     if (!f->arena)
         LSC_FAIL(err, LSC_ENOMEM, "%s: out of memory", path);
+    lsc_hmap_hint_huge_(f->arena, len + 1);
     jp j = {text, text + len, f->arena, 0, 0};
     lsc_error e2 = {0};
     int rc = st_parse_members(f, &j, path, &e2);

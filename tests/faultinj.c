@@ -17,6 +17,8 @@
  *                            ENOSPC (fclose still closes it).
  *   FAULTINJ_KILL_RENAME=K   the K-th rename/renameat/renameat2 (1-based)
  *                            raises SIGKILL before it happens.
+ *   FAULTINJ_NO_EXCHANGE=1   renameat2 with RENAME_EXCHANGE fails with EINVAL
+ *                            (a file system without it: the fallback path).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -158,9 +160,16 @@ int renameat(int fa, const char *a, int fb, const char *b)
     return real_renameat(fa, a, fb, b);
 }
 
+/* FAULTINJ_NO_EXCHANGE=1: a file system without RENAME_EXCHANGE (EINVAL,
+ * as older kernels and some network file systems answer). */
 int renameat2(int fa, const char *a, int fb, const char *b, unsigned flags)
 {
     REAL(int, renameat2, int, const char *, int, const char *, unsigned);
+    const char *nx = getenv("FAULTINJ_NO_EXCHANGE");
+    if (nx && *nx == '1' && (flags & RENAME_EXCHANGE)) {
+        errno = EINVAL;
+        return -1;
+    }
     maybe_kill();
     return real_renameat2(fa, a, fb, b, flags);
 }

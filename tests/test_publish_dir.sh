@@ -98,6 +98,36 @@ done
     ok "merge --hf killed at each of its $kills renames: the old folder or the new one, never a mix; the full run gives the new one" ||
     bad "merge --hf kills: $mixed of $kills left a mix (last run exit $rc)"
 
+# ---- a merge removes the stale temporaries an interrupted merge left (ours only) ----
+fresh D "$T/OLD"
+mkdir "$T/D.tmp.Ab12Z9"; echo x >"$T/D.tmp.Ab12Z9/model.safetensors"; echo x >"$T/D.tmp.q0q0q0"
+echo keep >"$T/D.tmp.notours"; echo keep >"$T/D.tmp.abc12"
+"$LSC" $MNEW -o "$T/D" >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 0 ] && same_dir "$T/D" "$T/NEW" && [ ! -e "$T/D.tmp.Ab12Z9" ] && [ ! -e "$T/D.tmp.q0q0q0" ] &&
+    [ -f "$T/D.tmp.notours" ] && [ -f "$T/D.tmp.abc12" ] && grep -q "removed 2 temporaries" "$T/e"
+verdict "merge --hf removes the D.tmp.XXXXXX a killed merge left (a folder and a file), not other names"
+rm -f "$T/D.tmp.notours" "$T/D.tmp.abc12"
+M1=$T/m1.safetensors
+echo x >"$T/m1.safetensors.tmp.zz99zz"
+"$LSC" merge --base "$B" --adapter "$T/a_new" -o "$M1" >/dev/null 2>"$T/e" && [ -f "$M1" ] && [ ! -e "$T/m1.safetensors.tmp.zz99zz" ]
+verdict "merge -o FILE removes FILE.tmp.XXXXXX a killed merge left"
+
+# ---- a file system without RENAME_EXCHANGE: the file-by-file fallback gives the same result ----
+fresh D "$T/OLD"
+env LD_PRELOAD="$FI" FAULTINJ_NO_EXCHANGE=1 "$LSC" $MNEW -o "$T/D" >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 0 ] && same_dir "$T/D" "$T/NEW" && [ -z "$(ls -d "$T"/D.tmp.* 2>/dev/null)" ]
+verdict "no RENAME_EXCHANGE: merge --hf over a sharded folder still gives exactly the new folder (old shards and index dropped, tokenizer kept), no temporary"
+fresh D "$T/NEW"
+env LD_PRELOAD="$FI" FAULTINJ_NO_EXCHANGE=1 "$LSC" $MOLD -o "$T/D" >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 0 ] && same_dir "$T/D" "$T/OLD" && [ -z "$(ls -d "$T"/D.tmp.* 2>/dev/null)" ]
+verdict "no RENAME_EXCHANGE: merge --hf over a single-file folder gives the 3 shards + index and no stale model.safetensors"
+cp -r "$T/a_old" "$T/ax" && echo note >"$T/ax/notes.txt"
+env LD_PRELOAD="$FI" FAULTINJ_NO_EXCHANGE=1 "$LSC" train $TR --rank 4 --seed 2 -o "$T/ax" >/dev/null 2>"$T/e"; rc=$?
+[ $rc = 0 ] && cmp -s "$T/ax/adapter_model.safetensors" "$T/a_new/adapter_model.safetensors" &&
+    cmp -s "$T/ax/adapter_config.json" "$T/a_new/adapter_config.json" && [ "$(cat "$T/ax/notes.txt")" = note ] &&
+    [ -z "$(ls -d "$T"/ax.tmp.* 2>/dev/null)" ]
+verdict "no RENAME_EXCHANGE: train over an adapter directory writes the new adapter, keeps the user's other files, no temporary"
+
 # ---- -o LINK: the target is replaced, the link stays ----
 fresh TGT "$T/OLD"; ln -s "$T/TGT" "$T/LNK"
 "$LSC" $MNEW -o "$T/LNK" >/dev/null 2>"$T/e"; rc=$?
