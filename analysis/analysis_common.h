@@ -28,7 +28,8 @@
 #define ANA_COMMON_HELP                                                         \
     "  -o, --output OUT.h5  result file (required; written to a temporary\n"    \
     "                       name and renamed when complete)\n"                  \
-    "  --plots DIR          also write gnuplot data and figures (PNG + SVG)\n"  \
+    "  --plots DIR          also write gnuplot data and figures (PNG, SVG and\n" \
+    "                       PDF), with a per-layer summary (<command>_layers)\n" \
     "  --module NAME        module to draw (default: a middle one)\n"           \
     "  --seed N             seed of every random draw (default 1234)\n"         \
     "  --threads N          threads (default: all cores): modules run in parallel\n" \
@@ -244,6 +245,9 @@ int   ana_data_close(const char *cmd, lsc_atomic *a);
  * is a printed warning). */
 int   ana_draw_figure(const char *cmd, const char *dir, const char *script, const char *outbase,
                       const char *vars);
+/* layers_plot.c: with --plots, the per-layer summary figures of cmd (its
+ * rows there) drawn from the committed file o->output. CLI_OK or CLI_FAIL. */
+int   ana_draw_layers(const char *cmd, const ana_opts *o);
 /* A module name made safe for a file name ('/' and quotes replaced). */
 void  ana_file_safe(const char *name, char *out, size_t n);
 /* Title-safe copy (no quotes, '$', backslash or backquote). */

@@ -44,6 +44,7 @@
 #include "cli.h"
 #include "collect.h"
 #include "commands.h"
+#include "tidy.h"
 
 static const char *USAGE =
     "usage: lorascope collect MANIFEST.tsv -o STUDY.h5 [--dat FILE] [--phi-dat DIR]\n"
@@ -335,6 +336,8 @@ static int finish_study(wctx *w)
     w_attr_s(w, "/summary", "about",
              "headline metrics of this study, one float64 attribute each; 'metrics' lists "
              "their names; read by lorascope report and lorascope regress");
+    if (w->rc == LSC_OK)   /* units, definitions, scales (h5describe.c) */
+        w->rc = ana_describe("collect", w->h, &w->err);
     if (w->rc != LSC_OK)
         return cli_lib_error("collect", &w->err);
     lsc_h5 *h = w->h;

@@ -35,7 +35,7 @@ static const char *NUM_ATTRS[] = {
     "alpha", "scaling", "delta_fro", "stable_rank", "effective_rank", "base_fro",
     "proj_delta", "proj_base", "proj_random", "amplification", "wall_time_s", "w0_fro",
     "ft_fro", "rank90_frac", "w0_effective_rank", "random_effective_rank",
-    "w0_stable_rank", "random_stable_rank", "rank90_fraction",
+    "w0_stable_rank", "random_stable_rank", "rank90_fraction", "scale",
     /* the nulls of subspace and amplify (issue 12) */
     "phi11", "phi11_null_mean", "phi11_null_q95", "phi11_p", "phi11_expected", "r_over_dim",
     "proj_random_expected", "proj_null_mean", "proj_null_sd", "proj_null_q95", "proj_p",
@@ -64,7 +64,9 @@ static const char *STR_ATTRS[] = {
     "adapter_sha256", "adapter1", "adapter1_sha256", "adapter2", "adapter2_sha256", "base",
     "base_sha256", "finetuned", "finetuned_sha256", "module", "warning", "module1", "module2",
     "pair", "rank_tolerance", "svd_method", "dtype", "targets", "base_tensor", "compare",
-    "compare_sha256", "quantiser", "svd", "zero_tolerance", "null_model", NULL};
+    "compare_sha256", "quantiser", "svd", "zero_tolerance", "null_model",
+    /* the self-description (issue 16, h5describe.c) */
+    "proj", "units", "definition", NULL};
 
 static void copy_attrs(wctx *w, const lsc_h5 *src, const char *spath, const char *dpath)
 {
@@ -107,6 +109,9 @@ static void copy_tree(wctx *w, const lsc_h5 *src, const char *spath, const char 
     }
     int nd;
     size_t dims[8];
+    const char *base = strrchr(spath, '/');
+    if (strncmp(base ? base + 1 : spath, "sv_index", 8) == 0)
+        return;   /* dimension scales: made again for the study file (collect.c) */
     if (lsc_h5_dataset_shape(src, spath, &nd, dims, 8, &e) != LSC_OK || nd < 1 || nd > 2)
         return;   /* scalars and exotic objects are not part of the documented layouts */
     size_t numel = nd == 1 ? dims[0] : dims[0] * dims[1];

@@ -66,16 +66,25 @@ static void put_verdict(wctx *w, const char *name, const lsc_verdict *v, const c
     collect_summary_(w, name, "p", v->p);
 }
 
-static void dat_row(FILE *dat, const char *name, const char *module, const lsc_verdict *v, double a,
-                    double b, double c)
+/* Columns: name layer proj a b c effect lo p state smin smax (smin, smax: the range of a over
+ * the seed pairs where a is such a mean, else NaN). */
+static void dat_row_range(FILE *dat, const char *name, const char *module, const lsc_verdict *v, double a,
+                          double b, double c, double smin, double smax)
 {
     if (!dat)
         return;
     int layer = -1, target = -1;   /* either architecture's PEFT name */
     if (lsc_lora_module_parse(module, &layer, &target) != 0)
         layer = -1;
-    fprintf(dat, "%s %d %c %.6g %.6g %.6g %.6g %.6g %.6g %d\n", name, layer,
-            target >= 0 ? lsc_lora_target_short(target)[0] : '?', a, b, c, v->effect, v->lo, v->p, v->state);
+    fprintf(dat, "%s %d %c %.6g %.6g %.6g %.6g %.6g %.6g %d %.6g %.6g\n", name, layer,
+            target >= 0 ? lsc_lora_target_short(target)[0] : '?', a, b, c, v->effect, v->lo, v->p, v->state,
+            smin, smax);
+}
+
+static void dat_row(FILE *dat, const char *name, const char *module, const lsc_verdict *v, double a,
+                    double b, double c)
+{
+    dat_row_range(dat, name, module, v, a, b, c, NAN, NAN);
 }
 
 // ---- reading the merged outputs ----
@@ -165,9 +174,12 @@ int collect_vphi_(wctx *w, const char *name, const char *value, FILE *dat)
         free(null);
         return cli_error("collect", CLI_FAIL, "vphi %s: %s", name, e.msg);
     }
-    double mt = 0, mi = NAN;
-    for (int i = 0; i < n; i++)
+    double mt = 0, mi = NAN, tmin = INFINITY, tmax = -INFINITY;
+    for (int i = 0; i < n; i++) {
         mt += tr[i] / n;
+        tmin = fmin(tmin, tr[i]);
+        tmax = fmax(tmax, tr[i]);
+    }
     if (nin == n) {
         mi = 0;
         for (int i = 0; i < n; i++)
@@ -178,7 +190,7 @@ int collect_vphi_(wctx *w, const char *name, const char *value, FILE *dat)
     collect_summary_(w, name, "init_phi11_mean", mi);
     collect_summary_(w, name, "null_mean", v.null_value);
     collect_summary_(w, name, "n_pairs", n);
-    dat_row(dat, name, module, &v, mt, mi, v.null_value);
+    dat_row_range(dat, name, module, &v, mt, mi, v.null_value, tmin, tmax);
     free(null);
     return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }

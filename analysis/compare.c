@@ -23,7 +23,8 @@
  *                     (a, b), a < b, in the order of /pair_a, /pair_b; k =
  *                     the largest min(p_a, p_b); NaN beyond a pair's own
  *   ranks             int32 [N], the inputs' ranks of this module
- *   attributes layer (-1: none in the name), proj, ranks ("4,8,16"), i, j
+ *   attributes layer (-1: none in the name), proj, ranks ("4,8,16"), i, j,
+ *     mean_offdiag_phi (mean of phi over a != b: the per-layer figure),
  *     (0: the per-pair default min(p_a, p_b)), ij (the rule in words),
  *     factor, dim, units ("phi: 1; principal_angles: degrees; grassmann:
  *     1"), definition (of φ, the angles and the Grassmann distance).
@@ -305,6 +306,19 @@ static int collect_modules(const char *cmd, cmp_run *R)
 
 // ---- output ----
 
+static double offdiag_mean(int n, const double *x)
+{
+    double s = 0.0;
+    int k = 0;
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++)
+            if (a != b && isfinite(x[a * n + b])) {
+                s += x[a * n + b];
+                k++;
+            }
+    return k ? s / k : NAN;
+}
+
 static int write_module(lsc_h5 *h, const cmp_run *R, const cmp_mod *M, lsc_error *err)
 {
     char g[1200], ds[1300], ranks[MAX_ADAPTERS * 12] = "", ij[128], fs[2] = {R->factor, '\0'};
@@ -338,6 +352,7 @@ static int write_module(lsc_h5 *h, const cmp_run *R, const cmp_mod *M, lsc_error
         (rc = lsc_h5_attr_str(h, g, "ij", ij, err)) != LSC_OK ||
         (rc = lsc_h5_attr_str(h, g, "factor", fs, err)) != LSC_OK ||
         (rc = lsc_h5_attr_int(h, g, "dim", M->dim, err)) != LSC_OK ||
+        (rc = lsc_h5_attr_double(h, g, "mean_offdiag_phi", offdiag_mean(R->n, M->phi), err)) != LSC_OK ||
         (rc = lsc_h5_attr_str(h, g, "units", "phi: 1; principal_angles: degrees; grassmann: 1", err)) != LSC_OK)
         return rc;
     return lsc_h5_attr_str(h, g, "definition",
@@ -405,19 +420,6 @@ static int write_mean(const cmp_run *R, lsc_h5 *h, lsc_error *err)
     putchar('\n');
     int rc = lsc_h5_write_f64(h, "/mean_phi", 2, nn, mean, err);
     return rc != LSC_OK ? rc : lsc_h5_attr_double(h, "/", "mean_offdiag_phi", k ? s / k : NAN, err);
-}
-
-static double offdiag_mean(int n, const double *x)
-{
-    double s = 0.0;
-    int k = 0;
-    for (int a = 0; a < n; a++)
-        for (int b = 0; b < n; b++)
-            if (a != b && isfinite(x[a * n + b])) {
-                s += x[a * n + b];
-                k++;
-            }
-    return k ? s / k : NAN;
 }
 
 /* The modules on worker threads, then in module order: messages, HDF5,
@@ -545,40 +547,6 @@ static int proj_names(const cmp_run *R, const char **projs, int max)
     return np;
 }
 
-/* Mean off-diagonal φ per layer, one block per projection type. */
-static int draw_layers(const char *cmd, const cmp_run *R, int np, const char **projs)
-{
-    const char *dir = R->o.plots;
-    char names[2048] = "", vars[4096];
-    size_t len = 0;
-    lsc_atomic tmp;
-    FILE *fp = ana_data_open(cmd, dir, "compare_layers.dat", &tmp);
-    if (!fp)
-        return CLI_FAIL;
-    for (int k = 0; k < np; k++) {
-        char safe[128];
-        ana_file_safe(projs[k], safe, sizeof safe);
-        len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", k ? " " : "", safe);
-        len = len < sizeof names ? len : sizeof names - 1;
-        fprintf(fp, "%s# %s: layer (module position when the name has none) mean off-diagonal phi\n",
-                k ? "\n\n" : "", safe);
-        for (int i = 0, pos = 0; i < R->nm; i++) {
-            const char *name = R->mods[i].m[0]->name;
-            if (strcmp(ana_tidy_proj(name), projs[k]) != 0)
-                continue;
-            int layer = ana_tidy_layer(name);
-            fprintf(fp, "%d %.10g\n", layer >= 0 ? layer : pos, offdiag_mean(R->n, R->mods[i].phi));
-            pos++;
-        }
-    }
-    if (ana_data_close(cmd, &tmp) != CLI_OK)
-        return CLI_FAIL;
-    snprintf(vars, sizeof vars, "datafile='%s/compare_layers.dat'; outbase='%s/compare_layers'; "
-                                "projs='%s'; n=%d; title1='mean off-diagonal φ per layer (%d adapters, %s)'",
-             dir, dir, names, R->n, R->n, R->oi ? "fixed i, j" : "i = j = min rank of the pair");
-    return ana_draw_figure(cmd, dir, "compare_layers.gp", "compare_layers", vars);
-}
-
 static int draw(const char *cmd, const cmp_run *R)
 {
     char tics[MAX_ADAPTERS * 72] = "(";
@@ -591,7 +559,7 @@ static int draw(const char *cmd, const cmp_run *R)
     for (int k = 0; k < np; k++)
         if (draw_heat(cmd, R, projs[k], tics) != CLI_OK)
             return CLI_FAIL;
-    return draw_layers(cmd, R, np, projs);
+    return CLI_OK;   /* compare_layers: ana_finish (layers_plot.c) */
 }
 
 // ---- the command ----

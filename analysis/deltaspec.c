@@ -17,7 +17,8 @@
  * the same numbers as a tidy table (tidy.h).
  *
  * What it is not: a LoRA analysis (use spectrum), nor a model loader: it reads the two
- * safetensors files tensor by tensor and needs only matching names and shapes.
+ * safetensors files or Hugging Face folders tensor by tensor (delta_pairs.c) and needs
+ * only matching names and shapes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,8 +40,9 @@ static const char *USAGE =
     "delta_fro, stable_rank, rank90, rank90_frac, effective_rank (as `lorascope spectrum`),\n"
     "plus the same statistics of W_0 (w0_*) and of a seeded Gaussian matrix (random_*).\n"
     "\n"
-    "  --base FILE        the pretrained model W_0 (safetensors)\n"
-    "  --finetuned FILE   the fully fine-tuned model (same names and shapes)\n"
+    "  --base PATH        the pretrained model W_0: a safetensors file or a Hugging\n"
+    "                     Face model folder (config.json, sharded or not)\n"
+    "  --finetuned PATH   the fully fine-tuned model, the same way (same names and shapes)\n"
     "  --targets LIST     weight types (default q,k,v,o,fc_in,fc_out)\n"
     "  --seed N           seed of the random comparison matrix (default 1234)\n"
     "  -o, --output FILE  result (temporary name, renamed when complete)\n"

@@ -4,7 +4,8 @@
  * ΔW = W_ft − W_0 of every adaptable weight of a FULL fine-tuning run, saved as a PEFT adapter
  * directory, so that LoRA and full fine-tuning are compared with the same tools (spectrum,
  * subspace and merge read it like a trained adapter). The inputs are read as `deltaspec`
- * reads them (delta_pairs.c: two safetensors files, matching names and shapes).
+ * reads them (delta_pairs.c: two safetensors files or Hugging Face folders, matching names
+ * and shapes).
  *
  * With ΔW = U·diag(σ)·Vᵀ and r = min(R, min(d, k)) the module gets
  *     B = U_r·diag(σ_r)^{1/2} (d, r),   A = diag(σ_r)^{1/2}·V_rᵀ (r, k),   lora_alpha = r,
@@ -25,7 +26,7 @@
  * --csv FILE / --json: those numbers read back from extract.h5 (h5describe.c).
  *
  * What it is not: a trainer (the factors are not fine-tuned further), nor a model loader (no
- * Hugging Face folder or llama2.c checkpoint: deltaspec's reader takes safetensors files).
+ * llama2.c checkpoint: only names and shapes are matched, see delta_pairs.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -51,9 +52,9 @@ static const char *USAGE =
     "rank, delta_fro, rel_fro_error, rel_spectral_error). A module with min(d, k) < R keeps\n"
     "min(d, k) (one warning line).\n"
     "\n"
-    "  --base FILE        the pretrained model W_0 (a safetensors file, as for deltaspec;\n"
-    "                     not a Hugging Face folder or llama2.c checkpoint)\n"
-    "  --finetuned FILE   the fully fine-tuned model (same names and shapes)\n"
+    "  --base PATH        the pretrained model W_0: a safetensors file or a Hugging\n"
+    "                     Face model folder (config.json, sharded or not)\n"
+    "  --finetuned PATH   the fully fine-tuned model, the same way (same names and shapes)\n"
     "  --rank R           rank of the adapter (R >= 1)\n"
     "  --targets LIST     weight types (default: all, q,k,v,o,fc_in,fc_out,gate,up,down)\n"
     "  -o, --output DIR   the adapter directory (replaced in one step when complete)\n"

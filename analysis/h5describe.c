@@ -25,7 +25,7 @@
 
 typedef struct describe_row {
     const char *cmd;   /* NULL: any command */
-    const char *name;  /* the dataset's last path component */
+    const char *name;  /* the dataset's last path component, or its full path ("/train/loss") */
     const char *units;
     const char *definition;
 } describe_row;
@@ -85,6 +85,39 @@ static const describe_row DESCRIBE[] = {
     {"compare", "labels", "text", "the adapters' labels in the figures (index and directory name)"},
     {"compare", "pair_a", "adapter index", "first adapter (0-based) of each row of principal_angles"},
     {"compare", "pair_b", "adapter index", "second adapter (0-based) of each row of principal_angles"},
+    /* collect: the study files (their merged analysis outputs keep the analyses' own) */
+    {"collect", "seeds", "seed", "the seed of each run of the cell, in the order of its other datasets"},
+    {"collect", "accuracy", "fraction (0..1)", "test accuracy of each run of the cell (greedy exact "
+                                               "match of the label)"},
+    {"collect", "rank_accuracy", "fraction (0..1)", "test accuracy of each run by rank classification "
+                                                    "(the label with the highest likelihood)"},
+    {"collect", "dev_accuracy", "fraction (0..1)", "dev-split accuracy (greedy exact match) of each run"},
+    {"collect", "dev_rank_accuracy", "fraction (0..1)", "dev-split rank-classification accuracy of each run"},
+    {"collect", "val_loss", "nats per token", "final validation loss of each run"},
+    {"collect", "dw_ratio_median", "1", "median over the run's adapted weights of ‖ΔW‖_F / ‖W‖_F"},
+    /* train: train_log.h5 */
+    {"train", "/train/step", "steps", "optimizer step (1-based)"},
+    {"train", "/train/loss", "nats per token", "training loss of the step (mean over the masked, "
+                                               "i.e. scored, positions of the batch)"},
+    {"train", "/train/lr", "1", "learning rate used at the step (after warm-up and schedule)"},
+    {"train", "/train/grad_norm", "1", "global L2 norm of the trainable parameters' gradient before "
+                                       "clipping"},
+    {"train", "/train/step_ms", "ms", "wall time of the step"},
+    {"train", "/val/step", "steps", "step after which the validation loss was measured"},
+    {"train", "/val/loss", "nats per token", "validation loss (mean over the fixed validation batches)"},
+    {"train", "/snapshots/step", "steps", "steps of the adapter snapshots in OUT.snapshots/step-NNNNNN"},
+    {"train", "item", "index", "task item (0-based, in the split's file order) of each evaluated example"},
+    {"train", "correct", "0/1", "1 when the greedy answer equals the label exactly"},
+    {"train", "rank_correct", "0/1", "1 when the label with the highest likelihood is the right one"},
+    {"train", "pred", "label index", "index into /eval/labels of the greedy answer (−1: not a label)"},
+    {"train", "rank_pred", "label index", "index into /eval/labels of the most likely label"},
+    {"train", "labels", "text", "the task's labels, indexed by pred and rank_pred"},
+    {"train", "module", "text", "the adapted weight (PEFT module name) of each row of /delta"},
+    {"train", "layer", "layer index", "its transformer block (0-based)"},
+    {"train", "target", "text", "its weight type (q, k, v, o, fc_in, fc_out, ...)"},
+    {"train", "dw_fro", "1", "‖ΔW‖_F (LoRA: ΔW = s·B·A; full fine-tuning: W_ft − W_0)"},
+    {"train", "w_fro", "1", "‖W‖_F of the frozen base weight (dequantised for NF4)"},
+    {"train", "ratio", "1", "‖ΔW‖_F / ‖W‖_F"},
     {"trajectory", "steps", "training steps", "training step of each snapshot (0: A0, B = 0)"},
     {"trajectory", "norm", "1", "‖ΔW_t‖_F, ΔW_t = s·B_t·A_t, per snapshot"},
     {"trajectory", "effective_rank", "1", "exp(−Σ p log p), p = σ/Σσ of ΔW_t (NaN where ΔW_t = 0)"},
@@ -101,12 +134,17 @@ static int is_sv(const char *name)
     return n >= 15 && strcmp(name + n - 15, "singular_values") == 0;
 }
 
-static const describe_row *find_row(const char *cmd, const char *name)
+/* The row of cmd for the dataset at path (name: its last component); a
+ * study file (collect) also takes any analysis's row of that name. */
+static const describe_row *find_row(const char *cmd, const char *path, const char *name)
 {
-    for (size_t i = 0; i < sizeof DESCRIBE / sizeof DESCRIBE[0]; i++)
-        if ((!DESCRIBE[i].cmd || strcmp(DESCRIBE[i].cmd, cmd) == 0) &&
-            strcmp(DESCRIBE[i].name, name) == 0)
-            return &DESCRIBE[i];
+    for (int any = 0; any < 2; any++)
+        for (size_t i = 0; i < sizeof DESCRIBE / sizeof DESCRIBE[0]; i++) {
+            const describe_row *r = &DESCRIBE[i];
+            if ((any ? strcmp(cmd, "collect") == 0 : !r->cmd || strcmp(r->cmd, cmd) == 0) &&
+                strcmp(r->name, r->name[0] == '/' ? path : name) == 0)
+                return r;
+        }
     return NULL;
 }
 
@@ -115,7 +153,7 @@ static int describe_dataset(const char *cmd, lsc_h5 *h, const char *path, lsc_er
 {
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
-    const describe_row *r = find_row(cmd, name);
+    const describe_row *r = find_row(cmd, path, name);
     int rc;
     if (r && !lsc_h5_has_attr(h, path, "units") &&
         (rc = lsc_h5_describe(h, path, r->units, r->definition, err)) != LSC_OK)
@@ -253,7 +291,9 @@ int ana_output_describe(const char *cmd, const ana_opts *o, lsc_h5 *h, lsc_error
 
 int ana_finish(const char *cmd, const ana_opts *o, int n_modules, int n_skipped, double t0)
 {
-    int rc = ana_tidy_finish(cmd, o, the_table, n_modules, n_skipped, t0);
+    int rc = ana_draw_layers(cmd, o);   /* the per-layer figures, from the file */
+    if (rc == CLI_OK)
+        rc = ana_tidy_finish(cmd, o, the_table, n_modules, n_skipped, t0);
     ana_tidy_free(the_table);
     the_table = NULL;
     return rc;

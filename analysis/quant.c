@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "analysis_common.h"
 #include "commands.h"
+#include "progress.h"
 
 static const char *QUANTIZE_USAGE =
     "usage: lorascope quantize BASE.safetensors -o BASE-nf4.safetensors\n"
@@ -52,6 +53,16 @@ static const char *DEQUANTIZE_USAGE =
     "example:\n"
     "  lorascope dequantize runs/base/model-nf4.safetensors -o runs/base/model-deq.safetensors\n";
 
+/* lsc_nf4_progress_fn: the tensors done, on the progress line (started at the first call,
+ * when the total is known). */
+static void quant_progress(void *ctx, long done, long total)
+{
+    ana_progress *p = ctx;
+    if (p->total == 0)
+        ana_progress_start(p, "quantize", "tensors", total, 0);
+    ana_progress_add(p, done - p->done);
+}
+
 static long file_size(const char *path)
 {
     struct stat sb;
@@ -84,11 +95,15 @@ int cmd_quantize(int argc, char **argv)
     if (targets && strspn(targets, ", ") == strlen(targets))
         return cli_error("quantize", CLI_USAGE, "--targets: empty list");
 
+    ana_progress pg;   /* a progress line on a terminal (issue 16) */
+    ana_progress_start(&pg, "quantize", "tensors", 0, 0);
     lsc_nf4_opts qo = {(int)bs, !cli_flag(opts, "no-double-quant"), targets};
     lsc_nf4_stats st;
     lsc_error err = {0};
     const char *in = pos[0], *out = cli_get(opts, "output");
-    if (lsc_nf4_quantize_file(in, out, &qo, &st, &err) != LSC_OK)
+    rc = lsc_nf4_quantize_file_progress(in, out, &qo, &st, quant_progress, &pg, &err);
+    ana_progress_end(&pg);
+    if (rc != LSC_OK)
         return cli_lib_error("quantize", &err);
     long in_size = file_size(in), out_size = file_size(out);
     printf("%s: quantised %d weight%s (%zu parameters) to NF4, blocksize %d, double quant %s; "

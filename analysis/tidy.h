@@ -83,7 +83,8 @@ int ana_tidy_from_h5(ana_tidy *t, const lsc_h5 *h, lsc_error *err);
 /* What ana_output_commit does before committing: ana_describe, then, with
  * --json or --csv, the run's table from the file (kept until ana_finish). */
 int ana_output_describe(const char *cmd, const ana_opts *o, lsc_h5 *h, lsc_error *err);
-/* The last step of every analysis: ana_tidy_finish with that table (NULL
+/* The last step of every analysis: with --plots the per-layer figures
+ * (ana_draw_layers), then ana_tidy_finish with that table (NULL
  * when no file was written), which it then frees. */
 int ana_finish(const char *cmd, const ana_opts *o, int n_modules, int n_skipped, double t0);
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "analysis_common.h"
+#include "tidy.h"
 #include "training.h"
 
 #define STATE_FILE "train_state.safetensors"
@@ -222,9 +223,6 @@ static int write_train_log(const char *path, const lsc_trainer *tr, const lsc_pr
             (rc = lsc_h5_write_f32(h, "/train/grad_norm", 1, &ns, tr->log_grad_norm, err)) != LSC_OK ||
             (rc = lsc_h5_write_f32(h, "/train/step_ms", 1, &ns, tr->log_step_ms, err)) != LSC_OK)
             goto fail;
-        if ((rc = lsc_h5_attr_str(h, "/train/loss", "units", "nats per token (mean over masked positions)",
-                                  err)) != LSC_OK)
-            goto fail;
     }
     if (ne > 0) {
         if ((rc = lsc_h5_write_f64(h, "/val/step", 1, &ne, steps, err)) != LSC_OK ||
@@ -241,7 +239,8 @@ static int write_train_log(const char *path, const lsc_trainer *tr, const lsc_pr
     for (int i = 0; i < n_extra; i++)
         if ((rc = lsc_h5_attr_double(h, "/", extra[i].name, extra[i].value, err)) != LSC_OK)
             goto fail;
-    if (more && (rc = more(h, more_ctx, err)) != LSC_OK)
+    if ((more && (rc = more(h, more_ctx, err)) != LSC_OK) ||
+        (rc = ana_describe("train", h, err)) != LSC_OK)   /* units, definitions (h5describe.c) */
         goto fail;
     free(steps);
     free(vloss);

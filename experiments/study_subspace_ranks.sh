@@ -81,4 +81,4 @@ for f in A B; do
     done
 done
 lsc_plot study_phi_layers.gp fig3_phi_layers data="$W/verdicts.dat" \
-    footnote="profile $PROFILE" title="As the paper's Figure 3: φ(1,1) of r=$R_LOW vs r=$R_HIGH per layer (mean over seed pairs) against the Haar null"
+    footnote="profile $PROFILE" title="As the paper's Figure 3: φ(1,1) of r=$R_LOW vs r=$R_HIGH per layer (mean over seed pairs, bars: their range) against the Haar null"

@@ -65,4 +65,4 @@ for t in q v; do
         r1="$R_HIGH" r2="$R_HIGH" dim="$dim" xlab="j (seed $s2)" ylab="i (seed $s1)"
 done
 lsc_plot study_phi_layers.gp fig4_phi_layers data="$W/verdicts.dat" \
-    footnote="profile $PROFILE" title="As the paper's Figure 4: φ(1,1) across seeds at r=$R_HIGH per layer (mean over seed pairs) against the Haar null"
+    footnote="profile $PROFILE" title="As the paper's Figure 4: φ(1,1) across seeds at r=$R_HIGH per layer (mean over seed pairs, bars: their range) against the Haar null"

@@ -179,6 +179,12 @@ typedef struct lsc_nf4_stats {
  * stats may be NULL. */
 int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *opts,
                           lsc_nf4_stats *stats, lsc_error *err);
+/* The same, calling progress(ctx, i, n) before tensor i of the n in the file
+ * and (n, n) once written (progress may be NULL). Nothing is printed. */
+typedef void (*lsc_nf4_progress_fn)(void *ctx, long done, long total);
+int lsc_nf4_quantize_file_progress(const char *in, const char *out, const lsc_nf4_opts *opts,
+                                   lsc_nf4_stats *stats, lsc_nf4_progress_fn progress, void *ctx,
+                                   lsc_error *err);
 /* The reverse: every NF4 weight becomes an F32 tensor of its JSON shape under
  * its own name; its state tensors are dropped, everything else is copied.
  * stats may be NULL (rel_err/max_abs_err/nominal are 0 here). */

@@ -55,6 +55,13 @@ static void stats_finish(lsc_nf4_stats *s)
 int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *opts,
                           lsc_nf4_stats *stats, lsc_error *err)
 {
+    return lsc_nf4_quantize_file_progress(in, out, opts, stats, NULL, NULL, err);
+}
+
+int lsc_nf4_quantize_file_progress(const char *in, const char *out, const lsc_nf4_opts *opts,
+                                   lsc_nf4_stats *stats, lsc_nf4_progress_fn progress, void *ctx,
+                                   lsc_error *err)
+{
     int rc = LSC_OK;
     lsc_st_file f;
     lsc_nf4 *qs = NULL;
@@ -112,6 +119,8 @@ int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *o
 
     for (int i = 0; i < f.n_tensors; i++) {
         const lsc_st_tensor *t = &f.tensors[i];
+        if (progress)
+            progress(ctx, i, f.n_tensors);
         if (!(lsc_nf4_is_target(t->name, t->ndim, targets) && is_float_dtype(t->dtype) && t->numel > 0)) {
             keep_tensor(&entries[ne++], &f, t);
             s.n_kept++;
@@ -148,6 +157,8 @@ int lsc_nf4_quantize_file(const char *in, const char *out, const lsc_nf4_opts *o
                       f.n_meta, err);
     if (rc != LSC_OK)
         goto fail;
+    if (progress)
+        progress(ctx, f.n_tensors, f.n_tensors);
     s.bits_constants_nominal = lsc_nf4_bits_nominal(bs, dq);
     s.rel_err = w2 > 0.0 ? sqrt(err2 / w2) : 0.0;
     stats_finish(&s);

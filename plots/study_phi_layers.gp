@@ -1,9 +1,10 @@
 # study_phi_layers.gp — the all-layer summary of Figures 3 and 4: for every layer and projection,
-# phi(1,1) of the trained adapters (mean over the seed pairs), of the step-0 adapters, and the
-# mean of the Haar-random null; filled points are verdicts "shown" (beat the null and the step-0
-# overlap), open points "not shown".
+# phi(1,1) of the trained adapters (mean over the seed pairs, with a bar from the smallest to the
+# largest pair when there are several), of the step-0 adapters, and the mean of the Haar-random
+# null; filled points are verdicts "shown" (beat the null and the step-0 overlap), open points
+# "not shown".
 # Written by experiments/study_subspace_{ranks,seeds}.sh from `lorascope collect --verdict-dat`
-# (columns: name layer proj phi11_mean init_mean null_mean effect lo p state).
+# (columns: name layer proj phi11_mean init_mean null_mean effect lo p state min max).
 # Renders <outbase>.png, <outbase>.svg and <outbase>.pdf. Variables (gnuplot -e): data, outbase, title.
 
 if (!exists("data"))    data = 'verdicts.dat'
@@ -36,7 +37,9 @@ do for [term = 1:3] {
         set output outbase.'.pdf'
     } }
     set title title noenhanced
-    plot data using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
+    plot data using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#4878a8' notitle, \
+         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#d1603d' notitle, \
+         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
          ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 != 1 ? $4 : NaN) with points pt 6 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, not shown', \
          ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 == 1 ? $4 : NaN) with points pt 5 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, shown', \
          ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 != 1 ? $4 : NaN) with points pt 4 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, not shown', \

@@ -253,6 +253,33 @@ sys.exit(1 if bad else 0)
 EOF
 verdict "means over seeds, phi summaries (trained and step 0), verdict inputs, the lr rule and the paired test items agree with an independent h5py recomputation; step-0 A0 not shared"
 
+# every HDF5 file kind of the pipeline describes itself to h5py alone (issue 16)
+$PY - "$R" "$OUT/cache" <<'EOF' >"$OUT/describe.log" 2>&1
+import glob, os, sys
+import h5py
+R, cache = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(os.path.join(R, "*.h5")) + glob.glob(os.path.join(R, "runs", "*", "train_log.h5")) +
+               glob.glob(os.path.join(cache, "*.train_log.h5")))
+bad, n = [], 0
+for fn in files:
+    with h5py.File(fn, "r") as f:
+        def visit(name, o):
+            global n
+            if isinstance(o, h5py.Dataset):
+                n += 1
+                for a in ("units", "definition"):
+                    v = o.attrs.get(a)
+                    if not isinstance(v, str) or not v:
+                        bad.append("%s:%s without %s" % (os.path.basename(fn), name, a))
+        f.visititems(visit)
+print(len(files), "files,", n, "datasets,", len(bad), "without units/definition")
+print("\n".join(bad[:20]))
+sys.exit(1 if bad or len(files) < 10 else 0)
+EOF
+drc=$?
+[ $drc = 0 ]; verdict "every dataset of the study files, the runs' and the base's train_log.h5 has units and a definition ($(head -n1 "$OUT/describe.log"))"
+[ $drc = 0 ] || sed -n '2,12p' "$OUT/describe.log" | sed 's/^/    /'
+
 # the metrics train kept agree with an independent `lorascope eval` of the same adapter
 run=$R/runs/lora-qv-r4-s1
 base=$(sed -n 's/.*"base": "\(.*\)".*/\1/p' "$run/run.json")

@@ -293,6 +293,52 @@ def check_real(tmp, h5py, arch):
                         f"(max |diff| {worst:.2g}) ({se.strip()[:200]})")
 
 
+def check_hf_folders(tmp, h5py, rng):
+    """Hugging Face folders (a sharded base, an unsharded fine-tuned one; and a folder against a
+    plain file): the same modules, singular values and errors as numpy on the folders' tensors."""
+    from test_hf_folder import config, llama_tensors, write_folder
+    cfg = config()
+    base = llama_tensors(cfg, rng, scale=0.5)
+    ft, want = [], {}
+    for n, a in base:
+        if ".self_attn." in n or ".mlp." in n:
+            d, k = a.shape
+            D = planted(rng, d, k, [3.0, 1.0, 0.25])
+            want[n[:-len(".weight")]] = np.linalg.svd(D.astype(np.float32).astype(np.float64), compute_uv=False)
+            a = (a + D).astype(np.float32)
+        ft.append((n, a))
+    write_folder(os.path.join(tmp, "hf_base"), cfg, base, shards=3)
+    write_folder(os.path.join(tmp, "hf_ft"), cfg, ft, shards=1)
+    for tag, b in (("folder against folder", os.path.join(tmp, "hf_base")),
+                   ("file against folder", os.path.join(tmp, "hf_ft0.safetensors"))):
+        if b.endswith(".safetensors"):
+            write_safetensors(b, [(n, a, "F32") for n, a in base], {"format": "pt"})
+        out = os.path.join(tmp, "hf_ex_" + str(len(tag)))
+        rc, so, se = run("extract", "--base", b, "--finetuned", os.path.join(tmp, "hf_ft"), "--rank", 2, "-o", out)
+        if not check(rc == 0, "extract on Hugging Face folders (%s) exits 0 %s" % (tag, se.strip()[:300])):
+            continue
+        got = h5_modules(h5py, os.path.join(out, "extract.h5"))
+        ok = sorted(got) == sorted(want) and len(got) == 2 * 7
+        for m, w in want.items():
+            if m not in got:
+                continue
+            # W_ft - W_0 in float64 of the float32 tensors, as extract computes it
+            Wb = dict(base)[m + ".weight"].astype(np.float64)
+            Wf = dict(ft)[m + ".weight"].astype(np.float64)
+            sv = np.linalg.svd(Wf - Wb, compute_uv=False)
+            fro, spec = rel_errors(sv, 2)
+            ok &= np.allclose(got[m]["sv"], sv, rtol=1e-9, atol=1e-9) and \
+                abs(got[m]["rel_fro_error"] - fro) < 1e-9 and abs(got[m]["rel_spectral_error"] - spec) < 1e-9
+        check(bool(ok), "%s: every Llama module (q, k, v, o, gate, up, down of 2 layers) with numpy's "
+              "singular values and errors of W_ft - W_0" % tag)
+    bad = os.path.join(tmp, "hf_bad")
+    os.makedirs(bad, exist_ok=True)
+    rc, _, se = run("extract", "--base", bad, "--finetuned", os.path.join(tmp, "hf_ft"), "--rank", 2,
+                    "-o", os.path.join(tmp, "hf_bad_out"))
+    check(rc == 1 and "config.json" in se and len(se.strip().splitlines()) == 1,
+          "a folder without config.json: one line naming it, exit 1 (%s)" % se.strip()[:200])
+
+
 def main():
     try:
         import h5py
@@ -308,6 +354,7 @@ def main():
         check_full_rank(tmp, h5py, DW)
         check_unchanged(tmp, h5py)
         check_bad_input(tmp, rng)
+        check_hf_folders(tmp, h5py, rng)
         if os.path.exists(TXT):
             check_real(tmp, h5py, "gpt")
             check_real(tmp, h5py, "llama")

@@ -1,9 +1,9 @@
 #!/bin/sh
 # test_progress.sh — the progress line of analysis/progress.c (issue 16): on a terminal (a pty from
-# `script -qc`) spectrum, eval and deltaspec draw "WHAT: done/total UNIT  rate/s  ETA" with \r and
+# `script -qc`) spectrum, eval, deltaspec and quantize draw "WHAT: done/total UNIT  rate/s  ETA" with \r and
 # erase it at the end; with --json, or when stderr is not a terminal, nothing at all (stderr the
 # same as with LSC_PROGRESS=0); at most ~4 redraws a second. spectrum runs on the GPT-2 PEFT
-# fixture (skipped without ../shared/fixtures, FAIL under CI=true); eval and deltaspec on a tiny
+# fixture (skipped without ../shared/fixtures, FAIL under CI=true); eval, deltaspec and quantize on a tiny
 # pretrained base. Needs $LSC_BIN (default build/lorascope) and script (bsdutils). Runs from the
 # project root.
 set -u
@@ -72,8 +72,13 @@ if [ -f "$TINY" ]; then
         bad "deltaspec tty: $(head -c 400 "$T/tty")"
     "$LSC" deltaspec --base "$T/b1.safetensors" --finetuned "$T/b2.safetensors" -o "$T/d2.h5" >"$T/o" 2>"$T/e"
     no_cr "$T/e" && ok "deltaspec, not a terminal: no progress" || bad "deltaspec non-tty: $(od -c "$T/e" | head -3)"
+    on_tty "$T/tty" "$LSC" quantize "$T/b1.safetensors" -o "$T/q.safetensors"
+    has_line "$T/tty" quantize tensors && ok "quantize on a terminal draws the line" ||
+        bad "quantize tty: $(head -c 400 "$T/tty")"
+    "$LSC" quantize "$T/b1.safetensors" -o "$T/q2.safetensors" >"$T/o" 2>"$T/e"
+    no_cr "$T/e" && ok "quantize, not a terminal: no progress" || bad "quantize non-tty: $(od -c "$T/e" | head -3)"
 else
-    skip "eval and deltaspec progress" "$TINY missing"
+    skip "eval, deltaspec and quantize progress" "$TINY missing"
 fi
 
 finish

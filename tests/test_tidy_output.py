@@ -164,6 +164,35 @@ def analyse(tag, tmp, args, out_name, h5_in_dir=None):
     return h5
 
 
+def layer_figures(tmp, s):
+    """--plots: the per-layer summary's data are the file's module attributes, by layer."""
+    figs = os.path.join(tmp, "layers")
+    h5 = os.path.join(tmp, "lay.h5")
+    rc, out, err = run("amplify", os.path.join(s, "a8"), "--base", os.path.join(s, "base_a.safetensors"),
+                       "--k", "2", "-o", h5, "--plots", figs)
+    if not check(rc == 0, "amplify --plots (per-layer figures) exits 0 %s" % err.strip()[:200]):
+        return
+    ok = True
+    with h5py.File(h5, "r") as f:
+        for stem, attr in (("amplify_layers", "amplification"), ("amplify_layers_alignment", "alignment_excess")):
+            blocks = open(os.path.join(figs, stem + ".dat")).read().strip().split("\n\n\n")
+            got = {}
+            for b in blocks:
+                lines = b.strip().splitlines()
+                proj = lines[0].split()[1].rstrip(":")
+                got[proj] = [(int(x.split()[0]), float(x.split()[1])) for x in lines[1:]]
+            want = {}
+            for m, g in f["modules"].items():
+                want.setdefault(g.attrs["proj"], []).append((int(g.attrs["layer"]), float(g.attrs[attr])))
+            ok &= got.keys() == want.keys() and all(
+                [x for x, _ in got[p]] == sorted(x for x, _ in want[p]) and
+                np.allclose([v for _, v in got[p]], [v for _, v in sorted(want[p])], rtol=1e-9) for p in got)
+            if shutil.which("gnuplot"):
+                ok &= all(os.path.getsize(os.path.join(figs, stem + e)) > 0 for e in (".png", ".svg", ".pdf"))
+    check(bool(ok), "amplify --plots: amplify_layers(.dat/.png/.svg/.pdf) hold every module's amplification "
+          "and alignment excess by projection, in layer order, as in the HDF5 file")
+
+
 def deltaspec_pair(tmp):
     rng = np.random.default_rng(3)
     w0 = {"h.0.attn.q_proj.weight": rng.normal(size=(16, 12)), "h.0.attn.v_proj.weight": rng.normal(size=(16, 12))}
@@ -251,6 +280,7 @@ def main():
         analyse("extract", tmp, ["extract", "--base", os.path.join(tmp, "w0.safetensors"), "--finetuned",
                                  os.path.join(tmp, "wft.safetensors"), "--rank", "1"], "extract", "extract.h5")
         quoting(tmp)
+        layer_figures(tmp, s)
         nonfinite(tmp, s)
         if sp:
             rc, out, _ = run("spectrum", os.path.join(s, "a8"), "-o", os.path.join(tmp, "r.h5"), "--json")

@@ -15,7 +15,7 @@ TASK=data/fixtures/supersense_tiny.tsv
 TASK_ARGS="--task-file data/fixtures/supersense_tiny.tsv"
 
 # base model (cached by a hash of these arguments and the corpus checksum)
-PRETRAIN_ARGS="--profile tiny --seed 1"   # L2 NH2 C48 ctx64, 200 steps
+PRETRAIN_ARGS="--profile tiny --seed 1"   # L2 NH2 C48 ctx64, 400 steps
 N_LAYER=2
 
 # every LoRA run (the study adds --targets --rank --seed; lib.sh adds --lr from the sweep)
