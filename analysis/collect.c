@@ -65,7 +65,8 @@ static const char *USAGE =
     "  --amp-dat FILE         Table 7 rows for gnuplot, one per amp line\n"
     "  --spec-dat DIR         DIR/spec_KEY.dat (i sigma sigma/sigma1 cumulative-energy) per spec line\n"
     "  --curves FILE          training loss curves of the curve lines (gnuplot index blocks)\n"
-    "  --verdict-dat FILE     one row per verdict (name layer proj a b c effect lo p state)\n"
+    "  --verdict-dat FILE     one row per verdict (name layer proj a b c effect lo p state\n"
+    "                         amin amax)\n"
     "\n"
     "example:\n"
     "  lorascope collect data/results/tiny/work/table6_rank/manifest.tsv \\\n"
@@ -253,8 +254,9 @@ static int open_outputs(const collect_opts *o, lsc_atomic out[OUT_N])
         (o->vdat && (rc = collect_dat_open_(&out[OUT_VERDICT], o->vdat)) != CLI_OK))
         return rc;
     if (out[OUT_VERDICT].fp)
-        fprintf(out[OUT_VERDICT].fp, "# name layer proj a b c effect lo p state  (a, b, c: see the verdict kind "
-                                     "in analysis/collect_verdict.c; state 1 shown, 0 not shown, -1 not measured)\n");
+        fprintf(out[OUT_VERDICT].fp, "# name layer proj a b c effect lo p state amin amax  (a, b, c: see the verdict "
+                                     "kind in analysis/collect_verdict.c; state 1 shown, 0 not shown, -1 not "
+                                     "measured; amin, amax: the range of a over the seed pairs, NaN if none)\n");
     if (out[OUT_AMP].fp)
         fprintf(out[OUT_AMP].fp,
                 "# key target r delta_fro base_fro proj_delta proj_base proj_random amplification\n");

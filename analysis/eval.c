@@ -283,6 +283,7 @@ static int eval_model(eval_run *e, int a, cJSON *js, cJSON *arr)
     int rc = CLI_OK;
     if (e->is_ss) {   /* supersense, or --format alpaca records */
         lsc_baselines bl;
+        te.quiet = de.quiet = e->json_path && strcmp(e->json_path, "-") == 0;
         rc = training_eval_final(e->cmd, &e->m, &e->d, e->sample, e->seed, e->eval_dev, &te, &de, &bl);
         loss = te.res.loss;
     } else if (eval_lm(&e->m, &e->d.cvalid, e->d.tokens ? &e->d.kvalid : NULL, (int)e->T, e->B, e->windows, &loss,

@@ -673,6 +673,7 @@ static int final_metrics(run *r, log_extra ex[24], int *nex)
             return rc;
     }
     if (r->d.evaluates) {   /* supersense, or alpaca with --task-test */
+        r->test.quiet = r->dev.quiet = o->quiet || o->json;
         if ((rc = training_eval_final(o->cmd, &r->m, &r->d, o->eval_sample, o->eval_seed, o->eval_dev, &r->test,
                                       &r->dev, &r->bl)) != CLI_OK)
             return rc;

@@ -96,6 +96,7 @@ typedef struct training_eval {
     int                 *pred;         /* (n) greedy label index, -1: none */
     int                 *rank_pred;    /* (n) rank-classified label index */
     lsc_task_eval_result res;
+    int                  quiet;        /* set by the caller: no progress line (--quiet, --json) */
 } training_eval;
 /* --eval-sample N (default 0), --eval-seed S (default 1), --eval-dev; a bad
  * value prints a line and sets *bad (returns CLI_USAGE). */

@@ -24,6 +24,7 @@
 #include <omp.h>
 #endif
 
+#include "progress.h"
 #include "training.h"
 
 // ---- threads ----
@@ -268,16 +269,36 @@ int training_eval_items(const char *cmd, const lsc_task *t, const char *split, l
     return CLI_OK;
 }
 
+/* The progress line of one evaluation; started at the first call, when the total is known. */
+typedef struct eval_pg {
+    ana_progress p;
+    const char  *cmd;
+    int          quiet;
+} eval_pg;
+
+/* lsc_eval_progress_fn: the items ranked so far. */
+static void eval_progress(void *ctx, long done, long total)
+{
+    eval_pg *e = ctx;
+    if (e->p.total == 0)
+        ana_progress_start(&e->p, e->cmd, "items", total, e->quiet);
+    ana_progress_add(&e->p, done - e->p.done);
+}
+
 int training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char *split, long sample, long seed,
                       training_eval *ev)
 {
     lsc_error err = {0};
+    int quiet = ev->quiet;   /* training_eval_items clears *ev */
     int rc = training_eval_items(cmd, t, split, sample, seed, ev);
+    ev->quiet = quiet;
     if (rc != CLI_OK)
         return rc;
-    if (lsc_task_eval_items(m, t, ev->item, ev->n, &ev->res, ev->pred, ev->rank_pred, NULL, &err) != LSC_OK)
-        return cli_lib_error(cmd, &err);
-    return CLI_OK;
+    eval_pg pg = {.cmd = cmd, .quiet = quiet};   /* a progress line on a terminal (issue 16) */
+    rc = lsc_task_eval_items_progress(m, t, ev->item, ev->n, &ev->res, ev->pred, ev->rank_pred, NULL,
+                                      eval_progress, &pg, &err);
+    ana_progress_end(&pg.p);
+    return rc == LSC_OK ? CLI_OK : cli_lib_error(cmd, &err);
 }
 
 int training_eval_final(const char *cmd, lsc_gpt *m, const training_data *d, long sample, long seed, int dev,

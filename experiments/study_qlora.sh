@@ -47,8 +47,11 @@ else
     done
     lsc_study_end --dat "$W/cells.dat"
 fi
-lsc_plot study_qlora.gp qlora_rank data="$W/cells.dat" \
-    maj="$(lsc_summary qlora majority_accuracy)" \
+# each curve's rows consecutive: fp32 before NF4, then by targets and rank
+{ head -n 1 "$W/cells.dat"; tail -n +2 "$W/cells.dat" | awk '{ print ($1 ~ /^nf4_/), $0 }' |
+    sort -k1,1n -k3,3 -k4,4n | cut -d' ' -f2-; } >"$W/cells_sorted.dat"
+lsc_plot study_qlora.gp qlora_rank data="$W/cells_sorted.dat" \
+    maj="$(lsc_summary qlora majority_accuracy)" present="$(echo "$QLORA_TARGETS" | tr ' ' '\n' | sort -u | tr '\n' ' ')" \
     footnote="profile $PROFILE" title="QLoRA: accuracy against rank on the NF4 base and on the fp32 base"
 # the quanterr figure (plots/ of the analysis helper) of the first {Wq,Wv} cell at the largest rank
 for p in $pairs; do last=${p%%:*}; done

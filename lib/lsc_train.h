@@ -216,6 +216,14 @@ typedef struct lsc_task_eval_result {
 int  lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_items,
                          lsc_task_eval_result *res, int *pred, int *rank_pred, double *label_ll,
                          lsc_error *err);
+/* The same, calling progress(ctx, k, n_items) as the rank classifier has
+ * scored k items: (0, n) before the greedy decoding, then after each batch
+ * (progress may be NULL; nothing is printed). */
+typedef void (*lsc_eval_progress_fn)(void *ctx, long done, long total);
+int  lsc_task_eval_items_progress(lsc_gpt *m, const lsc_task *t, const int *items, int n_items,
+                                  lsc_task_eval_result *res, int *pred, int *rank_pred,
+                                  double *label_ll, lsc_eval_progress_fn progress, void *ctx,
+                                  lsc_error *err);
 /* The rank classifier's scores alone: ll (n_items, n_labels) = the total
  * log-likelihood of each label's completion after each item's prompt,
  * batched: the rows "word\tlabel\n" of ~256/n_labels items and all labels

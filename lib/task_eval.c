@@ -218,8 +218,8 @@ static int rank_group(lsc_gpt *m, const lsc_task *t, const int *items, int G, ra
     }
 }
 
-int lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
-                      lsc_error *err)
+static int rank_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
+                   lsc_eval_progress_fn progress, void *ctx, lsc_error *err)
 {
     int width, rc = eval_prepare(m, t, items, n_items, &width, err);
     if (rc != LSC_OK)
@@ -251,6 +251,8 @@ int lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_ite
     for (int q0 = 0; q0 < n_items && rc == LSC_OK; q0 += w.G) {
         int G = n_items - q0 < w.G ? n_items - q0 : w.G;
         rc = rank_group(m, t, items + q0, G, &w, ll + (size_t)q0 * (size_t)L, err);
+        if (progress && rc == LSC_OK)
+            progress(ctx, q0 + G, n_items);
     }
 done:
     lsc_kv_cache_free(&w.kv);
@@ -260,6 +262,12 @@ done:
     LSC_FREE(w.plen);
     LSC_FREE(w.clen);
     return rc;
+}
+
+int lsc_task_label_ll(lsc_gpt *m, const lsc_task *t, const int *items, int n_items, double *ll,
+                      lsc_error *err)
+{
+    return rank_ll(m, t, items, n_items, ll, NULL, NULL, err);
 }
 
 // ---- greedy decoding and the whole evaluation ----
@@ -307,12 +315,22 @@ int lsc_task_eval_items(lsc_gpt *m, const lsc_task *t, const int *items, int n_i
                         lsc_task_eval_result *res, int *pred, int *rank_pred, double *label_ll,
                         lsc_error *err)
 {
+    return lsc_task_eval_items_progress(m, t, items, n_items, res, pred, rank_pred, label_ll, NULL, NULL,
+                                        err);
+}
+
+int lsc_task_eval_items_progress(lsc_gpt *m, const lsc_task *t, const int *items, int n_items,
+                                 lsc_task_eval_result *res, int *pred, int *rank_pred, double *label_ll,
+                                 lsc_eval_progress_fn progress, void *ctx, lsc_error *err)
+{
     const int L = t->n_labels;
     lsc_rank_bufs_ b;
     int width, rc = lsc_rank_bufs_init_(&b, res, n_items, L, pred, label_ll, "task eval", err);
+    if (rc == LSC_OK && progress)
+        progress(ctx, 0, n_items);
     if (rc != LSC_OK || (rc = eval_prepare(m, t, items, n_items, &width, err)) != LSC_OK ||
         (rc = greedy_pred(m, t, items, n_items, width, b.gp, err)) != LSC_OK ||
-        (rc = lsc_task_label_ll(m, t, items, n_items, b.ll, err)) != LSC_OK)
+        (rc = rank_ll(m, t, items, n_items, b.ll, progress, ctx, err)) != LSC_OK)
         goto done;
     double bytes = 0.0;
     for (int q = 0; q < n_items; q++) {

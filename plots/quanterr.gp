@@ -86,6 +86,7 @@ do for [term = 1:3] {
     set ylabel 'cos(·, E)'
     set xtics rotate by 30 right font ticfont noenhanced
     set key inside top right horizontal noenhanced
+    set offsets 0, 0, graph 0.4, 0   # headroom: the key above the data, not on it
     set style fill transparent solid 0.15 noborder
     plot datafile using 1:(-$16):16 with filledcurves lc rgb '#7f7f7f' title '±2/√(dk)', \
          datafile using 1:11:xtic(2) with points pt 7 ps 1.3 lc rgb '#d62728' title 'QLoRA dW', \
@@ -93,6 +94,7 @@ do for [term = 1:3] {
          datafile using 1:(hasc ? $13 : NaN) with points pt 13 ps 1.3 lc rgb '#2ca02c' title (hasc ? 'D' : ''), \
          0 with lines lc rgb '#000000' notitle
     set xtics norotate
+    set offsets 0, 0, 0, 0
 
     # bottom: spectra of the selected module
     set size 1, 0.33

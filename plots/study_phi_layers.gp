@@ -17,11 +17,12 @@ set grid ytics lc rgb '#dddddd'
 set tics out nomirror
 set border 3
 set bmargin 8   # room for the legend below the x label
-set xlabel 'layer'
+set xlabel 'layer (at each layer, left to right: ΔWq and ΔWv on factor A, then on factor B)'
 set ylabel 'φ(1,1)'
 set yrange [0:1.05]
 set key outside below horizontal maxrows 3 noenhanced
-set offsets 0.3, 0.3, 0, 0
+set offsets 0.4, 0.4, 0, 0
+set autoscale xfix
 set xtics 1
 
 set label 99 footnote at screen 0.005, screen 0.015 left font ',8' textcolor rgb '#777777' noenhanced
@@ -37,12 +38,12 @@ do for [term = 1:3] {
         set output outbase.'.pdf'
     } }
     set title title noenhanced
-    plot data using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#4878a8' notitle, \
-         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#d1603d' notitle, \
-         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
-         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'q' && $10 != 1 ? $4 : NaN) with points pt 6 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, not shown', \
-         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 == 1 ? $4 : NaN) with points pt 5 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, shown', \
-         ''   using ($2 + 0.08 + (strcol(1)[5:5] eq 'B' ? 0.16 : 0)):(strcol(3) eq 'v' && $10 != 1 ? $4 : NaN) with points pt 4 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, not shown', \
+    plot data using ($2 - 0.24 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'q' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#4878a8' notitle, \
+         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'v' ? $4 : NaN):11:12 with yerrorbars pt -1 lc rgb '#d1603d' notitle, \
+         ''   using ($2 - 0.24 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'q' && $10 == 1 ? $4 : NaN) with points pt 7 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, shown', \
+         ''   using ($2 - 0.24 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'q' && $10 != 1 ? $4 : NaN) with points pt 6 ps 1.6 lc rgb '#4878a8' title 'ΔWq trained, not shown', \
+         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'v' && $10 == 1 ? $4 : NaN) with points pt 5 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, shown', \
+         ''   using ($2 - 0.08 + (strcol(1)[5:5] eq 'B' ? 0.32 : 0)):(strcol(3) eq 'v' && $10 != 1 ? $4 : NaN) with points pt 4 ps 1.6 lc rgb '#d1603d' title 'ΔWv trained, not shown', \
          ''   using 2:5 with points pt 2 ps 1.2 lc rgb '#777777' title 'step 0', \
          ''   using 2:6 with points pt 1 ps 1.2 lc rgb '#222222' title 'Haar null mean'
     unset output

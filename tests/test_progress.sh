@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_progress.sh — the progress line of analysis/progress.c (issue 16): on a terminal (a pty from
-# `script -qc`) spectrum, eval, deltaspec and quantize draw "WHAT: done/total UNIT  rate/s  ETA" with \r and
+# `script -qc`) spectrum, eval (windows and task items), deltaspec and quantize draw "WHAT: done/total UNIT  rate/s  ETA" with \r and
 # erase it at the end; with --json, or when stderr is not a terminal, nothing at all (stderr the
 # same as with LSC_PROGRESS=0); at most ~4 redraws a second. spectrum runs on the GPT-2 PEFT
 # fixture (skipped without ../shared/fixtures, FAIL under CI=true); eval, deltaspec and quantize on a tiny
@@ -72,6 +72,13 @@ if [ -f "$TINY" ]; then
         bad "deltaspec tty: $(head -c 400 "$T/tty")"
     "$LSC" deltaspec --base "$T/b1.safetensors" --finetuned "$T/b2.safetensors" -o "$T/d2.h5" >"$T/o" 2>"$T/e"
     no_cr "$T/e" && ok "deltaspec, not a terminal: no progress" || bad "deltaspec non-tty: $(od -c "$T/e" | head -3)"
+    SS=data/fixtures/supersense_tiny.tsv
+    on_tty "$T/tty" "$LSC" eval --base "$T/b1.safetensors" --task supersense --task-file "$SS"
+    tr '\r' '\n' <"$T/tty" | grep -q '^eval: 29/29 items' && has_line "$T/tty" eval items &&
+        ok "eval --task supersense on a terminal draws the items line up to 29/29" || bad "task eval tty: $(head -c 400 "$T/tty")"
+    on_tty "$T/tty" "$LSC" eval --base "$T/b1.safetensors" --task supersense --task-file "$SS" --json
+    ! grep -q "eval: [0-9]*/29 items" "$T/tty" && ok "eval --task supersense --json: no progress line" ||
+        bad "task eval --json drew progress"
     on_tty "$T/tty" "$LSC" quantize "$T/b1.safetensors" -o "$T/q.safetensors"
     has_line "$T/tty" quantize tensors && ok "quantize on a terminal draws the line" ||
         bad "quantize tty: $(head -c 400 "$T/tty")"
