@@ -234,7 +234,8 @@ fuzz: deps
 
 fuzz-bins: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz_baseline: $(addprefix $(BUILD)/obj/analysis/,regress.o cli.o analysis_common.o)
+$(BUILD)/fuzz/fuzz_baseline: $(addprefix $(BUILD)/obj/analysis/,regress.o cli.o analysis_common.o \
+    h5describe.o tidy.o progress.o layers_plot.o)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIBA)
 	@mkdir -p $(@D)
