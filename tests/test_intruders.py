@@ -19,7 +19,12 @@ dimensions of W = W0 + ΔW against W0 (Shuttleworth et al. 2024).
   * bad input (missing base weight, shape mismatch, ADAPTER and --finetuned
     both): one line, exit != 0, no output file.
   * --plots: intruders.{png,svg,pdf} and the per-layer intruders_layers.
+  * `lorascope collect`'s vintr verdict on constructed runs (3 seeds, LoRA and full): its effect
+    is the mean paired difference of the merged intruders_total, n the seeds, the state "shown"
+    exactly when the interval lies above 0; each side against its null (effect = mean of count −
+    null_total_mean); the per-cell summary; a cell without merged outputs: one line, exit 1.
 """
+import json
 import os
 import shutil
 import sys
@@ -261,6 +266,80 @@ def plots(tmp):
           "--plots: intruders (count against eps per k) and intruders_layers in PNG, SVG and PDF")
 
 
+def fake_run(d, rid, kind, seed, acc, payload):
+    """A finished run for collect: run.json, eval.json and the adapter (or model)."""
+    os.makedirs(d, exist_ok=True)
+    json.dump({"id": rid, "kind": kind, "targets": "q,v", "rank": 1 if kind == "lora" else 0, "seed": seed,
+               "lr": 1e-3, "config_sha": "x", "train_seconds": 1.0}, open(os.path.join(d, "run.json"), "w"))
+    json.dump({"accuracy": acc, "val_loss": 1.0, "perplexity": 2.7, "majority_accuracy": 0.1, "suffix_accuracy": 0.1,
+               "n_items": 29}, open(os.path.join(d, "eval.json"), "w"))
+    if kind == "full":
+        shutil.copy(payload, os.path.join(d, "model.safetensors"))
+    else:
+        shutil.copytree(payload, os.path.join(d, "adapter"))
+
+
+def collect_verdict(tmp):
+    rng = np.random.default_rng(21)
+    d, k = 20, 14
+    W0 = (rng.normal(size=(d, k)) * 0.3).astype(np.float32)
+    base = os.path.join(tmp, "v_base.safetensors")
+    mk.write_safetensors(base, [("h.0.attn.q_proj.weight", W0, "F32")])
+    man = ["attr\tstudy\tintruders"]
+    for s in (1, 2, 3):
+        a = os.path.join(tmp, "v_ad%d" % s)
+        mk.write_adapter(a, {"h.0.attn.q_proj": ((rng.normal(size=(s, k))).astype(np.float32),
+                                                 (rng.normal(size=(d, s)) * 0.5).astype(np.float32))}, s, s)
+        ft = os.path.join(tmp, "v_ft%d.safetensors" % s)
+        mk.write_safetensors(ft, [("h.0.attn.q_proj.weight", W0 + (0.02 * s * rng.normal(size=(d, k))).astype(np.float32),
+                                   "F32")])
+        fake_run(os.path.join(tmp, "runs", "l%d" % s), "l%d" % s, "lora", s, 0.2 + 0.01 * s, a)
+        fake_run(os.path.join(tmp, "runs", "f%d" % s), "f%d" % s, "full", s, 0.3, ft)
+        for c, args in (("qv_r1", [a]), ("full", ["--finetuned", ft, "--targets", "q"])):
+            h5 = os.path.join(tmp, "v_%s_s%d.h5" % (c, s))
+            rc, _, se = run("intruders", "--base", base, *args, "-o", h5, "--null-draws", "20", "--at", "5,0.5")
+            if rc != 0:
+                print(se)
+            man.append("merge\tintr_%s_s%d\t%s" % (c, s, h5))
+        man.append("run\tqv_r1\t%s" % os.path.join(tmp, "runs", "l%d" % s))
+        man.append("run\tfull\t%s" % os.path.join(tmp, "runs", "f%d" % s))
+    mf = os.path.join(tmp, "m.tsv")
+    open(mf, "w").write("\n".join(man + ["vintr\tlvf\tfull qv_r1"]) + "\n")
+    out = os.path.join(tmp, "study.h5")
+    rc, so, se = run("collect", mf, "-o", out)
+    if not check(rc == 0, "collect vintr: runs on constructed runs %s" % se.strip()[:300]):
+        return
+    cnt = {c: [] for c in ("qv_r1", "full")}
+    nul = {c: [] for c in ("qv_r1", "full")}
+    with h5py.File(out, "r") as f:
+        for c in cnt:
+            for s in (1, 2, 3):
+                cnt[c].append(f["intr_%s_s%d" % (c, s)].attrs["intruders_total"])
+                nul[c].append(f["intr_%s_s%d" % (c, s)].attrs["null_total_mean"])
+        v = dict(f["verdicts/lvf"].attrs)
+        vl, vf = dict(f["verdicts/lvf.lora_null"].attrs), dict(f["verdicts/lvf.full_null"].attrs)
+        sm = dict(f["summary"].attrs)
+    diff = np.array(cnt["qv_r1"]) - np.array(cnt["full"])
+    check(abs(v["effect"] - diff.mean()) < 1e-9 and v["n"] == 3 and
+          (v["state"] == 1) == (v["lo"] > 0 and v["effect"] > 0) and "paired" in v["test"],
+          "collect vintr: effect = mean over seeds of LoRA minus full intruders_total (%.3g, got %.3g), n = 3, "
+          "shown exactly when the paired t interval lies above 0 (state %d, lo %.3g)"
+          % (diff.mean(), v["effect"], v["state"], v["lo"]))
+    check(abs(vl["effect"] - np.mean(np.array(cnt["qv_r1"]) - nul["qv_r1"])) < 1e-9 and
+          abs(vf["effect"] - np.mean(np.array(cnt["full"]) - nul["full"])) < 1e-9 and
+          "Haar" in vl["null"],
+          "collect vintr: each side against its random-rotation null (effect = mean of count - null_total_mean)")
+    check(abs(sm["intr.qv_r1.count_mean"] - np.mean(cnt["qv_r1"])) < 1e-9 and
+          abs(sm["intr.full.null_mean"] - np.mean(nul["full"])) < 1e-9 and
+          abs(sm["intr.qv_r1.accuracy"] - 0.22) < 1e-9,
+          "collect vintr: /summary intr.<cell>.count_mean, null_mean and accuracy per cell")
+    open(mf, "w").write("\n".join(man + ["vintr\tlvf\tfull qv_r9"]) + "\n")
+    rc, so, se = run("collect", mf, "-o", os.path.join(tmp, "study2.h5"))
+    lines = [x for x in se.strip().splitlines() if x]
+    check(rc == 1 and len(lines) == 1 and "qv_r9" in lines[0],
+          "collect vintr: a cell without runs: one line naming it, exit 1 (%s)" % lines[:2])
+
+
 def main():
     if h5py is None:
         skip("intruders", "no h5py")
@@ -273,6 +352,7 @@ def main():
         null_checks(tmp)
         bad_input(tmp)
         plots(tmp)
+        collect_verdict(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
