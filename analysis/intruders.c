@@ -46,7 +46,9 @@
  * file's numbers (tidy.h).
  *
  * Not a statistics package (the verdict is collect's, vintr), and not
- * cheap on large weights: 1 + N dense SVDs of [d, k] per module.
+ * cheap on large weights: 1 + N dense SVDs of [d, k] per module; a module
+ * with d or k above 16384 (an embedding's vocabulary) is skipped with a
+ * warning, as its Haar rotation would hold n² doubles.
  */
 #include <cblas.h>
 #include <math.h>
@@ -100,6 +102,7 @@ static const char *USAGE =
     "      --targets q,v -o intr_full.h5\n";
 
 #define MAX_GRID 32
+#define MAX_DIM 16384   /* the null's Haar rotation of R^n holds n² doubles (2 GiB at 16384) */
 
 /* What cmd_intruders parsed. */
 typedef struct intr_cfg {
@@ -520,6 +523,16 @@ typedef struct intr_run {
     int             n, cap, hl;
 } intr_run;
 
+/* A module too large for the dense null is skipped with one warning line (*skipped = 1). */
+static int too_large(const char *name, int d, int k)
+{
+    if (d <= MAX_DIM && k <= MAX_DIM)
+        return 0;
+    cli_warn("intruders", "module %s: [%d, %d] exceeds %d: the null's Haar rotation would need %d^2 doubles; "
+             "not analysed", name, d, k, MAX_DIM, d > k ? d : k);
+    return 1;
+}
+
 static intr *item_add(intr_run *R, const char *name, int d, int k)
 {
     if (R->n == R->cap) {
@@ -557,7 +570,10 @@ static int match_adapter(const char *cmd, intr_run *R)
             ana_base_why(found, m, why, line, sizeof line);
             return cli_error(cmd, CLI_FAIL, "%s: %s", R->c->base_path, line);
         }
-        intr *a = item_add(R, m->name, m->kind == LSC_ADAPTER_FULL ? bm.rows : m->out_features, m->in_features);
+        int d = m->kind == LSC_ADAPTER_FULL ? bm.rows : m->out_features;
+        if (too_large(m->name, d, m->in_features))
+            continue;
+        intr *a = item_add(R, m->name, d, m->in_features);
         if (!a)
             return cli_error(cmd, CLI_FAIL, "out of memory");
         a->m = m;
@@ -569,6 +585,8 @@ static int match_adapter(const char *cmd, intr_run *R)
 static int collect_pair(void *ctx, const char *module, const lsc_st_tensor *tb, const lsc_st_tensor *tf)
 {
     intr_run *R = ctx;
+    if (too_large(module, (int)tb->shape[0], (int)tb->shape[1]))
+        return CLI_OK;
     char *name = strdup(module);
     intr *a = name ? item_add(R, name, (int)tb->shape[0], (int)tb->shape[1]) : NULL;
     if (!a) {
@@ -683,6 +701,10 @@ static int run_intruders(const char *cmd, intr_cfg *c, const cli_opt *opts, doub
     } else if ((rc = ana_setup_kinds(cmd, opts, &R.o, c->adapter, &R.ad, NULL, NULL, 1)) != CLI_OK ||
                (rc = ana_base_open(cmd, c->base_path, &R.base)) != CLI_OK ||
                (rc = match_adapter(cmd, &R)) != CLI_OK) {
+        goto done;
+    }
+    if (R.n == 0) {
+        rc = cli_error(cmd, CLI_FAIL, "%s: no module small enough to analyse", c->ft_path ? c->ft_path : c->adapter);
         goto done;
     }
     if (!c->null_seed_given)

@@ -252,6 +252,18 @@ def bad_input(tmp):
               "bad input (%s): one line naming it, exit %d, no output (%s)" % (tag, rc, lines[:2]))
     rc, _, _, _ = intr(tmp, "bad", miss, "--base", base, ok=False)
     check(rc == 1, "bad input: a missing base weight exits 1")
+    # a weight wider than 16384 (the null would rotate R^16400 densely): skipped with one warning
+    rng = np.random.default_rng(4)
+    big = {"h.0.attn.q_proj.weight": rng.normal(size=(16400, 3)).astype(np.float32),
+           "h.1.attn.q_proj.weight": rng.normal(size=(12, 10)).astype(np.float32)}
+    mk.write_safetensors(os.path.join(tmp, "big0.safetensors"), [(k, v, "F32") for k, v in big.items()])
+    mk.write_safetensors(os.path.join(tmp, "big1.safetensors"), [(k, v + 0.1, "F32") for k, v in big.items()])
+    rc, so, se, h5 = intr(tmp, "big", "--base", os.path.join(tmp, "big0.safetensors"), "--finetuned",
+                          os.path.join(tmp, "big1.safetensors"), "--targets", "q", ok=False)
+    mods = list(h5py.File(h5, "r")["modules"]) if rc == 0 else []
+    check(rc == 0 and mods == ["h.1.attn.q_proj"] and "h.0.attn.q_proj" in se and "not analysed" in se,
+          "a module with a dimension above 16384 is skipped with a warning naming it, the others analysed (%s)"
+          % se.strip()[:200])
 
 
 def plots(tmp):
