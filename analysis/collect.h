@@ -113,5 +113,6 @@ int collect_vphi_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vamp_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vregime_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *value, FILE *dat);
+int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat);
 
 #endif /* LSC_COLLECT_H */

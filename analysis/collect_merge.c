@@ -30,7 +30,8 @@ static const char *INT_ATTRS[] = {
     "compare_degenerate", "diff_degenerate", "n_compared", "store_error", "fan_in_fan_out",
     /* the nulls of subspace and amplify (issue 12) */
     "null_draws", "null_seed", "grid_null_draws", "k_fixed", "grid_null_seed", "k_skipped",
-    "null_seed_k", "k", NULL};
+    "null_seed_k", "k", "k_default", "k_max", "n_intruders", "n_intruders_right", /* intruders (issue 17) */
+    NULL};
 static const char *NUM_ATTRS[] = {
     "alpha", "scaling", "delta_fro", "stable_rank", "effective_rank", "base_fro",
     "proj_delta", "proj_base", "proj_random", "amplification", "wall_time_s", "w0_fro",
@@ -58,7 +59,9 @@ static const char *NUM_ATTRS[] = {
     "mean_phi_left_adapters", "mean_phi_left_compare", "mean_phi_left_diff",
     "mean_phi_left_expected", "mean_phi_left_random", "mean_phi_right", "mean_phi_right_adapters",
     "mean_phi_right_compare", "mean_phi_right_diff", "mean_phi_right_expected",
-    "mean_phi_right_random", "mean_proj_ratio", "mean_proj_ratio_compare", NULL};
+    "mean_phi_right_random", "mean_proj_ratio", "mean_proj_ratio_compare",
+    "eps_default", "intruders_total", "null_total_mean", "null_total_q95", "null_total_p", "null_mean", /* intruders */
+    "null_sd", "null_q95", "p_value", NULL};
 static const char *STR_ATTRS[] = {
     "factor", "command", "git_commit", "lorascope_version", "created_utc", "adapter",
     "adapter_sha256", "adapter1", "adapter1_sha256", "adapter2", "adapter2_sha256", "base",

@@ -16,6 +16,11 @@
  *   vsat     NAME  SMALL LARGE M     TOST of cells SMALL and LARGE, paired by seed, margin M; not
  *                                    measured when LARGE is not above the majority class
  *   vbetter  NAME  A B               cell A better than cell B, paired t-test by seed
+ *   vintr    NAME  FULL LORA...      intruder dimensions (merged /intr_<cell>_s<seed> of `lorascope
+ *                                    intruders`): the first LoRA cell more than FULL, paired t by
+ *                                    seed (NAME), each side above its random-rotation null
+ *                                    (NAME.lora_null, NAME.full_null); every cell's mean count
+ *                                    and interval (intr.<cell>.*)
  *
  * Accuracies are the test split's rank-classification accuracy when the runs have it, else the
  * greedy exact match; the verdict names which (attribute metric); effects are in accuracy points. What it is not: statistics (lib/stats.c) or the
@@ -467,5 +472,125 @@ int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *va
     for (int i = 0; i < n; i++)
         ma += xa[i] / n;
     dat_row(dat, name, "-", &v, ma, mb, sat ? margin : NAN);
+    return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
+}
+
+// ---- vintr: intruder dimensions, LoRA against full fine-tuning (issue 17) ----
+
+/* One cell's intruder counts: per run (by seed) the merged /intr_<cell>_s<seed> totals. */
+typedef struct intr_cell {
+    int    n;
+    long   seed[MAX_PAIRS];
+    double count[MAX_PAIRS], null_mean[MAX_PAIRS], acc[MAX_PAIRS];
+} intr_cell;
+
+static int read_intr_cell(wctx *w, const char *name, const char *cell, const char *metric, intr_cell *c)
+{
+    c->n = 0;
+    for (int i = 0; i < w->nr && c->n < MAX_PAIRS; i++) {
+        const run *r = &w->runs[i];
+        if (strcmp(r->cell, cell) != 0)
+            continue;
+        char obj[512];
+        snprintf(obj, sizeof obj, "/intr_%s_s%ld", cell, r->seed);
+        if (!read_attr(w, obj, "intruders_total", &c->count[c->n]) ||
+            !read_attr(w, obj, "null_total_mean", &c->null_mean[c->n]))
+            return cli_error("collect", CLI_FAIL, "vintr %s: %s lacks intruders_total/null_total_mean (merge the "
+                             "`lorascope intruders` output of each run as intr_<cell>_s<seed>)", name, obj);
+        c->seed[c->n] = r->seed;
+        c->acc[c->n++] = metric_value(r, metric);
+    }
+    if (c->n == 0)
+        return cli_error("collect", CLI_FAIL, "vintr %s: no runs of cell '%s'", name, cell);
+    return CLI_OK;
+}
+
+/* /summary intr.<cell>.{count_mean,count_lo,count_hi,null_mean,accuracy}; a dat row "intr.<cell>". */
+static void intr_cell_summary(wctx *w, const char *cell, const intr_cell *c, FILE *dat)
+{
+    lsc_ci ci, cn, ca;
+    lsc_error e = {0};
+    char key[200];
+    snprintf(key, sizeof key, "intr.%s", cell);
+    if (lsc_mean_ci(c->count, c->n, 0.95, &ci, &e) != LSC_OK || lsc_mean_ci(c->null_mean, c->n, 0.95, &cn, &e) != LSC_OK ||
+        lsc_mean_ci(c->acc, c->n, 0.95, &ca, &e) != LSC_OK)
+        return;
+    collect_summary_(w, key, "count_mean", ci.mean);
+    collect_summary_(w, key, "count_lo", ci.lo);
+    collect_summary_(w, key, "count_hi", ci.hi);
+    collect_summary_(w, key, "null_mean", cn.mean);
+    collect_summary_(w, key, "accuracy", ca.mean);
+    lsc_verdict v = {.state = LSC_NOT_MEASURED, .effect = NAN, .lo = ci.lo, .p = NAN};
+    dat_row_range(dat, key, "-", &v, ci.mean, cn.mean, ca.mean, ci.lo, ci.hi);
+}
+
+/* The evidence of a paired count verdict, in intruder dimensions (the rule's words are accuracy
+ * points); a not-measured verdict keeps its reason. */
+static void intr_evidence(lsc_verdict *v, const char *what)
+{
+    if (v->state == LSC_NOT_MEASURED)
+        return;
+    snprintf(v->evidence, sizeof v->evidence, "%s: mean %+.3g intruder dimensions per run (sum over the "
+             "modules), 95%% interval [%.3g, %.3g], two-sided p = %.3g over %d seeds", what, v->effect, v->lo,
+             v->hi, v->p, v->n);
+}
+
+/* One side against its random-rotation null: observed count above the null's mean, paired by run. */
+static void intr_null_verdict(wctx *w, const char *name, const char *side, const intr_cell *c, FILE *dat)
+{
+    lsc_verdict v;
+    lsc_error e = {0};
+    char vn[300];
+    snprintf(vn, sizeof vn, "%s.%s_null", name, side);
+    lsc_verdict_better(c->count, c->null_mean, c->n, ALPHA, &v, &e);
+    snprintf(v.null_desc, sizeof v.null_desc, "as many intruders as W0 + R ΔW Qᵀ with Haar R, Q (ΔW's spectrum, "
+             "random directions; null_total_mean of `lorascope intruders`)");
+    intr_evidence(&v, "observed minus the null's mean");
+    put_verdict(w, vn, &v, NULL);
+    dat_row(dat, vn, "-", &v, c->count[0], c->null_mean[0], NAN);
+}
+
+/* vintr NAME "FULL_CELL LORA_CELL [MORE_LORA_CELLS...]": LoRA (the first LoRA cell, the lowest
+ * rank) introduces more intruder dimensions than full fine-tuning, paired t-test by seed; each
+ * side against its random-rotation null; every cell's mean count, interval and accuracy. */
+int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat)
+{
+    char cells[8][128];
+    int nc = sscanf(value, "%127s %127s %127s %127s %127s %127s %127s %127s", cells[0], cells[1], cells[2],
+                    cells[3], cells[4], cells[5], cells[6], cells[7]);
+    if (nc < 2)
+        return cli_error("collect", CLI_FAIL, "vintr %s: value must be FULL_CELL LORA_CELL..., not '%s'", name, value);
+    const char *metric = metric_of(w->runs, w->nr);
+    intr_cell full, c;
+    int rc = read_intr_cell(w, name, cells[0], metric, &full);
+    for (int i = 1; i < nc && rc == CLI_OK; i++)
+        if ((rc = read_intr_cell(w, name, cells[i], metric, &c)) == CLI_OK)
+            intr_cell_summary(w, cells[i], &c, dat);
+    if (rc != CLI_OK || (rc = read_intr_cell(w, name, cells[1], metric, &c)) != CLI_OK)
+        return rc;
+    intr_cell_summary(w, cells[0], &full, dat);
+    double a[MAX_PAIRS], b[MAX_PAIRS];
+    int n = 0;
+    for (int i = 0; i < c.n; i++)
+        for (int j = 0; j < full.n; j++)
+            if (c.seed[i] == full.seed[j]) {
+                a[n] = c.count[i];
+                b[n++] = full.count[j];
+                break;
+            }
+    lsc_verdict v;
+    lsc_error e = {0};
+    lsc_verdict_better(a, b, n, ALPHA, &v, &e);
+    snprintf(v.null_desc, sizeof v.null_desc, "equal intruder counts, LoRA %.40s and full "
+             "fine-tuning %.40s, same modules, paired by seed", cells[1], cells[0]);
+    intr_evidence(&v, "LoRA minus full fine-tuning");
+    put_verdict(w, name, &v, NULL);
+    char obj[320];
+    snprintf(obj, sizeof obj, "/verdicts/%s", name);
+    w_attr_s(w, obj, "cell_lora", cells[1]);
+    w_attr_s(w, obj, "cell_full", cells[0]);
+    dat_row(dat, name, "-", &v, a[0], b[0], NAN);
+    intr_null_verdict(w, name, "lora", &c, dat);
+    intr_null_verdict(w, name, "full", &full, dat);
     return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }

@@ -29,6 +29,7 @@ const command commands[] = {
     {"generate", cmd_generate, "sample text from a base model with an optional adapter"},
     {"trajectory", cmd_trajectory, "a training run's snapshots (train --save-every): norm, rank, phi per step"},
     {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5"},
+    {"intruders", cmd_intruders, "intruder dimensions of W0 + dW vs W0 (LoRA vs full fine-tuning) -> HDF5"},
 };
 
 const size_t n_commands = sizeof commands / sizeof commands[0];

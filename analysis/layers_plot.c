@@ -32,6 +32,7 @@ static const layers_row LAYERS[] = {
      "alignment excess proj_ΔW / E[proj random ΔW] per layer (1: no alignment)"},
     {"quanterr", "error_rel", "quanterr_layers", "‖E‖_F / ‖W‖_F",
      "relative quantisation error of every quantised weight per layer"},
+    {"intruders", "n_intruders", "intruders_layers", "intruder dimensions (default k, ε)", "intruders of W0 + ΔW per layer: top-k left singular vectors with max |cos| < ε with every one of W0"},
     {"compare", "mean_offdiag_phi", "compare_layers", "mean off-diagonal φ",
      "mean off-diagonal φ of the adapters per layer"},
 };

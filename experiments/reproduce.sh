@@ -40,10 +40,10 @@ if [ "${1:-}" = --one ]; then
 fi
 
 . experiments/lib.sh
-STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora"
+STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders"
 
 [ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
-for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec; do
+for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec intruders; do
     "$LSC" "$c" --help >/dev/null 2>&1 || lsc_die "$LSC has no working '$c' subcommand yet"
 done
 

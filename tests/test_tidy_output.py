@@ -267,6 +267,7 @@ def main():
         sp = analyse("spectrum", tmp, ["spectrum", os.path.join(s, "a8")], "spectrum")
         analyse("subspace", tmp, ["subspace", os.path.join(s, "a8"), os.path.join(s, "a4")], "subspace")
         analyse("amplify", tmp, ["amplify", os.path.join(s, "a8"), "--base", base, "--k", "2"], "amplify")
+        analyse("intruders", tmp, ["intruders", os.path.join(s, "a8"), "--base", base, "--null-draws", "5"], "intruders")
         analyse("quanterr", tmp, ["quanterr", base, os.path.join(s, "a8"), "--compare", os.path.join(s, "a4")],
                 "quanterr")
         deltaspec_pair(tmp)

@@ -46,3 +46,8 @@ BASE_CKPT_EVERY=500   # base checkpoint interval (steps): a killed pretraining r
 QLORA_TARGETS="q,v"
 QLORA_RANKS="8"
 QLORA_SEEDS="1 2 3"
+# intruder dimensions (study_intruders.sh, issue 17): the default cell (top INTR_K, |cos| < INTR_EPS) and
+# the random-rotation null's draws per module; reuses the rank study's {q,v} runs and study_full's runs
+INTR_K=10
+INTR_EPS=0.5
+INTR_NULL_DRAWS=50

@@ -44,3 +44,8 @@ BASE_THREADS=2       # threads of the base pretraining
 BASE_CKPT_EVERY=200   # base checkpoint interval (steps): a killed pretraining resumes from it
 QLORA_TARGETS="q,v"  # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8 64"
+# intruder dimensions (study_intruders.sh, issue 17): the default cell (top INTR_K, |cos| < INTR_EPS) and
+# the random-rotation null's draws per module; reuses the rank study's {q,v} runs and study_full's runs
+INTR_K=10
+INTR_EPS=0.5
+INTR_NULL_DRAWS=50

@@ -42,3 +42,8 @@ JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=1       # threads of the base pretraining
 QLORA_TARGETS="q,v"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8"
+# intruder dimensions (study_intruders.sh, issue 17): the default cell (top INTR_K, |cos| < INTR_EPS) and
+# the random-rotation null's draws per module; reuses the rank study's {q,v} runs and study_full's runs
+INTR_K=10
+INTR_EPS=0.5
+INTR_NULL_DRAWS=20
