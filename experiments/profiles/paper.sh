@@ -46,3 +46,6 @@ BASE_CKPT_EVERY=500   # base checkpoint interval (steps): a killed pretraining r
 QLORA_TARGETS="q,v"
 QLORA_RANKS="8"
 QLORA_SEEDS="1 2 3"
+# rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r, up to d/2 = 256
+# (α/r at 1 2 4 8 64: the rank study's runs; must include R_LOW)
+RSLORA_RANKS="1 2 4 8 16 32 64 128 256"

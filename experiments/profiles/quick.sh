@@ -44,3 +44,6 @@ BASE_THREADS=2       # threads of the base pretraining
 BASE_CKPT_EVERY=200   # base checkpoint interval (steps): a killed pretraining resumes from it
 QLORA_TARGETS="q,v"  # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8 64"
+# rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r, up to d/2 = 64
+# (α/r at 1 2 4 8 64: the rank study's runs; must include R_LOW)
+RSLORA_RANKS="1 2 4 8 16 32 64"

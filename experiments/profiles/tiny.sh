@@ -42,3 +42,6 @@ JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=1       # threads of the base pretraining
 QLORA_TARGETS="q,v"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8"
+# rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r (α/r: the rank study's
+# runs; must include R_LOW; at most d/2 = 24)
+RSLORA_RANKS="1 8 16"
