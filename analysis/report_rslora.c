@@ -94,27 +94,26 @@ static const char *vword(int st)
     return st == 1 ? "shown" : st == 0 ? "not shown" : st == -1 ? "not measured" : "missing";
 }
 
-/* The stall verdicts: val_loss (the headline), then the training loss and the accuracy. */
+/* The stall verdicts: val_loss (the headline), then the training loss and the accuracy; a table,
+ * not findings (the findings at the top of the page are the paper's). */
 static void rslora_verdicts(doc *d, const study *s)
 {
     static const char *const names[3] = {"stall", "stall.final_train_loss", "stall.rank_accuracy"};
-    static const char *const what[3] = {"test label loss", "final training loss", "rank-classification accuracy"};
-    fputs("<ul class=\"findings\">\n", d->html);
+    static const char *const what[3] = {"test label loss (the verdict)", "final training loss", "rank accuracy"};
+    doc_p_(d, "Learning stalls at high rank with α/r — rsLoRA's claim — is shown when the gain from the lowest "
+              "to the highest rank is larger with α/√r than with α/r, paired by seed (95%% interval of the "
+              "difference above 0); the gains in the training loss and the accuracy are beside it.");
+    const char *heads[] = {"gain in", "verdict", "evidence", "test", "null"};
+    table t;
+    doc_table_begin_(d, &t, "Does learning stall at high rank with α/r? (lorascope collect, vstall)", 5, heads);
     for (int k = 0; k < 3; k++) {
         vinfo v;
         verdict_get_(s, names[k], &v);
-        char claim[256], ev[1200];
-        snprintf(claim, sizeof claim, "%sLearning stalls at high rank with α/r: the gain in %s from the lowest "
-                 "to the highest rank is larger with α/√r than with α/r (paired by seed)%s",
-                 k ? "(beside it) " : "", what[k], k ? "" : " — rsLoRA's claim");
-        if (v.state == -2)
-            snprintf(ev, sizeof ev, "no verdict %s in rslora.h5", names[k]);
-        else
-            snprintf(ev, sizeof ev, "%s — %s (%s; null: %s)", vword(v.state), v.evidence, v.test, v.null_desc);
-        doc_finding_(d, v.state == 1 ? "yes" : v.state == 0 ? "no" : "n/a", claim, ev);
+        const char *cells[] = {what[k], vword(v.state), v.state == -2 ? "no verdict in rslora.h5" : v.evidence,
+                               v.test, v.null_desc};
+        doc_row_(d, &t, cells);
     }
-    fputs("</ul>\n", d->html);
-    fputc('\n', d->md);
+    doc_table_end_(d);
 }
 
 /* The module of /<grp>/modules at layer whose proj attribute is proj (q_proj, v_proj), into out;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # study_rslora.sh — rank-stabilised scaling (issue 17; Kalajdzievski 2023, rsLoRA): LoRA on
-# {Wq,Wv} over the ranks $RSLORA_RANKS (up to d/2) with the scaling α/r and with α/√r
+# {Wq,Wv} over the ranks $RSLORA_RANKS (up to d/2; default $RANKS) with the scaling α/r and with α/√r
 # (`train --rslora`) at the same fixed α (the profile's), the profile's seeds and the lr the sweep
 # chose. rsLoRA's claim: with α/r the update's scale falls as 1/r, so learning stalls at high rank;
 # with α/√r the higher ranks keep improving.
@@ -20,7 +20,7 @@
 # /spec_{r,rs}, /phi_{r,rs}; /verdicts/stall*; /summary), figures rslora_curves, rslora_rank.
 . "$(dirname "$0")/lib.sh"
 
-ranks=$RSLORA_RANKS
+ranks=${RSLORA_RANKS:-$RANKS}   # a profile without the variable: the rank study's ranks
 r_lo=${ranks%% *}
 r_hi=${ranks##* }
 seed1=${SEEDS%% *}
