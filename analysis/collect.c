@@ -21,7 +21,8 @@
  *   spec   KEY   PATH      summary of the spectrum of the module group PATH
  *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
- *   vphi, vamp, vregime, vsat, vbetter, vintr NAME VALUE
+ *   cellstat CELL METRIC   /summary "<cell>.<metric>" over the cell's seeds (collect_verdict.c)
+ *   vphi, vamp, vregime, vsat, vbetter, vintr, vstall NAME VALUE
  *                          a verdict of the study (collect_verdict.c): /verdicts/NAME, its
  *                          numbers in /summary, a row of --verdict-dat
  *
@@ -148,7 +149,7 @@ static int manifest_read(const char *path, manifest *m)
             ml->value = t2 + 1;
             static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "qerr",
                                           "curve", "vphi", "vamp", "vregime", "vsat", "vbetter",
-                                          "vintr"};
+                                          "vintr", "vstall", "cellstat"};
             int ok = 0;
             for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= strcmp(s, kinds[k]) == 0;
@@ -331,6 +332,10 @@ static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *
             rc = collect_vpaired_(w, l->kind, l->name, l->value, vd);
         else if (strcmp(l->kind, "vintr") == 0)
             rc = collect_vintr_(w, l->name, l->value, vd);
+        else if (strcmp(l->kind, "vstall") == 0)
+            rc = collect_vstall_(w, l->name, l->value, vd);
+        else if (strcmp(l->kind, "cellstat") == 0)
+            rc = collect_cellstat_(w, l->name, l->value);
     }
     return rc;
 }

@@ -114,5 +114,7 @@ int collect_vamp_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vregime_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *value, FILE *dat);
 int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat);
+int collect_vstall_(wctx *w, const char *name, const char *value, FILE *dat);
+int collect_cellstat_(wctx *w, const char *cell, const char *metric);
 
 #endif /* LSC_COLLECT_H */

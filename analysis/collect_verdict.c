@@ -21,6 +21,10 @@
  *                                    seed (NAME), each side above its random-rotation null
  *                                    (NAME.lora_null, NAME.full_null); every cell's mean count
  *                                    and interval (intr.<cell>.*)
+ *   vstall   NAME  METRIC AL AH BL BH  the gain in METRIC from cell AL to AH larger than from BL to
+ *                                    BH, paired t-test by seed (rsLoRA: A = α/√r, B = α/r)
+ *   cellstat CELL  METRIC            (not a verdict) the metric's mean and 95 % interval over the
+ *                                    cell's seeds into /summary
  *
  * Accuracies are the test split's rank-classification accuracy when the runs have it, else the
  * greedy exact match; the verdict names which (attribute metric); effects are in accuracy points. What it is not: statistics (lib/stats.c) or the
@@ -592,5 +596,187 @@ int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat)
     dat_row(dat, name, "-", &v, a[0], b[0], NAN);
     intr_null_verdict(w, name, "lora", &c, dat);
     intr_null_verdict(w, name, "full", &full, dat);
+// ---- vstall, cellstat: one metric of every run, by cell and seed ----
+
+/* The metrics of the vstall and cellstat lines: the run's own (val_loss: the label loss on the
+ * test sample, the cells' val_loss; accuracy; rank_accuracy) or read from its train_log.h5
+ * (final_train_loss: the mean training loss over the last tenth of the logged steps, at least
+ * one; final_dev_loss: the last point of the validation curve, the root attribute
+ * final_val_loss). Accuracies are fractions here and percentage points in a verdict. */
+static const struct run_metric_def {
+    const char *name;
+    int         higher_better;
+} RUN_METRICS[] = {
+    {"val_loss", 0}, {"final_train_loss", 0}, {"final_dev_loss", 0}, {"accuracy", 1}, {"rank_accuracy", 1},
+};
+enum { N_RUN_METRICS = sizeof RUN_METRICS / sizeof RUN_METRICS[0] };
+
+static const struct run_metric_def *run_metric_find(const char *metric)
+{
+    for (int i = 0; i < N_RUN_METRICS; i++)
+        if (strcmp(RUN_METRICS[i].name, metric) == 0)
+            return &RUN_METRICS[i];
+    return NULL;
+}
+
+/* The mean of the last tenth (at least one) of the training losses in lsc's train_log.h5. */
+static int final_train_loss(const lsc_h5 *h, const char *path, double *v)
+{
+    lsc_error e = {0};
+    int nd;
+    size_t dims[8];
+    if (!lsc_h5_exists(h, "/train/loss") || lsc_h5_dataset_shape(h, "/train/loss", &nd, dims, 8, &e) != LSC_OK ||
+        nd != 1 || dims[0] == 0)
+        return cli_error("collect", CLI_FAIL, "%s: no 1-D training loss /train/loss", path);
+    double *x = malloc(dims[0] * sizeof *x);
+    if (!x)
+        return cli_error("collect", CLI_FAIL, "out of memory");
+    if (lsc_h5_read_f64(h, "/train/loss", dims[0], x, &e) != LSC_OK) {
+        free(x);
+        return cli_lib_error("collect", &e);
+    }
+    size_t k = dims[0] / 10 ? dims[0] / 10 : 1;
+    double s = 0;
+    for (size_t i = dims[0] - k; i < dims[0]; i++)
+        s += x[i];
+    free(x);
+    *v = s / (double)k;
+    return CLI_OK;
+}
+
+/* *v = the metric of run r (NaN when the run lacks it). */
+static int run_metric(const run *r, const char *metric, double *v)
+{
+    *v = NAN;
+    if (strcmp(metric, "val_loss") == 0 || strcmp(metric, "accuracy") == 0 || strcmp(metric, "rank_accuracy") == 0) {
+        *v = metric[0] == 'v' ? r->val_loss : metric_value(r, metric);
+        return CLI_OK;
+    }
+    char path[1100];
+    snprintf(path, sizeof path, "%s/train_log.h5", r->dir);
+    lsc_h5 *h = NULL;
+    lsc_error e = {0};
+    if (lsc_h5_open(&h, path, &e) != LSC_OK)
+        return cli_lib_error("collect", &e);
+    int rc = CLI_OK;
+    if (strcmp(metric, "final_train_loss") == 0)
+        rc = final_train_loss(h, path, v);
+    else if (lsc_h5_read_attr_double(h, "/", "final_val_loss", v, &e) != LSC_OK)
+        rc = cli_error("collect", CLI_FAIL, "%s: no final validation loss (final_val_loss): %s", path, e.msg);
+    lsc_h5_close(h);
+    return rc;
+}
+
+/* The metric of every run of cell, with its seed (*n of them, at most MAX_PAIRS). */
+static int cell_metric(const wctx *w, const char *cell, const char *metric, long *seeds, double *x, int *n)
+{
+    *n = 0;
+    for (int i = 0; i < w->nr && *n < MAX_PAIRS; i++) {
+        if (strcmp(w->runs[i].cell, cell) != 0)
+            continue;
+        int rc = run_metric(&w->runs[i], metric, &x[*n]);
+        if (rc != CLI_OK)
+            return rc;
+        seeds[(*n)++] = w->runs[i].seed;
+    }
+    return *n > 0 ? CLI_OK : cli_error("collect", CLI_FAIL, "no runs of cell '%s'", cell);
+}
+
+/* The value of seed in a cell's (seeds, x), NaN when the seed has no run there. */
+static double at_seed(const long *seeds, const double *x, int n, long seed)
+{
+    for (int i = 0; i < n; i++)
+        if (seeds[i] == seed)
+            return x[i];
+    return NAN;
+}
+
+/* cellstat CELL METRIC: /summary "<cell>.<metric>" (the mean over the cell's seeds) and, with
+ * two or more seeds, its 95 % t-interval <metric>_lo95, <metric>_hi95. */
+int collect_cellstat_(wctx *w, const char *cell, const char *metric)
+{
+    if (!run_metric_find(metric))
+        return cli_error("collect", CLI_FAIL, "cellstat %s: unknown metric '%s' (val_loss, final_train_loss, "
+                         "final_dev_loss, accuracy, rank_accuracy)", cell, metric);
+    long seeds[MAX_PAIRS];
+    double x[MAX_PAIRS];
+    int n, rc = cell_metric(w, cell, metric, seeds, x, &n);
+    if (rc != CLI_OK)
+        return cli_error("collect", CLI_FAIL, "cellstat %s %s: the runs lack it", cell, metric);
+    lsc_ci ci;
+    lsc_error e = {0};
+    double mean = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i] / n;
+    collect_summary_(w, cell, metric, mean);
+    if (n >= 2 && lsc_mean_ci(x, n, 0.95, &ci, &e) == LSC_OK) {
+        char nm[128];
+        snprintf(nm, sizeof nm, "%s_lo95", metric);
+        collect_summary_(w, cell, nm, ci.lo);
+        snprintf(nm, sizeof nm, "%s_hi95", metric);
+        collect_summary_(w, cell, nm, ci.hi);
+    }
+    return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
+}
+
+/* vstall NAME METRIC A_LOW A_HIGH B_LOW B_HIGH: "the gain in METRIC from the low to the high
+ * rank is larger in arm A than in arm B" (rsLoRA, issue 17: A = α/√r, B = α/r; learning stalls
+ * at high rank with α/r when it is shown). Per seed present in all four cells the gain
+ * g = METRIC(high) − METRIC(low) (accuracies, in points) or METRIC(low) − METRIC(high)
+ * (losses); the rule is lsc_verdict_better on (g_A, g_B) paired by seed: effect = mean(g_A −
+ * g_B), its 95 % t-interval, the null of no difference. */
+int collect_vstall_(wctx *w, const char *name, const char *value, FILE *dat)
+{
+    char metric[64], c[4][128];
+    if (sscanf(value, "%63s %127s %127s %127s %127s", metric, c[0], c[1], c[2], c[3]) != 5)
+        return cli_error("collect", CLI_FAIL, "vstall %s: value must be METRIC A_LOW A_HIGH B_LOW B_HIGH, not '%s'",
+                         name, value);
+    const struct run_metric_def *md = run_metric_find(metric);
+    if (!md)
+        return cli_error("collect", CLI_FAIL, "vstall %s: unknown metric '%s' (val_loss, final_train_loss, "
+                         "final_dev_loss, accuracy, rank_accuracy)", name, metric);
+    long seeds[4][MAX_PAIRS];
+    double x[4][MAX_PAIRS];
+    int n[4];
+    for (int k = 0; k < 4; k++) {
+        int rc = cell_metric(w, c[k], metric, seeds[k], x[k], &n[k]);
+        if (rc != CLI_OK)
+            return cli_error("collect", CLI_FAIL, "vstall %s: cell '%s' has no %s", name, c[k], metric);
+    }
+    double ga[MAX_PAIRS], gb[MAX_PAIRS], unit = md->higher_better ? 100 : -1, sa = 0, sb = 0;
+    int np = 0;
+    for (int i = 0; i < n[0]; i++) {
+        long s = seeds[0][i];
+        double v[4] = {x[0][i], at_seed(seeds[1], x[1], n[1], s), at_seed(seeds[2], x[2], n[2], s),
+                       at_seed(seeds[3], x[3], n[3], s)};
+        if (!(isfinite(v[0]) && isfinite(v[1]) && isfinite(v[2]) && isfinite(v[3])))
+            continue;
+        ga[np] = unit * (v[1] - v[0]);
+        gb[np] = unit * (v[3] - v[2]);
+        sa += ga[np];
+        sb += gb[np];
+        np++;
+    }
+    lsc_verdict v;
+    lsc_error e = {0};
+    if (lsc_verdict_better(ga, gb, np, ALPHA, &v, &e) != LSC_OK && np >= 2)
+        return cli_error("collect", CLI_FAIL, "vstall %s: %s", name, e.msg);
+    const char *u = md->higher_better ? "points" : "nats";
+    if (v.state != LSC_NOT_MEASURED)
+        snprintf(v.evidence, sizeof v.evidence, "mean gain %.40s→%.40s %+.3g %s, %.40s→%.40s %+.3g %s; difference %+.3g %s, "
+                 "95%% interval [%.3g, %.3g], p = %.2g", c[0], c[1], sa / np, u, c[2], c[3], sb / np, u,
+                 v.effect, u, v.lo, v.hi, v.p);
+    snprintf(v.null_desc, sizeof v.null_desc, "the same gain in %.20s from %.24s to %.24s as from %.24s to %.24s (mean "
+             "difference 0)", metric, c[0], c[1], c[2], c[3]);
+    put_verdict(w, name, &v, metric);
+    char obj[320];
+    snprintf(obj, sizeof obj, "/verdicts/%s", name);
+    static const char *const keys[4] = {"cell_a_low", "cell_a_high", "cell_b_low", "cell_b_high"};
+    for (int k = 0; k < 4; k++)
+        w_attr_s(w, obj, keys[k], c[k]);
+    w_attr_s(w, obj, "gain_units", md->higher_better ? "accuracy points" : "nats (loss decrease)");
+    collect_summary_(w, name, "gain_a", np ? sa / np : NAN);
+    collect_summary_(w, name, "gain_b", np ? sb / np : NAN);
+    dat_row(dat, name, "-", &v, np ? sa / np : NAN, np ? sb / np : NAN, NAN);
     return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }

@@ -130,6 +130,31 @@ for s in lr_sweep table5_targets table6_rank fig3_subspace_ranks fig4_subspace_s
     [ -s "$R/$s.h5" ] && "$LSC" regress --print "$R/$s.h5" >/dev/null 2>&1
     verdict "study file $s.h5 written with /summary metrics"
 done
+# rsLoRA (issue 17): the study file, its metrics and verdict, the α/r runs shared with the rank study
+"$LSC" regress --print "$R/rslora.h5" >"$OUT/rslora.txt" 2>&1
+lacks=
+for m in rs_qv_r16.val_loss rs_qv_r16.final_train_loss qv_r16.final_dev_loss stall.state stall.gain_a \
+        spec_rs.q.effective_rank spec_r.v.rank90 phi_rs.q.phi_11 phi_r.v.phi_11; do
+    grep -q "^$m " "$OUT/rslora.txt" || lacks="$lacks $m"
+done
+[ -z "$lacks" ] || echo "    rslora.h5 lacks /summary$lacks"
+[ -z "$lacks" ]; verdict "study file rslora.h5 written with its metrics (cells, spectra, phi, the stall verdict)"
+grep -q '^stall -1 ' "$R/work/rslora/verdicts.dat" && grep -q 'Learning stalls at high rank with α/r' "$R/report.md"
+verdict "the rsLoRA verdict line is in the verdict table and the report"
+$PY - "$R" <<'EOF2'
+import sys, os, math, h5py, numpy as np
+R = sys.argv[1]
+f, t6 = h5py.File(R + "/rslora.h5", "r"), h5py.File(R + "/table6_rank.h5", "r")
+assert f["runs/lora-qv-r16-s1"].attrs["dir"] == t6["runs/lora-qv-r16-s1"].attrs["dir"], "a/r runs are the rank study's"
+loss = lambda c, s: h5py.File(os.path.join(f["runs"][c % s].attrs["dir"], "train_log.h5"), "r").attrs["label_loss"]
+d = [(loss("lora-qv-r1-s%d", s) - loss("rslora-qv-r16-s%d", s)) - (loss("lora-qv-r1-s%d", s) - loss("lora-qv-r16-s%d", s))
+     for s in (1, 2)]
+v = f["verdicts/stall"].attrs
+assert abs(v["effect"] - np.mean(d)) < 1e-9 and v["n"] == 2, (v["effect"], d)
+m = "modules/h.%d.attn.q_proj" % int(f.attrs["mid_layer"])
+assert abs(f["spec_rs/" + m].attrs["scale"] - 8 / math.sqrt(16)) < 1e-9 and abs(f["spec_r/" + m].attrs["scale"] - 0.5) < 1e-9
+EOF2
+verdict "rslora: stall effect = the paired gain difference from train_log.h5, spectrum scales α/√r and α/r"
 [ -s "$R/report.html" ] && [ -s "$R/report.md" ]; verdict "report.html and report.md written"
 sed -n 3p "$R/report.md" | grep -q 'Too small for verdicts'; verdict "the tiny report says in its first line that it is too small for verdicts"
 ! grep -q 'no verdict in the study file' "$R/report.md"; verdict "every finding of the report has its verdicts in the study files"

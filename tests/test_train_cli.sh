@@ -141,6 +141,27 @@ run "train lm lora rank-pattern" 0 train --base "$B" --task lm --data "$TINY" --
     --init gaussian --steps 6 --batch 4 --ctx 32 -o "$T/lm" --quiet
 grep -q '"fc_in": 2' "$T/lm/adapter_config.json" && ok "rank_pattern reaches adapter_config.json" \
     || bad "rank pattern: $(tr -d '\n' <"$T/lm/adapter_config.json")"
+# --rslora (issue 17): use_rslora in adapter_config.json and spectrum's scale = alpha/sqrt(r) per
+# module (q: r=4, fc_in: r=2), where the plain run's is alpha/r
+run "spectrum of the rslora adapter" 0 spectrum "$T/lm" -o "$T/lm_spec.h5"
+if $PY - "$T/lm" "$T/lm_spec.h5" "$T/s.h5" "$T/a1" <<'PYEOF'
+import h5py, json, math, sys
+cfg = json.load(open(sys.argv[1] + "/adapter_config.json"))
+assert cfg["use_rslora"] is True, cfg
+a = cfg["lora_alpha"]
+mods = h5py.File(sys.argv[2], "r")["modules"]
+assert len(mods) > 0
+for m, g in mods.items():
+    r = g.attrs["rank"]
+    assert r == (4 if "q_proj" in m else 2), (m, r)
+    assert abs(g.attrs["scale"] - a / math.sqrt(r)) < 1e-6 * a, (m, g.attrs["scale"], a, r)
+plain = json.load(open(sys.argv[4] + "/adapter_config.json"))
+assert plain["use_rslora"] is False
+for m, g in h5py.File(sys.argv[3], "r")["modules"].items():
+    assert abs(g.attrs["scale"] - plain["lora_alpha"] / g.attrs["rank"]) < 1e-6, (m, g.attrs["scale"])
+PYEOF
+then ok "--rslora: use_rslora true, spectrum scale alpha/sqrt(r) per module (plain run: alpha/r)"
+else bad "--rslora scaling in adapter_config.json / spectrum scale"; fi
 
 # ---- the log ----
 if $PY -c 'import h5py' 2>/dev/null; then

@@ -49,3 +49,6 @@ QLORA_RANKS="1 8 64"
 INTR_K=10
 INTR_EPS=0.5
 INTR_NULL_DRAWS=50
+# rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r, up to d/2 = 64
+# (α/r at 1 2 4 8 64: the rank study's runs; must include R_LOW)
+RSLORA_RANKS="1 2 4 8 16 32 64"

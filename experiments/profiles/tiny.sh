@@ -47,3 +47,6 @@ QLORA_RANKS="1 8"
 INTR_K=10
 INTR_EPS=0.5
 INTR_NULL_DRAWS=20
+# rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r (α/r: the rank study's
+# runs; must include R_LOW; at most d/2 = 24)
+RSLORA_RANKS="1 8 16"
