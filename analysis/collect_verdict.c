@@ -596,6 +596,9 @@ int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat)
     dat_row(dat, name, "-", &v, a[0], b[0], NAN);
     intr_null_verdict(w, name, "lora", &c, dat);
     intr_null_verdict(w, name, "full", &full, dat);
+    return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
+}
+
 // ---- vstall, cellstat: one metric of every run, by cell and seed ----
 
 /* The metrics of the vstall and cellstat lines: the run's own (val_loss: the label loss on the
