@@ -21,7 +21,8 @@
  *   spec   KEY   PATH      summary of the spectrum of the module group PATH
  *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
- *   vphi, vamp, vregime, vsat, vbetter NAME VALUE
+ *   evalj  CELL  BASE.json<TAB>SEED:FILE.json...  forgetting per seed (collect_eval.c, issue 17)
+ *   vphi, vamp, vregime, vsat, vbetter, vforget, vlearn NAME VALUE
  *                          a verdict of the study (collect_verdict.c): /verdicts/NAME, its
  *                          numbers in /summary, a row of --verdict-dat
  *
@@ -58,6 +59,8 @@ static const char *USAGE =
     "  phi KEY PATH | amp KEY PATH | spec KEY PATH | qerr KEY PATH | curve LABEL RUN_DIR |\n"
     "  vphi NAME F:MODULE | vamp NAME MODULE LOW HIGH | vregime NAME MODULE RANK |\n"
     "  vsat NAME CELL_SMALL CELL_LARGE MARGIN | vbetter NAME CELL_A CELL_B  (the verdicts: /verdicts)\n"
+    "  evalj CELL BASE.json<TAB>SEED:RUN.json... (forgetting: eval --task lm losses) |\n"
+    "  vforget NAME FULL LORA... | vlearn NAME FULL LORA...  (full fine-tuning vs LoRA, paired by seed)\n"
     "\n"
     "  -o, --output STUDY.h5  the study file (temporary name, renamed when complete)\n"
     "  --dat FILE             per-cell table for gnuplot (key targets rank n acc sd loss sd)\n"
@@ -146,7 +149,8 @@ static int manifest_read(const char *path, manifest *m)
             ml->name = t1 + 1;
             ml->value = t2 + 1;
             static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "qerr",
-                                          "curve", "vphi", "vamp", "vregime", "vsat", "vbetter"};
+                                          "curve", "vphi", "vamp", "vregime", "vsat", "vbetter",
+                                          "evalj", "vforget", "vlearn"};
             int ok = 0;
             for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= strcmp(s, kinds[k]) == 0;
@@ -327,6 +331,10 @@ static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *
             rc = collect_vregime_(w, l->name, l->value, vd);
         else if (strcmp(l->kind, "vsat") == 0 || strcmp(l->kind, "vbetter") == 0)
             rc = collect_vpaired_(w, l->kind, l->name, l->value, vd);
+        else if (strcmp(l->kind, "evalj") == 0)   /* issue 17: collect_eval.c */
+            rc = collect_evalj_(w, l->name, l->value);
+        else if (strcmp(l->kind, "vforget") == 0 || strcmp(l->kind, "vlearn") == 0)
+            rc = collect_vpool_(w, l->kind, l->name, l->value, vd);
     }
     return rc;
 }
