@@ -304,9 +304,11 @@ int collect_vpool_(wctx *w, const char *kind, const char *name, const char *valu
         mb += b[i] / n;
     }
     if (v.state != LSC_NOT_MEASURED)
-        snprintf(v.evidence, sizeof v.evidence, "%s %s: full fine-tuning %.4g, LoRA (%d cell%s) %.4g; paired "
+        snprintf(v.evidence, sizeof v.evidence, "%s%s: full fine-tuning %.4g, LoRA (%d cell%s) %.4g; paired "
                  "difference %+.4g %s, 95%% interval [%.4g, %.4g], p = %.2g over %d seeds",
-                 forget ? "loss increase on the held-out pretraining text" : "test", metric, ma, nc - 1,
+                 forget ? "forgetting (loss increase on the held-out pretraining text)" : "test accuracy",
+                 forget ? "" : strcmp(metric, "rank_accuracy") == 0 ? " (rank classification, %)" : " (exact match, %)",
+                 ma, nc - 1,
                  nc == 2 ? "" : "s pooled", mb, v.effect, forget ? "nats per byte" : "points", v.lo, v.hi, v.p, n);
     collect_put_verdict_(w, name, &v, metric);
     char obj[320], lora[MAX_CELLS * 129] = "";

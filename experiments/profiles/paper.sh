@@ -46,3 +46,9 @@ BASE_CKPT_EVERY=500   # base checkpoint interval (steps): a killed pretraining r
 QLORA_TARGETS="q,v"
 QLORA_RANKS="8"
 QLORA_SEEDS="1 2 3"
+# learning vs forgetting (study_forget.sh, issue 17): every run's loss on the base's held-out
+# pretraining text (data/corpus/pretrain_valid.txt, `eval --task lm --data`) against the base's,
+# on FORGET_WINDOWS fixed windows
+FORGET_DATA=data/corpus
+FORGET_WINDOWS=256
+FORGET_RANKS="$RANKS"

@@ -44,3 +44,9 @@ BASE_THREADS=2       # threads of the base pretraining
 BASE_CKPT_EVERY=200   # base checkpoint interval (steps): a killed pretraining resumes from it
 QLORA_TARGETS="q,v"  # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8 64"
+# learning vs forgetting (study_forget.sh, issue 17): every run's loss on the base's held-out
+# pretraining text (data/corpus/pretrain_valid.txt, `eval --task lm --data`) against the base's,
+# on FORGET_WINDOWS fixed windows
+FORGET_DATA=data/corpus
+FORGET_WINDOWS=256
+FORGET_RANKS="$RANKS"

@@ -42,3 +42,8 @@ JOBS=2               # runs trained at once (each single-threaded)
 BASE_THREADS=1       # threads of the base pretraining
 QLORA_TARGETS="q,v"   # QLoRA (study_qlora.sh): target sets and ranks repeated on the NF4 base
 QLORA_RANKS="1 8"
+# learning vs forgetting (study_forget.sh, issue 17): every run's loss on the held-out tenth of the
+# pretraining fixture (`eval --task lm --data`) against the base's, on FORGET_WINDOWS fixed windows
+FORGET_DATA=data/fixtures/tiny.txt
+FORGET_WINDOWS=64
+FORGET_RANKS="$RANKS"
