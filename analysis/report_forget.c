@@ -57,16 +57,20 @@ static void forget_row(doc *d, const table *t, const study *s, const char *key, 
     doc_row_(d, t, cells);
 }
 
-/* A verdict of forget.h5 as a list item with its claim. */
-static void forget_verdict(doc *d, const study *s, const char *name, const char *claim)
+/* A verdict of forget.h5 as a row of the verdict table (nothing when absent). */
+static void forget_verdict(doc *d, const table *t, const study *s, const char *name, const char *claim)
 {
     vinfo v;
     verdict_get_(s, name, &v);
     if (v.state == -2)
         return;
-    char ev[1200];
-    snprintf(ev, sizeof ev, "%s (%s; null: %s)", v.evidence, v.test, v.null_desc);
-    doc_finding_(d, v.state == 1 ? "yes" : v.state == 0 ? "no" : "n/a", claim, ev);
+    char eff[96], p[32], test[600], obj[128];
+    snprintf(obj, sizeof obj, "/verdicts/%s", name);
+    snprintf(eff, sizeof eff, "%+.4g [%.4g, %.4g]", v.effect, v.lo, attr_d_(s, obj, "hi"));
+    rfmt_(p, sizeof p, "%.2g", v.p);
+    snprintf(test, sizeof test, "%s; null: %s", v.test, v.null_desc);
+    const char *cells[] = {claim, v.state == 1 ? "shown" : v.state == 0 ? "not shown" : "not measured", eff, p, test};
+    doc_row_(d, t, cells);
 }
 
 /* The full-fine-tuning ΔW's rank90 and effective rank (lora_vs_full.h5, the middle layer's Wq,Wk,Wv,Wo)
@@ -133,17 +137,26 @@ void sec_forget_(ctx *c)
     char base[64];
     rfmt_(base, sizeof base, "%.4f", attr_d_(s, "/cells/full", "base_lm_loss"));
     doc_p_(d, "The base model's own loss on the same windows: %s nats per byte.", base);
-    fputs("<ul>\n", d->html);
-    forget_verdict(d, s, "forget.pooled", "LoRA (the ranks pooled per seed) forgets less than full fine-tuning.");
-    forget_verdict(d, s, "learn.pooled", "Full fine-tuning learns more than LoRA (the ranks pooled per seed).");
+    const char *vh[] = {"claim", "verdict", "effect, full − LoRA [95% interval]", "p", "test"};
+    table vt;
+    doc_table_begin_(d, &vt, "Verdicts (lorascope collect: vforget, vlearn), paired by seed; forgetting in nats "
+                             "per byte, accuracy in points; the evidence is in forget.h5's /verdicts", 5, vh);
+    forget_verdict(d, &vt, s, "forget.pooled", "LoRA (its ranks pooled per seed) forgets less than full fine-tuning");
+    forget_verdict(d, &vt, s, "learn.pooled", "full fine-tuning learns more than LoRA (its ranks pooled per seed)");
     for (int i = 0; i < nr; i++) {
         char vn[32], claim[128];
         snprintf(vn, sizeof vn, "forget.r%d", ranks[i]);
-        snprintf(claim, sizeof claim, "LoRA at r=%d forgets less than full fine-tuning.", ranks[i]);
-        forget_verdict(d, s, vn, claim);
+        snprintf(claim, sizeof claim, "LoRA at r=%d forgets less than full fine-tuning", ranks[i]);
+        forget_verdict(d, &vt, s, vn, claim);
+        snprintf(vn, sizeof vn, "learn.r%d", ranks[i]);
+        snprintf(claim, sizeof claim, "full fine-tuning learns more than LoRA at r=%d", ranks[i]);
+        forget_verdict(d, &vt, s, vn, claim);
     }
-    fputs("</ul>\n", d->html);
-    fputc('\n', d->md);
+    doc_table_end_(d);
+    vinfo pv;
+    verdict_get_(s, "forget.pooled", &pv);
+    if (pv.state != -2)
+        doc_p_(d, "Pooled forgetting verdict: %s", pv.evidence);
     forget_spectrum(c, ranks, nr);
     doc_figure_(d, "forget_pareto",
                 "Test accuracy against forgetting, one point per cell with its 95% interval over seeds on "
