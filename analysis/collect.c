@@ -22,7 +22,8 @@
  *   qerr   KEY   PATH      summary of a merged `lorascope quanterr` output (its mean_* attributes)
  *   curve  LABEL RUN_DIR   training curve of that run (RUN_DIR/train_log.h5) for --curves
  *   cellstat CELL METRIC   /summary "<cell>.<metric>" over the cell's seeds (collect_verdict.c)
- *   vphi, vamp, vregime, vsat, vbetter, vintr, vstall NAME VALUE
+ *   evalj  CELL  BASE.json<TAB>SEED:FILE.json...  forgetting per seed (collect_eval.c, issue 17)
+ *   vphi, vamp, vregime, vsat, vbetter, vintr, vstall, vforget, vlearn NAME VALUE
  *                          a verdict of the study (collect_verdict.c): /verdicts/NAME, its
  *                          numbers in /summary, a row of --verdict-dat
  *
@@ -58,8 +59,12 @@ static const char *USAGE =
     "manifest lines (TAB-separated): attr NAME VALUE | run CELL RUN_DIR | merge GROUP FILE.h5 |\n"
     "  phi KEY PATH | amp KEY PATH | spec KEY PATH | qerr KEY PATH | curve LABEL RUN_DIR |\n"
     "  vphi NAME F:MODULE | vamp NAME MODULE LOW HIGH | vregime NAME MODULE RANK |\n"
-    "  vsat NAME CELL_SMALL CELL_LARGE MARGIN | vbetter NAME CELL_A CELL_B  (the verdicts: /verdicts)\n"
-    "  vintr NAME FULL_CELL LORA_CELL...  (intruder dimensions, LoRA vs full fine-tuning)\n"
+    "  vsat NAME CELL_SMALL CELL_LARGE MARGIN | vbetter NAME CELL_A CELL_B  (the verdicts: /verdicts) |\n"
+    "  vintr NAME FULL_CELL LORA_CELL...  (intruder dimensions, LoRA vs full fine-tuning) |\n"
+    "  vstall NAME METRIC A_LOW A_HIGH B_LOW B_HIGH  (the gain A_LOW->A_HIGH above B's, paired) |\n"
+    "  cellstat CELL METRIC  (/summary CELL.METRIC with its interval over seeds) |\n"
+    "  evalj CELL BASE.json<TAB>SEED:RUN.json... (forgetting: eval --task lm losses) |\n"
+    "  vforget NAME FULL LORA... | vlearn NAME FULL LORA...  (full fine-tuning vs LoRA, paired by seed)\n"
     "\n"
     "  -o, --output STUDY.h5  the study file (temporary name, renamed when complete)\n"
     "  --dat FILE             per-cell table for gnuplot (key targets rank n acc sd loss sd)\n"
@@ -149,7 +154,7 @@ static int manifest_read(const char *path, manifest *m)
             ml->value = t2 + 1;
             static const char *kinds[] = {"attr", "run", "merge", "phi", "amp", "spec", "qerr",
                                           "curve", "vphi", "vamp", "vregime", "vsat", "vbetter",
-                                          "vintr", "vstall", "cellstat"};
+                                          "vintr", "vstall", "cellstat", "evalj", "vforget", "vlearn"};
             int ok = 0;
             for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
                 ok |= strcmp(s, kinds[k]) == 0;
@@ -336,6 +341,10 @@ static int apply_lines(wctx *w, const manifest *m, const collect_opts *o, FILE *
             rc = collect_vstall_(w, l->name, l->value, vd);
         else if (strcmp(l->kind, "cellstat") == 0)
             rc = collect_cellstat_(w, l->name, l->value);
+        else if (strcmp(l->kind, "evalj") == 0)   /* issue 17: collect_eval.c */
+            rc = collect_evalj_(w, l->name, l->value);
+        else if (strcmp(l->kind, "vforget") == 0 || strcmp(l->kind, "vlearn") == 0)
+            rc = collect_vpool_(w, l->kind, l->name, l->value, vd);
     }
     return rc;
 }

@@ -116,5 +116,16 @@ int collect_vpaired_(wctx *w, const char *kind, const char *name, const char *va
 int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_vstall_(wctx *w, const char *name, const char *value, FILE *dat);
 int collect_cellstat_(wctx *w, const char *cell, const char *metric);
+/* collect_verdict.c, for the verdicts of other files: /verdicts/<name> with its /summary numbers; a
+ * --verdict-dat row; the accuracy the verdicts use ("rank_accuracy" or "accuracy"). */
+void collect_put_verdict_(wctx *w, const char *name, const lsc_verdict *v, const char *metric);
+void collect_verdict_row_(FILE *dat, const char *name, const char *module, const lsc_verdict *v, double a, double b,
+                          double c);
+const char *collect_metric_of_(const run *runs, int nr);
+/* collect_runs.c: the parsed JSON file path (NULL when missing or not JSON; cJSON_Delete it). */
+struct cJSON *collect_json_file_(const char *path);
+/* collect_eval.c (issue 17): evalj CELL BASE.json<TAB>SEED:FILE.json...; vforget / vlearn NAME FULL LORA... */
+int collect_evalj_(wctx *w, const char *cell, const char *value);
+int collect_vpool_(wctx *w, const char *kind, const char *name, const char *value, FILE *dat);
 
 #endif /* LSC_COLLECT_H */

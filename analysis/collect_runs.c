@@ -53,6 +53,8 @@ static cJSON *json_file(const char *path)
     return j;
 }
 
+struct cJSON *collect_json_file_(const char *path) { return json_file(path); }
+
 /* The first numeric member among names (a NULL-terminated list), else NAN. A number that is
  * not finite in [lo, hi] (integral when integral is set: it is converted to an integer) is
  * recorded in *bad (the first one, naming path and the key) and read as NAN (issue 15). */

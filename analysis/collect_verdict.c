@@ -783,3 +783,10 @@ int collect_vstall_(wctx *w, const char *name, const char *value, FILE *dat)
     dat_row(dat, name, "-", &v, np ? sa / np : NAN, np ? sb / np : NAN, NAN);
     return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
 }
+
+// ---- for the verdicts of other files (collect_eval.c) ----
+
+void collect_put_verdict_(wctx *w, const char *name, const lsc_verdict *v, const char *metric) { put_verdict(w, name, v, metric); }
+void collect_verdict_row_(FILE *dat, const char *name, const char *module, const lsc_verdict *v, double a, double b,
+                          double c) { dat_row(dat, name, module, v, a, b, c); }
+const char *collect_metric_of_(const run *runs, int nr) { return metric_of(runs, nr); }

@@ -108,6 +108,10 @@ static const describe_row DESCRIBE[] = {
     {"collect", "dev_rank_accuracy", "fraction (0..1)", "dev-split rank-classification accuracy of each run"},
     {"collect", "val_loss", "nats per token", "final validation loss of each run"},
     {"collect", "dw_ratio_median", "1", "median over the run's adapted weights of ‖ΔW‖_F / ‖W‖_F"},
+    {"collect", "forgetting", "nats per byte", "loss on the base's held-out pretraining text minus the base's own on the same windows, per seed (evalj, issue 17)"},
+    {"collect", "forgetting_seeds", "seed", "the seed of each value of forgetting, lm_loss and base_lm_loss (evalj)"},
+    {"collect", "lm_loss", "nats per byte", "loss of each run on the base's held-out pretraining text (eval --task lm; evalj)"},
+    {"collect", "base_lm_loss", "nats per byte", "the base model's own loss on the same windows of the held-out pretraining text (evalj)"},
     /* train: train_log.h5 */
     {"train", "/train/step", "steps", "optimizer step (1-based)"},
     {"train", "/train/loss", "nats per token", "training loss of the step (mean over the masked, "

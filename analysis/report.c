@@ -52,7 +52,7 @@ static const char *USAGE =
 
 static const char *STUDY_FILES[S_N] = {"table5_targets", "table6_rank", "fig3_subspace_ranks",
                                        "fig4_subspace_seeds", "table7_amplify", "lora_vs_full",
-                                       "qlora", "lr_sweep", "intruders", "rslora"};
+                                       "qlora", "lr_sweep", "intruders", "rslora", "forget"};
 
 /* The claims; finding 0 takes the profile's two ranks of the paper's Figure 3 (low, high) and
  * finding 5 its seed-pair rank (from the study files, never the paper's r=8/r=64). */
@@ -249,6 +249,7 @@ static void write_sections(ctx *c)
     sec_qlora_(c);
     sec_intruders_(c);
     sec_rslora_(c);
+    sec_forget_(c);
     sec_layers_(c);
     char rp[PATH_MAX + 16];
     snprintf(rp, sizeof rp, "%s/regress.json", c->dir);

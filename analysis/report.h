@@ -65,7 +65,7 @@ typedef struct study {
     char        why[PATH_MAX + 400];
 } study;
 
-enum { S_T5, S_T6, S_F3, S_F4, S_T7, S_FULL, S_QLORA, S_LR, S_INTR, S_RSLORA, S_N };
+enum { S_T5, S_T6, S_F3, S_F4, S_T7, S_FULL, S_QLORA, S_LR, S_INTR, S_RSLORA, S_FORGET, S_N };
 
 /* A /summary metric (NAN when absent); smf_ names it printf-style. */
 double sm_(const study *s, const char *name);
@@ -155,6 +155,8 @@ void sec_qlora_(ctx *c);
 void sec_intruders_(ctx *c);
 /* report_rslora.c */
 void sec_rslora_(ctx *c);
+/* report_forget.c (issue 17) */
+void sec_forget_(ctx *c);
 /* report_meta.c */
 void sec_regress_(ctx *c, const char *path);
 void sec_setup_(ctx *c);

@@ -40,7 +40,7 @@ if [ "${1:-}" = --one ]; then
 fi
 
 . experiments/lib.sh
-STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora"
+STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora study_forget"
 
 [ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
 for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec intruders; do

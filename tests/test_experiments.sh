@@ -126,7 +126,7 @@ if [ $rc != 0 ]; then
     tail -n 30 "$OUT/reproduce.log" | sed 's/^/    /'
 fi
 grep -q 'within tolerance' "$OUT/reproduce.log"; verdict "the regression check ran and passed"
-for s in lr_sweep table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full qlora; do
+for s in lr_sweep table5_targets table6_rank fig3_subspace_ranks fig4_subspace_seeds table7_amplify lora_vs_full qlora forget; do
     [ -s "$R/$s.h5" ] && "$LSC" regress --print "$R/$s.h5" >/dev/null 2>&1
     verdict "study file $s.h5 written with /summary metrics"
 done
@@ -319,6 +319,39 @@ assert abs(e["val_loss"] - r["val_loss"]) < 1e-5 * max(1, abs(e["val_loss"])), (
 assert e["items"] == r["n_items"]
 EOF
 verdict "lorascope eval of a run's adapter reproduces the accuracy and loss in the study file"
+
+# learning vs forgetting (issue 17): forget.h5's cells, verdicts and one forgetting value recomputed
+# from the two eval JSONs the study cached (the run's and the base's, the same windows)
+$PY - "$R" <<'EOF' >"$OUT/forget.log" 2>&1
+import json, math, os, sys
+import h5py
+R = sys.argv[1]
+f = h5py.File(os.path.join(R, "forget.h5"), "r")
+sm = f["summary"].attrs
+W = os.path.join(R, "work", "forget")
+cells = [c for c in f["cells"] if c == "full" or c.startswith("qkvo_r")]
+assert "full" in cells and len(cells) >= 3, cells
+for c in cells:
+    assert len(f["cells"][c]["forgetting"][()]) == 2 and math.isfinite(sm[c + ".forgetting"]), c
+run = json.load(open(os.path.join(W, "eval_qkvo_r4_s1.json")))
+base = json.load(open(os.path.join(W, "eval_base.json")))
+full = json.load(open(os.path.join(W, "eval_full_s1.json")))
+assert run["ctx"] == base["ctx"] == full["ctx"] and run["windows"] == base["windows"] == full["windows"]
+assert abs(run["results"][0]["val_loss"] - base["val_loss"]) < 1e-9, "the adapter's eval scored the base alike"
+g = f["cells"]["qkvo_r4"]
+i = list(g["forgetting_seeds"][()]).index(1)
+want = run["val_loss"] - base["val_loss"]
+assert abs(g["forgetting"][i] - want) < 1e-12, (g["forgetting"][i], want)
+i = list(f["cells"]["full"]["forgetting_seeds"][()]).index(1)
+assert abs(f["cells"]["full"]["forgetting"][i] - (full["val_loss"] - base["val_loss"])) < 1e-12
+for v in ("forget.pooled", "learn.pooled", "forget.r4", "learn.r4"):
+    a = f["verdicts"][v].attrs
+    assert a["state"] in (-1, 0, 1) and a["verdict"] and a["test"] and a["null"], v
+    assert sm[v + ".state"] == a["state"]
+print("forget ok: r4 seed 1 forgetting %.6f" % want)
+EOF
+[ $? = 0 ]; verdict "forget.h5: forgetting per cell and seed, its verdicts, and qkvo_r4 seed 1's forgetting = its eval JSON's loss − the base's ($(tail -n 1 "$OUT/forget.log"))"
+[ -s "$OUT/figures/tiny/forget_pareto.png" ] && grep -q 'Learning vs forgetting' "$R/report.md"; verdict "the forgetting Pareto figure and its report section"
 
 # ---- 3. regress: intact, perturbed, missing, malformed ----
 BASE=experiments/baselines/tiny.json

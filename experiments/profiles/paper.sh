@@ -54,3 +54,9 @@ INTR_NULL_DRAWS=50
 # rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r, up to d/2 = 256
 # (α/r at 1 2 4 8 64: the rank study's runs; must include R_LOW)
 RSLORA_RANKS="1 2 4 8 16 32 64 128 256"
+# learning vs forgetting (study_forget.sh, issue 17): every run's loss on the base's held-out
+# pretraining text (data/corpus/pretrain_valid.txt, `eval --task lm --data`) against the base's,
+# on FORGET_WINDOWS fixed windows
+FORGET_DATA=data/corpus
+FORGET_WINDOWS=256
+FORGET_RANKS="$RANKS"

@@ -50,3 +50,8 @@ INTR_NULL_DRAWS=20
 # rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r (α/r: the rank study's
 # runs; must include R_LOW; at most d/2 = 24)
 RSLORA_RANKS="1 8 16"
+# learning vs forgetting (study_forget.sh, issue 17): every run's loss on the held-out tenth of the
+# pretraining fixture (`eval --task lm --data`) against the base's, on FORGET_WINDOWS fixed windows
+FORGET_DATA=data/fixtures/tiny.txt
+FORGET_WINDOWS=64
+FORGET_RANKS="$RANKS"
