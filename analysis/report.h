@@ -100,6 +100,8 @@ typedef struct metric_col {
     const char *name, *fmt;
 } metric_col;
 
+/* The ranks r of the cells named exactly <prefix><r> (r > 0), ascending; at most max. Returns how many. */
+int   cell_ranks_(const study *s, const char *prefix, int *ranks, int max);
 /* out[j] (32 bytes each) = column j of the row of key, for j < n. */
 void metric_cells_(const study *s, const char *key, const metric_col *cols, int n, char (*out)[32]);
 

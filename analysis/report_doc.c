@@ -393,3 +393,27 @@ const study *section_open_(ctx *c, int si, const char *id, const char *title, in
         finding_set_(c, f2, "n/a", "%s.h5 is missing.", s->name);
     return NULL;
 }
+
+int cell_ranks_(const study *s, const char *prefix, int *ranks, int max)
+{
+    char **names = NULL;
+    int nn = 0, n = 0;
+    size_t pl = strlen(prefix);
+    lsc_error e = {0};
+    if (!s->h || lsc_h5_list(s->h, "/cells", &names, &nn, &e) != LSC_OK)
+        return 0;
+    for (int i = 0; i < nn && n < max; i++) {
+        int r;
+        char tail;
+        if (strncmp(names[i], prefix, pl) == 0 && sscanf(names[i] + pl, "%d%c", &r, &tail) == 1 && r > 0)
+            ranks[n++] = r;
+    }
+    lsc_h5_free_names(names, nn);
+    for (int i = 1; i < n; i++)   /* insertion sort: a handful of ranks */
+        for (int j = i; j > 0 && ranks[j - 1] > ranks[j]; j--) {
+            int t = ranks[j];
+            ranks[j] = ranks[j - 1];
+            ranks[j - 1] = t;
+        }
+    return n;
+}

@@ -17,27 +17,6 @@
 
 #define MAX_RANKS 32
 
-/* The LoRA ranks of the study's qkvo_r<r> cells, ascending (*n of them). */
-static void lora_ranks(const study *s, int *ranks, int *n)
-{
-    char **names = NULL;
-    int nn = 0;
-    lsc_error e = {0};
-    *n = 0;
-    if (lsc_h5_list(s->h, "/cells", &names, &nn, &e) != LSC_OK)
-        return;
-    for (int i = 0; i < nn && *n < MAX_RANKS; i++)
-        if (strncmp(names[i], "qkvo_r", 6) == 0 && atoi(names[i] + 6) > 0)
-            ranks[(*n)++] = atoi(names[i] + 6);
-    lsc_h5_free_names(names, nn);
-    for (int i = 1; i < *n; i++)
-        for (int j = i; j > 0 && ranks[j - 1] > ranks[j]; j--) {
-            int t = ranks[j];
-            ranks[j] = ranks[j - 1];
-            ranks[j - 1] = t;
-        }
-}
-
 /* One row of the table: cell key, shown as label. */
 static void forget_row(doc *d, const table *t, const study *s, const char *key, const char *label)
 {
@@ -120,7 +99,7 @@ void sec_forget_(ctx *c)
               "loss on those windows, in nats per byte; mean and 95%% interval over seeds. The runs are "
               "the rank study's and study_full's (no training of its own).");
     int ranks[MAX_RANKS], nr;
-    lora_ranks(s, ranks, &nr);
+    nr = cell_ranks_(s, "qkvo_r", ranks, MAX_RANKS);
     const char *heads[] = {"cell", "trainable params", "test accuracy %", "forgetting (nats/byte)",
                            "loss on pretraining text"};
     table t;

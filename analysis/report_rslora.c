@@ -17,30 +17,6 @@
 
 enum { MAX_RANKS = 32 };
 
-/* The ranks of the α/r cells qv_r<r>, ascending (*n of them). */
-static void cell_ranks(const study *s, int *ranks, int *n)
-{
-    char **names = NULL;
-    int nn = 0;
-    lsc_error e = {0};
-    *n = 0;
-    if (lsc_h5_list(s->h, "/cells", &names, &nn, &e) != LSC_OK)
-        return;
-    for (int i = 0; i < nn && *n < MAX_RANKS; i++) {
-        int r;
-        char tail;
-        if (sscanf(names[i], "qv_r%d%c", &r, &tail) == 1 && r > 0)
-            ranks[(*n)++] = r;
-    }
-    lsc_h5_free_names(names, nn);
-    for (int i = 1; i < *n; i++)
-        for (int j = i; j > 0 && ranks[j - 1] > ranks[j]; j--) {
-            int t = ranks[j];
-            ranks[j] = ranks[j - 1];
-            ranks[j - 1] = t;
-        }
-}
-
 /* "0.412 [0.401, 0.423]" of /summary "<cell>.<metric>" (scaled by mul), the interval only when
  * there is one. */
 static void fmt_ci(char *buf, size_t n, const study *s, const char *cell, const char *metric, double mul,
@@ -186,7 +162,7 @@ void sec_rslora_(ctx *c)
     if (!s)
         return;
     int ranks[MAX_RANKS], nr;
-    cell_ranks(s, ranks, &nr);
+    nr = cell_ranks_(s, "qv_r", ranks, MAX_RANKS);
     int r_hi = nr ? ranks[nr - 1] : 0;
     doc_p_(d, "Kalajdzievski (2023) argues that LoRA's scaling α/r shrinks the update as the rank grows, "
               "so that learning stalls at high rank, and that α/√r (rsLoRA, `train --rslora`) keeps the "
