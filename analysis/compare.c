@@ -457,7 +457,7 @@ static int commit_output(const char *cmd, cmp_run *R, lsc_h5 **h, double t0)
 {
     char fs[2] = {R->factor, '\0'};
     lsc_h5_input in[MAX_ADAPTERS];
-    char roles[MAX_ADAPTERS][16];
+    char roles[MAX_ADAPTERS][24];
     for (int a = 0; a < R->n; a++) {
         snprintf(roles[a], sizeof roles[a], "adapter%d", a + 1);
         in[a].role = roles[a];
