@@ -319,9 +319,9 @@ static int dense_svd(amp *a, const float *Wf, double *S, double *U, double *Vt, 
     free(dW);
     if (rc != LSC_OK || rr == r)
         return rc;
-    for (size_t i = (size_t)d; i-- > 0;)   /* U (d, rr) → (d, r), in place from the end */
-        for (size_t c = rz; c-- > 0;)
-            U[i * rz + c] = c < rrz ? U[i * rrz + c] : 0.0;
+    for (size_t i = (size_t)d; i > 0; i--)   /* U (d, rr) → (d, r), in place from the end */
+        for (size_t c = rz; c > 0; c--)
+            U[(i - 1) * rz + c - 1] = c - 1 < rrz ? U[(i - 1) * rrz + c - 1] : 0.0;
     for (size_t c = rrz; c < rz; c++)
         S[c] = 0.0;
     memset(Vt + rrz * (size_t)k, 0, (rz - rrz) * (size_t)k * sizeof *Vt);

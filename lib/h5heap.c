@@ -36,8 +36,8 @@
 static uint64_t le(const unsigned char *p, size_t n)
 {
     uint64_t v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = v << 8 | p[i];
+    for (size_t i = n; i > 0; i--)   /* no wrap below 0: -fsanitize=integer */
+        v = v << 8 | p[i - 1];
     return v;
 }
 
