@@ -19,6 +19,7 @@ void ana_progress_start(ana_progress *p, const char *what, const char *unit, lon
     p->what = what;
     p->unit = unit;
     p->total = total;
+    p->quiet = quiet;
     p->t0 = cli_now();
     p->last_ms = -REDRAW_MS;   /* the first item draws at once */
     const char *env = getenv("LSC_PROGRESS");
@@ -58,6 +59,14 @@ void ana_progress_add(ana_progress *p, long k)
         return;   /* another thread is drawing: this update is dropped, the next one shows it */
     draw(p, done, now);
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
+}
+
+void ana_progress_cb(void *ctx, long done, long total)
+{
+    ana_progress *p = ctx;
+    if (p->total == 0)
+        ana_progress_start(p, p->what, p->unit, total, p->quiet);
+    ana_progress_add(p, done - p->done);
 }
 
 void ana_progress_end(ana_progress *p)

@@ -18,6 +18,7 @@ typedef struct ana_progress {
     int         on;      /* stderr is a terminal and not silenced */
     int         drawn;   /* a line is on screen */
     int         busy;    /* one thread is drawing */
+    int         quiet;   /* as given to ana_progress_start */
 } ana_progress;
 
 /* Starts p for total items; silent (on = 0) when quiet, when stderr is not a terminal, or when
@@ -25,6 +26,9 @@ typedef struct ana_progress {
 void ana_progress_start(ana_progress *p, const char *what, const char *unit, long total, int quiet);
 /* k more items done; safe from several threads at once; redraws at most every 0.25 s. */
 void ana_progress_add(ana_progress *p, long k);
+/* A library's progress callback (lsc_eval_progress_fn, lsc_nf4_progress_fn): ctx is an
+ * ana_progress started with total 0, which the first call starts with the library's total. */
+void ana_progress_cb(void *ctx, long done, long total);
 /* Erases the line (the command's own output follows on a clean line). */
 void ana_progress_end(ana_progress *p);
 

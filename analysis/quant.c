@@ -53,16 +53,6 @@ static const char *DEQUANTIZE_USAGE =
     "example:\n"
     "  lorascope dequantize runs/base/model-nf4.safetensors -o runs/base/model-deq.safetensors\n";
 
-/* lsc_nf4_progress_fn: the tensors done, on the progress line (started at the first call,
- * when the total is known). */
-static void quant_progress(void *ctx, long done, long total)
-{
-    ana_progress *p = ctx;
-    if (p->total == 0)
-        ana_progress_start(p, "quantize", "tensors", total, 0);
-    ana_progress_add(p, done - p->done);
-}
-
 static long file_size(const char *path)
 {
     struct stat sb;
@@ -101,7 +91,7 @@ int cmd_quantize(int argc, char **argv)
     lsc_nf4_stats st;
     lsc_error err = {0};
     const char *in = pos[0], *out = cli_get(opts, "output");
-    rc = lsc_nf4_quantize_file_progress(in, out, &qo, &st, quant_progress, &pg, &err);
+    rc = lsc_nf4_quantize_file_progress(in, out, &qo, &st, ana_progress_cb, &pg, &err);
     ana_progress_end(&pg);
     if (rc != LSC_OK)
         return cli_lib_error("quantize", &err);

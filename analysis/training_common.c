@@ -269,22 +269,6 @@ int training_eval_items(const char *cmd, const lsc_task *t, const char *split, l
     return CLI_OK;
 }
 
-/* The progress line of one evaluation; started at the first call, when the total is known. */
-typedef struct eval_pg {
-    ana_progress p;
-    const char  *cmd;
-    int          quiet;
-} eval_pg;
-
-/* lsc_eval_progress_fn: the items ranked so far. */
-static void eval_progress(void *ctx, long done, long total)
-{
-    eval_pg *e = ctx;
-    if (e->p.total == 0)
-        ana_progress_start(&e->p, e->cmd, "items", total, e->quiet);
-    ana_progress_add(&e->p, done - e->p.done);
-}
-
 int training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char *split, long sample, long seed,
                       training_eval *ev)
 {
@@ -294,10 +278,11 @@ int training_eval_run(const char *cmd, lsc_gpt *m, const lsc_task *t, const char
     ev->quiet = quiet;
     if (rc != CLI_OK)
         return rc;
-    eval_pg pg = {.cmd = cmd, .quiet = quiet};   /* a progress line on a terminal (issue 16) */
+    ana_progress pg;   /* a progress line on a terminal (issue 16); the total from the first call */
+    ana_progress_start(&pg, cmd, "items", 0, quiet);
     rc = lsc_task_eval_items_progress(m, t, ev->item, ev->n, &ev->res, ev->pred, ev->rank_pred, NULL,
-                                      eval_progress, &pg, &err);
-    ana_progress_end(&pg.p);
+                                      ana_progress_cb, &pg, &err);
+    ana_progress_end(&pg);
     return rc == LSC_OK ? CLI_OK : cli_lib_error(cmd, &err);
 }
 
