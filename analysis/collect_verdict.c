@@ -534,6 +534,12 @@ static void intr_evidence(lsc_verdict *v, const char *what)
 {
     if (v->state == LSC_NOT_MEASURED)
         return;
+    if (v->n >= 2 && v->lo == v->hi) {
+        snprintf(v->evidence, sizeof v->evidence, "%s: every one of the %d seeds differs by %+.3g intruder "
+                 "dimensions (sum over the modules): no variance, so no t-test; exact sign test p = %.3g",
+                 what, v->n, v->effect, v->p);
+        return;
+    }
     snprintf(v->evidence, sizeof v->evidence, "%s: mean %+.3g intruder dimensions per run (sum over the "
              "modules), 95%% interval [%.3g, %.3g], two-sided p = %.3g over %d seeds", what, v->effect, v->lo,
              v->hi, v->p, v->n);

@@ -67,11 +67,15 @@ int lsc_mean_ci(const double *x, int n, double level, lsc_ci *out, lsc_error *er
 /* Paired t-test of the differences d_i = a_i − b_i against mean 0:
  * t = mean/se with n − 1 df, two-sided p, and the t-interval of the mean
  * difference at `level`. n = 1: no_test = 1, only mean is set (the rest
- * NaN). All differences equal (sd = 0): t = 0, p = 1 when the mean is 0,
- * else t = ±inf, p = 0; the interval is [mean, mean]. */
+ * NaN). All differences equal (sd = 0, n >= 2): the t-test is undefined
+ * (degenerate = 1): t = 0, p = 1 when the mean is 0, else t = ±inf and p is
+ * the exact two-sided sign test of n differences of one sign, 2·0.5^n (a
+ * "p = 0" from t = ±inf would claim more than n pairs can show); the
+ * interval is [mean, mean]. */
 typedef struct lsc_paired_t_result {
     int    n;
     int    no_test;       /* 1: n < 2, no test */
+    int    degenerate;    /* 1: every difference equal (sd = 0): p from the sign test */
     double level;
     double mean, sd, se;  /* of the differences a − b */
     double t, df, p;      /* p two-sided */

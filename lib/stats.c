@@ -340,8 +340,9 @@ int lsc_paired_t(const double *a, const double *b, int n, double level,
         r.t = r.mean / r.se;
         r.p = 2.0 * lsc_t_sf(fabs(r.t), r.df);
     } else {
+        r.degenerate = 1;
         r.t = r.mean == 0.0 ? 0.0 : copysign(INFINITY, r.mean);
-        r.p = r.mean == 0.0 ? 1.0 : 0.0;
+        r.p = r.mean == 0.0 ? 1.0 : fmin(1.0, 2.0 * pow(0.5, n));
     }
     double tc = lsc_t_quantile(0.5 + 0.5 * level, r.df);
     r.lo = r.mean - tc * r.se;

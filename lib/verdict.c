@@ -186,7 +186,7 @@ static int phi_beyond_init(const double *trained, const double *init, int n, dou
             "training added to it", mean_init, p_init, n, n == 1 ? "" : "s");
         return 0;
     }
-    int up = pt.mean > spread && pt.lo > 0;
+    int up = pt.mean > spread && pt.lo > 0 && (!pt.degenerate || pt.p < alpha);
     put(dst, dn, "; the step-0 mean %.3g already beats the null (p %.3g): trained − step 0 = %.3g, %.0f%% "
         "interval [%.3g, %.3g], %s 0 and the null's spread %.3g", mean_init, p_init, pt.mean,
         100 * (1 - alpha), pt.lo, pt.hi, up ? "above" : "not above", spread);
@@ -536,11 +536,17 @@ int lsc_verdict_better(const double *acc_a, const double *acc_b, int n, double a
     int rc = lsc_paired_t(acc_a, acc_b, n, 1.0 - alpha, &r, err);
     if (rc != LSC_OK)
         return verdict_error(v, rc, err);
-    if (!seed_verdict(v, r.no_test, n, r.mean, r.lo, r.hi, r.p, r.mean > 0.0 && r.lo > 0.0))
+    int shown = r.mean > 0.0 && r.lo > 0.0 && (!r.degenerate || r.p < alpha);
+    if (!seed_verdict(v, r.no_test, n, r.mean, r.lo, r.hi, r.p, shown))
         return LSC_OK;
-    put(v->evidence, sizeof v->evidence,
-        "mean difference a - b %+.3g points, %g%% interval [%.3g, %.3g], t = %.3g, p = %.2g",
-        r.mean, 100.0 * (1.0 - alpha), r.lo, r.hi, r.t, r.p);
+    if (r.degenerate)
+        put(v->evidence, sizeof v->evidence,
+            "all %d differences a - b equal %+.3g points: no variance, so no t-test; exact sign test "
+            "p = %.2g", n, r.mean, r.p);
+    else
+        put(v->evidence, sizeof v->evidence,
+            "mean difference a - b %+.3g points, %g%% interval [%.3g, %.3g], t = %.3g, p = %.2g",
+            r.mean, 100.0 * (1.0 - alpha), r.lo, r.hi, r.t, r.p);
     return LSC_OK;
 }
 

@@ -159,10 +159,13 @@ static void test_ci_paired(void)
           "paired t with one pair: no test, flagged");
     const double e[3] = {2, 3, 4}, f[3] = {1, 2, 3};
     rc = lsc_paired_t(e, f, 3, 0.95, &r, NULL);
-    CHECK(rc == LSC_OK && isinf(r.t) && r.t > 0 && r.p == 0.0 && r.lo == 1.0 && r.hi == 1.0,
-          "paired t with every difference 1: t = +inf, p = 0, interval [1, 1]");
+    CHECK(rc == LSC_OK && isinf(r.t) && r.t > 0 && r.degenerate && r.p == 0.25 && r.lo == 1.0 &&
+          r.hi == 1.0, "paired t with every difference 1 (n 3): degenerate, sign-test p 0.25, [1, 1]");
     rc = lsc_paired_t(e, e, 3, 0.95, &r, NULL);
-    CHECK(rc == LSC_OK && r.t == 0.0 && r.p == 1.0, "paired t of identical values: t 0, p 1");
+    CHECK(rc == LSC_OK && r.t == 0.0 && r.p == 1.0 && r.degenerate,
+          "paired t of identical values: t 0, p 1, degenerate");
+    rc = lsc_paired_t(a, b, 3, 0.95, &r, NULL);
+    CHECK(rc == LSC_OK && !r.degenerate, "paired t with varying differences: not degenerate");
 }
 
 static void test_tost(void)

@@ -400,6 +400,17 @@ static void test_saturation_better(void)
     CHECK(rc == LSC_OK && v.state == LSC_NOT_SHOWN, "better: no gap -> not shown (p %.3g)", v.p);
     rc = lsc_verdict_better(s, l, 1, 0.05, &v, NULL);
     CHECK(rc == LSC_OK && v.state == LSC_NOT_MEASURED, "better: one seed -> not measured");
+    {
+        /* every seed's difference exactly +4 (the paper run's intruder counts at r=1): no variance,
+         * no t-test; the exact sign test needs n >= 6 for p < 0.05 */
+        const double c3[6] = {4, 4, 4, 4, 4, 4}, z3[6] = {0, 0, 0, 0, 0, 0};
+        rc = lsc_verdict_better(c3, z3, 3, 0.05, &v, NULL);
+        CHECK(rc == LSC_OK && v.state == LSC_NOT_SHOWN && v.p == 0.25 && strstr(v.evidence, "no variance"),
+              "better: 3 equal differences +4 -> not shown, sign test p 0.25 (%s)", v.evidence);
+        rc = lsc_verdict_better(c3, z3, 6, 0.05, &v, NULL);
+        CHECK(rc == LSC_OK && v.state == LSC_SHOWN && v.p == 0.03125,
+              "better: 6 equal differences +4 -> shown, sign test p 1/32 (%s)", v.evidence);
+    }
     lsc_error err;
     rc = lsc_verdict_better(s, l, 3, 1.5, &v, &err);
     CHECK(rc == LSC_EARG && v.state == LSC_NOT_MEASURED && strstr(v.evidence, "alpha 1.5"),
