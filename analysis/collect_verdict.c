@@ -560,25 +560,84 @@ static void intr_null_verdict(wctx *w, const char *name, const char *side, const
     dat_row(dat, vn, "-", &v, c->count[0], c->null_mean[0], NAN);
 }
 
-/* vintr NAME "FULL_CELL LORA_CELL [MORE_LORA_CELLS...]": LoRA (the first LoRA cell, the lowest
- * rank) introduces more intruder dimensions than full fine-tuning, paired t-test by seed; each
- * side against its random-rotation null; every cell's mean count, interval and accuracy. */
+static double mean_n(const double *x, int n)
+{
+    double t = 0;
+    for (int i = 0; i < n; i++)
+        t += x[i];
+    return n > 0 ? t / n : NAN;
+}
+
+/* The accuracy-matched form (a "match=TOL" token): among the LoRA cells, the one whose mean accuracy
+ * is nearest full fine-tuning's; -1 (and the verdict not measured, saying why) when none is within
+ * TOL points. The choice looks at accuracy only, never at the intruder counts it will compare. */
+static int intr_match(wctx *w, const char *name, char cells[][128], int nc, const intr_cell *full, double tol,
+                      const char *metric, lsc_verdict *v)
+{
+    double af = 100 * mean_n(full->acc, full->n), best = INFINITY, abest = NAN;
+    int ib = -1;
+    for (int i = 1; i < nc; i++) {
+        intr_cell c;
+        if (read_intr_cell(w, name, cells[i], metric, &c) != CLI_OK)
+            return -2;
+        double a = 100 * mean_n(c.acc, c.n);
+        if (fabs(a - af) < best) {
+            best = fabs(a - af);
+            ib = i;
+            abest = a;
+        }
+    }
+    if (ib > 0 && best <= tol)
+        return ib;
+    *v = (lsc_verdict){.state = LSC_NOT_MEASURED, .effect = NAN, .lo = NAN, .hi = NAN, .p = NAN, .alpha = ALPHA, .n = full->n};
+    snprintf(v->test, sizeof v->test, "paired t-test by seed at equal accuracy (within %g points)", tol);
+    snprintf(v->null_desc, sizeof v->null_desc, "equal intruder counts at equal task accuracy");
+    snprintf(v->evidence, sizeof v->evidence, "not measured: no LoRA cell within %g points of full "
+             "fine-tuning's accuracy %.1f%% (%.60s; nearest: %.60s at %.1f%%)", tol, af, cells[0],
+             ib > 0 ? cells[ib] : "-", abest);
+    return -1;
+}
+
+/* vintr NAME "FULL_CELL LORA_CELL [MORE_LORA_CELLS...] [match=TOL]": LoRA (the first LoRA cell, the
+ * lowest rank; with match=TOL the LoRA cell whose accuracy is nearest FULL_CELL's, which must be
+ * within TOL points) introduces more intruder dimensions than full fine-tuning, paired t-test by
+ * seed; each side against its random-rotation null; every cell's mean count, interval and accuracy. */
 int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat)
 {
-    char cells[8][128];
-    int nc = sscanf(value, "%127s %127s %127s %127s %127s %127s %127s %127s", cells[0], cells[1], cells[2],
-                    cells[3], cells[4], cells[5], cells[6], cells[7]);
-    if (nc < 2)
-        return cli_error("collect", CLI_FAIL, "vintr %s: value must be FULL_CELL LORA_CELL..., not '%s'", name, value);
+    char cells[9][128];
+    int nc = sscanf(value, "%127s %127s %127s %127s %127s %127s %127s %127s %127s", cells[0], cells[1],
+                    cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]);
+    double tol = NAN;
+    if (nc > 2 && strncmp(cells[nc - 1], "match=", 6) == 0) {
+        char *end;
+        tol = strtod(cells[nc - 1] + 6, &end);
+        if (*end || !(tol >= 0))
+            return cli_error("collect", CLI_FAIL, "vintr %s: '%s' is not match=POINTS", name, cells[nc - 1]);
+        nc--;
+    }
+    if (nc < 2 || strncmp(cells[nc - 1], "match=", 6) == 0)
+        return cli_error("collect", CLI_FAIL, "vintr %s: value must be FULL_CELL LORA_CELL... [match=POINTS], "
+                         "not '%s'", name, value);
     const char *metric = metric_of(w->runs, w->nr);
     intr_cell full, c;
     int rc = read_intr_cell(w, name, cells[0], metric, &full);
     for (int i = 1; i < nc && rc == CLI_OK; i++)
         if ((rc = read_intr_cell(w, name, cells[i], metric, &c)) == CLI_OK)
             intr_cell_summary(w, cells[i], &c, dat);
-    if (rc != CLI_OK || (rc = read_intr_cell(w, name, cells[1], metric, &c)) != CLI_OK)
+    if (rc != CLI_OK)
         return rc;
     intr_cell_summary(w, cells[0], &full, dat);
+    lsc_verdict v;
+    int il = isnan(tol) ? 1 : intr_match(w, name, cells, nc, &full, tol, metric, &v);
+    if (il == -2)
+        return CLI_FAIL;
+    if (il < 0) {
+        put_verdict(w, name, &v, NULL);
+        dat_row(dat, name, "-", &v, NAN, NAN, NAN);
+        return w->rc == LSC_OK ? CLI_OK : cli_lib_error("collect", &w->err);
+    }
+    if ((rc = read_intr_cell(w, name, cells[il], metric, &c)) != CLI_OK)
+        return rc;
     double a[MAX_PAIRS], b[MAX_PAIRS];
     int n = 0;
     for (int i = 0; i < c.n; i++)
@@ -588,16 +647,21 @@ int collect_vintr_(wctx *w, const char *name, const char *value, FILE *dat)
                 b[n++] = full.count[j];
                 break;
             }
-    lsc_verdict v;
     lsc_error e = {0};
     lsc_verdict_better(a, b, n, ALPHA, &v, &e);
     snprintf(v.null_desc, sizeof v.null_desc, "equal intruder counts, LoRA %.40s and full "
-             "fine-tuning %.40s, same modules, paired by seed", cells[1], cells[0]);
+             "fine-tuning %.40s, same modules, paired by seed%s", cells[il], cells[0],
+             isnan(tol) ? "" : ", at equal task accuracy");
     intr_evidence(&v, "LoRA minus full fine-tuning");
+    if (!isnan(tol)) {
+        size_t len = strlen(v.evidence);
+        snprintf(v.evidence + len, sizeof v.evidence - len, "; accuracy LoRA %.1f%%, full fine-tuning %.1f%% "
+                 "(matched within %g points)", 100 * mean_n(c.acc, c.n), 100 * mean_n(full.acc, full.n), tol);
+    }
     put_verdict(w, name, &v, NULL);
     char obj[320];
     snprintf(obj, sizeof obj, "/verdicts/%s", name);
-    w_attr_s(w, obj, "cell_lora", cells[1]);
+    w_attr_s(w, obj, "cell_lora", cells[il]);
     w_attr_s(w, obj, "cell_full", cells[0]);
     dat_row(dat, name, "-", &v, a[0], b[0], NAN);
     intr_null_verdict(w, name, "lora", &c, dat);

@@ -71,6 +71,11 @@ void sec_intruders_(ctx *c)
     doc_table_begin_(d, &t, "Intruder dimensions per cell (sum over the q and v modules), with the null and "
                             "the cell's accuracy (rank classification when available)", 5, heads);
     intr_row(d, &t, s, "full", "full fine-tuning");
+    char ms[64], mcell[96], mlab[128];   /* the accuracy-matched full fine-tuning (stopped early) */
+    root_str_(s, "intr_match_steps", ms, sizeof ms);
+    snprintf(mcell, sizeof mcell, "full_n%s", ms);
+    snprintf(mlab, sizeof mlab, "full fine-tuning stopped at step %s", ms);
+    intr_row(d, &t, s, mcell, mlab);
     for (int r = 1; r <= 4096; r *= 2) {
         char cell[32], lab[48];
         snprintf(cell, sizeof cell, "qv_r%d", r);
@@ -82,6 +87,11 @@ void sec_intruders_(ctx *c)
                                        "fine-tuning");
     intr_verdict(d, s, "lora_vs_full.lora_null", "LoRA's intruders exceed its random-rotation null");
     intr_verdict(d, s, "lora_vs_full.full_null", "Full fine-tuning's intruders exceed its random-rotation null");
+    intr_verdict(d, s, "lora_vs_full_matched", "At equal task accuracy (full fine-tuning stopped early, the LoRA "
+                                               "cell of the nearest accuracy), LoRA introduces more intruder "
+                                               "dimensions than full fine-tuning");
+    intr_verdict(d, s, "lora_vs_full_matched.full_null", "Early-stopped full fine-tuning's intruders exceed its "
+                                                         "random-rotation null");
     doc_figure_(d, "intruders",
                 "Intruder dimensions against the LoRA rank (mean and 95% interval over seeds, labelled "
                 "with the cell's accuracy), full fine-tuning as a band, the random-rotation nulls dashed "

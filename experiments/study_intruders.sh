@@ -8,7 +8,10 @@
 # count summed over those modules, beside a random-rotation null (W0 + R ΔW Qᵀ, Haar R, Q,
 # $INTR_NULL_DRAWS draws per module) and the run's task accuracy.
 # Verdict (lorascope collect, `vintr`): LoRA at the lowest rank introduces more intruder dimensions
-# than full fine-tuning, paired t-test by seed, and each side against its own null.
+# than full fine-tuning, paired t-test by seed, and each side against its own null. The same at equal
+# task accuracy (`lora_vs_full_matched`): full fine-tuning stopped after $INTR_MATCH_STEPS steps
+# (runs full-n<steps>-s<seed>), against the LoRA cell of the nearest accuracy, within
+# $INTR_MATCH_TOL points or "not measured".
 # Output: data/results/$PROFILE/intruders.h5 (/intr_<cell>_s<seed>, /verdicts, /summary), figure
 # intruders (count against rank, full fine-tuning as a band, the null dashed).
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +28,9 @@ for s in $SEEDS; do
     lsc_full "full-s$s" --seed "$s"
     lsc_study_cell full
     jobs="$jobs full:$s:$RUN_DIR"
+    lsc_full "full-n$INTR_MATCH_STEPS-s$s" --seed "$s" --steps "$INTR_MATCH_STEPS"
+    lsc_study_cell "full_n$INTR_MATCH_STEPS"
+    jobs="$jobs full_n$INTR_MATCH_STEPS:$s:$RUN_DIR"
 done
 lsc_plan_end
 
@@ -38,10 +44,12 @@ lsc_study_add attr intr_k "$INTR_K"
 lsc_study_add attr intr_eps "$INTR_EPS"
 lsc_study_add attr intr_null_draws "$INTR_NULL_DRAWS"
 lsc_study_add vintr lora_vs_full "$cells"
+lsc_study_add vintr lora_vs_full_matched "full_n$INTR_MATCH_STEPS ${cells#full } match=$INTR_MATCH_TOL"
+lsc_study_add attr intr_match_steps "$INTR_MATCH_STEPS"
 if lsc_study_fresh; then lsc_log "intruders: up to date"; else
     for j in $jobs; do
         c=${j%%:*}; rest=${j#*:}; s=${rest%%:*}; dir=${rest#*:}
-        if [ "$c" = full ]; then set -- --finetuned "$dir/model.safetensors" --targets q,v; else set -- "$dir/adapter"; fi
+        if [ "${c%%_n*}" = full ]; then set -- --finetuned "$dir/model.safetensors" --targets q,v; else set -- "$dir/adapter"; fi
         "$LSC" intruders --base "$BASE" "$@" --at "$INTR_K,$INTR_EPS" --null-draws "$INTR_NULL_DRAWS" \
             --seed "$s" -o "$W/intr_${c}_s$s.h5" >"$W/intruders.log" 2>&1 \
             || { cat "$W/intruders.log" >&2; lsc_die "intruders: lorascope intruders failed on $dir"; }

@@ -333,7 +333,8 @@ def collect_verdict(tmp):
         sm = dict(f["summary"].attrs)
     diff = np.array(cnt["qv_r1"]) - np.array(cnt["full"])
     check(abs(v["effect"] - diff.mean()) < 1e-9 and v["n"] == 3 and
-          (v["state"] == 1) == (v["lo"] > 0 and v["effect"] > 0) and "paired" in v["test"],
+          (v["state"] == 1) == (v["lo"] > 0 and v["effect"] > 0 and (v["lo"] < v["hi"] or v["p"] < 0.05)) and
+          "paired" in v["test"],
           "collect vintr: effect = mean over seeds of LoRA minus full intruders_total (%.3g, got %.3g), n = 3, "
           "shown exactly when the paired t interval lies above 0 (state %d, lo %.3g)"
           % (diff.mean(), v["effect"], v["state"], v["lo"]))
@@ -345,6 +346,22 @@ def collect_verdict(tmp):
           abs(sm["intr.full.null_mean"] - np.mean(nul["full"])) < 1e-9 and
           abs(sm["intr.qv_r1.accuracy"] - 0.22) < 1e-9,
           "collect vintr: /summary intr.<cell>.count_mean, null_mean and accuracy per cell")
+    # the accuracy-matched form: LoRA at 22 %, full fine-tuning at 30 % (8 points apart)
+    open(mf, "w").write("\n".join(man + ["vintr\tm5\tfull qv_r1 match=5", "vintr\tm10\tfull qv_r1 match=10"]) + "\n")
+    rc, so, se = run("collect", mf, "-o", os.path.join(tmp, "study_m.h5"))
+    if check(rc == 0, "collect vintr match=: runs %s" % se.strip()[:300]):
+        with h5py.File(os.path.join(tmp, "study_m.h5"), "r") as f:
+            m5, m10 = dict(f["verdicts/m5"].attrs), dict(f["verdicts/m10"].attrs)
+        check(m5["state"] == -1 and "no LoRA cell within 5 points" in m5["evidence"] and "30.0%" in m5["evidence"],
+              "collect vintr match=5: accuracies 8 points apart -> not measured, saying why (%s)" % m5["evidence"])
+        check(m10["state"] in (0, 1) and abs(m10["effect"] - diff.mean()) < 1e-9 and
+              "matched within 10 points" in m10["evidence"] and "equal task accuracy" in m10["null"],
+              "collect vintr match=10: within the tolerance -> the paired test, accuracies in its evidence (%s)"
+              % m10["evidence"])
+    open(mf, "w").write("\n".join(man + ["vintr\tbad\tfull qv_r1 match=x"]) + "\n")
+    rc, so, se = run("collect", mf, "-o", os.path.join(tmp, "study_b.h5"))
+    check(rc == 1 and "match=x" in se and len(se.strip().splitlines()) == 1,
+          "collect vintr: match=x refused in one line (%s)" % se.strip()[:200])
     open(mf, "w").write("\n".join(man + ["vintr\tlvf\tfull qv_r9"]) + "\n")
     rc, so, se = run("collect", mf, "-o", os.path.join(tmp, "study2.h5"))
     lines = [x for x in se.strip().splitlines() if x]

@@ -51,6 +51,12 @@ QLORA_SEEDS="1 2 3"
 INTR_K=10
 INTR_EPS=0.5
 INTR_NULL_DRAWS=50
+# the accuracy-matched comparison (Shuttleworth et al. compare at equal accuracy): full fine-tuning
+# stopped after INTR_MATCH_STEPS steps (fixed here before any run, a guess at where its accuracy meets
+# LoRA's), compared with the LoRA cell of the nearest accuracy, which must be within INTR_MATCH_TOL
+# points or the verdict says "not measured"
+INTR_MATCH_STEPS=50
+INTR_MATCH_TOL=5
 # rsLoRA (study_rslora.sh, issue 17): {q,v} ranks trained with α/r and α/√r, up to d/2 = 256
 # (α/r at 1 2 4 8 64: the rank study's runs; must include R_LOW)
 RSLORA_RANKS="1 2 4 8 16 32 64 128 256"
