@@ -17,6 +17,8 @@ independent numpy implementation and known answers.
     ΔW spectrum and measures match numpy's dense SVD to ~1e-12; the
     stories260K llama2.c base with a synthetic adapter: W and W + ΔW's
     singular values and α match numpy.
+  * degenerate modules (NaN in lora_A; lora_B = 0): NaN measures, a
+    warning each, never flagged, left out of the others' robust z.
   * --csv holds the file's numbers; bad input (missing base weight,
     misshapen base, --min-tail 1, no adapter): one line, exit != 0, no
     output file.
@@ -307,6 +309,33 @@ def test_bad(tmp):
           "bad input, no such adapter: exit %d, one line, no output" % rc)
 
 
+# ---- degenerate modules ----
+
+def test_degenerate(tmp):
+    rng = np.random.default_rng(9)
+    mods = {"h.%d.attn.q_proj" % i: mk.lora_pair(rng, 20, 16, 2, 0.1) for i in range(6)}
+    A, B = mods["h.2.attn.q_proj"]
+    A = A.copy()
+    A[0, 3] = np.nan
+    mods["h.2.attn.q_proj"] = (A, B)
+    mods["h.4.attn.q_proj"] = (mods["h.4.attn.q_proj"][0], np.zeros((20, 2), np.float32))
+    ad = os.path.join(tmp, "degen")
+    mk.write_adapter(ad, mods, 2, 4.0)
+    rc, so, se, h5 = diagnose(tmp, "degen", ad)
+    if not check(rc == 0, "degenerate: a NaN module and a zero module: exit 0"):
+        return
+    got, root = modules(h5)
+    nan_m, zero_m = got["h.2.attn.q_proj"][1], got["h.4.attn.q_proj"][1]
+    check(np.isnan(nan_m["delta_spike_share"]) and np.isnan(nan_m["spike_z"]) and nan_m["spike_flag"] == 0 and
+          "h.2.attn.q_proj has 1 NaN/Inf" in se, "degenerate: NaN factors: NaN measures, no z, no flag, a warning")
+    check(zero_m["delta_fro"] == 0 and np.isnan(zero_m["delta_stable_rank"]) and zero_m["spike_flag"] == 0 and
+          "h.4.attn.q_proj has dW = 0" in se, "degenerate: dW = 0: NaN measures, no flag, a warning")
+    rest = sorted(n for n in got if n not in ("h.2.attn.q_proj", "h.4.attn.q_proj"))
+    z = robust_z([got[n][1]["delta_spike_share"] for n in rest])
+    check(np.allclose(z, [got[n][1]["spike_z"] for n in rest], rtol=0, atol=1e-9),
+          "degenerate: the robust z of the other four leaves the NaN modules out")
+
+
 def main():
     if h5py is None:
         skip("diagnose", "h5py missing")
@@ -317,6 +346,7 @@ def main():
         test_base(tmp)
         test_fixtures(tmp)
         test_bad(tmp)
+        test_degenerate(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
