@@ -383,6 +383,13 @@ static int collect_items(const char *cmd, dg_run *R)
     return CLI_OK;
 }
 
+static int item_is(const void *items, int i, const char *name)
+{
+    return strcmp(((const dg *)items)[i].m->name, name) == 0;
+}
+
+static const char *item_name(const void *items, int i) { return ((const dg *)items)[i].m->name; }
+
 static void run_free(dg_run *R)
 {
     for (int i = 0; i < R->n; i++) {
@@ -436,11 +443,12 @@ static int run_diagnose(const char *cmd, const dg_cfg *c, const cli_opt *opts, d
     dg_run R;
     memset(&R, 0, sizeof R);
     R.c = c;
-    int rc;
+    int rc, hl = 0;   /* --module: checked (the per-layer figure shows every module) */
     if ((rc = ana_setup(cmd, opts, &R.o, c->adapter, &R.ad, NULL, NULL)) != CLI_OK)
         return rc;
     if ((c->base_path && (rc = ana_base_open(cmd, c->base_path, &R.base)) != CLI_OK) ||
-        (rc = collect_items(cmd, &R)) != CLI_OK)
+        (rc = collect_items(cmd, &R)) != CLI_OK ||
+        (rc = ana_pick_module(cmd, &R.o, R.n, "analysed", item_is, item_name, R.items, &hl)) != CLI_OK)
         goto done;
     printf("%s%s%s: %d modules\n", c->adapter, c->base_path ? " on " : "", c->base_path ? c->base_path : "", R.n);
     dg_job job = {c, R.items};
