@@ -457,7 +457,8 @@ static int run_diagnose(const char *cmd, const dg_cfg *c, const cli_opt *opts, d
         ana_msgs_flush(cmd, &R.items[i].msgs);
         if (R.items[i].rc != CLI_OK)
             rc = R.items[i].rc;
-        R.items[i].alpha_change = R.items[i].merged.pl.alpha - R.items[i].base.pl.alpha;
+        if (c->base_path)
+            R.items[i].alpha_change = R.items[i].merged.pl.alpha - R.items[i].base.pl.alpha;
     }
     if (rc != CLI_OK || flag_all(R.items, R.n, c->zt, 0, &R.nf_spike) != CLI_OK ||
         (c->base_path && flag_all(R.items, R.n, c->zt, 1, &R.nf_alpha) != CLI_OK)) {
