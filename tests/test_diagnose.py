@@ -19,6 +19,8 @@ independent numpy implementation and known answers.
     singular values and α match numpy.
   * degenerate modules (NaN in lora_A; lora_B = 0): NaN measures, a
     warning each, never flagged, left out of the others' robust z.
+  * MAD = 0 (seven of ten modules rank 1): the mean-absolute-deviation
+    fallback z; r = 1 everywhere (all equal): z = 0, nothing flagged.
   * --csv holds the file's numbers; bad input (missing base weight,
     misshapen base, --min-tail 1, no adapter): one line, exit != 0, no
     output file.
@@ -336,6 +338,41 @@ def test_degenerate(tmp):
           "degenerate: the robust z of the other four leaves the NaN modules out")
 
 
+# ---- MAD = 0 ----
+
+def test_mad_zero(tmp):
+    """Seven of ten modules have a rank-1 dW (spike share 1): MAD = 0, so z
+    uses 1.253314·mean|x − median|; r = 1 everywhere: all equal, z = 0."""
+    rng = np.random.default_rng(4)
+    mods = {}
+    for i in range(10):
+        A, B = mk.lora_pair(rng, 20, 16, 2, 0.1)
+        if i < 7:
+            B[:, 1] = 0.0
+        mods["h.%d.attn.v_proj" % i] = (A, B)
+    ad = os.path.join(tmp, "mad0")
+    mk.write_adapter(ad, mods, 2, 4.0)
+    rc, so, se, h5 = diagnose(tmp, "mad0", ad)
+    if check(rc == 0, "MAD = 0: runs"):
+        got, _ = modules(h5)
+        names = sorted(got)
+        x = np.array([got[n][1]["delta_spike_share"] for n in names])
+        zc = np.array([got[n][1]["spike_z"] for n in names])
+        med = np.median(x)
+        check(np.sum(x == 1.0) == 7 and np.median(np.abs(x - med)) == 0 and
+              np.allclose(zc, (x - med) / (1.253314 * np.mean(np.abs(x - med))), rtol=0, atol=1e-9),
+              "MAD = 0: z = (x - median) / (1.253314 mean|x - median|) (z of the others %s)"
+              % np.round(zc[x < 1], 2).tolist())
+    one = {n: (A[:1], B[:, :1]) for n, (A, B) in mods.items()}
+    ad1 = os.path.join(tmp, "r1")
+    mk.write_adapter(ad1, one, 1, 1.0)
+    rc, so, se, h5 = diagnose(tmp, "r1", ad1)
+    if check(rc == 0, "r = 1: runs"):
+        got, root = modules(h5)
+        check(all(g[1]["delta_spike_share"] == 1.0 and g[1]["spike_z"] == 0.0 for g in got.values()) and
+              root["n_flagged_spike"] == 0, "r = 1: every spike share 1, MAD = mean AD = 0: z = 0, nothing flagged")
+
+
 def main():
     if h5py is None:
         skip("diagnose", "h5py missing")
@@ -347,6 +384,7 @@ def main():
         test_fixtures(tmp)
         test_bad(tmp)
         test_degenerate(tmp)
+        test_mad_zero(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
