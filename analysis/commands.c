@@ -30,6 +30,7 @@ const command commands[] = {
     {"trajectory", cmd_trajectory, "a training run's snapshots (train --save-every): norm, rank, phi per step"},
     {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5"},
     {"intruders", cmd_intruders, "intruder dimensions of W0 + dW vs W0 (LoRA vs full fine-tuning) -> HDF5"},
+    {"diagnose", cmd_diagnose, "spectral diagnostics: spike share, stable/effective rank, power-law alpha of W, dW, W+dW -> HDF5"},
 };
 
 const size_t n_commands = sizeof commands / sizeof commands[0];

@@ -64,6 +64,9 @@ static const describe_row DESCRIBE[] = {
     {"intruders", "intruder_sigma", "1", "singular value σ_i of W of each intruder at the default k, ε"},
     {"intruders", "/k_values", "directions", "the top-k sizes of the rows of the count grids"},
     {"intruders", "/eps_values", "1", "the thresholds ε of the columns of the count grids"},
+    {"diagnose", "delta_singular_values", "1", "singular values of dW = s·B·A (low-rank path), descending"},
+    {"diagnose", "base_singular_values", "1", "all min(d, k) singular values of the base weight W, descending"},
+    {"diagnose", "merged_singular_values", "1", "all min(d, k) singular values of W + dW, descending"},
     {"quanterr", "error_singular_values", "1", "singular values of the quantisation error E = W − "
                                                "deq(Q(W)), descending"},
     {"quanterr", "delta_singular_values", "1", "singular values of the adapter's dW = s·B·A, descending"},

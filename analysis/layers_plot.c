@@ -33,6 +33,8 @@ static const layers_row LAYERS[] = {
     {"quanterr", "error_rel", "quanterr_layers", "‖E‖_F / ‖W‖_F",
      "relative quantisation error of every quantised weight per layer"},
     {"intruders", "n_intruders", "intruders_layers", "intruder dimensions (default k, ε)", "intruders of W0 + ΔW per layer: top-k left singular vectors with max |cos| < ε with every one of W0"},
+    {"diagnose", "delta_spike_share", "diagnose_layers", "spike share σ₁²/Σσ² of ΔW",
+     "share of ‖ΔW‖²_F in its top singular direction per layer"},
     {"compare", "mean_offdiag_phi", "compare_layers", "mean off-diagonal φ",
      "mean off-diagonal φ of the adapters per layer"},
 };

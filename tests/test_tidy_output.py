@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """test_tidy_output.py — the output other tools read (issue 16): for
-spectrum, subspace, amplify, quanterr and deltaspec on synthetic adapters
+spectrum, subspace, amplify, quanterr, deltaspec (and the later intruders,
+diagnose, compare, trajectory) on synthetic adapters
 (tests/make_adapters.py) and the PEFT fixtures (../shared/fixtures/peft:
 SKIP when absent, FAIL under CI=true), every --csv row and every --json
 value equals the HDF5 file's number exactly (%.17g round-trips a double;
@@ -268,6 +269,7 @@ def main():
         analyse("subspace", tmp, ["subspace", os.path.join(s, "a8"), os.path.join(s, "a4")], "subspace")
         analyse("amplify", tmp, ["amplify", os.path.join(s, "a8"), "--base", base, "--k", "2"], "amplify")
         analyse("intruders", tmp, ["intruders", os.path.join(s, "a8"), "--base", base, "--null-draws", "5"], "intruders")
+        analyse("diagnose", tmp, ["diagnose", os.path.join(s, "a8"), "--base", base], "diagnose")
         analyse("quanterr", tmp, ["quanterr", base, os.path.join(s, "a8"), "--compare", os.path.join(s, "a4")],
                 "quanterr")
         deltaspec_pair(tmp)
