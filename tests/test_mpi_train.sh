@@ -152,4 +152,22 @@ if [ -x "$LSC" ] && ! ldd "$LSC" 2>/dev/null | grep -q libmpi; then
 else
     skip "build without MPI on 2 ranks" "$LSC is missing or built with MPI"
 fi
+
+# ---- experiments/bench_mpi.sh (make bench) in its quick mode, and the cluster model ----
+BENCH_QUICK=1 BENCH_OUT="$T/bench" LSC_MPI_BIN="$MPI_BIN" sh experiments/bench_mpi.sh >"$T/o" 2>"$T/e"
+rc=$?
+say_rc "experiments/bench_mpi.sh (BENCH_QUICK=1) exits 0"
+$PY - "$T/bench/mpi.json" "$T/bench/mpi_model.json" <<'EOF' >"$T/py" 2>&1
+import json, sys
+d = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
+rows = {(r["mode"], r["ranks"]): r for r in d["summary"]}
+ok = len(rows) == 4 and all(r["tokens_per_s"] > 0 for r in rows.values())
+ok = ok and all(rows[(k, 2)]["dp_bytes_per_step"] == 4 * (rows[(k, 2)]["trainable_params"] + 1) for k in ("lora", "full"))
+# the 7B model: q,v at r = 8 is 32 layers x 2 modules x 8 x (4096 + 4096) parameters
+qv8 = [r for r in m["rows"] if r["case"] == "LoRA r=8 q,v"][0]
+ok = ok and qv8["trainable"] == 32 * 2 * 8 * 8192 and qv8["bytes_per_step"] == 4 * (32 * 2 * 8 * 8192 + 1)
+print("summary rows %d, 7B q,v r=8 trainable %d" % (len(rows), qv8["trainable"]))
+sys.exit(0 if ok else 1)
+EOF
+if [ $? = 0 ]; then ok "bench_mpi: mpi.json and mpi_model.json ($(cat "$T/py"))"; else bad "bench_mpi outputs: $(cat "$T/py")"; fi
 finish
