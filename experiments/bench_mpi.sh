@@ -6,7 +6,9 @@
 # speed-up, parallel efficiency and the bytes reduced per step (4 x (trainable parameters + 1):
 # the gradient and the loss, what train_log.h5 records as dp_bytes_per_step), then the cluster
 # model of experiments/mpi_model.py (a 7B-shaped Llama step vs the ring Allreduce of its LoRA
-# gradient at 10 and 100 Gbit/s), fed with the GFLOP/s measured here.
+# gradient at 10 and 100 Gbit/s), fed with the GFLOP/s measured here. Each run's CPU seconds (all
+# ranks, user + system, start-up included) say whether the ranks divided the work without waste
+# even when a loaded machine leaves them no second free core to run on.
 #
 # One process runs the plain step (--micro-batches 1, today's path); 2 ranks run K = 2
 # micro-batches of half the batch each, ordered reduction (the default).
@@ -57,17 +59,20 @@ one() {
     case $mode in lora) m="--rank 8 --targets q,v" ;; full) m="--full" ;; esac
     args="train --synthetic --layers $L --heads $H --embd $C --ctx $T --batch $B --vocab 256 --warmup $W --steps $S --threads 1 $m --json"
     log=$OUT/runs/mpi_${mode}_${ranks}_${rep}.log
-    if [ "$ranks" = 1 ]; then
-        # shellcheck disable=SC2086
-        "$LSC" $args --micro-batches 1 >"$log" 2>&1 || die "failed: $LSC $args (see $log)"
-    else
-        # shellcheck disable=SC2086
-        mpirun --oversubscribe --allow-run-as-root -np "$ranks" "$MPI_BIN" $args >"$log" 2>&1 ||
-            die "failed: mpirun -np $ranks $MPI_BIN $args (see $log)"
-    fi
+    if [ "$ranks" = 1 ]; then set -- "$LSC"; else
+        set -- mpirun --oversubscribe --allow-run-as-root -np "$ranks" "$MPI_BIN"; fi
+    # the CPU seconds of the whole run (all ranks: user + system of the children) on the last line
+    # shellcheck disable=SC2086
+    "$PY" -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("cpu_s %.3f" % (u.ru_utime + u.ru_stime)); sys.exit(rc)' "$@" $args $([ "$ranks" = 1 ] && echo --micro-batches 1) \
+        >"$log" 2>&1 || die "failed: $* $args (see $log)"
     j=$(grep '^{' "$log" | tail -n 1)
-    [ -n "$j" ] || die "no JSON line in $log"
-    printf '{"case":"%s","ranks":%s,"rep":%s,"load":%s,"run":%s}\n' "$mode" "$ranks" "$rep" "$(load1)" "$j" >>"$JL"
+    cpu=$(sed -n 's/^cpu_s //p' "$log" | tail -n 1)
+    [ -n "$j" ] && [ -n "$cpu" ] || die "no JSON line in $log"
+    printf '{"case":"%s","ranks":%s,"rep":%s,"load":%s,"cpu_s":%s,"run":%s}\n' "$mode" "$ranks" "$rep" "$(load1)" \
+        "$cpu" "$j" >>"$JL"
 }
 
 rep=1
@@ -90,8 +95,8 @@ cases = {}
 for r in recs:
     cases.setdefault((r["case"], r["ranks"]), []).append(r)
 summary = []
-lines = ["| mode | ranks | tokens/s (median of %d; min..max) | step ms | speed-up | efficiency | bytes reduced / step |" %
-         max(len(v) for v in cases.values()), "|---|---|---|---|---|---|---|"]
+lines = ["| mode | ranks | tokens/s (median of %d; min..max) | step ms | speed-up | efficiency | CPU s / run "
+         "| bytes reduced / step |" % max(len(v) for v in cases.values()), "|---|---|---|---|---|---|---|---|"]
 for mode in ("lora", "full"):
     base = None
     for ranks in (1, 2):
@@ -110,11 +115,12 @@ for mode in ("lora", "full"):
                "tokens_per_s_max": max(tps), "step_ms": statistics.median(ms), "speedup": sp,
                "efficiency": sp / ranks, "trainable_params": n, "dp_bytes_per_step": bytes_step,
                "gflops": statistics.median(r["run"]["gflops"] for r in rs),
-               "max_load": max(r["load"] for r in rs)}
+               "max_load": max(r["load"] for r in rs), "cpu_s": statistics.median(r["cpu_s"] for r in rs)}
         summary.append(row)
-        lines.append("| %s | %d | %.0f (%.0f..%.0f) | %.1f | %.2fx | %.0f%% | %s |" % (
+        lines.append("| %s | %d | %.0f (%.0f..%.0f) | %.1f | %.2fx | %.0f%% | %.1f | %s |" % (
             "LoRA r=8 q,v" if mode == "lora" else "full FT", ranks, med, min(tps), max(tps), row["step_ms"], sp,
-            100 * row["efficiency"], "%d (%.1f KiB)" % (bytes_step, bytes_step / 1024) if bytes_step else "-"))
+            100 * row["efficiency"], row["cpu_s"],
+            "%d (%.1f KiB)" % (bytes_step, bytes_step / 1024) if bytes_step else "-"))
 flag = " (load > 0.5: figures are noisy)" if max(float(l0), float(l1)) > 0.5 else ""
 lines.append("")
 lines.append("shape L:NH:C:T:B:warmup:steps = %s, 1 thread per rank; load average %s at start, %s at end%s" %
