@@ -86,10 +86,17 @@ while [ "$rep" -le "$RUNS" ]; do   # interleaved: a burst of foreign load hits o
     rep=$((rep + 1))
 done
 LOAD1=$(load1)
+# the launcher's own cost: CPU seconds of `mpirun -np 2 lorascope version` (start-up and shutdown only)
+LAUNCH=$("$PY" -c 'import resource, subprocess, sys
+for _ in range(3):
+    subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.3f" % ((u.ru_utime + u.ru_stime) / 3))' mpirun --oversubscribe --allow-run-as-root -np 2 "$MPI_BIN" version) ||
+    die "mpirun -np 2 $MPI_BIN version failed"
 
-"$PY" - "$JL" "$OUT" "$SHAPE" "$LOAD0" "$LOAD1" "$UPTIME0" <<'EOF' || die "report failed"
+"$PY" - "$JL" "$OUT" "$SHAPE" "$LOAD0" "$LOAD1" "$UPTIME0" "$LAUNCH" <<'EOF' || die "report failed"
 import json, statistics, sys
-src, out, shape, l0, l1, up = sys.argv[1:7]
+src, out, shape, l0, l1, up, launch = sys.argv[1:8]
 recs = [json.loads(l) for l in open(src) if l.strip()]
 cases = {}
 for r in recs:
@@ -125,8 +132,11 @@ flag = " (load > 0.5: figures are noisy)" if max(float(l0), float(l1)) > 0.5 els
 lines.append("")
 lines.append("shape L:NH:C:T:B:warmup:steps = %s, 1 thread per rank; load average %s at start, %s at end%s" %
              (shape, l0, l1, flag))
+lines.append("CPU s / run: all processes of the run, start-up included; the launcher alone (mpirun -np 2 "
+             "lorascope version) takes %s s" % launch)
 lines.append("uptime at start: " + up.strip())
 doc = {"shape": shape, "load_start": float(l0), "load_end": float(l1), "uptime": up.strip(),
+       "launcher_cpu_s": float(launch),
        "summary": summary, "runs": recs}
 with open(out + "/mpi.json", "w") as f:
     json.dump(doc, f, indent=1)
