@@ -5,7 +5,8 @@
 # --micro-batches 2 (LoRA with dropout, --full, pretrain); --dp-reduce allreduce agrees with the
 # ordered reduction to float rounding; resume 2 -> 1 and 1 -> 2 ranks equal an uninterrupted run;
 # the log's dp_bytes_per_step is the LoRA gradient (+ the loss) and mpi_ranks/micro_batches/
-# dp_reduce are recorded; rank 0 alone prints; other commands, a bad --micro-batches and a
+# dp_reduce are recorded; rank 0 alone prints; SIGINT to one rank stops both after the same step
+# (checkpoint, resumable); other commands, a bad --micro-batches and a
 # build without MPI refuse on 2 ranks with one line.
 # The MPI program: $LSC_MPI_BIN, else $LSC_BUILD/mpi/lorascope, else build/mpi/lorascope (make
 # test builds it when mpicc exists). Without it or without mpirun every check is one SKIP, a
@@ -130,6 +131,30 @@ np 2 train $A --dropout 0.1 --resume -o "$T/r12"
 say_rc "1 process --stop-at 4, resumed on 2 ranks"
 same "resume 1 -> 2 ranks = uninterrupted (adapter bytes)" "$T/l1/adapter_model.safetensors" "$T/r12/adapter_model.safetensors"
 same_curve "resume 1 -> 2 ranks: the whole loss curve bit for bit" "$T/l1/train_log.h5" "$T/r12/train_log.h5"
+
+# ---- SIGINT to one rank: every rank stops after the same step, with a checkpoint ----
+# (the signalled rank's progress callback asks to stop; the ranks OR their flags each step. A rank
+# left running alone would wait for its partner forever: timeout turns that into a failure.)
+timeout 120 $MPIRUN -np 2 "$MPI_BIN" train $A --steps 5000 --eval-every 5000 --ckpt-every 5000 -o "$T/int" \
+    >"$T/int.o" 2>"$T/int.e" &
+mp=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q '^step 1/' "$T/int.e" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kid=$(pgrep -P "$(pgrep -P $mp -n 2>/dev/null || echo $mp)" lorascope 2>/dev/null | head -n 1)
+[ -n "$kid" ] || kid=$(pgrep -f "$MPI_BIN train" | head -n 1)
+[ -n "$kid" ] && kill -INT "$kid"
+wait $mp
+rc=$?
+s=$(sed -n 's/^lorascope train: stopped at step \([0-9]*\)\/5000.*/\1/p' "$T/int.e")
+if [ "$rc" = 130 ] && [ -n "$s" ] && [ "$(grep -c 'stopped at step' "$T/int.e")" = 1 ] && [ -f "$T/int/train_state.safetensors" ]; then
+    ok "SIGINT to one rank: both stopped after step $s (exit 130, one message, a checkpoint)"
+else bad "SIGINT to one rank: exit $rc, stopped at '${s}' ($(grep -v '^step' "$T/int.e" | head -c 300))"; fi
+if [ -n "$s" ]; then
+    one train $A --steps 5000 --eval-every 5000 --ckpt-every 5000 --micro-batches 2 --resume --stop-at $((s + 2)) \
+        -o "$T/int" --quiet
+    if [ "$rc" = 0 ] && grep -q "stopped at step $((s + 2))/5000" "$T/e"; then ok "... the checkpoint resumes (1 process, to step $((s + 2)))"
+    else bad "resume after SIGINT: exit $rc: $(head -c 300 "$T/e")"; fi
+fi
 
 # ---- refusals on 2 ranks: one line each ----
 np 2 inspect "$T/l1"
