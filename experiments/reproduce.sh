@@ -13,6 +13,14 @@
 # Run it again after a finished run and only the report is rebuilt. Exit status: 0, or 1 when a
 # step fails or a metric drifted out of the baseline's tolerance.
 #
+# LSC_STUDIES="study_x ..." restricts step 5 to those studies (and step 4 to their runs; the lr
+# sweep always runs): default all. The regression check then compares only the metrics of those
+# studies' files and skips it (a baseline covers every study).
+#
+# Under `lorascope sweep` (analysis/sweep.c; LSC_SWEEP=DIR set by it) step 4 hands every planned
+# run to the sweep through the FIFOs DIR/req and DIR/res (a work queue that the sweep's rank 0
+# dispatches to its MPI ranks) instead of running them $JOBS at a time here.
+#
 # Internal: `reproduce.sh --one KIND ID ARGS...` trains one planned run (used for parallel jobs).
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,7 +48,14 @@ if [ "${1:-}" = --one ]; then
 fi
 
 . experiments/lib.sh
-STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora study_forget"
+ALL_STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora study_forget"
+STUDIES=${LSC_STUDIES:-$ALL_STUDIES}
+for s in $STUDIES; do
+    case " $ALL_STUDIES " in
+        *" $s "*) ;;
+        *) lsc_die "LSC_STUDIES: unknown study '$s' (one of: $ALL_STUDIES)" ;;
+    esac
+done
 
 [ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
 for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec intruders; do
@@ -88,11 +103,16 @@ plan_and_run() {
     awk -F'\t' '!seen[$2]++' "$plan.all" >"$plan"
     LSC_NRUNS=$(wc -l <"$plan" | tr -d ' ')
     export LSC_NRUNS
-    lsc_log "$LSC_NRUNS runs planned for $*; $JOBS at a time"
     : >"$WORK/progress"
     rm -rf "$WORK/.workers"
-    tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
-        || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+    if [ -n "${LSC_SWEEP:-}" ]; then
+        lsc_log "$LSC_NRUNS runs planned for $*; handed to lorascope sweep"
+        lsc_sweep_runs "$plan" || lsc_die "$SWEEP_FAILED of $LSC_NRUNS training runs failed (see the messages above)"
+    else
+        lsc_log "$LSC_NRUNS runs planned for $*; $JOBS at a time"
+        tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
+            || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+    fi
     computed=$(( computed + $(grep -c ' 0$' "$WORK/progress" || true) ))
 }
 
@@ -119,7 +139,10 @@ done
 # ---- 6. regression check ----
 baseline=experiments/baselines/$PROFILE_TAG.json
 regress_rc=0
-if [ -f "$baseline" ]; then
+if [ "$STUDIES" != "$ALL_STUDIES" ]; then
+    rm -f "$RESULTS/regress.json"
+    lsc_log "LSC_STUDIES=\"$STUDIES\": a subset of the studies, regression check skipped"
+elif [ -f "$baseline" ]; then
     lsc_log "regression check against $baseline"
     "$LSC" regress --baseline "$baseline" --current "$RESULTS" --out "$RESULTS/regress.json" --quiet || regress_rc=$?
     [ "$regress_rc" -le 1 ] || lsc_die "lorascope regress failed (exit $regress_rc)"
