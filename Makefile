@@ -2,6 +2,10 @@
 #
 #   make              build build/liblorascope.a and build/lorascope (installs nothing;
 #                     stops with the apt-get command if a library is missing)
+#   make MPI=1        the same with build/lorascope built by mpicc -DLSC_MPI (Open MPI):
+#                     `mpirun -np N build/lorascope train ...` trains data-parallel
+#   make mpi-bin      the MPI variant build/mpi/lorascope beside the default program (make test,
+#                     check, bench and asan build it when mpicc exists; the MPI tests use it)
 #   make deps         the one dependency step: apt-get install whichever Debian
 #                     packages are missing (DEPS=run: build + studies; DEPS=all: + tests)
 #   make test         make deps, build, run every test
@@ -21,7 +25,8 @@
 #                     man page and bash completion
 #   make clean
 # Knobs: CFLAGS="-O0 -g" (appended to the project's flags), OPENMP=0 (no OpenMP
-# runtime), WERROR=1 (warnings are errors; on by default when CI=true), V=1.
+# runtime), WERROR=1 (warnings are errors; on by default when CI=true), V=1,
+# MPI=1 (build/lorascope with MPI; MPICC, default mpicc).
 
 # ---- settings ----
 # Every variable below can be set on the command line. CFLAGS, CPPFLAGS and
@@ -42,6 +47,8 @@ OPENMP  := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /
 export OPENMP
 endif
 SAN     ?=
+MPI     ?= 0
+MPICC   ?= mpicc
 PYTHON  := /usr/bin/python3
 VERSION := $(shell sed -n 's/^\#define LSC_VERSION "\(.*\)"/\1/p' lib/lsc_error.h)
 
@@ -80,8 +87,9 @@ DEB_RUN   := build-essential libopenblas-dev liblapacke-dev libhdf5-dev libcjson
              gnuplot-nox python3
 DEB_TEST  := python3-numpy python3-h5py chromium
 DEB_FUZZ  := clang libclang-rt-14-dev
+DEB_MPI   := libopenmpi-dev openmpi-bin
 DEPS      ?= all
-DEB_WANT  := $(DEB_RUN) $(if $(filter all,$(DEPS)),$(DEB_TEST) $(DEB_FUZZ))
+DEB_WANT  := $(DEB_RUN) $(if $(filter all,$(DEPS)),$(DEB_TEST) $(DEB_FUZZ) $(DEB_MPI),$(if $(filter 1,$(MPI)),$(DEB_MPI)))
 
 # ---- dependencies (pkg-config; probed only when compiling) ----
 NOBUILD_GOALS := deps clean data help fuzz soak
@@ -113,7 +121,8 @@ PROG     := $(BUILD)/lorascope
 
 .SECONDARY:
 
-.PHONY: all build test check asan asan-clang bench reproduce regress deps data clean install debug fuzz fuzz-bins soak
+.PHONY: all build test check asan asan-clang bench reproduce regress deps data clean install debug fuzz fuzz-bins soak \
+        mpi-bin
 
 all: build
 
@@ -141,15 +150,59 @@ $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(Q)$(AR) rcs $@ $^
 
-$(PROG): $(APP_OBJ) $(LIBA)
+# The program's compiler: $(CC), or with MPI=1 Open MPI's wrapper with -DLSC_MPI (analysis/dist.c;
+# lib/ never calls MPI, so the library is compiled by $(CC) either way). The stamp file holds the
+# switch, so flipping it rebuilds the program's objects.
+ifeq ($(MPI),1)
+APP_CC    := $(MPICC)
+APP_FLAGS := -DLSC_MPI
+else
+APP_CC    := $(CC)
+APP_FLAGS :=
+endif
+MPI_STAMP := $(BUILD)/mpi.txt
+$(MPI_STAMP): FORCE
 	@mkdir -p $(@D)
-	@echo "  LD   $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(APP_OBJ) $(LIBA) $(ALL_LIBS) $(SAN)
+	@echo '$(MPI)' | cmp -s - $@ 2>/dev/null || echo '$(MPI)' > $@
+
+$(PROG): $(APP_OBJ) $(LIBA) $(MPI_STAMP)
+	@mkdir -p $(@D)
+	@echo "  LD   $@$(if $(filter 1,$(MPI)), (MPI))"
+	$(Q)$(APP_CC) $(ALL_CFLAGS) $(SAN) -o $@ $(APP_OBJ) $(LIBA) $(ALL_LIBS) $(SAN)
+
+$(APP_OBJ): $(MPI_STAMP)
+$(APP_OBJ): $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC   $<$(if $(filter 1,$(MPI)), (MPI))"
+	$(Q)$(APP_CC) $(ALL_CFLAGS) $(APP_FLAGS) $(SAN) -Ilib -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo "  CC   $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -Ilib -c -o $@ $<
+
+# The MPI variant build/mpi/lorascope: the program's objects compiled again by $(MPICC) with
+# -DLSC_MPI, linked with the same library. `make test` builds it when $(MPICC) exists, so the
+# MPI tests (tests/test_mpi_*.sh: $LSC_MPI_BIN, else $(BUILD)/mpi/lorascope) always have it.
+MPI_PROG := $(BUILD)/mpi/lorascope
+MPI_OBJ  := $(APP_SRC:%.c=$(BUILD)/mpi/obj/%.o)
+
+$(MPI_PROG): $(MPI_OBJ) $(LIBA)
+	@mkdir -p $(@D)
+	@echo "  LD   $@ (MPI)"
+	$(Q)$(MPICC) $(ALL_CFLAGS) $(SAN) -o $@ $(MPI_OBJ) $(LIBA) $(ALL_LIBS) $(SAN)
+
+$(BUILD)/mpi/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC   $< (MPI)"
+	$(Q)$(MPICC) $(ALL_CFLAGS) -DLSC_MPI $(SAN) -Ilib -c -o $@ $<
+
+# Builds $(MPI_PROG) when $(MPICC) is there; says so and builds nothing when it is not (the MPI
+# tests then skip, or fail under CI=true, where make deps has installed Open MPI).
+mpi-bin:
+	$(Q)if command -v $(MPICC) >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(MPI_PROG); \
+	else echo "make: $(MPICC) not found: $(MPI_PROG) not built (apt-get install $(DEB_MPI)); the MPI tests will skip"; fi
 
 # The commit of the source tree being built, baked into analysis_common.o as LSC_GIT_COMMIT (the
 # git_commit attribute of every result file and train log): `git rev-parse HEAD` of this directory
@@ -160,8 +213,9 @@ GIT_STAMP  := $(BUILD)/git_commit.txt
 $(GIT_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(GIT_COMMIT)' | cmp -s - $@ 2>/dev/null || echo '$(GIT_COMMIT)' > $@
-$(BUILD)/obj/analysis/analysis_common.o: $(GIT_STAMP)
-$(BUILD)/obj/analysis/analysis_common.o: ALL_CFLAGS += -DLSC_GIT_COMMIT='"$(GIT_COMMIT)"'
+$(BUILD)/obj/analysis/analysis_common.o $(BUILD)/mpi/obj/analysis/analysis_common.o: $(GIT_STAMP)
+$(BUILD)/obj/analysis/analysis_common.o $(BUILD)/mpi/obj/analysis/analysis_common.o: \
+    ALL_CFLAGS += -DLSC_GIT_COMMIT='"$(GIT_COMMIT)"'
 .PHONY: FORCE
 FORCE:
 
@@ -190,16 +244,19 @@ $(BUILD)/tests/test_oom: $(BUILD)/obj/tests/test_oom.o $(OOM_LIBA)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory mpi-bin
 	$(Q)BUILD=$(BUILD) sh tests/run.sh
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory mpi-bin
 	$(Q)BUILD=$(BUILD) LSC_QUICK=1 sh tests/run.sh
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined,float-cast-overflow $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),-fsanitize=integer) -fno-sanitize-recover=undefined" build
-	$(Q)BUILD=build/asan LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
+	$(Q)$(MAKE) --no-print-directory mpi-bin
+	$(Q)BUILD=build/asan LSC_MPI_BIN=$(CURDIR)/$(BUILD)/mpi/lorascope LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh
 
 # The same suite built by clang with -fsanitize=integer as well, every report
 # fatal (-fno-sanitize-recover=all; `make asan` lets integer reports pass).
@@ -211,7 +268,8 @@ asan-clang: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan-clang CC=clang \
 	    OPENMP=$(shell echo 'int main(void){return 0;}' | clang -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1 || echo 0) \
 	    OPT="-O2 -g -fno-omit-frame-pointer -Wno-pass-failed" SAN="$(ASAN_CLANG_SAN)" build
-	$(Q)BUILD=build/asan-clang LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:intercept_tls_get_addr=0 \
+	$(Q)$(MAKE) --no-print-directory mpi-bin
+	$(Q)BUILD=build/asan-clang LSC_MPI_BIN=$(CURDIR)/$(BUILD)/mpi/lorascope LSC_ASAN=1 ASAN_OPTIONS=detect_leaks=1:intercept_tls_get_addr=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1 CC=clang OPT="-O2 -g -fno-omit-frame-pointer -Wno-pass-failed" \
 	    SAN="$(ASAN_CLANG_SAN)" sh tests/run.sh
 
@@ -261,6 +319,7 @@ regress:
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory build
+	$(Q)$(MAKE) --no-print-directory mpi-bin
 	$(Q)BUILD=$(BUILD) sh experiments/bench.sh
 
 # ---- install: program, static library + headers + pkg-config file, man
@@ -295,5 +354,5 @@ install: build $(MAN) $(COMPL)
 clean:
 	rm -rf build build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(OOM_OBJ:.o=.d) \
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(MPI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(OOM_OBJ:.o=.d) \
          $(FUZZ_BIN:$(BUILD)/fuzz/%=$(BUILD)/obj/fuzz/%.d)

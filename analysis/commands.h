@@ -18,6 +18,8 @@ typedef struct command {
     const char *name;
     cli_cmd_fn  fn;
     const char *summary;   /* one line, for `lorascope help` and the man page */
+    int         multi_rank; /* 1: may run on several MPI ranks (train, pretrain, sweep); the
+                               others refuse in main.c when started on more than one */
 } command;
 
 /* The table, in the order `lorascope help` lists it. */
