@@ -368,8 +368,9 @@ static void show_log(const char *log, int failed)
 /* Rank r finished its run with status: the report, and "ID RANK STATUS" to reproduce.sh. */
 static void finished(sweep *s, int r, int status)
 {
-    char *id, *log, *cmd;
-    split_request(s->running[r], &id, &log, &cmd);
+    char *id = s->running[r], *log = "/dev/null", *cmd;
+    if (split_request(s->running[r], &id, &log, &cmd) != 0)
+        log = "/dev/null";
     s->n_runs++;
     if (status != 0) {
         s->n_failed++;

@@ -13,9 +13,8 @@
 # Run it again after a finished run and only the report is rebuilt. Exit status: 0, or 1 when a
 # step fails or a metric drifted out of the baseline's tolerance.
 #
-# LSC_STUDIES="study_x ..." restricts step 5 to those studies (and step 4 to their runs; the lr
-# sweep always runs): default all. The regression check then compares only the metrics of those
-# studies' files and skips it (a baseline covers every study).
+# LSC_STUDIES="study_x ..." restricts steps 4-5 to those studies and their runs (the lr sweep
+# always runs): default all. The regression check is then skipped (a baseline covers every study).
 #
 # Under `lorascope sweep` (analysis/sweep.c; LSC_SWEEP=DIR set by it) step 4 hands every planned
 # run to the sweep through the FIFOs DIR/req and DIR/res (a work queue that the sweep's rank 0
@@ -89,6 +88,50 @@ fi
 stage_done data
 
 # ---- 2-4. plan, base model, runs ----
+# lsc_q WORD — WORD single-quoted for sh
+lsc_q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+# lsc_sweep_env — the environment of a `--one` run as `NAME='value' ...`: what it would inherit
+# from this script in the serial reproduce (the thread count included, so that the run is
+# bit-identical to the serial one), for a rank that did not start from this environment.
+lsc_sweep_env() {
+    LSC_RUN_THREADS=${LSC_RUN_THREADS:-$(lsc_threads)}
+    for _v in PROFILE BUILD ARCH FORMAT LSC_BIN LSC_RESULTS_ROOT LSC_FIGS_ROOT LSC_CACHE LSC_JOBS \
+              LSC_PLOTS LSC_ROOT LSC_T0 BASE BASE_SHA TASK_SHA LSC_NRUNS LSC_RUN_THREADS OMP_NUM_THREADS; do
+        eval "_set=\${$_v+1}"
+        if [ -n "$_set" ]; then eval "printf '%s=%s ' \"\$_v\" \"\$(lsc_q \"\$$_v\")\""; fi
+    done
+}
+
+# lsc_sweep_runs PLAN — under lorascope sweep: every run of PLAN as a request
+# "ID<TAB>LOG<TAB>COMMAND" into the sweep's FIFO $LSC_SWEEP/req, then "end"; the sweep trains
+# them on its ranks and answers "ID RANK STATUS" per run through $LSC_SWEEP/res, then "end".
+# The FIFOs are unlinked once open. Sets SWEEP_FAILED (the failed runs); status 1 when any.
+lsc_sweep_runs() {
+    if [ -z "${SWEEP_OPEN:-}" ]; then
+        exec 7>"$LSC_SWEEP/req" 8<"$LSC_SWEEP/res" || lsc_die "$LSC_SWEEP: cannot open the sweep's FIFOs"
+        rm -f "$LSC_SWEEP/req" "$LSC_SWEEP/res"
+        SWEEP_OPEN=1
+    fi
+    mkdir -p "$WORK/sweep-logs"
+    _logs=$(cd "$WORK/sweep-logs" && pwd)
+    _env=$(lsc_sweep_env)
+    _root=$(lsc_q "$LSC_ROOT")
+    while IFS="$(printf '\t')" read -r _kind _id _args; do
+        printf '%s\t%s\tcd %s && exec env %ssh experiments/reproduce.sh --one %s %s %s\n' "$_id" \
+            "$_logs/$_id.log" "$_root" "$_env" "$_kind" "$_id" "$_args" >&7
+    done <"$1"
+    printf 'end\n' >&7
+    SWEEP_FAILED=0
+    _end=
+    while read -r _id _rank _status; do
+        [ "$_id" = end ] && { _end=1; break; }
+        [ "$_status" = 0 ] || SWEEP_FAILED=$((SWEEP_FAILED + 1))
+    done <&8
+    [ -n "$_end" ] || lsc_die "lorascope sweep went away"
+    [ "$SWEEP_FAILED" = 0 ]
+}
+
 # plan_and_run STUDY... — every study script declares its runs (LSC_PLAN mode; shared runs are
 # trained once), then every run not already done is trained, $JOBS at a time.
 plan_and_run() {
