@@ -264,6 +264,7 @@ typedef struct sweep {
     dist_req *done;             /* the pending receive of a finished run's status */
     int    done_status;
     int    n_failed, n_runs;
+    int   *per_rank;            /* runs finished by each rank */
 } sweep;
 
 static int n_running(const sweep *s)
@@ -372,6 +373,7 @@ static void finished(sweep *s, int r, int status)
     if (split_request(s->running[r], &id, &log, &cmd) != 0)
         log = "/dev/null";
     s->n_runs++;
+    s->per_rank[r]++;
     if (status != 0) {
         s->n_failed++;
         fprintf(stderr, "lorascope sweep: run %s failed on rank %d (exit %d); log: %s\n", id, r, status, log);
@@ -552,6 +554,15 @@ static int set_plan(const char *root, const char **pos, int npos)
     return CLI_OK;
 }
 
+/* "N runs on K ranks (rank 0: a, rank 1: b, ...), F failed" on stderr. */
+static void report_counts(const sweep *s)
+{
+    fprintf(stderr, "lorascope sweep: %d runs on %d rank%s (", s->n_runs, s->size, s->size > 1 ? "s" : "");
+    for (int r = 0; r < s->size && r < 64; r++)
+        fprintf(stderr, "%srank %d: %d", r ? ", " : "", r, s->per_rank[r]);
+    fprintf(stderr, "%s), %d failed\n", s->size > 64 ? ", ..." : "", s->n_failed);
+}
+
 /* Rank 0: the FIFOs, reproduce.sh, the queue; then every other rank is told to stop. */
 static int leader(const char *root)
 {
@@ -561,8 +572,9 @@ static int leader(const char *root)
     s.size = dist_size();
     s.in = malloc(MSG_MAX);
     s.running = calloc((size_t)s.size, sizeof *s.running);
+    s.per_rank = calloc((size_t)s.size, sizeof *s.per_rank);
     int rc = CLI_FAIL;
-    if (s.in && s.running && open_fifos(&s) == 0) {
+    if (s.in && s.running && s.per_rank && open_fifos(&s) == 0) {
         char script[1200];
         snprintf(script, sizeof script, "%s/experiments/reproduce.sh", root);
         setenv("LSC_SWEEP", s.dir, 1);
@@ -578,8 +590,7 @@ static int leader(const char *root)
     for (int r = 1; r < s.size; r++)
         dist_send(code, strlen(code), r, TAG_STOP);
     if (s.n_runs > 0)
-        fprintf(stderr, "lorascope sweep: %d runs on %d rank%s, %d failed\n", s.n_runs, s.size,
-                s.size > 1 ? "s" : "", s.n_failed);
+        report_counts(&s);
     remove_fifos(&s);
     if (s.req_fd >= 0)
         close(s.req_fd);
@@ -589,6 +600,7 @@ static int leader(const char *root)
         free(s.queue[i]);
     free(s.queue);
     free(s.running);
+    free(s.per_rank);
     free(s.in);
     return rc;
 }
