@@ -454,11 +454,11 @@ static void remove_fifos(sweep *s)
  * half-built run), the FIFOs go; then this process dies of the signal. */
 static void interrupted(sweep *s)
 {
+    remove_fifos(s);   /* first: mpirun may follow its SIGTERM with a SIGKILL soon */
     if (s->driver > 0)
         kill(-s->driver, SIGTERM);
     stop_child(s->local, 2000);
     stop_child(s->driver, 2000);
-    remove_fifos(s);
     die_of_signal();
 }
 

@@ -153,6 +153,6 @@ alive() {   # the --one runs registered in work/.workers, and trainers writing u
 }
 while [ $n -lt 100 ] && alive; do sleep 0.1; n=$((n + 1)); done
 ! alive; verdict "no run or trainer of the sweep is left running"
-[ -z "$(ls -A "$T/tmp")" ] && [ -z "$(ls -a "$T/int/$R/runs" | grep '^\.tmp')" ]
-verdict "no FIFO directory and no half-built run is left"
+left=$(ls -A "$T/tmp"; ls -a "$T/int/$R/runs" | grep '^\.tmp')
+[ -z "$left" ]; verdict "no FIFO directory and no half-built run is left${left:+ (left: $(echo $left))}"
 finish
