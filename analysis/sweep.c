@@ -445,7 +445,9 @@ static int open_fifos(sweep *s)
     if (mkfifo(p, 0600) != 0 || (s->req_fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
         goto fail;
     snprintf(p, sizeof p, "%s/res", s->dir);
-    if (mkfifo(p, 0600) != 0 || (s->res_fd = open(p, O_RDWR | O_CLOEXEC)) < 0)
+    /* non-blocking too: answers are a few bytes a run, and a full FIFO (reproduce.sh gone) must
+     * not stop the queue */
+    if (mkfifo(p, 0600) != 0 || (s->res_fd = open(p, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
         goto fail;
     return 0;
 fail:
