@@ -19,8 +19,10 @@
  * On one process (no launcher, or a build without MPI) the same happens with rank 0 alone:
  * the runs are trained one at a time.
  */
+#define _GNU_SOURCE   /* sched_setaffinity, CPU_SET */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +124,20 @@ static void drop_launcher_env(void)
     }
 }
 
+/* Every CPU of the machine allowed again (the kernel keeps the job's cpuset, e.g. Slurm's): mpirun
+ * binds each rank to one core by default, and a run or an analysis that inherited that binding
+ * could not move off a core another process keeps busy (the tiny study_rank sweep took 151 s
+ * bound, 73 s unbound, on a shared 2-core machine), nor use the other cores when threaded. */
+static void unbind(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+    for (long i = 0; i < n && i < CPU_SETSIZE; i++)
+        CPU_SET((int)i, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
 /* Starts `/bin/sh -c cmd` (or /bin/sh script when script) in its own process group, SIGTERM when
  * this process dies, output into log (when not NULL). Returns its pid, or -1. */
 static pid_t spawn(const char *cmd, const char *script, const char *log)
@@ -137,6 +153,7 @@ static pid_t spawn(const char *cmd, const char *script, const char *log)
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     drop_launcher_env();
+    unbind();
     int in = open("/dev/null", O_RDONLY);
     if (in >= 0 && in != 0) {
         dup2(in, 0);
