@@ -644,21 +644,45 @@ static int leader(const char *root)
     return rc;
 }
 
+/* quiet(1): stdout and stderr to /dev/null (their copies kept); quiet(0) puts them back. */
+static void quiet(int on)
+{
+    static int saved[3] = {-1, -1, -1};
+    fflush(stdout);
+    fflush(stderr);
+    for (int fd = 1; fd <= 2; fd++) {
+        if (!on && saved[fd] >= 0) {
+            dup2(saved[fd], fd);
+            close(saved[fd]);
+            saved[fd] = -1;
+        } else if (on && saved[fd] < 0) {
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0 && (saved[fd] = dup(fd)) >= 0)
+                dup2(null, fd);
+            if (null >= 0)
+                close(null);
+        }
+    }
+}
+
 int cmd_sweep(int argc, char **argv)
 {
     cli_opt opts[] = {{"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[64];
     int npos, help;
-    int rc = ana_parse_args("sweep", SWEEP_USAGE, argc, argv, opts, pos, 64, &npos, &help);
-    if (rc != CLI_OK || help)
-        return rc;
-    if (npos < 1)
-        return cli_error("sweep", CLI_USAGE, "need PROFILE (tiny, quick or paper)");
+    /* every rank checks the command line, rank 0 alone says what is wrong with it */
+    quiet(dist_rank() > 0);
     char root[1024];
-    if (find_root(root, sizeof root) != 0)
-        return cli_error("sweep", CLI_USAGE, "experiments/reproduce.sh not found: run it in the project's "
-                                             "directory or set LSC_ROOT");
-    if ((rc = set_plan(root, pos, npos)) != CLI_OK)
+    int rc = ana_parse_args("sweep", SWEEP_USAGE, argc, argv, opts, pos, 64, &npos, &help);
+    if (rc == CLI_OK && !help && npos < 1)
+        rc = cli_error("sweep", CLI_USAGE, "need PROFILE (tiny, quick or paper)");
+    if (rc == CLI_OK && !help && find_root(root, sizeof root) != 0)
+        rc = cli_error("sweep", CLI_USAGE, "experiments/reproduce.sh not found: run it in the project's "
+                                           "directory or set LSC_ROOT");
+    if (rc == CLI_OK && !help)
+        rc = set_plan(root, pos, npos);
+    quiet(0);
+    if (rc != CLI_OK || help)
         return rc;
     catch_signals();
     rc = dist_rank() == 0 ? leader(root) : worker();
