@@ -49,14 +49,14 @@ fi
 H5=$(sed -n 's/^lsc_study_begin \([a-z0-9_]*\).*/\1/p' "experiments/$STUDY.sh").h5
 export PROFILE=tiny BUILD LSC_CACHE="$T/cache" LSC_STUDIES="$STUDY" LSC_ROOT="$ROOT"
 mkdir -p "$T/tmp"
-# out NAME: the environment of a pipeline writing into $T/NAME
-out() { echo "LSC_RESULTS_ROOT=$T/$1 LSC_FIGS_ROOT=$T/$1-figures TMPDIR=$T/tmp"; }
+# into NAME CMD...: CMD with the environment of a pipeline writing into $T/NAME
+into() { _o=$1; shift; env LSC_RESULTS_ROOT="$T/$_o" LSC_FIGS_ROOT="$T/$_o-figures" TMPDIR="$T/tmp" "$@"; }
 R=tiny   # the profile's results directory under each root
 
 # ---- 1. the serial reference and the sweep on 2 ranks ----
-env $(out serial) LSC_BIN="$LSC" sh experiments/reproduce.sh >"$T/serial.log" 2>&1
+into serial LSC_BIN="$LSC" sh experiments/reproduce.sh >"$T/serial.log" 2>&1
 check "serial LSC_STUDIES=$STUDY reproduce.sh exits 0" $?
-env $(out mpi) LSC_BIN="$LSC" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/mpi.log" 2>&1
+into mpi LSC_BIN="$LSC" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/mpi.log" 2>&1
 rc=$?
 check "mpirun -np 2 lorascope sweep tiny $STUDY exits 0" $rc
 [ $rc = 0 ] || tail -n 20 "$T/mpi.log" | sed 's/^/    /'
@@ -103,7 +103,7 @@ verdict "sweep on 2 ranks: every adapter and every dataset of lr_sweep.h5 and $H
 [ -z "$(ls -A "$T/tmp")" ] && [ -z "$(ls -a "$T/mpi/$R/runs" | grep '^\.tmp')" ]; verdict "nothing left behind: no FIFO directory, no half-built run"
 
 # ---- 2. a second sweep: every run cached ----
-env $(out mpi) LSC_BIN="$LSC" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/again.log" 2>&1
+into mpi LSC_BIN="$LSC" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/again.log" 2>&1
 check "a second sweep exits 0" $?
 [ "$(grep -c 'trained + evaluated' "$T/again.log")" = 0 ] && [ "$(grep -c ': cached$' "$T/again.log")" = "$n_plan" ]
 verdict "a second sweep trains nothing ($n_plan runs cached)"
@@ -118,7 +118,7 @@ case " \$* " in *"/.tmp.$FAIL_ID."*) echo "injected failure of $FAIL_ID" >&2; ex
 exec "$LSC" "\$@"
 EOF
 chmod +x "$T/failbin"
-env $(out mpi) LSC_BIN="$T/failbin" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/fail.log" 2>&1
+into mpi LSC_BIN="$T/failbin" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/fail.log" 2>&1
 rc=$?
 [ $rc = 1 ]; verdict "a sweep with a failing run exits 1 (exit $rc)"
 log=$(sed -n "s/^lorascope sweep: run $FAIL_ID failed on rank [01] (exit [0-9]*); log: \(.*\)$/\1/p" "$T/fail.log")
@@ -129,7 +129,7 @@ grep -q "1 of [0-9]* training runs failed" "$T/fail.log" && ! grep -q "wrote .*$
 verdict "reproduce.sh stops before the analyses"
 
 # ---- 4. the re-run on one process (no launcher): only the failed run is trained ----
-env $(out mpi) LSC_BIN="$LSC" "$MPI_BIN" sweep tiny "$STUDY" >"$T/rerun.log" 2>&1
+into mpi LSC_BIN="$LSC" "$MPI_BIN" sweep tiny "$STUDY" >"$T/rerun.log" 2>&1
 check "the re-run on one process exits 0" $?
 [ "$(grep -c 'trained + evaluated' "$T/rerun.log")" = 1 ] && grep -q "run [0-9]*/[0-9]* $FAIL_ID: trained" "$T/rerun.log"
 verdict "the re-run trains only the run that failed"
@@ -137,7 +137,9 @@ compare "$T/serial" "$T/mpi" >"$T/cmp.txt" 2>&1
 verdict "after the re-run the results are again bit-identical to the serial ones ($(tr '\n' ' ' <"$T/cmp.txt"))"
 
 # ---- 5. Ctrl-C: nothing left behind ----
-env $(out int) LSC_BIN="$LSC" $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/int.log" 2>&1 &
+# (env execs mpirun: $! is mpirun's pid)
+env LSC_RESULTS_ROOT="$T/int" LSC_FIGS_ROOT="$T/int-figures" TMPDIR="$T/tmp" LSC_BIN="$LSC" \
+    $MPIRUN -np 2 "$MPI_BIN" sweep tiny "$STUDY" >"$T/int.log" 2>&1 &
 mp=$!
 n=0
 while [ $n -lt 600 ] && ! ls -a "$T/int/$R/runs" 2>/dev/null | grep -q '^\.tmp\.lora'; do sleep 0.1; n=$((n + 1)); done
