@@ -19,7 +19,7 @@
 #   make fuzz         libFuzzer harnesses fuzz/fuzz_*.c (clang, build-fuzz/), each
 #                     FUZZ_SECONDS (default 30); fails on any crash (build-fuzz/crashes/)
 #   make soak         kill -9 a training run SOAK_KILLS times (default 50), resume, compare
-#   make bench        benchmarks -> data/results/bench/bench.json
+#   make bench        benchmarks -> data/results/bench/bench.json (+ mpi.json: MPI scaling)
 #   make data         fetch and extract the corpora (data/fetch.sh)
 #   make install PREFIX=/usr/local   program, liblorascope.a, headers, lorascope.pc,
 #                     man page and bash completion
@@ -321,6 +321,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory build
 	$(Q)$(MAKE) --no-print-directory mpi-bin
 	$(Q)BUILD=$(BUILD) sh experiments/bench.sh
+	$(Q)BUILD=$(BUILD) sh experiments/bench_mpi.sh
 
 # ---- install: program, static library + headers + pkg-config file, man
 # page and bash completion (both generated from the help texts) ----

@@ -25,6 +25,7 @@ static int g_started = 0;   /* MPI_Init_thread succeeded */
 #endif
 static int g_rank    = 0;
 static int g_size    = 1;
+static int g_local   = 1;   /* ranks on this node */
 
 /* The environment variables a launcher sets in each process it starts: Open MPI's mpirun,
  * PMIx (srun --mpi=pmix, prterun), and PMI-1/2 (srun --mpi=pmi2, MPICH's hydra). */
@@ -55,6 +56,7 @@ int dist_built(void)
 }
 
 int dist_rank(void) { return g_rank; }
+int dist_local_size(void) { return g_local > 0 ? g_local : 1; }
 int dist_size(void) { return g_size; }
 
 // ---- start and end ----
@@ -74,6 +76,11 @@ int dist_begin(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &g_local);
+        MPI_Comm_free(&node);
+    }
     return 0;
 #else
     (void)argc;
@@ -94,12 +101,14 @@ void dist_end(void)
 {
 #ifdef LSC_MPI
     if (g_started) {
+        dist_barrier();
         MPI_Finalize();
         g_started = 0;
     }
 #endif
     g_rank = 0;
     g_size = 1;
+    g_local = 1;
 }
 
 void dist_abort(int code)

@@ -32,10 +32,15 @@ enum { DIST_ANY_SOURCE = -1, DIST_ANY_TAG = -1 };
  * without MPI was started by a launcher on more than one rank (each process would believe it
  * is alone and write the same files). */
 int  dist_begin(int *argc, char ***argv);
-/* MPI_Finalize when dist_begin started MPI; nothing otherwise. */
+/* MPI_Finalize when dist_begin started MPI (after a polite barrier, so that ranks done early
+ * sleep instead of spinning in MPI_Finalize while rank 0 writes its outputs); nothing
+ * otherwise. */
 void dist_end(void);
 int  dist_rank(void);              /* 0 without MPI */
 int  dist_size(void);              /* 1 without MPI */
+/* Ranks on this node (MPI_COMM_TYPE_SHARED), 1 without MPI: a rank's default share of the
+ * cores is online cores / dist_local_size(). */
+int  dist_local_size(void);
 /* 1 when this build has MPI compiled in (whether or not it was started by a launcher). */
 int  dist_built(void);
 

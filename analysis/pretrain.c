@@ -25,6 +25,7 @@ static const char *PRETRAIN_USAGE =
     "         [--schedule cosine|linear|constant --weight-decay WD --clip G --seed S]\n"
     "         [--eval-every K --eval-batches N --ckpt-every K --threads P]\n"
     "         [--data FILE [--valid FILE]] [--resume] [--stop-at STEP] [--quiet]\n"
+    "         [--micro-batches K] [--dp-reduce ordered|allreduce]\n"
     "\n"
     "Trains a byte-level base model (every weight trainable) and writes it as\n"
     "safetensors, with BASE.train_log.h5 (loss per step, validation loss at\n"
@@ -51,7 +52,9 @@ static const char *PRETRAIN_USAGE =
     "--data FILE uses FILE split 90/10 at a paragraph boundary (or --valid FILE).\n"
     "--stop-at STEP stops after STEP steps leaving the checkpoint (Ctrl-C does too);\n"
     "run again with the same options and --resume to continue. --log FILE moves the log.\n"
-    "--threads P: OpenBLAS and OpenMP threads (default $OMP_NUM_THREADS, else all cores).\n"
+    "--threads P: OpenBLAS and OpenMP threads (default $OMP_NUM_THREADS, else all cores, shared among\n"
+    "the MPI ranks of a node). mpirun -np N lorascope pretrain ... trains data-parallel (a build with\n"
+    "MPI): --micro-batches K and --dp-reduce ordered|allreduce as in `lorascope train --help`.\n"
     "\n"
     "example:\n"
     "  lorascope pretrain --profile quick -o base.safetensors\n";
@@ -68,6 +71,7 @@ int cmd_pretrain(int argc, char **argv)
                       {"ckpt-every", 1, NULL}, {"threads", 1, NULL}, {"data", 1, NULL}, {"valid", 1, NULL},
                       {"resume", 0, NULL}, {"stop-at", 1, NULL}, {"quiet", 0, NULL}, {"log", 1, NULL},
                       {"arch", 1, NULL}, {"kv-heads", 1, NULL}, {"ffn", 1, NULL}, {"rope-theta", 1, NULL},
+                      {"micro-batches", 1, NULL}, {"dp-reduce", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};
     const char *pos[1];
     int npos, help, bad = 0;

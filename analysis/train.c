@@ -29,7 +29,7 @@ static const char *TRAIN_USAGE =
     "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
     "         [--ckpt-every K] [--full] [--resume] [--stop-at STEP] [--quiet] [--save-init DIR]\n"
-    "         [--save-every N]\n"
+    "         [--save-every N] [--micro-batches K] [--dp-reduce ordered|allreduce]\n"
     "         [--data FILE [--valid FILE]] [--task-file FILE [--task-dev FILE --task-test FILE]]\n"
     "         [--tokenizer TOKENIZER.bin] [--format text|alpaca [--task-test TEST.json]]\n"
     "         [--eval-sample N] [--eval-seed S] [--eval-dev]\n"
@@ -37,6 +37,7 @@ static const char *TRAIN_USAGE =
     "       lorascope train --synthetic --layers L --heads NH --embd C --ctx T --batch B\n"
     "         [--vocab V] --steps N [--warmup K] [--threads P] [--seed S]\n"
     "         (--rank R --targets q,v [--quant nf4 ...] | --full) [--json] [-o OUT]\n"
+    "         [--micro-batches K] [--dp-reduce ordered|allreduce]\n"
     "\n"
     "Fine-tunes a base model: a LoRA adapter on the chosen weights (only A and B\n"
     "are trained, the base stays frozen) or, with --full, every weight. OUT is a\n"
@@ -84,7 +85,16 @@ static const char *TRAIN_USAGE =
     "are /snapshots/step in train_log.h5; `lorascope trajectory OUT` analyses them.\n"
     "--log FILE moves train_log.h5. --stop-at STEP (or Ctrl-C) stops with a checkpoint;\n"
     "the same command with --resume continues exactly. --threads P: OpenBLAS and OpenMP\n"
-    "threads (default $OMP_NUM_THREADS, else all cores).\n"
+    "threads (default $OMP_NUM_THREADS, else all cores, shared among the MPI ranks of a node).\n"
+    "Data-parallel (a build with MPI: make MPI=1, or build/mpi/lorascope): mpirun -np N\n"
+    "lorascope train ... cuts each batch into --micro-batches K pieces (default N; N <= K <= batch)\n"
+    "spread over the ranks, each scaled by the whole batch's mask sum, and sums only the trainable\n"
+    "gradients (the LoRA factors; every weight with --full) between ranks, never the frozen base.\n"
+    "--dp-reduce ordered (default) adds them in micro-batch order, a chain through the ranks, so the\n"
+    "run is bit-identical to one process with the same --micro-batches K (and --threads); allreduce\n"
+    "uses MPI_Allreduce (float rounding may differ). Rank 0 alone prints and writes; --resume works\n"
+    "with any number of ranks. train_log.h5 records mpi_ranks, micro_batches, dp_reduce and\n"
+    "dp_bytes_per_step (4 x (trainable parameters + 1): the gradient and the loss).\n"
     "--quant nf4: QLoRA. The base's linear weights are frozen in 4-bit NormalFloat (bitsandbytes'\n"
     "NF4: blocks of --blocksize values, default 64, each with an absmax that is itself quantised\n"
     "to 8 bits unless --no-double-quant) and dequantised a tile at a time inside the forward and\n"
@@ -329,6 +339,7 @@ int cmd_train(int argc, char **argv)
                       {"json", 0, NULL}, {"log", 1, NULL}, {"quant", 1, NULL}, {"blocksize", 1, NULL},
                       {"double-quant", 0, NULL}, {"no-double-quant", 0, NULL}, {"quant-targets", 1, NULL},
                       {"save-init", 1, NULL}, {"save-every", 1, NULL}, {"tokenizer", 1, NULL}, {"format", 1, NULL},
+                      {"micro-batches", 1, NULL}, {"dp-reduce", 1, NULL},
                       {"help", 0, NULL}, {NULL, 0, NULL}};   /* quant..quant-targets: QLoRA (issue 6) */
     const char *pos[1];
     int npos, help;

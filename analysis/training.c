@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "analysis_common.h"
+#include "dist.h"
 #include "tidy.h"
 #include "training.h"
 
@@ -339,7 +340,7 @@ static int ensure_dir(const char *cmd, const char *dir)
             return cli_error(cmd, CLI_FAIL, "%s: exists and is not a directory", dir);
         return CLI_OK;
     }
-    if (mkdir(dir, 0755) != 0)
+    if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)))   /* MPI ranks */
         return cli_error(cmd, CLI_FAIL, "%s: cannot create directory: %s", dir, strerror(errno));
     return CLI_OK;
 }
@@ -582,12 +583,14 @@ static int init_trainer(run *r)
         tctx = &r->d.ttrain;
         vctx = &r->d.tdev;   /* the validation curve sees dev only, never test */
     }
-    if (lsc_trainer_init(&r->tr, &r->m, o->full ? NULL : &r->lo, &o->tc, fn, tctx, vfn, vctx, &r->err) != LSC_OK)
+    if (lsc_trainer_init(&r->tr, &r->m, o->full ? NULL : &r->lo, &o->tc, fn, tctx, vfn, vctx, &r->err) != LSC_OK ||
+        training_dist_attach(o, &r->tr, &r->err) != LSC_OK)   /* several MPI ranks (issue 18) */
         return cli_lib_error(o->cmd, &r->err);
     /* a killed run's "<file>.tmp.XXXXXX" of these outputs (ours only), on
      * a fresh run as on --resume */
     const char *tmps[] = {r->state, r->logp, r->modelp, o->full ? NULL : o->out};
-    training_clean_orphans(tmps, 4, o->quiet);
+    if (dist_rank() == 0)
+        training_clean_orphans(tmps, 4, o->quiet);
     if (!o->resume)
         return CLI_OK;
     if (access(r->state, R_OK) != 0)
@@ -631,8 +634,9 @@ static int train_steps(run *r)
         signal(SIGINT, on_sigint);
     r->snap.next = progress_cb;   /* --save-every: the snapshots around the progress line (issue 16) */
     r->snap.next_ctx = &pg;
-    int trc = o->save_every ? lsc_trainer_run(&r->tr, 0, training_snap_cb, &r->snap, &r->err)
-                            : lsc_trainer_run(&r->tr, 0, progress_cb, &pg, &r->err);
+    training_dist_cb_ctx dc = {o->save_every ? training_snap_cb : progress_cb,
+                               o->save_every ? (void *)&r->snap : &pg};   /* ranks stop together */
+    int trc = lsc_trainer_run(&r->tr, 0, training_dist_cb, &dc, &r->err);
     if (ckpt)
         signal(SIGINT, SIG_DFL);
     progress_end(&pg);
@@ -641,8 +645,9 @@ static int train_steps(run *r)
     if (r->snap.rc != LSC_OK)
         return cli_lib_error(o->cmd, &r->snap.err);
     if (r->tr.step < o->tc.steps) {
-        fprintf(stderr, "lorascope %s: stopped at step %ld/%ld; checkpoint %s (continue with --resume)\n", o->cmd,
-                r->tr.step, o->tc.steps, r->state);
+        if (!o->quiet || dist_rank() == 0)
+            fprintf(stderr, "lorascope %s: stopped at step %ld/%ld; checkpoint %s (continue with --resume)\n",
+                    o->cmd, r->tr.step, o->tc.steps, r->state);
         r->stopped = 1;
         return interrupted_ ? 130 : CLI_OK;
     }
@@ -730,6 +735,7 @@ static int run_params(const run *r, lsc_h5_param par[64])
         PAR_D(par, np, "quant_bits_per_param", 8.0 * (double)wb.nf4 / (double)m->num_quantized);
     }
     PAR_I(par, np, "threads", o->threads);
+    np = training_dist_params(par, np, o, &r->tr);
     if (o->kind == TRAINING_SYNTHETIC) {
         PAR_I(par, np, "timed_steps", o->timed);
         PAR_I(par, np, "warmup_steps", o->warm);
@@ -960,7 +966,9 @@ int run_training(training_opts *o)
     derive_seeds((uint64_t)o->seed, &r.irng, &o->tc.seed, &o->tc.data_seed);
     if (o->kind != TRAINING_SYNTHETIC)
         o->tc.opt.steps = o->tc.steps;
-    int rc = build_model(&r);
+    int rc = training_dist_setup(o);   /* --micro-batches, --dp-reduce; quiet ranks > 0 */
+    if (rc == CLI_OK)
+        rc = build_model(&r);
     if (rc == CLI_OK)
         rc = load_data(&r);
     if (rc == CLI_OK && o->kind != TRAINING_SYNTHETIC)
@@ -973,7 +981,7 @@ int run_training(training_opts *o)
         print_banner(&r);
         rc = train_steps(&r);
     }
-    if (rc == CLI_OK && !r.stopped)
+    if (rc == CLI_OK && !r.stopped && dist_rank() == 0)   /* rank 0 alone writes */
         rc = o->kind == TRAINING_SYNTHETIC ? bench_report(&r) : write_outputs(&r);
     lsc_trainer_free(&r.tr);
     lsc_lora_free(&r.lo);

@@ -219,6 +219,8 @@ typedef struct training_opts {
     const char      *init;       /* --init as given, for the config and log */
     const char      *save_init;  /* FINETUNE LoRA: --save-init DIR, the step-0 adapter, or NULL */
     long             save_every; /* FINETUNE LoRA: --save-every N snapshots (training_snap), 0: none */
+    int              micro_batches; /* --micro-batches K (default: the number of MPI ranks) */
+    lsc_dp_reduce    dp_reduce;  /* --dp-reduce ordered|allreduce */
 } training_opts;
 
 /* Reads the options pretrain and train share, in this order, over the
@@ -233,6 +235,27 @@ void training_parse_run_opts(const cli_opt *opts, int derive, training_opts *o, 
  * left (lsc_atomic_clean of each path given; NULL entries skipped) and,
  * unless quiet, says how many on stderr. */
 void training_clean_orphans(const char *const paths[], int n, int quiet);
+
+// ---- data-parallel runs on MPI ranks (issue 18, training_dist.c) ----
+
+/* First thing of run_training: --micro-batches K (default the number of ranks) and
+ * --dp-reduce ordered|allreduce into o, checked; on a rank other than 0 the run is made
+ * silent (--quiet, no --json, no --save-init or --save-every: rank 0 alone prints and writes).
+ * CLI_OK or a usage error (printed by rank 0). */
+int  training_dist_setup(training_opts *o);
+/* After lsc_trainer_init: data-parallel steps (lsc_trainer_set_dp over MPI through dist.c)
+ * when there are several ranks or K > 1; nothing otherwise. LSC_OK or the library's error. */
+int  training_dist_attach(const training_opts *o, lsc_trainer *tr, lsc_error *err);
+/* The progress callback of a data-parallel run: calls next(next_ctx, st), then every rank
+ * stops when any of them asked to (Ctrl-C, --stop-at, a failed snapshot: dist_any). */
+typedef struct training_dist_cb_ctx {
+    lsc_train_progress_fn next;
+    void                 *next_ctx;
+} training_dist_cb_ctx;
+int  training_dist_cb(void *ctx, const lsc_train_status *st);
+/* The log's parameters mpi_ranks, micro_batches, dp_reduce, dp_bytes_per_step appended to
+ * par[np...]; returns the new count. */
+int  training_dist_params(lsc_h5_param *par, int np, const training_opts *o, const lsc_trainer *tr);
 
 /* The run: model, data, paths, checkpointed training with the progress
  * line, outputs, summary on stdout. Returns the exit status (130 when

@@ -24,6 +24,7 @@
 #include <omp.h>
 #endif
 
+#include "dist.h"
 #include "progress.h"
 #include "training.h"
 
@@ -36,7 +37,8 @@ int training_threads(const cli_opt *opts, int *bad)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("OMP_NUM_THREADS");
-    long def = env && atol(env) > 0 ? atol(env) : (ncpu > 0 ? ncpu : 1);
+    long share = (ncpu > 0 ? ncpu : 1) / dist_local_size();   /* MPI ranks on this node share it */
+    long def = env && atol(env) > 0 ? atol(env) : (share > 0 ? share : 1);
     long p = cli_long(opts, "threads", def, bad);
     if (p < 1 || p > 1024) {
         fprintf(stderr, "lorascope: --threads must be in 1..1024 (got %ld)\n", p);

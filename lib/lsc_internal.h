@@ -417,4 +417,14 @@ size_t lsc_seq_n_windows_(size_t n, int T);
 int    lsc_tokens_from_corpus_(lsc_tokens *t, const lsc_corpus *c, const lsc_tokenizer *tok,
                                size_t chunk, lsc_error *err);
 
+// ---- training steps (train_update.c, train_dp.c) ----
+/* The optimiser half of a step, once tr->grads holds the step's gradient and loss its loss:
+ * NaN/Inf checks, global norm, clipping, AdamW (weight decay per tensor in full mode), the log
+ * row, step + 1. Shared by lsc_trainer_step and the data-parallel step. */
+int    lsc_trainer_update_(lsc_trainer *tr, double loss, lsc_error *err);
+/* One data-parallel step (lsc_trainer_set_dp): micro-batches, reduction, update. */
+int    lsc_trainer_step_dp_(lsc_trainer *tr, lsc_error *err);
+/* 1 when this trainer writes files: no comm, or rank 0. */
+int    lsc_trainer_writes_(const lsc_trainer *tr);
+
 #endif /* LSC_INTERNAL_H */

@@ -186,6 +186,8 @@ typedef struct lsc_gpt {
     int             B, T;           /* shape of the last forward */
     float           mean_loss;      /* of the last forward with targets, else -1 */
     float           mask_sum;       /* sum of the mask in the last forward */
+    double          loss_denom;     /* > 0: loss and gradient divided by this instead of the mask's
+                                       sum: a micro-batch's share of its whole batch (train_dp.c) */
     lsc_lora       *lora;           /* active adapter (borrowed) or NULL */
     /* NF4 mode (QLoRA; lsc_gpt_quantize, lsc_gpt_init_nf4, lsc_gpt_load of an
      * NF4 file): the frozen weights of every target whose bit is set in

@@ -103,6 +103,31 @@ typedef struct lsc_train_status {
 /* Non-zero return: stop after this step (a checkpoint is written). */
 typedef int (*lsc_train_progress_fn)(void *ctx, const lsc_train_status *st);
 
+/* Data-parallel training (train_dp.c): the gradient exchange between ranks, as callbacks the
+ * program fills (with MPI in lorascope, with threads in the tests): the library never calls MPI.
+ * Each returns 0, or non-zero on failure (the step then fails with LSC_EIO). Buffers are floats.
+ *   send(ctx, dest, buf, n) / recv(ctx, src, buf, n): n floats to / from one rank, blocking;
+ *   bcast(ctx, root, buf, n): root's n floats into buf on every rank;
+ *   allreduce(ctx, buf, n): buf becomes the elementwise sum over ranks on every rank (only
+ *     for LSC_DP_ALLREDUCE; may be NULL otherwise). */
+typedef struct lsc_grad_comm {
+    int   rank, size;
+    void *ctx;
+    int (*send)(void *ctx, int dest, const float *buf, size_t n);
+    int (*recv)(void *ctx, int src, float *buf, size_t n);
+    int (*bcast)(void *ctx, int root, float *buf, size_t n);
+    int (*allreduce)(void *ctx, float *buf, size_t n);
+} lsc_grad_comm;
+
+/* How the micro-batches' gradients are summed. ORDERED: in global micro-batch order,
+ * g_0 + g_1 + ... + g_{K-1} (a chain through the ranks, in pieces, then a broadcast from the
+ * last rank), so the sum has the same bits whatever the number of ranks; ALLREDUCE: each rank
+ * sums its own, then comm->allreduce (float rounding may differ from ORDERED). */
+typedef enum lsc_dp_reduce { LSC_DP_ORDERED = 0, LSC_DP_ALLREDUCE = 1 } lsc_dp_reduce;
+const char *lsc_dp_reduce_name(lsc_dp_reduce how);
+/* "ordered" | "allreduce" → *out; LSC_EARG otherwise. */
+int         lsc_dp_reduce_parse(const char *name, lsc_dp_reduce *out);
+
 typedef struct lsc_trainer {
     lsc_train_config cfg;
     lsc_gpt     *model;       /* borrowed */
@@ -127,6 +152,13 @@ typedef struct lsc_trainer {
     double       wall_s;          /* training wall time over all sessions */
     long         last_ckpt_step;  /* step of the last checkpoint written/read */
     int          stopped;         /* the callback asked to stop */
+    /* data-parallel steps (lsc_trainer_set_dp; all zero/NULL otherwise) */
+    const lsc_grad_comm *comm;    /* borrowed, or NULL: one process */
+    int          micro_batches;   /* K: 0 or 1 = the plain step */
+    lsc_dp_reduce dp_reduce;
+    int          mb_first, mb_end;/* this rank's micro-batches [mb_first, mb_end) */
+    float       *dp_local;        /* (mb_end - mb_first, n + 1) owned: its gradients, loss last */
+    float       *dp_acc;          /* (n + 1) owned: the sum */
 } lsc_trainer;
 
 /* B 8, T 64, 100 steps, lsc_adamw_config_default, seeds 1/2, 8 validation
@@ -150,6 +182,21 @@ int  lsc_trainer_step(lsc_trainer *tr, lsc_error *err);
  * nothing more is written: the last checkpoint stays intact. */
 int  lsc_trainer_run(lsc_trainer *tr, long until, lsc_train_progress_fn fn,
                      void *ctx, lsc_error *err);
+/* Data-parallel steps: each step's batch (B rows, drawn the same on every rank) is cut into K
+ * micro-batches of consecutive rows (the first B % K one row longer); rank i computes
+ * micro-batches [i·K/N, (i+1)·K/N) (K >= N = comm->size), each with its loss scaled by the whole
+ * batch's mask sum (lsc_gpt.loss_denom) and LoRA dropout drawn from a stream of its own, so the
+ * result depends on K but not on N. The trainable gradients (and the loss) are summed (how) and
+ * every rank takes the same clipped AdamW step, so all ranks hold the same parameters. Only
+ * rank 0 writes checkpoints (lsc_trainer_run, lsc_trainer_save are no-ops elsewhere). comm NULL:
+ * one process running K micro-batches (the reference the ranks must match). Allocates the
+ * per-rank gradient copies ((K/N + 1)·(n + 1) floats) and the sum. LSC_EARG: K < N, K > B, a
+ * missing callback. Call after lsc_trainer_init (before or after lsc_trainer_resume). */
+int    lsc_trainer_set_dp(lsc_trainer *tr, const lsc_grad_comm *comm, int micro_batches, lsc_dp_reduce how,
+                          lsc_error *err);
+/* Bytes each step's reduction carries: (n + 1) floats (the trainable gradient and the loss);
+ * 0 for the plain step. */
+size_t lsc_trainer_dp_bytes(const lsc_trainer *tr);
 /* Mean loss over the fixed validation set (mask-weighted), no dropout. */
 int  lsc_trainer_evaluate(lsc_trainer *tr, double *val_loss, lsc_error *err);
 /* Checkpoint to path (temporary + rename) / restore from it. Resume checks

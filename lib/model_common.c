@@ -124,10 +124,13 @@ void lsc_gpt_forward_loss_(lsc_gpt *m, const int *targets, const float *mask)
         msum += w;
         lsum += w * (double)a->losses[i];
     }
+    /* a micro-batch of a larger batch divides by the whole batch's mask sum (loss_denom), so
+     * that the micro-batches' losses and gradients add up to the whole batch's */
+    double den = m->loss_denom > 0.0 ? m->loss_denom : msum;
     for (int i = 0; i < N; i++)
-        a->dloss[i] = msum > 0.0 ? (float)((mask ? (double)mask[i] : 1.0) / msum) : 0.0f;
+        a->dloss[i] = den > 0.0 ? (float)((mask ? (double)mask[i] : 1.0) / den) : 0.0f;
     m->mask_sum = (float)msum;
-    m->mean_loss = msum > 0.0 ? (float)(lsum / msum) : 0.0f;
+    m->mean_loss = den > 0.0 ? (float)(lsum / den) : 0.0f;
 }
 
 int lsc_gpt_lowest_layer_(const lsc_gpt *m)

@@ -71,6 +71,8 @@ void lsc_trainer_free(lsc_trainer *tr)
     LSC_FREE(tr->log_step_ms);
     LSC_FREE(tr->eval_step);
     LSC_FREE(tr->eval_loss);
+    LSC_FREE(tr->dp_local);
+    LSC_FREE(tr->dp_acc);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -194,32 +196,12 @@ fail:
 
 // ---- one step ----
 
-/* AdamW over the trainable buffer. Full mode: one flat loop per tensor of
- * the model's table so weight decay reaches only the tensors whose row of
- * the parameter table says so (2-D weights; biases and LayerNorm
- * parameters are not decayed); LoRA mode: one loop over the adapter (A and
- * B are all matrices). */
-static void optimiser_update(lsc_trainer *tr, double lr, double scale, long t)
-{
-    if (tr->lora || tr->cfg.opt.weight_decay == 0.0) {
-        lsc_adamw_step(tr->params, tr->grads, tr->m, tr->v, tr->n, &tr->cfg.opt, lr, scale, t);
-        return;
-    }
-    lsc_adamw_config nowd = tr->cfg.opt;
-    nowd.weight_decay = 0.0;
-    const lsc_gpt *m = tr->model;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const lsc_gpt_tensor *te = &m->tensors[i];
-        size_t o = te->offset;
-        lsc_adamw_step(tr->params + o, tr->grads + o, tr->m + o, tr->v + o, te->numel,
-                       te->decay ? &tr->cfg.opt : &nowd, lr, scale, t);
-    }
-}
-
 int lsc_trainer_step(lsc_trainer *tr, lsc_error *err)
 {
     const lsc_train_config *c = &tr->cfg;
     LSC_ASSERT(tr->step < c->steps);
+    if (tr->micro_batches > 1 || tr->comm)
+        return lsc_trainer_step_dp_(tr, err);
     int rc = tr->batch_fn(tr->batch_ctx, c->B, c->T, tr->inputs, tr->targets, tr->mask,
                           &tr->data_rng, err);
     if (rc != LSC_OK)
@@ -235,17 +217,7 @@ int lsc_trainer_step(lsc_trainer *tr, lsc_error *err)
                  isnan(loss) ? "NaN" : "Inf");
     if ((rc = lsc_gpt_backward(tr->model, err)) != LSC_OK)
         return rc;
-    double gnorm = lsc_grad_norm(tr->grads, tr->n);
-    if (!isfinite(gnorm))
-        LSC_FAIL(err, LSC_ENAN, "step %ld: gradient norm is %s (loss %g); stopped before updating",
-                 tr->step + 1, isnan(gnorm) ? "NaN" : "Inf", loss);
-    double lr = lsc_lr_at(&c->opt, tr->step);
-    optimiser_update(tr, lr, lsc_clip_scale(gnorm, c->opt.grad_clip), tr->step + 1);
-    tr->log_loss[tr->step] = (float)loss;
-    tr->log_lr[tr->step] = (float)lr;
-    tr->log_grad_norm[tr->step] = (float)gnorm;
-    tr->step++;
-    return LSC_OK;
+    return lsc_trainer_update_(tr, loss, err);
 }
 
 // ---- validation ----
@@ -405,6 +377,10 @@ static int hex_u64(const char *s, uint64_t *x)
 int lsc_trainer_save(lsc_trainer *tr, const char *path, lsc_error *err)
 {
     const lsc_train_config *c = &tr->cfg;
+    if (!lsc_trainer_writes_(tr)) {   /* data-parallel: rank 0 alone writes the checkpoint */
+        tr->last_ckpt_step = tr->step;
+        return LSC_OK;
+    }
     lsc_st_entry e[9];
     int ne = 0;
     int64_t ntr = (int64_t)tr->n, ns = (int64_t)tr->step, nev = (int64_t)tr->n_eval;
