@@ -31,6 +31,7 @@ const command commands[] = {
     {"quanterr", cmd_quanterr, "QLoRA: does the adapter learn the NF4 error E = W - deq(Q(W))? -> HDF5", 0},
     {"intruders", cmd_intruders, "intruder dimensions of W0 + dW vs W0 (LoRA vs full fine-tuning) -> HDF5", 0},
     {"diagnose", cmd_diagnose, "spectral diagnostics: spike share, stable/effective rank, power-law alpha of W, dW, W+dW -> HDF5", 0},
+    {"sweep",    cmd_sweep,    "the studies of make reproduce with their runs spread over MPI ranks", 1},
 };
 
 const size_t n_commands = sizeof commands / sizeof commands[0];

@@ -37,6 +37,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_amplify(int argc, char **argv);
 int cmd_intruders(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_deltaspec(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_quanterr(int argc, char **argv);

@@ -13,6 +13,13 @@
 # Run it again after a finished run and only the report is rebuilt. Exit status: 0, or 1 when a
 # step fails or a metric drifted out of the baseline's tolerance.
 #
+# LSC_STUDIES="study_x ..." restricts steps 4-5 to those studies and their runs (the lr sweep
+# always runs): default all. The regression check is then skipped (a baseline covers every study).
+#
+# Under `lorascope sweep` (analysis/sweep.c; LSC_SWEEP=DIR set by it) step 4 hands every planned
+# run to the sweep through the FIFOs DIR/req and DIR/res (a work queue that the sweep's rank 0
+# dispatches to its MPI ranks) instead of running them $JOBS at a time here.
+#
 # Internal: `reproduce.sh --one KIND ID ARGS...` trains one planned run (used for parallel jobs).
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,7 +47,14 @@ if [ "${1:-}" = --one ]; then
 fi
 
 . experiments/lib.sh
-STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora study_forget"
+ALL_STUDIES="study_targets study_rank study_subspace_ranks study_subspace_seeds study_amplify study_full study_qlora study_intruders study_rslora study_forget"
+STUDIES=${LSC_STUDIES:-$ALL_STUDIES}
+for s in $STUDIES; do
+    case " $ALL_STUDIES " in
+        *" $s "*) ;;
+        *) lsc_die "LSC_STUDIES: unknown study '$s' (one of: $ALL_STUDIES)" ;;
+    esac
+done
 
 [ -x "$LSC" ] || lsc_die "$LSC not found: build first (make build)"
 for c in train eval pretrain spectrum subspace amplify quanterr collect report regress deltaspec intruders; do
@@ -74,6 +88,50 @@ fi
 stage_done data
 
 # ---- 2-4. plan, base model, runs ----
+# lsc_q WORD — WORD single-quoted for sh
+lsc_q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+# lsc_sweep_env — the environment of a `--one` run as `NAME='value' ...`: what it would inherit
+# from this script in the serial reproduce (the thread count included, so that the run is
+# bit-identical to the serial one), for a rank that did not start from this environment.
+lsc_sweep_env() {
+    LSC_RUN_THREADS=${LSC_RUN_THREADS:-$(lsc_threads)}
+    for _v in PROFILE BUILD ARCH FORMAT LSC_BIN LSC_RESULTS_ROOT LSC_FIGS_ROOT LSC_CACHE LSC_JOBS \
+              LSC_PLOTS LSC_ROOT LSC_T0 BASE BASE_SHA TASK_SHA LSC_NRUNS LSC_RUN_THREADS OMP_NUM_THREADS; do
+        eval "_set=\${$_v+1}"
+        if [ -n "$_set" ]; then eval "printf '%s=%s ' \"\$_v\" \"\$(lsc_q \"\$$_v\")\""; fi
+    done
+}
+
+# lsc_sweep_runs PLAN — under lorascope sweep: every run of PLAN as a request
+# "ID<TAB>LOG<TAB>COMMAND" into the sweep's FIFO $LSC_SWEEP/req, then "end"; the sweep trains
+# them on its ranks and answers "ID RANK STATUS" per run through $LSC_SWEEP/res, then "end".
+# The FIFOs are unlinked once open. Sets SWEEP_FAILED (the failed runs); status 1 when any.
+lsc_sweep_runs() {
+    if [ -z "${SWEEP_OPEN:-}" ]; then
+        exec 7>"$LSC_SWEEP/req" 8<"$LSC_SWEEP/res" || lsc_die "$LSC_SWEEP: cannot open the sweep's FIFOs"
+        rm -f "$LSC_SWEEP/req" "$LSC_SWEEP/res"
+        SWEEP_OPEN=1
+    fi
+    mkdir -p "$WORK/sweep-logs"
+    _logs=$(cd "$WORK/sweep-logs" && pwd)
+    _env=$(lsc_sweep_env)
+    _root=$(lsc_q "$LSC_ROOT")
+    while IFS="$(printf '\t')" read -r _kind _id _args; do
+        printf '%s\t%s\tcd %s && exec env %ssh experiments/reproduce.sh --one %s %s %s\n' "$_id" \
+            "$_logs/$_id.log" "$_root" "$_env" "$_kind" "$_id" "$_args" >&7
+    done <"$1"
+    printf 'end\n' >&7
+    SWEEP_FAILED=0
+    _end=
+    while read -r _id _rank _status; do
+        [ "$_id" = end ] && { _end=1; break; }
+        [ "$_status" = 0 ] || SWEEP_FAILED=$((SWEEP_FAILED + 1))
+    done <&8
+    [ -n "$_end" ] || lsc_die "lorascope sweep went away"
+    [ "$SWEEP_FAILED" = 0 ]
+}
+
 # plan_and_run STUDY... — every study script declares its runs (LSC_PLAN mode; shared runs are
 # trained once), then every run not already done is trained, $JOBS at a time.
 plan_and_run() {
@@ -88,11 +146,16 @@ plan_and_run() {
     awk -F'\t' '!seen[$2]++' "$plan.all" >"$plan"
     LSC_NRUNS=$(wc -l <"$plan" | tr -d ' ')
     export LSC_NRUNS
-    lsc_log "$LSC_NRUNS runs planned for $*; $JOBS at a time"
     : >"$WORK/progress"
     rm -rf "$WORK/.workers"
-    tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
-        || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+    if [ -n "${LSC_SWEEP:-}" ]; then
+        lsc_log "$LSC_NRUNS runs planned for $*; handed to lorascope sweep"
+        lsc_sweep_runs "$plan" || lsc_die "$SWEEP_FAILED of $LSC_NRUNS training runs failed (see the messages above)"
+    else
+        lsc_log "$LSC_NRUNS runs planned for $*; $JOBS at a time"
+        tr '\t' ' ' <"$plan" | xargs -L 1 -P "$JOBS" sh experiments/reproduce.sh --one \
+            || { [ -e "$WORK/.interrupted" ] && lsc_on_signal; lsc_die "a training run failed (see the message above)"; }
+    fi
     computed=$(( computed + $(grep -c ' 0$' "$WORK/progress" || true) ))
 }
 
@@ -119,7 +182,10 @@ done
 # ---- 6. regression check ----
 baseline=experiments/baselines/$PROFILE_TAG.json
 regress_rc=0
-if [ -f "$baseline" ]; then
+if [ "$STUDIES" != "$ALL_STUDIES" ]; then
+    rm -f "$RESULTS/regress.json"
+    lsc_log "LSC_STUDIES=\"$STUDIES\": a subset of the studies, regression check skipped"
+elif [ -f "$baseline" ]; then
     lsc_log "regression check against $baseline"
     "$LSC" regress --baseline "$baseline" --current "$RESULTS" --out "$RESULTS/regress.json" --quiet || regress_rc=$?
     [ "$regress_rc" -le 1 ] || lsc_die "lorascope regress failed (exit $regress_rc)"

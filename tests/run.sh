@@ -73,8 +73,8 @@ for t in tests/test_*.py; do
     fi
     echo "$(basename "$t") /usr/bin/python3 $t" >>"$queue"
 done
-# the longest test first, so that it does not finish alone at the end
-{ grep '^test_experiments.sh ' "$queue"; grep -v '^test_experiments.sh ' "$queue"; } >"$queue.sorted"
+# the longest tests first, so that they do not finish alone at the end
+{ grep -E '^test_(experiments|mpi_sweep).sh ' "$queue"; grep -vE '^test_(experiments|mpi_sweep).sh ' "$queue"; } >"$queue.sorted"
 xargs -P "$JOBS" -L 1 sh tests/run.sh --one <"$queue.sorted"
 [ -f tests/test_report.sh ] && sh tests/run.sh --one test_report.sh sh tests/test_report.sh
 
