@@ -60,7 +60,7 @@ static const char *SWEEP_USAGE =
     "\n"
     "example:\n"
     "  mpirun -np 4 build/mpi/lorascope sweep quick\n"
-    "  srun --mpi=pmix lorascope sweep paper study_rank study_targets\n";
+    "  srun lorascope sweep paper study_rank study_targets    (in a Slurm job; see the README)\n";
 
 enum { TAG_WORK = 1, TAG_DONE = 2, TAG_STOP = 3 };
 enum { MSG_MAX = 1 << 16 };
