@@ -199,7 +199,8 @@ $(BUILD)/mpi/obj/%.o: %.c
 
 # Builds $(MPI_PROG) when $(MPICC) is there; says so and builds nothing when it is not (the MPI
 # tests then skip, or fail under CI=true, where make deps has installed Open MPI).
-mpi-bin:
+# (the library first, in this make: a parallel `make -j2 build mpi-bin` must not build it twice at once)
+mpi-bin: $(LIBA)
 	$(Q)if command -v $(MPICC) >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory $(MPI_PROG); \
 	else echo "make: $(MPICC) not found: $(MPI_PROG) not built (apt-get install $(DEB_MPI)); the MPI tests will skip"; fi

@@ -31,7 +31,8 @@
 // ---- threads ----
 
 /* Default $OMP_NUM_THREADS when set (so a script running jobs side by side
- * keeps its share), else every online core. Our OpenMP loops never call
+ * keeps its share), else every online core divided among the MPI ranks on
+ * this node (dist_local_size; 1 without MPI). Our OpenMP loops never call
  * BLAS, so P threads never become P². */
 int training_threads(const cli_opt *opts, int *bad)
 {

@@ -95,6 +95,12 @@ static void mb_rows(int B, int K, int k, int *b0, int *b1)
     *b1 = *b0 + q + (k < rem ? 1 : 0);
 }
 
+/* The seed of micro-batch k's dropout stream from the step's draw (a wrapping multiply). */
+LSC_WRAPS static uint64_t mb_seed(uint64_t word, int k)
+{
+    return word ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(k + 1));
+}
+
 /* The gradient and loss share of micro-batch k into out (n + 1), computed from zero. */
 static int mb_gradient(lsc_trainer *tr, int k, double msum, uint64_t word, float *out, lsc_error *err)
 {
@@ -103,7 +109,7 @@ static int mb_gradient(lsc_trainer *tr, int k, double msum, uint64_t word, float
     mb_rows(c->B, tr->micro_batches, k, &b0, &b1);
     size_t o = (size_t)b0 * (size_t)c->T;
     uint64_t rng;
-    lsc_rng_seed(&rng, word ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(k + 1)));
+    lsc_rng_seed(&rng, mb_seed(word, k));
     uint64_t *drop = (tr->lora && tr->lora->config.dropout > 0.0) ? &rng : NULL;
     lsc_gpt *m = tr->model;
     lsc_gpt_zero_grad(m);

@@ -10,7 +10,7 @@
 # build without MPI refuse on 2 ranks with one line.
 # The MPI program: $LSC_MPI_BIN, else $LSC_BUILD/mpi/lorascope, else build/mpi/lorascope (make
 # test builds it when mpicc exists). Without it or without mpirun every check is one SKIP, a
-# FAIL under CI=true (make deps installs Open MPI there). Runs from the project root; ~20 s.
+# FAIL under CI=true (make deps installs Open MPI there). Runs from the project root; ~40 s.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/lib.sh
