@@ -20,6 +20,7 @@ const command commands[] = {
     {"regress",  cmd_regress,  "compare a results directory's metrics with a committed baseline"},
     {"amplify",  cmd_amplify,  "dW vs W: projections and amplification factor (LoRA paper Table 7)"},
     {"deltaspec", cmd_deltaspec, "singular spectrum of W_ft - W_0 of a full fine-tuning run -> HDF5"},
+    {"resize",   cmd_resize,   "best rank-K approximation of each module of an adapter (--rank/--energy/--sv-ratio)"},
     {"extract",  cmd_extract,  "best rank-R approximation of W_ft - W_0 as a PEFT adapter (+ errors)"},
     {"report",   cmd_report,   "self-contained HTML + Markdown report of a results directory"},
     {"pretrain", cmd_pretrain, "train a base GPT on the corpus (profiles tiny, quick, paper)"},
