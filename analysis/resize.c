@@ -27,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "analysis_common.h"
 #include "cli.h"
@@ -68,6 +71,15 @@ typedef struct rs_result {
     ana_msgs msgs;
 } rs_result;
 
+/* A worker thread's buffers, kept from module to module (grown to the
+ * largest): a fresh malloc of tens of MB per module costs more in page
+ * faults than the QR itself. */
+typedef struct rs_scratch {
+    double *work;
+    float  *Bk, *Ak;
+    size_t  lw, nB, nA;
+} rs_scratch;
+
 typedef struct rs_job {
     const char        *path;
     const lsc_adapter *in;
@@ -75,37 +87,54 @@ typedef struct rs_job {
     rs_result         *res;
     lsc_rank_rule      rule;
     double             value;
+    rs_scratch        *scr;   /* (n_scr): one per worker thread */
+    int                n_scr;
 } rs_job;
+
+/* Grows *p (n elements of size sz) to at least want; 0, or -1 when out of memory. */
+static int rs_grow(void **p, size_t *n, size_t want, size_t sz)
+{
+    if (*n >= want)
+        return 0;
+    free(*p);
+    *p = malloc(want * sz);
+    *n = *p ? want : 0;
+    return *p ? 0 : -1;
+}
 
 static void rs_task(void *ctx, int i)
 {
     rs_job *j = ctx;
     const lsc_adapter_module *m = &j->in->modules[i];
     rs_result *res = &j->res[i];
-    int d = m->out_features, k = m->in_features, r = m->r, K = 0;
+    int d = m->out_features, k = m->in_features, r = m->r, K = 0, t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    if (t < 0 || t >= j->n_scr)
+        t = 0;   /* not reached: ana_run_tasks runs ana_worker_threads threads */
+    rs_scratch *sc = &j->scr[t];
     size_t lw = lsc_lowrank_truncate_work_size(d, k, r);
-    double *work = malloc(lw * sizeof *work);
-    float *Bk = malloc((size_t)d * (size_t)r * sizeof *Bk), *Ak = malloc((size_t)r * (size_t)k * sizeof *Ak);
+    int oom = rs_grow((void **)&sc->work, &sc->lw, lw, sizeof(double)) ||
+              rs_grow((void **)&sc->Bk, &sc->nB, (size_t)d * (size_t)r, sizeof(float)) ||
+              rs_grow((void **)&sc->Ak, &sc->nA, (size_t)r * (size_t)k, sizeof(float));
     res->sv = malloc((size_t)r * sizeof *res->sv);
     lsc_error err = {0};
-    if (!work || !Bk || !Ak || !res->sv) {
+    if (oom || !res->sv) {
         res->rc = ana_msg_error(&res->msgs, "%s: out of memory for module %s", j->path, cli_safe(m->name));
     } else if (lsc_lowrank_truncate(d, k, r, m->scaling, m->B, m->A, j->rule, j->value, &K, res->sv,
-                                    Bk, Ak, work, lw, &err) != LSC_OK) {
+                                    sc->Bk, sc->Ak, sc->work, sc->lw, &err) != LSC_OK) {
         res->rc = ana_msg_error(&res->msgs, "%s: module %s: %s", j->path, cli_safe(m->name), err.msg);
     } else if (surg_module_init(&j->out->modules[i], m->name, d, k, K) != 0) {
         res->rc = ana_msg_error(&res->msgs, "%s: out of memory for module %s", j->path, cli_safe(m->name));
     } else {
         lsc_adapter_module *o = &j->out->modules[i];
-        memcpy(o->B, Bk, (size_t)d * (size_t)K * sizeof *Bk);
-        memcpy(o->A, Ak, (size_t)K * (size_t)k * sizeof *Ak);
+        memcpy(o->B, sc->Bk, (size_t)d * (size_t)K * sizeof *o->B);
+        memcpy(o->A, sc->Ak, (size_t)K * (size_t)k * sizeof *o->A);
         res->n_sv = r < d ? (r < k ? r : k) : (d < k ? d : k);
         res->K = K;
         lsc_truncation_errors(res->n_sv, res->sv, K, &res->rel_fro, &res->rel_spec, &res->fro);
     }
-    free(work);
-    free(Bk);
-    free(Ak);
 }
 
 // ---- outputs ----
@@ -200,15 +229,24 @@ static int run_resize(const char *path, const lsc_adapter *in, const ana_opts *a
     int n = in->n_modules, rc = CLI_OK;
     lsc_adapter out;
     memset(&out, 0, sizeof out);
-    rs_job job = {path, in, &out, calloc((size_t)n, sizeof(rs_result)), rule, value};
+    int nth = ana_worker_threads(ao);
+    rs_job job = {path, in, &out, calloc((size_t)n, sizeof(rs_result)), rule, value,
+                  calloc((size_t)nth, sizeof(rs_scratch)), nth};
     out.modules = calloc((size_t)n, sizeof *out.modules);
-    if (!job.res || !out.modules) {
+    if (!job.res || !out.modules || !job.scr) {
         free(job.res);
+        free(job.scr);
         free(out.modules);
         return cli_error("resize", CLI_FAIL, "out of memory");
     }
     out.n_modules = n;
     ana_run_tasks(ao, n, rs_task, &job);
+    for (int t = 0; t < nth; t++) {
+        free(job.scr[t].work);
+        free(job.scr[t].Bk);
+        free(job.scr[t].Ak);
+    }
+    free(job.scr);
     for (int i = 0; i < n; i++) {
         ana_msgs_flush("resize", &job.res[i].msgs);
         if (rc == CLI_OK)
