@@ -1,0 +1,311 @@
+#!/usr/bin/python3
+"""test_surgery.py — adapter surgery (issue 20): `lorascope resize`,
+`combine` and `recommend-ranks` against independent numpy computations.
+
+Known answers: adapters with planted spectra (dW = U diag(sigma) V^T with
+chosen sigma, split over B and A with a non-unit PEFT scale), so the kept
+rank, the singular values and both relative errors are known in closed
+form; the output's dW is rebuilt from its files with PEFT's own scaling rule
+(re.match(r"(.*\\.)?(KEY)$", name) over rank_pattern / alpha_pattern,
+alpha/r or alpha/sqrt(r)) and compared with numpy's truncated SVD of the
+dense dW. Also the real PEFT adapters of ../shared/fixtures resized to half
+rank and back, and bad inputs (one line, exit 1 or 2, nothing written).
+"""
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import check, skip, summary, run, fixtures_dir  # noqa: E402
+from make_adapters import write_adapter, read_safetensors  # noqa: E402
+
+try:
+    import h5py
+except ImportError:  # pragma: no cover
+    h5py = None
+
+
+# ---- PEFT's reading of an adapter, independently of lorascope ----
+
+def pattern_key(keys, name):
+    """PEFT's get_pattern_key: the first key k with re.match(r"(.*\\.)?(k)$", name)."""
+    for k in keys:
+        if re.match(r"(.*\.)?(%s)$" % k, name):
+            return k
+    return None
+
+
+def peft_deltas(d):
+    """{module: dW (float64, [out, in])} as PEFT would build them from DIR d."""
+    cfg = json.load(open(os.path.join(d, "adapter_config.json")))
+    t = read_safetensors(os.path.join(d, "adapter_model.safetensors"))
+    out = {}
+    for key in t:
+        if not key.endswith(".lora_A.weight"):
+            continue
+        name = key[len("base_model.model."):-len(".lora_A.weight")]
+        A = t[key].astype(np.float64)
+        B = t[key.replace("lora_A", "lora_B")].astype(np.float64)
+        r, alpha = cfg["r"], cfg["lora_alpha"]
+        rk = pattern_key(list(cfg.get("rank_pattern") or {}), name)
+        if rk is not None:
+            r = cfg["rank_pattern"][rk]
+        ak = pattern_key(list(cfg.get("alpha_pattern") or {}), name)
+        if ak is not None:
+            alpha = cfg["alpha_pattern"][ak]
+        s = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
+        out[name] = (s * (B @ A), r, A, B, s)
+    return out
+
+
+def truncated(dW, K):
+    U, S, Vt = np.linalg.svd(dW, full_matrices=False)
+    return (U[:, :K] * S[:K]) @ Vt[:K], S
+
+
+def rel(a, b):
+    n = np.linalg.norm(b)
+    return np.linalg.norm(a - b) / n if n > 0 else np.linalg.norm(a - b)
+
+
+def planted(rng, d, k, sigma, s):
+    """A (r, k), B (d, r) with s·B·A = U diag(sigma) V^T, U, V random orthonormal."""
+    r = len(sigma)
+    U, _ = np.linalg.qr(rng.standard_normal((d, r)))
+    V, _ = np.linalg.qr(rng.standard_normal((k, r)))
+    # an unbalanced split (B carries sigma times a random invertible mix, A its inverse)
+    M = rng.standard_normal((r, r)) + 3 * np.eye(r)
+    B = (U * sigma) @ M / s
+    A = np.linalg.solve(M, V.T)
+    return A.astype(np.float32), B.astype(np.float32)
+
+
+def h5mods(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        for name, g in f["modules"].items():
+            def walk(prefix, grp):
+                if "singular_values" in grp:
+                    out[prefix] = (dict(grp.attrs), grp["singular_values"][()])
+                for kk, v in grp.items():
+                    if isinstance(v, h5py.Group):
+                        walk(prefix + "/" + kk, v)
+            walk(name, g)
+        root = dict(f.attrs)
+    return out, root
+
+
+# ---- resize on planted spectra ----
+
+SIG1 = np.array([10.0, 5.0, 3.0, 2.0, 1.0, 0.5, 0.25, 0.1])
+SIG2 = np.array([4.0, 3.9, 0.5, 0.4, 0.01, 0.005])
+
+
+def make_planted(tmp, rslora=False):
+    rng = np.random.default_rng(7)
+    # module a: r=8 (config r), alpha 16; module b: r=6 through rank_pattern, alpha 3
+    sa = 16 / math.sqrt(8) if rslora else 16 / 8
+    sb = 3 / math.sqrt(6) if rslora else 3 / 6
+    A1, B1 = planted(rng, 40, 30, SIG1, sa)
+    A2, B2 = planted(rng, 24, 50, SIG2, sb)
+    d = os.path.join(tmp, "planted" + ("_rs" if rslora else ""))
+    write_adapter(d, {"h.0.attn.q_proj": (A1, B1), "h.10.attn.q_proj": (A2, B2)}, 8, 16,
+                  use_rslora=rslora, rank_pattern={"h.10.attn.q_proj": 6},
+                  alpha_pattern={"h.10.attn.q_proj": 3})
+    return d
+
+
+def test_resize_planted(tmp, rslora):
+    tag = "rslora" if rslora else "lora"
+    src = make_planted(tmp, rslora)
+    ref = peft_deltas(src)
+    check(abs(np.linalg.svd(ref["h.0.attn.q_proj"][0], compute_uv=False)[:8] - SIG1).max() < 1e-4,
+          "resize/%s: the planted adapter has the planted spectrum (numpy)" % tag)
+    out = os.path.join(tmp, "rs3_" + tag)
+    rc, so, se = run("resize", src, "--rank", 3, "-o", out, "--threads", 2)
+    check(rc == 0, "resize/%s --rank 3: exit 0 (%s)" % (tag, se.strip()[:200]))
+    if rc != 0:
+        return
+    got = peft_deltas(out)
+    mods, root = h5mods(os.path.join(out, "resize.h5"))
+    for name, sig in (("h.0.attn.q_proj", SIG1), ("h.10.attn.q_proj", SIG2)):
+        dW = ref[name][0]
+        best, S = truncated(dW, 3)
+        dW3, r3, A3, B3, s3 = got[name]
+        check(r3 == 3 and A3.shape[0] == 3 and B3.shape[1] == 3,
+              "resize/%s %s: rank 3 in the file and by PEFT's rule" % (tag, name))
+        e = rel(dW3, best)
+        check(e < 1e-5, "resize/%s %s: s'B'A' = numpy's truncated SVD (rel %.2e)" % (tag, name, e))
+        # balanced split: B'^T B' = A' A'^T = diag(sigma_3) (scale 1)
+        G1, G2 = B3.T @ B3 * s3, A3 @ A3.T * s3
+        ok = np.allclose(G1, np.diag(sig[:3]), atol=1e-5 * sig[0]) and \
+            np.allclose(G2, np.diag(sig[:3]), atol=1e-5 * sig[0])
+        check(ok and abs(s3 - 1.0) < 1e-12, "resize/%s %s: split B'=U sqrt(S), A'=sqrt(S) V^T, scale 1"
+              % (tag, name))
+        attrs, sv = mods[name]
+        check(np.abs(sv - sig).max() < 1e-5 * sig[0],
+              "resize/%s %s: stored singular values = the planted ones" % (tag, name))
+        want_fro = math.sqrt((sig[3:] ** 2).sum() / (sig ** 2).sum())
+        dense_fro = rel(dW3, dW)
+        check(abs(attrs["rel_fro_error"] - want_fro) < 1e-6 and abs(dense_fro - want_fro) < 1e-5,
+              "resize/%s %s: rel_fro_error %.6g = closed form %.6g = dense %.6g"
+              % (tag, name, attrs["rel_fro_error"], want_fro, dense_fro))
+        dense_spec = np.linalg.norm(dW - dW3, 2) / np.linalg.norm(dW, 2)
+        check(abs(attrs["rel_spectral_error"] - sig[3] / sig[0]) < 1e-6 and
+              abs(dense_spec - sig[3] / sig[0]) < 1e-5,
+              "resize/%s %s: rel_spectral_error = sigma_4/sigma_1 = dense" % (tag, name))
+    check(root.get("rule") in (b"rank", "rank") and float(root.get("value")) == 3.0,
+          "resize/%s: rule and value in the root attributes" % tag)
+    csv = open(os.path.join(out, "resize.csv")).read().splitlines()
+    check(len(csv) == 3 and csv[0].startswith("module,"), "resize/%s: resize.csv has a row per module" % tag)
+    # exact identity: resize to the original rank
+    out8 = os.path.join(tmp, "rs8_" + tag)
+    rc, so, se = run("resize", src, "--rank", 64, "-o", out8)
+    got8 = peft_deltas(out8) if rc == 0 else {}
+    worst = max(rel(got8[n][0], ref[n][0]) for n in ref) if rc == 0 else 1.0
+    check(rc == 0 and worst < 1e-6 and got8["h.0.attn.q_proj"][1] == 8 and got8["h.10.attn.q_proj"][1] == 6,
+          "resize/%s to the original rank reproduces dW (max rel %.2e) with per-module ranks 8, 6" % (tag, worst))
+
+
+def test_rules(tmp):
+    src = make_planted(tmp)
+    ref = peft_deltas(src)
+    for opt, val in (("--energy", 0.9), ("--energy", 0.999), ("--sv-ratio", 15), ("--sv-ratio", 3)):
+        out = os.path.join(tmp, "rule%s%s" % (opt, val))
+        rc, so, se = run("resize", src, opt, val, "-o", out)
+        if not check(rc == 0, "resize %s %s: exit 0 (%s)" % (opt, val, se.strip()[:200])):
+            continue
+        got = peft_deltas(out)
+        cfg = json.load(open(os.path.join(out, "adapter_config.json")))
+        ok = True
+        for name, sig in (("h.0.attn.q_proj", SIG1), ("h.10.attn.q_proj", SIG2)):
+            if opt == "--energy":
+                c = np.cumsum(sig ** 2) / (sig ** 2).sum()
+                K = int(np.argmax(c >= val - 1e-12)) + 1
+            else:
+                K = max(1, int((sig > sig[0] / val).sum()))
+            best, _ = truncated(ref[name][0], K)
+            ok &= got[name][1] == K and rel(got[name][0], best) < 1e-5
+        keys = list(cfg["rank_pattern"])
+        uniq = all(sum(1 for n in got if re.match(r"(.*\.)?(%s)$" % k, n)) == 1 for k in keys)
+        check(ok and uniq and cfg["use_rslora"] is False,
+              "resize %s %s: numpy's K per module, truncated dW, each pattern key matches one module"
+              % (opt, val))
+
+
+def test_pattern_keys(tmp):
+    """Names where a plain name as key would also match another module."""
+    rng = np.random.default_rng(3)
+    mods = {}
+    for name in ("q_proj", "layers.1.q_proj", "x.layers.1.q_proj", "layers.11.q_proj"):
+        A, B = planted(rng, 12, 10, np.array([3.0, 2.0, 1.0, 0.5]) * (1 + len(name) % 3), 1.0)
+        mods[name] = (A, B)
+    src = os.path.join(tmp, "keys")
+    write_adapter(src, mods, 4, 4)
+    out = os.path.join(tmp, "keys_e")
+    rc, so, se = run("resize", src, "--sv-ratio", 2.5, "-o", out)
+    if not check(rc == 0, "resize: nested module names: exit 0 (%s)" % se.strip()[:200]):
+        return
+    ref, got = peft_deltas(src), peft_deltas(out)
+    worst = 0.0
+    for n in ref:
+        S = np.linalg.svd(ref[n][0], compute_uv=False)
+        K = max(1, int((S > S[0] / 2.5).sum()))
+        worst = max(worst, rel(got[n][0], truncated(ref[n][0], K)[0]) if got[n][1] == K else 1.0)
+    check(worst < 1e-5, "resize: nested names get their own ranks back through PEFT's rule (rel %.1e)" % worst)
+
+
+# ---- the real fixtures ----
+
+def test_fixtures(tmp):
+    fx = fixtures_dir("resize fixtures", "peft/gpt2-tigrinya-r8-cattn-cproj", "peft/gptneo125m-r8-qv")
+    if not fx:
+        return
+    for sub in ("gpt2-tigrinya-r8-cattn-cproj", "gptneo125m-r8-qv"):
+        src = os.path.join(fx, "peft", sub)
+        half, back = os.path.join(tmp, sub + "_r4"), os.path.join(tmp, sub + "_back")
+        rc1, _, se1 = run("resize", src, "--rank", 4, "-o", half, "--threads", 2)
+        rc2, _, se2 = run("resize", half, "--rank", 8, "-o", back, "--threads", 2)
+        if not check(rc1 == 0 and rc2 == 0, "resize %s: to r=4 and back to 8: exit 0 (%s%s)"
+                     % (sub, se1.strip()[:100], se2.strip()[:100])):
+            continue
+        ref, h, b = peft_deltas(src), peft_deltas(half), peft_deltas(back)
+        mods, _ = h5mods(os.path.join(half, "resize.h5"))
+        worst_err, worst_back, worst_best = 0.0, 0.0, 0.0
+        for n, (dW, *_rest) in ref.items():
+            reported = mods[n][0]["rel_fro_error"]
+            worst_err = max(worst_err, abs(rel(b[n][0], dW) - reported))
+            worst_back = max(worst_back, rel(b[n][0], h[n][0]))
+            worst_best = max(worst_best, rel(h[n][0], truncated(dW, 4)[0]))
+        check(worst_err < 1e-5, "resize %s: half rank and back is within the reported error "
+              "(|dense - reported| <= %.1e)" % (sub, worst_err))
+        check(worst_back < 1e-6 and worst_best < 1e-5,
+              "resize %s: back to 8 keeps the rank-4 dW (%.1e) = numpy's truncation (%.1e)"
+              % (sub, worst_back, worst_best))
+
+
+# ---- bad input ----
+
+def one_line_fail(rc, se, want_rc, name):
+    """exit want_rc and one message line (a usage error may add the "Try ... --help" hint)."""
+    lines = [x for x in se.splitlines() if x.strip() and not x.startswith("Try 'lorascope")]
+    check(rc == want_rc and len(lines) == 1, "%s: exit %d, one line (%r)" % (name, rc, se.strip()[:160]))
+
+
+def test_bad(tmp):
+    src = make_planted(tmp)
+    out = os.path.join(tmp, "bad_out")
+    rc, so, se = run("resize", os.path.join(tmp, "nope"), "--rank", 2, "-o", out)
+    one_line_fail(rc, se, 1, "resize: missing adapter")
+    check(not os.path.exists(out), "resize: nothing written after a failure")
+    rc, so, se = run("resize", src, "-o", out)
+    one_line_fail(rc, se, 2, "resize: no rank rule")
+    rc, so, se = run("resize", src, "--rank", 2, "--energy", 0.5, "-o", out)
+    one_line_fail(rc, se, 2, "resize: two rank rules")
+    for opt, val in (("--rank", 0), ("--rank", 2.5), ("--energy", 1.5), ("--energy", 0), ("--sv-ratio", 0.5)):
+        rc, so, se = run("resize", src, opt, val, "-o", out)
+        one_line_fail(rc, se, 2, "resize %s %s: out of range" % (opt, val))
+    # DoRA: refused with one line
+    rng = np.random.default_rng(1)
+    A, B = planted(rng, 8, 6, np.array([2.0, 1.0]), 1.0)
+    dora = os.path.join(tmp, "dora")
+    write_adapter(dora, {"h.0.attn.q_proj": (A, B)}, 2, 2,
+                  extra={"base_model.model.h.0.attn.q_proj.lora_magnitude_vector": np.ones(8)})
+    cfg = json.load(open(os.path.join(dora, "adapter_config.json")))
+    cfg["use_dora"] = True
+    json.dump(cfg, open(os.path.join(dora, "adapter_config.json"), "w"))
+    rc, so, se = run("resize", dora, "--rank", 1, "-o", out)
+    one_line_fail(rc, se, 1, "resize: DoRA refused")
+    check("DoRA" in se and not os.path.exists(out), "resize: DoRA named, nothing written")
+    # an existing OUT is left whole when the run fails
+    os.makedirs(out)
+    open(os.path.join(out, "keep"), "w").write("x")
+    rc, so, se = run("resize", os.path.join(tmp, "nope"), "--rank", 2, "-o", out)
+    check(rc == 1 and os.path.exists(os.path.join(out, "keep")), "resize: a failed run leaves OUT untouched")
+
+
+def main():
+    if h5py is None:
+        skip("surgery", "h5py not installed")
+        return summary()
+    tmp = tempfile.mkdtemp(prefix="lsc_test_surgery.")
+    try:
+        test_resize_planted(tmp, False)
+        test_resize_planted(tmp, True)
+        test_rules(tmp)
+        test_pattern_keys(tmp)
+        test_fixtures(tmp)
+        test_bad(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
