@@ -21,6 +21,7 @@ const command commands[] = {
     {"amplify",  cmd_amplify,  "dW vs W: projections and amplification factor (LoRA paper Table 7)"},
     {"deltaspec", cmd_deltaspec, "singular spectrum of W_ft - W_0 of a full fine-tuning run -> HDF5"},
     {"resize",   cmd_resize,   "best rank-K approximation of each module of an adapter (--rank/--energy/--sv-ratio)"},
+    {"combine",  cmd_combine,  "weighted sum of adapters on one base (exact, or --rank K) + their interference"},
     {"extract",  cmd_extract,  "best rank-R approximation of W_ft - W_0 as a PEFT adapter (+ errors)"},
     {"report",   cmd_report,   "self-contained HTML + Markdown report of a results directory"},
     {"pretrain", cmd_pretrain, "train a base GPT on the corpus (profiles tiny, quick, paper)"},

@@ -37,6 +37,7 @@ int cmd_intruders(int argc, char **argv);
 int cmd_deltaspec(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
+int cmd_combine(int argc, char **argv);
 int cmd_quanterr(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
