@@ -250,6 +250,119 @@ def test_fixtures(tmp):
               % (sub, worst_back, worst_best))
 
 
+# ---- combine ----
+
+def make_pair(tmp):
+    """a (r=4) and b (r=3 on one module through rank_pattern) on the same two modules;
+    c: the same names, b's first module orthogonal to a's (row and column spaces)."""
+    rng = np.random.default_rng(11)
+    shapes = {"h.0.attn.q_proj": (20, 16), "h.1.mlp.fc_in": (24, 12)}
+    a, b, c = {}, {}, {}
+    for name, (d, k) in shapes.items():
+        a[name] = planted(rng, d, k, np.array([5.0, 2.0, 1.0, 0.3]), 8 / 4)
+        rb = 3 if name == "h.0.attn.q_proj" else 4
+        b[name] = planted(rng, d, k, np.array([3.0, 1.5, 0.7, 0.2])[:rb], (4 / rb) if rb == 3 else 1.0)
+        # orthogonal to a: project a's spaces out of fresh factors
+        Aa, Ba = a[name]
+        Qa, _ = np.linalg.qr(Aa.T.astype(np.float64))
+        Qb, _ = np.linalg.qr(Ba.astype(np.float64))
+        A2 = rng.standard_normal((2, k))
+        B2 = rng.standard_normal((d, 2))
+        A2 = A2 - (A2 @ Qa) @ Qa.T
+        B2 = B2 - Qb @ (Qb.T @ B2)
+        c[name] = (A2.astype(np.float32), B2.astype(np.float32))
+    pa, pb, pc = (os.path.join(tmp, x) for x in ("ca", "cb", "cc"))
+    write_adapter(pa, a, 4, 8)
+    write_adapter(pb, b, 4, 4, rank_pattern={"h.0.attn.q_proj": 3}, alpha_pattern={"h.0.attn.q_proj": 4})
+    write_adapter(pc, c, 2, 2)
+    return pa, pb, pc
+
+
+def top_frames(dW, r):
+    U, S, Vt = np.linalg.svd(dW, full_matrices=False)
+    return U[:, :r], Vt[:r]
+
+
+def test_combine(tmp):
+    pa, pb, pc = make_pair(tmp)
+    A, B = peft_deltas(pa), peft_deltas(pb)
+    out = os.path.join(tmp, "comb")
+    rc, so, se = run("combine", pa + ":0.7", pb + ":-1.5", "-o", out, "--threads", 2)
+    if not check(rc == 0, "combine a:0.7 b:-1.5: exit 0 (%s)" % se.strip()[:200]):
+        return
+    got = peft_deltas(out)
+    mods, root = h5mods(os.path.join(out, "combine.h5"))
+    for name in A:
+        want = 0.7 * A[name][0] - 1.5 * B[name][0]
+        # float32 factors: the rounding scales with |w s| |B| |A| of each input, not |dW|
+        scale = sum(abs(w * X[name][4]) * np.linalg.norm(X[name][3]) * np.linalg.norm(X[name][2])
+                    for w, X in ((0.7, A), (1.5, B)))
+        e = np.linalg.norm(got[name][0] - want) / scale
+        check(e < 1e-6 and got[name][1] == A[name][1] + B[name][1],
+              "combine %s: exact: PEFT's dW = 0.7 dW_a - 1.5 dW_b (err/(|wsB||A|) %.1e), rank r_a + r_b = %d"
+              % (name, e, got[name][1]))
+        attrs, sv = mods[name]
+        with h5py.File(os.path.join(out, "combine.h5"), "r") as f:
+            g = f["modules"][name]
+            cos, p11i, p11o, phi = (g[x][()] for x in ("cosine", "phi11_in", "phi11_out", "phi_in"))
+        da, db = A[name][0], B[name][0]
+        want_cos = (da * db).sum() / (np.linalg.norm(da) * np.linalg.norm(db))
+        Ua, Va = top_frames(da, A[name][1])
+        Ub, Vb = top_frames(db, B[name][1])
+        p = min(A[name][1], B[name][1])
+        want_phi = (np.linalg.norm(Va[:p] @ Vb[:p].T) ** 2) / p
+        check(abs(cos[0, 1] - want_cos) < 1e-6 and abs(cos[0, 0] - 1) < 1e-9 and abs(cos[1, 0] - want_cos) < 1e-6,
+              "combine %s: cosine %.6f = numpy's dense %.6f" % (name, cos[0, 1], want_cos))
+        check(abs(p11i[0, 1] - (Va[0] @ Vb[0]) ** 2) < 1e-6 and abs(p11o[0, 1] - (Ua[:, 0] @ Ub[:, 0]) ** 2) < 1e-6
+              and abs(phi[0, 1] - want_phi) < 1e-6,
+              "combine %s: phi11_in %.4g, phi11_out %.4g, phi_in %.4g = numpy's SVDs"
+              % (name, p11i[0, 1], p11o[0, 1], phi[0, 1]))
+        check(attrs["rel_fro_error"] == 0 and attrs["rel_spectral_error"] == 0,
+              "combine %s: exact: errors 0" % name)
+    # re-compressed
+    out2 = os.path.join(tmp, "comb2")
+    rc, so, se = run("combine", pa + ":0.7", pb + ":-1.5", "--rank", 2, "-o", out2)
+    if check(rc == 0, "combine --rank 2: exit 0 (%s)" % se.strip()[:200]):
+        got2 = peft_deltas(out2)
+        mods2, _ = h5mods(os.path.join(out2, "combine.h5"))
+        worst, werr = 0.0, 0.0
+        for name in A:
+            want = 0.7 * A[name][0] - 1.5 * B[name][0]
+            best, _ = truncated(want, 2)
+            worst = max(worst, rel(got2[name][0], best))
+            werr = max(werr, abs(mods2[name][0]["rel_fro_error"] - rel(got2[name][0], want)))
+        check(worst < 1e-5 and werr < 1e-5 and all(got2[n][1] == 2 for n in A),
+              "combine --rank 2: numpy's truncated sum (rel %.1e), reported error = dense (%.1e)" % (worst, werr))
+    # known answers: with itself cos = phi = 1; with an orthogonal update 0
+    out3 = os.path.join(tmp, "comb3")
+    rc, so, se = run("combine", pa, pa, pc, "-o", out3)
+    if check(rc == 0, "combine a a c: exit 0 (%s)" % se.strip()[:200]):
+        with h5py.File(os.path.join(out3, "combine.h5"), "r") as f:
+            g = f["modules"]["h.0.attn.q_proj"]
+            cos, p11, phi = g["cosine"][()], g["phi11_in"][()], g["phi_in"][()]
+        check(abs(cos[0, 1] - 1) < 1e-6 and abs(p11[0, 1] - 1) < 1e-6 and abs(phi[0, 1] - 1) < 1e-6,
+              "combine: an adapter with itself: cosine = phi11 = phi = 1")
+        check(abs(cos[0, 2]) < 1e-6 and p11[0, 2] < 1e-10 and phi[0, 2] < 1e-10,
+              "combine: orthogonal updates: cosine = phi11 = phi = 0 (%.1e %.1e %.1e)"
+              % (cos[0, 2], p11[0, 2], phi[0, 2]))
+    # mismatches
+    rng = np.random.default_rng(5)
+    other = os.path.join(tmp, "cother")
+    write_adapter(other, {"h.0.attn.q_proj": planted(rng, 20, 16, np.array([1.0]), 1.0),
+                          "h.2.mlp.fc_in": planted(rng, 24, 12, np.array([1.0]), 1.0)}, 1, 1)
+    shape = os.path.join(tmp, "cshape")
+    write_adapter(shape, {"h.0.attn.q_proj": planted(rng, 20, 15, np.array([1.0]), 1.0),
+                          "h.1.mlp.fc_in": planted(rng, 24, 12, np.array([1.0]), 1.0)}, 1, 1)
+    out4 = os.path.join(tmp, "comb4")
+    rc, so, se = run("combine", pa, other, "-o", out4)
+    one_line_fail(rc, se, 1, "combine: mismatched modules")
+    rc, so, se = run("combine", pa, shape, "-o", out4)
+    one_line_fail(rc, se, 1, "combine: mismatched shapes")
+    check("20 x 15" in se and not os.path.exists(out4), "combine: the shapes named, nothing written")
+    rc, so, se = run("combine", pa, "-o", out4)
+    one_line_fail(rc, se, 2, "combine: one adapter is a usage error")
+
+
 # ---- bad input ----
 
 def one_line_fail(rc, se, want_rc, name):
@@ -302,6 +415,7 @@ def main():
         test_pattern_keys(tmp)
         test_fixtures(tmp)
         test_bad(tmp)
+        test_combine(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
