@@ -22,6 +22,7 @@ const command commands[] = {
     {"deltaspec", cmd_deltaspec, "singular spectrum of W_ft - W_0 of a full fine-tuning run -> HDF5"},
     {"resize",   cmd_resize,   "best rank-K approximation of each module of an adapter (--rank/--energy/--sv-ratio)"},
     {"combine",  cmd_combine,  "weighted sum of adapters on one base (exact, or --rank K) + their interference"},
+    {"recommend-ranks", cmd_recommend, "rank per module for an energy threshold, as a rank_pattern JSON (+ plot)"},
     {"extract",  cmd_extract,  "best rank-R approximation of W_ft - W_0 as a PEFT adapter (+ errors)"},
     {"report",   cmd_report,   "self-contained HTML + Markdown report of a results directory"},
     {"pretrain", cmd_pretrain, "train a base GPT on the corpus (profiles tiny, quick, paper)"},

@@ -38,6 +38,7 @@ int cmd_deltaspec(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_combine(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
 int cmd_quanterr(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_collect(int argc, char **argv);
