@@ -363,6 +363,43 @@ def test_combine(tmp):
     one_line_fail(rc, se, 2, "combine: one adapter is a usage error")
 
 
+# ---- recommend-ranks ----
+
+def test_recommend(tmp):
+    src = make_planted(tmp)
+    ref = peft_deltas(src)
+    pj = os.path.join(tmp, "ranks.json")
+    plots = os.path.join(tmp, "rplots")
+    for E in (0.9, 0.99):
+        args = ["recommend-ranks", src, "--energy", E, "--pattern", pj]
+        if E == 0.9 and shutil.which("gnuplot"):
+            args += ["--plots", plots]
+        rc, so, se = run(*args)
+        if not check(rc == 0, "recommend-ranks --energy %g: exit 0 (%s)" % (E, se.strip()[:200])):
+            continue
+        pat = json.load(open(pj))
+        ok = True
+        for name, (dW, *_r) in ref.items():
+            S = np.linalg.svd(dW, compute_uv=False)
+            c = np.cumsum(S ** 2) / (S ** 2).sum()
+            K = int(np.argmax(c >= E - 1e-12)) + 1
+            k = pattern_key(list(pat), name)
+            ok &= k is not None and pat[k] == K and ("r=%d" % ref[name][1]) in so and ("-> %d" % K) in so
+        uniq = all(sum(1 for n in ref if re.match(r"(.*\.)?(%s)$" % k, n)) == 1 for k in pat)
+        check(ok and uniq, "recommend-ranks --energy %g: numpy's K per module in the JSON and on stdout" % E)
+    if shutil.which("gnuplot"):
+        dat = open(os.path.join(plots, "recommend.dat")).read().split("\n")
+        check(dat[0].split() == ["layer", "attn.q_proj"] and os.path.getsize(os.path.join(plots, "recommend.png")) > 0,
+              "recommend-ranks --plots: recommend.dat per layer and the figure")
+        rows = {int(x.split()[0]): x.split()[1] for x in dat[1:] if x.strip()}
+        check(rows[0] == "3" and rows[10] == "2" and rows[5] == "NaN",
+              "recommend-ranks --plots: layer 0 needs 3, layer 10 needs 2, layer 5 none (NaN)")
+    else:
+        skip("recommend-ranks --plots", "gnuplot not installed")
+    rc, so, se = run("recommend-ranks", src, "--energy", 0)
+    one_line_fail(rc, se, 2, "recommend-ranks --energy 0: usage error")
+
+
 # ---- bad input ----
 
 def one_line_fail(rc, se, want_rc, name):
@@ -416,6 +453,7 @@ def main():
         test_fixtures(tmp)
         test_bad(tmp)
         test_combine(tmp)
+        test_recommend(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
