@@ -400,6 +400,56 @@ def test_recommend(tmp):
     one_line_fail(rc, se, 2, "recommend-ranks --energy 0: usage error")
 
 
+# ---- train --rank-pattern-file ----
+
+def test_train_pattern(tmp):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    txt = os.path.join(root, "data", "fixtures", "tiny.txt")
+    base = os.path.join(tmp, "base.safetensors")
+    rc, so, se = run("pretrain", "--profile", "tiny", "--steps", 3, "--data", txt, "-o", base, "--quiet",
+                     "--threads", 1)
+    if not check(rc == 0, "train --rank-pattern-file: a tiny base (%s)" % se.strip()[:200]):
+        return
+    rj = os.path.join(tmp, "train_ranks.json")
+    pat = {"h.0.attn.q_proj": 2, "h.1.attn.v_proj": 3, "q_proj": 1, "h.0.mlp.fc_in": 0}
+    json.dump(pat, open(rj, "w"))
+    common = ["train", "--base", base, "--task", "lm", "--data", txt, "--steps", 2, "--batch", 2, "--quiet",
+              "--threads", 1]
+    out = os.path.join(tmp, "trained")
+    rc, so, se = run(common + ["--rank-pattern-file", rj, "-o", out])
+    if not check(rc == 0, "train --rank-pattern-file: exit 0 (%s)" % se.strip()[:200]):
+        return
+    got = peft_deltas(out)
+    want = {"h.0.attn.q_proj": 2, "h.1.attn.q_proj": 1, "h.1.attn.v_proj": 3}
+    ranks = {n: v[1] for n, v in got.items()}
+    shapes = {n: v[2].shape[0] for n, v in got.items()}
+    check(ranks == want and shapes == want,
+          "train --rank-pattern-file: the adapter has the file's ranks by PEFT's rule and in its tensors (%s)" % ranks)
+    cfg = json.load(open(os.path.join(out, "adapter_config.json")))
+    check(sorted(cfg["target_modules"]) == sorted(want),
+          "train --rank-pattern-file: target_modules lists exactly the adapted modules (PEFT adds no other)")
+    # the file's content is part of the run's identity: --resume with other bytes is refused
+    open(rj, "w").write(json.dumps(pat, indent=1))
+    rc, so, se = run(common + ["--rank-pattern-file", rj, "-o", out, "--resume"])
+    check(rc == 1 and "different run configuration" in se,
+          "train --resume with another rank-pattern file (same ranks, other bytes) is refused")
+    # recommend-ranks' output is accepted directly
+    pj = os.path.join(tmp, "rec.json")
+    rc1, _, se1 = run("recommend-ranks", out, "--energy", 0.5, "--pattern", pj)
+    rc2, _, se2 = run(common + ["--rank-pattern-file", pj, "-o", os.path.join(tmp, "trained2")])
+    if check(rc1 == 0 and rc2 == 0, "train accepts recommend-ranks --pattern's JSON (%s%s)"
+             % (se1.strip()[:100], se2.strip()[:100])):
+        rec = json.load(open(pj))
+        got2 = peft_deltas(os.path.join(tmp, "trained2"))
+        check({n: v[1] for n, v in got2.items()} == {n: rec[pattern_key(list(rec), n)] for n in want},
+              "train --rank-pattern-file rec.json: each module has recommend-ranks' rank")
+    bad = os.path.join(tmp, "bad_ranks.json")
+    for text in ('{"h.0.attn.q_proj": -1}', '[1, 2]', '{"(?<=x)q": 2}'):
+        open(bad, "w").write(text)
+        rc, so, se = run(common + ["--rank-pattern-file", bad, "-o", os.path.join(tmp, "trained3")])
+        one_line_fail(rc, se, 1, "train --rank-pattern-file %s: refused" % text)
+
+
 # ---- bad input ----
 
 def one_line_fail(rc, se, want_rc, name):
@@ -454,6 +504,7 @@ def main():
         test_bad(tmp)
         test_combine(tmp)
         test_recommend(tmp)
+        test_train_pattern(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()
