@@ -319,6 +319,23 @@ int lsc_lora_switch(lsc_gpt *m, lsc_lora *from, lsc_lora *to, lsc_error *err)
 
 // ---- PEFT conversion ----
 
+/* 1 when a target is adapted in only some of the layers of the mask (a
+ * per-module rank pattern, issue 20): target_modules then lists the full
+ * module names, so that PEFT creates no module that the file does not hold. */
+static int targets_partial(const lsc_lora *lo)
+{
+    int n_masked = 0, partial = 0;
+    for (int l = 0; l < lo->model.n_layer; l++)
+        n_masked += !lo->config.layer_mask || ((lo->config.layer_mask >> l) & 1);
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        int count = 0;
+        for (int i = 0; i < lo->n_modules; i++)
+            count += lo->modules[i].target == t;
+        partial |= count > 0 && count < n_masked;
+    }
+    return partial;
+}
+
 int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter *ad,
                         lsc_error *err)
 {
@@ -346,18 +363,7 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
     ad->fan_in_fan_out = 0;
     ad->base_model = base_model ? lsc_strdup_(base_model) : NULL;
     ad->init_lora_weights = lsc_strdup_(lo->config.init == LSC_LORA_INIT_GAUSSIAN ? "gaussian" : "true");
-    /* a target adapted in only some of the layers of the mask (a per-module rank
-     * pattern, issue 20): target_modules lists the full module names, so that PEFT
-     * creates no module that the file does not hold */
-    int n_masked = 0, partial = 0;
-    for (int l = 0; l < lo->model.n_layer; l++)
-        n_masked += !lo->config.layer_mask || ((lo->config.layer_mask >> l) & 1);
-    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
-        int count = 0;
-        for (int i = 0; i < n; i++)
-            count += lo->modules[i].target == t;
-        partial |= count > 0 && count < n_masked;
-    }
+    int partial = targets_partial(lo);
     ad->target_modules = LSC_CALLOC((size_t)(n > LSC_LORA_NTARGETS ? n : LSC_LORA_NTARGETS) + 1, sizeof(char *));
     /* at most one pattern per target, or one per module */
     ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
