@@ -19,19 +19,27 @@
 #include "analysis_common.h"
 #include "cli.h"
 #include "commands.h"
+#include "delta_pairs.h"
 #include "surgery.h"
 
 static const char *USAGE =
     "usage: lorascope recommend-ranks ADAPTER [--energy E] [--pattern OUT.json] [--plots DIR]\n"
+    "       lorascope recommend-ranks --full-base W0 --full-model WFT [--targets LIST] [...]\n"
     "\n"
     "Per module the smallest rank K with sum_{i<=K} s_i^2 / sum s_i^2 >= E for the singular\n"
     "values s_i of dW = s·B·A: printed, and with --pattern written as a rank_pattern JSON\n"
     "object {\"<module>\": K} (each key matches that module alone under PEFT's rule) that\n"
     "`lorascope train --rank-pattern-file` accepts; with --plots a per-layer figure.\n"
+    "With --full-base/--full-model (as extract takes them: safetensors files or Hugging\n"
+    "Face folders) the same for dW = W_ft - W_0 of a full fine-tuning run (dense SVD,\n"
+    "one module at a time).\n"
     "\n"
     "  --energy E         the energy to keep (0 < E <= 1; default 0.9)\n"
     "  --pattern FILE     write the rank_pattern JSON there (atomically)\n"
     "  --plots DIR        write DIR/recommend.dat and the figure DIR/recommend.{png,svg,pdf}\n"
+    "  --full-base PATH   instead of ADAPTER: the pretrained model W_0 ...\n"
+    "  --full-model PATH  ... and the fully fine-tuned model (same names and shapes)\n"
+    "  --targets LIST     with --full-*: weight types (default: all)\n"
     "  -h, --help         this text\n"
     "\n"
     "example:\n"
@@ -188,15 +196,109 @@ static int rr_plot(const char *dir, const char *path, const lsc_adapter *ad, con
     return ana_draw_figure("recommend-ranks", dir, "recommend.gp", "recommend", vars);
 }
 
+/* --full-base/--full-model: K per weight of dW = W_ft − W_0 (dense SVD, values only). */
+typedef struct rr_full {
+    const ana_delta_files *f;
+    lsc_adapter ad;     /* names, r = min(d, k), in/out features only (no factors) */
+    int        *ranks, cap;
+    double      energy;
+    double     *W0, *D, *S, *work;
+    size_t      numel_cap, work_cap;
+} rr_full;
+
+static int rr_full_module(void *ctx, const char *module, const lsc_st_tensor *tb, const lsc_st_tensor *tf)
+{
+    rr_full *c = ctx;
+    int d = (int)tb->shape[0], k = (int)tb->shape[1], mn = d < k ? d : k;
+    size_t numel = (size_t)d * (size_t)k, lw = lsc_svd_work_size(d, k, 0);
+    if (c->ad.n_modules == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 16;
+        lsc_adapter_module *m = realloc(c->ad.modules, (size_t)cap * sizeof *m);
+        if (m)
+            c->ad.modules = m;
+        int *r = realloc(c->ranks, (size_t)cap * sizeof *r);
+        if (r)
+            c->ranks = r;
+        if (!m || !r)
+            return cli_error("recommend-ranks", CLI_FAIL, "out of memory");
+        c->cap = cap;
+    }
+    if (numel > c->numel_cap || lw > c->work_cap) {
+        free(c->W0), free(c->D), free(c->S), free(c->work);
+        c->W0 = malloc(numel * sizeof(double));
+        c->D = malloc(numel * sizeof(double));
+        c->S = malloc(numel * sizeof(double));   /* >= min(d, k) */
+        c->work = malloc(lw * sizeof(double));
+        c->numel_cap = numel;
+        c->work_cap = lw;
+        if (!c->W0 || !c->D || !c->S || !c->work) {
+            c->numel_cap = c->work_cap = 0;
+            return cli_error("recommend-ranks", CLI_FAIL, "out of memory for %s (%d x %d)", module, d, k);
+        }
+    }
+    int rc = ana_delta_read("recommend-ranks", c->f, tb, tf, c->W0, c->D);
+    if (rc != CLI_OK)
+        return rc;
+    lsc_error err = {0};
+    if (lsc_svd(d, k, c->D, c->S, NULL, NULL, c->work, lw, &err) != LSC_OK)
+        return cli_error("recommend-ranks", CLI_FAIL, "%s: module %s: %s", c->f->ft, module, err.msg);
+    lsc_adapter_module *am = &c->ad.modules[c->ad.n_modules];
+    memset(am, 0, sizeof *am);
+    if (!(am->name = strdup(module)))
+        return cli_error("recommend-ranks", CLI_FAIL, "out of memory");
+    am->r = mn;
+    am->in_features = k;
+    am->out_features = d;
+    c->ranks[c->ad.n_modules++] = lsc_rank_choose(mn, c->S, LSC_RANK_RULE_ENERGY, c->energy);
+    return CLI_OK;
+}
+
+/* Loads ad (an adapter, or the full-delta pairs) and its ranks. */
+static int rr_load(const cli_opt *opts, const char *path, double energy, lsc_adapter *ad, int **ranks)
+{
+    const char *fb = cli_get(opts, "full-base"), *fm = cli_get(opts, "full-model");
+    int rc;
+    if (!fb) {
+        if ((rc = ana_load_adapter("recommend-ranks", path, ad)) != CLI_OK)
+            return rc;
+        if ((rc = surg_check_kinds("recommend-ranks", path, ad)) != CLI_OK)
+            return rc;
+        if (!(*ranks = calloc((size_t)ad->n_modules, sizeof **ranks)))
+            return cli_error("recommend-ranks", CLI_FAIL, "out of memory");
+        return rr_ranks(path, ad, energy, *ranks);
+    }
+    const char *targets = cli_get(opts, "targets") ? cli_get(opts, "targets") : ANA_DELTA_ALL_TARGETS;
+    if (ana_delta_targets_check("recommend-ranks", targets) != CLI_OK)
+        return CLI_USAGE;
+    ana_delta_files f;
+    rr_full c;
+    memset(&c, 0, sizeof c);
+    c.f = &f;
+    c.energy = energy;
+    int n_mod = 0;
+    rc = ana_delta_open("recommend-ranks", &f, fb, fm);
+    if (rc == CLI_OK)
+        rc = ana_delta_each("recommend-ranks", &f, targets, rr_full_module, &c, &n_mod);
+    ana_delta_close(&f);
+    free(c.W0), free(c.D), free(c.S), free(c.work);
+    *ad = c.ad;
+    *ranks = c.ranks;
+    return rc;
+}
+
 int cmd_recommend(int argc, char **argv)
 {
-    cli_opt opts[] = {{"energy", 1, NULL}, {"pattern", 1, NULL}, {"plots", 1, NULL}, {"help", 0, NULL},
-                      {NULL, 0, NULL}};
-    const char *path = NULL;
-    int help = 0, bad = 0;
-    int rc = ana_parse_adapter_args("recommend-ranks", USAGE, argc, argv, opts, &path, &help);
+    cli_opt opts[] = {{"energy", 1, NULL}, {"pattern", 1, NULL}, {"plots", 1, NULL}, {"full-base", 1, NULL},
+                      {"full-model", 1, NULL}, {"targets", 1, NULL}, {"help", 0, NULL}, {NULL, 0, NULL}};
+    const char *pos[2], *path = NULL;
+    int help = 0, bad = 0, npos = 0;
+    int rc = ana_parse_args("recommend-ranks", USAGE, argc, argv, opts, pos, 2, &npos, &help);
     if (rc != CLI_OK || help)
         return rc;
+    int full = cli_get(opts, "full-base") != NULL;
+    if (full != (cli_get(opts, "full-model") != NULL) || npos != !full)
+        return cli_error("recommend-ranks", CLI_USAGE, "give one ADAPTER, or --full-base and --full-model");
+    path = full ? cli_get(opts, "full-model") : pos[0];
     double energy = cli_double(opts, "energy", 0.9, &bad);
     if (bad)
         return CLI_USAGE;
@@ -207,15 +309,11 @@ int cmd_recommend(int argc, char **argv)
         return rc;
     lsc_adapter ad;
     memset(&ad, 0, sizeof ad);
-    if ((rc = ana_load_adapter("recommend-ranks", path, &ad)) != CLI_OK)
-        return rc;
     int *ranks = NULL;
-    if ((rc = surg_check_kinds("recommend-ranks", path, &ad)) == CLI_OK &&
-        !(ranks = calloc((size_t)ad.n_modules, sizeof *ranks)))
-        rc = cli_error("recommend-ranks", CLI_FAIL, "out of memory");
-    if (rc == CLI_OK && (rc = rr_ranks(path, &ad, energy, ranks)) == CLI_OK) {
+    if ((rc = rr_load(opts, path, energy, &ad, &ranks)) == CLI_OK) {
         for (int i = 0; i < ad.n_modules; i++)
-            printf("  %-40s r=%-4d -> %d\n", cli_safe(ad.modules[i].name), ad.modules[i].r, ranks[i]);
+            printf("  %-40s %s=%-4d -> %d\n", cli_safe(ad.modules[i].name), full ? "min(d,k)" : "r",
+                   ad.modules[i].r, ranks[i]);
         if (pattern && (rc = rr_write_pattern(pattern, &ad, ranks)) == CLI_OK)
             printf("rank_pattern: %s\n", pattern);
         if (rc == CLI_OK && plots)

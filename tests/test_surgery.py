@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import check, skip, summary, run, fixtures_dir  # noqa: E402
-from make_adapters import write_adapter, read_safetensors  # noqa: E402
+from make_adapters import write_adapter, read_safetensors, write_safetensors  # noqa: E402
 
 try:
     import h5py
@@ -398,6 +398,33 @@ def test_recommend(tmp):
         skip("recommend-ranks --plots", "gnuplot not installed")
     rc, so, se = run("recommend-ranks", src, "--energy", 0)
     one_line_fail(rc, se, 2, "recommend-ranks --energy 0: usage error")
+    # a full fine-tuning delta: W_ft - W_0 with a planted spectrum (extract's inputs)
+    rng = np.random.default_rng(4)
+    sig = {"h.0.attn.q_proj": np.array([6.0, 2.0, 1.0, 0.1]), "h.1.attn.v_proj": np.array([3.0, 2.9, 2.8, 0.2, 0.1])}
+    base, ft = [], []
+    for name, sg in sig.items():
+        W0 = rng.standard_normal((20, 16)).astype(np.float32)
+        A, B = planted(rng, 20, 16, sg, 1.0)
+        base.append((name + ".weight", W0, "F32"))
+        ft.append((name + ".weight", (W0.astype(np.float64) + B.astype(np.float64) @ A).astype(np.float32), "F32"))
+    fb, fm = os.path.join(tmp, "fbase.safetensors"), os.path.join(tmp, "fft.safetensors")
+    write_safetensors(fb, base)
+    write_safetensors(fm, ft)
+    fj = os.path.join(tmp, "franks.json")
+    rc, so, se = run("recommend-ranks", "--full-base", fb, "--full-model", fm, "--energy", 0.95, "--pattern", fj)
+    if check(rc == 0, "recommend-ranks --full-base/--full-model: exit 0 (%s)" % se.strip()[:200]):
+        pat = json.load(open(fj))
+        ok = True
+        tb, tf = read_safetensors(fb), read_safetensors(fm)
+        for name in sig:
+            S = np.linalg.svd(tf[name + ".weight"] - tb[name + ".weight"], compute_uv=False)
+            c = np.cumsum(S ** 2) / (S ** 2).sum()
+            ok &= pat.get(pattern_key(list(pat), name)) == int(np.argmax(c >= 0.95)) + 1
+        check(ok and pat[pattern_key(list(pat), "h.0.attn.q_proj")] == 2 and
+              pat[pattern_key(list(pat), "h.1.attn.v_proj")] == 3,
+              "recommend-ranks on W_ft - W_0: numpy's K (2 and 3 for the planted spectra)")
+    rc, so, se = run("recommend-ranks", src, "--full-base", fb)
+    one_line_fail(rc, se, 2, "recommend-ranks: ADAPTER with --full-base alone is a usage error")
 
 
 # ---- train --rank-pattern-file ----
