@@ -510,6 +510,23 @@ def test_bad(tmp):
     rc, so, se = run("resize", dora, "--rank", 1, "-o", out)
     one_line_fail(rc, se, 1, "resize: DoRA refused")
     check("DoRA" in se and not os.path.exists(out), "resize: DoRA named, nothing written")
+    # the other kinds issue 14 reads: refused with one line; the mixed one (F32/BF16/F16,
+    # rsLoRA, rank_pattern, alpha_pattern) resized to its own ranks gives PEFT's dW back
+    kinds = os.path.join(tmp, "kinds")
+    import subprocess
+    subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_adapters.py"),
+                    "kinds", kinds], check=True, capture_output=True)
+    for k, what in (("emb", "embedding LoRA"), ("conv", "conv LoRA"), ("mts", "full tensor")):
+        rc, so, se = run("resize", os.path.join(kinds, k), "--rank", 1, "-o", out)
+        one_line_fail(rc, se, 1, "resize: %s refused" % what)
+        check(what in se and not os.path.exists(out), "resize: %s named, nothing written" % what)
+    mixed = os.path.join(kinds, "mixed")
+    rc, so, se = run("resize", mixed, "--rank", 100000, "-o", os.path.join(tmp, "mixed_full"))
+    if check(rc == 0, "resize kinds/mixed to its own ranks: exit 0 (%s)" % se.strip()[:200]):
+        ref, got = peft_deltas(mixed), peft_deltas(os.path.join(tmp, "mixed_full"))
+        worst = max(rel(got[n][0], ref[n][0]) for n in ref)
+        check(sorted(ref) == sorted(got) and worst < 1e-6 and all(got[n][1] == ref[n][1] for n in ref),
+              "resize kinds/mixed (rsLoRA, patterns, BF16/F16): PEFT's dW and ranks back (rel %.1e)" % worst)
     # an existing OUT is left whole when the run fails
     os.makedirs(out)
     open(os.path.join(out, "keep"), "w").write("x")
