@@ -410,6 +410,8 @@ int cmd_combine(int argc, char **argv)
         return rc;
     if (npos < 2 || npos > CB_MAX_INPUTS)
         return cli_error("combine", CLI_USAGE, "need 2 to %d adapters, got %d", CB_MAX_INPUTS, npos);
+    if (cli_get(opts, "plots") || cli_get(opts, "module"))
+        return cli_error("combine", CLI_USAGE, "no --plots or --module here");
     static cb_job j;
     memset(&j, 0, sizeof j);
     j.rank = cli_long(opts, "rank", 0, &bad);

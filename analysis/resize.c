@@ -301,6 +301,8 @@ int cmd_resize(int argc, char **argv)
     int rc = ana_parse_adapter_args("resize", USAGE, argc, argv, opts, &path, &help);
     if (rc != CLI_OK || help)
         return rc;
+    if (cli_get(opts, "plots") || cli_get(opts, "module"))
+        return cli_error("resize", CLI_USAGE, "no --plots or --module here (recommend-ranks --plots draws ranks)");
     lsc_rank_rule rule = LSC_RANK_RULE_FIXED;
     double value = 0.0;
     if ((rc = rs_rule(opts, &rule, &value, &rule_name)) != CLI_OK)
