@@ -115,7 +115,9 @@ static int cb_interference(const cb_job *j, int i, cb_result *res)
     int d = mm[0]->out_features, k = mm[0]->in_features, rmax = 1;
     for (int a = 0; a < N; a++)
         rmax = mm[a]->r > rmax ? mm[a]->r : rmax;
-    double *w = malloc(lsc_lowrank_inner_work_size(rmax, rmax) * sizeof *w);
+    size_t rr = (size_t)rmax * (size_t)rmax;
+    double *w = malloc((lsc_lowrank_inner_work_size(rmax, rmax) + 2 * rr) * sizeof *w);
+    double *G = w ? w + lsc_lowrank_inner_work_size(rmax, rmax) : NULL, *phi = G ? G + rr : NULL;
     if (!w)
         rc = ana_msg_error(&res->msgs, "out of memory for module %s", cli_safe(mm[0]->name));
     if (rc == CLI_OK)
@@ -130,22 +132,16 @@ static int cb_interference(const cb_job *j, int i, cb_result *res)
                                           mb->A, w);
             size_t ab = (size_t)a * (size_t)N + (size_t)b;
             res->cos[ab] = norm[a] > 0 && norm[b] > 0 ? in / (norm[a] * norm[b]) : NAN;
-            double gi = 0.0, go = 0.0, g = 0.0;
-            int p = ma->r < mb->r ? ma->r : mb->r;
-            for (size_t t = 0; t < (size_t)k; t++)
-                gi += V[a][t] * V[b][t];
-            for (size_t t = 0; t < (size_t)d; t++)
+            double go = 0.0;
+            for (size_t t = 0; t < (size_t)d; t++)   /* top left singular vectors: columns 0 of U */
                 go += U[a][t * (size_t)ma->r] * U[b][t * (size_t)mb->r];
-            for (int x = 0; x < p; x++)
-                for (int y = 0; y < p; y++) {
-                    double s = 0.0;
-                    for (size_t t = 0; t < (size_t)k; t++)
-                        s += V[a][(size_t)x * (size_t)k + t] * V[b][(size_t)y * (size_t)k + t];
-                    g += s * s;
-                }
-            res->phi11_in[ab] = gi * gi;
+            /* the row spaces: G = V_aᵀV_b, φ(i, j) by lsc_phi_grid; φ(1, 1) and φ(p, p), p = min(r_a, r_b) */
+            lsc_subspace_gram(k, ma->r, V[a], mb->r, V[b], G);
+            lsc_phi_grid(ma->r, mb->r, G, phi);
+            int p = ma->r < mb->r ? ma->r : mb->r;
+            res->phi11_in[ab] = phi[0];
             res->phi11_out[ab] = go * go;
-            res->phi_in[ab] = g / p;
+            res->phi_in[ab] = phi[(size_t)(p - 1) * (size_t)mb->r + (size_t)(p - 1)];
         }
     for (int a = 0; a < N; a++) {
         free(U[a]);
