@@ -145,6 +145,64 @@ static void test_identity_and_inner(uint64_t *rng)
     free(w);
 }
 
+/* Rank-deficient and zero factors: the Gram path declines, the Householder path gives the same answer. */
+static void test_degenerate(uint64_t *rng)
+{
+    enum { d = 25, k = 18, r = 6 };
+    float B[d * r], A[r * k], Bk[d * r], Ak[r * k];
+    double S[r], D[d * k], Dk[d * k];
+    fill(d * r, B, 1.0, rng);
+    fill(r * k, A, 0.5, rng);
+    for (int i = 0; i < d; i++)
+        B[i * r + 4] = B[i * r + 1];   /* two equal columns: rank(B) = 5 */
+    size_t lw = lsc_lowrank_truncate_work_size(d, k, r);
+    double *w = malloc(lw * sizeof *w);
+    int K = 0;
+    int rc = lsc_lowrank_truncate(d, k, r, 1.5, B, A, LSC_RANK_RULE_FIXED, r, &K, S, Bk, Ak, w, lw, NULL);
+    dense(d, k, r, 1.5, B, A, D);
+    dense(d, k, K, 1.0, Bk, Ak, Dk);
+    double fro = 0.0;
+    for (int i = 0; i < d * k; i++)
+        fro += D[i] * D[i];
+    fro = sqrt(fro);
+    CHECK(rc == LSC_OK && K == r && fro_diff((size_t)d * k, D, Dk) / fro < 1e-6 && S[5] < 1e-6 * S[0],
+          "rank-deficient B: dW reproduced (rel %.1e), sigma_6 = %.1e ~ 0", fro_diff((size_t)d * k, D, Dk) / fro, S[5]);
+    rc = lsc_lowrank_truncate(d, k, r, 1.5, B, A, LSC_RANK_RULE_ENERGY, 1.0, &K, S, Bk, Ak, w, lw, NULL);
+    CHECK(rc == LSC_OK && K == 5, "rank-deficient B: energy 1 keeps the 5 non-zero directions (K = %d)", K);
+    /* conditioned at the Gram path's limit: columns of B scaled over 3 decades (κ(B)² ~ 1e6) */
+    fill(d * r, B, 1.0, rng);
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < r; j++)
+            B[i * r + j] *= (float)pow(10.0, -0.6 * j);
+    double S2[r];
+    double *Bd = malloc(sizeof(double) * d * r), *Ad = malloc(sizeof(double) * r * k);
+    size_t lw2 = lsc_lowrank_svd_dense_work_size(d, k, r, 0);
+    double *w2 = malloc(lw2 * sizeof *w2);
+    for (int i = 0; i < d * r; i++)
+        Bd[i] = B[i];
+    for (int i = 0; i < r * k; i++)
+        Ad[i] = A[i];
+    lsc_lowrank_svd_dense(d, k, r, 1.5, Bd, Ad, S2, NULL, NULL, w2, lw2, NULL);
+    rc = lsc_lowrank_truncate(d, k, r, 1.5, B, A, LSC_RANK_RULE_FIXED, 4, &K, S, Bk, Ak, w, lw, NULL);
+    double md = 0.0;
+    for (int i = 0; i < r; i++)
+        md = fmax(md, fabs(S[i] - S2[i]) / S2[0]);
+    dense(d, k, r, 1.5, B, A, D);
+    dense(d, k, K, 1.0, Bk, Ak, Dk);
+    double rf, rsp, f2;
+    lsc_truncation_errors(r, S, K, &rf, &rsp, &f2);
+    CHECK(rc == LSC_OK && md < 1e-10 && fabs(fro_diff((size_t)d * k, D, Dk) / f2 - rf) < 1e-6,
+          "ill-conditioned B (kappa ~ 1e3): sigma = dense oracle (%.1e), error = reported", md);
+    free(Bd), free(Ad), free(w2);
+    memset(B, 0, sizeof B);
+    rc = lsc_lowrank_truncate(d, k, r, 1.5, B, A, LSC_RANK_RULE_ENERGY, 0.9, &K, S, Bk, Ak, w, lw, NULL);
+    int zero = 1;
+    for (int i = 0; i < d * K; i++)
+        zero &= Bk[i] == 0.0f;
+    CHECK(rc == LSC_OK && K == 1 && S[0] == 0.0 && zero, "B = 0 (a fresh adapter): K = 1, factors 0");
+    free(w);
+}
+
 int main(void)
 {
     uint64_t rng;
@@ -154,5 +212,6 @@ int main(void)
     test_truncate(64, 17, 6, 6, 0.5, &rng);
     test_truncate(12, 9, 16, 4, 1.0, &rng);   /* r > min(d, k): the dense path inside */
     test_identity_and_inner(&rng);
+    test_degenerate(&rng);
     return test_summary();
 }
