@@ -38,8 +38,10 @@ void lsc_truncation_errors(int n, const double *S, int K, double *rel_fro, doubl
 
 /* The best rank-K approximation of dW = s·B·A, B (d, r), A (r, k) float32,
  * as new float32 factors with scale 1: Bk = U_K·diag(σ_K)^{1/2} (d, K) and
- * Ak = diag(σ_K)^{1/2}·V_Kᵀ (K, k) (the balanced split), computed through
- * lsc_lowrank_svd (thin QR of B and Aᵀ, SVD of the r×r core). K is chosen
+ * Ak = diag(σ_K)^{1/2}·V_Kᵀ (K, k) (the balanced split), from the SVD of the
+ * r×r core: through the r×r Gram matrices of B and A when both are well
+ * conditioned (κ <= 1e4; level-3 BLAS only), else lsc_lowrank_svd (thin
+ * Householder QR of B and Aᵀ). K is chosen
  * by rule/value from the n = min(r, d, k) singular values (lsc_rank_choose).
  * The caller allocates S (r), Bk (d·r floats) and Ak (r·k floats): K <= r,
  * and Bk is written with row stride K. *K_out receives K. work:
