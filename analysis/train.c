@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "analysis_common.h"
 #include "commands.h"
 #include "training.h"
@@ -25,6 +27,7 @@
 static const char *TRAIN_USAGE =
     "usage: lorascope train --base BASE.safetensors --task lm|supersense -o OUT\n"
     "         [--targets q,v --rank R --alpha A] [--rank-pattern q=8,v=4] [--rslora]\n"
+    "         [--rank-pattern-file RANKS.json]\n"
     "         [--dropout P] [--init kaiming|gaussian] [--lora-layers 0,2,...]\n"
     "         [--steps N --batch B --ctx T --lr LR --warmup K --schedule cosine|linear|constant]\n"
     "         [--weight-decay WD --clip G --seed S --threads P --eval-every K --eval-batches N]\n"
@@ -59,7 +62,11 @@ static const char *TRAIN_USAGE =
     "/eval/{test,dev}/{item, correct, rank_correct, pred, rank_pred} and /eval/labels.\n"
     "\n"
     "targets: q k v o fc_in fc_out (or q_proj ...); --rank R applies to each; --rank-pattern\n"
-    "sets a rank per target (and adds it). Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
+    "sets a rank per target (and adds it). --rank-pattern-file FILE: a PEFT rank_pattern\n"
+    "JSON object {\"h.3.attn.q_proj\": 4, ...} (`lorascope recommend-ranks --pattern` writes\n"
+    "one): each module a key matches (PEFT's rule, first key wins) gets that rank (0: none),\n"
+    "also without --targets; the file's sha256 is part of the run's identity.\n"
+    "Scaling alpha/r, or alpha/sqrt(r) with --rslora.\n"
     "defaults: --targets q,v --rank 8 --alpha 16 --dropout 0 --init kaiming; 1000 steps,\n"
     "batch 16, lr 1e-2 (LoRA) or 1e-3 (--full), warm-up 5%, cosine to 10%, clip 1,\n"
     "validation every 10% of the steps on 16 fixed batches.\n"
@@ -129,9 +136,10 @@ static const char *TRAIN_USAGE =
 
 // ---- options ----
 
-/* --targets and --rank-pattern into ranks per target. */
+/* --targets and --rank-pattern into ranks per target; allow_none: no target is fine
+ * (--rank-pattern-file selects the modules). */
 static int parse_targets(const char *cmd, const char *targets, long rank, const char *pattern,
-                         int rank_out[LSC_LORA_NTARGETS])
+                         int rank_out[LSC_LORA_NTARGETS], int allow_none)
 {
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         rank_out[t] = 0;
@@ -167,7 +175,7 @@ static int parse_targets(const char *cmd, const char *targets, long rank, const 
     int any = 0;
     for (int t = 0; t < LSC_LORA_NTARGETS; t++)
         any |= rank_out[t] > 0;
-    if (!any)
+    if (!any && !allow_none)
         return cli_error(cmd, CLI_USAGE, "no LoRA target selected (--targets q,v or --rank-pattern)");
     return CLI_OK;
 }
@@ -217,7 +225,7 @@ static int parse_synthetic(const cli_opt *opts, training_opts *o)
         if (rank <= 0)
             return cli_error(cmd, CLI_USAGE, "--rank must be >= 1 (got %ld)", rank);
         rc = parse_targets(cmd, cli_get(opts, "targets") ? cli_get(opts, "targets") : "q,v", rank,
-                           cli_get(opts, "rank-pattern"), o->lc.rank);
+                           cli_get(opts, "rank-pattern"), o->lc.rank, 0);
         if (rc != CLI_OK || (rc = training_check_ranks(cmd, mc, o->lc.rank)) != CLI_OK)
             return rc;
     }
@@ -231,6 +239,56 @@ static int parse_synthetic(const cli_opt *opts, training_opts *o)
     o->tc.opt.schedule = LSC_LR_CONSTANT;
     o->tc.eval_batches = 0;
     return CLI_OK;
+}
+
+/* --rank-pattern-file FILE: a JSON object {"KEY": RANK, ...} as PEFT's rank_pattern and
+ * `lorascope recommend-ranks --pattern` write it (KEY a pattern under PEFT's rule, RANK an
+ * integer >= 0; 0: not adapted) into o->lc's rank pattern, its sha256 into o. */
+static int read_rank_file(const char *cmd, const char *file, training_opts *o)
+{
+    lsc_error err = {0};
+    if (lsc_sha256_file(file, o->rank_file_sha, &err) != LSC_OK)
+        return cli_lib_error(cmd, &err);
+    FILE *f = fopen(file, "rb");
+    char *buf = malloc(1 << 20);
+    size_t n = f && buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    int big = f && !feof(f);
+    if (f)
+        fclose(f);
+    if (!buf || big) {
+        free(buf);
+        return cli_error(cmd, CLI_FAIL, "%s: %s", file, buf ? "larger than 1 MB" : "out of memory");
+    }
+    buf[n] = '\0';
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    int cnt = root && cJSON_IsObject(root) ? cJSON_GetArraySize(root) : -1, rc = CLI_OK;
+    if (cnt < 1 || cnt > LSC_PATTERN_MAX_COUNT) {
+        cJSON_Delete(root);
+        return cli_error(cmd, CLI_FAIL, "%s: not a rank_pattern JSON object {\"module\": rank, ...} (1 to %d keys)",
+                         file, LSC_PATTERN_MAX_COUNT);
+    }
+    o->rp_keys = calloc((size_t)cnt + 1, sizeof *o->rp_keys);   /* NULL-terminated */
+    o->rp_vals = calloc((size_t)cnt, sizeof *o->rp_vals);
+    int i = 0;
+    for (cJSON *e = root->child; e && rc == CLI_OK; e = e->next, i++) {
+        lsc_pattern *p = NULL;
+        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (!o->rp_keys || !o->rp_vals || !(o->rp_keys[i] = strdup(e->string)))
+            rc = cli_error(cmd, CLI_FAIL, "out of memory");
+        else if (!(v >= 0 && v <= 1e6 && v == floor(v)))
+            rc = cli_error(cmd, CLI_FAIL, "%s: \"%s\": the rank must be an integer >= 0", file, cli_safe(e->string));
+        else if (lsc_pattern_compile(&p, e->string, &err) != LSC_OK)
+            rc = cli_error(cmd, CLI_FAIL, "%s: %s", file, err.msg);
+        else
+            o->rp_vals[i] = (int)v;
+        lsc_pattern_free(p);
+    }
+    cJSON_Delete(root);
+    o->lc.n_pattern = rc == CLI_OK ? cnt : 0;
+    o->lc.pattern_keys = (const char *const *)o->rp_keys;
+    o->lc.pattern_vals = o->rp_vals;
+    return rc;
 }
 
 /* The adapter of a fine-tuning run into o->lc (ranks per target, alpha,
@@ -255,8 +313,11 @@ static int parse_adapter(const cli_opt *opts, training_opts *o)
     if (!(lc->dropout >= 0 && lc->dropout < 1))
         return cli_error(cmd, CLI_USAGE, "--dropout must be in [0, 1)");
     const char *pattern = cli_get(opts, "rank-pattern");
-    const char *targets = cli_get(opts, "targets") ? cli_get(opts, "targets") : pattern ? NULL : "q,v";
-    return parse_targets(cmd, targets, o->rank, pattern, o->lc.rank);
+    o->rank_file = cli_get(opts, "rank-pattern-file");
+    const char *targets = cli_get(opts, "targets") ? cli_get(opts, "targets")
+                                                   : pattern || o->rank_file ? NULL : "q,v";
+    int rc = parse_targets(cmd, targets, o->rank, pattern, o->lc.rank, o->rank_file != NULL);
+    return rc == CLI_OK && o->rank_file ? read_rank_file(cmd, o->rank_file, o) : rc;
 }
 
 /* train --base: the task, the adapter and the optimisation options. The
@@ -327,6 +388,7 @@ int cmd_train(int argc, char **argv)
     const char *cmd = "train";
     cli_opt opts[] = {{"output", 1, NULL}, {"base", 1, NULL}, {"task", 1, NULL}, {"targets", 1, NULL},
                       {"rank", 1, NULL}, {"alpha", 1, NULL}, {"rank-pattern", 1, NULL}, {"rslora", 0, NULL},
+                      {"rank-pattern-file", 1, NULL},
                       {"dropout", 1, NULL}, {"init", 1, NULL}, {"lora-layers", 1, NULL}, {"steps", 1, NULL},
                       {"batch", 1, NULL}, {"ctx", 1, NULL}, {"lr", 1, NULL}, {"warmup", 1, NULL},
                       {"schedule", 1, NULL}, {"weight-decay", 1, NULL}, {"clip", 1, NULL}, {"seed", 1, NULL},
@@ -351,5 +413,11 @@ int cmd_train(int argc, char **argv)
     o.cmd = cmd;
     o.opts = opts;
     rc = cli_flag(opts, "synthetic") ? parse_synthetic(opts, &o) : parse_finetune(opts, &o);
-    return rc != CLI_OK ? rc : run_training(&o);
+    if (rc == CLI_OK)
+        rc = run_training(&o);
+    for (int i = 0; o.rp_keys && o.rp_keys[i]; i++)
+        free(o.rp_keys[i]);
+    free(o.rp_keys);
+    free(o.rp_vals);
+    return rc;
 }

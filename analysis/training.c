@@ -522,6 +522,10 @@ static int finetune_identity(run *r)
              (unsigned long long)r->layer_mask, tc->B, tc->T, tc->steps, tc->opt.lr, tc->opt.warmup,
              lsc_lr_schedule_name(tc->opt.schedule), tc->opt.weight_decay, tc->opt.grad_clip, o->seed, tc->eval_every,
              tc->eval_batches);
+    if (o->rank_file) {   /* issue 20: the per-module ranks' file, by content */
+        size_t l = strlen(r->cfgj);
+        snprintf(r->cfgj + l - 1, sizeof r->cfgj - (l - 1), ",\"rank_pattern_sha256\":\"%s\"}", o->rank_file_sha);
+    }
     if (o->quant) {   /* QLoRA (issue 6): part of the run's identity, checked on --resume */
         size_t l = strlen(r->cfgj);
         snprintf(r->cfgj + l - 1, sizeof r->cfgj - (l - 1), ",\"quant\":\"nf4\",\"blocksize\":%d,\"double_quant\":%d,"

@@ -221,6 +221,10 @@ typedef struct training_opts {
     long             save_every; /* FINETUNE LoRA: --save-every N snapshots (training_snap), 0: none */
     int              micro_batches; /* --micro-batches K (default: the number of MPI ranks) */
     lsc_dp_reduce    dp_reduce;  /* --dp-reduce ordered|allreduce */
+    const char      *rank_file;  /* FINETUNE LoRA: --rank-pattern-file FILE.json, or NULL */
+    char             rank_file_sha[65];  /* its sha256, part of the run's identity */
+    char           **rp_keys;    /* its keys and ranks (lc.pattern_* point here; freed by cmd_train) */
+    int             *rp_vals;
 } training_opts;
 
 /* Reads the options pretrain and train share, in this order, over the

@@ -119,6 +119,51 @@ LSC_WRAPS static uint64_t module_stream(uint64_t key, const char *name, int r)
     return s;
 }
 
+/* The rank of every (layer, target) into per (L, NTARGETS): rank[t], or
+ * the value of the first of the np compiled rank_pattern keys pp matching
+ * the module's PEFT name; checked against min(in, out). */
+static int module_ranks(const lsc_gpt_config *mcfg, const lsc_lora_config *cfg, lsc_pattern *const *pp, int np,
+                        int *per, lsc_error *err)
+{
+    char name[64];
+    for (int l = 0; l < mcfg->n_layer; l++)
+        for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+            int r = cfg->rank[t], out, in;
+            per[l * LSC_LORA_NTARGETS + t] = 0;
+            if (!lsc_arch_has_target_(lsc_arch_of_(mcfg), t))
+                continue;
+            lsc_lora_module_name(mcfg, l, t, name, sizeof name);
+            for (int i = 0; i < np; i++)
+                if (lsc_pattern_match(pp[i], name)) {
+                    r = cfg->pattern_vals[i];
+                    break;
+                }
+            target_shape(mcfg, t, &out, &in);
+            if (r < 0 || r > (out < in ? out : in))
+                LSC_FAIL(err, LSC_EARG, "LoRA: rank %d for %s must be in [1, min(in, out) = %d]", r, name,
+                         out < in ? out : in);
+            per[l * LSC_LORA_NTARGETS + t] = r;
+        }
+    return LSC_OK;
+}
+
+/* module_ranks with cfg's rank_pattern keys compiled (PEFT's rule, pattern.c). */
+static int pattern_ranks(const lsc_gpt_config *mcfg, const lsc_lora_config *cfg, int *per, lsc_error *err)
+{
+    int np = cfg->n_pattern > 0 ? cfg->n_pattern : 0, rc = LSC_OK;
+    lsc_pattern **pp = np ? LSC_CALLOC((size_t)np, sizeof *pp) : NULL;
+    if (np && !pp)
+        LSC_FAIL(err, LSC_ENOMEM, "LoRA: out of memory for the rank pattern");
+    for (int i = 0; i < np && rc == LSC_OK; i++)
+        rc = lsc_pattern_compile(&pp[i], cfg->pattern_keys[i], err);
+    if (rc == LSC_OK)
+        rc = module_ranks(mcfg, cfg, pp, np, per, err);
+    for (int i = 0; i < np; i++)
+        lsc_pattern_free(pp[i]);
+    LSC_FREE(pp);
+    return rc;
+}
+
 int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_config *cfg,
                   uint64_t *rng, lsc_error *err)
 {
@@ -147,15 +192,20 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
                      cfg->rank[t], lsc_lora_target_name(t), rmax);
     }
     int layers[64 * LSC_LORA_NTARGETS], targets[64 * LSC_LORA_NTARGETS];
-    int ranks[64 * LSC_LORA_NTARGETS];
+    int ranks[64 * LSC_LORA_NTARGETS], per[64 * LSC_LORA_NTARGETS];
     double alphas[64 * LSC_LORA_NTARGETS];
     int n = 0;
+    if (L > 64)
+        LSC_FAIL(err, LSC_EARG, "LoRA: %d layers (at most 64)", L);
+    int prc = pattern_ranks(mcfg, cfg, per, err);
+    if (prc != LSC_OK)
+        return prc;
     for (int l = 0; l < L; l++) {
         if (cfg->layer_mask && !((cfg->layer_mask >> l) & 1))
             continue;
         for (int t = 0; t < LSC_LORA_NTARGETS; t++)
-            if (cfg->rank[t] > 0) {
-                layers[n] = l, targets[n] = t, ranks[n] = cfg->rank[t], alphas[n] = cfg->alpha;
+            if (per[l * LSC_LORA_NTARGETS + t] > 0) {
+                layers[n] = l, targets[n] = t, ranks[n] = per[l * LSC_LORA_NTARGETS + t], alphas[n] = cfg->alpha;
                 n++;
             }
     }
@@ -165,6 +215,9 @@ int lsc_lora_init(lsc_lora *lo, const lsc_gpt_config *mcfg, const lsc_lora_confi
     if (rc != LSC_OK)
         return rc;
     lo->config = *cfg;
+    lo->config.n_pattern = 0;   /* borrowed: not kept (the modules hold their ranks) */
+    lo->config.pattern_keys = NULL;
+    lo->config.pattern_vals = NULL;
     /* one key from the caller's rng (a fixed advance, whatever the modules);
      * each module's A from its own stream (module_stream); B stays 0 */
     uint64_t key = lsc_rng_u64(rng);
@@ -266,6 +319,23 @@ int lsc_lora_switch(lsc_gpt *m, lsc_lora *from, lsc_lora *to, lsc_error *err)
 
 // ---- PEFT conversion ----
 
+/* 1 when a target is adapted in only some of the layers of the mask (a
+ * per-module rank pattern, issue 20): target_modules then lists the full
+ * module names, so that PEFT creates no module that the file does not hold. */
+static int targets_partial(const lsc_lora *lo)
+{
+    int n_masked = 0, partial = 0;
+    for (int l = 0; l < lo->model.n_layer; l++)
+        n_masked += !lo->config.layer_mask || ((lo->config.layer_mask >> l) & 1);
+    for (int t = 0; t < LSC_LORA_NTARGETS; t++) {
+        int count = 0;
+        for (int i = 0; i < lo->n_modules; i++)
+            count += lo->modules[i].target == t;
+        partial |= count > 0 && count < n_masked;
+    }
+    return partial;
+}
+
 int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter *ad,
                         lsc_error *err)
 {
@@ -293,7 +363,8 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
     ad->fan_in_fan_out = 0;
     ad->base_model = base_model ? lsc_strdup_(base_model) : NULL;
     ad->init_lora_weights = lsc_strdup_(lo->config.init == LSC_LORA_INIT_GAUSSIAN ? "gaussian" : "true");
-    ad->target_modules = LSC_CALLOC(LSC_LORA_NTARGETS, sizeof(char *));
+    int partial = targets_partial(lo);
+    ad->target_modules = LSC_CALLOC((size_t)(n > LSC_LORA_NTARGETS ? n : LSC_LORA_NTARGETS) + 1, sizeof(char *));
     /* at most one pattern per target, or one per module */
     ad->rank_pattern_keys = LSC_CALLOC((size_t)n + 1, sizeof(char *));
     ad->rank_pattern_vals = LSC_CALLOC((size_t)n + 1, sizeof(int));
@@ -319,7 +390,7 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
         }
         if (count == 0)
             continue;
-        if (!(ad->target_modules[ad->n_targets++] = lsc_strdup_(lsc_lora_target_name(t))))
+        if (!partial && !(ad->target_modules[ad->n_targets++] = lsc_strdup_(lsc_lora_target_name(t))))
             goto oom;
         /* rank_pattern/alpha_pattern: keyed by the short name when the
          * whole target agrees, else by the full name of each module that
@@ -361,6 +432,8 @@ int lsc_lora_to_adapter(const lsc_lora *lo, const char *base_model, lsc_adapter 
         ad->n_modules = i + 1;
         lsc_lora_module_name(&lo->model, md->layer, md->target, name, sizeof name);
         am->name = lsc_strdup_(name);
+        if (partial && !(ad->target_modules[ad->n_targets++] = lsc_strdup_(name)))
+            goto oom;
         am->r = md->r;
         am->alpha = md->alpha;
         am->scaling = md->scale;

@@ -41,6 +41,7 @@
 #include "lsc_peft.h"
 #include "lsc_linalg.h"
 #include "lsc_esd.h"
+#include "lsc_lowrank.h"
 #include "lsc_h5io.h"
 #include "lsc_model.h"
 #include "lsc_lora.h"

@@ -50,6 +50,14 @@ typedef struct lsc_lora_config {
     double   dropout;                 /* on the LoRA input path, [0, 1) */
     int      rslora;                  /* scale α/sqrt(r) instead of α/r */
     int      init;                    /* enum lsc_lora_init for A; B = 0 */
+    /* PEFT's rank_pattern per module (borrowed; n_pattern 0: none): a module
+     * whose PEFT name ("h.3.attn.q_proj") the key pattern_keys[i] matches
+     * (lib/pattern.c's rule, the first key wins) gets rank pattern_vals[i]
+     * (0: not adapted), also when rank[t] is 0; the others rank[t].
+     * lsc_lora_init does not keep them (lo->config has n_pattern 0). */
+    int                n_pattern;
+    const char *const *pattern_keys;
+    const int         *pattern_vals;
 } lsc_lora_config;
 
 typedef struct lsc_lora_module {

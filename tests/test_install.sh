@@ -77,7 +77,7 @@ if command -v bash >/dev/null 2>&1; then
     r=$(bash -c '. "$1"; COMP_WORDS=(lorascope sub); COMP_CWORD=1; _lorascope; echo "${COMPREPLY[*]}"' _ "$comp")
     [ "$r" = "subspace" ]; check "completion: 'lorascope sub' -> subspace ('$r')" $?
     r=$(bash -c '. "$1"; COMP_WORDS=(lorascope train --rank); COMP_CWORD=2; _lorascope; echo "${COMPREPLY[*]}"' _ "$comp")
-    [ "$r" = "--rank --rank-pattern" ]; check "completion: 'lorascope train --rank' -> '$r'" $?
+    [ "$r" = "--rank --rank-pattern --rank-pattern-file" ]; check "completion: 'lorascope train --rank' -> '$r'" $?
     bad=""
     for c in $cmds; do
         for o in $("$P/bin/lorascope" "$c" --help | grep -o -e '--[a-z][a-z0-9-]*' | sort -u); do
