@@ -311,7 +311,7 @@ static int cb_write_extra(void *ctx, const char *dir)
     const cb_out *o = ctx;
     const cb_job *j = o->job;
     lsc_error err = {0};
-    char path[4200], wl[CB_MAX_INPUTS * 32] = "", names[CB_MAX_INPUTS][16];
+    char path[4200], wl[CB_MAX_INPUTS * 32] = "", names[CB_MAX_INPUTS][24];
     snprintf(path, sizeof path, "%s/combine.h5", dir);
     lsc_h5 *h = NULL;
     if (lsc_h5_create(&h, path, &err) != LSC_OK)
