@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "delta_pairs.h"
+#include "surgery.h"
 #include "tidy.h"
 
 static const char *USAGE =
@@ -166,17 +167,13 @@ static int ex_module(void *ctx, const char *module, const lsc_st_tensor *tb, con
         return rc;
     lsc_adapter_module *am = &c->ad.modules[c->ad.n_modules];
     ex_result *res = &c->res[c->ad.n_modules];
-    memset(am, 0, sizeof *am);
     memset(res, 0, sizeof *res);
     c->ad.n_modules++;   /* from here on freed by lsc_adapter_free / ex_free */
     int r = c->o->rank < mn ? (int)c->o->rank : mn;
     if (r < c->o->rank && c->n_clamped++ == 0)
         snprintf(c->clamped, sizeof c->clamped, "%s, %d x %d", module, d, k);
     res->sv = malloc((size_t)mn * sizeof(double));
-    am->name = strdup(module);
-    am->A = malloc((size_t)r * (size_t)k * sizeof(float));
-    am->B = malloc((size_t)d * (size_t)r * sizeof(float));
-    if (!res->sv || !am->name || !am->A || !am->B)
+    if (surg_module_init(am, module, d, k, r) != 0 || !res->sv)
         return cli_error("extract", CLI_FAIL, "out of memory for %s (%d x %d)", module, d, k);
     lsc_error err = {0};
     if (lsc_svd(d, k, c->D, res->sv, c->U, c->Vt, c->work, lsc_svd_work_size(d, k, 1), &err) != LSC_OK)
@@ -191,13 +188,6 @@ static int ex_module(void *ctx, const char *module, const lsc_st_tensor *tb, con
         for (int i = 0; i < k; i++)
             am->A[(size_t)j * k + i] = (float)(h * c->Vt[(size_t)j * k + i]);
     }
-    am->kind = LSC_ADAPTER_LORA;
-    am->r = r;
-    am->alpha = r;
-    am->scaling = 1.0;
-    am->in_features = k;
-    am->out_features = d;
-    snprintf(am->dtype, sizeof am->dtype, "F32");
     return CLI_OK;
 }
 
